@@ -1,0 +1,89 @@
+/* cli.h - what the docket CLI's command files share: exit codes, error
+ * reporting, the ledger and key options, and record-to-JSON formatting. */
+#ifndef DOCKET_CLI_H
+#define DOCKET_CLI_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "docket/docket.h"
+
+/* Exit codes (docs/cli.md). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,   /* the command ran and failed: rejected event, missing record, I/O */
+    EXIT_USAGE = 2,  /* bad arguments or options */
+    EXIT_DAMAGE = 3, /* verify found the ledger damaged or tampered with */
+};
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_cmd;
+
+/* Print "docket: <msg>" to stderr and return EXIT_USAGE / EXIT_FAIL. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a failed library call: "docket: <what>: <dk_errmsg() or strerror>". */
+int cli_dk_fail(int err, const char *what);
+
+/* The ledger directory: the --ledger value, else $DOCKET_LEDGER, else NULL
+ * after printing a usage error. */
+const char *cli_ledger_dir(const char *opt);
+int cli_open_ledger(const char *opt, int read_only, dk_ledger **out);
+/* The passphrase: $DOCKET_PASSPHRASE, else asked on the terminal (twice if
+ * `confirm`). Returns a malloc'd string or NULL after printing an error. */
+char *cli_passphrase(const char *prompt, int confirm);
+void cli_passphrase_free(char *p);
+int cli_load_key(const char *path, dk_key **out);
+
+/* One option of a command: `--name VALUE` (str set) or a `--name` flag. */
+typedef struct cli_opt {
+    const char *name;
+    const char **str;
+    int *flag;
+} cli_opt;
+#define CLI_CONTINUE (-1)
+/* Parse argv[1..] against opts (NULL-name terminated). Positional arguments
+ * are left in pos[0..*npos). --help prints `usage` and returns EXIT_OK; a bad
+ * option prints why and returns EXIT_USAGE; otherwise CLI_CONTINUE. */
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos);
+
+/* Parse a decimal u64 option value; prints a usage error naming `opt`. */
+int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
+
+/* Build, sign and append one event with `key` as author. data is a canonical
+ * data map. Prints the result (text or JSON). Returns an exit code. */
+typedef struct cli_event {
+    const char *type;
+    const char *case_id;
+    const uint8_t *data;
+    size_t data_len;
+    int has_expect;
+    uint64_t expect;
+    int has_eff;
+    int64_t eff;
+    const char *cmd_hex; /* NULL for a random command id */
+} cli_event;
+int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int json);
+
+/* A record as a JSON object (seq, recorded_at, hash, prev, type, case, actor,
+ * at, eff, cmd, expect, data, sigs). NULL if it does not decode. */
+json_t *cli_record_json(const dk_record *rec);
+/* Print a JSON value to stdout, indented, with a newline; then free it. */
+void cli_print_json(json_t *v);
+
+/* Command entry points. */
+int cmd_init(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_actor(int argc, char **argv);
+int cmd_append(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_head(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

@@ -1,0 +1,270 @@
+/* cmd_ledger.c - docket commands that write: init, keygen, actor and append.
+ * Each parses its options, loads a key, and appends through libdocket. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int save_new_key(const char *id, const char *path, dk_key **out)
+{
+    *out = NULL;
+    int rc = dk_key_generate(id, out);
+    if (rc)
+        return cli_dk_fail(rc, "cannot create the key");
+    char *pass = cli_passphrase("New passphrase for the key: ", 1);
+    if (pass == NULL) {
+        dk_key_free(*out);
+        *out = NULL;
+        return EXIT_USAGE;
+    }
+    rc = dk_key_save(*out, path, pass);
+    cli_passphrase_free(pass);
+    if (rc) {
+        dk_key_free(*out);
+        *out = NULL;
+        return cli_dk_fail(rc, "cannot save the key");
+    }
+    return EXIT_OK;
+}
+
+int cmd_init(int argc, char **argv)
+{
+    const char *ledger = NULL, *admin = NULL, *key_out = NULL, *name = "docket";
+    int json = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL},   {"admin", &admin, NULL},
+                            {"key-out", &key_out, NULL}, {"name", &name, NULL},
+                            {"json", NULL, &json},       {NULL, NULL, NULL}};
+    const char *usage =
+        "usage: docket init --ledger DIR --admin ID --key-out FILE [--name NAME] [--json]\n"
+        "Creates a new ledger in DIR whose genesis record enrols administrator ID.\n"
+        "The administrator's key is written to FILE (mode 0600), sealed with\n"
+        "$DOCKET_PASSPHRASE or a passphrase asked on the terminal.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    const char *dir = cli_ledger_dir(ledger);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    if (npos || admin == NULL || key_out == NULL)
+        return cli_usage_error("init needs --admin ID and --key-out FILE (docket init --help)");
+    if (access(key_out, F_OK) == 0)
+        return cli_fail("key file '%s' already exists; choose another --key-out", key_out);
+    dk_ledger *lg = NULL;
+    if (dk_ledger_open(dir, NULL, &lg) == 0) {
+        dk_ledger_close(lg);
+        return cli_fail("'%s' already holds a ledger", dir);
+    }
+    dk_key *key;
+    if ((rc = save_new_key(admin, key_out, &key)) != EXIT_OK)
+        return rc;
+    int err = dk_ledger_init(dir, name, key, NULL, &lg);
+    if (err) {
+        rc = cli_dk_fail(err, "cannot create the ledger");
+        unlink(key_out); /* the key enrols nothing: do not leave it behind */
+        dk_key_free(key);
+        return rc;
+    }
+    dk_head h;
+    char id[33], nm[65], hash[65];
+    if (dk_ledger_head(lg, &h) == 0 && dk_ledger_info(lg, id, nm) == 0) {
+        dk_hex_encode(h.hash, sizeof h.hash, hash);
+        if (json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "ledger_id", json_string(id));
+            json_object_set_new(o, "name", json_string(nm));
+            json_object_set_new(o, "admin", json_string(admin));
+            json_object_set_new(o, "seq", json_integer((json_int_t)h.seq));
+            json_object_set_new(o, "hash", json_string(hash));
+            cli_print_json(o);
+        } else {
+            printf("created ledger '%s' (%s) in %s\nadministrator %s, key in %s\n", nm, id, dir,
+                   admin, key_out);
+        }
+    }
+    dk_ledger_close(lg);
+    dk_key_free(key);
+    return EXIT_OK;
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+    const char *id = NULL, *out = NULL;
+    int json = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {
+        {"id", &id, NULL}, {"out", &out, NULL}, {"json", NULL, &json}, {NULL, NULL, NULL}};
+    const char *usage = "usage: docket keygen --id ID --out FILE [--json]\n"
+                        "Creates a key file for actor ID (mode 0600, sealed with a passphrase)\n"
+                        "and prints its public key in base64, for `docket actor enroll`.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos || id == NULL || out == NULL)
+        return cli_usage_error("keygen needs --id ID and --out FILE (docket keygen --help)");
+    dk_key *key;
+    if ((rc = save_new_key(id, out, &key)) != EXIT_OK)
+        return rc;
+    char b64[64];
+    dk_b64_encode(dk_key_public(key), DK_PUBKEY_BYTES, b64);
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "pubkey", json_string(b64));
+        cli_print_json(o);
+    } else {
+        printf("%s\n", b64);
+    }
+    dk_key_free(key);
+    return EXIT_OK;
+}
+
+/* Append a system event built from JSON data with the key in `keyfile`. */
+static int append_json(const char *ledger, const char *keyfile, const char *type,
+                       const char *case_id, json_t *data, const cli_event *extra, int json)
+{
+    uint8_t *mp = NULL;
+    size_t mp_len = 0;
+    char err[256];
+    if (dk_json_to_data(data, &mp, &mp_len, err, sizeof err) != 0) {
+        json_decref(data);
+        return cli_usage_error("%s", err);
+    }
+    json_decref(data);
+    dk_ledger *lg = NULL;
+    dk_key *key = NULL;
+    int rc = cli_open_ledger(ledger, 0, &lg);
+    if (rc == EXIT_OK)
+        rc = cli_load_key(keyfile, &key);
+    if (rc == EXIT_OK) {
+        cli_event ce = {type, case_id, mp, mp_len, 0, 0, 0, 0, NULL};
+        if (extra) {
+            ce.has_expect = extra->has_expect;
+            ce.expect = extra->expect;
+            ce.has_eff = extra->has_eff;
+            ce.eff = extra->eff;
+            ce.cmd_hex = extra->cmd_hex;
+        }
+        rc = cli_append_event(lg, key, &ce, json);
+    }
+    dk_key_free(key);
+    dk_ledger_close(lg);
+    free(mp);
+    return rc;
+}
+
+static int split_roles(const char *roles, json_t *arr)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", roles);
+    for (char *save = NULL, *r = strtok_r(buf, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+        if (dk_role_parse(r, strlen(r)) == 0)
+            return cli_usage_error("unknown role '%s' (roles: admin, caseworker, "
+                                   "senior_caseworker, auditor, checker, migration)",
+                                   r);
+        json_array_append_new(arr, json_string(r));
+    }
+    if (json_array_size(arr) == 0)
+        return cli_usage_error("--roles needs at least one role");
+    return EXIT_OK;
+}
+
+int cmd_actor(int argc, char **argv)
+{
+    const char *ledger = NULL, *key = NULL, *id = NULL, *pubkey = NULL, *roles = NULL,
+               *reason = NULL;
+    int json = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"key", &key, NULL},
+                            {"id", &id, NULL},         {"pubkey", &pubkey, NULL},
+                            {"roles", &roles, NULL},   {"reason", &reason, NULL},
+                            {"json", NULL, &json},     {NULL, NULL, NULL}};
+    const char *usage =
+        "usage: docket actor enroll --key ADMIN_KEYFILE --id ID --pubkey BASE64 --roles r1,r2\n"
+        "       docket actor rotate --key ADMIN_KEYFILE --id ID --pubkey BASE64\n"
+        "       docket actor revoke --key ADMIN_KEYFILE --id ID [--reason TEXT]\n"
+        "  [--ledger DIR] [--json]\n"
+        "Roles: admin, caseworker, senior_caseworker, auditor, checker, migration.\n"
+        "Each change is an event signed by an administrator.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 1)
+        return cli_usage_error("actor needs one of enroll, rotate, revoke (docket actor --help)");
+    if (id == NULL)
+        return cli_usage_error("actor %s needs --id ID", pos[0]);
+    json_t *data = json_object();
+    json_object_set_new(data, "id", json_string(id));
+    const char *type;
+    if (strcmp(pos[0], "enroll") == 0 || strcmp(pos[0], "rotate") == 0) {
+        int enroll = pos[0][0] == 'e';
+        type = enroll ? "actor.enrolled" : "actor.key_rotated";
+        if (pubkey == NULL || (enroll && roles == NULL)) {
+            json_decref(data);
+            return cli_usage_error("actor %s needs --pubkey BASE64%s", pos[0],
+                                   enroll ? " and --roles r1,r2" : "");
+        }
+        json_object_set_new(data, "pubkey", json_string(pubkey));
+        if (enroll) {
+            json_t *arr = json_array();
+            json_object_set_new(data, "roles", arr);
+            if ((rc = split_roles(roles, arr)) != EXIT_OK) {
+                json_decref(data);
+                return rc;
+            }
+        }
+    } else if (strcmp(pos[0], "revoke") == 0) {
+        type = "actor.revoked";
+        json_object_set_new(data, "reason", json_string(reason ? reason : ""));
+    } else {
+        json_decref(data);
+        return cli_usage_error("unknown actor action '%s' (enroll, rotate, revoke)", pos[0]);
+    }
+    return append_json(ledger, key, type, "", data, NULL, json);
+}
+
+int cmd_append(int argc, char **argv)
+{
+    const char *ledger = NULL, *key = NULL, *type = NULL, *case_id = NULL, *data = NULL,
+               *expect = NULL, *cmd = NULL, *eff = NULL;
+    int json = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"key", &key, NULL},
+                            {"type", &type, NULL},     {"case", &case_id, NULL},
+                            {"data", &data, NULL},     {"expect", &expect, NULL},
+                            {"cmd", &cmd, NULL},       {"eff", &eff, NULL},
+                            {"json", NULL, &json},     {NULL, NULL, NULL}};
+    const char *usage =
+        "usage: docket append --key KEYFILE --type T --case C --data JSON\n"
+        "                     [--expect N] [--cmd HEX32] [--eff TIME] [--ledger DIR] [--json]\n"
+        "Signs one event with KEYFILE's actor and appends it.\n"
+        "  --expect N   refuse unless the case has exactly N events (optimistic concurrency)\n"
+        "  --cmd HEX32  command id: a retry with the same id appends once\n"
+        "  --eff TIME   effective time (RFC 3339), for backdated facts\n"
+        "--json prints {\"seq\": N, \"duplicate\": true|false}.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos || type == NULL || case_id == NULL || data == NULL)
+        return cli_usage_error("append needs --type, --case and --data (docket append --help)");
+    cli_event extra = {0};
+    if (expect) {
+        if ((rc = cli_parse_u64("--expect", expect, &extra.expect)) != EXIT_OK)
+            return rc;
+        extra.has_expect = 1;
+    }
+    if (eff) {
+        if (dk_time_parse(eff, &extra.eff) != 0)
+            return cli_usage_error("--eff wants an RFC 3339 time, not '%s'", eff);
+        extra.has_eff = 1;
+    }
+    extra.cmd_hex = cmd;
+    json_error_t jerr;
+    json_t *obj = json_loads(data, JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL)
+        return cli_usage_error("--data is not valid JSON: %s at line %d column %d", jerr.text,
+                               jerr.line, jerr.column);
+    return append_json(ledger, key, type, case_id, obj, &extra, json);
+}

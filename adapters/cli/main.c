@@ -1,0 +1,52 @@
+/* main.c - the docket command-line tool: finds the subcommand and runs it.
+ * Each command lives in a cmd_*.c file and is a thin client of libdocket. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_cmd commands[] = {
+    {"init", cmd_init, "create a ledger and its first administrator's key"},
+    {"keygen", cmd_keygen, "create an actor key file"},
+    {"actor", cmd_actor, "enroll, rotate or revoke an actor (admin)"},
+    {"append", cmd_append, "sign and append one event"},
+    {"log", cmd_log, "list records"},
+    {"show", cmd_show, "show one record"},
+    {"head", cmd_head, "show the ledger head"},
+    {"verify", cmd_verify, "verify the whole chain and every signature"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: docket COMMAND [OPTIONS]   (docket COMMAND --help for its options)\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nThe ledger is --ledger DIR or $DOCKET_LEDGER; key passphrases come from\n"
+                 "$DOCKET_PASSPHRASE or the terminal. Exit codes: 0 ok, 1 failed, 2 usage,\n"
+                 "3 ledger damaged.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("docket 0.1.0\n");
+        return EXIT_OK;
+    }
+    if (dk_init() != 0)
+        return cli_fail("cannot initialise the crypto library");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    cli_usage_error("unknown command '%s' (docket --help lists them)", argv[1]);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,315 @@
+/* util.c - helpers shared by the docket CLI's commands: errors and exit codes,
+ * ledger and key options, passphrases, signing an append, record JSON. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int vfail(int code, const char *fmt, va_list ap)
+{
+    fputs("docket: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(EXIT_USAGE, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(EXIT_FAIL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cli_dk_fail(int err, const char *what)
+{
+    const char *msg = dk_errmsg();
+    return cli_fail("%s: %s (%s)", what, msg[0] ? msg : dk_strerror(err), dk_err_name(err));
+}
+
+const char *cli_ledger_dir(const char *opt)
+{
+    if (opt && opt[0])
+        return opt;
+    if (opt) {
+        cli_usage_error("--ledger is empty");
+        return NULL;
+    }
+    const char *env = getenv("DOCKET_LEDGER");
+    if (env && env[0])
+        return env;
+    cli_usage_error("no ledger given: pass --ledger DIR or set DOCKET_LEDGER");
+    return NULL;
+}
+
+int cli_open_ledger(const char *opt, int read_only, dk_ledger **out)
+{
+    const char *dir = cli_ledger_dir(opt);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    dk_ledger_opts o = {0, 0, read_only};
+    int rc = dk_ledger_open(dir, &o, out);
+    if (rc)
+        return cli_dk_fail(rc, "cannot open the ledger");
+    return EXIT_OK;
+}
+
+static char *read_tty_line(const char *prompt)
+{
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY);
+    if (fd < 0)
+        return NULL;
+    struct termios old, quiet;
+    int have_term = tcgetattr(fd, &old) == 0;
+    if (have_term) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(fd, TCSAFLUSH, &quiet);
+    }
+    if (write(fd, prompt, strlen(prompt)) < 0) {
+        /* the prompt is a courtesy; reading still works */
+    }
+    char buf[1024];
+    size_t n = 0;
+    char c;
+    while (n + 1 < sizeof buf && read(fd, &c, 1) == 1 && c != '\n')
+        buf[n++] = c;
+    buf[n] = 0;
+    if (have_term)
+        tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) {
+        /* as above */
+    }
+    close(fd);
+    char *s = strdup(buf);
+    explicit_bzero(buf, sizeof buf);
+    return s;
+}
+
+char *cli_passphrase(const char *prompt, int confirm)
+{
+    const char *env = getenv("DOCKET_PASSPHRASE");
+    if (env && env[0])
+        return strdup(env);
+    char *p = read_tty_line(prompt);
+    if (p == NULL) {
+        cli_usage_error("no passphrase: set DOCKET_PASSPHRASE or run on a terminal");
+        return NULL;
+    }
+    if (confirm) {
+        char *again = read_tty_line("Repeat passphrase: ");
+        int same = again && strcmp(p, again) == 0;
+        cli_passphrase_free(again);
+        if (!same) {
+            cli_passphrase_free(p);
+            cli_usage_error("the passphrases differ");
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void cli_passphrase_free(char *p)
+{
+    if (p) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
+
+int cli_load_key(const char *path, dk_key **out)
+{
+    *out = NULL;
+    if (path == NULL)
+        return cli_usage_error("no key given: pass --key KEYFILE");
+    char *pass = cli_passphrase("Passphrase for key: ", 0);
+    if (pass == NULL)
+        return EXIT_USAGE;
+    int rc = dk_key_load(path, pass, out);
+    cli_passphrase_free(pass);
+    if (rc)
+        return cli_dk_fail(rc, "cannot load the key");
+    return EXIT_OK;
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos)
+{
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
+            pos[(*npos)++] = argv[i];
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_opt *o = opts;
+        while (o->name && !(strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0))
+            o++;
+        if (o->name == NULL) {
+            cli_usage_error("unknown option '--%.*s'", (int)nlen, name);
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        }
+        if (o->flag) {
+            if (eq)
+                return cli_usage_error("--%s takes no value", o->name);
+            *o->flag = 1;
+        } else if (eq) {
+            *o->str = eq + 1;
+        } else if (i + 1 < argc) {
+            *o->str = argv[++i];
+        } else {
+            return cli_usage_error("--%s needs a value", o->name);
+        }
+    }
+    return CLI_CONTINUE;
+}
+
+int cli_parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return cli_usage_error("%s wants a whole number, not '%s'", opt, s ? s : "");
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return cli_usage_error("%s wants a whole number, not '%s'", opt, s);
+    *out = v;
+    return EXIT_OK;
+}
+
+int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int json)
+{
+    dk_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.v = DK_EVENT_VERSION;
+    if (strlen(ce->type) > DK_TYPE_MAX)
+        return cli_usage_error("--type is longer than %d bytes", DK_TYPE_MAX);
+    if (strlen(ce->case_id) > DK_CASE_MAX)
+        return cli_usage_error("--case is longer than %d bytes", DK_CASE_MAX);
+    snprintf(ev.type, sizeof ev.type, "%s", ce->type);
+    snprintf(ev.case_id, sizeof ev.case_id, "%s", ce->case_id);
+    snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(key));
+    ev.at = dk_time_now();
+    ev.has_eff = ce->has_eff;
+    ev.eff = ce->eff;
+    ev.has_expect = ce->has_expect;
+    ev.expect = ce->expect;
+    ev.data = ce->data;
+    ev.data_len = ce->data_len;
+    if (ce->cmd_hex) {
+        size_t n = 0;
+        if (dk_hex_decode(ce->cmd_hex, ev.cmd, sizeof ev.cmd, &n) != 0 || n != DK_CMD_BYTES)
+            return cli_usage_error("--cmd wants %d hex digits, not '%s'", 2 * DK_CMD_BYTES,
+                                   ce->cmd_hex);
+    } else {
+        dk_random(ev.cmd, sizeof ev.cmd);
+    }
+    uint8_t *body;
+    size_t body_len;
+    int rc = dk_event_encode(&ev, &body, &body_len);
+    if (rc)
+        return cli_dk_fail(rc, "invalid event");
+    dk_sig sig;
+    memset(&sig, 0, sizeof sig);
+    snprintf(sig.actor, sizeof sig.actor, "%s", dk_key_id(key));
+    rc = dk_sign(key, body, body_len, sig.sig);
+    dk_append_res res;
+    if (rc == 0) {
+        dk_append_req req = {body, body_len, &sig, 1};
+        rc = dk_ledger_append(lg, &req, &res);
+    }
+    free(body);
+    if (rc)
+        return cli_dk_fail(rc, "append rejected");
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "seq", json_integer((json_int_t)res.seq));
+        json_object_set_new(o, "duplicate", json_boolean(res.duplicate));
+        cli_print_json(o);
+    } else {
+        printf("%s seq %llu\n", res.duplicate ? "already appended as" : "appended",
+               (unsigned long long)res.seq);
+    }
+    return EXIT_OK;
+}
+
+static json_t *hex_json(const uint8_t *b, size_t n)
+{
+    char buf[2 * 64 + 1];
+    dk_hex_encode(b, n, buf);
+    return json_string(buf);
+}
+
+static json_t *time_json(int64_t us)
+{
+    char buf[32];
+    dk_time_format(us, buf);
+    return json_string(buf);
+}
+
+json_t *cli_record_json(const dk_record *rec)
+{
+    dk_event ev;
+    if (dk_event_decode(rec->body, rec->body_len, &ev) != 0)
+        return NULL;
+    json_t *data = dk_json_from_data(ev.data, ev.data_len);
+    if (data == NULL)
+        return NULL;
+    uint8_t hash[DK_HASH_BYTES];
+    dk_leaf_hash(rec->raw, rec->raw_len, hash);
+    json_t *o = json_object();
+    json_object_set_new(o, "seq", json_integer((json_int_t)rec->seq));
+    json_object_set_new(o, "recorded_at", time_json(rec->recorded_at));
+    json_object_set_new(o, "hash", hex_json(hash, sizeof hash));
+    json_object_set_new(o, "prev", hex_json(rec->prev, sizeof rec->prev));
+    json_object_set_new(o, "type", json_string(ev.type));
+    json_object_set_new(o, "case", json_string(ev.case_id));
+    json_object_set_new(o, "actor", json_string(ev.actor));
+    json_object_set_new(o, "at", time_json(ev.at));
+    if (ev.has_eff)
+        json_object_set_new(o, "eff", time_json(ev.eff));
+    json_object_set_new(o, "cmd", hex_json(ev.cmd, sizeof ev.cmd));
+    if (ev.has_expect)
+        json_object_set_new(o, "expect", json_integer((json_int_t)ev.expect));
+    json_object_set_new(o, "data", data);
+    json_t *sigs = json_array();
+    for (size_t i = 0; i < rec->nsigs; i++) {
+        char b64[128];
+        dk_b64_encode(rec->sigs[i].sig, DK_SIG_BYTES, b64);
+        json_t *s = json_object();
+        json_object_set_new(s, "actor", json_string(rec->sigs[i].actor));
+        json_object_set_new(s, "sig", json_string(b64));
+        json_array_append_new(sigs, s);
+    }
+    json_object_set_new(o, "sigs", sigs);
+    return o;
+}
+
+void cli_print_json(json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(v);
+}

@@ -1,0 +1,49 @@
+/* engine_int.h - helpers shared by the engine's files, not part of the public
+ * contract (include/docket/ is). */
+#ifndef DOCKET_ENGINE_INT_H
+#define DOCKET_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define DK__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DK__PRINTF(a, b)
+#endif
+
+/* Record a detailed message for dk_errmsg() and return `err`. */
+int dk__fail(int err, const char *fmt, ...) DK__PRINTF(2, 3);
+void dk__set_errmsg(const char *msg);
+
+/* Big-endian u64 keys, so LMDB's byte order is numeric order. */
+static inline void dk__put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t dk__get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* 1 if `id` is 1..DK_ACTOR_MAX characters of [A-Za-z0-9._@-]. */
+int dk__actor_id_valid(const char *id, size_t len);
+
+/* Valid UTF-8 (no overlongs, no surrogates, no NUL)? */
+int dk__utf8_valid(const char *s, size_t len);
+
+/* Look up a key in a canonical data map (msgpack bytes). The out-params
+ * borrow `data`. Return 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value
+ * has another type. */
+int dk__data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen);
+int dk__data_strlist(const uint8_t *data, size_t len, const char *key,
+                     int (*each)(void *ctx, const char *s, size_t slen), void *ctx);
+
+#endif

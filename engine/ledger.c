@@ -1,0 +1,1100 @@
+/* ledger.c - the append-only ledger: LMDB environment, the group-commit
+ * writer thread that checks and appends signed events, and snapshot reads. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <msgpack.h>
+
+#include "docket/docket.h"
+#include "engine_int.h"
+#include "ledger_int.h"
+
+#define DEFAULT_MAP_SIZE  ((size_t)1 << 30)
+#define DEFAULT_MAX_BATCH 1024
+
+/* actors row: pubkey(32) roles(be32) revoked(1) enrolled_seq(be64) */
+#define ACTOR_ROW 45
+
+struct dk__pending {
+    dk__pending *next;
+    uint8_t *body;
+    size_t body_len;
+    dk_event ev;
+    size_t nsigs;
+    dk_sig sigs[DK_SIGS_MAX];
+    /* The key each signature was verified against before queueing; all
+     * zero if the signer was not yet enrolled then (the writer verifies). */
+    uint8_t verified_key[DK_SIGS_MAX][DK_PUBKEY_BYTES];
+    int verified[DK_SIGS_MAX];
+    dk_append_cb cb;
+    void *udata;
+    dk_append_res res;
+};
+
+typedef struct head_state {
+    uint64_t seq;
+    uint8_t hash[DK_HASH_BYTES];
+    int64_t recorded_at;
+} head_state;
+
+/* ---- errors and transactions ---- */
+
+int dk__mdb_err(int rc, const char *what)
+{
+    if (rc == 0)
+        return 0;
+    int code = DK_EIO;
+    if (rc == ENOMEM)
+        code = DK_ENOMEM;
+    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+             rc == MDB_VERSION_MISMATCH)
+        code = DK_ECORRUPT;
+    else if (rc == MDB_NOTFOUND)
+        code = DK_ENOTFOUND;
+    return dk__fail(code, "%s: %s", what, mdb_strerror(rc));
+}
+
+int dk__read_begin(dk_ledger *lg, MDB_txn **txn)
+{
+    for (;;) {
+        pthread_rwlock_rdlock(&lg->txn_lock);
+        int rc = mdb_txn_begin(lg->env, NULL, MDB_RDONLY, txn);
+        if (rc == 0)
+            return 0;
+        pthread_rwlock_unlock(&lg->txn_lock);
+        if (rc != MDB_MAP_RESIZED)
+            return dk__mdb_err(rc, "cannot begin a read transaction");
+        /* Another process grew the map: adopt its size, then retry. */
+        pthread_rwlock_wrlock(&lg->txn_lock);
+        mdb_env_set_mapsize(lg->env, 0);
+        pthread_rwlock_unlock(&lg->txn_lock);
+    }
+}
+
+void dk__read_end(dk_ledger *lg, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&lg->txn_lock);
+}
+
+/* Double the map after MDB_MAP_FULL. Caller holds no transaction. */
+static int grow_map(dk_ledger *lg)
+{
+    MDB_envinfo info;
+    pthread_rwlock_wrlock(&lg->txn_lock);
+    mdb_env_info(lg->env, &info);
+    int rc = mdb_env_set_mapsize(lg->env, info.me_mapsize * 2);
+    pthread_rwlock_unlock(&lg->txn_lock);
+    return dk__mdb_err(rc, "cannot grow the ledger map");
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- roles ---- */
+
+unsigned dk_role_parse(const char *name, size_t len)
+{
+#define XX(n, bit, str)                                                                            \
+    if (len == sizeof(str) - 1 && memcmp(name, str, len) == 0)                                     \
+        return bit;
+    DK_ROLE_MAP(XX)
+#undef XX
+    return 0;
+}
+
+void dk_roles_format(unsigned roles, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+#define XX(name, bit, str)                                                                         \
+    if ((roles & (bit)) && n < cap)                                                                \
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", str);
+    DK_ROLE_MAP(XX)
+#undef XX
+}
+
+/* ---- open / close ---- */
+
+static int open_dbs(dk_ledger *lg, MDB_txn *txn, unsigned flags)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+        unsigned extra;
+    } dbs[] = {
+        {"log", &lg->log, 0},       {"by_case", &lg->by_case, MDB_DUPSORT | MDB_DUPFIXED},
+        {"cmd", &lg->cmd, 0},       {"meta", &lg->meta, 0},
+        {"actors", &lg->actors, 0}, {"case_state", &lg->case_state, 0},
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        int rc = mdb_dbi_open(txn, dbs[i].name, flags | dbs[i].extra, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND)
+            return dk__fail(DK_ENOTFOUND, "no docket ledger here (database '%s' is missing)",
+                            dbs[i].name);
+        if (rc)
+            return dk__mdb_err(rc, "cannot open the ledger's databases");
+    }
+    return 0;
+}
+
+static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_ledger **out)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        if (!create)
+            return dk__fail(DK_ENOTFOUND, "no ledger at '%s': %s", dir, strerror(errno));
+        if (mkdir(dir, 0700) != 0)
+            return dk__fail(DK_EIO, "cannot create ledger directory '%s': %s", dir,
+                            strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        return dk__fail(DK_EINVAL, "'%s' is not a directory", dir);
+    }
+    if (!create) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        if (stat(path, &st) != 0)
+            return dk__fail(DK_ENOTFOUND, "no ledger at '%s' (no data.mdb)", dir);
+    }
+    int rc = dk_init();
+    if (rc)
+        return rc;
+    dk_ledger *lg = calloc(1, sizeof *lg);
+    if (lg == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    lg->read_only = opts && opts->read_only;
+    lg->max_batch = opts && opts->max_batch ? opts->max_batch : DEFAULT_MAX_BATCH;
+    pthread_rwlock_init(&lg->txn_lock, NULL);
+    pthread_mutex_init(&lg->mu, NULL);
+    pthread_cond_init(&lg->cv, NULL);
+    size_t map = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
+    MDB_txn *txn = NULL;
+    if ((rc = mdb_env_create(&lg->env)) != 0 || (rc = mdb_env_set_maxdbs(lg->env, 32)) != 0 ||
+        (rc = mdb_env_set_maxreaders(lg->env, 512)) != 0 ||
+        (rc = mdb_env_set_mapsize(lg->env, map)) != 0) {
+        rc = dk__mdb_err(rc, "cannot set up LMDB");
+        goto fail;
+    }
+    unsigned eflags = MDB_NOTLS | (lg->read_only ? MDB_RDONLY : 0);
+    if ((rc = mdb_env_open(lg->env, dir, eflags, 0600)) != 0) {
+        rc = dk__mdb_err(rc, "cannot open the ledger");
+        goto fail;
+    }
+    if (lg->read_only) {
+        if ((rc = dk__read_begin(lg, &txn)) != 0)
+            goto fail;
+        rc = open_dbs(lg, txn, 0);
+        /* DBI handles opened in a read transaction live on only if it commits. */
+        mdb_txn_commit(txn);
+        pthread_rwlock_unlock(&lg->txn_lock);
+    } else {
+        if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
+            rc = dk__mdb_err(rc, "cannot begin a transaction");
+            goto fail;
+        }
+        rc = open_dbs(lg, txn, create ? MDB_CREATE : 0);
+        if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+            rc = dk__mdb_err(rc, "cannot commit");
+        else if (rc)
+            mdb_txn_abort(txn);
+    }
+    if (rc)
+        goto fail;
+    *out = lg;
+    return 0;
+fail:
+    if (lg->env)
+        mdb_env_close(lg->env);
+    pthread_rwlock_destroy(&lg->txn_lock);
+    pthread_mutex_destroy(&lg->mu);
+    pthread_cond_destroy(&lg->cv);
+    free(lg);
+    return rc;
+}
+
+int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
+{
+    int rc = env_open(dir, opts, 0, out);
+    if (rc)
+        return rc;
+    dk_head h;
+    rc = dk_ledger_head(*out, &h);
+    if (rc == 0 && h.seq == 0)
+        rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
+    if (rc) {
+        dk_ledger_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void dk_ledger_close(dk_ledger *lg)
+{
+    if (lg == NULL)
+        return;
+    pthread_mutex_lock(&lg->mu);
+    lg->stopping = 1;
+    int running = lg->writer_running;
+    pthread_cond_broadcast(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+    if (running)
+        pthread_join(lg->writer, NULL);
+    mdb_env_close(lg->env);
+    pthread_rwlock_destroy(&lg->txn_lock);
+    pthread_mutex_destroy(&lg->mu);
+    pthread_cond_destroy(&lg->cv);
+    free(lg);
+}
+
+/* ---- small LMDB helpers used inside the writer's transaction ---- */
+
+static int get_head(MDB_txn *txn, MDB_dbi meta, head_state *h)
+{
+    MDB_val k = {4, (void *)"head"}, v;
+    memset(h, 0, sizeof *h);
+    int rc = mdb_get(txn, meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the ledger head");
+    if (v.mv_size != 8 + DK_HASH_BYTES + 8)
+        return dk__fail(DK_ECORRUPT, "the stored ledger head is %zu bytes, not 48", v.mv_size);
+    const uint8_t *p = v.mv_data;
+    h->seq = dk__get_be64(p);
+    memcpy(h->hash, p + 8, DK_HASH_BYTES);
+    h->recorded_at = (int64_t)dk__get_be64(p + 8 + DK_HASH_BYTES);
+    return 0;
+}
+
+static int put_head(MDB_txn *txn, MDB_dbi meta, const head_state *h)
+{
+    uint8_t buf[48];
+    dk__put_be64(buf, h->seq);
+    memcpy(buf + 8, h->hash, DK_HASH_BYTES);
+    dk__put_be64(buf + 40, (uint64_t)h->recorded_at);
+    MDB_val k = {4, (void *)"head"}, v = {sizeof buf, buf};
+    return mdb_put(txn, meta, &k, &v, 0);
+}
+
+static int get_actor(MDB_txn *txn, MDB_dbi actors, const char *id, dk_actor_info *a)
+{
+    MDB_val k = {strlen(id), (void *)id}, v;
+    int rc = mdb_get(txn, actors, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return DK_ENOTFOUND;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read actor");
+    if (v.mv_size != ACTOR_ROW)
+        return dk__fail(DK_ECORRUPT, "actor row for '%s' is %zu bytes", id, v.mv_size);
+    const uint8_t *p = v.mv_data;
+    memset(a, 0, sizeof *a);
+    snprintf(a->id, sizeof a->id, "%s", id);
+    memcpy(a->pubkey, p, DK_PUBKEY_BYTES);
+    a->roles = (unsigned)p[32] << 24 | (unsigned)p[33] << 16 | (unsigned)p[34] << 8 | p[35];
+    a->revoked = p[36];
+    a->enrolled_seq = dk__get_be64(p + 37);
+    return 0;
+}
+
+static int put_actor(MDB_txn *txn, MDB_dbi actors, const dk_actor_info *a)
+{
+    uint8_t row[ACTOR_ROW];
+    memcpy(row, a->pubkey, DK_PUBKEY_BYTES);
+    row[32] = (uint8_t)(a->roles >> 24);
+    row[33] = (uint8_t)(a->roles >> 16);
+    row[34] = (uint8_t)(a->roles >> 8);
+    row[35] = (uint8_t)a->roles;
+    row[36] = (uint8_t)(a->revoked != 0);
+    dk__put_be64(row + 37, a->enrolled_seq);
+    MDB_val k = {strlen(a->id), (void *)a->id}, v = {sizeof row, row};
+    return mdb_put(txn, actors, &k, &v, 0);
+}
+
+static int get_case_version(MDB_txn *txn, MDB_dbi cs, const char *case_id, uint64_t *version)
+{
+    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    *version = 0;
+    int rc = mdb_get(txn, cs, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read case state");
+    if (v.mv_size < 8)
+        return dk__fail(DK_ECORRUPT, "case state of '%s' is truncated", case_id);
+    *version = dk__get_be64(v.mv_data);
+    return 0;
+}
+
+/* ---- the writer: check and apply one queued append inside the batch txn ---- */
+
+/* A rejection of one append: the batch goes on without it. */
+static int reject(dk__pending *p, int err, const char *fmt, ...) DK__PRINTF(3, 4);
+static int reject(dk__pending *p, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->res.errmsg, sizeof p->res.errmsg, fmt, ap);
+    va_end(ap);
+    p->res.err = err;
+    return 0;
+}
+
+static int reject_msg(dk__pending *p, int err)
+{
+    return reject(p, err, "%s", dk_errmsg());
+}
+
+/* Signature checks inside the transaction: each signer enrolled, not revoked,
+ * and its current key the one the signature verifies against. */
+static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__actor_change *ac,
+                         dk_actor_info *author)
+{
+    for (size_t i = 0; i < p->nsigs; i++) {
+        dk_actor_info a;
+        const uint8_t *key;
+        if (ac->kind == DK__ACT_GENESIS) {
+            key = ac->pubkey; /* genesis is signed by the admin it enrols */
+            memset(&a, 0, sizeof a);
+            a.roles = DK_ROLE_ADMIN;
+        } else {
+            int rc = get_actor(txn, lg->actors, p->sigs[i].actor, &a);
+            if (rc == DK_ENOTFOUND)
+                return reject(p, DK_EDENIED, "actor '%s' is not enrolled in this ledger",
+                              p->sigs[i].actor);
+            if (rc)
+                return rc;
+            if (a.revoked)
+                return reject(p, DK_EDENIED, "actor '%s' has been revoked", p->sigs[i].actor);
+            key = a.pubkey;
+        }
+        if (!p->verified[i] || memcmp(p->verified_key[i], key, DK_PUBKEY_BYTES) != 0) {
+            /* Not verified before queueing, or the key changed since. */
+            if (dk_verify(key, p->body, p->body_len, p->sigs[i].sig) != 0)
+                return reject(p, DK_EBADSIG,
+                              "signature by '%s' does not verify against that actor's current key",
+                              p->sigs[i].actor);
+        }
+        if (i == 0)
+            *author = a;
+    }
+    return 0;
+}
+
+/* Rules for system events: genesis only first, actor changes only by an admin. */
+static int check_system(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const head_state *h,
+                        const dk__actor_change *ac, const dk_actor_info *author)
+{
+    if (ac->kind == DK__ACT_GENESIS) {
+        if (h->seq != 0)
+            return reject(p, DK_EDENIED, "ledger.genesis can only be the first record");
+        if (strcmp(ac->id, p->ev.actor) != 0)
+            return reject(p, DK_EDENIED, "ledger.genesis must be signed by the admin it enrols");
+        return 0;
+    }
+    if (h->seq == 0)
+        return reject(p, DK_EDENIED, "the ledger has no genesis record yet");
+    if (ac->kind == DK__ACT_NONE) {
+        if (author->roles == DK_ROLE_AUDITOR || author->roles == DK_ROLE_CHECKER ||
+            author->roles == (DK_ROLE_AUDITOR | DK_ROLE_CHECKER))
+            return reject(p, DK_EDENIED,
+                          "actor '%s' (roles: auditor/checker) may not append to a case",
+                          p->ev.actor);
+        return 0;
+    }
+    if (!(author->roles & DK_ROLE_ADMIN))
+        return reject(p, DK_EDENIED, "%s needs an admin; actor '%s' is not one", p->ev.type,
+                      p->ev.actor);
+    dk_actor_info target;
+    int rc = get_actor(txn, lg->actors, ac->id, &target);
+    if (rc && rc != DK_ENOTFOUND)
+        return rc;
+    int exists = rc == 0;
+    if (ac->kind == DK__ACT_ENROLL && exists)
+        return reject(p, DK_EEXIST, "actor '%s' is already enrolled (rotate its key instead)",
+                      ac->id);
+    if (ac->kind != DK__ACT_ENROLL && !exists)
+        return reject(p, DK_ENOTFOUND, "actor '%s' is not enrolled", ac->id);
+    if (ac->kind != DK__ACT_ENROLL && target.revoked)
+        return reject(p, DK_EDENIED, "actor '%s' is already revoked", ac->id);
+    return 0;
+}
+
+static int apply_actor(dk_ledger *lg, MDB_txn *txn, const dk__actor_change *ac, uint64_t seq)
+{
+    dk_actor_info a;
+    if (ac->kind == DK__ACT_NONE)
+        return 0;
+    if (ac->kind == DK__ACT_GENESIS || ac->kind == DK__ACT_ENROLL) {
+        memset(&a, 0, sizeof a);
+        snprintf(a.id, sizeof a.id, "%s", ac->id);
+        memcpy(a.pubkey, ac->pubkey, DK_PUBKEY_BYTES);
+        a.roles = ac->roles;
+        a.enrolled_seq = seq;
+    } else {
+        int rc = get_actor(txn, lg->actors, ac->id, &a);
+        if (rc)
+            return rc;
+        if (ac->kind == DK__ACT_ROTATE)
+            memcpy(a.pubkey, ac->pubkey, DK_PUBKEY_BYTES);
+        else
+            a.revoked = 1;
+    }
+    return put_actor(txn, lg->actors, &a) == 0 ? 0 : DK_EIO;
+}
+
+/* Is the stored body the same command as `ev`? Everything but the author's
+ * clock must match: a client that retries may sign again at a later `at`. */
+static int same_command(const uint8_t *body, size_t len, const dk_event *ev)
+{
+    dk_event old;
+    if (dk_event_decode(body, len, &old) != 0)
+        return 0;
+    return strcmp(old.type, ev->type) == 0 && strcmp(old.case_id, ev->case_id) == 0 &&
+           strcmp(old.actor, ev->actor) == 0 && old.has_eff == ev->has_eff && old.eff == ev->eff &&
+           old.has_expect == ev->has_expect && old.expect == ev->expect &&
+           old.data_len == ev->data_len && memcmp(old.data, ev->data, ev->data_len) == 0;
+}
+
+/* Idempotency: a known command id answers with its original seq. Returns 1
+ * if handled (duplicate or reuse), 0 to go on, <0 on a storage error. */
+static int check_cmd(dk_ledger *lg, MDB_txn *txn, dk__pending *p)
+{
+    MDB_val k = {DK_CMD_BYTES, p->ev.cmd}, v;
+    int rc = mdb_get(txn, lg->cmd, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the command index");
+    uint64_t seq = dk__get_be64(v.mv_data);
+    uint8_t key[8];
+    dk__put_be64(key, seq);
+    MDB_val lk = {8, key}, lv;
+    dk_record rec;
+    if ((rc = mdb_get(txn, lg->log, &lk, &lv)) != 0)
+        return dk__mdb_err(rc, "command index points at a missing record");
+    if (dk_record_decode(lv.mv_data, lv.mv_size, &rec) != 0)
+        return dk__fail(DK_ECORRUPT, "record %llu does not decode: %s", (unsigned long long)seq,
+                        dk_errmsg());
+    if (!same_command(rec.body, rec.body_len, &p->ev)) {
+        char hex[2 * DK_CMD_BYTES + 1];
+        dk_hex_encode(p->ev.cmd, DK_CMD_BYTES, hex);
+        reject(p, DK_ECMDREUSE, "command id %s was already used by seq %llu for another event", hex,
+               (unsigned long long)seq);
+        return 1;
+    }
+    p->res.seq = seq;
+    p->res.duplicate = 1;
+    p->res.recorded_at = rec.recorded_at;
+    return 1;
+}
+
+/* Check one append against the state left by those before it; if it passes,
+ * write it. Returns <0 only for storage errors that doom the whole batch. */
+static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h, int64_t now)
+{
+    dk__actor_change ac;
+    dk_actor_info author;
+    int rc;
+    memset(&p->res, 0, sizeof p->res);
+    if (dk__actor_change_parse(&p->ev, &ac) != 0)
+        return reject_msg(p, DK_ESCHEMA);
+    if ((rc = check_cmd(lg, txn, p)) != 0)
+        return rc < 0 ? rc : 0;
+    if ((rc = check_signers(lg, txn, p, &ac, &author)) != 0 || p->res.err)
+        return rc;
+    if ((rc = check_system(lg, txn, p, h, &ac, &author)) != 0 || p->res.err)
+        return rc;
+    uint64_t version = 0;
+    if (p->ev.case_id[0] && (rc = get_case_version(txn, lg->case_state, p->ev.case_id, &version)))
+        return rc;
+    if (p->ev.has_expect && p->ev.expect != version)
+        return reject(p, DK_ECONFLICT, "case '%s' is at version %llu; the event expected %llu",
+                      p->ev.case_id, (unsigned long long)version, (unsigned long long)p->ev.expect);
+
+    /* Every check passed: build the record and write it. */
+    dk_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.seq = h->seq + 1;
+    rec.recorded_at = now > h->recorded_at ? now : h->recorded_at + 1;
+    memcpy(rec.prev, h->hash, DK_HASH_BYTES);
+    rec.body = p->body;
+    rec.body_len = p->body_len;
+    rec.nsigs = p->nsigs;
+    memcpy(rec.sigs, p->sigs, sizeof p->sigs);
+    uint8_t *raw;
+    size_t raw_len;
+    if ((rc = dk_record_encode(&rec, &raw, &raw_len)) != 0)
+        return rc;
+    uint8_t seqkey[8];
+    dk__put_be64(seqkey, rec.seq);
+    MDB_val k = {8, seqkey}, v = {raw_len, raw};
+    rc = mdb_put(txn, lg->log, &k, &v, MDB_APPEND);
+    if (rc == 0) {
+        MDB_val ck = {DK_CMD_BYTES, p->ev.cmd}, cv = {8, seqkey};
+        rc = mdb_put(txn, lg->cmd, &ck, &cv, MDB_NOOVERWRITE);
+    }
+    if (rc == 0 && p->ev.case_id[0]) {
+        MDB_val kk = {strlen(p->ev.case_id), p->ev.case_id}, sv = {8, seqkey};
+        rc = mdb_put(txn, lg->by_case, &kk, &sv, 0);
+        uint8_t st[16];
+        dk__put_be64(st, version + 1);
+        dk__put_be64(st + 8, rec.seq);
+        MDB_val stv = {sizeof st, st};
+        if (rc == 0)
+            rc = mdb_put(txn, lg->case_state, &kk, &stv, 0);
+    }
+    if (rc == 0)
+        rc = apply_actor(lg, txn, &ac, rec.seq) ? MDB_PANIC : 0;
+    if (rc == 0)
+        dk_leaf_hash(raw, raw_len, h->hash);
+    free(raw);
+    if (rc == MDB_MAP_FULL)
+        return rc; /* the caller grows the map and retries the batch */
+    if (rc)
+        return dk__mdb_err(rc, "cannot write the record");
+    h->seq = rec.seq;
+    h->recorded_at = rec.recorded_at;
+    p->res.seq = rec.seq;
+    p->res.recorded_at = rec.recorded_at;
+    return 0;
+}
+
+/* Run one batch in one transaction. Returns 0, MDB_MAP_FULL to retry after
+ * growing the map, or a DK_E* code that fails every append in the batch. */
+static int run_batch(dk_ledger *lg, dk__pending *batch)
+{
+    MDB_txn *txn;
+    head_state h;
+    int rc;
+    pthread_rwlock_rdlock(&lg->txn_lock);
+    rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        pthread_rwlock_wrlock(&lg->txn_lock);
+        mdb_env_set_mapsize(lg->env, 0);
+        pthread_rwlock_unlock(&lg->txn_lock);
+        pthread_rwlock_rdlock(&lg->txn_lock);
+        rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    }
+    if (rc) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return dk__mdb_err(rc, "cannot begin the write transaction");
+    }
+    rc = get_head(txn, lg->meta, &h);
+    int64_t now = now_us();
+    for (dk__pending *p = batch; rc == 0 && p; p = p->next)
+        rc = apply_one(lg, txn, p, &h, now);
+    if (rc == 0 && (rc = put_head(txn, lg->meta, &h)) != 0 && rc != MDB_MAP_FULL)
+        rc = dk__mdb_err(rc, "cannot write the ledger head");
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn); /* durable: LMDB syncs on commit */
+        if (rc && rc != MDB_MAP_FULL)
+            rc = dk__mdb_err(rc, "cannot commit the batch");
+    } else {
+        mdb_txn_abort(txn);
+    }
+    pthread_rwlock_unlock(&lg->txn_lock);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    dk_ledger *lg = arg;
+    for (;;) {
+        pthread_mutex_lock(&lg->mu);
+        while (lg->qhead == NULL && !lg->stopping)
+            pthread_cond_wait(&lg->cv, &lg->mu);
+        if (lg->qhead == NULL) {
+            pthread_mutex_unlock(&lg->mu);
+            return NULL;
+        }
+        dk__pending *batch = lg->qhead, *last = batch;
+        for (unsigned n = 1; n < lg->max_batch && last->next; n++)
+            last = last->next;
+        lg->qhead = last->next;
+        if (lg->qhead == NULL)
+            lg->qtail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&lg->mu);
+
+        int rc;
+        while ((rc = run_batch(lg, batch)) == MDB_MAP_FULL) {
+            if ((rc = grow_map(lg)) != 0)
+                break;
+        }
+        for (dk__pending *p = batch, *next; p; p = next) {
+            next = p->next;
+            if (rc) {
+                p->res.err = rc;
+                p->res.seq = 0;
+                p->res.duplicate = 0;
+                snprintf(p->res.errmsg, sizeof p->res.errmsg, "%s", dk_errmsg());
+            }
+            p->cb(p->udata, &p->res);
+            free(p->body);
+            free(p);
+        }
+    }
+}
+
+/* ---- submit: decode and verify in the caller's thread, then queue ---- */
+
+static int preverify(dk_ledger *lg, dk__pending *p)
+{
+    MDB_txn *txn;
+    dk__actor_change ac;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    int genesis = strcmp(p->ev.type, "ledger.genesis") == 0;
+    if (genesis && (rc = dk__actor_change_parse(&p->ev, &ac)) != 0) {
+        dk__read_end(lg, txn);
+        return rc;
+    }
+    for (size_t i = 0; i < p->nsigs && rc == 0; i++) {
+        dk_actor_info a;
+        const uint8_t *key = NULL;
+        if (genesis) {
+            key = ac.pubkey;
+        } else if ((rc = get_actor(txn, lg->actors, p->sigs[i].actor, &a)) == 0) {
+            key = a.pubkey;
+        } else if (rc == DK_ENOTFOUND) {
+            rc = 0; /* maybe enrolled by an append still queued: the writer decides */
+            continue;
+        }
+        if (key && dk_verify(key, p->body, p->body_len, p->sigs[i].sig) != 0) {
+            rc = dk__fail(DK_EBADSIG, "signature by '%s' does not verify against that actor's key",
+                          p->sigs[i].actor);
+        } else if (key) {
+            memcpy(p->verified_key[i], key, DK_PUBKEY_BYTES);
+            p->verified[i] = 1;
+        }
+    }
+    dk__read_end(lg, txn);
+    return rc;
+}
+
+int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata)
+{
+    if (lg->read_only)
+        return dk__fail(DK_EINVAL, "the ledger was opened read-only");
+    if (req->nsigs < 1 || req->nsigs > DK_SIGS_MAX)
+        return dk__fail(DK_EINVAL, "an event carries 1..%d signatures, not %zu", DK_SIGS_MAX,
+                        req->nsigs);
+    if (req->body_len > DK_BODY_MAX)
+        return dk__fail(DK_ETOOBIG, "event body is %zu bytes; the limit is %d", req->body_len,
+                        DK_BODY_MAX);
+    dk__pending *p = calloc(1, sizeof *p);
+    if (p == NULL || (p->body = malloc(req->body_len ? req->body_len : 1)) == NULL) {
+        free(p);
+        return dk__fail(DK_ENOMEM, "out of memory");
+    }
+    memcpy(p->body, req->body, req->body_len);
+    p->body_len = req->body_len;
+    p->nsigs = req->nsigs;
+    memcpy(p->sigs, req->sigs, req->nsigs * sizeof *req->sigs);
+    p->cb = cb;
+    p->udata = udata;
+    int rc = dk_event_decode(p->body, p->body_len, &p->ev);
+    if (rc == 0 && strcmp(p->sigs[0].actor, p->ev.actor) != 0)
+        rc = dk__fail(DK_EBADSIG, "the first signature must be the author's ('%s'), not '%s''s",
+                      p->ev.actor, p->sigs[0].actor);
+    for (size_t i = 0; rc == 0 && i < p->nsigs; i++)
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(p->sigs[i].actor, p->sigs[j].actor) == 0)
+                rc = dk__fail(DK_EBADSIG, "actor '%s' signed the event twice", p->sigs[i].actor);
+    if (rc == 0)
+        rc = preverify(lg, p);
+    if (rc) {
+        free(p->body);
+        free(p);
+        return rc;
+    }
+    pthread_mutex_lock(&lg->mu);
+    if (lg->stopping) {
+        pthread_mutex_unlock(&lg->mu);
+        free(p->body);
+        free(p);
+        return dk__fail(DK_ECLOSED, "the ledger is closing");
+    }
+    if (!lg->writer_running) {
+        if (pthread_create(&lg->writer, NULL, writer_main, lg) != 0) {
+            pthread_mutex_unlock(&lg->mu);
+            free(p->body);
+            free(p);
+            return dk__fail(DK_ENOMEM, "cannot start the writer thread");
+        }
+        lg->writer_running = 1;
+    }
+    if (lg->qtail)
+        lg->qtail->next = p;
+    else
+        lg->qhead = p;
+    lg->qtail = p;
+    pthread_cond_signal(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+    return 0;
+}
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    dk_append_res *res;
+} waiter;
+
+static void wake_waiter(void *udata, const dk_append_res *res)
+{
+    waiter *w = udata;
+    pthread_mutex_lock(&w->mu);
+    *w->res = *res;
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int dk_ledger_append(dk_ledger *lg, const dk_append_req *req, dk_append_res *res)
+{
+    waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, res};
+    memset(res, 0, sizeof *res);
+    int rc = dk_ledger_submit(lg, req, wake_waiter, &w);
+    if (rc) {
+        res->err = rc;
+        snprintf(res->errmsg, sizeof res->errmsg, "%s", dk_errmsg());
+        return rc;
+    }
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    if (res->err)
+        dk__set_errmsg(res->errmsg);
+    return res->err;
+}
+
+/* ---- init: the genesis record goes through the ordinary append path ---- */
+
+static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
+{
+    size_t kn = strlen(k), vn = strlen(v);
+    msgpack_pack_str(pk, kn);
+    msgpack_pack_str_body(pk, k, kn);
+    msgpack_pack_str(pk, vn);
+    msgpack_pack_str_body(pk, v, vn);
+}
+
+int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
+                   const dk_ledger_opts *opts, dk_ledger **out)
+{
+    *out = NULL;
+    if (name == NULL || strlen(name) == 0 || strlen(name) > 64 ||
+        !dk__utf8_valid(name, strlen(name)))
+        return dk__fail(DK_EINVAL, "ledger name must be 1..64 bytes of UTF-8");
+    dk_ledger *lg;
+    int rc = env_open(dir, opts, 1, &lg);
+    if (rc)
+        return rc;
+    dk_head h;
+    if ((rc = dk_ledger_head(lg, &h)) != 0)
+        goto fail;
+    if (h.seq != 0) {
+        rc = dk__fail(DK_EEXIST, "'%s' already holds a ledger (head seq %llu)", dir,
+                      (unsigned long long)h.seq);
+        goto fail;
+    }
+    uint8_t id[16];
+    char id_hex[33], pk_b64[64];
+    dk_random(id, sizeof id);
+    dk_hex_encode(id, sizeof id, id_hex);
+    dk_b64_encode(dk_key_public(admin), DK_PUBKEY_BYTES, pk_b64);
+
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4); /* keys in canonical (bytewise) order */
+    pack_kv(&pk, "admin", dk_key_id(admin));
+    pack_kv(&pk, "admin_pubkey", pk_b64);
+    pack_kv(&pk, "ledger_id", id_hex);
+    pack_kv(&pk, "name", name);
+
+    dk_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.v = DK_EVENT_VERSION;
+    snprintf(ev.type, sizeof ev.type, "ledger.genesis");
+    snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(admin));
+    ev.at = now_us();
+    dk_random(ev.cmd, sizeof ev.cmd);
+    ev.data = (const uint8_t *)sb.data;
+    ev.data_len = sb.size;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    rc = dk_event_encode(&ev, &body, &body_len);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc)
+        goto fail;
+    dk_sig sig;
+    memset(&sig, 0, sizeof sig);
+    snprintf(sig.actor, sizeof sig.actor, "%s", dk_key_id(admin));
+    rc = dk_sign(admin, body, body_len, sig.sig);
+    if (rc == 0) {
+        dk_append_req req = {body, body_len, &sig, 1};
+        dk_append_res res;
+        rc = dk_ledger_append(lg, &req, &res);
+    }
+    free(body);
+    if (rc)
+        goto fail;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
+        rc = dk__mdb_err(rc, "cannot begin a transaction");
+        goto fail;
+    }
+    MDB_val fk = {6, (void *)"format"}, fv = {strlen(DK__FORMAT), (void *)DK__FORMAT};
+    MDB_val ik = {9, (void *)"ledger_id"}, iv = {32, id_hex};
+    MDB_val nk = {4, (void *)"name"}, nv = {strlen(name), (void *)name};
+    if ((rc = mdb_put(txn, lg->meta, &fk, &fv, 0)) != 0 ||
+        (rc = mdb_put(txn, lg->meta, &ik, &iv, 0)) != 0 ||
+        (rc = mdb_put(txn, lg->meta, &nk, &nv, 0)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
+        rc = dk__mdb_err(rc, "cannot record the ledger's identity");
+        goto fail;
+    }
+    *out = lg;
+    return 0;
+fail:
+    dk_ledger_close(lg);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+int dk_ledger_head(dk_ledger *lg, dk_head *out)
+{
+    MDB_txn *txn;
+    head_state h;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    rc = get_head(txn, lg->meta, &h);
+    dk__read_end(lg, txn);
+    if (rc == 0) {
+        out->seq = h.seq;
+        memcpy(out->hash, h.hash, DK_HASH_BYTES);
+        out->recorded_at = h.recorded_at;
+    }
+    return rc;
+}
+
+int dk_ledger_info(dk_ledger *lg, char id_hex[33], char name[65])
+{
+    MDB_txn *txn;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    MDB_val ik = {9, (void *)"ledger_id"}, nk = {4, (void *)"name"}, iv, nv;
+    rc = mdb_get(txn, lg->meta, &ik, &iv);
+    if (rc == 0)
+        rc = mdb_get(txn, lg->meta, &nk, &nv);
+    if (rc == 0 && (iv.mv_size != 32 || nv.mv_size > 64))
+        rc = MDB_CORRUPTED;
+    if (rc == 0) {
+        memcpy(id_hex, iv.mv_data, 32);
+        id_hex[32] = 0;
+        memcpy(name, nv.mv_data, nv.mv_size);
+        name[nv.mv_size] = 0;
+    }
+    dk__read_end(lg, txn);
+    return dk__mdb_err(rc, "cannot read the ledger's identity");
+}
+
+int dk_ledger_get(dk_ledger *lg, uint64_t seq, uint8_t **raw, size_t *len)
+{
+    MDB_txn *txn;
+    *raw = NULL;
+    *len = 0;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    uint8_t key[8];
+    dk__put_be64(key, seq);
+    MDB_val k = {8, key}, v;
+    rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rc = dk__fail(DK_ENOTFOUND, "there is no record with seq %llu", (unsigned long long)seq);
+    } else if (rc) {
+        rc = dk__mdb_err(rc, "cannot read the record");
+    } else if ((*raw = malloc(v.mv_size ? v.mv_size : 1)) == NULL) {
+        rc = dk__fail(DK_ENOMEM, "out of memory");
+    } else {
+        memcpy(*raw, v.mv_data, v.mv_size);
+        *len = v.mv_size;
+    }
+    dk__read_end(lg, txn);
+    return rc;
+}
+
+int dk_ledger_case_version(dk_ledger *lg, const char *case_id, uint64_t *version)
+{
+    MDB_txn *txn;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    rc = get_case_version(txn, lg->case_state, case_id, version);
+    dk__read_end(lg, txn);
+    return rc;
+}
+
+int dk_ledger_actor(dk_ledger *lg, const char *id, dk_actor_info *out)
+{
+    MDB_txn *txn;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    rc = get_actor(txn, lg->actors, id, out);
+    dk__read_end(lg, txn);
+    if (rc == DK_ENOTFOUND)
+        return dk__fail(DK_ENOTFOUND, "actor '%s' is not enrolled", id);
+    return rc;
+}
+
+/* recorded_at of the record at `seq` within txn. */
+static int time_at(dk_ledger *lg, MDB_txn *txn, uint64_t seq, int64_t *t)
+{
+    uint8_t key[8];
+    dk__put_be64(key, seq);
+    MDB_val k = {8, key}, v;
+    dk_record rec;
+    int rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc)
+        return dk__mdb_err(rc, "cannot read a record");
+    if ((rc = dk_record_decode(v.mv_data, v.mv_size, &rec)) != 0)
+        return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)seq);
+    *t = rec.recorded_at;
+    return 0;
+}
+
+int dk_ledger_seq_at(dk_ledger *lg, int64_t t, uint64_t *seq)
+{
+    MDB_txn *txn;
+    head_state h;
+    *seq = 0;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    rc = get_head(txn, lg->meta, &h);
+    uint64_t lo = 1, hi = h.seq, found = 0; /* recorded_at grows with seq */
+    while (rc == 0 && lo <= hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int64_t mt;
+        if ((rc = time_at(lg, txn, mid, &mt)) != 0)
+            break;
+        if (mt <= t) {
+            found = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    dk__read_end(lg, txn);
+    if (rc == 0)
+        *seq = found;
+    return rc;
+}
+
+struct dk_iter {
+    dk_ledger *lg;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int by_case;
+    int started;
+    uint64_t from;
+    char case_id[DK_CASE_MAX + 1];
+};
+
+int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter **out)
+{
+    *out = NULL;
+    if (case_id && strlen(case_id) > DK_CASE_MAX)
+        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
+    dk_iter *it = calloc(1, sizeof *it);
+    if (it == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    it->lg = lg;
+    it->from = from_seq ? from_seq : 1;
+    it->by_case = case_id != NULL;
+    if (case_id)
+        snprintf(it->case_id, sizeof it->case_id, "%s", case_id);
+    int rc = dk__read_begin(lg, &it->txn);
+    if (rc) {
+        free(it);
+        return rc;
+    }
+    rc = mdb_cursor_open(it->txn, it->by_case ? lg->by_case : lg->log, &it->cur);
+    if (rc) {
+        dk__read_end(lg, it->txn);
+        free(it);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    *out = it;
+    return 0;
+}
+
+int dk_iter_next(dk_iter *it, dk_record *rec)
+{
+    uint8_t key[8];
+    MDB_val k, v;
+    int rc;
+    if (it->by_case) {
+        uint8_t from[8];
+        dk__put_be64(from, it->from);
+        k.mv_size = strlen(it->case_id);
+        k.mv_data = it->case_id;
+        v.mv_size = 8;
+        v.mv_data = from;
+        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT_DUP : MDB_GET_BOTH_RANGE);
+        if (rc == 0) {
+            memcpy(key, v.mv_data, 8);
+            k.mv_size = 8;
+            k.mv_data = key;
+            rc = mdb_get(it->txn, it->lg->log, &k, &v);
+            if (rc == MDB_NOTFOUND)
+                return dk__fail(DK_ECORRUPT, "case index points at missing record %llu",
+                                (unsigned long long)dk__get_be64(key));
+        }
+    } else {
+        dk__put_be64(key, it->from);
+        k.mv_size = 8;
+        k.mv_data = key;
+        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
+    }
+    it->started = 1;
+    if (rc == MDB_NOTFOUND)
+        return DK_ENOTFOUND;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the ledger");
+    rc = dk_record_decode(v.mv_data, v.mv_size, rec);
+    if (rc)
+        return dk__fail(DK_ECORRUPT, "a stored record does not decode: %s", dk_errmsg());
+    return 0;
+}
+
+void dk_iter_close(dk_iter *it)
+{
+    if (it == NULL)
+        return;
+    mdb_cursor_close(it->cur);
+    dk__read_end(it->lg, it->txn);
+    free(it);
+}

@@ -1,0 +1,60 @@
+/* ledger_int.h - the ledger's private state and LMDB layout, shared by
+ * ledger.c (open, append, reads) and verify.c (whole-chain verification). */
+#ifndef DOCKET_LEDGER_INT_H
+#define DOCKET_LEDGER_INT_H
+
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "docket/ledger.h"
+
+/* Named databases:
+ *   log        seq (be64) -> record bytes               (MDB_APPEND)
+ *   by_case    case id -> seq (be64), dupsort/dupfixed
+ *   cmd        command id (16 bytes) -> seq (be64)
+ *   meta       "head" -> seq(8) hash(32) recorded_at(8); "ledger_id"; "name"; "format"
+ *   actors     actor id -> struct actor_row (see ledger.c)
+ *   case_state case id -> version(8) last_seq(8)
+ */
+#define DK__FORMAT "docket-ledger/1"
+
+typedef struct dk__pending dk__pending;
+
+struct dk_ledger {
+    MDB_env *env;
+    MDB_dbi log, by_case, cmd, meta, actors, case_state;
+    int read_only;
+    unsigned max_batch;
+    /* Held shared by every transaction in this process and exclusively while
+     * the map is resized (LMDB requires no live transaction then). */
+    pthread_rwlock_t txn_lock;
+    /* The writer's queue. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    dk__pending *qhead, *qtail;
+    int stopping;
+    int writer_running;
+    pthread_t writer;
+};
+
+/* Translate an LMDB return code into a DK_E* code with a message. */
+int dk__mdb_err(int rc, const char *what);
+/* Begin/end a read transaction under txn_lock. */
+int dk__read_begin(dk_ledger *lg, MDB_txn **txn);
+void dk__read_end(dk_ledger *lg, MDB_txn *txn);
+
+#endif
+
+/* What an actor or genesis event changes in the actor table. */
+enum { DK__ACT_NONE, DK__ACT_GENESIS, DK__ACT_ENROLL, DK__ACT_ROTATE, DK__ACT_REVOKE };
+typedef struct dk__actor_change {
+    int kind;
+    char id[DK_ACTOR_MAX + 1];
+    uint8_t pubkey[DK_PUBKEY_BYTES];
+    unsigned roles;
+} dk__actor_change;
+
+/* Parse the actor-table effect of `ev` (kind DK__ACT_NONE for case events).
+ * DK_ESCHEMA naming the field if an actor event's data is malformed. */
+int dk__actor_change_parse(const dk_event *ev, dk__actor_change *c);

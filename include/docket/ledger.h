@@ -1,0 +1,133 @@
+/* ledger.h - the append-only ledger in LMDB: init, group-committed appends,
+ * reads by seq, by case and by time, and chain/signature verification. */
+#ifndef DOCKET_LEDGER_H
+#define DOCKET_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "docket/crypto.h"
+#include "docket/event.h"
+
+/* Roles an actor may hold (a bit set). */
+#define DK_ROLE_MAP(XX)                                                                            \
+    XX(ADMIN, 1u << 0, "admin")                                                                    \
+    XX(CASEWORKER, 1u << 1, "caseworker")                                                          \
+    XX(SENIOR_CASEWORKER, 1u << 2, "senior_caseworker")                                            \
+    XX(AUDITOR, 1u << 3, "auditor")                                                                \
+    XX(CHECKER, 1u << 4, "checker")                                                                \
+    XX(MIGRATION, 1u << 5, "migration")
+
+enum {
+#define DK__ROLE_ENUM(name, bit, str) DK_ROLE_##name = bit,
+    DK_ROLE_MAP(DK__ROLE_ENUM)
+#undef DK__ROLE_ENUM
+};
+
+/* Role name -> bit; 0 if unknown. */
+unsigned dk_role_parse(const char *name, size_t len);
+/* Write "admin,caseworker" for a bit set into out (cap bytes). */
+void dk_roles_format(unsigned roles, char *out, size_t cap);
+
+typedef struct dk_ledger dk_ledger;
+
+typedef struct dk_ledger_opts {
+    size_t map_size;    /* initial LMDB map size in bytes; 0 = 1 GiB. It grows by itself. */
+    unsigned max_batch; /* appends per group commit; 0 = 1024 */
+    int read_only;      /* open for reading only: no writer thread */
+} dk_ledger_opts;
+
+/* Create a new ledger in `dir` (created if missing; refused with DK_EEXIST if
+ * it already holds one) whose genesis record names `name` and enrols `admin`
+ * as its first administrator, signed by that key. */
+int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
+                   const dk_ledger_opts *opts, dk_ledger **out);
+/* Open an existing ledger. DK_ENOTFOUND if `dir` holds none. */
+int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out);
+/* Stop the writer (answering every queued append first) and close. NULL is a no-op. */
+void dk_ledger_close(dk_ledger *lg);
+
+/* ---- appends ---- */
+
+typedef struct dk_append_req {
+    const uint8_t *body; /* encoded event body (dk_event_encode) */
+    size_t body_len;
+    const dk_sig *sigs; /* author first, then co-signers */
+    size_t nsigs;
+} dk_append_req;
+
+typedef struct dk_append_res {
+    int err;       /* 0 or a DK_E* code */
+    uint64_t seq;  /* the event's seq (the original one for a duplicate) */
+    int duplicate; /* 1 if the command id was already in the ledger */
+    int64_t recorded_at;
+    char errmsg[256]; /* why it was rejected, naming the field/actor/case */
+} dk_append_res;
+
+/* Called once per submitted append, on the ledger's writer thread, after the
+ * transaction holding it is durably committed (or it was rejected). */
+typedef void (*dk_append_cb)(void *udata, const dk_append_res *res);
+
+/* Asynchronous append: decodes the body and verifies its signatures in the
+ * calling thread, then queues it for the writer, copying what it needs.
+ * Returns nonzero (and never calls cb) if it is rejected before queueing. */
+int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata);
+
+/* Blocking append over the same path: returns res->err once the event is
+ * durably committed or rejected. Thread-safe; concurrent callers share
+ * group commits. */
+int dk_ledger_append(dk_ledger *lg, const dk_append_req *req, dk_append_res *res);
+
+/* ---- reads (each a consistent snapshot) ---- */
+
+typedef struct dk_head {
+    uint64_t seq; /* 0 for an empty ledger */
+    uint8_t hash[DK_HASH_BYTES];
+    int64_t recorded_at;
+} dk_head;
+
+int dk_ledger_head(dk_ledger *lg, dk_head *out);
+/* The exact record bytes at `seq`, malloc'd (caller frees). DK_ENOTFOUND if absent. */
+int dk_ledger_get(dk_ledger *lg, uint64_t seq, uint8_t **raw, size_t *len);
+/* The last seq recorded at or before `t` (0 if none). Binary search. */
+int dk_ledger_seq_at(dk_ledger *lg, int64_t t, uint64_t *seq);
+/* Number of events on a case (its version); 0 for an unknown case. */
+int dk_ledger_case_version(dk_ledger *lg, const char *case_id, uint64_t *version);
+/* The ledger's id (hex) and name from its genesis record. */
+int dk_ledger_info(dk_ledger *lg, char id_hex[33], char name[65]);
+
+typedef struct dk_actor_info {
+    char id[DK_ACTOR_MAX + 1];
+    uint8_t pubkey[DK_PUBKEY_BYTES];
+    unsigned roles;
+    int revoked;
+    uint64_t enrolled_seq;
+} dk_actor_info;
+/* An actor's current key and roles. DK_ENOTFOUND if never enrolled. */
+int dk_ledger_actor(dk_ledger *lg, const char *id, dk_actor_info *out);
+
+typedef struct dk_iter dk_iter;
+/* Iterate records from `from_seq` (>= 1) in seq order; with `case_id`, only
+ * that case's records. The iterator holds one read snapshot. */
+int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter **out);
+/* Next record into *rec (borrowed until the next call or close).
+ * 0, or DK_ENOTFOUND at the end. */
+int dk_iter_next(dk_iter *it, dk_record *rec);
+void dk_iter_close(dk_iter *it);
+
+/* ---- verification ---- */
+
+typedef struct dk_verify_report {
+    int ok;
+    uint64_t seq;     /* the first bad record, when !ok */
+    uint64_t checked; /* records checked */
+    char reason[256]; /* why it is bad */
+} dk_verify_report;
+
+/* Walk the whole chain: record layout, dense seq, strictly increasing time,
+ * prev hashes, canonical bodies, every signature against the key its actor
+ * held at that point, command-id uniqueness and the stored head. Returns 0
+ * when it could run (rep->ok says whether the ledger is intact). */
+int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep);
+
+#endif

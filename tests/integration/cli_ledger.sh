@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# cli_ledger.sh - integration test of the real docket binary: init, keys,
+# actors, append (idempotency, conflicts, bad input), log/show/head, verify
+# and tamper detection, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+# init and keys
+expect_exit 0 "$DOCKET" init --admin admin --key-out "$T/admin.key" --name itest --json
+equals "$(jget "$OUT" 'd["seq"]')" 1 "genesis is seq 1"
+equals "$(stat -c %a "$T/admin.key")" 600 "key file mode"
+expect_exit 1 "$DOCKET" init --admin admin --key-out "$T/admin2.key"
+contains "$ERR" "already holds a ledger" "second init refused"
+[ ! -e "$T/admin2.key" ] && ok || fail "refused init left a key file behind"
+
+expect_exit 0 "$DOCKET" keygen --id cw.one --out "$T/cw1.key"
+PUB1=$OUT
+expect_exit 0 "$DOCKET" keygen --id aud.one --out "$T/aud.key"
+PUBA=$OUT
+expect_exit 0 "$DOCKET" actor enroll --key "$T/admin.key" --id cw.one --pubkey "$PUB1" --roles caseworker --json
+equals "$(jget "$OUT" 'd["seq"]')" 2 "enrol is seq 2"
+expect_exit 0 "$DOCKET" actor enroll --key "$T/admin.key" --id aud.one --pubkey "$PUBA" --roles auditor
+expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1" --roles wizard
+contains "$ERR" "unknown role 'wizard'" "bad role named"
+expect_exit 1 "$DOCKET" actor enroll --key "$T/cw1.key" --id cw.two --pubkey "$PUB1" --roles caseworker
+contains "$ERR" "admin" "non-admin cannot enrol"
+
+# append, idempotency, expected version
+expect_exit 0 "$DOCKET" append --key "$T/cw1.key" --type case.opened --case HO-1 \
+  --data '{"case_type":"visa","applicant":{"name":"A. Person","ref":"P-1"}}' --expect 0 \
+  --cmd 00112233445566778899aabbccddeeff --json
+equals "$(jget "$OUT" 'd["seq"]')" 4 "first case event"
+equals "$(jget "$OUT" 'd["duplicate"]')" False "not a duplicate"
+expect_exit 0 "$DOCKET" append --key "$T/cw1.key" --type case.opened --case HO-1 \
+  --data '{"case_type":"visa","applicant":{"name":"A. Person","ref":"P-1"}}' --expect 0 \
+  --cmd 00112233445566778899aabbccddeeff --json
+equals "$(jget "$OUT" 'd["duplicate"]')" True "retry is a duplicate"
+equals "$(jget "$OUT" 'd["seq"]')" 4 "retry answers the original seq"
+expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}' --expect 7
+contains "$ERR" "version 1" "conflict names the current version"
+contains "$ERR" "expected 7" "conflict names the expected version"
+expect_exit 1 "$DOCKET" append --key "$T/aud.key" --type case.note --case HO-1 --data '{}'
+contains "$ERR" "aud.one" "auditor refused"
+
+# bad input: clear error, non-zero exit, ledger unchanged
+HEAD_BEFORE=$("$DOCKET" head --json)
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{"a":'
+contains "$ERR" "not valid JSON" "bad JSON"
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{"a":1.5}'
+contains "$ERR" "data.a" "float named by path"
+expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type Bad.Type --case HO-1 --data '{}'
+contains "$ERR" "event type" "bad type"
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}' --expect x
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}' --cmd zz
+expect_exit 2 "$DOCKET" append --type case.note --case HO-1 --data '{}'
+contains "$ERR" "--key" "missing key named"
+expect_exit 2 "$DOCKET" append --bogus
+contains "$ERR" "unknown option '--bogus'" "unknown option"
+DOCKET_PASSPHRASE=wrong expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}'
+contains "$ERR" "wrong passphrase" "wrong passphrase"
+head -n 3 "$T/cw1.key" >"$T/trunc.key"; chmod 600 "$T/trunc.key"
+expect_exit 1 "$DOCKET" append --key "$T/trunc.key" --type case.note --case HO-1 --data '{}'
+contains "$ERR" "trunc.key" "truncated key named"
+cp "$T/cw1.key" "$T/open.key"; chmod 644 "$T/open.key"
+expect_exit 1 "$DOCKET" append --key "$T/open.key" --type case.note --case HO-1 --data '{}'
+contains "$ERR" "chmod" "readable key refused"
+equals "$("$DOCKET" head --json)" "$HEAD_BEFORE" "bad input left the ledger as it was"
+
+# reads
+expect_exit 0 "$DOCKET" log --json
+equals "$(jget "$OUT" 'len(d)')" 4 "log has 4 records"
+equals "$(jget "$OUT" 'd[3]["data"]["applicant"]["name"]')" "A. Person" "data round trip"
+equals "$(jget "$OUT" 'd[3]["prev"] == d[2]["hash"]')" True "chain links"
+expect_exit 0 "$DOCKET" log --case HO-1 --json
+equals "$(jget "$OUT" 'len(d)')" 1 "log by case"
+expect_exit 0 "$DOCKET" show 4 --json
+equals "$(jget "$OUT" 'd["type"]')" case.opened "show"
+HASH4=$(jget "$OUT" 'd["hash"]')
+"$DOCKET" show 4 --raw >"$T/rec4.bin" && ok || fail "show --raw"
+equals "$(python3 -c 'import hashlib,sys; print(hashlib.sha256(b"\0"+open(sys.argv[1],"rb").read()).hexdigest())' "$T/rec4.bin")" \
+  "$HASH4" "leaf hash of the raw record bytes"
+expect_exit 1 "$DOCKET" show 99
+contains "$ERR" "no record with seq 99" "missing record"
+expect_exit 0 "$DOCKET" head --json
+equals "$(jget "$OUT" 'd["seq"]')" 4 "head seq"
+expect_exit 0 "$DOCKET" verify --json
+equals "$(jget "$OUT" 'd["ok"]')" True "verify ok"
+expect_exit 2 "$DOCKET" head --ledger ""
+DOCKET_LEDGER= expect_exit 2 "$DOCKET" head
+contains "$ERR" "DOCKET_LEDGER" "missing ledger named"
+expect_exit 1 "$DOCKET" head --ledger "$T/nowhere"
+
+# tamper: flip one byte of a stored record in the data file
+python3 - "$DOCKET_LEDGER/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+i = b.find(b'A. Person')
+assert i > 0, 'record text not found in data.mdb'
+b[i] ^= 0x20
+open(p, 'wb').write(bytes(b))
+PY
+expect_exit 3 "$DOCKET" verify --json
+equals "$(jget "$OUT" 'd["ok"]')" False "tampered ledger fails verify"
+equals "$(jget "$OUT" 'd["seq"]')" 4 "verify names the tampered seq"
+
+finish

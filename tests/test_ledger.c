@@ -1,0 +1,498 @@
+/* test_ledger.c - unit tests of the LMDB ledger: init, reopen, idempotency,
+ * optimistic concurrency, actor keys and revocation, concurrent appends, map
+ * growth, reads by case and time, and tamper detection by verify. */
+#include <pthread.h>
+
+#include <lmdb.h>
+
+#include "fixture.h"
+#include "harness.h"
+
+#define ACTOR_N(k) ((1ull << 40) + (k)) /* command-id seeds for actor events */
+
+typedef struct world {
+    dk_ledger *lg;
+    dk_key *admin, *alice, *bob;
+    const char *dir;
+} world;
+
+static void world_open(world *w, const dk_ledger_opts *opts)
+{
+    memset(w, 0, sizeof *w);
+    w->dir = th_tmpdir();
+    ASSERT_OK(dk_key_generate("admin", &w->admin));
+    ASSERT_OK(dk_ledger_init(w->dir, "test", w->admin, opts, &w->lg));
+    ASSERT_OK(fx_enroll(w->lg, w->admin, "alice", "caseworker", ACTOR_N(1), &w->alice));
+    ASSERT_OK(
+        fx_enroll(w->lg, w->admin, "bob", "caseworker,senior_caseworker", ACTOR_N(2), &w->bob));
+}
+
+static void world_close(world *w)
+{
+    dk_ledger_close(w->lg);
+    dk_key_free(w->admin);
+    dk_key_free(w->alice);
+    dk_key_free(w->bob);
+}
+
+static void assert_verifies(dk_ledger *lg, uint64_t records)
+{
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(lg, &rep));
+    if (!rep.ok)
+        TH_FAIL("verify failed at seq %llu: %s", (unsigned long long)rep.seq, rep.reason);
+    ASSERT_EQ(rep.checked, records);
+}
+
+TEST(init_append_reopen)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    for (uint64_t i = 1; i <= 10; i++) {
+        ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", i, NULL, &res));
+        ASSERT_EQ(res.seq, 3 + i);
+        ASSERT_EQ(res.duplicate, 0);
+    }
+    dk_head before, after;
+    ASSERT_OK(dk_ledger_head(w.lg, &before));
+    ASSERT_EQ(before.seq, 13);
+    char id[33], name[65];
+    ASSERT_OK(dk_ledger_info(w.lg, id, name));
+    ASSERT_STR_EQ(name, "test");
+    ASSERT_EQ(strlen(id), 32);
+    dk_ledger_close(w.lg);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_OK(dk_ledger_head(w.lg, &after));
+    ASSERT_EQ(after.seq, before.seq);
+    ASSERT_MEM_EQ(after.hash, before.hash, DK_HASH_BYTES);
+    ASSERT_EQ(after.recorded_at, before.recorded_at);
+    assert_verifies(w.lg, 13);
+    /* The chain continues after reopening. */
+    ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", 11, NULL, &res));
+    ASSERT_EQ(res.seq, 14);
+    uint8_t *raw;
+    size_t len;
+    dk_record rec;
+    ASSERT_OK(dk_ledger_get(w.lg, 14, &raw, &len));
+    ASSERT_OK(dk_record_decode(raw, len, &rec));
+    ASSERT_MEM_EQ(rec.prev, before.hash, DK_HASH_BYTES);
+    ASSERT(rec.recorded_at > before.recorded_at);
+    free(raw);
+    assert_verifies(w.lg, 14);
+    world_close(&w);
+}
+
+TEST(init_refuses_existing_and_open_refuses_missing)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_ledger *again;
+    ASSERT_ERR(dk_ledger_init(w.dir, "again", w.admin, NULL, &again), DK_EEXIST);
+    ASSERT(again == NULL);
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/nope", w.dir);
+    ASSERT_ERR(dk_ledger_open(missing, NULL, &again), DK_ENOTFOUND);
+    ASSERT(again == NULL);
+    world_close(&w);
+}
+
+TEST(idempotent_retry)
+{
+    world w;
+    world_open(&w, NULL);
+    fx_event fe;
+    dk_append_res r1, r2;
+    ASSERT_OK(fx_make(&fe, w.alice, "case.note", "HO-1", 7, NULL, 0, NULL));
+    ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &r1));
+    ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &r2));
+    ASSERT_EQ(r1.duplicate, 0);
+    ASSERT_EQ(r2.duplicate, 1);
+    ASSERT_EQ(r2.seq, r1.seq);
+    fx_free(&fe);
+    /* The same command id with another body is refused, naming the seq. */
+    uint8_t data[] = {0x81, 0xa1, 'n', 0x63};
+    ASSERT_OK(fx_make(&fe, w.alice, "case.note", "HO-1", 7, data, sizeof data, NULL));
+    ASSERT_ERR(dk_ledger_append(w.lg, &fe.req, &r2), DK_ECMDREUSE);
+    ASSERT_CONTAINS(r2.errmsg, "already used by seq 4");
+    fx_free(&fe);
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(w.lg, &h));
+    ASSERT_EQ(h.seq, r1.seq);
+    uint64_t v;
+    ASSERT_OK(dk_ledger_case_version(w.lg, "HO-1", &v));
+    ASSERT_EQ(v, 1);
+    world_close(&w);
+}
+
+TEST(expected_version_conflict)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    uint64_t zero = 0, one = 1, five = 5;
+    ASSERT_OK(fx_append(w.lg, w.alice, "case.opened", "HO-9", 1, &zero, &res));
+    ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-9", 2, &one, &res));
+    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "HO-9", 3, &five, &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "version 2");
+    ASSERT_CONTAINS(res.errmsg, "expected 5");
+    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "HO-9", 4, &one, &res), DK_ECONFLICT);
+    uint64_t v;
+    ASSERT_OK(dk_ledger_case_version(w.lg, "HO-9", &v));
+    ASSERT_EQ(v, 2);
+    assert_verifies(w.lg, 5);
+    world_close(&w);
+}
+
+TEST(signature_checks)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    /* Signed by alice's key but claiming to be bob. */
+    fx_event fe;
+    ASSERT_OK(fx_make(&fe, w.alice, "case.note", "HO-1", 1, NULL, 0, NULL));
+    dk_event ev;
+    ASSERT_OK(dk_event_decode(fe.body, fe.body_len, &ev));
+    strcpy(fe.sig.actor, "bob");
+    ASSERT_ERR(dk_ledger_append(w.lg, &fe.req, &res), DK_EBADSIG);
+    ASSERT_CONTAINS(res.errmsg, "author");
+    /* bob's body with alice's signature. */
+    fx_free(&fe);
+    fx_event fb, fa;
+    ASSERT_OK(fx_make(&fb, w.bob, "case.note", "HO-1", 2, NULL, 0, NULL));
+    ASSERT_OK(fx_make(&fa, w.alice, "case.note", "HO-1", 3, NULL, 0, NULL));
+    memcpy(fb.sig.sig, fa.sig.sig, DK_SIG_BYTES);
+    ASSERT_ERR(dk_ledger_append(w.lg, &fb.req, &res), DK_EBADSIG);
+    ASSERT_CONTAINS(res.errmsg, "bob");
+    /* one flipped bit in the body */
+    fa.body[fa.body_len - 1] ^= 1;
+    ASSERT_ERR(dk_ledger_append(w.lg, &fa.req, &res), DK_EBADSIG);
+    fx_free(&fa);
+    fx_free(&fb);
+    /* an actor that was never enrolled */
+    dk_key *mallory;
+    ASSERT_OK(dk_key_generate("mallory", &mallory));
+    ASSERT_ERR(fx_append(w.lg, mallory, "case.note", "HO-1", 4, NULL, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "mallory");
+    dk_key_free(mallory);
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(w.lg, &h));
+    ASSERT_EQ(h.seq, 3);
+    world_close(&w);
+}
+
+TEST(revocation_and_rotation)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", 1, NULL, &res));
+    /* Only an admin changes actors. */
+    ASSERT_ERR(fx_actor_event(w.lg, w.bob, "actor.revoked", "alice", NULL, NULL, ACTOR_N(10), &res),
+               DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "admin");
+    /* Rotate alice's key: the old one stops working, the new one works. */
+    dk_key *alice2;
+    ASSERT_OK(dk_key_generate("alice", &alice2));
+    ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "alice", dk_key_public(alice2),
+                             NULL, ACTOR_N(11), &res));
+    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "HO-1", 2, NULL, &res), DK_EBADSIG);
+    ASSERT_OK(fx_append(w.lg, alice2, "case.note", "HO-1", 3, NULL, &res));
+    /* Revoke: nothing more from alice. */
+    ASSERT_OK(
+        fx_actor_event(w.lg, w.admin, "actor.revoked", "alice", NULL, NULL, ACTOR_N(12), &res));
+    ASSERT_ERR(fx_append(w.lg, alice2, "case.note", "HO-1", 4, NULL, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "revoked");
+    dk_actor_info info;
+    ASSERT_OK(dk_ledger_actor(w.lg, "alice", &info));
+    ASSERT_EQ(info.revoked, 1);
+    ASSERT_MEM_EQ(info.pubkey, dk_key_public(alice2), DK_PUBKEY_BYTES);
+    /* Enrolling an existing id is refused; unknown roles are refused. */
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.enrolled", "bob", dk_key_public(w.bob),
+                              "caseworker", ACTOR_N(13), &res),
+               DK_EEXIST);
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.enrolled", "carol", dk_key_public(w.bob),
+                              "wizard", ACTOR_N(14), &res),
+               DK_ESCHEMA);
+    ASSERT_CONTAINS(res.errmsg, "wizard");
+    /* verify replays keys as they were: the old signatures still check. */
+    assert_verifies(w.lg, 7);
+    dk_key_free(alice2);
+    world_close(&w);
+}
+
+TEST(auditors_append_nothing_to_cases)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_key *aud;
+    dk_append_res res;
+    ASSERT_OK(fx_enroll(w.lg, w.admin, "audrey", "auditor", ACTOR_N(5), &aud));
+    ASSERT_ERR(fx_append(w.lg, aud, "case.note", "HO-1", 1, NULL, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "audrey");
+    dk_key_free(aud);
+    world_close(&w);
+}
+
+TEST(system_event_rules)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    /* a case event needs a case id; a system event must not have one */
+    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "", 1, NULL, &res), DK_ESCHEMA);
+    ASSERT_ERR(fx_append(w.lg, w.admin, "actor.revoked", "HO-1", 2, NULL, &res), DK_ESCHEMA);
+    ASSERT_ERR(fx_append(w.lg, w.admin, "ledger.genesis", "", 3, NULL, &res), DK_ESCHEMA);
+    ASSERT_ERR(fx_append(w.lg, w.admin, "actor.promoted", "", 4, NULL, &res), DK_ESCHEMA);
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(w.lg, &h));
+    ASSERT_EQ(h.seq, 3);
+    world_close(&w);
+}
+
+TEST(bad_bodies_leave_ledger_unchanged)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_head before, after;
+    ASSERT_OK(dk_ledger_head(w.lg, &before));
+    dk_append_res res;
+    uint8_t junk[] = {0x81, 0xa1, 'v', 0x01};
+    dk_sig sig;
+    memset(&sig, 0, sizeof sig);
+    strcpy(sig.actor, "alice");
+    dk_append_req req = {junk, sizeof junk, &sig, 1};
+    ASSERT_ERR(dk_ledger_append(w.lg, &req, &res), DK_EDECODE);
+    req.nsigs = 0;
+    ASSERT_ERR(dk_ledger_append(w.lg, &req, &res), DK_EINVAL);
+    ASSERT_OK(dk_ledger_head(w.lg, &after));
+    ASSERT_EQ(after.seq, before.seq);
+    ASSERT_MEM_EQ(after.hash, before.hash, DK_HASH_BYTES);
+    world_close(&w);
+}
+
+typedef struct thread_arg {
+    world *w;
+    int id;
+    int count;
+    uint64_t *seqs;
+} thread_arg;
+
+static void *appender(void *p)
+{
+    thread_arg *a = p;
+    dk_key *key = a->id % 2 ? a->w->alice : a->w->bob;
+    char case_id[32];
+    for (int i = 0; i < a->count; i++) {
+        dk_append_res res;
+        snprintf(case_id, sizeof case_id, "HO-%d-%d", a->id, i % 5);
+        uint64_t n = (uint64_t)a->id * 100000 + (uint64_t)i;
+        if (fx_append(a->w->lg, key, "case.note", case_id, n, NULL, &res) != 0)
+            return (void *)1;
+        a->seqs[i] = res.seq;
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+TEST(eight_threads_dense_seq)
+{
+    world w;
+    world_open(&w, NULL);
+    enum { T = 8, N = 150 };
+    pthread_t th[T];
+    thread_arg args[T];
+    uint64_t *all = calloc(T * N, sizeof *all);
+    for (int t = 0; t < T; t++) {
+        args[t] = (thread_arg){&w, t, N, all + t * N};
+        pthread_create(&th[t], NULL, appender, &args[t]);
+    }
+    for (int t = 0; t < T; t++) {
+        void *rv;
+        pthread_join(th[t], &rv);
+        ASSERT(rv == NULL);
+    }
+    qsort(all, T * N, sizeof *all, cmp_u64);
+    for (int i = 0; i < T * N; i++)
+        ASSERT_EQ(all[i], 4 + i); /* seqs 4.. with no gap and no duplicate */
+    free(all);
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(w.lg, &h));
+    ASSERT_EQ(h.seq, 3 + T * N);
+    uint64_t v;
+    ASSERT_OK(dk_ledger_case_version(w.lg, "HO-3-1", &v));
+    ASSERT_EQ(v, N / 5);
+    assert_verifies(w.lg, 3 + T * N);
+    world_close(&w);
+}
+
+TEST(map_grows_by_itself)
+{
+    world w;
+    dk_ledger_opts opts = {256 * 1024, 0, 0}; /* far too small on purpose */
+    world_open(&w, &opts);
+    dk_append_res res;
+    /* ~3 MB of events: several doublings of the map. */
+    static uint8_t data[16 * 1024];
+    size_t k = 0;
+    data[k++] = 0x81;
+    data[k++] = 0xa1;
+    data[k++] = 't';
+    data[k++] = 0xda;
+    size_t slen = sizeof data - 7;
+    data[k++] = (uint8_t)(slen >> 8);
+    data[k++] = (uint8_t)slen;
+    memset(data + k, 'x', slen);
+    for (uint64_t i = 1; i <= 200; i++) {
+        fx_event fe;
+        ASSERT_OK(
+            fx_make(&fe, w.alice, "document.attached", "HO-big", i, data, sizeof data - 1, NULL));
+        ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &res));
+        fx_free(&fe);
+    }
+    assert_verifies(w.lg, 203);
+    world_close(&w);
+}
+
+TEST(reads_by_case_and_time)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    int64_t times[20];
+    for (uint64_t i = 0; i < 20; i++) {
+        ASSERT_OK(
+            fx_append(w.lg, w.alice, "case.note", i % 2 ? "HO-odd" : "HO-even", i, NULL, &res));
+        times[i] = res.recorded_at;
+    }
+    /* by case: the odd ones, in order, from a seq */
+    dk_iter *it;
+    dk_record rec;
+    ASSERT_OK(dk_iter_open(w.lg, 1, "HO-odd", &it));
+    uint64_t expect = 5, n = 0;
+    while (dk_iter_next(it, &rec) == 0) {
+        ASSERT_EQ(rec.seq, expect);
+        expect += 2;
+        n++;
+    }
+    dk_iter_close(it);
+    ASSERT_EQ(n, 10);
+    ASSERT_OK(dk_iter_open(w.lg, 10, "HO-odd", &it));
+    ASSERT_OK(dk_iter_next(it, &rec));
+    ASSERT_EQ(rec.seq, 11);
+    dk_iter_close(it);
+    ASSERT_OK(dk_iter_open(w.lg, 1, "HO-none", &it));
+    ASSERT_ERR(dk_iter_next(it, &rec), DK_ENOTFOUND);
+    dk_iter_close(it);
+    /* whole log from a seq */
+    ASSERT_OK(dk_iter_open(w.lg, 20, NULL, &it));
+    n = 0;
+    while (dk_iter_next(it, &rec) == 0)
+        n++;
+    dk_iter_close(it);
+    ASSERT_EQ(n, 4);
+    /* seq at or before a time */
+    uint64_t seq;
+    for (int i = 0; i < 20; i++) {
+        ASSERT_OK(dk_ledger_seq_at(w.lg, times[i], &seq));
+        ASSERT_EQ(seq, 4 + i);
+        ASSERT_OK(dk_ledger_seq_at(w.lg, times[i] - 1, &seq));
+        ASSERT_EQ(seq, 3 + i);
+    }
+    ASSERT_OK(dk_ledger_seq_at(w.lg, 0, &seq));
+    ASSERT_EQ(seq, 0);
+    ASSERT_OK(dk_ledger_seq_at(w.lg, INT64_MAX, &seq));
+    ASSERT_EQ(seq, 23);
+    uint8_t *raw;
+    size_t len;
+    ASSERT_ERR(dk_ledger_get(w.lg, 24, &raw, &len), DK_ENOTFOUND);
+    world_close(&w);
+}
+
+/* Rewrite record `seq` through LMDB with `mutate` applied. */
+static void rewrite_record(const char *dir, uint64_t seq, void (*mutate)(uint8_t *, size_t *))
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi log;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    ASSERT_EQ(mdb_env_open(env, dir, 0, 0600), 0);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "log", 0, &log), 0);
+    uint8_t key[8];
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(seq >> (56 - 8 * i));
+    MDB_val k = {8, key}, v;
+    ASSERT_EQ(mdb_get(txn, log, &k, &v), 0);
+    uint8_t buf[4096];
+    size_t len = v.mv_size;
+    ASSERT(len < sizeof buf);
+    memcpy(buf, v.mv_data, len);
+    mutate(buf, &len);
+    MDB_val nv = {len, buf};
+    ASSERT_EQ(mdb_put(txn, log, &k, &nv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void flip_last_byte(uint8_t *b, size_t *len)
+{
+    b[*len - 70] ^= 0x01; /* inside the last signature */
+}
+
+static void flip_body_byte(uint8_t *b, size_t *len)
+{
+    /* the body's data map ends just before the signatures: flip its 'n' value */
+    (void)len;
+    for (size_t i = 0; i + 2 < *len; i++)
+        if (b[i] == 0xa1 && b[i + 1] == 'n') {
+            b[i + 2] ^= 0x01;
+            return;
+        }
+    TH_FAIL("no data field to flip");
+}
+
+static void tamper_and_expect(void (*mutate)(uint8_t *, size_t *), const char *needle)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    for (uint64_t i = 1; i <= 6; i++)
+        ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", i, NULL, &res));
+    dk_ledger_close(w.lg);
+    rewrite_record(w.dir, 6, mutate);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT_EQ(rep.ok, 0);
+    ASSERT_EQ(rep.seq, 6);
+    ASSERT_CONTAINS(rep.reason, needle);
+    world_close(&w);
+}
+
+TEST(verify_catches_rewritten_signature)
+{
+    tamper_and_expect(flip_last_byte, "signature");
+}
+
+TEST(verify_catches_rewritten_body)
+{
+    tamper_and_expect(flip_body_byte, "signature");
+}
+
+TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_refuses_missing)
+            TH_ENTRY(idempotent_retry) TH_ENTRY(expected_version_conflict)
+                TH_ENTRY(signature_checks) TH_ENTRY(revocation_and_rotation)
+                    TH_ENTRY(auditors_append_nothing_to_cases) TH_ENTRY(system_event_rules)
+                        TH_ENTRY(bad_bodies_leave_ledger_unchanged)
+                            TH_ENTRY(eight_threads_dense_seq) TH_ENTRY(map_grows_by_itself)
+                                TH_ENTRY(reads_by_case_and_time)
+                                    TH_ENTRY(verify_catches_rewritten_signature)
+                                        TH_ENTRY(verify_catches_rewritten_body))
