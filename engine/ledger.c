@@ -503,7 +503,7 @@ static int check_cmd(dk_ledger *lg, MDB_txn *txn, dk__pending *p)
 static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h, int64_t now)
 {
     dk__actor_change ac;
-    dk_actor_info author;
+    dk_actor_info author = {0};
     int rc;
     memset(&p->res, 0, sizeof p->res);
     if (dk__actor_change_parse(&p->ev, &ac) != 0)

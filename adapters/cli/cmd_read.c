@@ -151,7 +151,7 @@ int cmd_head(int argc, char **argv)
     dk_ledger_close(lg);
     if (err)
         return cli_dk_fail(err, "cannot read the head");
-    char hash[65], t[32];
+    char hash[65], t[DK_TIME_LEN];
     dk_hex_encode(h.hash, sizeof h.hash, hash);
     dk_time_format(h.recorded_at, t);
     if (json) {

@@ -264,7 +264,7 @@ static json_t *hex_json(const uint8_t *b, size_t n)
 
 static json_t *time_json(int64_t us)
 {
-    char buf[32];
+    char buf[DK_TIME_LEN];
     dk_time_format(us, buf);
     return json_string(buf);
 }

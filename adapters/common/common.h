@@ -26,7 +26,8 @@ json_t *dk_json_from_data(const uint8_t *data, size_t len);
  * UTC) into microseconds since the epoch. DK_EINVAL if malformed. */
 int dk_time_parse(const char *s, int64_t *us);
 /* Format microseconds since the epoch as "2026-11-24T10:00:00.000000Z". */
-void dk_time_format(int64_t us, char out[32]);
+#define DK_TIME_LEN 48 /* room for any int64 time, formatted */
+void dk_time_format(int64_t us, char out[DK_TIME_LEN]);
 /* Wall clock, microseconds since the epoch. */
 int64_t dk_time_now(void);
 

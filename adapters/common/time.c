@@ -109,7 +109,7 @@ int dk_time_parse(const char *s, int64_t *us)
     return 0;
 }
 
-void dk_time_format(int64_t us, char out[32])
+void dk_time_format(int64_t us, char out[DK_TIME_LEN])
 {
     int64_t secs = us / 1000000, rem = us % 1000000;
     if (rem < 0) {
@@ -124,7 +124,7 @@ void dk_time_format(int64_t us, char out[32])
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, 32, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
+    snprintf(out, DK_TIME_LEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
              (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
              (unsigned)rem);
 }
