@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <msgpack.h>
 
@@ -177,6 +178,9 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
     pthread_rwlock_init(&lg->txn_lock, NULL);
     pthread_mutex_init(&lg->mu, NULL);
     pthread_cond_init(&lg->cv, NULL);
+    pthread_cond_init(&lg->vcv, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    lg->cores = cores > 0 ? (int)cores : 1;
     size_t map = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
     MDB_txn *txn = NULL;
     if ((rc = mdb_env_create(&lg->env)) != 0 || (rc = mdb_env_set_maxdbs(lg->env, 32)) != 0 ||
@@ -218,6 +222,7 @@ fail:
     pthread_rwlock_destroy(&lg->txn_lock);
     pthread_mutex_destroy(&lg->mu);
     pthread_cond_destroy(&lg->cv);
+    pthread_cond_destroy(&lg->vcv);
     free(lg);
     return rc;
 }
@@ -242,8 +247,17 @@ void dk_ledger_close(dk_ledger *lg)
 {
     if (lg == NULL)
         return;
+    /* The pool drains its queue into the writer's, then the writer drains. */
     pthread_mutex_lock(&lg->mu);
     lg->stopping = 1;
+    int pool = lg->pool_running;
+    pthread_cond_broadcast(&lg->vcv);
+    pthread_mutex_unlock(&lg->mu);
+    for (int i = 0; pool && i < lg->cores; i++)
+        pthread_join(lg->pool[i], NULL);
+    free(lg->pool);
+    pthread_mutex_lock(&lg->mu);
+    lg->stopping = 2;
     int running = lg->writer_running;
     pthread_cond_broadcast(&lg->cv);
     pthread_mutex_unlock(&lg->mu);
@@ -253,6 +267,7 @@ void dk_ledger_close(dk_ledger *lg)
     pthread_rwlock_destroy(&lg->txn_lock);
     pthread_mutex_destroy(&lg->mu);
     pthread_cond_destroy(&lg->cv);
+    pthread_cond_destroy(&lg->vcv);
     free(lg);
 }
 
@@ -612,7 +627,7 @@ static void *writer_main(void *arg)
     dk_ledger *lg = arg;
     for (;;) {
         pthread_mutex_lock(&lg->mu);
-        while (lg->qhead == NULL && !lg->stopping)
+        while (lg->qhead == NULL && lg->stopping < 2)
             pthread_cond_wait(&lg->cv, &lg->mu);
         if (lg->qhead == NULL) {
             pthread_mutex_unlock(&lg->mu);
@@ -684,6 +699,115 @@ static int preverify(dk_ledger *lg, dk__pending *p)
     return rc;
 }
 
+/* Decode the body and verify its signatures (no lock held). */
+static int check_pending(dk_ledger *lg, dk__pending *p)
+{
+    int rc = dk_event_decode(p->body, p->body_len, &p->ev);
+    if (rc == 0 && strcmp(p->sigs[0].actor, p->ev.actor) != 0)
+        rc = dk__fail(DK_EBADSIG, "the first signature must be the author's ('%s'), not '%s''s",
+                      p->ev.actor, p->sigs[0].actor);
+    for (size_t i = 0; rc == 0 && i < p->nsigs; i++)
+        for (size_t j = 0; rc == 0 && j < i; j++)
+            if (strcmp(p->sigs[i].actor, p->sigs[j].actor) == 0)
+                rc = dk__fail(DK_EBADSIG, "actor '%s' signed the event twice", p->sigs[i].actor);
+    if (rc == 0)
+        rc = preverify(lg, p);
+    return rc;
+}
+
+/* Hand a checked append to the writer (caller holds mu). */
+static int enqueue_writer(dk_ledger *lg, dk__pending *p)
+{
+    if (!lg->writer_running) {
+        if (pthread_create(&lg->writer, NULL, writer_main, lg) != 0)
+            return dk__fail(DK_ENOMEM, "cannot start the writer thread");
+        lg->writer_running = 1;
+    }
+    if (lg->qtail)
+        lg->qtail->next = p;
+    else
+        lg->qhead = p;
+    lg->qtail = p;
+    pthread_cond_signal(&lg->cv);
+    return 0;
+}
+
+static void free_pending(dk__pending *p)
+{
+    free(p->body);
+    free(p);
+}
+
+/* Answer an append that failed its checks, on the thread that checked it. */
+static void answer_rejected(dk__pending *p, int rc)
+{
+    p->res.err = rc;
+    snprintf(p->res.errmsg, sizeof p->res.errmsg, "%s", dk_errmsg());
+    p->cb(p->udata, &p->res);
+    free_pending(p);
+}
+
+static void *pool_main(void *arg)
+{
+    dk_ledger *lg = arg;
+    pthread_mutex_lock(&lg->mu);
+    for (;;) {
+        while (lg->vhead == NULL && !lg->stopping)
+            pthread_cond_wait(&lg->vcv, &lg->mu);
+        dk__pending *p = lg->vhead;
+        if (p == NULL)
+            break;
+        lg->vhead = p->next;
+        if (lg->vhead == NULL)
+            lg->vtail = NULL;
+        p->next = NULL;
+        lg->verifying++;
+        pthread_mutex_unlock(&lg->mu);
+        int rc = check_pending(lg, p);
+        pthread_mutex_lock(&lg->mu);
+        lg->verifying--;
+        if (rc == 0)
+            rc = enqueue_writer(lg, p);
+        if (rc) {
+            pthread_mutex_unlock(&lg->mu);
+            answer_rejected(p, rc);
+            pthread_mutex_lock(&lg->mu);
+        }
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return NULL;
+}
+
+/* Queue an append for the pool (caller holds mu). */
+static int enqueue_pool(dk_ledger *lg, dk__pending *p)
+{
+    if (!lg->pool_running) {
+        lg->pool = calloc((size_t)lg->cores, sizeof *lg->pool);
+        if (lg->pool == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        for (int i = 0; i < lg->cores; i++) {
+            if (pthread_create(&lg->pool[i], NULL, pool_main, lg) != 0) {
+                /* Run with the threads we have; none means we cannot queue. */
+                if (i == 0) {
+                    free(lg->pool);
+                    lg->pool = NULL;
+                    return dk__fail(DK_ENOMEM, "cannot start the verification threads");
+                }
+                lg->cores = i;
+                break;
+            }
+        }
+        lg->pool_running = 1;
+    }
+    if (lg->vtail)
+        lg->vtail->next = p;
+    else
+        lg->vhead = p;
+    lg->vtail = p;
+    pthread_cond_signal(&lg->vcv);
+    return 0;
+}
+
 int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata)
 {
     if (lg->read_only)
@@ -705,45 +829,31 @@ int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, v
     memcpy(p->sigs, req->sigs, req->nsigs * sizeof *req->sigs);
     p->cb = cb;
     p->udata = udata;
-    int rc = dk_event_decode(p->body, p->body_len, &p->ev);
-    if (rc == 0 && strcmp(p->sigs[0].actor, p->ev.actor) != 0)
-        rc = dk__fail(DK_EBADSIG, "the first signature must be the author's ('%s'), not '%s''s",
-                      p->ev.actor, p->sigs[0].actor);
-    for (size_t i = 0; rc == 0 && i < p->nsigs; i++)
-        for (size_t j = 0; rc == 0 && j < i; j++)
-            if (strcmp(p->sigs[i].actor, p->sigs[j].actor) == 0)
-                rc = dk__fail(DK_EBADSIG, "actor '%s' signed the event twice", p->sigs[i].actor);
-    if (rc == 0)
-        rc = preverify(lg, p);
-    if (rc) {
-        free(p->body);
-        free(p);
+
+    pthread_mutex_lock(&lg->mu);
+    int rc = lg->stopping ? dk__fail(DK_ECLOSED, "the ledger is closing") : 0;
+    int inline_check = rc == 0 && lg->verifying < lg->cores && lg->vhead == NULL;
+    if (inline_check)
+        lg->verifying++;
+    else if (rc == 0)
+        rc = enqueue_pool(lg, p);
+    pthread_mutex_unlock(&lg->mu);
+    if (rc || !inline_check) {
+        if (rc)
+            free_pending(p);
         return rc;
     }
+    /* Verify here, in the caller's thread: no hand-off while cores are free. */
+    rc = check_pending(lg, p);
     pthread_mutex_lock(&lg->mu);
-    if (lg->stopping) {
-        pthread_mutex_unlock(&lg->mu);
-        free(p->body);
-        free(p);
-        return dk__fail(DK_ECLOSED, "the ledger is closing");
-    }
-    if (!lg->writer_running) {
-        if (pthread_create(&lg->writer, NULL, writer_main, lg) != 0) {
-            pthread_mutex_unlock(&lg->mu);
-            free(p->body);
-            free(p);
-            return dk__fail(DK_ENOMEM, "cannot start the writer thread");
-        }
-        lg->writer_running = 1;
-    }
-    if (lg->qtail)
-        lg->qtail->next = p;
-    else
-        lg->qhead = p;
-    lg->qtail = p;
-    pthread_cond_signal(&lg->cv);
+    lg->verifying--;
+    if (rc == 0)
+        rc = lg->stopping > 1 ? dk__fail(DK_ECLOSED, "the ledger is closing")
+                              : enqueue_writer(lg, p);
     pthread_mutex_unlock(&lg->mu);
-    return 0;
+    if (rc)
+        free_pending(p);
+    return rc;
 }
 
 typedef struct waiter {

@@ -29,6 +29,15 @@ struct dk_ledger {
     /* Held shared by every transaction in this process and exclusively while
      * the map is resized (LMDB requires no live transaction then). */
     pthread_rwlock_t txn_lock;
+    /* Signature verification: a caller verifies in its own thread while fewer
+     * than `cores` verifications run; beyond that its append goes to a pool of
+     * `cores` threads that drain the queue without sleeping between events. */
+    int cores;
+    int verifying; /* verifications running, inline or in the pool (under mu) */
+    dk__pending *vhead, *vtail;
+    pthread_cond_t vcv;
+    pthread_t *pool;
+    int pool_running;
     /* The writer's queue. */
     pthread_mutex_t mu;
     pthread_cond_t cv;

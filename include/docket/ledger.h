@@ -68,9 +68,11 @@ typedef struct dk_append_res {
  * transaction holding it is durably committed (or it was rejected). */
 typedef void (*dk_append_cb)(void *udata, const dk_append_res *res);
 
-/* Asynchronous append: decodes the body and verifies its signatures in the
- * calling thread, then queues it for the writer, copying what it needs.
- * Returns nonzero (and never calls cb) if it is rejected before queueing. */
+/* Asynchronous append: copies the request, decodes the body and verifies its
+ * signatures (in the calling thread while fewer verifications than cores are
+ * running, else on the ledger's verification threads), then queues it for the
+ * writer. A rejection found in the calling thread is returned (and cb is never
+ * called); one found later is answered through cb. */
 int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata);
 
 /* Blocking append over the same path: returns res->err once the event is
