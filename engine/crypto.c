@@ -1,5 +1,6 @@
-/* crypto.c - Ed25519 keys and signatures, SHA-256 and RFC 6962 hashes, and
- * base64/hex, all on libsodium. Secret keys live in sodium_malloc memory. */
+/* crypto.c - Ed25519 keys and domain-separated signatures, SHA-256 and RFC 6962
+ * hashes, random bytes and base64/hex, all on libsodium. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,34 +23,56 @@ int dk_init(void)
     return 0;
 }
 
-int dk__actor_id_valid(const char *id, size_t n)
+static int actor_char(char c)
 {
-    if (n == 0 || n > DK_ACTOR_MAX)
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '@' || c == '-';
+}
+
+int dk__actor_id_valid(const char *id, size_t len)
+{
+    if (len == 0 || len > DK_ACTOR_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '@' || c == '-'))
+    for (size_t i = 0; i < len; i++)
+        if (!actor_char(id[i]))
             return 0;
-    }
     return 1;
+}
+
+/* DK_EINVAL with a message naming what is wrong with `id`. */
+static int check_actor_id(const char *id)
+{
+    if (id == NULL || id[0] == 0)
+        return dk__fail(DK_EINVAL, "actor id '' is empty; it needs 1..%d characters", DK_ACTOR_MAX);
+    size_t n = strlen(id);
+    if (n > DK_ACTOR_MAX)
+        return dk__fail(DK_EINVAL, "actor id '%.*s...' is %zu bytes long; the limit is %d",
+                        DK_ACTOR_MAX, id, n, DK_ACTOR_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!actor_char(id[i]))
+            return dk__fail(DK_EINVAL,
+                            "actor id '%s' has byte 0x%02x at position %zu; only "
+                            "[A-Za-z0-9._@-] are allowed",
+                            id, (unsigned)(unsigned char)id[i], i);
+    return 0;
 }
 
 static int key_alloc(const char *id, dk_key **out)
 {
     *out = NULL;
-    if (id == NULL || !dk__actor_id_valid(id, strlen(id)))
-        return dk__fail(DK_EINVAL, "actor id '%s' is not 1..%d characters of [A-Za-z0-9._@-]",
-                        id ? id : "", DK_ACTOR_MAX);
-    int rc = dk_init();
+    int rc = check_actor_id(id);
     if (rc)
         return rc;
+    if ((rc = dk_init()) != 0)
+        return rc;
     dk_key *k = calloc(1, sizeof *k);
-    if (k == NULL || (k->sk = sodium_malloc(DK_SECKEY_BYTES)) == NULL) {
-        free(k);
+    if (k == NULL)
         return dk__fail(DK_ENOMEM, "out of memory for a key");
+    if ((k->sk = sodium_malloc(DK_SECKEY_BYTES)) == NULL) {
+        free(k);
+        return dk__fail(DK_ENOMEM, "out of secure memory for a key");
     }
-    snprintf(k->id, sizeof k->id, "%s", id);
+    memcpy(k->id, id, strlen(id) + 1);
     *out = k;
     return 0;
 }
@@ -97,27 +120,32 @@ const uint8_t *dk_key_public(const dk_key *k)
     return k->pk;
 }
 
-/* DK_SIGN_DOMAIN || body, on the stack when small. */
-#define SMALL_MSG 4096
+/* Bodies up to this size are signed and verified from a stack buffer. */
+#define SMALL_BODY 4096
 
-static uint8_t *domain_message(const uint8_t *body, size_t len, uint8_t *stack, size_t *mlen)
+/* DK_SIGN_DOMAIN || body, in `stack` when small, else malloc'd; NULL if out of memory. */
+static uint8_t *domain_message(const uint8_t *body, size_t len,
+                               uint8_t stack[DK_SIGN_DOMAIN_LEN + SMALL_BODY], size_t *mlen)
 {
+    if (len > SIZE_MAX - DK_SIGN_DOMAIN_LEN)
+        return NULL;
     *mlen = DK_SIGN_DOMAIN_LEN + len;
-    uint8_t *m = *mlen <= SMALL_MSG ? stack : malloc(*mlen);
+    uint8_t *m = len <= SMALL_BODY ? stack : malloc(*mlen);
     if (m == NULL)
         return NULL;
     memcpy(m, DK_SIGN_DOMAIN, DK_SIGN_DOMAIN_LEN);
-    memcpy(m + DK_SIGN_DOMAIN_LEN, body, len);
+    if (len > 0)
+        memcpy(m + DK_SIGN_DOMAIN_LEN, body, len);
     return m;
 }
 
 int dk_sign(const dk_key *k, const uint8_t *body, size_t len, uint8_t sig[64])
 {
-    uint8_t stack[SMALL_MSG];
-    size_t mlen;
+    uint8_t stack[DK_SIGN_DOMAIN_LEN + SMALL_BODY];
+    size_t mlen = 0;
     uint8_t *m = domain_message(body, len, stack, &mlen);
     if (m == NULL)
-        return dk__fail(DK_ENOMEM, "out of memory signing");
+        return dk__fail(DK_ENOMEM, "out of memory signing a %zu-byte body", len);
     crypto_sign_detached(sig, NULL, m, mlen, k->sk);
     if (m != stack)
         free(m);
@@ -127,11 +155,14 @@ int dk_sign(const dk_key *k, const uint8_t *body, size_t len, uint8_t sig[64])
 int dk_verify(const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t *body, size_t len,
               const uint8_t sig[64])
 {
-    uint8_t stack[SMALL_MSG];
-    size_t mlen;
+    int rc = dk_init();
+    if (rc)
+        return rc;
+    uint8_t stack[DK_SIGN_DOMAIN_LEN + SMALL_BODY];
+    size_t mlen = 0;
     uint8_t *m = domain_message(body, len, stack, &mlen);
     if (m == NULL)
-        return dk__fail(DK_ENOMEM, "out of memory verifying");
+        return dk__fail(DK_ENOMEM, "out of memory verifying a %zu-byte body", len);
     int bad = crypto_sign_verify_detached(sig, m, mlen, pk);
     if (m != stack)
         free(m);
@@ -166,8 +197,10 @@ void dk_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[3
 
 void dk_random(void *buf, size_t len)
 {
-    if (dk_init() == 0)
-        randombytes_buf(buf, len);
+    /* randombytes_buf never returns without filling buf (libsodium aborts
+     * rather than hand back predictable bytes), even if sodium_init failed. */
+    (void)dk_init();
+    randombytes_buf(buf, len);
 }
 
 size_t dk_b64_len(size_t n)
@@ -183,12 +216,12 @@ void dk_b64_encode(const uint8_t *in, size_t n, char *out)
 int dk_b64_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
 {
     const char *end = NULL;
-    size_t n = 0;
-    size_t inlen = strlen(in);
+    size_t n = 0, inlen = strlen(in);
+    /* No ignored characters; padding is required; all input must be used. */
     if (sodium_base642bin(out, cap, in, inlen, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) !=
             0 ||
         end != in + inlen)
-        return dk__fail(DK_EDECODE, "not valid base64 (or longer than %zu bytes)", cap);
+        return dk__fail(DK_EDECODE, "not padded base64 of at most %zu bytes", cap);
     *out_len = n;
     return 0;
 }
@@ -201,11 +234,10 @@ void dk_hex_encode(const uint8_t *in, size_t n, char *out)
 int dk_hex_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
 {
     const char *end = NULL;
-    size_t n = 0;
-    size_t inlen = strlen(in);
+    size_t n = 0, inlen = strlen(in);
     if (inlen % 2 != 0 || sodium_hex2bin(out, cap, in, inlen, NULL, &n, &end) != 0 ||
         end != in + inlen)
-        return dk__fail(DK_EDECODE, "not valid hex (or longer than %zu bytes)", cap);
+        return dk__fail(DK_EDECODE, "not hex of at most %zu bytes", cap);
     *out_len = n;
     return 0;
 }
