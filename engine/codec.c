@@ -590,3 +590,18 @@ int dk__data_strlist(const uint8_t *data, size_t len, const char *key,
     msgpack_zone_destroy(&z);
     return rc;
 }
+
+int dk__data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *out)
+{
+    msgpack_zone z;
+    msgpack_object v;
+    if (!msgpack_zone_init(&z, 512))
+        return dk__fail(DK_ENOMEM, "out of memory");
+    int rc = data_lookup(data, len, key, &z, &v);
+    if (rc == 0 && v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        rc = dk__fail(DK_ESCHEMA, "data field '%s' must be an unsigned integer", key);
+    if (rc == 0)
+        *out = v.via.u64;
+    msgpack_zone_destroy(&z);
+    return rc;
+}

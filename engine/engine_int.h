@@ -43,6 +43,7 @@ int dk__utf8_valid(const char *s, size_t len);
  * borrow `data`. Return 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value
  * has another type. */
 int dk__data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen);
+int dk__data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *v);
 int dk__data_strlist(const uint8_t *data, size_t len, const char *key,
                      int (*each)(void *ctx, const char *s, size_t slen), void *ctx);
 

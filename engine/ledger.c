@@ -136,9 +136,14 @@ static int open_dbs(dk_ledger *lg, MDB_txn *txn, unsigned flags)
         {"log", &lg->log, 0},       {"by_case", &lg->by_case, MDB_DUPSORT | MDB_DUPFIXED},
         {"cmd", &lg->cmd, 0},       {"meta", &lg->meta, 0},
         {"actors", &lg->actors, 0}, {"case_state", &lg->case_state, 0},
+        {"slots", &lg->slots, 0},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, flags | dbs[i].extra, dbs[i].dbi);
+        /* Databases added after a ledger was made are created on a write open. */
+        unsigned create = (flags & MDB_CREATE) || (!lg->read_only && i > 0) ? MDB_CREATE : 0;
+        int rc = mdb_dbi_open(txn, dbs[i].name, create | dbs[i].extra, dbs[i].dbi);
+        if (rc == MDB_NOTFOUND && lg->read_only && strcmp(dbs[i].name, "slots") == 0)
+            continue; /* readers never use it */
         if (rc == MDB_NOTFOUND)
             return dk__fail(DK_ENOTFOUND, "no docket ledger here (database '%s' is missing)",
                             dbs[i].name);
@@ -335,21 +340,6 @@ static int put_actor(MDB_txn *txn, MDB_dbi actors, const dk_actor_info *a)
     return mdb_put(txn, actors, &k, &v, 0);
 }
 
-static int get_case_version(MDB_txn *txn, MDB_dbi cs, const char *case_id, uint64_t *version)
-{
-    MDB_val k = {strlen(case_id), (void *)case_id}, v;
-    *version = 0;
-    int rc = mdb_get(txn, cs, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return dk__mdb_err(rc, "cannot read case state");
-    if (v.mv_size < 8)
-        return dk__fail(DK_ECORRUPT, "case state of '%s' is truncated", case_id);
-    *version = dk__get_be64(v.mv_data);
-    return 0;
-}
-
 /* ---- the writer: check and apply one queued append inside the batch txn ---- */
 
 /* A rejection of one append: the batch goes on without it. */
@@ -372,7 +362,7 @@ static int reject_msg(dk__pending *p, int err)
 /* Signature checks inside the transaction: each signer enrolled, not revoked,
  * and its current key the one the signature verifies against. */
 static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__actor_change *ac,
-                         dk_actor_info *author)
+                         dk_actor_info *author, dk__case_append *ca)
 {
     for (size_t i = 0; i < p->nsigs; i++) {
         dk_actor_info a;
@@ -399,8 +389,12 @@ static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__
                               "signature by '%s' does not verify against that actor's current key",
                               p->sigs[i].actor);
         }
-        if (i == 0)
+        if (i == 0) {
             *author = a;
+        } else {
+            ca->cosigners[ca->ncos] = p->sigs[i].actor;
+            ca->cosigner_roles[ca->ncos++] = a.roles;
+        }
     }
     return 0;
 }
@@ -418,14 +412,8 @@ static int check_system(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const head_
     }
     if (h->seq == 0)
         return reject(p, DK_EDENIED, "the ledger has no genesis record yet");
-    if (ac->kind == DK__ACT_NONE) {
-        if (author->roles == DK_ROLE_AUDITOR || author->roles == DK_ROLE_CHECKER ||
-            author->roles == (DK_ROLE_AUDITOR | DK_ROLE_CHECKER))
-            return reject(p, DK_EDENIED,
-                          "actor '%s' (roles: auditor/checker) may not append to a case",
-                          p->ev.actor);
-        return 0;
-    }
+    if (ac->kind == DK__ACT_NONE)
+        return 0; /* case events: the permission table in case.c decides */
     if (!(author->roles & DK_ROLE_ADMIN))
         return reject(p, DK_EDENIED, "%s needs an admin; actor '%s' is not one", p->ev.type,
                       p->ev.actor);
@@ -519,28 +507,45 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
 {
     dk__actor_change ac;
     dk_actor_info author = {0};
+    dk__case_append ca;
     int rc;
     memset(&p->res, 0, sizeof p->res);
+    memset(&ca, 0, sizeof ca);
     if (dk__actor_change_parse(&p->ev, &ac) != 0)
         return reject_msg(p, DK_ESCHEMA);
     if ((rc = check_cmd(lg, txn, p)) != 0)
         return rc < 0 ? rc : 0;
-    if ((rc = check_signers(lg, txn, p, &ac, &author)) != 0 || p->res.err)
+    if ((rc = check_signers(lg, txn, p, &ac, &author, &ca)) != 0 || p->res.err)
         return rc;
     if ((rc = check_system(lg, txn, p, h, &ac, &author)) != 0 || p->res.err)
         return rc;
-    uint64_t version = 0;
-    if (p->ev.case_id[0] && (rc = get_case_version(txn, lg->case_state, p->ev.case_id, &version)))
-        return rc;
-    if (p->ev.has_expect && p->ev.expect != version)
-        return reject(p, DK_ECONFLICT, "case '%s' is at version %llu; the event expected %llu",
-                      p->ev.case_id, (unsigned long long)version, (unsigned long long)p->ev.expect);
 
-    /* Every check passed: build the record and write it. */
     dk_record rec;
     memset(&rec, 0, sizeof rec);
     rec.seq = h->seq + 1;
     rec.recorded_at = now > h->recorded_at ? now : h->recorded_at + 1;
+    if (ac.kind == DK__ACT_NONE) {
+        /* A case event: the domain rules, then the case's state and slots. */
+        uint64_t version;
+        int code = 0;
+        ca.ev = &p->ev;
+        ca.seq = rec.seq;
+        ca.recorded_at = rec.recorded_at;
+        ca.body = p->body;
+        ca.body_len = p->body_len;
+        ca.author_roles = author.roles;
+        rc = dk__case_check_apply(lg, txn, &ca, &version, &code);
+        if (rc == 1)
+            return reject_msg(p, code);
+        if (rc == DK__MAPFULL)
+            return MDB_MAP_FULL;
+        if (rc)
+            return rc;
+    } else if (p->ev.has_expect) {
+        return reject(p, DK_EINVAL, "%s has no case, so no expected version", p->ev.type);
+    }
+
+    /* Every check passed: build the record and write it. */
     memcpy(rec.prev, h->hash, DK_HASH_BYTES);
     rec.body = p->body;
     rec.body_len = p->body_len;
@@ -561,12 +566,6 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
     if (rc == 0 && p->ev.case_id[0]) {
         MDB_val kk = {strlen(p->ev.case_id), p->ev.case_id}, sv = {8, seqkey};
         rc = mdb_put(txn, lg->by_case, &kk, &sv, 0);
-        uint8_t st[16];
-        dk__put_be64(st, version + 1);
-        dk__put_be64(st + 8, rec.seq);
-        MDB_val stv = {sizeof st, st};
-        if (rc == 0)
-            rc = mdb_put(txn, lg->case_state, &kk, &stv, 0);
     }
     if (rc == 0)
         rc = apply_actor(lg, txn, &ac, rec.seq) ? MDB_PANIC : 0;
@@ -710,6 +709,9 @@ static int check_pending(dk_ledger *lg, dk__pending *p)
         for (size_t j = 0; rc == 0 && j < i; j++)
             if (strcmp(p->sigs[i].actor, p->sigs[j].actor) == 0)
                 rc = dk__fail(DK_EBADSIG, "actor '%s' signed the event twice", p->sigs[i].actor);
+    if (rc == 0 && p->ev.case_id[0] && strncmp(p->ev.type, "actor.", 6) != 0 &&
+        strncmp(p->ev.type, "ledger.", 7) != 0)
+        rc = dk_case_check_schema(&p->ev);
     if (rc == 0)
         rc = preverify(lg, p);
     return rc;
@@ -1061,7 +1063,7 @@ int dk_ledger_case_version(dk_ledger *lg, const char *case_id, uint64_t *version
     int rc = dk__read_begin(lg, &txn);
     if (rc)
         return rc;
-    rc = get_case_version(txn, lg->case_state, case_id, version);
+    rc = dk__case_version(lg, txn, case_id, version);
     dk__read_end(lg, txn);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <lmdb.h>
 
+#include "docket/case.h"
 #include "docket/ledger.h"
 
 /* Named databases:
@@ -15,7 +16,8 @@
  *   cmd        command id (16 bytes) -> seq (be64)
  *   meta       "head" -> seq(8) hash(32) recorded_at(8); "ledger_id"; "name"; "format"
  *   actors     actor id -> struct actor_row (see ledger.c)
- *   case_state case id -> version(8) last_seq(8)
+ *   case_state case id -> version(8) last_seq(8) layout(4) dk_case_state
+ *   slots      interviewer NUL slot_start(be64) -> slot_end(be64) case id
  */
 #define DK__FORMAT "docket-ledger/1"
 
@@ -23,7 +25,7 @@ typedef struct dk__pending dk__pending;
 
 struct dk_ledger {
     MDB_env *env;
-    MDB_dbi log, by_case, cmd, meta, actors, case_state;
+    MDB_dbi log, by_case, cmd, meta, actors, case_state, slots;
     int read_only;
     unsigned max_batch;
     /* Held shared by every transaction in this process and exclusively while
@@ -67,3 +69,31 @@ typedef struct dk__actor_change {
 /* Parse the actor-table effect of `ev` (kind DK__ACT_NONE for case events).
  * DK_ESCHEMA naming the field if an actor event's data is malformed. */
 int dk__actor_change_parse(const dk_event *ev, dk__actor_change *c);
+
+/* ---- casestore.c: the writer's casework checks, inside its transaction ---- */
+
+/* Everything the case rules need about one append. */
+typedef struct dk__case_append {
+    const dk_event *ev;
+    uint64_t seq;
+    int64_t recorded_at;
+    const uint8_t *body;
+    size_t body_len;
+    unsigned author_roles;
+    size_t ncos;                          /* co-signers */
+    const char *cosigners[DK_SIGS_MAX];   /* their ids */
+    unsigned cosigner_roles[DK_SIGS_MAX]; /* their roles now */
+} dk__case_append;
+
+#define DK__MAPFULL (-1000) /* internal: LMDB's map is full; grow it and retry */
+
+/* Check a case event against its case (permissions, four eyes, lifecycle,
+ * revert targets, interviewer double-booking) and, if it passes, write the
+ * new case state and slot index. Returns 0; or 1 if the event is rejected,
+ * with *code and dk_errmsg() saying why; or a DK_E* code (or DK__MAPFULL) for
+ * a storage failure, which fails (or retries) the whole batch.
+ * *version receives the case's version before this event. */
+int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
+                         int *code);
+/* The case's version (events so far) from its state row; 0 if none. */
+int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t *version);

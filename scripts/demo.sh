@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills a demo ledger with realistic sample casework through the docket CLI:
 # an administrator, two caseworkers, a few cases with decisions. Re-running it
-# appends nothing new: every event carries a fixed command id (idempotency).
+# appends nothing new: each event's command id is a hash of the event (idempotency).
 set -euo pipefail
 docket=$1 ledger=$2 keys=$3
 export DOCKET_LEDGER=$ledger
@@ -25,11 +25,10 @@ else
   echo "demo ledger already exists in $ledger: re-appending the sample (idempotent)"
 fi
 
-n=0
-ev() { # ev KEY TYPE CASE JSON: append with a fixed command id
-  n=$((n + 1))
-  "$docket" append --key "$keys/$1.key" --type "$2" --case "$3" --data "$4" \
-    --cmd "$(printf 'de00%028x' "$n")"
+ev() { # ev KEY TYPE CASE JSON: append with a command id derived from the event itself
+  local cmd
+  cmd=$(printf '%s\n' "$@" | sha256sum | cut -c1-32)
+  "$docket" append --key "$keys/$1.key" --type "$2" --case "$3" --data "$4" --cmd "$cmd"
 }
 
 ev cw.okafor case.opened HO-2026-000101 '{"case_type":"euss","channel":"online","received_on":"2026-10-01","applicant":{"ref":"P-5521","name":"Ana Popescu","date_of_birth":"1991-04-12","nationality":"ROU"}}'
@@ -40,6 +39,7 @@ ev cw.okafor decision.recorded HO-2026-000101 '{"outcome":"granted","product_typ
 
 ev cw.lindqvist case.opened HO-2026-000102 '{"case_type":"asylum","channel":"assisted_digital","received_on":"2026-10-07","applicant":{"ref":"P-7710","name":"Samir Haddad","date_of_birth":"1988-09-30","nationality":"SYR"}}'
 ev sc.mendes case.assigned HO-2026-000102 '{"caseworker":"cw.lindqvist"}'
+ev cw.lindqvist case.status_changed HO-2026-000102 '{"to":"validated","reason":"identity documents verified"}'
 ev cw.lindqvist interview.booked HO-2026-000102 '{"slot_start":"2026-11-03T10:00:00Z","slot_end":"2026-11-03T12:00:00Z","location":"Croydon IC room 4","interviewer":"cw.lindqvist"}'
 ev cw.lindqvist interview.no_show HO-2026-000102 '{}'
 ev cw.lindqvist interview.booked HO-2026-000102 '{"slot_start":"2026-11-17T10:00:00Z","slot_end":"2026-11-17T12:00:00Z","location":"Croydon IC room 2","interviewer":"cw.lindqvist"}'

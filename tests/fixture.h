@@ -26,18 +26,21 @@ static inline void fx_pack_str(msgpack_packer *pk, const char *s)
 }
 
 /* Sign a body made of the given fields. `n` seeds the command id (the same
- * n gives the same cmd). data: canonical msgpack map, or NULL for {"n": n}. */
+ * n gives the same cmd). data: canonical msgpack map, or NULL for a note's
+ * {"text": "note <n>"}. */
 static inline int fx_make(fx_event *fe, const dk_key *key, const char *type, const char *case_id,
                           uint64_t n, const uint8_t *data, size_t data_len, const uint64_t *expect)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    if (data == NULL) {
+    if (data == NULL) { /* {"text": "note <n>"}: a note.added */
+        char text[40];
+        snprintf(text, sizeof text, "note %llu", (unsigned long long)n);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
         msgpack_pack_map(&pk, 1);
-        fx_pack_str(&pk, "n");
-        msgpack_pack_uint64(&pk, n);
+        fx_pack_str(&pk, "text");
+        fx_pack_str(&pk, text);
         data = (const uint8_t *)sb.data;
         data_len = sb.size;
     }
@@ -83,6 +86,41 @@ static inline int fx_append(dk_ledger *lg, const dk_key *key, const char *type, 
 {
     fx_event fe;
     int rc = fx_make(&fe, key, type, case_id, n, NULL, 0, expect);
+    if (rc == 0)
+        rc = dk_ledger_append(lg, &fe.req, res);
+    fx_free(&fe);
+    return rc;
+}
+
+/* case.opened for `case_id` with a complete applicant; n seeds the command id. */
+static inline int fx_open_case(dk_ledger *lg, const dk_key *key, const char *case_id, uint64_t n,
+                               const uint64_t *expect, dk_append_res *res)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    fx_pack_str(&pk, "applicant");
+    msgpack_pack_map(&pk, 4);
+    fx_pack_str(&pk, "date_of_birth");
+    fx_pack_str(&pk, "1990-01-31");
+    fx_pack_str(&pk, "name");
+    fx_pack_str(&pk, "Test Applicant");
+    fx_pack_str(&pk, "nationality");
+    fx_pack_str(&pk, "FRA");
+    fx_pack_str(&pk, "ref");
+    fx_pack_str(&pk, "P-1");
+    fx_pack_str(&pk, "case_type");
+    fx_pack_str(&pk, "visa");
+    fx_pack_str(&pk, "channel");
+    fx_pack_str(&pk, "online");
+    fx_pack_str(&pk, "received_on");
+    fx_pack_str(&pk, "2026-10-01");
+    fx_event fe;
+    int rc =
+        fx_make(&fe, key, "case.opened", case_id, n, (const uint8_t *)sb.data, sb.size, expect);
+    msgpack_sbuffer_destroy(&sb);
     if (rc == 0)
         rc = dk_ledger_append(lg, &fe.req, res);
     fx_free(&fe);

@@ -37,7 +37,7 @@ static void *child_thread(void *p)
     for (uint64_t i = 0;; i++) {
         uint64_t n = c->base + i;
         dk_append_res res;
-        if (fx_append(c->lg, c->key, "case.note", case_for(n), n, NULL, &res) != 0)
+        if (fx_append(c->lg, c->key, "note.added", case_for(n), n, NULL, &res) != 0)
             _exit(3);
         ack a = {res.seq, n};
         pthread_mutex_lock(&c->mu);
@@ -72,6 +72,10 @@ TEST(sigkill_loses_nothing_acknowledged)
     ASSERT_OK(dk_key_generate("admin", &admin));
     ASSERT_OK(dk_ledger_init(dir, "crash", admin, NULL, &lg));
     ASSERT_OK(fx_enroll(lg, admin, "alice", "caseworker", 1ull << 50, &alice));
+    for (uint64_t c = 0; c < 97; c++) {
+        dk_append_res res;
+        ASSERT_OK(fx_open_case(lg, alice, case_for(c), (1ull << 51) + c, NULL, &res));
+    }
     dk_ledger_close(lg);
 
     ack *acks = malloc(MAX_ACKS * sizeof *acks);
@@ -134,7 +138,7 @@ TEST(sigkill_loses_nothing_acknowledged)
             ASSERT_OK(dk_ledger_get(lg, acks[i].seq, &raw, &len));
             ASSERT_OK(dk_record_decode(raw, len, &rec));
             ASSERT_OK(
-                fx_make(&want, alice, "case.note", case_for(acks[i].n), acks[i].n, NULL, 0, NULL));
+                fx_make(&want, alice, "note.added", case_for(acks[i].n), acks[i].n, NULL, 0, NULL));
             ASSERT_EQ(rec.body_len, want.body_len);
             ASSERT_MEM_EQ(rec.body, want.body, want.body_len);
             ASSERT_MEM_EQ(rec.sigs[0].sig, want.sig.sig, DK_SIG_BYTES);

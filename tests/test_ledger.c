@@ -25,6 +25,9 @@ static void world_open(world *w, const dk_ledger_opts *opts)
     ASSERT_OK(fx_enroll(w->lg, w->admin, "alice", "caseworker", ACTOR_N(1), &w->alice));
     ASSERT_OK(
         fx_enroll(w->lg, w->admin, "bob", "caseworker,senior_caseworker", ACTOR_N(2), &w->bob));
+    dk_append_res res;
+    ASSERT_OK(fx_open_case(w->lg, w->alice, "HO-1", ACTOR_N(3), NULL, &res));
+    ASSERT_EQ(res.seq, 4);
 }
 
 static void world_close(world *w)
@@ -50,13 +53,13 @@ TEST(init_append_reopen)
     world_open(&w, NULL);
     dk_append_res res;
     for (uint64_t i = 1; i <= 10; i++) {
-        ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", i, NULL, &res));
-        ASSERT_EQ(res.seq, 3 + i);
+        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", i, NULL, &res));
+        ASSERT_EQ(res.seq, 4 + i);
         ASSERT_EQ(res.duplicate, 0);
     }
     dk_head before, after;
     ASSERT_OK(dk_ledger_head(w.lg, &before));
-    ASSERT_EQ(before.seq, 13);
+    ASSERT_EQ(before.seq, 14);
     char id[33], name[65];
     ASSERT_OK(dk_ledger_info(w.lg, id, name));
     ASSERT_STR_EQ(name, "test");
@@ -67,19 +70,19 @@ TEST(init_append_reopen)
     ASSERT_EQ(after.seq, before.seq);
     ASSERT_MEM_EQ(after.hash, before.hash, DK_HASH_BYTES);
     ASSERT_EQ(after.recorded_at, before.recorded_at);
-    assert_verifies(w.lg, 13);
+    assert_verifies(w.lg, 14);
     /* The chain continues after reopening. */
-    ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", 11, NULL, &res));
-    ASSERT_EQ(res.seq, 14);
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 11, NULL, &res));
+    ASSERT_EQ(res.seq, 15);
     uint8_t *raw;
     size_t len;
     dk_record rec;
-    ASSERT_OK(dk_ledger_get(w.lg, 14, &raw, &len));
+    ASSERT_OK(dk_ledger_get(w.lg, 15, &raw, &len));
     ASSERT_OK(dk_record_decode(raw, len, &rec));
     ASSERT_MEM_EQ(rec.prev, before.hash, DK_HASH_BYTES);
     ASSERT(rec.recorded_at > before.recorded_at);
     free(raw);
-    assert_verifies(w.lg, 14);
+    assert_verifies(w.lg, 15);
     world_close(&w);
 }
 
@@ -103,7 +106,7 @@ TEST(idempotent_retry)
     world_open(&w, NULL);
     fx_event fe;
     dk_append_res r1, r2;
-    ASSERT_OK(fx_make(&fe, w.alice, "case.note", "HO-1", 7, NULL, 0, NULL));
+    ASSERT_OK(fx_make(&fe, w.alice, "note.added", "HO-1", 7, NULL, 0, NULL));
     ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &r1));
     ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &r2));
     ASSERT_EQ(r1.duplicate, 0);
@@ -111,17 +114,17 @@ TEST(idempotent_retry)
     ASSERT_EQ(r2.seq, r1.seq);
     fx_free(&fe);
     /* The same command id with another body is refused, naming the seq. */
-    uint8_t data[] = {0x81, 0xa1, 'n', 0x63};
-    ASSERT_OK(fx_make(&fe, w.alice, "case.note", "HO-1", 7, data, sizeof data, NULL));
+    uint8_t data[] = {0x81, 0xa4, 't', 'e', 'x', 't', 0xa1, 'x'};
+    ASSERT_OK(fx_make(&fe, w.alice, "note.added", "HO-1", 7, data, sizeof data, NULL));
     ASSERT_ERR(dk_ledger_append(w.lg, &fe.req, &r2), DK_ECMDREUSE);
-    ASSERT_CONTAINS(r2.errmsg, "already used by seq 4");
+    ASSERT_CONTAINS(r2.errmsg, "already used by seq 5");
     fx_free(&fe);
     dk_head h;
     ASSERT_OK(dk_ledger_head(w.lg, &h));
     ASSERT_EQ(h.seq, r1.seq);
     uint64_t v;
     ASSERT_OK(dk_ledger_case_version(w.lg, "HO-1", &v));
-    ASSERT_EQ(v, 1);
+    ASSERT_EQ(v, 2);
     world_close(&w);
 }
 
@@ -131,16 +134,16 @@ TEST(expected_version_conflict)
     world_open(&w, NULL);
     dk_append_res res;
     uint64_t zero = 0, one = 1, five = 5;
-    ASSERT_OK(fx_append(w.lg, w.alice, "case.opened", "HO-9", 1, &zero, &res));
-    ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-9", 2, &one, &res));
-    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "HO-9", 3, &five, &res), DK_ECONFLICT);
+    ASSERT_OK(fx_open_case(w.lg, w.alice, "HO-9", 1, &zero, &res));
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-9", 2, &one, &res));
+    ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-9", 3, &five, &res), DK_ECONFLICT);
     ASSERT_CONTAINS(res.errmsg, "version 2");
     ASSERT_CONTAINS(res.errmsg, "expected 5");
-    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "HO-9", 4, &one, &res), DK_ECONFLICT);
+    ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-9", 4, &one, &res), DK_ECONFLICT);
     uint64_t v;
     ASSERT_OK(dk_ledger_case_version(w.lg, "HO-9", &v));
     ASSERT_EQ(v, 2);
-    assert_verifies(w.lg, 5);
+    assert_verifies(w.lg, 6);
     world_close(&w);
 }
 
@@ -151,7 +154,7 @@ TEST(signature_checks)
     dk_append_res res;
     /* Signed by alice's key but claiming to be bob. */
     fx_event fe;
-    ASSERT_OK(fx_make(&fe, w.alice, "case.note", "HO-1", 1, NULL, 0, NULL));
+    ASSERT_OK(fx_make(&fe, w.alice, "note.added", "HO-1", 1, NULL, 0, NULL));
     dk_event ev;
     ASSERT_OK(dk_event_decode(fe.body, fe.body_len, &ev));
     strcpy(fe.sig.actor, "bob");
@@ -160,8 +163,8 @@ TEST(signature_checks)
     /* bob's body with alice's signature. */
     fx_free(&fe);
     fx_event fb, fa;
-    ASSERT_OK(fx_make(&fb, w.bob, "case.note", "HO-1", 2, NULL, 0, NULL));
-    ASSERT_OK(fx_make(&fa, w.alice, "case.note", "HO-1", 3, NULL, 0, NULL));
+    ASSERT_OK(fx_make(&fb, w.bob, "note.added", "HO-1", 2, NULL, 0, NULL));
+    ASSERT_OK(fx_make(&fa, w.alice, "note.added", "HO-1", 3, NULL, 0, NULL));
     memcpy(fb.sig.sig, fa.sig.sig, DK_SIG_BYTES);
     ASSERT_ERR(dk_ledger_append(w.lg, &fb.req, &res), DK_EBADSIG);
     ASSERT_CONTAINS(res.errmsg, "bob");
@@ -173,12 +176,12 @@ TEST(signature_checks)
     /* an actor that was never enrolled */
     dk_key *mallory;
     ASSERT_OK(dk_key_generate("mallory", &mallory));
-    ASSERT_ERR(fx_append(w.lg, mallory, "case.note", "HO-1", 4, NULL, &res), DK_EDENIED);
+    ASSERT_ERR(fx_append(w.lg, mallory, "note.added", "HO-1", 4, NULL, &res), DK_EDENIED);
     ASSERT_CONTAINS(res.errmsg, "mallory");
     dk_key_free(mallory);
     dk_head h;
     ASSERT_OK(dk_ledger_head(w.lg, &h));
-    ASSERT_EQ(h.seq, 3);
+    ASSERT_EQ(h.seq, 4);
     world_close(&w);
 }
 
@@ -187,7 +190,7 @@ TEST(revocation_and_rotation)
     world w;
     world_open(&w, NULL);
     dk_append_res res;
-    ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", 1, NULL, &res));
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 1, NULL, &res));
     /* Only an admin changes actors. */
     ASSERT_ERR(fx_actor_event(w.lg, w.bob, "actor.revoked", "alice", NULL, NULL, ACTOR_N(10), &res),
                DK_EDENIED);
@@ -197,12 +200,12 @@ TEST(revocation_and_rotation)
     ASSERT_OK(dk_key_generate("alice", &alice2));
     ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "alice", dk_key_public(alice2),
                              NULL, ACTOR_N(11), &res));
-    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "HO-1", 2, NULL, &res), DK_EBADSIG);
-    ASSERT_OK(fx_append(w.lg, alice2, "case.note", "HO-1", 3, NULL, &res));
+    ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-1", 2, NULL, &res), DK_EBADSIG);
+    ASSERT_OK(fx_append(w.lg, alice2, "note.added", "HO-1", 3, NULL, &res));
     /* Revoke: nothing more from alice. */
     ASSERT_OK(
         fx_actor_event(w.lg, w.admin, "actor.revoked", "alice", NULL, NULL, ACTOR_N(12), &res));
-    ASSERT_ERR(fx_append(w.lg, alice2, "case.note", "HO-1", 4, NULL, &res), DK_EDENIED);
+    ASSERT_ERR(fx_append(w.lg, alice2, "note.added", "HO-1", 4, NULL, &res), DK_EDENIED);
     ASSERT_CONTAINS(res.errmsg, "revoked");
     dk_actor_info info;
     ASSERT_OK(dk_ledger_actor(w.lg, "alice", &info));
@@ -217,7 +220,7 @@ TEST(revocation_and_rotation)
                DK_ESCHEMA);
     ASSERT_CONTAINS(res.errmsg, "wizard");
     /* verify replays keys as they were: the old signatures still check. */
-    assert_verifies(w.lg, 7);
+    assert_verifies(w.lg, 8);
     dk_key_free(alice2);
     world_close(&w);
 }
@@ -229,7 +232,7 @@ TEST(auditors_append_nothing_to_cases)
     dk_key *aud;
     dk_append_res res;
     ASSERT_OK(fx_enroll(w.lg, w.admin, "audrey", "auditor", ACTOR_N(5), &aud));
-    ASSERT_ERR(fx_append(w.lg, aud, "case.note", "HO-1", 1, NULL, &res), DK_EDENIED);
+    ASSERT_ERR(fx_append(w.lg, aud, "note.added", "HO-1", 1, NULL, &res), DK_EDENIED);
     ASSERT_CONTAINS(res.errmsg, "audrey");
     dk_key_free(aud);
     world_close(&w);
@@ -241,13 +244,13 @@ TEST(system_event_rules)
     world_open(&w, NULL);
     dk_append_res res;
     /* a case event needs a case id; a system event must not have one */
-    ASSERT_ERR(fx_append(w.lg, w.alice, "case.note", "", 1, NULL, &res), DK_ESCHEMA);
+    ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "", 1, NULL, &res), DK_ESCHEMA);
     ASSERT_ERR(fx_append(w.lg, w.admin, "actor.revoked", "HO-1", 2, NULL, &res), DK_ESCHEMA);
     ASSERT_ERR(fx_append(w.lg, w.admin, "ledger.genesis", "", 3, NULL, &res), DK_ESCHEMA);
     ASSERT_ERR(fx_append(w.lg, w.admin, "actor.promoted", "", 4, NULL, &res), DK_ESCHEMA);
     dk_head h;
     ASSERT_OK(dk_ledger_head(w.lg, &h));
-    ASSERT_EQ(h.seq, 3);
+    ASSERT_EQ(h.seq, 4);
     world_close(&w);
 }
 
@@ -288,7 +291,7 @@ static void *appender(void *p)
         dk_append_res res;
         snprintf(case_id, sizeof case_id, "HO-%d-%d", a->id, i % 5);
         uint64_t n = (uint64_t)a->id * 100000 + (uint64_t)i;
-        if (fx_append(a->w->lg, key, "case.note", case_id, n, NULL, &res) != 0)
+        if (fx_append(a->w->lg, key, "note.added", case_id, n, NULL, &res) != 0)
             return (void *)1;
         a->seqs[i] = res.seq;
     }
@@ -306,6 +309,13 @@ TEST(eight_threads_dense_seq)
     world w;
     world_open(&w, NULL);
     enum { T = 8, N = 150 };
+    dk_append_res res;
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < 5; c++) {
+            char case_id[32];
+            snprintf(case_id, sizeof case_id, "HO-%d-%d", t, c);
+            ASSERT_OK(fx_open_case(w.lg, w.bob, case_id, ACTOR_N(100 + t * 5 + c), NULL, &res));
+        }
     pthread_t th[T];
     thread_arg args[T];
     uint64_t *all = calloc(T * N, sizeof *all);
@@ -320,15 +330,15 @@ TEST(eight_threads_dense_seq)
     }
     qsort(all, T * N, sizeof *all, cmp_u64);
     for (int i = 0; i < T * N; i++)
-        ASSERT_EQ(all[i], 4 + i); /* seqs 4.. with no gap and no duplicate */
+        ASSERT_EQ(all[i], 45 + i); /* seqs 45.. with no gap and no duplicate */
     free(all);
     dk_head h;
     ASSERT_OK(dk_ledger_head(w.lg, &h));
-    ASSERT_EQ(h.seq, 3 + T * N);
+    ASSERT_EQ(h.seq, 44 + T * N);
     uint64_t v;
     ASSERT_OK(dk_ledger_case_version(w.lg, "HO-3-1", &v));
-    ASSERT_EQ(v, N / 5);
-    assert_verifies(w.lg, 3 + T * N);
+    ASSERT_EQ(v, 1 + N / 5);
+    assert_verifies(w.lg, 44 + T * N);
     world_close(&w);
 }
 
@@ -338,25 +348,24 @@ TEST(map_grows_by_itself)
     dk_ledger_opts opts = {256 * 1024, 0, 0}; /* far too small on purpose */
     world_open(&w, &opts);
     dk_append_res res;
-    /* ~3 MB of events: several doublings of the map. */
-    static uint8_t data[16 * 1024];
+    /* ~1.6 MB of notes: several doublings of the map. */
+    static uint8_t data[16 + 8000];
     size_t k = 0;
     data[k++] = 0x81;
-    data[k++] = 0xa1;
-    data[k++] = 't';
+    data[k++] = 0xa4;
+    memcpy(data + k, "text", 4);
+    k += 4;
     data[k++] = 0xda;
-    size_t slen = sizeof data - 7;
-    data[k++] = (uint8_t)(slen >> 8);
-    data[k++] = (uint8_t)slen;
-    memset(data + k, 'x', slen);
+    data[k++] = (uint8_t)(8000 >> 8);
+    data[k++] = (uint8_t)(8000 & 0xff);
+    memset(data + k, 'x', 8000);
     for (uint64_t i = 1; i <= 200; i++) {
         fx_event fe;
-        ASSERT_OK(
-            fx_make(&fe, w.alice, "document.attached", "HO-big", i, data, sizeof data - 1, NULL));
+        ASSERT_OK(fx_make(&fe, w.alice, "note.added", "HO-1", i, data, k + 8000, NULL));
         ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &res));
         fx_free(&fe);
     }
-    assert_verifies(w.lg, 203);
+    assert_verifies(w.lg, 204);
     world_close(&w);
 }
 
@@ -365,27 +374,30 @@ TEST(reads_by_case_and_time)
     world w;
     world_open(&w, NULL);
     dk_append_res res;
+    ASSERT_OK(fx_open_case(w.lg, w.alice, "HO-even", ACTOR_N(20), NULL, &res)); /* seq 5 */
+    ASSERT_OK(fx_open_case(w.lg, w.alice, "HO-odd", ACTOR_N(21), NULL, &res));  /* seq 6 */
     int64_t times[20];
-    for (uint64_t i = 0; i < 20; i++) {
+    for (uint64_t i = 0; i < 20; i++) { /* note i is seq 7 + i */
         ASSERT_OK(
-            fx_append(w.lg, w.alice, "case.note", i % 2 ? "HO-odd" : "HO-even", i, NULL, &res));
+            fx_append(w.lg, w.alice, "note.added", i % 2 ? "HO-odd" : "HO-even", i, NULL, &res));
+        ASSERT_EQ(res.seq, 7 + i);
         times[i] = res.recorded_at;
     }
-    /* by case: the odd ones, in order, from a seq */
+    /* by case: HO-odd's records are 6, then 8, 10, ... 26 */
     dk_iter *it;
     dk_record rec;
     ASSERT_OK(dk_iter_open(w.lg, 1, "HO-odd", &it));
-    uint64_t expect = 5, n = 0;
+    uint64_t expect = 6, n = 0;
     while (dk_iter_next(it, &rec) == 0) {
         ASSERT_EQ(rec.seq, expect);
         expect += 2;
         n++;
     }
     dk_iter_close(it);
-    ASSERT_EQ(n, 10);
-    ASSERT_OK(dk_iter_open(w.lg, 10, "HO-odd", &it));
+    ASSERT_EQ(n, 11);
+    ASSERT_OK(dk_iter_open(w.lg, 11, "HO-odd", &it));
     ASSERT_OK(dk_iter_next(it, &rec));
-    ASSERT_EQ(rec.seq, 11);
+    ASSERT_EQ(rec.seq, 12);
     dk_iter_close(it);
     ASSERT_OK(dk_iter_open(w.lg, 1, "HO-none", &it));
     ASSERT_ERR(dk_iter_next(it, &rec), DK_ENOTFOUND);
@@ -396,22 +408,22 @@ TEST(reads_by_case_and_time)
     while (dk_iter_next(it, &rec) == 0)
         n++;
     dk_iter_close(it);
-    ASSERT_EQ(n, 4);
+    ASSERT_EQ(n, 7);
     /* seq at or before a time */
     uint64_t seq;
     for (int i = 0; i < 20; i++) {
         ASSERT_OK(dk_ledger_seq_at(w.lg, times[i], &seq));
-        ASSERT_EQ(seq, 4 + i);
+        ASSERT_EQ(seq, 7 + i);
         ASSERT_OK(dk_ledger_seq_at(w.lg, times[i] - 1, &seq));
-        ASSERT_EQ(seq, 3 + i);
+        ASSERT_EQ(seq, 6 + i);
     }
     ASSERT_OK(dk_ledger_seq_at(w.lg, 0, &seq));
     ASSERT_EQ(seq, 0);
     ASSERT_OK(dk_ledger_seq_at(w.lg, INT64_MAX, &seq));
-    ASSERT_EQ(seq, 23);
+    ASSERT_EQ(seq, 26);
     uint8_t *raw;
     size_t len;
-    ASSERT_ERR(dk_ledger_get(w.lg, 24, &raw, &len), DK_ENOTFOUND);
+    ASSERT_ERR(dk_ledger_get(w.lg, 27, &raw, &len), DK_ENOTFOUND);
     world_close(&w);
 }
 
@@ -449,14 +461,13 @@ static void flip_last_byte(uint8_t *b, size_t *len)
 
 static void flip_body_byte(uint8_t *b, size_t *len)
 {
-    /* the body's data map ends just before the signatures: flip its 'n' value */
-    (void)len;
-    for (size_t i = 0; i + 2 < *len; i++)
-        if (b[i] == 0xa1 && b[i + 1] == 'n') {
-            b[i + 2] ^= 0x01;
+    /* the note's text, "note 6": flip its digit */
+    for (size_t i = 0; i + 6 < *len; i++)
+        if (memcmp(b + i, "note 6", 6) == 0) {
+            b[i + 5] ^= 0x01;
             return;
         }
-    TH_FAIL("no data field to flip");
+    TH_FAIL("no note text to flip");
 }
 
 static void tamper_and_expect(void (*mutate)(uint8_t *, size_t *), const char *needle)
@@ -465,14 +476,14 @@ static void tamper_and_expect(void (*mutate)(uint8_t *, size_t *), const char *n
     world_open(&w, NULL);
     dk_append_res res;
     for (uint64_t i = 1; i <= 6; i++)
-        ASSERT_OK(fx_append(w.lg, w.alice, "case.note", "HO-1", i, NULL, &res));
+        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", i, NULL, &res));
     dk_ledger_close(w.lg);
-    rewrite_record(w.dir, 6, mutate);
+    rewrite_record(w.dir, 10, mutate);
     ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
     dk_verify_report rep;
     ASSERT_OK(dk_ledger_verify(w.lg, &rep));
     ASSERT_EQ(rep.ok, 0);
-    ASSERT_EQ(rep.seq, 6);
+    ASSERT_EQ(rep.seq, 10);
     ASSERT_CONTAINS(rep.reason, needle);
     world_close(&w);
 }

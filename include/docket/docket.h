@@ -3,10 +3,12 @@
 #ifndef DOCKET_DOCKET_H
 #define DOCKET_DOCKET_H
 
+#include "docket/case.h"
 #include "docket/crypto.h"
 #include "docket/error.h"
 #include "docket/event.h"
 #include "docket/ledger.h"
+#include "docket/time.h"
 
 /* Initialise the library (libsodium) once per process; safe to call again.
  * Returns 0 or DK_EIO if the crypto library cannot start. */

@@ -26,42 +26,42 @@ contains "$ERR" "admin" "non-admin cannot enrol"
 
 # append, idempotency, expected version
 expect_exit 0 "$DOCKET" append --key "$T/cw1.key" --type case.opened --case HO-1 \
-  --data '{"case_type":"visa","applicant":{"name":"A. Person","ref":"P-1"}}' --expect 0 \
+  --data '{"case_type":"visa","channel":"online","received_on":"2026-10-01","applicant":{"name":"A. Person","ref":"P-1","date_of_birth":"1990-01-31","nationality":"FRA"}}' --expect 0 \
   --cmd 00112233445566778899aabbccddeeff --json
 equals "$(jget "$OUT" 'd["seq"]')" 4 "first case event"
 equals "$(jget "$OUT" 'd["duplicate"]')" False "not a duplicate"
 expect_exit 0 "$DOCKET" append --key "$T/cw1.key" --type case.opened --case HO-1 \
-  --data '{"case_type":"visa","applicant":{"name":"A. Person","ref":"P-1"}}' --expect 0 \
+  --data '{"case_type":"visa","channel":"online","received_on":"2026-10-01","applicant":{"name":"A. Person","ref":"P-1","date_of_birth":"1990-01-31","nationality":"FRA"}}' --expect 0 \
   --cmd 00112233445566778899aabbccddeeff --json
 equals "$(jget "$OUT" 'd["duplicate"]')" True "retry is a duplicate"
 equals "$(jget "$OUT" 'd["seq"]')" 4 "retry answers the original seq"
-expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}' --expect 7
+expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{"text":"x"}' --expect 7
 contains "$ERR" "version 1" "conflict names the current version"
 contains "$ERR" "expected 7" "conflict names the expected version"
-expect_exit 1 "$DOCKET" append --key "$T/aud.key" --type case.note --case HO-1 --data '{}'
+expect_exit 1 "$DOCKET" append --key "$T/aud.key" --type note.added --case HO-1 --data '{"text":"x"}'
 contains "$ERR" "aud.one" "auditor refused"
 
 # bad input: clear error, non-zero exit, ledger unchanged
 HEAD_BEFORE=$("$DOCKET" head --json)
-expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{"a":'
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{"a":'
 contains "$ERR" "not valid JSON" "bad JSON"
-expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{"a":1.5}'
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{"a":1.5}'
 contains "$ERR" "data.a" "float named by path"
 expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type Bad.Type --case HO-1 --data '{}'
 contains "$ERR" "event type" "bad type"
-expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}' --expect x
-expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}' --cmd zz
-expect_exit 2 "$DOCKET" append --type case.note --case HO-1 --data '{}'
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{}' --expect x
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{}' --cmd zz
+expect_exit 2 "$DOCKET" append --type note.added --case HO-1 --data '{}'
 contains "$ERR" "--key" "missing key named"
 expect_exit 2 "$DOCKET" append --bogus
 contains "$ERR" "unknown option '--bogus'" "unknown option"
-DOCKET_PASSPHRASE=wrong expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type case.note --case HO-1 --data '{}'
+DOCKET_PASSPHRASE=wrong expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{}'
 contains "$ERR" "wrong passphrase" "wrong passphrase"
 head -n 3 "$T/cw1.key" >"$T/trunc.key"; chmod 600 "$T/trunc.key"
-expect_exit 1 "$DOCKET" append --key "$T/trunc.key" --type case.note --case HO-1 --data '{}'
+expect_exit 1 "$DOCKET" append --key "$T/trunc.key" --type note.added --case HO-1 --data '{}'
 contains "$ERR" "trunc.key" "truncated key named"
 cp "$T/cw1.key" "$T/open.key"; chmod 644 "$T/open.key"
-expect_exit 1 "$DOCKET" append --key "$T/open.key" --type case.note --case HO-1 --data '{}'
+expect_exit 1 "$DOCKET" append --key "$T/open.key" --type note.added --case HO-1 --data '{}'
 contains "$ERR" "chmod" "readable key refused"
 equals "$("$DOCKET" head --json)" "$HEAD_BEFORE" "bad input left the ledger as it was"
 
@@ -94,9 +94,9 @@ python3 - "$DOCKET_LEDGER/data.mdb" <<'PY'
 import sys
 p = sys.argv[1]
 b = bytearray(open(p, 'rb').read())
-i = b.find(b'A. Person')
+i = b.find(b'\xa9A. Person')  # msgpack fixstr: the record, not the case-state row
 assert i > 0, 'record text not found in data.mdb'
-b[i] ^= 0x20
+b[i + 1] ^= 0x20
 open(p, 'wb').write(bytes(b))
 PY
 expect_exit 3 "$DOCKET" verify --json

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "common.h"
 #include "docket/error.h"
+#include "docket/time.h"
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -127,6 +127,17 @@ void dk_time_format(int64_t us, char out[DK_TIME_LEN])
     snprintf(out, DK_TIME_LEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
              (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
              (unsigned)rem);
+}
+
+int dk_date_valid(const char *s, int len)
+{
+    char buf[11];
+    int64_t us;
+    if (len != 10)
+        return 0;
+    memcpy(buf, s, 10);
+    buf[10] = 0;
+    return dk_time_parse(buf, &us) == 0;
 }
 
 int64_t dk_time_now(void)

@@ -1,0 +1,806 @@
+/* case.c - the casework domain as data and pure functions: per-type schemas,
+ * the lifecycle transition table, the role permission table, and the fold
+ * that turns a case's events into its state. No I/O, no clock, no globals. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "docket/docket.h"
+#include "engine_int.h"
+
+/* ---- statuses ---- */
+
+static const char *const status_names[] = {
+#define XX(name, str) str,
+    DK_STATUS_MAP(XX)
+#undef XX
+};
+
+const char *dk_status_name(int st)
+{
+    return st >= 0 && st < DK_ST_COUNT ? status_names[st] : "unknown";
+}
+
+int dk_status_parse(const char *s, size_t len)
+{
+    for (int i = 1; i < DK_ST_COUNT; i++)
+        if (strlen(status_names[i]) == len && memcmp(status_names[i], s, len) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- vocabularies ---- */
+
+static const char *const case_types[] = {"visa",   "euss", "asylum", "citizenship",
+                                         "family", "work", "study",  NULL};
+static const char *const channels[] = {"online", "assisted_digital", "paper", NULL};
+static const char *const outcomes[] = {"granted", "refused", "void", NULL};
+/* Product types and immigration statuses as status-check services name them. */
+static const char *const product_types[] = {
+    "EU",     "EUS",         "STUDY",      "DEPENDANT",   "WORK",       "FRONTIER_WORKER",
+    "BNO",    "GRADUATE",    "SETTLEMENT", "TEMP_WORKER", "PROTECTION", "VISIT",
+    "FAMILY", "CITIZENSHIP", NULL};
+static const char *const immigration_statuses[] = {
+    "ILR", "ILE", "LTR", "LTE", "PERMIT", "COA_IN_TIME_GRANT", NULL};
+static const char *const conditions[] = {"permission_to_work",
+                                         "no_permission_to_work",
+                                         "work_restriction",
+                                         "study_restriction",
+                                         "reporting",
+                                         "residence_restriction",
+                                         "no_recourse_to_public_funds",
+                                         NULL};
+static const char *const reason_codes[] = {
+    "caseworker_error", "duplicate", "wrong_case", "data_entry", "fraud",
+    "court_order",      "other",     NULL};
+static const char *const appeal_outcomes[] = {"allowed", "dismissed", NULL};
+static const char *const correctable[] = {"status",        "assignee",    "applicant_name",
+                                          "date_of_birth", "nationality", NULL};
+static const char *const statuses_enum[] = {
+    "received", "validated", "under_consideration", "interview_scheduled", "decided",
+    "appealed", "closed",    "withdrawn",           "leave_cancelled",     NULL};
+
+/* ---- schemas ---- */
+
+typedef enum {
+    F_STR,
+    F_ACTOR,
+    F_DATE,
+    F_TIME,
+    F_BOOL,
+    F_ENUM,
+    F_ENUMLIST,
+    F_SEQ,
+    F_SHA256,
+    F_SHA256LIST,
+    F_OBJ,
+    F_NATIONALITY
+} fkind;
+
+typedef struct field {
+    const char *name;
+    fkind kind;
+    int required;
+    size_t max; /* bytes, for strings */
+    const char *const *vocab;
+    const struct field *sub; /* for F_OBJ, NULL-name terminated */
+} field;
+
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, F_STR, 0, 0, NULL, NULL                                                              \
+    }
+
+static const field f_applicant[] = {{"date_of_birth", F_DATE, 1, 10, NULL, NULL},
+                                    {"name", F_STR, 1, 128, NULL, NULL},
+                                    {"nationality", F_NATIONALITY, 1, 3, NULL, NULL},
+                                    {"ref", F_STR, 1, 32, NULL, NULL},
+                                    END};
+static const field f_opened[] = {{"applicant", F_OBJ, 1, 0, NULL, f_applicant},
+                                 {"case_type", F_ENUM, 1, 0, case_types, NULL},
+                                 {"channel", F_ENUM, 1, 0, channels, NULL},
+                                 {"received_on", F_DATE, 1, 10, NULL, NULL},
+                                 END};
+static const field f_assigned[] = {{"caseworker", F_ACTOR, 1, 64, NULL, NULL}, END};
+static const field f_status_changed[] = {
+    {"reason", F_STR, 1, 1024, NULL, NULL}, {"to", F_ENUM, 1, 0, statuses_enum, NULL}, END};
+static const field f_reason[] = {{"reason", F_STR, 1, 1024, NULL, NULL}, END};
+static const field f_decision[] = {{"conditions", F_ENUMLIST, 0, 0, conditions, NULL},
+                                   {"evidence", F_SHA256LIST, 0, 0, NULL, NULL},
+                                   {"immigration_status", F_ENUM, 0, 0, immigration_statuses, NULL},
+                                   {"no_recourse_to_public_funds", F_BOOL, 0, 0, NULL, NULL},
+                                   {"outcome", F_ENUM, 1, 0, outcomes, NULL},
+                                   {"product_type", F_ENUM, 1, 0, product_types, NULL},
+                                   {"rationale", F_STR, 1, 8192, NULL, NULL},
+                                   {"rules_version", F_STR, 1, 64, NULL, NULL},
+                                   {"valid_from", F_DATE, 0, 10, NULL, NULL},
+                                   {"valid_until", F_DATE, 0, 10, NULL, NULL},
+                                   END};
+static const field f_leave_cancelled[] = {
+    {"notice_sent_to", F_STR, 1, 256, NULL, NULL}, {"reason", F_STR, 1, 1024, NULL, NULL}, END};
+static const field f_note[] = {{"text", F_STR, 1, 8192, NULL, NULL}, END};
+static const field f_document[] = {{"kind", F_STR, 1, 32, NULL, NULL},
+                                   {"sha256", F_SHA256, 1, 64, NULL, NULL},
+                                   {"title", F_STR, 1, 256, NULL, NULL},
+                                   END};
+static const field f_booked[] = {{"interviewer", F_ACTOR, 1, 64, NULL, NULL},
+                                 {"location", F_STR, 1, 128, NULL, NULL},
+                                 {"slot_end", F_TIME, 1, 40, NULL, NULL},
+                                 {"slot_start", F_TIME, 1, 40, NULL, NULL},
+                                 END};
+static const field f_rescheduled[] = {
+    {"interviewer", F_ACTOR, 0, 64, NULL, NULL}, {"location", F_STR, 0, 128, NULL, NULL},
+    {"reason", F_STR, 0, 1024, NULL, NULL},      {"slot_end", F_TIME, 1, 40, NULL, NULL},
+    {"slot_start", F_TIME, 1, 40, NULL, NULL},   END};
+static const field f_notes_opt[] = {{"notes", F_STR, 0, 8192, NULL, NULL}, END};
+static const field f_error_reported[] = {
+    {"by", F_STR, 1, 128, NULL, NULL}, {"description", F_STR, 1, 8192, NULL, NULL}, END};
+static const field f_corrected[] = {
+    {"error_ref", F_SEQ, 1, 0, NULL, NULL}, {"field", F_ENUM, 1, 0, correctable, NULL},
+    {"from", F_STR, 1, 256, NULL, NULL},    {"reason", F_STR, 1, 1024, NULL, NULL},
+    {"to", F_STR, 1, 256, NULL, NULL},      END};
+static const field f_contact[] = {
+    {"email", F_STR, 0, 128, NULL, NULL}, {"postal_address", F_STR, 0, 256, NULL, NULL}, END};
+static const field f_appeal_lodged[] = {{"grounds", F_STR, 1, 8192, NULL, NULL}, END};
+static const field f_appeal_decided[] = {
+    {"outcome", F_ENUM, 1, 0, appeal_outcomes, NULL}, {"reason", F_STR, 0, 1024, NULL, NULL}, END};
+static const field f_reverted[] = {{"reason", F_STR, 1, 1024, NULL, NULL},
+                                   {"reason_code", F_ENUM, 1, 0, reason_codes, NULL},
+                                   {"target_hash", F_SHA256, 1, 64, NULL, NULL},
+                                   {"target_seq", F_SEQ, 1, 0, NULL, NULL},
+                                   END};
+static const field f_rolled_back[] = {{"reason", F_STR, 1, 1024, NULL, NULL},
+                                      {"reason_code", F_ENUM, 1, 0, reason_codes, NULL},
+                                      {"to_time", F_TIME, 1, 40, NULL, NULL},
+                                      END};
+
+/* ---- the rules, one row per event type ---- */
+
+#define B(x) (1u << DK_ST_##x)
+#define LIVE                                                                                       \
+    (B(RECEIVED) | B(VALIDATED) | B(UNDER_CONSIDERATION) | B(INTERVIEW_SCHEDULED) | B(DECIDED) |   \
+     B(APPEALED))
+#define PRE_DECISION (B(RECEIVED) | B(VALIDATED) | B(UNDER_CONSIDERATION) | B(INTERVIEW_SCHEDULED))
+#define EXISTS       (~B(NONE) & ((1u << DK_ST_COUNT) - 1))
+#define SAME         (-1) /* the event leaves the status as it is */
+#define COMPUTED     (-2) /* the event's data decides */
+
+#define CW DK_ROLE_CASEWORKER
+#define SC DK_ROLE_SENIOR_CASEWORKER
+#define MG DK_ROLE_MIGRATION
+
+typedef struct rule {
+    const char *type;
+    const field *schema;
+    unsigned from;  /* statuses it may be appended in */
+    int to;         /* resulting status, SAME or COMPUTED */
+    unsigned roles; /* roles that may author it */
+} rule;
+
+static const rule rules[] = {
+    {"case.opened", f_opened, B(NONE), DK_ST_RECEIVED, CW | SC | MG},
+    {"case.assigned", f_assigned, LIVE, SAME, SC | MG},
+    {"case.status_changed", f_status_changed, B(RECEIVED) | B(VALIDATED) | B(UNDER_CONSIDERATION),
+     COMPUTED, CW | SC | MG},
+    {"case.withdrawn", f_reason, PRE_DECISION, DK_ST_WITHDRAWN, CW | SC | MG},
+    {"case.closed", f_reason, B(DECIDED) | B(WITHDRAWN) | B(LEAVE_CANCELLED), DK_ST_CLOSED,
+     CW | SC | MG},
+    {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG},
+    {"leave.cancelled", f_leave_cancelled, B(DECIDED), DK_ST_LEAVE_CANCELLED, SC},
+    {"note.added", f_note, EXISTS, SAME, CW | SC | MG},
+    {"document.attached", f_document, EXISTS, SAME, CW | SC | MG},
+    {"interview.booked", f_booked, B(VALIDATED) | B(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
+     CW | SC | MG},
+    {"interview.rescheduled", f_rescheduled, B(INTERVIEW_SCHEDULED), SAME, CW | SC | MG},
+    {"interview.cancelled", f_reason, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
+     CW | SC | MG},
+    {"interview.attended", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
+     CW | SC | MG},
+    {"interview.no_show", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
+     CW | SC | MG},
+    {"error.reported", f_error_reported, EXISTS, SAME, CW | SC | MG},
+    {"status.corrected", f_corrected, EXISTS, COMPUTED, SC | MG},
+    {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG},
+    {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG},
+    {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG},
+    {"event.reverted", f_reverted, EXISTS, SAME, CW | SC},
+    {"case.rolled_back", f_rolled_back, EXISTS, SAME, CW | SC},
+};
+#define NRULES (sizeof rules / sizeof rules[0])
+
+/* status_changed may move only along these edges. */
+static const struct {
+    int from, to;
+} status_edges[] = {
+    {DK_ST_RECEIVED, DK_ST_VALIDATED},
+    {DK_ST_VALIDATED, DK_ST_UNDER_CONSIDERATION},
+    {DK_ST_UNDER_CONSIDERATION, DK_ST_VALIDATED}, /* returned for more evidence */
+};
+
+static const rule *find_rule(const char *type)
+{
+    for (size_t i = 0; i < NRULES; i++)
+        if (strcmp(rules[i].type, type) == 0)
+            return &rules[i];
+    return NULL;
+}
+
+/* ---- checking data against a schema ---- */
+
+static int str_eq(const msgpack_object *o, const char *s)
+{
+    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
+           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+}
+
+static int in_vocab(const msgpack_object *o, const char *const *vocab)
+{
+    for (; *vocab; vocab++)
+        if (str_eq(o, *vocab))
+            return 1;
+    return 0;
+}
+
+static void vocab_list(const char *const *vocab, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (; *vocab && n < cap; vocab++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? ", " : "", *vocab);
+}
+
+static int is_hex64(const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size != 64)
+        return 0;
+    for (size_t i = 0; i < 64; i++) {
+        char c = o->via.str.ptr[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    return 1;
+}
+
+static int time_of(const msgpack_object *o, int64_t *us)
+{
+    char buf[48];
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof buf)
+        return DK_EINVAL;
+    memcpy(buf, o->via.str.ptr, o->via.str.size);
+    buf[o->via.str.size] = 0;
+    return dk_time_parse(buf, us);
+}
+
+static int check_fields(const char *type, const char *prefix, const msgpack_object *map,
+                        const field *fields);
+
+static int check_field(const char *type, const char *path, const field *f, const msgpack_object *v)
+{
+    char list[512];
+    int64_t t;
+    switch (f->kind) {
+    case F_STR:
+    case F_ACTOR:
+    case F_NATIONALITY:
+        if (v->type != MSGPACK_OBJECT_STR)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be a string", type, path);
+        if (v->via.str.size == 0 || v->via.str.size > f->max)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be 1..%zu bytes", type, path, f->max);
+        if (f->kind == F_ACTOR && !dk__actor_id_valid(v->via.str.ptr, v->via.str.size))
+            return dk__fail(DK_ESCHEMA, "%s: %s must be an actor id", type, path);
+        if (f->kind == F_NATIONALITY) {
+            for (size_t i = 0; i < v->via.str.size; i++)
+                if (v->via.str.ptr[i] < 'A' || v->via.str.ptr[i] > 'Z' || v->via.str.size != 3)
+                    return dk__fail(DK_ESCHEMA,
+                                    "%s: %s must be a 3-letter ISO 3166 code such as 'GBR'", type,
+                                    path);
+        }
+        return 0;
+    case F_DATE:
+        if (v->type != MSGPACK_OBJECT_STR || !dk_date_valid(v->via.str.ptr, (int)v->via.str.size))
+            return dk__fail(DK_ESCHEMA, "%s: %s must be a date YYYY-MM-DD", type, path);
+        return 0;
+    case F_TIME:
+        if (time_of(v, &t) != 0)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be an RFC 3339 time", type, path);
+        return 0;
+    case F_BOOL:
+        if (v->type != MSGPACK_OBJECT_BOOLEAN)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be true or false", type, path);
+        return 0;
+    case F_SEQ:
+        if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 == 0)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be a record seq (a positive integer)", type,
+                            path);
+        return 0;
+    case F_SHA256:
+        if (!is_hex64(v))
+            return dk__fail(DK_ESCHEMA, "%s: %s must be a SHA-256 in 64 lowercase hex digits", type,
+                            path);
+        return 0;
+    case F_ENUM:
+        if (!in_vocab(v, f->vocab)) {
+            vocab_list(f->vocab, list, sizeof list);
+            return dk__fail(DK_ESCHEMA, "%s: %s must be one of: %s", type, path, list);
+        }
+        return 0;
+    case F_ENUMLIST:
+    case F_SHA256LIST:
+        if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > 64)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be a list of at most 64", type, path);
+        for (uint32_t i = 0; i < v->via.array.size; i++) {
+            const msgpack_object *e = &v->via.array.ptr[i];
+            if (f->kind == F_SHA256LIST && !is_hex64(e))
+                return dk__fail(DK_ESCHEMA, "%s: %s[%u] must be a SHA-256 in 64 lowercase hex",
+                                type, path, i);
+            if (f->kind == F_ENUMLIST && !in_vocab(e, f->vocab)) {
+                vocab_list(f->vocab, list, sizeof list);
+                return dk__fail(DK_ESCHEMA, "%s: %s[%u] must be one of: %s", type, path, i, list);
+            }
+        }
+        return 0;
+    case F_OBJ:
+        if (v->type != MSGPACK_OBJECT_MAP)
+            return dk__fail(DK_ESCHEMA, "%s: %s must be an object", type, path);
+        return check_fields(type, path, v, f->sub);
+    }
+    return dk__fail(DK_ESCHEMA, "%s: %s has an unknown kind", type, path);
+}
+
+static int check_fields(const char *type, const char *prefix, const msgpack_object *map,
+                        const field *fields)
+{
+    char path[128];
+    /* every key known */
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        const field *f = fields;
+        while (f->name && !str_eq(k, f->name))
+            f++;
+        if (f->name == NULL) {
+            char names[512];
+            size_t n = 0;
+            names[0] = 0;
+            for (const field *g = fields; g->name && n < sizeof names; g++)
+                n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", g->name);
+            return dk__fail(DK_ESCHEMA, "%s: unknown field %s.%.*s (fields: %s)", type, prefix,
+                            (int)k->via.str.size, k->via.str.ptr, names);
+        }
+    }
+    /* every required one present, each well-formed */
+    for (const field *f = fields; f->name; f++) {
+        const msgpack_object *v = NULL;
+        for (uint32_t i = 0; i < map->via.map.size && !v; i++)
+            if (str_eq(&map->via.map.ptr[i].key, f->name))
+                v = &map->via.map.ptr[i].val;
+        snprintf(path, sizeof path, "%s.%s", prefix, f->name);
+        if (v == NULL) {
+            if (f->required)
+                return dk__fail(DK_ESCHEMA, "%s needs %s", type, path);
+            continue;
+        }
+        int rc = check_field(type, path, f, v);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Unpacked data, valid until data_close. */
+typedef struct data_view {
+    msgpack_zone z;
+    msgpack_object root;
+} data_view;
+
+static int data_open(const dk_event *ev, data_view *d)
+{
+    size_t off = 0;
+    if (!msgpack_zone_init(&d->z, 1024))
+        return dk__fail(DK_ENOMEM, "out of memory");
+    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, &d->z, &d->root) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        d->root.type != MSGPACK_OBJECT_MAP) {
+        msgpack_zone_destroy(&d->z);
+        return dk__fail(DK_ESCHEMA, "%s: data is not a map", ev->type);
+    }
+    return 0;
+}
+
+static void data_close(data_view *d)
+{
+    msgpack_zone_destroy(&d->z);
+}
+
+static const msgpack_object *get(const msgpack_object *map, const char *key)
+{
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (str_eq(&map->via.map.ptr[i].key, key))
+            return &map->via.map.ptr[i].val;
+    return NULL;
+}
+
+/* Copy a string field into dst (truncated to cap - 1); "" if absent. */
+static void copy_str(const msgpack_object *map, const char *key, char *dst, size_t cap)
+{
+    const msgpack_object *v = get(map, key);
+    dst[0] = 0;
+    if (v && v->type == MSGPACK_OBJECT_STR) {
+        size_t n = v->via.str.size < cap - 1 ? v->via.str.size : cap - 1;
+        memcpy(dst, v->via.str.ptr, n);
+        dst[n] = 0;
+    }
+}
+
+static int is_limited_leave(const msgpack_object *st)
+{
+    return st && !str_eq(st, "ILR") && !str_eq(st, "ILE");
+}
+
+/* Cross-field rules of a decision: provenance, and what a grant must say. */
+static int check_decision(const dk_event *ev, const msgpack_object *m)
+{
+    const msgpack_object *outcome = get(m, "outcome"), *status = get(m, "immigration_status");
+    if (str_eq(outcome, "granted")) {
+        if (status == NULL)
+            return dk__fail(DK_ESCHEMA, "%s: a grant needs data.immigration_status", ev->type);
+        if (get(m, "valid_from") == NULL)
+            return dk__fail(DK_ESCHEMA, "%s: a grant needs data.valid_from", ev->type);
+        if (get(m, "no_recourse_to_public_funds") == NULL)
+            return dk__fail(DK_ESCHEMA, "%s: a grant needs data.no_recourse_to_public_funds",
+                            ev->type);
+        if (is_limited_leave(status) && get(m, "valid_until") == NULL)
+            return dk__fail(DK_ESCHEMA,
+                            "%s: a grant of limited leave (%.*s) needs data.valid_until", ev->type,
+                            (int)status->via.str.size, status->via.str.ptr);
+        const msgpack_object *from = get(m, "valid_from"), *until = get(m, "valid_until");
+        if (until && from && memcmp(until->via.str.ptr, from->via.str.ptr, 10) < 0)
+            return dk__fail(DK_ESCHEMA, "%s: valid_until is before valid_from", ev->type);
+    }
+    return 0;
+}
+
+int dk_case_check_schema(const dk_event *ev)
+{
+    const rule *r = find_rule(ev->type);
+    if (r == NULL)
+        return dk__fail(DK_EINVAL, "unknown case event type '%s'", ev->type);
+    data_view d;
+    int rc = data_open(ev, &d);
+    if (rc)
+        return rc;
+    rc = check_fields(ev->type, "data", &d.root, r->schema);
+    if (rc == 0 && strcmp(ev->type, "decision.recorded") == 0)
+        rc = check_decision(ev, &d.root);
+    if (rc == 0 && strcmp(ev->type, "interview.booked") == 0) {
+        int64_t s, e;
+        time_of(get(&d.root, "slot_start"), &s);
+        time_of(get(&d.root, "slot_end"), &e);
+        if (e <= s)
+            rc = dk__fail(DK_ESCHEMA, "%s: slot_end must be after slot_start", ev->type);
+    }
+    if (rc == 0 && strcmp(ev->type, "contact.updated") == 0 && d.root.via.map.size == 0)
+        rc = dk__fail(DK_ESCHEMA, "%s needs data.email or data.postal_address", ev->type);
+    data_close(&d);
+    return rc;
+}
+
+/* ---- applying an event: the lifecycle ---- */
+
+static int not_allowed(const dk_case_state *st, const dk_event *ev)
+{
+    char allowed[768];
+    size_t n = 0;
+    allowed[0] = 0;
+    for (size_t i = 0; i < NRULES && n < sizeof allowed; i++)
+        if (rules[i].from & (1u << st->status))
+            n += (size_t)snprintf(allowed + n, sizeof allowed - n, "%s%s", n ? ", " : "",
+                                  rules[i].type);
+    if (st->status == DK_ST_NONE)
+        return dk__fail(DK_ETRANSITION, "case '%s' does not exist yet; it must start with %s",
+                        ev->case_id, allowed);
+    return dk__fail(DK_ETRANSITION, "case '%s' is '%s'; '%s' is not allowed (allowed: %s)",
+                    ev->case_id, dk_status_name(st->status), ev->type, allowed);
+}
+
+static int apply_status_changed(dk_case_state *st, const dk_event *ev, const msgpack_object *m)
+{
+    const msgpack_object *to = get(m, "to");
+    int target = dk_status_parse(to->via.str.ptr, to->via.str.size);
+    for (size_t i = 0; i < sizeof status_edges / sizeof status_edges[0]; i++)
+        if (status_edges[i].from == st->status && status_edges[i].to == target) {
+            st->status = target;
+            return 0;
+        }
+    return dk__fail(DK_ETRANSITION,
+                    "case '%s' is '%s'; case.status_changed cannot move it to '%s' (edges: "
+                    "received->validated, validated->under_consideration, "
+                    "under_consideration->validated; other moves have their own events)",
+                    ev->case_id, dk_status_name(st->status), dk_status_name(target));
+}
+
+static int apply_corrected(dk_case_state *st, const dk_event *ev, const msgpack_object *m)
+{
+    uint64_t ref = get(m, "error_ref")->via.u64;
+    uint32_t i = 0;
+    while (i < st->open_errors && st->error_seqs[i] != ref)
+        i++;
+    if (i == st->open_errors)
+        return dk__fail(DK_ETRANSITION,
+                        "status.corrected: seq %llu is not an open error report on case '%s'",
+                        (unsigned long long)ref, ev->case_id);
+    const msgpack_object *which = get(m, "field"), *from = get(m, "from"), *to = get(m, "to");
+    struct {
+        const char *name;
+        char *dst;
+        size_t cap;
+    } fields[] = {{"assignee", st->assignee, sizeof st->assignee},
+                  {"applicant_name", st->applicant_name, sizeof st->applicant_name},
+                  {"date_of_birth", st->date_of_birth, sizeof st->date_of_birth},
+                  {"nationality", st->nationality, sizeof st->nationality}};
+    char current[260];
+    snprintf(current, sizeof current, "%s",
+             str_eq(which, "status") ? dk_status_name(st->status) : "");
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+        if (str_eq(which, fields[k].name))
+            snprintf(current, sizeof current, "%s", fields[k].dst);
+    if (!str_eq(from, current))
+        return dk__fail(DK_ETRANSITION, "status.corrected: %.*s is '%s', not '%.*s'",
+                        (int)which->via.str.size, which->via.str.ptr, current,
+                        (int)from->via.str.size, from->via.str.ptr);
+    if (str_eq(which, "status")) {
+        int target = dk_status_parse(to->via.str.ptr, to->via.str.size);
+        if (target <= DK_ST_NONE)
+            return dk__fail(DK_ESCHEMA, "status.corrected: '%.*s' is not a status",
+                            (int)to->via.str.size, to->via.str.ptr);
+        st->status = target;
+    } else {
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+            if (str_eq(which, fields[k].name)) {
+                size_t n =
+                    to->via.str.size < fields[k].cap - 1 ? to->via.str.size : fields[k].cap - 1;
+                memcpy(fields[k].dst, to->via.str.ptr, n);
+                fields[k].dst[n] = 0;
+            }
+    }
+    st->error_seqs[i] = st->error_seqs[--st->open_errors]; /* the report is resolved */
+    return 0;
+}
+
+static void apply_decision(dk_case_state *st, uint64_t seq, const msgpack_object *m)
+{
+    memset(&st->decision, 0, sizeof st->decision);
+    st->decision.has = 1;
+    st->decision.seq = seq;
+    copy_str(m, "outcome", st->decision.outcome, sizeof st->decision.outcome);
+    copy_str(m, "product_type", st->decision.product_type, sizeof st->decision.product_type);
+    copy_str(m, "immigration_status", st->decision.immigration_status,
+             sizeof st->decision.immigration_status);
+    copy_str(m, "valid_from", st->decision.valid_from, sizeof st->decision.valid_from);
+    copy_str(m, "valid_until", st->decision.valid_until, sizeof st->decision.valid_until);
+    copy_str(m, "rules_version", st->decision.rules_version, sizeof st->decision.rules_version);
+    const msgpack_object *nrpf = get(m, "no_recourse_to_public_funds");
+    st->decision.no_recourse_to_public_funds = nrpf && nrpf->via.boolean;
+    const msgpack_object *c = get(m, "conditions");
+    size_t n = 0;
+    for (uint32_t i = 0; c && i < c->via.array.size; i++)
+        n += (size_t)snprintf(st->decision.conditions + n, sizeof st->decision.conditions - n,
+                              "%s%.*s", n ? "," : "", (int)c->via.array.ptr[i].via.str.size,
+                              c->via.array.ptr[i].via.str.ptr);
+}
+
+static void apply_slot(dk_case_state *st, uint64_t seq, const msgpack_object *m)
+{
+    time_of(get(m, "slot_start"), &st->interview.slot_start);
+    time_of(get(m, "slot_end"), &st->interview.slot_end);
+    if (get(m, "interviewer"))
+        copy_str(m, "interviewer", st->interview.interviewer, sizeof st->interview.interviewer);
+    if (get(m, "location"))
+        copy_str(m, "location", st->interview.location, sizeof st->interview.location);
+    st->interview.active = 1;
+    st->interview.seq = seq;
+}
+
+int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev)
+{
+    const rule *r = find_rule(ev->type);
+    if (r == NULL)
+        return dk__fail(DK_EINVAL, "unknown case event type '%s'", ev->type);
+    if (!(r->from & (1u << st->status)))
+        return not_allowed(st, ev);
+    data_view d;
+    int rc = data_open(ev, &d);
+    if (rc)
+        return rc;
+    dk_case_state next = *st;
+    const msgpack_object *m = &d.root;
+    const char *t = ev->type;
+    if (r->to >= 0)
+        next.status = r->to;
+    if (strcmp(t, "case.opened") == 0) {
+        const msgpack_object *a = get(m, "applicant");
+        copy_str(m, "case_type", next.case_type, sizeof next.case_type);
+        copy_str(m, "channel", next.channel, sizeof next.channel);
+        copy_str(m, "received_on", next.received_on, sizeof next.received_on);
+        copy_str(a, "ref", next.applicant_ref, sizeof next.applicant_ref);
+        copy_str(a, "name", next.applicant_name, sizeof next.applicant_name);
+        copy_str(a, "date_of_birth", next.date_of_birth, sizeof next.date_of_birth);
+        copy_str(a, "nationality", next.nationality, sizeof next.nationality);
+    } else if (strcmp(t, "case.assigned") == 0) {
+        copy_str(m, "caseworker", next.assignee, sizeof next.assignee);
+    } else if (strcmp(t, "case.status_changed") == 0) {
+        rc = apply_status_changed(&next, ev, m);
+    } else if (strcmp(t, "decision.recorded") == 0) {
+        apply_decision(&next, seq, m);
+    } else if (strcmp(t, "leave.cancelled") == 0) {
+        if (!st->decision.has || strcmp(st->decision.outcome, "granted") != 0)
+            rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
+    } else if (strcmp(t, "interview.booked") == 0 || strcmp(t, "interview.rescheduled") == 0) {
+        apply_slot(&next, seq, m);
+    } else if (strncmp(t, "interview.", 10) == 0) {
+        next.interview.active = 0;
+        next.interview.attended += strcmp(t, "interview.attended") == 0;
+        next.interview.no_shows += strcmp(t, "interview.no_show") == 0;
+        next.interview.cancelled += strcmp(t, "interview.cancelled") == 0;
+    } else if (strcmp(t, "error.reported") == 0) {
+        if (next.open_errors == DK_OPEN_ERRORS_MAX)
+            rc = dk__fail(DK_ETRANSITION, "case '%s' already has %d open error reports",
+                          ev->case_id, DK_OPEN_ERRORS_MAX);
+        else
+            next.error_seqs[next.open_errors++] = seq;
+    } else if (strcmp(t, "status.corrected") == 0) {
+        rc = apply_corrected(&next, ev, m);
+    } else if (strcmp(t, "contact.updated") == 0) {
+        if (get(m, "email"))
+            copy_str(m, "email", next.email, sizeof next.email);
+        if (get(m, "postal_address"))
+            copy_str(m, "postal_address", next.postal_address, sizeof next.postal_address);
+    } else if (strcmp(t, "appeal.lodged") == 0) {
+        if (strcmp(st->decision.outcome, "refused") != 0)
+            rc = dk__fail(DK_ETRANSITION, "case '%s': only a refusal can be appealed", ev->case_id);
+        next.appeal_open = 1;
+    } else if (strcmp(t, "appeal.decided") == 0) {
+        copy_str(m, "outcome", next.appeal_outcome, sizeof next.appeal_outcome);
+        next.appeal_open = 0;
+        next.status =
+            str_eq(get(m, "outcome"), "allowed") ? DK_ST_UNDER_CONSIDERATION : DK_ST_DECIDED;
+    }
+    data_close(&d);
+    if (rc)
+        return rc;
+    next.version = st->version + 1;
+    next.last_seq = seq;
+    *st = next;
+    return 0;
+}
+
+/* ---- permissions ---- */
+
+static int needs_four_eyes(const dk_event *ev, const char *target_type)
+{
+    if (strcmp(ev->type, "case.rolled_back") == 0)
+        return 1;
+    return strcmp(ev->type, "event.reverted") == 0 && target_type &&
+           (strcmp(target_type, "decision.recorded") == 0 ||
+            strcmp(target_type, "leave.cancelled") == 0);
+}
+
+int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
+                   const char *const *cosigners, const unsigned *cosigner_roles, size_t ncos,
+                   const char *target_type)
+{
+    const rule *r = find_rule(ev->type);
+    char have[128];
+    dk_roles_format(roles, have, sizeof have);
+    if (r == NULL)
+        return dk__fail(DK_EINVAL, "unknown case event type '%s'", ev->type);
+    if (!(roles & r->roles)) {
+        char need[128];
+        dk_roles_format(r->roles, need, sizeof need);
+        return dk__fail(DK_EDENIED, "actor '%s' (role %s) may not append %s (needs one of: %s)",
+                        ev->actor, have[0] ? have : "none", ev->type, need);
+    }
+    if (strcmp(ev->type, "decision.recorded") == 0 && !(roles & (SC | MG)) &&
+        strcmp(st->assignee, ev->actor) != 0)
+        return dk__fail(DK_EDENIED,
+                        "actor '%s' (role %s) may not append decision.recorded on case '%s': it "
+                        "is assigned to '%s', and only a senior caseworker may decide another's "
+                        "case",
+                        ev->actor, have, ev->case_id, st->assignee[0] ? st->assignee : "nobody");
+    if (needs_four_eyes(ev, target_type)) {
+        for (size_t i = 0; i < ncos; i++)
+            if ((cosigner_roles[i] & SC) && strcmp(cosigners[i], ev->actor) != 0)
+                return 0;
+        return dk__fail(DK_EDENIED,
+                        "%s%s%s needs four eyes: a second signature by a senior caseworker other "
+                        "than '%s'",
+                        ev->type, target_type ? " of " : "", target_type ? target_type : "",
+                        ev->actor);
+    }
+    return 0;
+}
+
+/* ---- the fold ---- */
+
+int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
+                 size_t *nvoids, uint64_t *bad_seq)
+{
+    memset(st, 0, sizeof *st);
+    if (voids)
+        *voids = NULL;
+    if (nvoids)
+        *nvoids = 0;
+    if (bad_seq)
+        *bad_seq = 0;
+    dk_event *evs = calloc(n ? n : 1, sizeof *evs);
+    uint64_t *voided_by = calloc(n ? n : 1, sizeof *voided_by);
+    if (evs == NULL || voided_by == NULL) {
+        free(evs);
+        free(voided_by);
+        return dk__fail(DK_ENOMEM, "out of memory folding a case");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = dk_event_decode(recs[i].body, recs[i].body_len, &evs[i])) != 0 && bad_seq)
+            *bad_seq = recs[i].seq;
+    /* Latest first: an event is voided by a later revert or rollback that is
+     * not itself voided. Reverts only point back, so one backward pass decides. */
+    for (size_t k = n; rc == 0 && k-- > 0;) {
+        if (voided_by[k])
+            continue;
+        int revert = strcmp(evs[k].type, "event.reverted") == 0;
+        int rollback = strcmp(evs[k].type, "case.rolled_back") == 0;
+        if (!revert && !rollback)
+            continue;
+        data_view d;
+        if ((rc = data_open(&evs[k], &d)) != 0)
+            break;
+        if (revert) {
+            const msgpack_object *t = get(&d.root, "target_seq");
+            for (size_t j = 0; t && j < k; j++)
+                if (recs[j].seq == t->via.u64 && !voided_by[j])
+                    voided_by[j] = recs[k].seq;
+        } else {
+            int64_t to = 0;
+            time_of(get(&d.root, "to_time"), &to);
+            for (size_t j = 0; j < k; j++)
+                if (recs[j].recorded_at > to && !voided_by[j])
+                    voided_by[j] = recs[k].seq;
+        }
+        data_close(&d);
+    }
+    size_t nv = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int meta = strcmp(evs[i].type, "event.reverted") == 0 ||
+                   strcmp(evs[i].type, "case.rolled_back") == 0;
+        if (voided_by[i]) {
+            st->version++;
+            st->voided++;
+            st->last_seq = recs[i].seq;
+            nv++;
+            continue;
+        }
+        if (meta) {
+            st->version++;
+            st->last_seq = recs[i].seq;
+            continue;
+        }
+        rc = dk_case_apply(st, recs[i].seq, &evs[i]);
+        if (rc && bad_seq)
+            *bad_seq = recs[i].seq;
+    }
+    if (rc == 0 && voids && nv) {
+        *voids = calloc(nv, sizeof **voids);
+        if (*voids == NULL)
+            rc = dk__fail(DK_ENOMEM, "out of memory folding a case");
+        for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
+            if (voided_by[i])
+                (*voids)[j++] = (dk_void){recs[i].seq, voided_by[i]};
+        if (rc == 0 && nvoids)
+            *nvoids = nv;
+    }
+    free(evs);
+    free(voided_by);
+    return rc;
+}

@@ -1,0 +1,357 @@
+/* casestore.c - the writer's casework checks inside its transaction: each
+ * case's folded state kept inline, revert targets, re-folds for undo and
+ * rollback, and the interviewer slot index that forbids double-booking. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docket/docket.h"
+#include "engine_int.h"
+#include "ledger_int.h"
+
+/* A state row: version(8) last_seq(8) layout(4) then the struct. The layout
+ * tag changes with the struct, and a row of another layout is re-folded. */
+#define LAYOUT    ((uint32_t)(0xdc000000u | sizeof(dk_case_state)))
+#define ROW_HEAD  20
+#define ROW_BYTES (ROW_HEAD + sizeof(dk_case_state))
+
+/* An LMDB failure as a DK code; MAP_FULL stays distinct so the batch retries. */
+static int storage(int mdb_rc, const char *what)
+{
+    return mdb_rc == MDB_MAP_FULL ? DK__MAPFULL : dk__mdb_err(mdb_rc, what);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t *version)
+{
+    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    *version = 0;
+    int rc = mdb_get(txn, lg->case_state, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read case state");
+    if (v.mv_size < 8)
+        return dk__fail(DK_ECORRUPT, "case state of '%s' is truncated", case_id);
+    *version = dk__get_be64(v.mv_data);
+    return 0;
+}
+
+/* The case's records, in seq order, borrowed from txn; *recs is malloc'd with
+ * room for one more (the append being checked). */
+static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_record **recs,
+                        size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    size_t cap = 16;
+    *n = 0;
+    *recs = malloc(cap * sizeof **recs);
+    if (*recs == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    int rc = mdb_cursor_open(txn, lg->by_case, &cur);
+    if (rc) {
+        free(*recs);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    int op = MDB_SET_KEY;
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        op = MDB_NEXT_DUP;
+        MDB_val lk = {8, v.mv_data}, lv;
+        if ((rc = mdb_get(txn, lg->log, &lk, &lv)) != 0)
+            break;
+        if (*n + 2 > cap) {
+            dk_record *more = realloc(*recs, 2 * cap * sizeof **recs);
+            if (more == NULL) {
+                rc = MDB_PANIC;
+                break;
+            }
+            *recs = more;
+            cap *= 2;
+        }
+        if (dk_record_decode(lv.mv_data, lv.mv_size, &(*recs)[*n]) != 0) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        (*n)++;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    free(*recs);
+    *recs = NULL;
+    return dk__mdb_err(rc, "cannot read the case's records");
+}
+
+/* Fold the case's stored records plus, if `extra`, one more. */
+static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
+                  dk_case_state *st, uint64_t *bad_seq, int *in_storage)
+{
+    dk_record *recs;
+    size_t n;
+    *in_storage = 0;
+    int rc = case_records(lg, txn, case_id, &recs, &n);
+    if (rc) {
+        *in_storage = 1;
+        return rc;
+    }
+    if (extra)
+        recs[n++] = *extra;
+    rc = dk_case_fold(recs, n, st, NULL, NULL, bad_seq);
+    free(recs);
+    return rc;
+}
+
+static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_state *st)
+{
+    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    memset(st, 0, sizeof *st);
+    int rc = mdb_get(txn, lg->case_state, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return storage(rc, "cannot read case state");
+    if (v.mv_size == ROW_BYTES && get_be32((const uint8_t *)v.mv_data + 16) == LAYOUT) {
+        memcpy(st, (const uint8_t *)v.mv_data + ROW_HEAD, sizeof *st);
+        return 0;
+    }
+    /* Another layout (an older docket): rebuild the state from the events. */
+    uint64_t bad = 0;
+    int in_storage;
+    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage);
+    if (rc && !in_storage)
+        return dk__fail(DK_ECORRUPT, "case '%s' does not fold (seq %llu): %s", case_id,
+                        (unsigned long long)bad, dk_errmsg());
+    return rc;
+}
+
+static int store_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_case_state *st)
+{
+    uint8_t row[ROW_BYTES];
+    dk__put_be64(row, st->version);
+    dk__put_be64(row + 8, st->last_seq);
+    row[16] = (uint8_t)(LAYOUT >> 24);
+    row[17] = (uint8_t)(LAYOUT >> 16);
+    row[18] = (uint8_t)(LAYOUT >> 8);
+    row[19] = (uint8_t)LAYOUT;
+    memcpy(row + ROW_HEAD, st, sizeof *st);
+    MDB_val k = {strlen(case_id), (void *)case_id}, v = {sizeof row, row};
+    return mdb_put(txn, lg->case_state, &k, &v, 0);
+}
+
+/* ---- interviewer slots ---- */
+
+static size_t slot_key(uint8_t *key, const char *interviewer, int64_t start)
+{
+    size_t n = strlen(interviewer);
+    memcpy(key, interviewer, n);
+    key[n] = 0;
+    dk__put_be64(key + n + 1, (uint64_t)start ^ (1ull << 63)); /* sortable signed */
+    return n + 9;
+}
+
+/* Is [start, end) free for the interviewer? 0 free, 1 taken (message set), <0 error. */
+static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, const char *case_id)
+{
+    MDB_cursor *cur;
+    uint8_t key[DK_ACTOR_MAX + 9];
+    size_t plen = strlen(st->interview.interviewer) + 1;
+    MDB_val k = {slot_key(key, st->interview.interviewer, INT64_MIN), key}, v;
+    int rc = mdb_cursor_open(txn, lg->slots, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    int taken = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
+            break; /* past this interviewer */
+        int64_t s = (int64_t)(dk__get_be64((uint8_t *)k.mv_data + plen) ^ (1ull << 63));
+        if (s >= st->interview.slot_end)
+            break;
+        int64_t e = (int64_t)dk__get_be64(v.mv_data);
+        if (e > st->interview.slot_start) {
+            char a[DK_TIME_LEN], b[DK_TIME_LEN];
+            dk_time_format(s, a);
+            dk_time_format(e, b);
+            dk__fail(DK_ECONFLICT,
+                     "interviewer '%s' is already booked from %s to %s on case '%.*s' (case '%s' "
+                     "asked for an overlapping slot)",
+                     st->interview.interviewer, a, b, (int)(v.mv_size - 8),
+                     (const char *)v.mv_data + 8, case_id);
+            taken = 1;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return dk__mdb_err(rc, "cannot read the slot index");
+    return taken;
+}
+
+static int same_slot(const dk_case_state *a, const dk_case_state *b)
+{
+    return a->interview.active == b->interview.active &&
+           (!a->interview.active ||
+            (a->interview.slot_start == b->interview.slot_start &&
+             a->interview.slot_end == b->interview.slot_end &&
+             strcmp(a->interview.interviewer, b->interview.interviewer) == 0));
+}
+
+/* Move the case's entry in the slot index from old's slot to st's. */
+static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
+                        const dk_case_state *st, const char *case_id, int *code)
+{
+    if (same_slot(old, st))
+        return 0;
+    uint8_t key[DK_ACTOR_MAX + 9];
+    int rc;
+    if (old->interview.active) {
+        MDB_val k = {slot_key(key, old->interview.interviewer, old->interview.slot_start), key};
+        rc = mdb_del(txn, lg->slots, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return storage(rc, "cannot update the slot index");
+    }
+    if (!st->interview.active)
+        return 0;
+    if ((rc = slot_taken(lg, txn, st, case_id)) != 0) {
+        *code = DK_ECONFLICT;
+        return rc;
+    }
+    uint8_t val[8 + DK_CASE_MAX];
+    size_t cn = strlen(case_id);
+    dk__put_be64(val, (uint64_t)st->interview.slot_end);
+    memcpy(val + 8, case_id, cn);
+    MDB_val k = {slot_key(key, st->interview.interviewer, st->interview.slot_start), key},
+            v = {8 + cn, val};
+    rc = mdb_put(txn, lg->slots, &k, &v, 0);
+    return rc ? storage(rc, "cannot update the slot index") : 0;
+}
+
+/* ---- reverts ---- */
+
+/* The type of the event a revert targets, after checking it is on this case,
+ * earlier, and has the hash the revert names. 0, 1 (rejected) or <0. */
+static int revert_target(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, char *type,
+                         size_t cap, int *code)
+{
+    const char *s;
+    size_t n;
+    uint8_t key[8], want[DK_HASH_BYTES], got[DK_HASH_BYTES];
+    char hex[2 * DK_HASH_BYTES + 1];
+    /* target_seq is a positive integer: the schema check passed */
+
+    uint64_t target = 0;
+    int rc = dk__data_u64(a->ev->data, a->ev->data_len, "target_seq", &target);
+    if (rc == 0)
+        rc = dk__data_str(a->ev->data, a->ev->data_len, "target_hash", &s, &n);
+    if (rc || n != 2 * DK_HASH_BYTES) {
+        *code = DK_ESCHEMA;
+        dk__fail(DK_ESCHEMA, "event.reverted needs data.target_seq and data.target_hash");
+        return 1;
+    }
+    memcpy(hex, s, n);
+    hex[n] = 0;
+    size_t hl;
+    dk_hex_decode(hex, want, sizeof want, &hl);
+    dk__put_be64(key, target);
+    MDB_val k = {8, key}, v;
+    dk_record rec;
+    dk_event ev;
+    *code = DK_ENOTFOUND;
+    rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc == MDB_NOTFOUND || target >= a->seq) {
+        dk__fail(DK_ENOTFOUND, "event.reverted: there is no earlier record with seq %llu",
+                 (unsigned long long)target);
+        return 1;
+    }
+    if (rc)
+        return storage(rc, "cannot read the revert's target");
+    if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+        dk_event_decode(rec.body, rec.body_len, &ev) != 0)
+        return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)target);
+    if (strcmp(ev.case_id, a->ev->case_id) != 0) {
+        *code = DK_EINVAL;
+        dk__fail(DK_EINVAL, "event.reverted: seq %llu is not an event of case '%s'",
+                 (unsigned long long)target, a->ev->case_id);
+        return 1;
+    }
+    dk_leaf_hash(rec.raw, rec.raw_len, got);
+    if (memcmp(got, want, DK_HASH_BYTES) != 0) {
+        *code = DK_EINVAL;
+        dk__fail(DK_EINVAL, "event.reverted: target_hash is not the hash of seq %llu",
+                 (unsigned long long)target);
+        return 1;
+    }
+    snprintf(type, cap, "%s", ev.type);
+    return 0;
+}
+
+/* ---- the check ---- */
+
+int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
+                         int *code)
+{
+    dk_case_state old, st;
+    char target_type[DK_TYPE_MAX + 1] = "";
+    const dk_event *ev = a->ev;
+    int rc = load_state(lg, txn, ev->case_id, &old);
+    if (rc)
+        return rc;
+    *version = old.version;
+    int revert = strcmp(ev->type, "event.reverted") == 0;
+    int rollback = strcmp(ev->type, "case.rolled_back") == 0;
+    if (revert && (rc = revert_target(lg, txn, a, target_type, sizeof target_type, code)) != 0)
+        return rc;
+    if (ev->has_expect && ev->expect != old.version) {
+        *code = DK_ECONFLICT;
+        dk__fail(DK_ECONFLICT, "case '%s' is at version %llu; the event expected %llu", ev->case_id,
+                 (unsigned long long)old.version, (unsigned long long)ev->expect);
+        return 1;
+    }
+    if ((rc = dk_case_permit(ev, a->author_roles, &old, a->cosigners, a->cosigner_roles, a->ncos,
+                             revert ? target_type : NULL)) != 0) {
+        *code = rc;
+        return 1;
+    }
+    st = old;
+    if (revert || rollback) {
+        if (old.status == DK_ST_NONE) {
+            *code = DK_ETRANSITION;
+            dk__fail(DK_ETRANSITION, "case '%s' does not exist", ev->case_id);
+            return 1;
+        }
+        /* Undo: the case must still fold without the voided events. */
+        dk_record self;
+        memset(&self, 0, sizeof self);
+        self.seq = a->seq;
+        self.recorded_at = a->recorded_at;
+        self.body = a->body;
+        self.body_len = a->body_len;
+        uint64_t bad = 0;
+        int in_storage;
+        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage);
+        if (rc && in_storage)
+            return rc;
+        if (rc) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", dk_errmsg());
+            *code = DK_ETRANSITION;
+            dk__fail(DK_ETRANSITION,
+                     "%s would leave later events invalid: seq %llu depends on what it voids "
+                     "(%s)",
+                     ev->type, (unsigned long long)bad, why);
+            return 1;
+        }
+    } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0) {
+        *code = rc;
+        return 1;
+    }
+    if ((rc = update_slots(lg, txn, &old, &st, ev->case_id, code)) != 0)
+        return rc;
+    rc = store_state(lg, txn, ev->case_id, &st);
+    return rc ? storage(rc, "cannot store the case state") : 0;
+}
