@@ -657,8 +657,9 @@ int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev)
         if (get(m, "postal_address"))
             copy_str(m, "postal_address", next.postal_address, sizeof next.postal_address);
     } else if (strcmp(t, "appeal.lodged") == 0) {
-        if (strcmp(st->decision.outcome, "refused") != 0)
-            rc = dk__fail(DK_ETRANSITION, "case '%s': only a refusal can be appealed", ev->case_id);
+        /* A refusal, or a grant of less than was sought (an upgrade appeal). */
+        if (!st->decision.has || strcmp(st->decision.outcome, "void") == 0)
+            rc = dk__fail(DK_ETRANSITION, "case '%s' has no decision to appeal", ev->case_id);
         next.appeal_open = 1;
     } else if (strcmp(t, "appeal.decided") == 0) {
         copy_str(m, "outcome", next.appeal_outcome, sizeof next.appeal_outcome);

@@ -39,6 +39,8 @@ int cli_open_ledger(const char *opt, int read_only, dk_ledger **out);
 char *cli_passphrase(const char *prompt, int confirm);
 void cli_passphrase_free(char *p);
 int cli_load_key(const char *path, dk_key **out);
+/* A co-signer's key: passphrase from $DOCKET_COSIGN_PASSPHRASE or the terminal. */
+int cli_load_cosign_key(const char *path, dk_key **out);
 
 /* One option of a command: `--name VALUE` (str set) or a `--name` flag. */
 typedef struct cli_opt {
@@ -66,9 +68,16 @@ typedef struct cli_event {
     uint64_t expect;
     int has_eff;
     int64_t eff;
-    const char *cmd_hex; /* NULL for a random command id */
+    const char *cmd_hex;   /* NULL for a random command id */
+    const dk_key *cosign;  /* a second signer (four eyes), or NULL */
 } cli_event;
 int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int json);
+
+/* Open the ledger, load KEYFILE (and COSIGNFILE if not NULL), encode the JSON
+ * object `data` (consumed) and append it as above. Returns an exit code. */
+int cli_append_json(const char *ledger, const char *keyfile, const char *cosignfile,
+                    const char *type, const char *case_id, json_t *data, const cli_event *extra,
+                    int json);
 
 /* A record as a JSON object (seq, recorded_at, hash, prev, type, case, actor,
  * at, eff, cmd, expect, data, sigs). NULL if it does not decode. */
@@ -85,5 +94,10 @@ int cmd_log(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_head(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_casework(int argc, char **argv); /* case, decide, interview, error, note, ... */
+int cmd_undo(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 
 #endif

@@ -121,40 +121,6 @@ int cmd_keygen(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* Append a system event built from JSON data with the key in `keyfile`. */
-static int append_json(const char *ledger, const char *keyfile, const char *type,
-                       const char *case_id, json_t *data, const cli_event *extra, int json)
-{
-    uint8_t *mp = NULL;
-    size_t mp_len = 0;
-    char err[256];
-    if (dk_json_to_data(data, &mp, &mp_len, err, sizeof err) != 0) {
-        json_decref(data);
-        return cli_usage_error("%s", err);
-    }
-    json_decref(data);
-    dk_ledger *lg = NULL;
-    dk_key *key = NULL;
-    int rc = cli_open_ledger(ledger, 0, &lg);
-    if (rc == EXIT_OK)
-        rc = cli_load_key(keyfile, &key);
-    if (rc == EXIT_OK) {
-        cli_event ce = {type, case_id, mp, mp_len, 0, 0, 0, 0, NULL};
-        if (extra) {
-            ce.has_expect = extra->has_expect;
-            ce.expect = extra->expect;
-            ce.has_eff = extra->has_eff;
-            ce.eff = extra->eff;
-            ce.cmd_hex = extra->cmd_hex;
-        }
-        rc = cli_append_event(lg, key, &ce, json);
-    }
-    dk_key_free(key);
-    dk_ledger_close(lg);
-    free(mp);
-    return rc;
-}
-
 static int split_roles(const char *roles, json_t *arr)
 {
     char buf[512];
@@ -222,20 +188,20 @@ int cmd_actor(int argc, char **argv)
         json_decref(data);
         return cli_usage_error("unknown actor action '%s' (enroll, rotate, revoke)", pos[0]);
     }
-    return append_json(ledger, key, type, "", data, NULL, json);
+    return cli_append_json(ledger, key, NULL, type, "", data, NULL, json);
 }
 
 int cmd_append(int argc, char **argv)
 {
     const char *ledger = NULL, *key = NULL, *type = NULL, *case_id = NULL, *data = NULL,
-               *expect = NULL, *cmd = NULL, *eff = NULL;
+               *expect = NULL, *cmd = NULL, *eff = NULL, *cosign = NULL;
     int json = 0, npos;
     char *pos[8];
-    const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"key", &key, NULL},
-                            {"type", &type, NULL},     {"case", &case_id, NULL},
-                            {"data", &data, NULL},     {"expect", &expect, NULL},
-                            {"cmd", &cmd, NULL},       {"eff", &eff, NULL},
-                            {"json", NULL, &json},     {NULL, NULL, NULL}};
+    const cli_opt opts[] = {
+        {"ledger", &ledger, NULL}, {"key", &key, NULL},   {"type", &type, NULL},
+        {"case", &case_id, NULL},  {"data", &data, NULL}, {"expect", &expect, NULL},
+        {"cmd", &cmd, NULL},       {"eff", &eff, NULL},   {"json", NULL, &json},
+        {"cosign", &cosign, NULL}, {NULL, NULL, NULL}};
     const char *usage =
         "usage: docket append --key KEYFILE --type T --case C --data JSON\n"
         "                     [--expect N] [--cmd HEX32] [--eff TIME] [--ledger DIR] [--json]\n"
@@ -243,6 +209,8 @@ int cmd_append(int argc, char **argv)
         "  --expect N   refuse unless the case has exactly N events (optimistic concurrency)\n"
         "  --cmd HEX32  command id: a retry with the same id appends once\n"
         "  --eff TIME   effective time (RFC 3339), for backdated facts\n"
+        "  --cosign KEYFILE  a second signature (four eyes); its passphrase from\n"
+        "               $DOCKET_COSIGN_PASSPHRASE or the terminal\n"
         "--json prints {\"seq\": N, \"duplicate\": true|false}.\n";
     int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
     if (rc != CLI_CONTINUE)
@@ -266,5 +234,5 @@ int cmd_append(int argc, char **argv)
     if (obj == NULL)
         return cli_usage_error("--data is not valid JSON: %s at line %d column %d", jerr.text,
                                jerr.line, jerr.column);
-    return append_json(ledger, key, type, case_id, obj, &extra, json);
+    return cli_append_json(ledger, key, cosign, type, case_id, obj, &extra, json);
 }

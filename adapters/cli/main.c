@@ -14,6 +14,19 @@ static const cli_cmd commands[] = {
     {"show", cmd_show, "show one record"},
     {"head", cmd_head, "show the ledger head"},
     {"verify", cmd_verify, "verify the whole chain and every signature"},
+    {"case", cmd_casework, "open, assign, status-change, withdraw or close a case"},
+    {"decide", cmd_casework, "record a decision (grant, refuse, void) with its rationale"},
+    {"leave", cmd_casework, "cancel leave (leave cancel)"},
+    {"interview", cmd_casework, "book, reschedule, cancel, attended, no-show"},
+    {"error", cmd_casework, "report an error, or correct one (error report|correct)"},
+    {"note", cmd_casework, "add a note to a case"},
+    {"attach", cmd_casework, "attach a document's hash to a case"},
+    {"contact", cmd_casework, "update a case's contact details"},
+    {"appeal", cmd_casework, "lodge or decide an appeal"},
+    {"undo", cmd_undo, "void one event (event.reverted), with its reason"},
+    {"rollback", cmd_rollback, "void a case's events after a time (case.rolled_back)"},
+    {"status", cmd_status, "a case's current state"},
+    {"history", cmd_history, "a case's events, with who voided what"},
 };
 
 static void usage(FILE *out)
@@ -21,7 +34,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: docket COMMAND [OPTIONS]   (docket COMMAND --help for its options)\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nThe ledger is --ledger DIR or $DOCKET_LEDGER; key passphrases come from\n"
                  "$DOCKET_PASSPHRASE or the terminal. Exit codes: 0 ok, 1 failed, 2 usage,\n"
                  "3 ledger damaged.\n");

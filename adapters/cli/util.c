@@ -133,12 +133,12 @@ void cli_passphrase_free(char *p)
     }
 }
 
-int cli_load_key(const char *path, dk_key **out)
+static int load_key_with(const char *path, const char *env, const char *prompt, dk_key **out)
 {
     *out = NULL;
-    if (path == NULL)
-        return cli_usage_error("no key given: pass --key KEYFILE");
-    char *pass = cli_passphrase("Passphrase for key: ", 0);
+    char *pass;
+    const char *alt = env ? getenv(env) : NULL;
+    pass = alt && alt[0] ? strdup(alt) : cli_passphrase(prompt, 0);
     if (pass == NULL)
         return EXIT_USAGE;
     int rc = dk_key_load(path, pass, out);
@@ -146,6 +146,20 @@ int cli_load_key(const char *path, dk_key **out)
     if (rc)
         return cli_dk_fail(rc, "cannot load the key");
     return EXIT_OK;
+}
+
+int cli_load_key(const char *path, dk_key **out)
+{
+    if (path == NULL) {
+        *out = NULL;
+        return cli_usage_error("no key given: pass --key KEYFILE");
+    }
+    return load_key_with(path, NULL, "Passphrase for key: ", out);
+}
+
+int cli_load_cosign_key(const char *path, dk_key **out)
+{
+    return load_key_with(path, "DOCKET_COSIGN_PASSPHRASE", "Passphrase for co-signer key: ", out);
 }
 
 int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos)
@@ -231,13 +245,17 @@ int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int 
     int rc = dk_event_encode(&ev, &body, &body_len);
     if (rc)
         return cli_dk_fail(rc, "invalid event");
-    dk_sig sig;
-    memset(&sig, 0, sizeof sig);
-    snprintf(sig.actor, sizeof sig.actor, "%s", dk_key_id(key));
-    rc = dk_sign(key, body, body_len, sig.sig);
+    dk_sig sigs[2];
+    const dk_key *signers[2] = {key, ce->cosign};
+    size_t nsigs = ce->cosign ? 2 : 1;
+    memset(sigs, 0, sizeof sigs);
+    for (size_t i = 0; i < nsigs && rc == 0; i++) {
+        snprintf(sigs[i].actor, sizeof sigs[i].actor, "%s", dk_key_id(signers[i]));
+        rc = dk_sign(signers[i], body, body_len, sigs[i].sig);
+    }
     dk_append_res res;
     if (rc == 0) {
-        dk_append_req req = {body, body_len, &sig, 1};
+        dk_append_req req = {body, body_len, sigs, nsigs};
         rc = dk_ledger_append(lg, &req, &res);
     }
     free(body);
@@ -312,4 +330,41 @@ void cli_print_json(json_t *v)
     json_dumpf(v, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(v);
+}
+
+int cli_append_json(const char *ledger, const char *keyfile, const char *cosignfile,
+                    const char *type, const char *case_id, json_t *data, const cli_event *extra,
+                    int json)
+{
+    uint8_t *mp = NULL;
+    size_t mp_len = 0;
+    char err[256];
+    if (dk_json_to_data(data, &mp, &mp_len, err, sizeof err) != 0) {
+        json_decref(data);
+        return cli_usage_error("%s", err);
+    }
+    json_decref(data);
+    dk_ledger *lg = NULL;
+    dk_key *key = NULL, *cosign = NULL;
+    int rc = cli_open_ledger(ledger, 0, &lg);
+    if (rc == EXIT_OK)
+        rc = cli_load_key(keyfile, &key);
+    if (rc == EXIT_OK && cosignfile)
+        rc = cli_load_cosign_key(cosignfile, &cosign);
+    if (rc == EXIT_OK) {
+        cli_event ce = {type, case_id, mp, mp_len, 0, 0, 0, 0, NULL, cosign};
+        if (extra) {
+            ce.has_expect = extra->has_expect;
+            ce.expect = extra->expect;
+            ce.has_eff = extra->has_eff;
+            ce.eff = extra->eff;
+            ce.cmd_hex = extra->cmd_hex;
+        }
+        rc = cli_append_event(lg, key, &ce, json);
+    }
+    dk_key_free(cosign);
+    dk_key_free(key);
+    dk_ledger_close(lg);
+    free(mp);
+    return rc;
 }

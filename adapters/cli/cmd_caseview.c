@@ -1,0 +1,274 @@
+/* cmd_caseview.c - `docket status` and `docket history`: a case's folded state
+ * and its full event history with who voided what, read from the ledger. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The case's records (borrowed from the open iterator) and its fold. */
+typedef struct case_read {
+    dk_ledger *lg;
+    dk_iter *it;
+    dk_record *recs;
+    size_t n;
+    dk_case_state st;
+    dk_void *voids;
+    size_t nvoids;
+} case_read;
+
+static void case_read_close(case_read *cr)
+{
+    free(cr->recs);
+    free(cr->voids);
+    dk_iter_close(cr->it);
+    dk_ledger_close(cr->lg);
+}
+
+static int case_read_open(const char *ledger, const char *case_id, case_read *cr)
+{
+    memset(cr, 0, sizeof *cr);
+    int rc = cli_open_ledger(ledger, 1, &cr->lg);
+    if (rc != EXIT_OK)
+        return rc;
+    int err = dk_iter_open(cr->lg, 1, case_id, &cr->it);
+    size_t cap = 0;
+    dk_record rec;
+    while (err == 0 && (err = dk_iter_next(cr->it, &rec)) == 0) {
+        if (cr->n == cap) {
+            cap = cap ? 2 * cap : 32;
+            dk_record *more = realloc(cr->recs, cap * sizeof *more);
+            if (more == NULL) {
+                err = DK_ENOMEM;
+                break;
+            }
+            cr->recs = more;
+        }
+        cr->recs[cr->n++] = rec; /* borrowed: valid while the iterator is open */
+    }
+    if (err != DK_ENOTFOUND) {
+        rc = cli_dk_fail(err, "cannot read the case");
+        case_read_close(cr);
+        return rc;
+    }
+    if (cr->n == 0) {
+        case_read_close(cr);
+        return cli_fail("case '%s' has no events", case_id);
+    }
+    uint64_t bad = 0;
+    err = dk_case_fold(cr->recs, cr->n, &cr->st, &cr->voids, &cr->nvoids, &bad);
+    if (err) {
+        rc = cli_fail("case '%s' does not fold at seq %llu: %s", case_id, (unsigned long long)bad,
+                      dk_errmsg());
+        case_read_close(cr);
+        return rc;
+    }
+    return EXIT_OK;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s[0] ? json_string(s) : json_null();
+}
+
+static json_t *state_json(const char *case_id, const dk_case_state *st, const dk_void *voids,
+                          size_t nvoids)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "case", json_string(case_id));
+    json_object_set_new(o, "status", json_string(dk_status_name(st->status)));
+    json_object_set_new(o, "version", json_integer((json_int_t)st->version));
+    json_object_set_new(o, "last_seq", json_integer((json_int_t)st->last_seq));
+    json_object_set_new(o, "case_type", json_string(st->case_type));
+    json_object_set_new(o, "channel", json_string(st->channel));
+    json_object_set_new(o, "received_on", json_string(st->received_on));
+    json_t *a = json_object();
+    json_object_set_new(a, "ref", json_string(st->applicant_ref));
+    json_object_set_new(a, "name", json_string(st->applicant_name));
+    json_object_set_new(a, "date_of_birth", json_string(st->date_of_birth));
+    json_object_set_new(a, "nationality", json_string(st->nationality));
+    json_object_set_new(o, "applicant", a);
+    json_object_set_new(o, "assignee", str_or_null(st->assignee));
+    if (st->decision.has) {
+        json_t *d = json_object();
+        json_object_set_new(d, "seq", json_integer((json_int_t)st->decision.seq));
+        json_object_set_new(d, "outcome", json_string(st->decision.outcome));
+        json_object_set_new(d, "product_type", json_string(st->decision.product_type));
+        json_object_set_new(d, "immigration_status", str_or_null(st->decision.immigration_status));
+        json_object_set_new(d, "no_recourse_to_public_funds",
+                            json_boolean(st->decision.no_recourse_to_public_funds));
+        json_t *conds = json_array();
+        char buf[sizeof st->decision.conditions];
+        snprintf(buf, sizeof buf, "%s", st->decision.conditions);
+        for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
+            json_array_append_new(conds, json_string(c));
+        json_object_set_new(d, "conditions", conds);
+        json_object_set_new(d, "valid_from", str_or_null(st->decision.valid_from));
+        json_object_set_new(d, "valid_until", str_or_null(st->decision.valid_until));
+        json_object_set_new(d, "rules_version", json_string(st->decision.rules_version));
+        json_object_set_new(o, "decision", d);
+    } else {
+        json_object_set_new(o, "decision", json_null());
+    }
+    json_t *iv = json_object();
+    json_object_set_new(iv, "active", json_boolean(st->interview.active));
+    if (st->interview.active) {
+        char t[DK_TIME_LEN];
+        dk_time_format(st->interview.slot_start, t);
+        json_object_set_new(iv, "slot_start", json_string(t));
+        dk_time_format(st->interview.slot_end, t);
+        json_object_set_new(iv, "slot_end", json_string(t));
+        json_object_set_new(iv, "interviewer", json_string(st->interview.interviewer));
+        json_object_set_new(iv, "location", json_string(st->interview.location));
+    }
+    json_object_set_new(iv, "attended", json_integer(st->interview.attended));
+    json_object_set_new(iv, "no_shows", json_integer(st->interview.no_shows));
+    json_object_set_new(iv, "cancelled", json_integer(st->interview.cancelled));
+    json_object_set_new(o, "interview", iv);
+    json_t *errs = json_array();
+    for (uint32_t i = 0; i < st->open_errors; i++)
+        json_array_append_new(errs, json_integer((json_int_t)st->error_seqs[i]));
+    json_object_set_new(o, "open_error_reports", errs);
+    json_t *c = json_object();
+    json_object_set_new(c, "email", str_or_null(st->email));
+    json_object_set_new(c, "postal_address", str_or_null(st->postal_address));
+    json_object_set_new(o, "contact", c);
+    json_object_set_new(o, "appeal_open", json_boolean(st->appeal_open));
+    json_object_set_new(o, "appeal_outcome", str_or_null(st->appeal_outcome));
+    json_t *vs = json_array();
+    for (size_t i = 0; i < nvoids; i++) {
+        json_t *v = json_object();
+        json_object_set_new(v, "seq", json_integer((json_int_t)voids[i].seq));
+        json_object_set_new(v, "voided_by", json_integer((json_int_t)voids[i].by_seq));
+        json_array_append_new(vs, v);
+    }
+    json_object_set_new(o, "voided", vs);
+    return o;
+}
+
+static int one_case_arg(int argc, char **argv, const char *usage, const char **ledger, int *json,
+                        const char **case_id)
+{
+    int npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", ledger, NULL}, {"json", NULL, json}, {NULL, NULL, NULL}};
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 1)
+        return cli_usage_error("%s needs one CASE", argv[0]);
+    *case_id = pos[0];
+    return CLI_CONTINUE;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    const char *ledger = NULL, *case_id;
+    int json = 0;
+    int rc = one_case_arg(argc, argv,
+                          "usage: docket status CASE [--ledger DIR] [--json]\n"
+                          "The case's current state: the fold of its events, undo honoured.\n",
+                          &ledger, &json, &case_id);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    case_read cr;
+    if ((rc = case_read_open(ledger, case_id, &cr)) != EXIT_OK)
+        return rc;
+    json_t *o = state_json(case_id, &cr.st, cr.voids, cr.nvoids);
+    if (json) {
+        cli_print_json(o);
+    } else {
+        const dk_case_state *st = &cr.st;
+        printf("case %s: %s (version %llu)\n", case_id, dk_status_name(st->status),
+               (unsigned long long)st->version);
+        printf("  %s case, %s, received %s\n", st->case_type, st->channel, st->received_on);
+        printf("  applicant %s %s, born %s, %s\n", st->applicant_ref, st->applicant_name,
+               st->date_of_birth, st->nationality);
+        printf("  assigned to %s\n", st->assignee[0] ? st->assignee : "nobody");
+        if (st->decision.has)
+            printf("  decision (seq %llu): %s %s %s from %s%s%s; conditions: %s; NRPF: %s; "
+                   "rules %s\n",
+                   (unsigned long long)st->decision.seq, st->decision.outcome,
+                   st->decision.product_type, st->decision.immigration_status,
+                   st->decision.valid_from[0] ? st->decision.valid_from : "-",
+                   st->decision.valid_until[0] ? " until " : "", st->decision.valid_until,
+                   st->decision.conditions[0] ? st->decision.conditions : "none",
+                   st->decision.no_recourse_to_public_funds ? "yes" : "no",
+                   st->decision.rules_version);
+        if (st->interview.active) {
+            char a[DK_TIME_LEN];
+            dk_time_format(st->interview.slot_start, a);
+            printf("  interview booked %s with %s at %s\n", a, st->interview.interviewer,
+                   st->interview.location);
+        }
+        printf("  interviews: %u attended, %u no-show, %u cancelled\n", st->interview.attended,
+               st->interview.no_shows, st->interview.cancelled);
+        printf("  open error reports: %u\n", st->open_errors);
+        for (size_t i = 0; i < cr.nvoids; i++)
+            printf("  seq %llu voided by seq %llu\n", (unsigned long long)cr.voids[i].seq,
+                   (unsigned long long)cr.voids[i].by_seq);
+        json_decref(o);
+    }
+    case_read_close(&cr);
+    return EXIT_OK;
+}
+
+int cmd_history(int argc, char **argv)
+{
+    const char *ledger = NULL, *case_id;
+    int json = 0;
+    int rc = one_case_arg(argc, argv,
+                          "usage: docket history CASE [--ledger DIR] [--json]\n"
+                          "Every event of the case: seq, time, actor, type, summary, voided by.\n",
+                          &ledger, &json, &case_id);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    case_read cr;
+    if ((rc = case_read_open(ledger, case_id, &cr)) != EXIT_OK)
+        return rc;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cr.n; i++) {
+        json_t *r = cli_record_json(&cr.recs[i]);
+        if (r == NULL)
+            continue;
+        json_t *o = json_object();
+        json_object_set(o, "seq", json_object_get(r, "seq"));
+        json_object_set(o, "recorded_at", json_object_get(r, "recorded_at"));
+        json_object_set(o, "actor", json_object_get(r, "actor"));
+        json_object_set(o, "type", json_object_get(r, "type"));
+        json_object_set(o, "data", json_object_get(r, "data"));
+        json_t *signers = json_array();
+        json_t *sigs = json_object_get(r, "sigs");
+        for (size_t k = 0; k < json_array_size(sigs); k++)
+            json_array_append(signers, json_object_get(json_array_get(sigs, k), "actor"));
+        json_object_set_new(o, "signed_by", signers);
+        json_t *by = json_null();
+        for (size_t k = 0; k < cr.nvoids; k++)
+            if (cr.voids[k].seq == cr.recs[i].seq)
+                by = json_integer((json_int_t)cr.voids[k].by_seq);
+        json_object_set_new(o, "voided_by", by);
+        json_array_append_new(arr, o);
+        json_decref(r);
+    }
+    if (json) {
+        cli_print_json(arr);
+    } else {
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            json_t *o = json_array_get(arr, i);
+            char *summary = json_dumps(json_object_get(o, "data"), JSON_COMPACT);
+            json_t *by = json_object_get(o, "voided_by");
+            printf("%-6lld %s  %-14s %-22s %s",
+                   (long long)json_integer_value(json_object_get(o, "seq")),
+                   json_string_value(json_object_get(o, "recorded_at")),
+                   json_string_value(json_object_get(o, "actor")),
+                   json_string_value(json_object_get(o, "type")), summary ? summary : "");
+            if (json_is_integer(by))
+                printf("  [voided by seq %lld]", (long long)json_integer_value(by));
+            putchar('\n');
+            free(summary);
+        }
+        json_decref(arr);
+    }
+    case_read_close(&cr);
+    return EXIT_OK;
+}

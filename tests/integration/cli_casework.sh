@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# cli_casework.sh - integration test of casework through the real docket binary:
+# a full asylum case (interview, no-show, rebooking, grant with permission to
+# work, error report and correction, appeal), undo with four eyes, rollback,
+# double-booking, permissions, and the rules' error messages.
+. "$(dirname "$0")/lib.sh"
+
+D=$DOCKET
+expect_exit 0 "$D" init --admin admin --key-out "$T/admin.key"
+for who in cw.ana cw.eve sc.ben sc.cho aud.dee; do
+  pub=$("$D" keygen --id "$who" --out "$T/$who.key") || fail "keygen $who"
+  case $who in
+    cw.*) roles=caseworker ;;
+    sc.*) roles=caseworker,senior_caseworker ;;
+    aud.*) roles=auditor ;;
+  esac
+  expect_exit 0 "$D" actor enroll --key "$T/admin.key" --id "$who" --pubkey "$pub" --roles "$roles"
+done
+K() { echo "--key=$T/$1.key"; }
+
+# open, assign, validate
+expect_exit 0 "$D" case open AS-1 $(K cw.ana) --type asylum --channel assisted_digital \
+  --received-on 2026-09-14 --ref P-4410 --name "Yusuf Abdi" --dob 1985-03-02 --nationality SOM
+expect_exit 1 "$D" case assign AS-1 $(K cw.ana) --to cw.ana
+contains "$ERR" "may not append case.assigned" "caseworker cannot assign"
+expect_exit 0 "$D" case assign AS-1 $(K sc.ben) --to cw.ana
+expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
+  --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --rationale r --rules-version v
+contains "$ERR" "is 'received'" "illegal transition names the status"
+contains "$ERR" "case.status_changed" "illegal transition names what is allowed"
+expect_exit 0 "$D" case status-change AS-1 $(K cw.ana) --to validated --reason "identity established"
+
+# interview, no-show, rebooking; double-booking refused
+expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-12-01T10:00:00Z \
+  --end 2026-12-01T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
+expect_exit 0 "$D" case open AS-2 $(K cw.eve) --type asylum --channel online \
+  --received-on 2026-09-20 --ref P-4411 --name "Amina Farah" --dob 1990-07-01 --nationality ERI
+expect_exit 0 "$D" case status-change AS-2 $(K cw.eve) --to validated --reason ok
+expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
+  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
+contains "$ERR" "already booked" "double-booking refused"
+contains "$ERR" "DK_ECONFLICT" "double-booking is a conflict"
+expect_exit 0 "$D" interview no-show AS-1 $(K cw.ana) --notes "did not attend; letter sent"
+expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
+  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
+expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-12-08T10:00:00Z \
+  --end 2026-12-08T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
+expect_exit 0 "$D" interview attended AS-1 $(K cw.ana)
+
+# decision: provenance required; limited leave needs an end; only the assignee or a senior
+expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
+  --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --rules-version v
+contains "$ERR" "rationale" "decision without rationale refused"
+expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
+  --valid-from 2026-12-10 --no-nrpf --rationale "well-founded fear" --rules-version "Part 11"
+contains "$ERR" "valid_until" "limited leave without an end refused"
+expect_exit 1 "$D" decide AS-1 $(K cw.eve) --grant --product PROTECTION --status LTR \
+  --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --rationale x --rules-version y
+contains "$ERR" "assigned to 'cw.ana'" "only the assignee decides"
+expect_exit 0 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
+  --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --conditions permission_to_work \
+  --rationale "credible account; country guidance supports a real risk on return" \
+  --rules-version "Immigration Rules Part 11 (2026-10)" \
+  --evidence 9f2c4b6e0d7a41c3b8e5f1a2d3c4b5a69788a1b2c3d4e5f60718293a4b5c6d7e --json
+DECISION=$(jget "$OUT" 'd["seq"]')
+
+# an error report and its correction (a senior's job)
+expect_exit 0 "$D" error report AS-1 $(K cw.ana) --by "applicant's solicitor" \
+  --description "date of birth recorded with day and month swapped" --json
+ERRSEQ=$(jget "$OUT" 'd["seq"]')
+expect_exit 1 "$D" error correct AS-1 $(K cw.ana) --error-ref "$ERRSEQ" --field date_of_birth \
+  --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February"
+contains "$ERR" "status.corrected" "caseworker cannot correct"
+expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
+  --from 1999-01-01 --to 1985-02-03 --reason "passport shows 3 February"
+contains "$ERR" "is '1985-03-02'" "correction must name the current value"
+expect_exit 0 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
+  --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February"
+
+# an (upgrade) appeal
+expect_exit 0 "$D" appeal lodge AS-1 $(K cw.ana) --grounds "seeks refugee status, not humanitarian protection"
+
+expect_exit 0 "$D" status AS-1 --json
+equals "$(jget "$OUT" 'd["status"]')" appealed "status after the appeal"
+equals "$(jget "$OUT" 'd["decision"]["conditions"]')" "['permission_to_work']" "conditions kept"
+equals "$(jget "$OUT" 'd["applicant"]["date_of_birth"]')" 1985-02-03 "correction applied"
+equals "$(jget "$OUT" 'd["open_error_reports"]')" "[]" "error report resolved"
+equals "$(jget "$OUT" 'd["interview"]["no_shows"]')" 1 "no-show counted"
+equals "$(jget "$OUT" 'd["appeal_open"]')" True "appeal open"
+
+# undo: a note needs no second pair of eyes; the decision does, and the appeal depends on it
+expect_exit 0 "$D" note AS-1 $(K cw.ana) --text "typed in the wrong case" --json
+NOTE=$(jget "$OUT" 'd["seq"]')
+expect_exit 2 "$D" undo "$NOTE" $(K cw.ana)
+contains "$ERR" "--reason" "undo needs a reason"
+expect_exit 0 "$D" undo "$NOTE" $(K cw.ana) --reason "wrong case" --reason-code wrong_case --json
+UNDO=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" history AS-1 --json
+equals "$(jget "$OUT" "[e['voided_by'] for e in d if e['seq'] == $NOTE][0]")" "$UNDO" "history shows who voided"
+HEAD=$("$D" head --json)
+expect_exit 1 "$D" undo "$DECISION" $(K cw.ana) --reason "wrong product"
+contains "$ERR" "four eyes" "decision undo needs four eyes"
+expect_exit 1 "$D" undo "$DECISION" $(K cw.ana) --cosign "$T/cw.eve.key" --reason "wrong product"
+contains "$ERR" "four eyes" "a caseworker is not a second pair of senior eyes"
+expect_exit 1 "$D" undo "$DECISION" $(K cw.ana) --cosign "$T/sc.cho.key" --reason "wrong product"
+contains "$ERR" "depends" "undo refused while later events depend on it"
+equals "$("$D" head --json)" "$HEAD" "refused undos leave the ledger as it was"
+# undo the undo: the note is back
+expect_exit 0 "$D" undo "$UNDO" $(K cw.ana) --reason "it was the right case after all"
+expect_exit 0 "$D" status AS-1 --json
+equals "$(jget "$OUT" '[v["seq"] for v in d["voided"]]')" "[$UNDO]" "redo restores the note"
+
+# rollback (always four eyes) of AS-2 to before it was validated
+expect_exit 0 "$D" history AS-2 --json
+T_OPEN=$(jget "$OUT" 'd[0]["recorded_at"]')
+expect_exit 1 "$D" rollback AS-2 $(K cw.eve) --to "$T_OPEN" --reason "validated in error"
+contains "$ERR" "four eyes" "rollback needs four eyes"
+expect_exit 0 "$D" rollback AS-2 $(K cw.eve) --cosign "$T/sc.ben.key" --to "$T_OPEN" --reason "validated in error"
+expect_exit 0 "$D" status AS-2 --json
+equals "$(jget "$OUT" 'd["status"]')" received "rollback returns AS-2 to received"
+equals "$(jget "$OUT" 'd["interview"]["active"]')" False "rollback cancels the voided booking"
+equals "$(jget "$OUT" 'len(d["voided"])')" 2 "rollback voids the later events"
+# the rolled-back booking freed cw.ana's slot
+expect_exit 0 "$D" case status-change AS-2 $(K cw.eve) --to validated --reason "revalidated"
+expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
+  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
+
+# auditors read but never write
+expect_exit 1 "$D" note AS-1 $(K aud.dee) --text "looks fine"
+contains "$ERR" "aud.dee" "auditor refused, named"
+contains "$ERR" "auditor" "auditor refused, role named"
+
+expect_exit 0 "$D" verify --json
+equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
+finish
