@@ -473,7 +473,8 @@ int dk_case_check_schema(const dk_event *ev)
     rc = check_fields(ev->type, "data", &d.root, r->schema);
     if (rc == 0 && strcmp(ev->type, "decision.recorded") == 0)
         rc = check_decision(ev, &d.root);
-    if (rc == 0 && strcmp(ev->type, "interview.booked") == 0) {
+    if (rc == 0 && (strcmp(ev->type, "interview.booked") == 0 ||
+                    strcmp(ev->type, "interview.rescheduled") == 0)) {
         int64_t s, e;
         time_of(get(&d.root, "slot_start"), &s);
         time_of(get(&d.root, "slot_end"), &e);
@@ -582,12 +583,18 @@ static void apply_decision(dk_case_state *st, uint64_t seq, const msgpack_object
     copy_str(m, "rules_version", st->decision.rules_version, sizeof st->decision.rules_version);
     const msgpack_object *nrpf = get(m, "no_recourse_to_public_funds");
     st->decision.no_recourse_to_public_funds = nrpf && nrpf->via.boolean;
+    /* Conditions are a set over a fixed vocabulary: listed once each, in the
+     * vocabulary's order: all seven take 135 of the field's 160 bytes. */
     const msgpack_object *c = get(m, "conditions");
     size_t n = 0;
-    for (uint32_t i = 0; c && i < c->via.array.size; i++)
-        n += (size_t)snprintf(st->decision.conditions + n, sizeof st->decision.conditions - n,
-                              "%s%.*s", n ? "," : "", (int)c->via.array.ptr[i].via.str.size,
-                              c->via.array.ptr[i].via.str.ptr);
+    for (int k = 0; c && conditions[k] != NULL; k++) {
+        int listed = 0;
+        for (uint32_t i = 0; i < c->via.array.size && !listed; i++)
+            listed = str_eq(&c->via.array.ptr[i], conditions[k]);
+        if (listed && n < sizeof st->decision.conditions)
+            n += (size_t)snprintf(st->decision.conditions + n, sizeof st->decision.conditions - n,
+                                  "%s%s", n ? "," : "", conditions[k]);
+    }
 }
 
 static void apply_slot(dk_case_state *st, uint64_t seq, const msgpack_object *m)

@@ -173,6 +173,9 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
         if (s >= st->interview.slot_end)
             break;
         int64_t e = (int64_t)dk__get_be64(v.mv_data);
+        if (v.mv_size - 8 == strlen(case_id) &&
+            memcmp((const char *)v.mv_data + 8, case_id, v.mv_size - 8) == 0)
+            continue; /* the case's own current slot, which a move gives up */
         if (e > st->interview.slot_start) {
             char a[DK_TIME_LEN], b[DK_TIME_LEN];
             dk_time_format(s, a);
@@ -209,6 +212,11 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
         return 0;
     uint8_t key[DK_ACTOR_MAX + 9];
     int rc;
+    /* Check before touching the index: a refused move keeps the old slot. */
+    if (st->interview.active && (rc = slot_taken(lg, txn, st, case_id)) != 0) {
+        *code = DK_ECONFLICT;
+        return rc;
+    }
     if (old->interview.active) {
         MDB_val k = {slot_key(key, old->interview.interviewer, old->interview.slot_start), key};
         rc = mdb_del(txn, lg->slots, &k, NULL);
@@ -217,10 +225,6 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
     }
     if (!st->interview.active)
         return 0;
-    if ((rc = slot_taken(lg, txn, st, case_id)) != 0) {
-        *code = DK_ECONFLICT;
-        return rc;
-    }
     uint8_t val[8 + DK_CASE_MAX];
     size_t cn = strlen(case_id);
     dk__put_be64(val, (uint64_t)st->interview.slot_end);
@@ -319,7 +323,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     }
     st = old;
     if (revert || rollback) {
-        if (old.status == DK_ST_NONE) {
+        if (old.version == 0) { /* a case rolled back to nothing still has events */
             *code = DK_ETRANSITION;
             dk__fail(DK_ETRANSITION, "case '%s' does not exist", ev->case_id);
             return 1;

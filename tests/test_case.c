@@ -1,0 +1,2318 @@
+/* test_case.c - unit tests of the casework domain (case.c) and of the writer's case checks
+ * (casestore.c): lifecycle table, schemas, permissions, four eyes, reverts, rollbacks, slots. */
+#include <pthread.h>
+
+#include "fixture.h"
+#include "harness.h"
+
+#define ACTOR_N(k) ((1ull << 40) + (k)) /* command-id seeds for fx_enroll */
+
+/* ---- data maps, packed with their keys in canonical (bytewise) order ---- */
+
+enum { V_STR, V_BOOL, V_U64, V_LIST, V_MAP };
+
+typedef struct dval {
+    char key[32];
+    int kind;
+    char s[600]; /* V_STR; V_LIST: comma-separated items */
+    uint64_t u;  /* V_U64, V_BOOL */
+} dval;
+
+#define DMAP_MAX 12
+
+typedef struct dmap {
+    size_t n, nsub;
+    dval v[DMAP_MAX];
+    dval sub[DMAP_MAX]; /* the one nested map (a V_MAP entry), e.g. case.opened's applicant */
+} dmap;
+
+static dval *d_slot(dval *v, size_t *n, const char *key)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(v[i].key, key) == 0)
+            return &v[i];
+    ASSERT(*n < DMAP_MAX);
+    dval *e = &v[(*n)++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->key, sizeof e->key, "%s", key);
+    return e;
+}
+
+static void d_put(dval *v, size_t *n, const char *key, int kind, const char *s, uint64_t u)
+{
+    dval *e = d_slot(v, n, key);
+    e->kind = kind;
+    snprintf(e->s, sizeof e->s, "%s", s ? s : "");
+    e->u = u;
+}
+
+static void d_str(dmap *d, const char *key, const char *s)
+{
+    d_put(d->v, &d->n, key, V_STR, s, 0);
+}
+
+static void d_u64(dmap *d, const char *key, uint64_t u)
+{
+    d_put(d->v, &d->n, key, V_U64, NULL, u);
+}
+
+static void d_bool(dmap *d, const char *key, int b)
+{
+    d_put(d->v, &d->n, key, V_BOOL, NULL, (uint64_t)(b != 0));
+}
+
+static void d_list(dmap *d, const char *key, const char *csv)
+{
+    d_put(d->v, &d->n, key, V_LIST, csv, 0);
+}
+
+static void d_sub_str(dmap *d, const char *key, const char *s)
+{
+    d_put(d->sub, &d->nsub, key, V_STR, s, 0);
+}
+
+static void d_remove(dval *v, size_t *n, const char *key)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(v[i].key, key) == 0) {
+            v[i] = v[--*n];
+            return;
+        }
+    TH_FAIL("no key %s to remove", key);
+}
+
+static void d_del(dmap *d, const char *key)
+{
+    d_remove(d->v, &d->n, key);
+}
+
+static int cmp_dval(const void *a, const void *b)
+{
+    return strcmp((*(const dval *const *)a)->key, (*(const dval *const *)b)->key);
+}
+
+static void pack_vals(msgpack_packer *pk, const dval *v, size_t n, const dmap *d)
+{
+    const dval *order[DMAP_MAX];
+    for (size_t i = 0; i < n; i++)
+        order[i] = &v[i];
+    qsort(order, n, sizeof *order, cmp_dval);
+    msgpack_pack_map(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const dval *e = order[i];
+        fx_pack_str(pk, e->key);
+        switch (e->kind) {
+        case V_STR:
+            fx_pack_str(pk, e->s);
+            break;
+        case V_BOOL:
+            if (e->u)
+                msgpack_pack_true(pk);
+            else
+                msgpack_pack_false(pk);
+            break;
+        case V_U64:
+            msgpack_pack_uint64(pk, e->u);
+            break;
+        case V_LIST: {
+            char buf[sizeof e->s];
+            size_t count = e->s[0] ? 1 : 0;
+            for (const char *c = e->s; *c; c++)
+                count += *c == ',';
+            msgpack_pack_array(pk, count);
+            snprintf(buf, sizeof buf, "%s", e->s);
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save))
+                fx_pack_str(pk, t);
+            break;
+        }
+        case V_MAP:
+            pack_vals(pk, d->sub, d->nsub, d);
+            break;
+        }
+    }
+}
+
+/* ---- events: encoded, decoded, signed ---- */
+
+typedef struct tev {
+    uint8_t *body;
+    size_t len;
+    dk_event ev; /* decoded from body */
+} tev;
+
+static uint64_t next_cmd = 1;
+
+static void tev_make(tev *t, const char *type, const char *case_id, const char *actor,
+                     const dmap *d, const uint64_t *expect)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_vals(&pk, d->v, d->n, d);
+    dk_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.v = DK_EVENT_VERSION;
+    snprintf(ev.type, sizeof ev.type, "%s", type);
+    snprintf(ev.case_id, sizeof ev.case_id, "%s", case_id);
+    snprintf(ev.actor, sizeof ev.actor, "%s", actor);
+    uint64_t n = next_cmd++;
+    ev.at = 1795514400000000 + (int64_t)n;
+    for (int i = 0; i < 8; i++)
+        ev.cmd[i] = (uint8_t)(n >> (8 * i));
+    memcpy(ev.cmd + 8, "casetest", 8);
+    if (expect) {
+        ev.has_expect = 1;
+        ev.expect = *expect;
+    }
+    ev.data = (const uint8_t *)sb.data;
+    ev.data_len = sb.size;
+    ASSERT_OK(dk_event_encode(&ev, &t->body, &t->len));
+    msgpack_sbuffer_destroy(&sb);
+    ASSERT_OK(dk_event_decode(t->body, t->len, &t->ev));
+}
+
+static void tev_free(tev *t)
+{
+    free(t->body);
+    t->body = NULL;
+}
+
+/* Sign with the author and, if `co`, a co-signer; append; the append's code. */
+static int tev_append(dk_ledger *lg, const tev *t, const dk_key *author, const dk_key *co,
+                      dk_append_res *res)
+{
+    dk_sig sigs[2];
+    const dk_key *keys[2] = {author, co};
+    size_t n = 0;
+    memset(sigs, 0, sizeof sigs);
+    for (int i = 0; i < 2; i++)
+        if (keys[i]) {
+            snprintf(sigs[n].actor, sizeof sigs[n].actor, "%s", dk_key_id(keys[i]));
+            ASSERT_OK(dk_sign(keys[i], t->body, t->len, sigs[n].sig));
+            n++;
+        }
+    dk_append_req req = {t->body, t->len, sigs, n};
+    memset(res, 0, sizeof *res);
+    return dk_ledger_append(lg, &req, res);
+}
+
+/* ---- the expected domain, written from the lifecycle as specified ---- */
+
+static const char *const status_names[] = {
+    "none",    "received", "validated", "under_consideration", "interview_scheduled",
+    "decided", "appealed", "closed",    "withdrawn",           "leave_cancelled"};
+
+#define S(x) (1u << DK_ST_##x)
+#define ALL_BUT_NONE                                                                               \
+    (S(RECEIVED) | S(VALIDATED) | S(UNDER_CONSIDERATION) | S(INTERVIEW_SCHEDULED) | S(DECIDED) |   \
+     S(APPEALED) | S(CLOSED) | S(WITHDRAWN) | S(LEAVE_CANCELLED))
+#define OPEN_CASE                                                                                  \
+    (S(RECEIVED) | S(VALIDATED) | S(UNDER_CONSIDERATION) | S(INTERVIEW_SCHEDULED) | S(DECIDED) |   \
+     S(APPEALED))
+#define BEFORE_DECISION                                                                            \
+    (S(RECEIVED) | S(VALIDATED) | S(UNDER_CONSIDERATION) | S(INTERVIEW_SCHEDULED))
+
+enum { TO_SAME = -1, TO_DATA = -2 };
+
+#define R_CW DK_ROLE_CASEWORKER
+#define R_SC DK_ROLE_SENIOR_CASEWORKER
+#define R_MG DK_ROLE_MIGRATION
+
+typedef struct xrow {
+    const char *type;
+    unsigned from; /* statuses it may be appended in */
+    int to;        /* resulting status, TO_SAME, or TO_DATA (the event's data decides) */
+    unsigned roles;
+} xrow;
+
+static const xrow expected[] = {
+    {"case.opened", S(NONE), DK_ST_RECEIVED, R_CW | R_SC | R_MG},
+    {"case.assigned", OPEN_CASE, TO_SAME, R_SC | R_MG},
+    {"case.status_changed", S(RECEIVED) | S(VALIDATED) | S(UNDER_CONSIDERATION), TO_DATA,
+     R_CW | R_SC | R_MG},
+    {"case.withdrawn", BEFORE_DECISION, DK_ST_WITHDRAWN, R_CW | R_SC | R_MG},
+    {"case.closed", S(DECIDED) | S(WITHDRAWN) | S(LEAVE_CANCELLED), DK_ST_CLOSED,
+     R_CW | R_SC | R_MG},
+    {"decision.recorded", S(UNDER_CONSIDERATION), DK_ST_DECIDED, R_CW | R_SC | R_MG},
+    {"leave.cancelled", S(DECIDED), DK_ST_LEAVE_CANCELLED, R_SC},
+    {"note.added", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
+    {"document.attached", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
+    {"interview.booked", S(VALIDATED) | S(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
+     R_CW | R_SC | R_MG},
+    {"interview.rescheduled", S(INTERVIEW_SCHEDULED), TO_SAME, R_CW | R_SC | R_MG},
+    {"interview.cancelled", S(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG},
+    {"interview.attended", S(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG},
+    {"interview.no_show", S(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG},
+    {"error.reported", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
+    {"status.corrected", ALL_BUT_NONE, TO_DATA, R_SC | R_MG},
+    {"contact.updated", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
+    {"appeal.lodged", S(DECIDED), DK_ST_APPEALED, R_CW | R_SC | R_MG},
+    {"appeal.decided", S(APPEALED), TO_DATA, R_SC | R_MG},
+    {"event.reverted", ALL_BUT_NONE, TO_SAME, R_CW | R_SC},
+    {"case.rolled_back", ALL_BUT_NONE, TO_SAME, R_CW | R_SC},
+};
+#define NTYPES (sizeof expected / sizeof expected[0])
+
+static const xrow *row_of(const char *type)
+{
+    for (size_t i = 0; i < NTYPES; i++)
+        if (strcmp(expected[i].type, type) == 0)
+            return &expected[i];
+    TH_FAIL("no expected row for %s", type);
+}
+
+static int is(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* Valid data for each case event type. */
+static void fill_valid(dmap *d, const char *type)
+{
+    memset(d, 0, sizeof *d);
+    if (is(type, "case.opened")) {
+        d_put(d->v, &d->n, "applicant", V_MAP, NULL, 0);
+        d_sub_str(d, "date_of_birth", "1990-01-31");
+        d_sub_str(d, "name", "Test Applicant");
+        d_sub_str(d, "nationality", "FRA");
+        d_sub_str(d, "ref", "P-1");
+        d_str(d, "case_type", "visa");
+        d_str(d, "channel", "online");
+        d_str(d, "received_on", "2026-10-01");
+    } else if (is(type, "case.assigned")) {
+        d_str(d, "caseworker", "carol");
+    } else if (is(type, "case.status_changed")) {
+        d_str(d, "reason", "documents checked");
+        d_str(d, "to", "validated");
+    } else if (is(type, "case.withdrawn") || is(type, "case.closed") ||
+               is(type, "interview.cancelled")) {
+        d_str(d, "reason", "applicant asked");
+    } else if (is(type, "decision.recorded")) {
+        d_list(d, "conditions", "permission_to_work,no_recourse_to_public_funds");
+        d_list(d, "evidence", HEX_B);
+        d_str(d, "immigration_status", "LTR");
+        d_bool(d, "no_recourse_to_public_funds", 1);
+        d_str(d, "outcome", "granted");
+        d_str(d, "product_type", "WORK");
+        d_str(d, "rationale", "meets the rules");
+        d_str(d, "rules_version", "HC395-2026-10");
+        d_str(d, "valid_from", "2026-11-01");
+        d_str(d, "valid_until", "2028-11-01");
+    } else if (is(type, "leave.cancelled")) {
+        d_str(d, "notice_sent_to", "applicant@example.org");
+        d_str(d, "reason", "deception");
+    } else if (is(type, "note.added")) {
+        d_str(d, "text", "called the applicant");
+    } else if (is(type, "document.attached")) {
+        d_str(d, "kind", "passport");
+        d_str(d, "sha256", HEX_B);
+        d_str(d, "title", "Passport scan");
+    } else if (is(type, "interview.booked")) {
+        d_str(d, "interviewer", "ivan");
+        d_str(d, "location", "Croydon");
+        d_str(d, "slot_end", "2026-11-24T11:00:00Z");
+        d_str(d, "slot_start", "2026-11-24T10:00:00Z");
+    } else if (is(type, "interview.rescheduled")) {
+        d_str(d, "reason", "interviewer ill");
+        d_str(d, "slot_end", "2026-11-25T11:00:00Z");
+        d_str(d, "slot_start", "2026-11-25T10:00:00Z");
+    } else if (is(type, "interview.attended")) {
+        d_str(d, "notes", "credible");
+    } else if (is(type, "interview.no_show")) {
+        /* every field optional */
+    } else if (is(type, "error.reported")) {
+        d_str(d, "by", "carol");
+        d_str(d, "description", "wrong status");
+    } else if (is(type, "status.corrected")) {
+        d_u64(d, "error_ref", 3);
+        d_str(d, "field", "status");
+        d_str(d, "from", "received");
+        d_str(d, "reason", "keyed wrongly");
+        d_str(d, "to", "validated");
+    } else if (is(type, "contact.updated")) {
+        d_str(d, "email", "new@example.org");
+    } else if (is(type, "appeal.lodged")) {
+        d_str(d, "grounds", "article 8");
+    } else if (is(type, "appeal.decided")) {
+        d_str(d, "outcome", "dismissed");
+        d_str(d, "reason", "no error of law");
+    } else if (is(type, "event.reverted")) {
+        d_str(d, "reason", "entered in error");
+        d_str(d, "reason_code", "caseworker_error");
+        d_str(d, "target_hash", HEX_A);
+        d_u64(d, "target_seq", 2);
+    } else if (is(type, "case.rolled_back")) {
+        d_str(d, "reason", "batch keyed against the wrong case");
+        d_str(d, "reason_code", "wrong_case");
+        d_str(d, "to_time", "2026-11-24T10:00:00Z");
+    } else {
+        TH_FAIL("no valid data for %s", type);
+    }
+}
+
+/* ---- comparing states ---- */
+
+#define SAME_NUM(what, a, b, f)                                                                    \
+    do {                                                                                           \
+        if ((a)->f != (b)->f)                                                                      \
+            TH_FAIL("%s: %s differs: %lld != %lld", what, #f, (long long)(a)->f,                   \
+                    (long long)(b)->f);                                                            \
+    } while (0)
+#define SAME_STR(what, a, b, f)                                                                    \
+    do {                                                                                           \
+        if (strcmp((a)->f, (b)->f) != 0)                                                           \
+            TH_FAIL("%s: %s differs: \"%s\" != \"%s\"", what, #f, (a)->f, (b)->f);                 \
+    } while (0)
+
+/* Everything a case holds apart from its counters (version, last_seq, voided). */
+static void same_content(const char *what, const dk_case_state *a, const dk_case_state *b)
+{
+    if (a->status != b->status)
+        TH_FAIL("%s: status differs: %s != %s", what, dk_status_name(a->status),
+                dk_status_name(b->status));
+    SAME_STR(what, a, b, case_type);
+    SAME_STR(what, a, b, applicant_name);
+    SAME_STR(what, a, b, date_of_birth);
+    SAME_STR(what, a, b, nationality);
+    SAME_STR(what, a, b, assignee);
+    SAME_NUM(what, a, b, decision.has);
+    SAME_STR(what, a, b, decision.outcome);
+    SAME_STR(what, a, b, decision.immigration_status);
+    SAME_STR(what, a, b, decision.valid_until);
+    SAME_STR(what, a, b, decision.conditions);
+    SAME_NUM(what, a, b, decision.seq);
+    SAME_NUM(what, a, b, interview.active);
+    SAME_NUM(what, a, b, interview.slot_start);
+    SAME_NUM(what, a, b, interview.slot_end);
+    SAME_STR(what, a, b, interview.interviewer);
+    SAME_NUM(what, a, b, interview.seq);
+    SAME_NUM(what, a, b, interview.attended);
+    SAME_NUM(what, a, b, interview.no_shows);
+    SAME_NUM(what, a, b, interview.cancelled);
+    SAME_NUM(what, a, b, open_errors);
+    for (uint32_t i = 0; i < a->open_errors && i < DK_OPEN_ERRORS_MAX; i++)
+        SAME_NUM(what, a, b, error_seqs[i]);
+    SAME_STR(what, a, b, email);
+    SAME_NUM(what, a, b, appeal_open);
+    SAME_STR(what, a, b, appeal_outcome);
+}
+
+static void same_state(const char *what, const dk_case_state *a, const dk_case_state *b)
+{
+    same_content(what, a, b);
+    SAME_NUM(what, a, b, version);
+    SAME_NUM(what, a, b, last_seq);
+    SAME_NUM(what, a, b, voided);
+}
+
+/* ======================================================================
+ * 1. The transition table, pure
+ * ====================================================================== */
+
+/* A state in `status` holding what `type` needs to apply there. */
+static void state_for(dk_case_state *st, int status, const char *type)
+{
+    memset(st, 0, sizeof *st);
+    st->status = status;
+    st->version = 5;
+    st->last_seq = 9;
+    snprintf(st->assignee, sizeof st->assignee, "carol");
+    st->decision.has = 1;
+    snprintf(st->decision.outcome, sizeof st->decision.outcome, "%s",
+             is(type, "appeal.lodged") ? "refused" : "granted");
+    st->interview.active = 1;
+    st->interview.slot_start = 1795514400000000;
+    st->interview.slot_end = 1795518000000000;
+    snprintf(st->interview.interviewer, sizeof st->interview.interviewer, "ivan");
+    st->open_errors = 1;
+    st->error_seqs[0] = 3;
+}
+
+/* Data for `type` appended in `status`, and the status it should lead to. */
+static int event_for(dmap *d, const char *type, int status)
+{
+    const xrow *r = row_of(type);
+    fill_valid(d, type);
+    if (is(type, "case.status_changed")) {
+        int to = status == DK_ST_RECEIVED              ? DK_ST_VALIDATED
+                 : status == DK_ST_VALIDATED           ? DK_ST_UNDER_CONSIDERATION
+                 : status == DK_ST_UNDER_CONSIDERATION ? DK_ST_VALIDATED
+                                                       : DK_ST_VALIDATED;
+        d_str(d, "to", status_names[to]);
+        return to;
+    }
+    if (is(type, "status.corrected")) {
+        int to = status == DK_ST_WITHDRAWN ? DK_ST_RECEIVED : DK_ST_WITHDRAWN;
+        d_str(d, "from", status_names[status]);
+        d_str(d, "to", status_names[to]);
+        return to;
+    }
+    if (is(type, "appeal.decided"))
+        return DK_ST_DECIDED; /* dismissed */
+    return r->to == TO_SAME ? status : r->to;
+}
+
+/* The "(allowed: a, b, c)" list of a refusal must be exactly the types our
+ * table allows from `status`. */
+static void check_allowed_list(const char *msg, int status)
+{
+    const char *p, *end;
+    if (status == DK_ST_NONE) {
+        ASSERT_CONTAINS(msg, "does not exist");
+        p = strstr(msg, "must start with ");
+        ASSERT(p != NULL);
+        p += strlen("must start with ");
+        end = p + strlen(p);
+    } else {
+        p = strstr(msg, "(allowed: ");
+        if (p == NULL)
+            TH_FAIL("no allowed list in \"%s\"", msg);
+        p += strlen("(allowed: ");
+        end = strchr(p, ')');
+        ASSERT(end != NULL);
+    }
+    char list[600];
+    snprintf(list, sizeof list, "%.*s", (int)(end - p), p);
+    size_t listed = 0;
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        const xrow *r = row_of(t);
+        if (!(r->from & (1u << status)))
+            TH_FAIL("'%s' lists %s as allowed from %s", msg, t, status_names[status]);
+        listed++;
+    }
+    size_t want = 0;
+    for (size_t i = 0; i < NTYPES; i++)
+        want += (expected[i].from >> status) & 1;
+    if (listed != want)
+        TH_FAIL("'%s' lists %zu types allowed from %s; the table has %zu", msg, listed,
+                status_names[status], want);
+}
+
+TEST(transition_table)
+{
+    ASSERT_EQ(DK_ST_COUNT, 10);
+    for (int s = 0; s < DK_ST_COUNT; s++)
+        ASSERT_STR_EQ(dk_status_name(s), status_names[s]);
+    for (int s = 1; s < DK_ST_COUNT; s++)
+        ASSERT_EQ(dk_status_parse(status_names[s], strlen(status_names[s])), s);
+    int allowed_pairs = 0;
+    for (size_t t = 0; t < NTYPES; t++) {
+        const char *type = expected[t].type;
+        for (int s = 0; s < DK_ST_COUNT; s++) {
+            dk_case_state st, before;
+            dmap d;
+            tev e;
+            state_for(&st, s, type);
+            int want_status = event_for(&d, type, s);
+            tev_make(&e, type, "HO-7", "pat", &d, NULL);
+            ASSERT_OK(dk_case_check_schema(&e.ev));
+            before = st;
+            int rc = dk_case_apply(&st, 42, &e.ev);
+            if ((expected[t].from >> s) & 1) {
+                allowed_pairs++;
+                if (rc != 0)
+                    TH_FAIL("%s from '%s' was refused: %s: %s", type, status_names[s],
+                            dk_err_name(rc), dk_errmsg());
+                if (st.status != want_status)
+                    TH_FAIL("%s from '%s' led to '%s', wanted '%s'", type, status_names[s],
+                            dk_status_name(st.status), status_names[want_status]);
+                ASSERT_EQ(st.version, before.version + 1);
+                ASSERT_EQ(st.last_seq, 42);
+            } else {
+                if (rc != DK_ETRANSITION)
+                    TH_FAIL("%s from '%s' returned %s (%s), wanted DK_ETRANSITION", type,
+                            status_names[s], dk_err_name(rc), dk_errmsg());
+                if (memcmp(&st, &before, sizeof st) != 0)
+                    TH_FAIL("%s from '%s' was refused but changed the state", type,
+                            status_names[s]);
+                const char *msg = dk_errmsg();
+                ASSERT_CONTAINS(msg, "HO-7");
+                if (s != DK_ST_NONE) {
+                    char quoted[64];
+                    snprintf(quoted, sizeof quoted, "'%s'", status_names[s]);
+                    ASSERT_CONTAINS(msg, quoted);
+                    ASSERT_CONTAINS(msg, type);
+                }
+                check_allowed_list(msg, s);
+            }
+            tev_free(&e);
+        }
+    }
+    ASSERT_EQ(allowed_pairs, 90); /* the count of 1-bits in the table's from sets */
+}
+
+TEST(status_changed_edges)
+{
+    /* case.status_changed moves only received->validated, validated->under_consideration
+     * and under_consideration->validated; every other move has its own event. */
+    static const int edges[][2] = {{DK_ST_RECEIVED, DK_ST_VALIDATED},
+                                   {DK_ST_VALIDATED, DK_ST_UNDER_CONSIDERATION},
+                                   {DK_ST_UNDER_CONSIDERATION, DK_ST_VALIDATED}};
+    int from_set[] = {DK_ST_RECEIVED, DK_ST_VALIDATED, DK_ST_UNDER_CONSIDERATION};
+    for (size_t i = 0; i < 3; i++)
+        for (int to = 1; to < DK_ST_COUNT; to++) {
+            int from = from_set[i], edge = 0;
+            for (size_t k = 0; k < 3; k++)
+                edge |= edges[k][0] == from && edges[k][1] == to;
+            dk_case_state st;
+            dmap d;
+            tev e;
+            state_for(&st, from, "case.status_changed");
+            fill_valid(&d, "case.status_changed");
+            d_str(&d, "to", status_names[to]);
+            tev_make(&e, "case.status_changed", "HO-7", "pat", &d, NULL);
+            ASSERT_OK(dk_case_check_schema(&e.ev));
+            int rc = dk_case_apply(&st, 10, &e.ev);
+            if (edge) {
+                ASSERT_OK(rc);
+                ASSERT_EQ(st.status, to);
+            } else {
+                if (rc != DK_ETRANSITION)
+                    TH_FAIL("%s -> %s: %s, wanted DK_ETRANSITION", status_names[from],
+                            status_names[to], dk_err_name(rc));
+                ASSERT_EQ(st.status, from);
+                ASSERT_CONTAINS(dk_errmsg(), status_names[from]);
+                ASSERT_CONTAINS(dk_errmsg(), status_names[to]);
+            }
+            tev_free(&e);
+        }
+}
+
+/* Apply `type` with data `d` to `st` (pure); the code. */
+static int apply_pure(dk_case_state *st, uint64_t seq, const char *type, const dmap *d)
+{
+    tev e;
+    tev_make(&e, type, "HO-7", "pat", d, NULL);
+    ASSERT_OK(dk_case_check_schema(&e.ev));
+    int rc = dk_case_apply(st, seq, &e.ev);
+    tev_free(&e);
+    return rc;
+}
+
+TEST(lifecycle_guards_and_effects)
+{
+    dk_case_state st;
+    dmap d;
+    /* case.opened copies the applicant */
+    memset(&st, 0, sizeof st);
+    fill_valid(&d, "case.opened");
+    ASSERT_OK(apply_pure(&st, 4, "case.opened", &d));
+    ASSERT_EQ(st.status, DK_ST_RECEIVED);
+    ASSERT_STR_EQ(st.applicant_name, "Test Applicant");
+    ASSERT_STR_EQ(st.nationality, "FRA");
+    ASSERT_STR_EQ(st.case_type, "visa");
+    ASSERT_EQ(st.version, 1);
+
+    /* a decision is recorded in full */
+    state_for(&st, DK_ST_UNDER_CONSIDERATION, "decision.recorded");
+    memset(&st.decision, 0, sizeof st.decision);
+    fill_valid(&d, "decision.recorded");
+    ASSERT_OK(apply_pure(&st, 77, "decision.recorded", &d));
+    ASSERT_EQ(st.decision.has, 1);
+    ASSERT_EQ(st.decision.seq, 77);
+    ASSERT_STR_EQ(st.decision.outcome, "granted");
+    ASSERT_STR_EQ(st.decision.product_type, "WORK");
+    ASSERT_STR_EQ(st.decision.immigration_status, "LTR");
+    ASSERT_STR_EQ(st.decision.valid_until, "2028-11-01");
+    ASSERT_STR_EQ(st.decision.rules_version, "HC395-2026-10");
+    ASSERT_STR_EQ(st.decision.conditions, "permission_to_work,no_recourse_to_public_funds");
+    ASSERT_EQ(st.decision.no_recourse_to_public_funds, 1);
+
+    /* leave.cancelled needs a grant */
+    const char *outcomes[] = {"refused", "void"};
+    for (int i = 0; i < 2; i++) {
+        state_for(&st, DK_ST_DECIDED, "leave.cancelled");
+        snprintf(st.decision.outcome, sizeof st.decision.outcome, "%s", outcomes[i]);
+        fill_valid(&d, "leave.cancelled");
+        ASSERT_ERR(apply_pure(&st, 10, "leave.cancelled", &d), DK_ETRANSITION);
+        ASSERT_CONTAINS(dk_errmsg(), "no grant");
+        ASSERT_EQ(st.status, DK_ST_DECIDED);
+    }
+    state_for(&st, DK_ST_DECIDED, "leave.cancelled");
+    st.decision.has = 0;
+    ASSERT_ERR(apply_pure(&st, 10, "leave.cancelled", &d), DK_ETRANSITION);
+
+    /* appeal.lodged needs a decision that is not void; a grant may be appealed (upgrade) */
+    fill_valid(&d, "appeal.lodged");
+    state_for(&st, DK_ST_DECIDED, "appeal.lodged");
+    snprintf(st.decision.outcome, sizeof st.decision.outcome, "void");
+    ASSERT_ERR(apply_pure(&st, 10, "appeal.lodged", &d), DK_ETRANSITION);
+    ASSERT_CONTAINS(dk_errmsg(), "no decision to appeal");
+    st.decision.has = 0;
+    ASSERT_ERR(apply_pure(&st, 10, "appeal.lodged", &d), DK_ETRANSITION);
+    state_for(&st, DK_ST_DECIDED, "note.added"); /* granted */
+    ASSERT_OK(apply_pure(&st, 10, "appeal.lodged", &d));
+    ASSERT_EQ(st.status, DK_ST_APPEALED);
+    ASSERT_EQ(st.appeal_open, 1);
+
+    /* appeal.decided: allowed goes back to consideration, dismissed to decided */
+    fill_valid(&d, "appeal.decided");
+    d_str(&d, "outcome", "allowed");
+    ASSERT_OK(apply_pure(&st, 11, "appeal.decided", &d));
+    ASSERT_EQ(st.status, DK_ST_UNDER_CONSIDERATION);
+    ASSERT_EQ(st.appeal_open, 0);
+    ASSERT_STR_EQ(st.appeal_outcome, "allowed");
+
+    /* status.corrected: an open error report, and the current value as `from` */
+    state_for(&st, DK_ST_VALIDATED, "status.corrected");
+    fill_valid(&d, "status.corrected");
+    d_u64(&d, "error_ref", 4);
+    d_str(&d, "from", "validated");
+    ASSERT_ERR(apply_pure(&st, 12, "status.corrected", &d), DK_ETRANSITION);
+    ASSERT_CONTAINS(dk_errmsg(), "seq 4");
+    d_u64(&d, "error_ref", 3);
+    d_str(&d, "from", "received");
+    ASSERT_ERR(apply_pure(&st, 12, "status.corrected", &d), DK_ETRANSITION);
+    ASSERT_CONTAINS(dk_errmsg(), "validated");
+    d_str(&d, "field", "assignee");
+    d_str(&d, "from", "carol");
+    d_str(&d, "to", "dave");
+    ASSERT_OK(apply_pure(&st, 12, "status.corrected", &d));
+    ASSERT_STR_EQ(st.assignee, "dave");
+    ASSERT_EQ(st.status, DK_ST_VALIDATED);
+    ASSERT_EQ(st.open_errors, 0); /* the report is resolved */
+    ASSERT_ERR(apply_pure(&st, 13, "status.corrected", &d), DK_ETRANSITION); /* only once */
+
+    /* error reports: at most DK_OPEN_ERRORS_MAX open */
+    state_for(&st, DK_ST_CLOSED, "error.reported");
+    st.open_errors = 0;
+    fill_valid(&d, "error.reported");
+    for (uint64_t i = 0; i < DK_OPEN_ERRORS_MAX; i++) {
+        ASSERT_OK(apply_pure(&st, 100 + i, "error.reported", &d));
+        ASSERT_EQ(st.error_seqs[i], 100 + i);
+    }
+    ASSERT_ERR(apply_pure(&st, 200, "error.reported", &d), DK_ETRANSITION);
+    ASSERT_EQ(st.open_errors, DK_OPEN_ERRORS_MAX);
+
+    /* interviews: booking holds the slot, the outcome events release it and count */
+    state_for(&st, DK_ST_VALIDATED, "interview.booked");
+    st.interview.active = 0;
+    fill_valid(&d, "interview.booked");
+    ASSERT_OK(apply_pure(&st, 20, "interview.booked", &d));
+    ASSERT_EQ(st.interview.active, 1);
+    ASSERT_EQ(st.interview.seq, 20);
+    ASSERT_STR_EQ(st.interview.interviewer, "ivan");
+    int64_t t0;
+    ASSERT_OK(dk_time_parse("2026-11-24T10:00:00Z", &t0));
+    ASSERT_EQ(st.interview.slot_start, t0);
+    ASSERT_EQ(st.interview.slot_end, t0 + 3600000000LL);
+    fill_valid(&d, "interview.rescheduled");
+    d_str(&d, "interviewer", "iris");
+    ASSERT_OK(apply_pure(&st, 21, "interview.rescheduled", &d));
+    ASSERT_STR_EQ(st.interview.interviewer, "iris");
+    ASSERT_EQ(st.interview.slot_start, t0 + 86400000000LL);
+    fill_valid(&d, "interview.no_show");
+    ASSERT_OK(apply_pure(&st, 22, "interview.no_show", &d));
+    ASSERT_EQ(st.interview.active, 0);
+    ASSERT_EQ(st.interview.no_shows, 1);
+    ASSERT_EQ(st.status, DK_ST_UNDER_CONSIDERATION);
+
+    /* unknown types */
+    fill_valid(&d, "note.added");
+    ASSERT_OK(apply_pure(&st, 23, "note.added", &d));
+    tev e;
+    tev_make(&e, "case.exploded", "HO-7", "pat", &d, NULL);
+    ASSERT_ERR(dk_case_apply(&st, 24, &e.ev), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "case.exploded");
+    ASSERT_ERR(dk_case_check_schema(&e.ev), DK_EINVAL);
+    tev_free(&e);
+}
+
+/* ======================================================================
+ * 2. Schemas
+ * ====================================================================== */
+
+static void expect_schema_at(int line, const char *type, const dmap *d, const char *needle)
+{
+    tev e;
+    tev_make(&e, type, "HO-1", "pat", d, NULL);
+    int rc = dk_case_check_schema(&e.ev);
+    if (rc != DK_ESCHEMA)
+        TH_FAIL("(line %d) %s: got %s (%s), wanted DK_ESCHEMA naming %s", line, type,
+                dk_err_name(rc), dk_errmsg(), needle);
+    if (strstr(dk_errmsg(), needle) == NULL)
+        TH_FAIL("(line %d) %s: \"%s\" does not name %s", line, type, dk_errmsg(), needle);
+    tev_free(&e);
+}
+#define EXPECT_SCHEMA(type, d, needle) expect_schema_at(__LINE__, type, d, needle)
+
+static void expect_valid_at(int line, const char *type, const dmap *d)
+{
+    tev e;
+    tev_make(&e, type, "HO-1", "pat", d, NULL);
+    int rc = dk_case_check_schema(&e.ev);
+    if (rc != 0)
+        TH_FAIL("(line %d) %s: %s (%s), wanted valid", line, type, dk_err_name(rc), dk_errmsg());
+    tev_free(&e);
+}
+#define EXPECT_VALID(type, d) expect_valid_at(__LINE__, type, d)
+
+TEST(schemas)
+{
+    dmap d;
+    for (size_t i = 0; i < NTYPES; i++) {
+        fill_valid(&d, expected[i].type);
+        EXPECT_VALID(expected[i].type, &d);
+        /* an unknown field, in every type */
+        d_str(&d, "zz_colour", "blue");
+        EXPECT_SCHEMA(expected[i].type, &d, "zz_colour");
+    }
+    /* note.added: missing, wrong type, empty, too long */
+    fill_valid(&d, "note.added");
+    d_del(&d, "text");
+    EXPECT_SCHEMA("note.added", &d, "data.text");
+    d_u64(&d, "text", 5);
+    EXPECT_SCHEMA("note.added", &d, "data.text");
+    d_str(&d, "text", "");
+    EXPECT_SCHEMA("note.added", &d, "data.text");
+
+    /* case.opened */
+    fill_valid(&d, "case.opened");
+    d_str(&d, "case_type", "spaceship");
+    EXPECT_SCHEMA("case.opened", &d, "data.case_type");
+    fill_valid(&d, "case.opened");
+    d_str(&d, "channel", "fax");
+    EXPECT_SCHEMA("case.opened", &d, "data.channel");
+    fill_valid(&d, "case.opened");
+    d_str(&d, "received_on", "2026-02-30");
+    EXPECT_SCHEMA("case.opened", &d, "data.received_on");
+    fill_valid(&d, "case.opened");
+    d_remove(d.sub, &d.nsub, "name");
+    EXPECT_SCHEMA("case.opened", &d, "data.applicant.name");
+    fill_valid(&d, "case.opened");
+    d_sub_str(&d, "nationality", "fr");
+    EXPECT_SCHEMA("case.opened", &d, "data.applicant.nationality");
+    fill_valid(&d, "case.opened");
+    d_sub_str(&d, "nickname", "Ted");
+    EXPECT_SCHEMA("case.opened", &d, "nickname");
+    fill_valid(&d, "case.opened");
+    d_str(&d, "applicant", "Test Applicant");
+    EXPECT_SCHEMA("case.opened", &d, "data.applicant");
+    fill_valid(&d, "case.opened");
+    d_del(&d, "applicant");
+    EXPECT_SCHEMA("case.opened", &d, "data.applicant");
+
+    /* case.assigned, case.status_changed */
+    fill_valid(&d, "case.assigned");
+    d_str(&d, "caseworker", "not an id!");
+    EXPECT_SCHEMA("case.assigned", &d, "data.caseworker");
+    fill_valid(&d, "case.status_changed");
+    d_str(&d, "to", "limbo");
+    EXPECT_SCHEMA("case.status_changed", &d, "data.to");
+    d_str(&d, "to", "none");
+    EXPECT_SCHEMA("case.status_changed", &d, "data.to");
+    fill_valid(&d, "case.status_changed");
+    d_del(&d, "reason");
+    EXPECT_SCHEMA("case.status_changed", &d, "data.reason");
+
+    /* decision.recorded */
+    fill_valid(&d, "decision.recorded");
+    d_del(&d, "rationale");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.rationale");
+    fill_valid(&d, "decision.recorded");
+    d_del(&d, "rules_version");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.rules_version");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "rules_version", HEX_A "x"); /* 65 bytes */
+    EXPECT_SCHEMA("decision.recorded", &d, "data.rules_version");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "outcome", "maybe");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.outcome");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "product_type", "GOLD");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.product_type");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "immigration_status", "FOREVER");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.immigration_status");
+    fill_valid(&d, "decision.recorded");
+    d_del(&d, "valid_until"); /* LTR is limited leave */
+    EXPECT_SCHEMA("decision.recorded", &d, "valid_until");
+    d_str(&d, "immigration_status", "ILR"); /* indefinite leave needs no end */
+    EXPECT_VALID("decision.recorded", &d);
+    fill_valid(&d, "decision.recorded");
+    d_del(&d, "immigration_status");
+    EXPECT_SCHEMA("decision.recorded", &d, "immigration_status");
+    fill_valid(&d, "decision.recorded");
+    d_del(&d, "valid_from");
+    EXPECT_SCHEMA("decision.recorded", &d, "valid_from");
+    fill_valid(&d, "decision.recorded");
+    d_del(&d, "no_recourse_to_public_funds");
+    EXPECT_SCHEMA("decision.recorded", &d, "no_recourse_to_public_funds");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "no_recourse_to_public_funds", "yes");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.no_recourse_to_public_funds");
+    fill_valid(&d, "decision.recorded");
+    d_list(&d, "conditions", "permission_to_work,bogus");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.conditions[1]");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "conditions", "permission_to_work");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.conditions");
+    fill_valid(&d, "decision.recorded");
+    d_list(&d, "evidence", "ABCDEF");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.evidence[0]");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "valid_until", "2026-10-31");
+    EXPECT_SCHEMA("decision.recorded", &d, "valid_until");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "valid_from", "2026-11-31");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.valid_from");
+    /* a refusal needs no leave details */
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "outcome", "refused");
+    d_del(&d, "immigration_status");
+    d_del(&d, "valid_from");
+    d_del(&d, "valid_until");
+    d_del(&d, "no_recourse_to_public_funds");
+    EXPECT_VALID("decision.recorded", &d);
+    d_del(&d, "rationale");
+    EXPECT_SCHEMA("decision.recorded", &d, "data.rationale");
+
+    /* interviews */
+    fill_valid(&d, "interview.booked");
+    d_str(&d, "slot_start", "tomorrow");
+    EXPECT_SCHEMA("interview.booked", &d, "data.slot_start");
+    fill_valid(&d, "interview.booked");
+    d_str(&d, "slot_end", "2026-11-24T10:00:00Z");
+    EXPECT_SCHEMA("interview.booked", &d, "slot_end");
+    fill_valid(&d, "interview.booked");
+    d_str(&d, "interviewer", "x y");
+    EXPECT_SCHEMA("interview.booked", &d, "data.interviewer");
+    fill_valid(&d, "interview.booked");
+    d_del(&d, "location");
+    EXPECT_SCHEMA("interview.booked", &d, "data.location");
+    fill_valid(&d, "interview.rescheduled");
+    d_del(&d, "slot_start");
+    EXPECT_SCHEMA("interview.rescheduled", &d, "data.slot_start");
+    fill_valid(&d, "interview.attended");
+    d_bool(&d, "notes", 1);
+    EXPECT_SCHEMA("interview.attended", &d, "data.notes");
+
+    /* reverts and rollbacks */
+    fill_valid(&d, "event.reverted");
+    d_u64(&d, "target_seq", 0);
+    EXPECT_SCHEMA("event.reverted", &d, "data.target_seq");
+    d_str(&d, "target_seq", "12");
+    EXPECT_SCHEMA("event.reverted", &d, "data.target_seq");
+    fill_valid(&d, "event.reverted");
+    d_str(&d, "target_hash", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    EXPECT_SCHEMA("event.reverted", &d, "data.target_hash");
+    fill_valid(&d, "event.reverted");
+    d_str(&d, "reason_code", "oops");
+    EXPECT_SCHEMA("event.reverted", &d, "data.reason_code");
+    fill_valid(&d, "event.reverted");
+    d_del(&d, "reason");
+    EXPECT_SCHEMA("event.reverted", &d, "data.reason");
+    fill_valid(&d, "case.rolled_back");
+    d_str(&d, "to_time", "yesterday");
+    EXPECT_SCHEMA("case.rolled_back", &d, "data.to_time");
+
+    /* corrections, contact, appeals, documents */
+    fill_valid(&d, "status.corrected");
+    d_str(&d, "field", "case_type");
+    EXPECT_SCHEMA("status.corrected", &d, "data.field");
+    fill_valid(&d, "status.corrected");
+    d_u64(&d, "error_ref", 0);
+    EXPECT_SCHEMA("status.corrected", &d, "data.error_ref");
+    fill_valid(&d, "contact.updated");
+    d_del(&d, "email");
+    EXPECT_SCHEMA("contact.updated", &d, "email");
+    fill_valid(&d, "appeal.decided");
+    d_str(&d, "outcome", "upheld");
+    EXPECT_SCHEMA("appeal.decided", &d, "data.outcome");
+    fill_valid(&d, "document.attached");
+    d_str(&d, "sha256", "abc");
+    EXPECT_SCHEMA("document.attached", &d, "data.sha256");
+    fill_valid(&d, "leave.cancelled");
+    d_del(&d, "notice_sent_to");
+    EXPECT_SCHEMA("leave.cancelled", &d, "data.notice_sent_to");
+}
+
+/* interview.rescheduled carries a slot just as interview.booked does; a slot
+ * that ends before it starts must be refused there too (else a reversed slot
+ * slips past the interviewer's double-booking check). */
+TEST(rescheduled_slot_must_end_after_it_starts)
+{
+    dmap d;
+    fill_valid(&d, "interview.rescheduled");
+    d_str(&d, "slot_start", "2026-11-25T11:00:00Z");
+    d_str(&d, "slot_end", "2026-11-25T10:00:00Z");
+    EXPECT_SCHEMA("interview.rescheduled", &d, "slot_end");
+}
+
+/* Conditions may repeat (the schema allows a list of 64); recording them
+ * must neither overrun decision.conditions nor clobber the fields after it. */
+TEST(decision_conditions_stay_in_their_field)
+{
+    dmap d;
+    dk_case_state st;
+    char many[600] = "";
+    for (int i = 0; i < 8; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sno_recourse_to_public_funds",
+                 i ? "," : "");
+    fill_valid(&d, "decision.recorded");
+    d_list(&d, "conditions", many);
+    tev e;
+    tev_make(&e, "decision.recorded", "HO-7", "pat", &d, NULL);
+    int rc = dk_case_check_schema(&e.ev);
+    if (rc == 0) {
+        state_for(&st, DK_ST_UNDER_CONSIDERATION, "decision.recorded");
+        ASSERT_OK(dk_case_apply(&st, 50, &e.ev));
+        ASSERT(strlen(st.decision.conditions) < sizeof st.decision.conditions);
+        ASSERT_STR_EQ(st.decision.valid_from, "2026-11-01");
+        ASSERT_STR_EQ(st.decision.valid_until, "2028-11-01");
+        ASSERT_STR_EQ(st.decision.rules_version, "HC395-2026-10");
+        ASSERT_EQ(st.decision.seq, 50);
+    } else {
+        ASSERT_EQ(rc, DK_ESCHEMA); /* refusing repeats would do as well */
+        ASSERT_CONTAINS(dk_errmsg(), "conditions");
+    }
+    tev_free(&e);
+}
+
+/* ======================================================================
+ * 3. Permissions
+ * ====================================================================== */
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} roles[] = {{DK_ROLE_ADMIN, "admin"},
+             {DK_ROLE_CASEWORKER, "caseworker"},
+             {DK_ROLE_SENIOR_CASEWORKER, "senior_caseworker"},
+             {DK_ROLE_AUDITOR, "auditor"},
+             {DK_ROLE_CHECKER, "checker"},
+             {DK_ROLE_MIGRATION, "migration"}};
+#define NROLES (sizeof roles / sizeof roles[0])
+
+static int permit(const char *type, const char *actor, unsigned author_roles, const char *assignee,
+                  const char *const *cos, const unsigned *cos_roles, size_t ncos,
+                  const char *target_type)
+{
+    dmap d;
+    tev e;
+    dk_case_state st;
+    state_for(&st, DK_ST_UNDER_CONSIDERATION, type);
+    snprintf(st.assignee, sizeof st.assignee, "%s", assignee);
+    fill_valid(&d, type);
+    tev_make(&e, type, "HO-3", actor, &d, NULL);
+    int rc = dk_case_permit(&e.ev, author_roles, &st, cos, cos_roles, ncos, target_type);
+    tev_free(&e);
+    return rc;
+}
+
+TEST(permissions_by_role)
+{
+    const char *sam[] = {"sam"};
+    unsigned senior[] = {DK_ROLE_SENIOR_CASEWORKER};
+    ASSERT_EQ(dk_role_parse("senior_caseworker", 17), DK_ROLE_SENIOR_CASEWORKER);
+    for (size_t r = 0; r < NROLES; r++)
+        for (size_t t = 0; t < NTYPES; t++) {
+            const char *type = expected[t].type;
+            int want = (expected[t].roles & roles[r].bit) != 0;
+            /* with a valid co-signer (four-eyes events need one) and the case assigned to pat */
+            int rc = permit(type, "pat", roles[r].bit, "pat", sam, senior, 1,
+                            is(type, "event.reverted") ? "note.added" : NULL);
+            if (want && rc != 0)
+                TH_FAIL("%s may not append %s: %s", roles[r].name, type, dk_errmsg());
+            if (!want) {
+                if (rc != DK_EDENIED)
+                    TH_FAIL("%s appending %s: %s, wanted DK_EDENIED", roles[r].name, type,
+                            dk_err_name(rc));
+                ASSERT_CONTAINS(dk_errmsg(), "'pat'");
+                ASSERT_CONTAINS(dk_errmsg(), roles[r].name);
+                ASSERT_CONTAINS(dk_errmsg(), type);
+            }
+            /* without a co-signer only case.rolled_back changes */
+            rc = permit(type, "pat", roles[r].bit, "pat", NULL, NULL, 0,
+                        is(type, "event.reverted") ? "note.added" : NULL);
+            if (want && is(type, "case.rolled_back")) {
+                ASSERT_ERR(rc, DK_EDENIED);
+                ASSERT_CONTAINS(dk_errmsg(), "four eyes");
+            } else {
+                ASSERT_EQ(rc, want ? 0 : DK_EDENIED);
+            }
+        }
+    /* auditors and checkers: nothing at all, even with every other role's co-signature */
+    for (size_t t = 0; t < NTYPES; t++) {
+        ASSERT_ERR(
+            permit(expected[t].type, "audrey", DK_ROLE_AUDITOR, "audrey", sam, senior, 1, NULL),
+            DK_EDENIED);
+        ASSERT_ERR(permit(expected[t].type, "chuck", DK_ROLE_CHECKER | DK_ROLE_AUDITOR, "chuck",
+                          sam, senior, 1, NULL),
+                   DK_EDENIED);
+        ASSERT_CONTAINS(dk_errmsg(), "chuck");
+        ASSERT_CONTAINS(dk_errmsg(), "checker");
+    }
+}
+
+TEST(decision_needs_assignment_or_seniority)
+{
+    /* a caseworker decides only a case assigned to them */
+    ASSERT_OK(permit("decision.recorded", "carol", R_CW, "carol", NULL, NULL, 0, NULL));
+    ASSERT_ERR(permit("decision.recorded", "carol", R_CW, "dave", NULL, NULL, 0, NULL), DK_EDENIED);
+    ASSERT_CONTAINS(dk_errmsg(), "carol");
+    ASSERT_CONTAINS(dk_errmsg(), "dave");
+    ASSERT_CONTAINS(dk_errmsg(), "HO-3");
+    ASSERT_ERR(permit("decision.recorded", "carol", R_CW, "", NULL, NULL, 0, NULL), DK_EDENIED);
+    ASSERT_CONTAINS(dk_errmsg(), "nobody");
+    /* a senior caseworker (or migration) decides any case */
+    ASSERT_OK(permit("decision.recorded", "sam", R_SC, "dave", NULL, NULL, 0, NULL));
+    ASSERT_OK(permit("decision.recorded", "sam", R_CW | R_SC, "", NULL, NULL, 0, NULL));
+    ASSERT_OK(permit("decision.recorded", "mig", R_MG, "dave", NULL, NULL, 0, NULL));
+    /* assignment does not matter for other events */
+    ASSERT_OK(permit("note.added", "carol", R_CW, "dave", NULL, NULL, 0, NULL));
+}
+
+TEST(four_eyes)
+{
+    const char *four_eyed[] = {"decision.recorded", "leave.cancelled"};
+    const char *other[] = {"note.added", "case.status_changed", "event.reverted",
+                           "case.rolled_back", "interview.booked"};
+    const char *sam[] = {"sam"}, *carol_sam[] = {"carol", "sam"}, *pat[] = {"pat"},
+               *carol[] = {"carol"};
+    unsigned senior[] = {R_SC}, cw[] = {R_CW}, cw_senior[] = {R_CW, R_SC | R_CW};
+    for (int i = 0; i < 2; i++) {
+        const char *tt = four_eyed[i];
+        /* no co-signer, a caseworker, the author again: refused */
+        ASSERT_ERR(permit("event.reverted", "pat", R_CW, "pat", NULL, NULL, 0, tt), DK_EDENIED);
+        ASSERT_CONTAINS(dk_errmsg(), "four eyes");
+        ASSERT_CONTAINS(dk_errmsg(), tt);
+        ASSERT_CONTAINS(dk_errmsg(), "'pat'");
+        ASSERT_ERR(permit("event.reverted", "pat", R_CW, "pat", carol, cw, 1, tt), DK_EDENIED);
+        ASSERT_ERR(permit("event.reverted", "pat", R_SC, "pat", pat, senior, 1, tt), DK_EDENIED);
+        /* a senior other than the author: allowed, wherever it signs */
+        ASSERT_OK(permit("event.reverted", "pat", R_CW, "pat", sam, senior, 1, tt));
+        ASSERT_OK(permit("event.reverted", "pat", R_CW, "pat", carol_sam, cw_senior, 2, tt));
+        ASSERT_OK(permit("event.reverted", "pat", R_SC, "pat", sam, senior, 1, tt));
+    }
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        ASSERT_OK(permit("event.reverted", "pat", R_CW, "pat", NULL, NULL, 0, other[i]));
+    /* every rollback */
+    ASSERT_ERR(permit("case.rolled_back", "sam", R_SC, "pat", NULL, NULL, 0, NULL), DK_EDENIED);
+    ASSERT_CONTAINS(dk_errmsg(), "case.rolled_back");
+    ASSERT_ERR(permit("case.rolled_back", "sam", R_SC | R_CW, "pat", sam, senior, 1, NULL),
+               DK_EDENIED);
+    ASSERT_ERR(permit("case.rolled_back", "pat", R_CW, "pat", carol, cw, 1, NULL), DK_EDENIED);
+    ASSERT_OK(permit("case.rolled_back", "pat", R_CW, "pat", sam, senior, 1, NULL));
+    /* a migration actor may not revert at all */
+    ASSERT_ERR(permit("event.reverted", "mig", R_MG, "pat", sam, senior, 1, "note.added"),
+               DK_EDENIED);
+    ASSERT_CONTAINS(dk_errmsg(), "migration");
+}
+
+/* ======================================================================
+ * Ledger helpers
+ * ====================================================================== */
+
+typedef struct world {
+    dk_ledger *lg;
+    dk_key *admin, *carol, *sam, *sue;
+} world;
+
+static void world_open(world *w, const char *dir)
+{
+    memset(w, 0, sizeof *w);
+    ASSERT_OK(dk_key_generate("admin", &w->admin));
+    ASSERT_OK(dk_ledger_init(dir, "case-tests", w->admin, NULL, &w->lg));
+    ASSERT_OK(fx_enroll(w->lg, w->admin, "carol", "caseworker", ACTOR_N(1), &w->carol));
+    ASSERT_OK(
+        fx_enroll(w->lg, w->admin, "sam", "caseworker,senior_caseworker", ACTOR_N(2), &w->sam));
+    ASSERT_OK(fx_enroll(w->lg, w->admin, "sue", "senior_caseworker", ACTOR_N(3), &w->sue));
+}
+
+static void world_close(world *w)
+{
+    dk_ledger_close(w->lg);
+    dk_key_free(w->admin);
+    dk_key_free(w->carol);
+    dk_key_free(w->sam);
+    dk_key_free(w->sue);
+}
+
+static uint64_t head_seq(dk_ledger *lg)
+{
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(lg, &h));
+    return h.seq;
+}
+
+/* Append; the code (res filled). */
+static int try_put(world *w, const char *case_id, const char *type, const dk_key *author,
+                   const dk_key *co, const dmap *d, dk_append_res *res)
+{
+    tev e;
+    tev_make(&e, type, case_id, dk_key_id(author), d, NULL);
+    int rc = tev_append(w->lg, &e, author, co, res);
+    tev_free(&e);
+    return rc;
+}
+
+/* Append and insist it is accepted; its seq. */
+static uint64_t put_at(int line, world *w, const char *case_id, const char *type,
+                       const dk_key *author, const dk_key *co, const dmap *d, int64_t *at)
+{
+    dk_append_res res;
+    int rc = try_put(w, case_id, type, author, co, d, &res);
+    if (rc != 0)
+        TH_FAIL("(line %d) %s on %s by %s: %s: %s", line, type, case_id, dk_key_id(author),
+                dk_err_name(rc), res.errmsg);
+    if (at)
+        *at = res.recorded_at;
+    return res.seq;
+}
+#define PUT(w, c, type, author, co, d) put_at(__LINE__, w, c, type, author, co, d, NULL)
+
+/* Append with valid default data. */
+static uint64_t put_default(int line, world *w, const char *case_id, const char *type,
+                            const dk_key *author)
+{
+    dmap d;
+    fill_valid(&d, type);
+    return put_at(line, w, case_id, type, author, NULL, &d, NULL);
+}
+#define PUT_DEFAULT(w, c, type, author) put_default(__LINE__, w, c, type, author)
+
+static void to_status(dmap *d, const char *to)
+{
+    fill_valid(d, "case.status_changed");
+    d_str(d, "to", to);
+}
+
+/* Open a case and move it to validated. */
+static void open_validated(world *w, const char *case_id, const dk_key *by)
+{
+    dmap d;
+    PUT_DEFAULT(w, case_id, "case.opened", by);
+    to_status(&d, "validated");
+    PUT(w, case_id, "case.status_changed", by, NULL, &d);
+}
+
+/* The hex leaf hash of record `seq`, as a revert names it. */
+static void record_hash_hex(dk_ledger *lg, uint64_t seq, char hex[2 * DK_HASH_BYTES + 1])
+{
+    uint8_t *raw, h[DK_HASH_BYTES];
+    size_t len;
+    dk_record rec;
+    ASSERT_OK(dk_ledger_get(lg, seq, &raw, &len));
+    ASSERT_OK(dk_record_decode(raw, len, &rec));
+    dk_leaf_hash(rec.raw, rec.raw_len, h);
+    dk_hex_encode(h, DK_HASH_BYTES, hex);
+    free(raw);
+}
+
+static void revert_data(dmap *d, dk_ledger *lg, uint64_t target)
+{
+    char hex[2 * DK_HASH_BYTES + 1];
+    record_hash_hex(lg, target, hex);
+    fill_valid(d, "event.reverted");
+    d_str(d, "target_hash", hex);
+    d_u64(d, "target_seq", target);
+}
+
+static void rollback_data(dmap *d, int64_t to_time)
+{
+    char t[DK_TIME_LEN];
+    dk_time_format(to_time, t);
+    fill_valid(d, "case.rolled_back");
+    d_str(d, "to_time", t);
+}
+
+static void slot_data(dmap *d, const char *type, const char *interviewer, const char *start,
+                      const char *end)
+{
+    fill_valid(d, type);
+    d_str(d, "interviewer", interviewer);
+    d_str(d, "slot_start", start);
+    d_str(d, "slot_end", end);
+}
+
+/* A case's records, copied out of the iterator. */
+typedef struct caserecs {
+    size_t n;
+    dk_record *r;
+    uint8_t **raw;
+} caserecs;
+
+static void read_case(dk_ledger *lg, const char *case_id, caserecs *cr)
+{
+    dk_iter *it;
+    dk_record rec;
+    size_t cap = 16;
+    memset(cr, 0, sizeof *cr);
+    cr->r = malloc(cap * sizeof *cr->r);
+    cr->raw = malloc(cap * sizeof *cr->raw);
+    ASSERT(cr->r && cr->raw);
+    ASSERT_OK(dk_iter_open(lg, 1, case_id, &it));
+    int rc;
+    while ((rc = dk_iter_next(it, &rec)) == 0) {
+        if (cr->n == cap) {
+            cap *= 2;
+            cr->r = realloc(cr->r, cap * sizeof *cr->r);
+            cr->raw = realloc(cr->raw, cap * sizeof *cr->raw);
+            ASSERT(cr->r && cr->raw);
+        }
+        cr->raw[cr->n] = malloc(rec.raw_len);
+        ASSERT(cr->raw[cr->n]);
+        memcpy(cr->raw[cr->n], rec.raw, rec.raw_len);
+        ASSERT_OK(dk_record_decode(cr->raw[cr->n], rec.raw_len, &cr->r[cr->n]));
+        cr->n++;
+    }
+    ASSERT_ERR(rc, DK_ENOTFOUND);
+    dk_iter_close(it);
+}
+
+static void caserecs_free(caserecs *cr)
+{
+    for (size_t i = 0; i < cr->n; i++)
+        free(cr->raw[i]);
+    free(cr->raw);
+    free(cr->r);
+}
+
+static void fold_n(const caserecs *cr, size_t n, dk_case_state *st)
+{
+    uint64_t bad = 0;
+    int rc = dk_case_fold(cr->r, n, st, NULL, NULL, &bad);
+    if (rc)
+        TH_FAIL("fold failed at seq %llu: %s: %s", (unsigned long long)bad, dk_err_name(rc),
+                dk_errmsg());
+}
+
+/* The case as the ledger now folds it. */
+static void fold_case(dk_ledger *lg, const char *case_id, dk_case_state *st)
+{
+    caserecs cr;
+    read_case(lg, case_id, &cr);
+    fold_n(&cr, cr.n, st);
+    caserecs_free(&cr);
+}
+
+TEST(permissions_at_the_ledger)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dk_key *audrey, *chuck, *mig;
+    dk_append_res res;
+    dmap d;
+    ASSERT_OK(fx_enroll(w.lg, w.admin, "audrey", "auditor", ACTOR_N(10), &audrey));
+    ASSERT_OK(fx_enroll(w.lg, w.admin, "chuck", "checker", ACTOR_N(11), &chuck));
+    ASSERT_OK(fx_enroll(w.lg, w.admin, "mig", "migration", ACTOR_N(12), &mig));
+    open_validated(&w, "PL-1", w.carol);
+    uint64_t head = head_seq(w.lg);
+    fill_valid(&d, "note.added");
+    ASSERT_ERR(try_put(&w, "PL-1", "note.added", audrey, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "audrey");
+    ASSERT_CONTAINS(res.errmsg, "auditor");
+    ASSERT_ERR(try_put(&w, "PL-1", "note.added", chuck, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "chuck");
+    ASSERT_ERR(try_put(&w, "PL-1", "note.added", w.admin, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "admin");
+    /* a caseworker cannot assign; a senior can */
+    fill_valid(&d, "case.assigned");
+    d_str(&d, "caseworker", "sam");
+    ASSERT_ERR(try_put(&w, "PL-1", "case.assigned", w.carol, NULL, &d, &res), DK_EDENIED);
+    ASSERT_EQ(head_seq(w.lg), head);
+    PUT(&w, "PL-1", "case.assigned", w.sue, NULL, &d);
+    to_status(&d, "under_consideration");
+    PUT(&w, "PL-1", "case.status_changed", mig, NULL, &d);
+    /* carol decides only her own cases: this one is sam's */
+    fill_valid(&d, "decision.recorded");
+    head = head_seq(w.lg);
+    ASSERT_ERR(try_put(&w, "PL-1", "decision.recorded", w.carol, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "carol");
+    ASSERT_CONTAINS(res.errmsg, "sam");
+    ASSERT_EQ(head_seq(w.lg), head);
+    fill_valid(&d, "case.assigned");
+    PUT(&w, "PL-1", "case.assigned", w.sam, NULL, &d); /* to carol */
+    fill_valid(&d, "decision.recorded");
+    uint64_t dec = PUT(&w, "PL-1", "decision.recorded", w.carol, NULL, &d);
+    /* reverting the decision takes a senior's second signature at the ledger too */
+    revert_data(&d, w.lg, dec);
+    head = head_seq(w.lg);
+    ASSERT_ERR(try_put(&w, "PL-1", "event.reverted", w.carol, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "four eyes");
+    ASSERT_ERR(try_put(&w, "PL-1", "event.reverted", w.sam, NULL, &d, &res), DK_EDENIED);
+    ASSERT_ERR(try_put(&w, "PL-1", "event.reverted", w.sam, w.carol, &d, &res), DK_EDENIED);
+    ASSERT_ERR(try_put(&w, "PL-1", "event.reverted", mig, w.sam, &d, &res), DK_EDENIED);
+    ASSERT_EQ(head_seq(w.lg), head);
+    dk_case_state st;
+    fold_case(w.lg, "PL-1", &st);
+    ASSERT_EQ(st.status, DK_ST_DECIDED);
+    PUT(&w, "PL-1", "event.reverted", w.carol, w.sue, &d);
+    fold_case(w.lg, "PL-1", &st);
+    ASSERT_EQ(st.status, DK_ST_UNDER_CONSIDERATION);
+    ASSERT_EQ(st.decision.has, 0);
+    dk_key_free(audrey);
+    dk_key_free(chuck);
+    dk_key_free(mig);
+    world_close(&w);
+}
+
+/* ======================================================================
+ * 4. Property test: the ledger accepts exactly what the model accepts
+ * ====================================================================== */
+
+enum { NCASES = 5 };
+
+/* What the random walk did, so the test can insist it covered the ground. */
+enum {
+    N_ACCEPTED,
+    N_REFUSED,
+    N_REVERTS,
+    N_REDOS,
+    N_ROLLBACKS,
+    N_SLOT_CONFLICTS,
+    N_DECISIONS,
+    N_FOUR_EYES_REFUSED,
+    N_DEPENDENT_REFUSED,
+    N_COUNTS
+};
+
+typedef struct mrec {
+    uint64_t seq;
+    int64_t at;
+    int meta; /* 0, 1 event.reverted, 2 case.rolled_back */
+    uint64_t target;
+    int64_t to_time;
+    uint8_t *body;
+    size_t len;
+    char type[DK_TYPE_MAX + 1];
+} mrec;
+
+typedef struct mcase {
+    char id[16];
+    dk_case_state st;
+    mrec *r;
+    size_t n, cap;
+} mcase;
+
+typedef struct prop {
+    world w;
+    mcase c[NCASES];
+    uint64_t head;
+    uint64_t rng;
+    unsigned n[N_COUNTS];
+} prop;
+
+static uint64_t rnd(prop *p)
+{
+    uint64_t z = (p->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static unsigned rn(prop *p, unsigned n)
+{
+    return (unsigned)(rnd(p) % n);
+}
+
+/* The model's own fold: reverts void their target, rollbacks every earlier
+ * record after to_time, each only if not voided itself (latest first); the
+ * rest re-applied with dk_case_apply. `extra` is a record not yet appended. */
+static int model_fold(const mcase *c, const mrec *extra, dk_case_state *out, uint64_t *bad,
+                      uint64_t *voided_by)
+{
+    size_t n = c->n + (extra != NULL);
+    uint64_t *vb = calloc(n + 1, sizeof *vb);
+    ASSERT(vb);
+#define AT(i) ((i) < c->n ? &c->r[i] : extra)
+    for (size_t k = n; k-- > 0;) {
+        const mrec *m = AT(k);
+        if (vb[k] || !m->meta)
+            continue;
+        for (size_t j = 0; j < k; j++)
+            if (!vb[j] && ((m->meta == 1 && AT(j)->seq == m->target) ||
+                           (m->meta == 2 && AT(j)->at > m->to_time)))
+                vb[j] = m->seq;
+    }
+    memset(out, 0, sizeof *out);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const mrec *m = AT(i);
+        if (vb[i] || m->meta) {
+            out->version++;
+            out->voided += vb[i] != 0;
+            out->last_seq = m->seq;
+            continue;
+        }
+        dk_event ev;
+        ASSERT_OK(dk_event_decode(m->body, m->len, &ev));
+        if ((rc = dk_case_apply(out, m->seq, &ev)) != 0)
+            *bad = m->seq;
+    }
+#undef AT
+    if (voided_by)
+        memcpy(voided_by, vb, n * sizeof *vb);
+    free(vb);
+    return rc;
+}
+
+static int same_slot(const dk_case_state *a, const dk_case_state *b)
+{
+    if (a->interview.active != b->interview.active)
+        return 0;
+    return !a->interview.active || (a->interview.slot_start == b->interview.slot_start &&
+                                    a->interview.slot_end == b->interview.slot_end &&
+                                    is(a->interview.interviewer, b->interview.interviewer));
+}
+
+/* Would case c's new state hold an interviewer another case already holds? */
+static int slot_conflict(const prop *p, const mcase *c, const dk_case_state *nw)
+{
+    if (same_slot(&c->st, nw) || !nw->interview.active)
+        return 0;
+    for (int i = 0; i < NCASES; i++) {
+        const dk_case_state *o = &p->c[i].st;
+        if (&p->c[i] == c || !o->interview.active ||
+            !is(o->interview.interviewer, nw->interview.interviewer))
+            continue;
+        if (o->interview.slot_start < nw->interview.slot_end &&
+            o->interview.slot_end > nw->interview.slot_start)
+            return 1;
+    }
+    return 0;
+}
+
+static const char *pick_type(prop *p, const mcase *c)
+{
+    unsigned r = rn(p, 100);
+    if (c->st.status == DK_ST_NONE && r < 70)
+        return "case.opened";
+    if (r < 8)
+        return "event.reverted";
+    if (r < 10)
+        return "case.rolled_back";
+    if (r < 80) { /* something the table allows now, lifecycle moves more often */
+        const char *ok[4 * NTYPES];
+        size_t n = 0;
+        for (size_t i = 0; i < NTYPES; i++) {
+            const char *t = expected[i].type;
+            if (!((expected[i].from >> c->st.status) & 1) || is(t, "event.reverted") ||
+                is(t, "case.rolled_back"))
+                continue;
+            int passive = is(t, "note.added") || is(t, "document.attached") ||
+                          is(t, "error.reported") || is(t, "contact.updated") ||
+                          is(t, "status.corrected") || is(t, "case.closed") ||
+                          is(t, "case.withdrawn");
+            for (int w = passive ? 1 : 4; w > 0; w--)
+                ok[n++] = t;
+        }
+        if (n)
+            return ok[rn(p, (unsigned)n)];
+    }
+    return expected[rn(p, NTYPES)].type;
+}
+
+static const char *const people[] = {"carol", "sam", "sue"};
+
+static void slot_times(prop *p, dmap *d)
+{
+    const int64_t half_hour = 1800000000;
+    int64_t base;
+    ASSERT_OK(dk_time_parse("2026-11-24T09:00:00Z", &base));
+    int64_t s = base + (int64_t)rn(p, 5) * half_hour;
+    int64_t e = s + (1 + (int64_t)rn(p, 3)) * half_hour;
+    char a[DK_TIME_LEN], b[DK_TIME_LEN];
+    dk_time_format(s, a);
+    dk_time_format(e, b);
+    d_str(d, "slot_start", a);
+    d_str(d, "slot_end", b);
+}
+
+/* Random but schema-valid data for `type` on case c. */
+static void random_data(prop *p, const mcase *c, const char *type, dmap *d, int step)
+{
+    static const char *const case_types[] = {"visa", "euss", "asylum", "family"};
+    static const char *const edge_to[DK_ST_COUNT] = {[DK_ST_RECEIVED] = "validated",
+                                                     [DK_ST_VALIDATED] = "under_consideration",
+                                                     [DK_ST_UNDER_CONSIDERATION] = "validated"};
+    char buf[64];
+    fill_valid(d, type);
+    if (is(type, "case.opened")) {
+        d_str(d, "case_type", case_types[rn(p, 4)]);
+    } else if (is(type, "case.assigned")) {
+        d_str(d, "caseworker", people[rn(p, 3)]);
+    } else if (is(type, "case.status_changed")) {
+        if (edge_to[c->st.status] && rn(p, 10) < 7)
+            d_str(d, "to", edge_to[c->st.status]);
+        else
+            d_str(d, "to", status_names[1 + rn(p, DK_ST_COUNT - 1)]);
+    } else if (is(type, "decision.recorded")) {
+        unsigned o = rn(p, 10);
+        d_str(d, "outcome", o < 5 ? "granted" : o < 8 ? "refused" : "void");
+        if (rn(p, 2)) {
+            d_str(d, "immigration_status", "ILR");
+            d_del(d, "valid_until");
+        }
+    } else if (is(type, "note.added")) {
+        snprintf(buf, sizeof buf, "note at step %d", step);
+        d_str(d, "text", buf);
+    } else if (is(type, "interview.booked") || is(type, "interview.rescheduled")) {
+        slot_times(p, d);
+        if (is(type, "interview.booked") || rn(p, 2))
+            d_str(d, "interviewer", rn(p, 4) ? "ivan" : "iris");
+    } else if (is(type, "status.corrected")) {
+        if (c->st.open_errors && rn(p, 10) < 8)
+            d_u64(d, "error_ref", c->st.error_seqs[rn(p, c->st.open_errors)]);
+        else
+            d_u64(d, "error_ref", 1 + rn(p, (unsigned)(p->head + 1)));
+        unsigned f = rn(p, 3);
+        if (f == 0 && c->st.assignee[0]) {
+            d_str(d, "field", "assignee");
+            d_str(d, "from", rn(p, 10) < 8 ? c->st.assignee : "nobody");
+            d_str(d, "to", people[rn(p, 3)]);
+        } else if (f == 1 && c->st.applicant_name[0]) {
+            d_str(d, "field", "applicant_name");
+            d_str(d, "from", c->st.applicant_name);
+            snprintf(buf, sizeof buf, "Renamed %d", step);
+            d_str(d, "to", buf);
+        } else {
+            d_str(d, "field", "status");
+            d_str(d, "from",
+                  rn(p, 10) < 8 ? dk_status_name(c->st.status) : status_names[1 + rn(p, 9)]);
+            d_str(d, "to", status_names[1 + rn(p, DK_ST_COUNT - 1)]);
+        }
+    } else if (is(type, "contact.updated")) {
+        snprintf(buf, sizeof buf, "a%d@example.org", step);
+        d_str(d, "email", buf);
+    } else if (is(type, "appeal.decided")) {
+        d_str(d, "outcome", rn(p, 2) ? "allowed" : "dismissed");
+    }
+}
+
+static const dk_key *key_of(const prop *p, const char *id)
+{
+    return is(id, "carol") ? p->w.carol
+           : is(id, "sam") ? p->w.sam
+           : is(id, "sue") ? p->w.sue
+                           : p->w.admin;
+}
+
+static unsigned roles_of(const char *id)
+{
+    return is(id, "carol") ? R_CW
+           : is(id, "sam") ? R_CW | R_SC
+           : is(id, "sue") ? R_SC
+                           : DK_ROLE_ADMIN;
+}
+
+static void prop_step(prop *p, int step)
+{
+    mcase *c = &p->c[rn(p, NCASES)];
+    const char *type = pick_type(p, c);
+    unsigned a = rn(p, 100);
+    const char *author = a < 35 ? "carol" : a < 70 ? "sam" : a < 92 ? "sue" : "admin";
+    dmap d;
+    mrec self;
+    int target_err = 0;
+    char target_buf[DK_TYPE_MAX + 1];
+    const char *target_type = NULL;
+    memset(&self, 0, sizeof self);
+    random_data(p, c, type, &d, step);
+
+    if (is(type, "event.reverted")) {
+        const mcase *tc = c;
+        for (int i = 0; tc->n == 0 && i < NCASES; i++)
+            tc = &p->c[i];
+        if (tc->n == 0)
+            return; /* nothing in the ledger to revert yet */
+        size_t j = rn(p, 2) && tc->n > 3 ? tc->n - 1 - rn(p, 3) : rn(p, (unsigned)tc->n);
+        char hex[2 * DK_HASH_BYTES + 1];
+        record_hash_hex(p->w.lg, tc->r[j].seq, hex);
+        if (rn(p, 25) == 0) {
+            hex[7] = hex[7] == '0' ? '1' : '0';
+            target_err = DK_EINVAL;
+        }
+        if (tc != c)
+            target_err = DK_EINVAL;
+        d_str(&d, "target_hash", hex);
+        d_u64(&d, "target_seq", tc->r[j].seq);
+        snprintf(target_buf, sizeof target_buf, "%s", tc->r[j].type);
+        target_type = target_buf;
+        self.meta = 1;
+        self.target = tc->r[j].seq;
+    } else if (is(type, "case.rolled_back")) {
+        int64_t to = c->n ? c->r[rn(p, (unsigned)c->n)].at : 1795510800000000;
+        if (rn(p, 6) == 0)
+            to -= 1;
+        rollback_data(&d, to);
+        self.meta = 2;
+        self.to_time = to;
+    }
+
+    /* co-signers: mostly a proper second senior for the undo events */
+    const char *co = NULL;
+    unsigned cr = rn(p, 100);
+    if (self.meta || cr < 5) {
+        if (cr < 60)
+            co = is(author, "sam") ? "sue" : "sam";
+        else if (cr < 80 && !is(author, "carol"))
+            co = "carol";
+    }
+    uint64_t expect_v = 0, *expect = NULL;
+    unsigned ex = rn(p, 100);
+    if (ex < 10) {
+        expect_v = c->st.version + (ex < 6 ? 0 : 1 + rn(p, 2));
+        expect = &expect_v;
+    }
+
+    tev e;
+    tev_make(&e, type, c->id, author, &d, expect);
+
+    /* the model's verdict, in the writer's order of checks */
+    dk_case_state nw = c->st;
+    int want = target_err, slot = 0;
+    uint64_t bad = 0;
+    if (want == 0 && expect && expect_v != c->st.version)
+        want = DK_ECONFLICT;
+    if (want == 0) {
+        const char *cos[1] = {co};
+        unsigned cos_roles[1] = {co ? roles_of(co) : 0};
+        want = dk_case_permit(&e.ev, roles_of(author), &c->st, cos, cos_roles, co ? 1 : 0,
+                              target_type);
+    }
+    if (want == 0 && self.meta) {
+        self.seq = p->head + 1;
+        if (c->st.status == DK_ST_NONE)
+            want = DK_ETRANSITION;
+        else if (model_fold(c, &self, &nw, &bad, NULL) != 0)
+            want = DK_ETRANSITION;
+    } else if (want == 0) {
+        want = dk_case_apply(&nw, p->head + 1, &e.ev);
+    }
+    if (want == 0 && slot_conflict(p, c, &nw))
+        want = DK_ECONFLICT, slot = 1;
+
+    dk_append_res res;
+    int rc = tev_append(p->w.lg, &e, key_of(p, author), co ? key_of(p, co) : NULL, &res);
+    if (rc != want) { /* say what the model believes about interviewer holds */
+        for (int q = 0; q < NCASES; q++) {
+            const dk_case_state *o = &p->c[q].st;
+            char ts[DK_TIME_LEN], te[DK_TIME_LEN];
+            dk_time_format(o->interview.slot_start, ts);
+            dk_time_format(o->interview.slot_end, te);
+            if (o->interview.active)
+                fprintf(stderr, "  model: %s holds %s %s..%s\n", p->c[q].id,
+                        o->interview.interviewer, ts, te);
+        }
+    }
+    if (rc != want)
+        TH_FAIL("step %d: %s on %s (%s) by %s%s%s: ledger says %s (%s), model says %s", step, type,
+                c->id, dk_status_name(c->st.status), author, co ? " + " : "", co ? co : "",
+                dk_err_name(rc), res.errmsg, dk_err_name(want));
+    if (rc == 0) {
+        ASSERT_EQ(res.seq, p->head + 1);
+        p->head = res.seq;
+        if (c->n == c->cap) {
+            c->cap = c->cap ? 2 * c->cap : 16;
+            c->r = realloc(c->r, c->cap * sizeof *c->r);
+            ASSERT(c->r);
+        }
+        mrec *m = &c->r[c->n++];
+        *m = self;
+        m->seq = res.seq;
+        m->at = res.recorded_at;
+        m->body = malloc(e.len);
+        ASSERT(m->body);
+        memcpy(m->body, e.body, e.len);
+        m->len = e.len;
+        snprintf(m->type, sizeof m->type, "%s", type);
+        c->st = nw;
+        p->n[N_ACCEPTED]++;
+        p->n[N_REVERTS] += self.meta == 1;
+        p->n[N_REDOS] += self.meta == 1 && is(target_type, "event.reverted");
+        p->n[N_ROLLBACKS] += self.meta == 2;
+        p->n[N_DECISIONS] += is(type, "decision.recorded");
+    } else {
+        ASSERT_EQ(head_seq(p->w.lg), p->head);
+        p->n[N_REFUSED]++;
+        p->n[N_SLOT_CONFLICTS] += slot;
+        p->n[N_FOUR_EYES_REFUSED] += rc == DK_EDENIED && strstr(res.errmsg, "four eyes") != NULL;
+        p->n[N_DEPENDENT_REFUSED] += self.meta && rc == DK_ETRANSITION && bad != 0;
+    }
+    uint64_t v;
+    ASSERT_OK(dk_ledger_case_version(p->w.lg, c->id, &v));
+    ASSERT_EQ(v, c->st.version);
+    tev_free(&e);
+}
+
+/* Fold every case from the ledger and compare with the model. */
+static void prop_check(prop *p)
+{
+    for (int i = 0; i < NCASES; i++) {
+        mcase *c = &p->c[i];
+        caserecs cr;
+        read_case(p->w.lg, c->id, &cr);
+        ASSERT_EQ(cr.n, c->n);
+        for (size_t j = 0; j < cr.n; j++)
+            ASSERT_EQ(cr.r[j].seq, c->r[j].seq);
+        dk_case_state st, again;
+        dk_void *voids;
+        size_t nv;
+        uint64_t bad = 0;
+        ASSERT_OK(dk_case_fold(cr.r, cr.n, &st, &voids, &nv, &bad));
+        same_state(c->id, &st, &c->st);
+        uint64_t *vb = calloc(c->n + 1, sizeof *vb);
+        ASSERT(vb);
+        ASSERT_OK(model_fold(c, NULL, &again, &bad, vb));
+        same_state(c->id, &again, &c->st);
+        size_t k = 0;
+        for (size_t j = 0; j < c->n; j++)
+            if (vb[j]) {
+                ASSERT(k < nv);
+                ASSERT_EQ(voids[k].seq, c->r[j].seq);
+                ASSERT_EQ(voids[k].by_seq, vb[j]);
+                k++;
+            }
+        ASSERT_EQ(k, nv);
+        ASSERT_EQ(nv, c->st.voided);
+        free(vb);
+        free(voids);
+        caserecs_free(&cr);
+    }
+}
+
+static void prop_run(const char *dir, uint64_t seed, int steps, prop *p)
+{
+    memset(p, 0, sizeof *p);
+    p->rng = seed;
+    world_open(&p->w, dir);
+    p->head = head_seq(p->w.lg);
+    for (int i = 0; i < NCASES; i++)
+        snprintf(p->c[i].id, sizeof p->c[i].id, "PROP-%d", i);
+    for (int s = 0; s < steps; s++) {
+        prop_step(p, s);
+        if (s % 250 == 249)
+            prop_check(p);
+    }
+    prop_check(p);
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(p->w.lg, &rep));
+    if (!rep.ok)
+        TH_FAIL("verify failed at seq %llu: %s", (unsigned long long)rep.seq, rep.reason);
+    world_close(&p->w);
+    for (int i = 0; i < NCASES; i++) {
+        for (size_t j = 0; j < p->c[i].n; j++)
+            free(p->c[i].r[j].body);
+        free(p->c[i].r);
+    }
+}
+
+TEST(ledger_agrees_with_model)
+{
+    static const uint64_t seeds[] = {0x5eed0001, 0xdecafbad, 0x0ddba11};
+    unsigned totals[N_COUNTS] = {0};
+    char dir[512];
+    const char *base = th_tmpdir();
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        prop p;
+        snprintf(dir, sizeof dir, "%s/seed%zu", base, i);
+        prop_run(dir, seeds[i], 1500, &p);
+        for (int k = 0; k < N_COUNTS; k++)
+            totals[k] += p.n[k];
+    }
+    /* the walk must have exercised what it is for */
+    static const char *const names[N_COUNTS] = {
+        "accepted",          "refused",        "reverts",   "redos",
+        "rollbacks",         "slot conflicts", "decisions", "four-eyes refusals",
+        "dependent refusals"};
+    static const unsigned at_least[N_COUNTS] = {1000, 500, 50, 10, 10, 5, 10, 10, 5};
+    for (int k = 0; k < N_COUNTS; k++)
+        if (totals[k] < at_least[k])
+            TH_FAIL("only %u %s in the random walk (want %u)", totals[k], names[k], at_least[k]);
+}
+
+TEST(revert_and_redo)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_case_state s0, s1, s2;
+    const char *U = "UNDO-1";
+    open_validated(&w, U, w.carol);
+    PUT_DEFAULT(&w, U, "note.added", w.carol);
+    uint64_t contact = PUT_DEFAULT(&w, U, "contact.updated", w.carol);
+    fold_case(w.lg, U, &s0);
+    ASSERT_STR_EQ(s0.email, "new@example.org");
+
+    /* undo the contact update */
+    revert_data(&d, w.lg, contact);
+    uint64_t undo = PUT(&w, U, "event.reverted", w.carol, NULL, &d);
+    fold_case(w.lg, U, &s1);
+    ASSERT_STR_EQ(s1.email, "");
+    ASSERT_EQ(s1.voided, 1);
+    ASSERT_EQ(s1.version, s0.version + 1);
+    /* redo: revert the revert; the fold is back where it was */
+    revert_data(&d, w.lg, undo);
+    uint64_t redo = PUT(&w, U, "event.reverted", w.carol, NULL, &d);
+    fold_case(w.lg, U, &s2);
+    same_content("after redo", &s2, &s0);
+    ASSERT_EQ(s2.version, s0.version + 2);
+    ASSERT_EQ(s2.voided, 1); /* the undo */
+    caserecs cr;
+    read_case(w.lg, U, &cr);
+    dk_void *voids;
+    size_t nv;
+    dk_case_state st;
+    ASSERT_OK(dk_case_fold(cr.r, cr.n, &st, &voids, &nv, NULL));
+    ASSERT_EQ(nv, 1);
+    ASSERT_EQ(voids[0].seq, undo);
+    ASSERT_EQ(voids[0].by_seq, redo);
+    free(voids);
+    caserecs_free(&cr);
+    /* and undo the redo */
+    revert_data(&d, w.lg, redo);
+    PUT(&w, U, "event.reverted", w.sam, NULL, &d);
+    fold_case(w.lg, U, &st);
+    same_content("after undoing the redo", &st, &s1);
+
+    /* a status change, undone and redone; the writer's state follows */
+    fill_valid(&d, "case.assigned");
+    PUT(&w, U, "case.assigned", w.sue, NULL, &d);
+    to_status(&d, "under_consideration");
+    uint64_t uc = PUT(&w, U, "case.status_changed", w.carol, NULL, &d);
+    fold_case(w.lg, U, &s0);
+    revert_data(&d, w.lg, uc);
+    undo = PUT(&w, U, "event.reverted", w.carol, NULL, &d);
+    fold_case(w.lg, U, &s1);
+    ASSERT_EQ(s1.status, DK_ST_VALIDATED);
+    dk_append_res res;
+    fill_valid(&d, "decision.recorded");
+    ASSERT_ERR(try_put(&w, U, "decision.recorded", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    ASSERT_CONTAINS(res.errmsg, "'validated'");
+    revert_data(&d, w.lg, undo);
+    PUT(&w, U, "event.reverted", w.carol, NULL, &d);
+    fold_case(w.lg, U, &s2);
+    same_content("status redo", &s2, &s0);
+    ASSERT_EQ(s2.status, DK_ST_UNDER_CONSIDERATION);
+
+    /* a decision: undone with four eyes, redone, and the case goes on from it */
+    fill_valid(&d, "decision.recorded");
+    uint64_t dec = PUT(&w, U, "decision.recorded", w.carol, NULL, &d);
+    fold_case(w.lg, U, &s0);
+    ASSERT_EQ(s0.status, DK_ST_DECIDED);
+    revert_data(&d, w.lg, dec);
+    ASSERT_ERR(try_put(&w, U, "event.reverted", w.carol, NULL, &d, &res), DK_EDENIED);
+    undo = PUT(&w, U, "event.reverted", w.carol, w.sam, &d);
+    fold_case(w.lg, U, &s1);
+    ASSERT_EQ(s1.status, DK_ST_UNDER_CONSIDERATION);
+    ASSERT_EQ(s1.decision.has, 0);
+    fill_valid(&d, "appeal.lodged");
+    ASSERT_ERR(try_put(&w, U, "appeal.lodged", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    revert_data(&d, w.lg, undo);
+    PUT(&w, U, "event.reverted", w.sam, w.sue, &d);
+    fold_case(w.lg, U, &s2);
+    same_content("decision redo", &s2, &s0);
+    PUT_DEFAULT(&w, U, "appeal.lodged", w.carol);
+    fold_case(w.lg, U, &st);
+    ASSERT_EQ(st.status, DK_ST_APPEALED);
+    ASSERT_EQ(st.decision.seq, dec);
+    world_close(&w);
+}
+
+/* ======================================================================
+ * 5. Rollback
+ * ====================================================================== */
+
+static void expect_prefix(dk_ledger *lg, const char *case_id, const caserecs *before, size_t keep,
+                          const char *what)
+{
+    dk_case_state now, then;
+    fold_case(lg, case_id, &now);
+    fold_n(before, keep, &then);
+    same_content(what, &now, &then);
+}
+
+TEST(rollback_restores_an_earlier_state)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_append_res res;
+    const char *R = "RB-1";
+    open_validated(&w, R, w.carol); /* 0, 1 */
+    fill_valid(&d, "case.assigned");
+    PUT(&w, R, "case.assigned", w.sam, NULL, &d);      /* 2 */
+    PUT_DEFAULT(&w, R, "note.added", w.carol);         /* 3 */
+    PUT_DEFAULT(&w, R, "interview.booked", w.carol);   /* 4: ivan 10:00-11:00 */
+    PUT_DEFAULT(&w, R, "note.added", w.carol);         /* 5 */
+    PUT_DEFAULT(&w, R, "interview.attended", w.carol); /* 6 */
+    PUT_DEFAULT(&w, R, "decision.recorded", w.carol);  /* 7 */
+    caserecs before;
+    read_case(w.lg, R, &before);
+    ASSERT_EQ(before.n, 8);
+    dk_case_state st;
+    fold_case(w.lg, R, &st);
+    ASSERT_EQ(st.status, DK_ST_DECIDED);
+
+    /* four eyes: alone, or with a caseworker, is not enough */
+    uint64_t head = head_seq(w.lg);
+    rollback_data(&d, before.r[5].recorded_at);
+    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "four eyes");
+    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.carol, &d, &res), DK_EDENIED);
+    ASSERT_EQ(head_seq(w.lg), head);
+
+    /* A: back to record 5 (the interview booked, not yet attended) */
+    PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
+    expect_prefix(w.lg, R, &before, 6, "rollback A");
+    fold_case(w.lg, R, &st);
+    ASSERT_EQ(st.status, DK_ST_INTERVIEW_SCHEDULED);
+    ASSERT_EQ(st.interview.active, 1);
+    ASSERT_EQ(st.decision.has, 0);
+    ASSERT_EQ(st.voided, 2);
+    ASSERT_EQ(st.version, 9);
+    /* the restored interview holds ivan's slot again */
+    open_validated(&w, "RB-2", w.carol);
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T10:30:00Z", "2026-11-24T11:30:00Z");
+    ASSERT_ERR(try_put(&w, "RB-2", "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "ivan");
+
+    /* B: back to record 3, by a caseworker co-signed by a senior; voids A too */
+    rollback_data(&d, before.r[3].recorded_at);
+    PUT(&w, R, "case.rolled_back", w.carol, w.sam, &d);
+    expect_prefix(w.lg, R, &before, 4, "rollback B");
+    fold_case(w.lg, R, &st);
+    ASSERT_EQ(st.status, DK_ST_VALIDATED);
+    ASSERT_STR_EQ(st.assignee, "carol");
+    ASSERT_EQ(st.interview.active, 0);
+    ASSERT_EQ(st.voided, 5); /* records 4..7 and rollback A */
+    /* ivan is free again */
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T10:30:00Z", "2026-11-24T11:30:00Z");
+    uint64_t rb2_booked = PUT(&w, "RB-2", "interview.booked", w.carol, NULL, &d);
+    ASSERT(rb2_booked > 0);
+
+    /* C: forward again to record 5; that needs ivan's slot, now RB-2's */
+    rollback_data(&d, before.r[5].recorded_at);
+    head = head_seq(w.lg);
+    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "ivan");
+    ASSERT_EQ(head_seq(w.lg), head);
+    expect_prefix(w.lg, R, &before, 4, "after the refused rollback");
+    PUT_DEFAULT(&w, "RB-2", "interview.cancelled", w.carol);
+    PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
+    expect_prefix(w.lg, R, &before, 6, "rollback C");
+    /* the writer's state is the folded one: the case goes on from there */
+    PUT_DEFAULT(&w, R, "interview.attended", w.carol);
+    PUT_DEFAULT(&w, R, "decision.recorded", w.carol);
+    fold_case(w.lg, R, &st);
+    ASSERT_EQ(st.status, DK_ST_DECIDED);
+    ASSERT_EQ(st.interview.attended, 1);
+    caserecs_free(&before);
+    world_close(&w);
+}
+
+/* A rollback to before the case was opened voids the whole case. Either the
+ * ledger refuses it, or the rollback can itself be undone by a revert. */
+TEST(rollback_to_before_opening_can_be_undone)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_append_res res;
+    const char *R = "RB-9";
+    open_validated(&w, R, w.carol);
+    PUT_DEFAULT(&w, R, "note.added", w.carol);
+    caserecs cr;
+    read_case(w.lg, R, &cr);
+    dk_case_state before;
+    fold_n(&cr, cr.n, &before);
+    rollback_data(&d, cr.r[0].recorded_at - 1);
+    int rc = try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res);
+    if (rc != 0) {
+        ASSERT_EQ(rc, DK_ETRANSITION);
+    } else {
+        dk_case_state st;
+        fold_case(w.lg, R, &st);
+        ASSERT_EQ(st.status, DK_ST_NONE);
+        revert_data(&d, w.lg, res.seq);
+        rc = try_put(&w, R, "event.reverted", w.sam, w.sue, &d, &res);
+        if (rc != 0)
+            TH_FAIL("the rollback that voided all of %s cannot be reverted: %s: %s", R,
+                    dk_err_name(rc), res.errmsg);
+        fold_case(w.lg, R, &st);
+        same_content("rollback reverted", &st, &before);
+    }
+    caserecs_free(&cr);
+    world_close(&w);
+}
+
+/* ======================================================================
+ * 6. Reverts that would break later events
+ * ====================================================================== */
+
+TEST(revert_refused_when_later_events_depend_on_it)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_append_res res;
+    const char *C = "DEP-1";
+    uint64_t opened = PUT_DEFAULT(&w, C, "case.opened", w.carol);
+    to_status(&d, "validated");
+    uint64_t validated = PUT(&w, C, "case.status_changed", w.carol, NULL, &d);
+    uint64_t booked = PUT_DEFAULT(&w, C, "interview.booked", w.carol);
+    uint64_t note = PUT_DEFAULT(&w, C, "note.added", w.carol);
+    dk_head h0;
+    uint64_t v0;
+    ASSERT_OK(dk_ledger_head(w.lg, &h0));
+    ASSERT_OK(dk_ledger_case_version(w.lg, C, &v0));
+
+    /* the booking needed 'validated' */
+    char want[64];
+    revert_data(&d, w.lg, validated);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    snprintf(want, sizeof want, "seq %llu", (unsigned long long)booked);
+    ASSERT_CONTAINS(res.errmsg, want);
+    /* everything needed the case to be opened */
+    revert_data(&d, w.lg, opened);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.sam, NULL, &d, &res), DK_ETRANSITION);
+    snprintf(want, sizeof want, "seq %llu", (unsigned long long)validated);
+    ASSERT_CONTAINS(res.errmsg, want);
+    dk_head h1;
+    uint64_t v1;
+    ASSERT_OK(dk_ledger_head(w.lg, &h1));
+    ASSERT_OK(dk_ledger_case_version(w.lg, C, &v1));
+    ASSERT_EQ(h1.seq, h0.seq);
+    ASSERT_MEM_EQ(h1.hash, h0.hash, DK_HASH_BYTES);
+    ASSERT_EQ(v1, v0);
+
+    /* a bad target: wrong hash, another case's record, no such record */
+    revert_data(&d, w.lg, note);
+    d_str(&d, "target_hash", HEX_A);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.carol, NULL, &d, &res), DK_EINVAL);
+    ASSERT_CONTAINS(res.errmsg, "target_hash");
+    PUT_DEFAULT(&w, "DEP-2", "case.opened", w.carol);
+    uint64_t other = PUT_DEFAULT(&w, "DEP-2", "note.added", w.carol);
+    revert_data(&d, w.lg, other);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.carol, NULL, &d, &res), DK_EINVAL);
+    ASSERT_CONTAINS(res.errmsg, C);
+    revert_data(&d, w.lg, note);
+    d_u64(&d, "target_seq", h0.seq + 1000);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.carol, NULL, &d, &res), DK_ENOTFOUND);
+    /* a system record is no case's event */
+    revert_data(&d, w.lg, 2);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.carol, NULL, &d, &res), DK_EINVAL);
+
+    /* control: the note can go, and the case is otherwise as it was */
+    dk_case_state st0, st1;
+    fold_case(w.lg, C, &st0);
+    revert_data(&d, w.lg, note);
+    PUT(&w, C, "event.reverted", w.carol, NULL, &d);
+    fold_case(w.lg, C, &st1);
+    same_content("after reverting a note", &st1, &st0);
+    ASSERT_EQ(st1.voided, 1);
+    /* and once the booking is cancelled, 'validated' can't go either: the
+     * cancellation still needs the interview, which needs 'validated' */
+    PUT_DEFAULT(&w, C, "interview.cancelled", w.carol);
+    revert_data(&d, w.lg, validated);
+    ASSERT_ERR(try_put(&w, C, "event.reverted", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    snprintf(want, sizeof want, "seq %llu", (unsigned long long)booked);
+    ASSERT_CONTAINS(res.errmsg, want);
+    world_close(&w);
+}
+
+/* ======================================================================
+ * 7. Interviewer double-booking under concurrency
+ * ====================================================================== */
+
+enum { BOOKERS = 8 };
+
+typedef struct booker {
+    dk_ledger *lg;
+    pthread_barrier_t *go;
+    dk_append_req req;
+    dk_append_res res;
+    int rc;
+} booker;
+
+static void *book(void *arg)
+{
+    booker *b = arg;
+    pthread_barrier_wait(b->go);
+    b->rc = dk_ledger_append(b->lg, &b->req, &b->res);
+    return NULL;
+}
+
+/* Book `interviewer` on cases prefix-0..7 at once, slot i from starts[i] to
+ * ends[i]; the codes in rc[]. */
+static void book_at_once(world *w, const char *prefix, const char *interviewer,
+                         const char *const *starts, const char *const *ends, int *rc,
+                         char errs[BOOKERS][256])
+{
+    tev e[BOOKERS];
+    dk_sig sig[BOOKERS];
+    booker b[BOOKERS];
+    pthread_t th[BOOKERS];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, BOOKERS);
+    for (int i = 0; i < BOOKERS; i++) {
+        char case_id[32];
+        dmap d;
+        const dk_key *k = i % 2 ? w->carol : w->sam;
+        snprintf(case_id, sizeof case_id, "%s-%d", prefix, i);
+        slot_data(&d, "interview.booked", interviewer, starts[i], ends[i]);
+        tev_make(&e[i], "interview.booked", case_id, dk_key_id(k), &d, NULL);
+        memset(&sig[i], 0, sizeof sig[i]);
+        snprintf(sig[i].actor, sizeof sig[i].actor, "%s", dk_key_id(k));
+        ASSERT_OK(dk_sign(k, e[i].body, e[i].len, sig[i].sig));
+        memset(&b[i], 0, sizeof b[i]);
+        b[i].lg = w->lg;
+        b[i].go = &go;
+        b[i].req = (dk_append_req){e[i].body, e[i].len, &sig[i], 1};
+    }
+    for (int i = 0; i < BOOKERS; i++)
+        ASSERT_EQ(pthread_create(&th[i], NULL, book, &b[i]), 0);
+    for (int i = 0; i < BOOKERS; i++) {
+        pthread_join(th[i], NULL);
+        rc[i] = b[i].rc;
+        snprintf(errs[i], 256, "%s", b[i].res.errmsg);
+        tev_free(&e[i]);
+    }
+    pthread_barrier_destroy(&go);
+}
+
+TEST(concurrent_double_booking)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_append_res res;
+    char case_id[32];
+    for (int i = 0; i < BOOKERS; i++) {
+        snprintf(case_id, sizeof case_id, "DB-%d", i);
+        open_validated(&w, case_id, w.carol);
+        snprintf(case_id, sizeof case_id, "NB-%d", i);
+        open_validated(&w, case_id, w.sam);
+    }
+    /* overlapping: every slot holds 10:30-10:31 */
+    static const char *const starts[BOOKERS] = {"2026-11-24T10:00:00Z", "2026-11-24T10:05:00Z",
+                                                "2026-11-24T10:10:00Z", "2026-11-24T10:15:00Z",
+                                                "2026-11-24T10:20:00Z", "2026-11-24T10:25:00Z",
+                                                "2026-11-24T10:29:00Z", "2026-11-24T09:00:00Z"};
+    static const char *const ends[BOOKERS] = {"2026-11-24T11:00:00Z", "2026-11-24T11:05:00Z",
+                                              "2026-11-24T11:10:00Z", "2026-11-24T11:15:00Z",
+                                              "2026-11-24T11:20:00Z", "2026-11-24T11:25:00Z",
+                                              "2026-11-24T12:00:00Z", "2026-11-24T10:31:00Z"};
+    int rc[BOOKERS];
+    char errs[BOOKERS][256];
+    uint64_t head = head_seq(w.lg);
+    book_at_once(&w, "DB", "ivan", starts, ends, rc, errs);
+    int winner = -1, won = 0;
+    for (int i = 0; i < BOOKERS; i++) {
+        if (rc[i] == 0) {
+            winner = i;
+            won++;
+        } else if (rc[i] != DK_ECONFLICT) {
+            TH_FAIL("booker %d: %s (%s), wanted DK_ECONFLICT", i, dk_err_name(rc[i]), errs[i]);
+        } else {
+            ASSERT_CONTAINS(errs[i], "ivan");
+        }
+    }
+    ASSERT_EQ(won, 1);
+    ASSERT_EQ(head_seq(w.lg), head + 1);
+    char wcase[32];
+    snprintf(wcase, sizeof wcase, "DB-%d", winner);
+    for (int i = 0; i < BOOKERS; i++) {
+        dk_case_state st;
+        snprintf(case_id, sizeof case_id, "DB-%d", i);
+        fold_case(w.lg, case_id, &st);
+        ASSERT_EQ(st.status, i == winner ? DK_ST_INTERVIEW_SCHEDULED : DK_ST_VALIDATED);
+        ASSERT_EQ(st.interview.active, i == winner);
+    }
+
+    /* back-to-back slots [9+i h, 10+i h) for one interviewer all fit */
+    static const char *const hs[BOOKERS + 1] = {
+        "2026-11-25T09:00:00Z", "2026-11-25T10:00:00Z", "2026-11-25T11:00:00Z",
+        "2026-11-25T12:00:00Z", "2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z",
+        "2026-11-25T15:00:00Z", "2026-11-25T16:00:00Z", "2026-11-25T17:00:00Z"};
+    book_at_once(&w, "NB", "iris", hs, hs + 1, rc, errs);
+    for (int i = 0; i < BOOKERS; i++)
+        if (rc[i] != 0)
+            TH_FAIL("iris slot %d: %s (%s)", i, dk_err_name(rc[i]), errs[i]);
+    /* and a ninth one in the middle does not */
+    PUT_DEFAULT(&w, "NB-X", "case.opened", w.sam);
+    to_status(&d, "validated");
+    PUT(&w, "NB-X", "case.status_changed", w.sam, NULL, &d);
+    slot_data(&d, "interview.booked", "iris", "2026-11-25T12:59:59Z", "2026-11-25T13:00:01Z");
+    ASSERT_ERR(try_put(&w, "NB-X", "interview.booked", w.sam, NULL, &d, &res), DK_ECONFLICT);
+    /* other interviewers are not affected */
+    slot_data(&d, "interview.booked", "ivo", "2026-11-25T12:00:00Z", "2026-11-25T14:00:00Z");
+    PUT(&w, "NB-X", "interview.booked", w.sam, NULL, &d);
+
+    /* rescheduling moves the hold; cancelling frees it */
+    int l1 = (winner + 1) % BOOKERS, l2 = (winner + 2) % BOOKERS;
+    char c1[32], c2[32];
+    snprintf(c1, sizeof c1, "DB-%d", l1);
+    snprintf(c2, sizeof c2, "DB-%d", l2);
+    slot_data(&d, "interview.booked", "ivan", starts[winner], ends[winner]);
+    ASSERT_ERR(try_put(&w, c1, "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    slot_data(&d, "interview.rescheduled", "ivan", "2026-11-24T14:00:00Z", "2026-11-24T15:00:00Z");
+    PUT(&w, wcase, "interview.rescheduled", w.carol, NULL, &d);
+    slot_data(&d, "interview.booked", "ivan", starts[winner], ends[winner]);
+    PUT(&w, c1, "interview.booked", w.carol, NULL, &d);
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T14:30:00Z", "2026-11-24T15:30:00Z");
+    ASSERT_ERR(try_put(&w, c2, "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, wcase);
+    PUT_DEFAULT(&w, wcase, "interview.cancelled", w.carol);
+    PUT(&w, c2, "interview.booked", w.carol, NULL, &d);
+    /* and a cancelled slot can be taken back by the case that gave it up */
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T14:00:00Z", "2026-11-24T15:00:00Z");
+    ASSERT_ERR(try_put(&w, wcase, "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T15:30:00Z", "2026-11-24T16:00:00Z");
+    PUT(&w, wcase, "interview.booked", w.carol, NULL, &d);
+    world_close(&w);
+}
+
+/* A move that is refused for a clash must leave the case holding the slot it
+ * had: the refusal may not release it to others. */
+TEST(refused_reschedule_keeps_the_old_slot)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_append_res res;
+    open_validated(&w, "KS-A", w.carol);
+    open_validated(&w, "KS-B", w.carol);
+    open_validated(&w, "KS-C", w.carol);
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z");
+    PUT(&w, "KS-A", "interview.booked", w.carol, NULL, &d);
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T12:00:00Z", "2026-11-24T13:00:00Z");
+    PUT(&w, "KS-B", "interview.booked", w.carol, NULL, &d);
+    /* A tries to move onto B's hour: refused, and A keeps 10:00-11:00 */
+    slot_data(&d, "interview.rescheduled", "ivan", "2026-11-24T12:30:00Z", "2026-11-24T13:30:00Z");
+    ASSERT_ERR(try_put(&w, "KS-A", "interview.rescheduled", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    dk_case_state st;
+    fold_case(w.lg, "KS-A", &st);
+    ASSERT_EQ(st.interview.active, 1);
+    int64_t ten;
+    ASSERT_OK(dk_time_parse("2026-11-24T10:00:00Z", &ten));
+    ASSERT_EQ(st.interview.slot_start, ten);
+    /* so C cannot have ivan at 10:15 */
+    slot_data(&d, "interview.booked", "ivan", "2026-11-24T10:15:00Z", "2026-11-24T10:45:00Z");
+    int rc = try_put(&w, "KS-C", "interview.booked", w.carol, NULL, &d, &res);
+    if (rc != DK_ECONFLICT)
+        TH_FAIL("ivan is double-booked at 10:15: KS-A holds 10:00-11:00, yet KS-C's booking got "
+                "%s (%s)",
+                dk_err_name(rc), res.errmsg);
+    world_close(&w);
+}
+
+TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
+            TH_ENTRY(lifecycle_guards_and_effects) TH_ENTRY(schemas)
+                TH_ENTRY(rescheduled_slot_must_end_after_it_starts)
+                    TH_ENTRY(decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
+                        TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
+                            TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
+                                TH_ENTRY(revert_and_redo)
+                                    TH_ENTRY(rollback_restores_an_earlier_state)
+                                        TH_ENTRY(rollback_to_before_opening_can_be_undone)
+                                            TH_ENTRY(revert_refused_when_later_events_depend_on_it)
+                                                TH_ENTRY(concurrent_double_booking)
+                                                    TH_ENTRY(refused_reschedule_keeps_the_old_slot))
