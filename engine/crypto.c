@@ -169,6 +169,22 @@ int dk_verify(const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t *body, size_t len
     return bad ? dk__fail(DK_EBADSIG, "signature does not verify") : 0;
 }
 
+int dk_sign_raw(const dk_key *k, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+    crypto_sign_detached(sig, NULL, msg, len, k->sk);
+    return 0;
+}
+
+int dk_verify_raw(const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t *msg, size_t len,
+                  const uint8_t sig[64])
+{
+    if (dk_init() != 0)
+        return DK_EIO;
+    if (crypto_sign_verify_detached(sig, msg, len, pk) != 0)
+        return dk__fail(DK_EBADSIG, "signature does not verify");
+    return 0;
+}
+
 void dk_sha256(const void *data, size_t len, uint8_t out[32])
 {
     crypto_hash_sha256(out, data, len);

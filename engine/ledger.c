@@ -133,17 +133,22 @@ static int open_dbs(dk_ledger *lg, MDB_txn *txn, unsigned flags)
         MDB_dbi *dbi;
         unsigned extra;
     } dbs[] = {
-        {"log", &lg->log, 0},       {"by_case", &lg->by_case, MDB_DUPSORT | MDB_DUPFIXED},
-        {"cmd", &lg->cmd, 0},       {"meta", &lg->meta, 0},
-        {"actors", &lg->actors, 0}, {"case_state", &lg->case_state, 0},
+        {"log", &lg->log, 0},
+        {"by_case", &lg->by_case, MDB_DUPSORT | MDB_DUPFIXED},
+        {"cmd", &lg->cmd, 0},
+        {"meta", &lg->meta, 0},
+        {"actors", &lg->actors, 0},
+        {"case_state", &lg->case_state, 0},
         {"slots", &lg->slots, 0},
+        {"tree", &lg->tree, 0},
+        {"checkpoints", &lg->checkpoints, 0},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         /* Databases added after a ledger was made are created on a write open. */
         unsigned create = (flags & MDB_CREATE) || (!lg->read_only && i > 0) ? MDB_CREATE : 0;
         int rc = mdb_dbi_open(txn, dbs[i].name, create | dbs[i].extra, dbs[i].dbi);
-        if (rc == MDB_NOTFOUND && lg->read_only && strcmp(dbs[i].name, "slots") == 0)
-            continue; /* readers never use it */
+        if (rc == MDB_NOTFOUND && lg->read_only && i >= 6)
+            continue; /* added later; the next write open creates it */
         if (rc == MDB_NOTFOUND)
             return dk__fail(DK_ENOTFOUND, "no docket ledger here (database '%s' is missing)",
                             dbs[i].name);
@@ -241,6 +246,8 @@ int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
     rc = dk_ledger_head(*out, &h);
     if (rc == 0 && h.seq == 0)
         rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
+    if (rc == 0 && !(*out)->read_only)
+        rc = dk__tree_backfill(*out); /* a ledger made before the Merkle tree */
     if (rc) {
         dk_ledger_close(*out);
         *out = NULL;
@@ -576,6 +583,8 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
         return rc; /* the caller grows the map and retries the batch */
     if (rc)
         return dk__mdb_err(rc, "cannot write the record");
+    if ((rc = dk__tree_append(lg, txn, rec.seq, h->hash)) != 0)
+        return rc == DK__MAPFULL ? MDB_MAP_FULL : rc;
     h->seq = rec.seq;
     h->recorded_at = rec.recorded_at;
     p->res.seq = rec.seq;

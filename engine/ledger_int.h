@@ -18,6 +18,8 @@
  *   actors     actor id -> struct actor_row (see ledger.c)
  *   case_state case id -> version(8) last_seq(8) layout(4) dk_case_state
  *   slots      interviewer NUL slot_start(be64) -> slot_end(be64) case id
+ *   tree       level(1) index(be64) -> hash of that complete Merkle subtree
+ *   checkpoints tree size(be64) -> the signed checkpoint note
  */
 #define DK__FORMAT "docket-ledger/1"
 
@@ -25,7 +27,7 @@ typedef struct dk__pending dk__pending;
 
 struct dk_ledger {
     MDB_env *env;
-    MDB_dbi log, by_case, cmd, meta, actors, case_state, slots;
+    MDB_dbi log, by_case, cmd, meta, actors, case_state, slots, tree, checkpoints;
     int read_only;
     unsigned max_batch;
     /* Held shared by every transaction in this process and exclusively while
@@ -97,3 +99,15 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
                          int *code);
 /* The case's version (events so far) from its state row; 0 if none. */
 int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t *version);
+
+/* ---- tree.c: the Merkle tree over the log, inside transactions ---- */
+
+/* Add the leaf for `seq` (its record's leaf hash) inside the writer's txn.
+ * 0, DK__MAPFULL, or a DK_E* code. */
+int dk__tree_append(dk_ledger *lg, MDB_txn *txn, uint64_t seq, const uint8_t leaf[32]);
+/* Build any missing leaves (a ledger made before the tree existed). */
+int dk__tree_backfill(dk_ledger *lg);
+/* Root of the first `size` leaves within txn. */
+int dk__tree_root(dk_ledger *lg, MDB_txn *txn, uint64_t size, uint8_t root[32]);
+/* One stored node (a complete subtree); DK_ECORRUPT if missing. */
+int dk__tree_node(dk_ledger *lg, MDB_txn *txn, unsigned level, uint64_t index, uint8_t out[32]);

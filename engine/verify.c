@@ -67,6 +67,49 @@ static actor_slot *map_find(actor_map *m, const char *id, int insert)
     return &m->slots[j];
 }
 
+/* The Merkle frontier: the roots of the complete subtrees of the leaves so
+ * far, largest first; after n leaves there is one per set bit of n. A push
+ * also keeps the nodes it completed (levels 0..nformed-1), to be compared
+ * with the stored tree. */
+typedef struct frontier {
+    uint8_t h[64][32];
+    uint64_t size[64];
+    int n;
+    uint8_t formed[64][32];
+    int nformed;
+} frontier;
+
+static void frontier_push(frontier *f, const uint8_t leaf[32])
+{
+    memcpy(f->h[f->n], leaf, 32);
+    memcpy(f->formed[0], leaf, 32);
+    f->nformed = 1;
+    f->size[f->n++] = 1;
+    while (f->n >= 2 && f->size[f->n - 1] == f->size[f->n - 2]) {
+        dk_node_hash(f->h[f->n - 2], f->h[f->n - 1], f->h[f->n - 2]);
+        memcpy(f->formed[f->nformed++], f->h[f->n - 2], 32);
+        f->size[f->n - 2] *= 2;
+        f->n--;
+    }
+}
+
+static void frontier_root(const frontier *f, uint8_t root[32])
+{
+    if (f->n == 0) {
+        dk_sha256("", 0, root);
+        return;
+    }
+    memcpy(root, f->h[f->n - 1], 32);
+    for (int i = f->n - 2; i >= 0; i--)
+        dk_node_hash(f->h[i], root, root);
+}
+
+/* Stored checkpoints, checked as the walk reaches their sizes. */
+typedef struct ckpt {
+    uint64_t size;
+    uint8_t root[32];
+} ckpt;
+
 static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
 {
@@ -77,6 +120,24 @@ static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
     rep->ok = 0;
     rep->seq = seq;
     return 1;
+}
+
+/* Compare the nodes completed by leaf `index` with the stored tree: a node
+ * off the current frontier never reaches the root, but proofs use it. */
+static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t index,
+                       dk_verify_report *rep)
+{
+    for (int l = 0; l < f->nformed; l++) {
+        uint8_t got[32];
+        uint64_t at = index >> l;
+        if (dk__tree_node(lg, txn, (unsigned)l, at, got) != 0 || memcmp(got, f->formed[l], 32) != 0)
+            return bad(rep, index + 1,
+                       "the stored Merkle tree node (level %d, index %llu) over records %llu..%llu "
+                       "does not match them",
+                       l, (unsigned long long)at, (unsigned long long)((at << l) + 1),
+                       (unsigned long long)((at + 1) << l));
+    }
+    return 0;
 }
 
 /* Check one record's body and signatures against the actor table, then
@@ -143,6 +204,62 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, actor_map *actors, const dk_r
     return 0;
 }
 
+static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
+                            dk_verify_report *rep)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t cap = 0;
+    uint8_t pk[DK_PUBKEY_BYTES];
+    char b64[64];
+    *out = NULL;
+    *n = 0;
+    if (lg->checkpoints == 0) /* a read-only open of a ledger made before checkpoints */
+        return 0;
+    MDB_val nk = {11, (void *)"node_pubkey"}, nv;
+    int have_key = mdb_get(txn, lg->meta, &nk, &nv) == 0 && nv.mv_size == DK_PUBKEY_BYTES;
+    if (have_key)
+        memcpy(pk, nv.mv_data, DK_PUBKEY_BYTES);
+    dk_b64_encode(pk, DK_PUBKEY_BYTES, b64);
+    if (mdb_cursor_open(txn, lg->checkpoints, &cur) != 0)
+        return 0;
+    int r = 0;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t size = k.mv_size == 8 ? dk__get_be64(k.mv_data) : 0;
+        char *note = strndup(v.mv_data, v.mv_size);
+        dk_checkpoint cp;
+        if (note == NULL) {
+            r = dk__fail(DK_ENOMEM, "out of memory");
+        } else if (!have_key) {
+            r = bad(rep, size, "a checkpoint is stored but the ledger records no node key");
+        } else if (dk_note_open(note, b64, &cp) != 0) {
+            r = bad(rep, size, "the stored checkpoint of size %llu is not validly signed: %s",
+                    (unsigned long long)size, dk_errmsg());
+        } else if (cp.size != size) {
+            r = bad(rep, size, "the checkpoint stored under size %llu says size %llu",
+                    (unsigned long long)size, (unsigned long long)cp.size);
+        } else {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                ckpt *more = realloc(*out, cap * sizeof *more);
+                if (more == NULL) {
+                    free(note);
+                    r = dk__fail(DK_ENOMEM, "out of memory");
+                    break;
+                }
+                *out = more;
+            }
+            (*out)[*n].size = size;
+            memcpy((*out)[*n].root, cp.root, 32);
+            (*n)++;
+        }
+        free(note);
+    }
+    mdb_cursor_close(cur);
+    return r;
+}
+
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
 {
     MDB_txn *txn;
@@ -161,7 +278,13 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
     }
-    int op = MDB_FIRST, r = 0;
+    /* Every stored checkpoint must be signed by the node key. */
+    ckpt *cps = NULL;
+    size_t ncps = 0, next_cp = 0;
+    int r = load_checkpoints(lg, txn, &cps, &ncps, rep);
+    frontier fr;
+    fr.n = 0;
+    int op = MDB_FIRST;
     while (r == 0 && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
         op = MDB_NEXT;
         dk_record rec;
@@ -184,6 +307,19 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
         else
             r = check_body(lg, txn, &actors, &rec, rep);
         dk_leaf_hash(rec.raw, rec.raw_len, prev);
+        frontier_push(&fr, prev);
+        if (r == 0 && lg->tree != 0)
+            r = check_nodes(lg, txn, &fr, kseq - 1, rep);
+        while (r == 0 && next_cp < ncps && cps[next_cp].size == kseq) {
+            uint8_t root[32];
+            frontier_root(&fr, root);
+            if (memcmp(root, cps[next_cp].root, 32) != 0)
+                r = bad(rep, kseq,
+                        "the first %llu records do not hash to the root of the signed checkpoint "
+                        "of that size: history was rewritten",
+                        (unsigned long long)kseq);
+            next_cp++;
+        }
         last_time = rec.recorded_at;
         rep->checked++;
         expect++;
@@ -199,8 +335,20 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
             r = bad(rep, expect - 1, "the stored head (seq %llu) does not match the chain",
                     (unsigned long long)dk__get_be64(hv.mv_data));
     }
+    if (r == 0 && next_cp < ncps)
+        r = bad(rep, cps[next_cp].size,
+                "a signed checkpoint covers %llu records but the ledger has only %llu: records "
+                "were removed",
+                (unsigned long long)cps[next_cp].size, (unsigned long long)(expect - 1));
+    if (r == 0 && expect > 1 && lg->tree != 0) {
+        uint8_t want[32], got[32];
+        frontier_root(&fr, want);
+        if (dk__tree_root(lg, txn, expect - 1, got) != 0 || memcmp(want, got, 32) != 0)
+            r = bad(rep, expect - 1, "the stored Merkle tree does not match the records");
+    }
     mdb_cursor_close(cur);
     dk__read_end(lg, txn);
     free(actors.slots);
+    free(cps);
     return r < 0 ? r : 0;
 }

@@ -68,8 +68,8 @@ typedef struct cli_event {
     uint64_t expect;
     int has_eff;
     int64_t eff;
-    const char *cmd_hex;   /* NULL for a random command id */
-    const dk_key *cosign;  /* a second signer (four eyes), or NULL */
+    const char *cmd_hex;  /* NULL for a random command id */
+    const dk_key *cosign; /* a second signer (four eyes), or NULL */
 } cli_event;
 int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int json);
 
@@ -99,5 +99,12 @@ int cmd_undo(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+int cmd_checkpoint(int argc, char **argv);
+int cmd_prove(int argc, char **argv);
+int cmd_proof(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+/* Create DIR/node.key and record its public key in the ledger. */
+int cli_create_node_key(dk_ledger *lg, const char *dir);
 
 #endif

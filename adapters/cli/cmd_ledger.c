@@ -67,6 +67,11 @@ int cmd_init(int argc, char **argv)
         dk_key_free(key);
         return rc;
     }
+    if ((rc = cli_create_node_key(lg, dir)) != EXIT_OK) {
+        dk_ledger_close(lg);
+        dk_key_free(key);
+        return rc;
+    }
     dk_head h;
     char id[33], nm[65], hash[65];
     if (dk_ledger_head(lg, &h) == 0 && dk_ledger_info(lg, id, nm) == 0) {

@@ -27,6 +27,11 @@ static const cli_cmd commands[] = {
     {"rollback", cmd_rollback, "void a case's events after a time (case.rolled_back)"},
     {"status", cmd_status, "a case's current state"},
     {"history", cmd_history, "a case's events, with who voided what"},
+    {"checkpoint", cmd_checkpoint, "sign or show a Merkle checkpoint (C2SP signed note)"},
+    {"prove", cmd_prove, "inclusion or consistency proof (RFC 6962), as JSON"},
+    {"proof", cmd_proof, "verify a proof offline: proof verify --checkpoint ... --pubkey ..."},
+    {"backup", cmd_backup, "hot, consistent copy of the ledger while appends continue"},
+    {"restore", cmd_restore, "verify a backup, then install it into a new directory"},
 };
 
 static void usage(FILE *out)

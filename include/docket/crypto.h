@@ -41,6 +41,12 @@ int dk_sign(const dk_key *k, const uint8_t *body, size_t len, uint8_t sig[64]);
 DK_MUST_CHECK int dk_verify(const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t *body, size_t len,
                             const uint8_t sig[64]);
 
+/* Plain Ed25519 over `msg`, no domain prefix: for formats that define their
+ * own signed bytes (C2SP signed notes). Never use it for event bodies. */
+int dk_sign_raw(const dk_key *k, const uint8_t *msg, size_t len, uint8_t sig[64]);
+DK_MUST_CHECK int dk_verify_raw(const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t *msg, size_t len,
+                                const uint8_t sig[64]);
+
 void dk_sha256(const void *data, size_t len, uint8_t out[32]);
 /* RFC 6962 leaf hash: SHA-256(0x00 || data). */
 void dk_leaf_hash(const void *data, size_t len, uint8_t out[32]);

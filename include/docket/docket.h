@@ -8,6 +8,8 @@
 #include "docket/error.h"
 #include "docket/event.h"
 #include "docket/ledger.h"
+#include "docket/merkle.h"
+#include "docket/note.h"
 #include "docket/time.h"
 
 /* Initialise the library (libsodium) once per process; safe to call again.

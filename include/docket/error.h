@@ -21,7 +21,8 @@
     XX(ECMDREUSE, -14, "command id reused with a different event")                                 \
     XX(ECLOSED, -15, "ledger is closed")                                                           \
     XX(ETOOBIG, -16, "value too large")                                                            \
-    XX(ESCHEMA, -17, "event data does not match its type's schema")
+    XX(ESCHEMA, -17, "event data does not match its type's schema")                                \
+    XX(EPROOF, -18, "proof does not verify")
 
 typedef enum {
     DK_OK = 0,

@@ -117,6 +117,37 @@ int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter 
 int dk_iter_next(dk_iter *it, dk_record *rec);
 void dk_iter_close(dk_iter *it);
 
+/* ---- the Merkle tree, checkpoints and proofs (RFC 6962 / C2SP) ---- */
+
+/* The checkpoint origin: "docket/<ledger id>". */
+int dk_ledger_origin(dk_ledger *lg, char origin[64]);
+/* Root of the tree of the first `size` records (size <= head seq). */
+int dk_ledger_root(dk_ledger *lg, uint64_t size, uint8_t root[32]);
+/* Inclusion proof of record `seq` in the tree of `size` records. */
+int dk_ledger_prove_inclusion(dk_ledger *lg, uint64_t seq, uint64_t size, uint8_t proof[][32],
+                              size_t *n);
+/* Consistency proof between the trees of old_size and new_size records. */
+int dk_ledger_prove_consistency(dk_ledger *lg, uint64_t old_size, uint64_t new_size,
+                                uint8_t proof[][32], size_t *n);
+
+/* The node key's public half, recorded once (dk_ledger_set_node_key); DK_ENOTFOUND if none. */
+int dk_ledger_node_key(dk_ledger *lg, uint8_t pk[DK_PUBKEY_BYTES]);
+int dk_ledger_set_node_key(dk_ledger *lg, const uint8_t pk[DK_PUBKEY_BYTES]);
+/* Sign a checkpoint of the current head with `node` (which must be the
+ * recorded node key) and store it; *note is a malloc'd copy. If the head is
+ * already checkpointed, returns that one. */
+int dk_ledger_checkpoint(dk_ledger *lg, const dk_key *node, char **note);
+/* A stored checkpoint: of tree size `size`, or the latest if size is 0.
+ * DK_ENOTFOUND if none. *note is malloc'd. */
+int dk_ledger_checkpoint_get(dk_ledger *lg, uint64_t size, char **note);
+
+/* ---- backups ---- */
+
+/* A hot, consistent, compacted copy of the ledger into `dest_dir` (created;
+ * must not already hold a ledger), taken while appends go on: one LMDB read
+ * snapshot (mdb_env_copy2 with MDB_CP_COMPACT), fsynced. */
+int dk_ledger_backup(dk_ledger *lg, const char *dest_dir);
+
 /* ---- verification ---- */
 
 typedef struct dk_verify_report {
@@ -128,8 +159,10 @@ typedef struct dk_verify_report {
 
 /* Walk the whole chain: record layout, dense seq, strictly increasing time,
  * prev hashes, canonical bodies, every signature against the key its actor
- * held at that point, command-id uniqueness and the stored head. Returns 0
- * when it could run (rep->ok says whether the ledger is intact). */
+ * held at that point, command-id uniqueness, the stored head, the Merkle
+ * tree's root, and every stored checkpoint (its signature by the node key and
+ * its root against the recomputed tree). Returns 0 when it could run
+ * (rep->ok says whether the ledger is intact). */
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep);
 
 #endif

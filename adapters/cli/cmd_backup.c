@@ -1,0 +1,135 @@
+/* cmd_backup.c - `docket backup DEST` (hot, consistent, compacted copy while
+ * appends continue) and `docket restore SRC DIR` (verify, then install). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Copy one file, creating dst with `mode` (refusing to overwrite), fsynced. */
+static int copy_file(const char *src, const char *dst, mode_t mode)
+{
+    int in = open(src, O_RDONLY);
+    if (in < 0)
+        return cli_fail("cannot read '%s': %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL, mode);
+    if (out < 0) {
+        close(in);
+        return cli_fail("cannot create '%s': %s", dst, strerror(errno));
+    }
+    char buf[1 << 16];
+    ssize_t r;
+    int ok = 1;
+    while (ok && (r = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; ok && off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            ok = w > 0;
+            off += w > 0 ? w : 0;
+        }
+    ok = ok && r == 0 && fsync(out) == 0;
+    close(in);
+    if (close(out) != 0 || !ok) {
+        unlink(dst);
+        return cli_fail("cannot copy '%s' to '%s'", src, dst);
+    }
+    return EXIT_OK;
+}
+
+int cmd_backup(int argc, char **argv)
+{
+    const char *ledger = NULL;
+    int json = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"json", NULL, &json}, {NULL, NULL, NULL}};
+    const char *usage = "usage: docket backup DEST [--ledger DIR] [--json]\n"
+                        "A hot, consistent, compacted copy of the ledger (and its node key)\n"
+                        "into the new directory DEST, while appends continue.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 1)
+        return cli_usage_error("backup needs one DEST directory");
+    const char *dir = cli_ledger_dir(ledger);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    dk_ledger *lg;
+    if ((rc = cli_open_ledger(dir, 1, &lg)) != EXIT_OK)
+        return rc;
+    int err = dk_ledger_backup(lg, pos[0]);
+    dk_ledger_close(lg);
+    if (err)
+        return cli_dk_fail(err, "backup failed");
+    char src[4096], dst[4096];
+    snprintf(src, sizeof src, "%s/node.key", dir);
+    snprintf(dst, sizeof dst, "%s/node.key", pos[0]);
+    if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK)
+        return rc;
+    dk_ledger_opts o = {0, 0, 1};
+    dk_head h;
+    if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0 || (err = dk_ledger_head(lg, &h)) != 0) {
+        dk_ledger_close(lg);
+        return cli_dk_fail(err, "the backup does not open");
+    }
+    dk_ledger_close(lg);
+    char hash[65];
+    dk_hex_encode(h.hash, 32, hash);
+    if (json) {
+        json_t *o2 = json_object();
+        json_object_set_new(o2, "dest", json_string(pos[0]));
+        json_object_set_new(o2, "seq", json_integer((json_int_t)h.seq));
+        json_object_set_new(o2, "hash", json_string(hash));
+        cli_print_json(o2);
+    } else {
+        printf("backed up to %s: head seq %llu hash %s\n", pos[0], (unsigned long long)h.seq, hash);
+    }
+    return EXIT_OK;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+    int npos, json = 0;
+    char *pos[8];
+    const cli_opt opts[] = {{"json", NULL, &json}, {NULL, NULL, NULL}};
+    const char *usage = "usage: docket restore SRC DIR\n"
+                        "Verifies the backup in SRC (the whole chain, signatures, checkpoints)\n"
+                        "and only then copies it into DIR, which must not hold a ledger.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 2)
+        return cli_usage_error("restore needs SRC and DIR");
+    char src[4096], dst[4096];
+    snprintf(dst, sizeof dst, "%s/data.mdb", pos[1]);
+    if (access(dst, F_OK) == 0)
+        return cli_fail("'%s' already holds a ledger; restore into a new directory", pos[1]);
+    dk_ledger *lg;
+    dk_ledger_opts o = {0, 0, 1};
+    int err = dk_ledger_open(pos[0], &o, &lg);
+    if (err)
+        return cli_dk_fail(err, "the backup does not open");
+    dk_verify_report rep;
+    err = dk_ledger_verify(lg, &rep);
+    dk_ledger_close(lg);
+    if (err)
+        return cli_dk_fail(err, "cannot verify the backup");
+    if (!rep.ok) {
+        fprintf(stderr, "docket: restore: the backup is damaged at seq %llu: %s\n",
+                (unsigned long long)rep.seq, rep.reason);
+        return EXIT_DAMAGE;
+    }
+    if (mkdir(pos[1], 0700) != 0 && errno != EEXIST)
+        return cli_fail("cannot create '%s': %s", pos[1], strerror(errno));
+    snprintf(src, sizeof src, "%s/data.mdb", pos[0]);
+    if ((rc = copy_file(src, dst, 0600)) != EXIT_OK)
+        return rc;
+    snprintf(src, sizeof src, "%s/node.key", pos[0]);
+    snprintf(dst, sizeof dst, "%s/node.key", pos[1]);
+    if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK)
+        return rc;
+    printf("restored %llu verified records into %s\n", (unsigned long long)rep.checked, pos[1]);
+    return EXIT_OK;
+}

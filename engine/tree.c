@@ -1,0 +1,346 @@
+/* tree.c - the ledger's Merkle tree (RFC 6962) kept in LMDB beside the log:
+ * complete-subtree hashes written at append, roots, proofs and checkpoints. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docket/docket.h"
+#include "engine_int.h"
+#include "ledger_int.h"
+
+typedef struct tree_ctx {
+    dk_ledger *lg;
+    MDB_txn *txn;
+    int mdb_rc; /* the last LMDB failure, so MAP_FULL can be told apart */
+} tree_ctx;
+
+static void node_key(uint8_t key[9], unsigned level, uint64_t index)
+{
+    key[0] = (uint8_t)level;
+    dk__put_be64(key + 1, index);
+}
+
+static int get_node(void *p, unsigned level, uint64_t index, uint8_t out[32])
+{
+    tree_ctx *c = p;
+    uint8_t key[9];
+    node_key(key, level, index);
+    MDB_val k = {9, key}, v;
+    int rc = mdb_get(c->txn, c->lg->tree, &k, &v);
+    if (rc == 0 && v.mv_size == 32) {
+        memcpy(out, v.mv_data, 32);
+        return 0;
+    }
+    c->mdb_rc = rc;
+    if (rc == MDB_NOTFOUND || rc == 0)
+        return dk__fail(DK_ECORRUPT, "Merkle node (%u, %llu) is missing", level,
+                        (unsigned long long)index);
+    return dk__mdb_err(rc, "cannot read the Merkle tree");
+}
+
+static int put_node(void *p, unsigned level, uint64_t index, const uint8_t h[32])
+{
+    tree_ctx *c = p;
+    uint8_t key[9];
+    node_key(key, level, index);
+    MDB_val k = {9, key}, v = {32, (void *)h};
+    int rc = mdb_put(c->txn, c->lg->tree, &k, &v, 0);
+    c->mdb_rc = rc;
+    return rc ? dk__mdb_err(rc, "cannot write the Merkle tree") : 0;
+}
+
+int dk__tree_append(dk_ledger *lg, MDB_txn *txn, uint64_t seq, const uint8_t leaf[32])
+{
+    tree_ctx c = {lg, txn, 0};
+    int rc = dk_merkle_append(get_node, put_node, &c, seq - 1, leaf);
+    return rc && c.mdb_rc == MDB_MAP_FULL ? DK__MAPFULL : rc;
+}
+
+int dk__tree_node(dk_ledger *lg, MDB_txn *txn, unsigned level, uint64_t index, uint8_t out[32])
+{
+    tree_ctx c = {lg, txn, 0};
+    return get_node(&c, level, index, out);
+}
+
+int dk__tree_root(dk_ledger *lg, MDB_txn *txn, uint64_t size, uint8_t root[32])
+{
+    tree_ctx c = {lg, txn, 0};
+    return dk_merkle_root(get_node, &c, size, root);
+}
+
+static int head_seq(dk_ledger *lg, MDB_txn *txn, uint64_t *seq)
+{
+    MDB_val k = {4, (void *)"head"}, v;
+    int rc = mdb_get(txn, lg->meta, &k, &v);
+    *seq = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc || v.mv_size != 48)
+        return dk__mdb_err(rc ? rc : MDB_CORRUPTED, "cannot read the ledger head");
+    *seq = dk__get_be64(v.mv_data);
+    return 0;
+}
+
+int dk__tree_backfill(dk_ledger *lg)
+{
+    MDB_txn *txn;
+    uint64_t head, have = 0;
+    uint8_t key[9];
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    rc = head_seq(lg, txn, &head);
+    /* leaves present: the level-0 nodes are dense from index 0 */
+    if (rc == 0 && head > 0) {
+        MDB_cursor *cur;
+        MDB_val k, v;
+        node_key(key, 1, 0);
+        k.mv_size = 9;
+        k.mv_data = key;
+        if ((rc = mdb_cursor_open(txn, lg->tree, &cur)) == 0) {
+            int g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            g = g == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+                       : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+            if (g == 0 && k.mv_size == 9 && ((uint8_t *)k.mv_data)[0] == 0)
+                have = dk__get_be64((uint8_t *)k.mv_data + 1) + 1;
+            mdb_cursor_close(cur);
+        }
+    }
+    dk__read_end(lg, txn);
+    if (rc || have >= head)
+        return rc;
+    /* Add the missing leaves in batches of one transaction each. */
+    while (have < head) {
+        pthread_rwlock_rdlock(&lg->txn_lock);
+        rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+        for (uint64_t n = 0; rc == 0 && have < head && n < 10000; n++, have++) {
+            uint8_t sk[8], leaf[32];
+            dk__put_be64(sk, have + 1);
+            MDB_val k = {8, sk}, v;
+            if ((rc = mdb_get(txn, lg->log, &k, &v)) != 0) {
+                rc = dk__mdb_err(rc, "cannot read the log to build the Merkle tree");
+                break;
+            }
+            dk_leaf_hash(v.mv_data, v.mv_size, leaf);
+            rc = dk__tree_append(lg, txn, have + 1, leaf);
+        }
+        if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+            rc = dk__mdb_err(rc, "cannot commit the Merkle tree");
+        else if (rc)
+            mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&lg->txn_lock);
+        if (rc)
+            return rc == DK__MAPFULL ? dk__fail(DK_EIO, "the map is full building the tree") : rc;
+    }
+    return 0;
+}
+
+/* ---- public: roots and proofs ---- */
+
+static int with_read(dk_ledger *lg, MDB_txn **txn, uint64_t *head)
+{
+    int rc = dk__read_begin(lg, txn);
+    if (rc == 0 && (rc = head_seq(lg, *txn, head)) != 0)
+        dk__read_end(lg, *txn);
+    return rc;
+}
+
+int dk_ledger_root(dk_ledger *lg, uint64_t size, uint8_t root[32])
+{
+    MDB_txn *txn;
+    uint64_t head;
+    int rc = with_read(lg, &txn, &head);
+    if (rc)
+        return rc;
+    if (size > head)
+        rc = dk__fail(DK_EINVAL, "tree size %llu is beyond the head (%llu)",
+                      (unsigned long long)size, (unsigned long long)head);
+    else
+        rc = dk__tree_root(lg, txn, size, root);
+    dk__read_end(lg, txn);
+    return rc;
+}
+
+int dk_ledger_prove_inclusion(dk_ledger *lg, uint64_t seq, uint64_t size, uint8_t proof[][32],
+                              size_t *n)
+{
+    MDB_txn *txn;
+    uint64_t head;
+    int rc = with_read(lg, &txn, &head);
+    if (rc)
+        return rc;
+    tree_ctx c = {lg, txn, 0};
+    if (size > head || seq == 0 || seq > size)
+        rc = dk__fail(DK_EINVAL, "record %llu is not in a tree of size %llu (head %llu)",
+                      (unsigned long long)seq, (unsigned long long)size, (unsigned long long)head);
+    else
+        rc = dk_merkle_inclusion_proof(get_node, &c, seq - 1, size, proof, n);
+    dk__read_end(lg, txn);
+    return rc;
+}
+
+int dk_ledger_prove_consistency(dk_ledger *lg, uint64_t old_size, uint64_t new_size,
+                                uint8_t proof[][32], size_t *n)
+{
+    MDB_txn *txn;
+    uint64_t head;
+    int rc = with_read(lg, &txn, &head);
+    if (rc)
+        return rc;
+    tree_ctx c = {lg, txn, 0};
+    if (new_size > head || old_size == 0 || old_size > new_size)
+        rc = dk__fail(DK_EINVAL, "need 0 < old size <= new size <= head (%llu); got %llu, %llu",
+                      (unsigned long long)head, (unsigned long long)old_size,
+                      (unsigned long long)new_size);
+    else
+        rc = dk_merkle_consistency_proof(get_node, &c, old_size, new_size, proof, n);
+    dk__read_end(lg, txn);
+    return rc;
+}
+
+/* ---- the node key and checkpoints ---- */
+
+int dk_ledger_origin(dk_ledger *lg, char origin[64])
+{
+    char id[33], name[65];
+    int rc = dk_ledger_info(lg, id, name);
+    if (rc == 0)
+        snprintf(origin, 64, "docket/%s", id);
+    return rc;
+}
+
+int dk_ledger_node_key(dk_ledger *lg, uint8_t pk[DK_PUBKEY_BYTES])
+{
+    MDB_txn *txn;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {11, (void *)"node_pubkey"}, v;
+    rc = mdb_get(txn, lg->meta, &k, &v);
+    if (rc == 0 && v.mv_size == DK_PUBKEY_BYTES)
+        memcpy(pk, v.mv_data, DK_PUBKEY_BYTES);
+    dk__read_end(lg, txn);
+    if (rc == MDB_NOTFOUND)
+        return dk__fail(DK_ENOTFOUND, "this ledger has no node key yet");
+    return dk__mdb_err(rc, "cannot read the node key");
+}
+
+/* Run fn inside a write transaction (not the writer thread's: LMDB
+ * serialises them). */
+static int write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg)
+{
+    MDB_txn *txn;
+    if (lg->read_only)
+        return dk__fail(DK_EINVAL, "the ledger was opened read-only");
+    pthread_rwlock_rdlock(&lg->txn_lock);
+    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    if (rc) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return dk__mdb_err(rc, "cannot begin a transaction");
+    }
+    rc = fn(lg, txn, arg);
+    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+        rc = dk__mdb_err(rc, "cannot commit");
+    else if (rc)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&lg->txn_lock);
+    return rc;
+}
+
+static int set_node_key(dk_ledger *lg, MDB_txn *txn, void *arg)
+{
+    MDB_val k = {11, (void *)"node_pubkey"}, v = {DK_PUBKEY_BYTES, arg};
+    int rc = mdb_put(txn, lg->meta, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        return dk__fail(DK_EEXIST, "this ledger already has a node key");
+    return dk__mdb_err(rc, "cannot record the node key");
+}
+
+int dk_ledger_set_node_key(dk_ledger *lg, const uint8_t pk[DK_PUBKEY_BYTES])
+{
+    return write_txn(lg, set_node_key, (void *)pk);
+}
+
+typedef struct ckpt_arg {
+    const dk_key *node;
+    char *note;
+} ckpt_arg;
+
+static int add_checkpoint(dk_ledger *lg, MDB_txn *txn, void *p)
+{
+    ckpt_arg *a = p;
+    dk_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    int rc = head_seq(lg, txn, &cp.size);
+    if (rc)
+        return rc;
+    if (cp.size == 0)
+        return dk__fail(DK_EINVAL, "the ledger is empty");
+    uint8_t key[8];
+    dk__put_be64(key, cp.size);
+    MDB_val k = {8, key}, v;
+    if ((rc = mdb_get(txn, lg->checkpoints, &k, &v)) == 0) { /* already there */
+        if ((a->note = strndup(v.mv_data, v.mv_size)) == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        return 0;
+    }
+    MDB_val ik = {9, (void *)"ledger_id"}, iv;
+    if (mdb_get(txn, lg->meta, &ik, &iv) != 0 || iv.mv_size != 32)
+        return dk__fail(DK_ECORRUPT, "the ledger has no id");
+    snprintf(cp.origin, sizeof cp.origin, "docket/%.32s", (const char *)iv.mv_data);
+    if ((rc = dk__tree_root(lg, txn, cp.size, cp.root)) != 0)
+        return rc;
+    if ((rc = dk_note_sign(&cp, a->node, &a->note)) != 0)
+        return rc;
+    v.mv_size = strlen(a->note);
+    v.mv_data = a->note;
+    if ((rc = mdb_put(txn, lg->checkpoints, &k, &v, 0)) != 0) {
+        free(a->note);
+        a->note = NULL;
+        return dk__mdb_err(rc, "cannot store the checkpoint");
+    }
+    return 0;
+}
+
+int dk_ledger_checkpoint(dk_ledger *lg, const dk_key *node, char **note)
+{
+    uint8_t pk[DK_PUBKEY_BYTES];
+    *note = NULL;
+    int rc = dk_ledger_node_key(lg, pk);
+    if (rc)
+        return rc;
+    if (memcmp(pk, dk_key_public(node), DK_PUBKEY_BYTES) != 0)
+        return dk__fail(DK_EDENIED, "key '%s' is not this ledger's node key", dk_key_id(node));
+    ckpt_arg a = {node, NULL};
+    rc = write_txn(lg, add_checkpoint, &a);
+    *note = a.note;
+    return rc;
+}
+
+int dk_ledger_checkpoint_get(dk_ledger *lg, uint64_t size, char **note)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    *note = NULL;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    uint8_t key[8];
+    dk__put_be64(key, size);
+    MDB_val k = {8, key}, v;
+    if ((rc = mdb_cursor_open(txn, lg->checkpoints, &cur)) == 0) {
+        rc = mdb_cursor_get(cur, &k, &v, size ? MDB_SET_KEY : MDB_LAST);
+        mdb_cursor_close(cur);
+    }
+    if (rc == 0 && (*note = strndup(v.mv_data, v.mv_size)) == NULL)
+        rc = ENOMEM;
+    dk__read_end(lg, txn);
+    if (rc == MDB_NOTFOUND) {
+        if (size)
+            return dk__fail(DK_ENOTFOUND, "no checkpoint of tree size %llu is stored",
+                            (unsigned long long)size);
+        return dk__fail(DK_ENOTFOUND, "no checkpoint is stored yet (docket checkpoint makes one)");
+    }
+    return dk__mdb_err(rc, "cannot read the checkpoints");
+}

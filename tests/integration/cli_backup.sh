@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# cli_backup.sh - integration test of hot backup and restore through the real
+# binary: a backup taken while another process appends, restored and verified.
+. "$(dirname "$0")/lib.sh"
+
+D=$DOCKET
+expect_exit 0 "$D" init --admin admin --key-out "$T/admin.key"
+pub=$("$D" keygen --id cw.one --out "$T/cw.key")
+expect_exit 0 "$D" actor enroll --key "$T/admin.key" --id cw.one --pubkey "$pub" --roles caseworker
+expect_exit 0 "$D" case open C-1 --key "$T/cw.key" --type visa --channel online \
+  --received-on 2026-10-01 --ref P-1 --name "A Person" --dob 1990-01-01 --nationality FRA
+expect_exit 0 "$D" checkpoint
+
+# A writer appends notes in the background while backups are taken.
+(for i in $(seq 1 15); do
+  "$D" note C-1 --key "$T/cw.key" --text "note $i" >/dev/null 2>>"$T/writer.err" || echo "note $i failed" >>"$T/writer.err"
+done) &
+writer=$!
+n=0
+for b in 1 2 3; do
+  expect_exit 0 "$D" backup "$T/bk$b" --json
+  seqs[$b]=$(jget "$OUT" 'd["seq"]')
+  n=$((n + 1))
+done
+wait "$writer"
+[ ! -s "$T/writer.err" ] && ok || fail "the writer failed during backups: $(cat "$T/writer.err")"
+final=$("$D" head --json)
+equals "$(jget "$final" 'd["seq"]')" 18 "every note landed (3 + 15)"
+
+for b in 1 2 3; do
+  # each backup is a consistent prefix: it verifies, and its head is a record of the live log
+  DOCKET_LEDGER="$T/bk$b" expect_exit 0 "$D" verify --json
+  equals "$(jget "$OUT" 'd["ok"]')" True "backup $b verifies"
+  bh=$(DOCKET_LEDGER="$T/bk$b" "$D" head --json)
+  s=$(jget "$bh" 'd["seq"]')
+  equals "$s" "${seqs[$b]}" "backup $b reports the head it copied"
+  live=$("$D" show "$s" --json)
+  equals "$(jget "$bh" 'd["hash"]')" "$(jget "$live" 'd["hash"]')" "backup $b head is the live record $s"
+  [ "$(stat -c %a "$T/bk$b/node.key")" = 600 ] && ok || fail "backup $b node key mode"
+done
+[ "${seqs[1]}" -le "${seqs[3]}" ] && ok || fail "backups go forward"
+
+# the live ledger proves the backup's tree is a prefix of its own
+bs=${seqs[1]}
+expect_exit 0 "$D" checkpoint --json
+cp "$T/out" "$T/live.json"
+DOCKET_LEDGER="$T/bk1" expect_exit 0 "$D" checkpoint --size 3 --json
+cp "$T/out" "$T/old.json"
+expect_exit 0 "$D" prove consistency 3 "$(jget "$(cat "$T/live.json")" 'd["size"]')"
+cp "$T/out" "$T/cons.json"
+VKEY=$("$D" checkpoint --vkey)
+expect_exit 0 "$D" proof verify --checkpoint "$T/live.json" --pubkey "$VKEY" --consistency "$T/cons.json" --old "$T/old.json"
+
+# restore: verified first, into a new directory only
+expect_exit 0 "$D" restore "$T/bk3" "$T/restored"
+contains "$OUT" "verified records" "restore reports what it checked"
+DOCKET_LEDGER="$T/restored" expect_exit 0 "$D" verify
+equals "$(DOCKET_LEDGER="$T/restored" "$D" head --json)" "$(DOCKET_LEDGER="$T/bk3" "$D" head --json)" "restored head = backup head"
+# the restored ledger takes appends, signed checkpoints included
+DOCKET_LEDGER="$T/restored" expect_exit 0 "$D" note C-1 --key "$T/cw.key" --text "after restore"
+DOCKET_LEDGER="$T/restored" expect_exit 0 "$D" checkpoint
+expect_exit 1 "$D" restore "$T/bk3" "$T/restored"
+contains "$ERR" "already holds a ledger" "restore over a ledger refused"
+expect_exit 1 "$D" backup "$T/bk1"
+contains "$ERR" "already holds a ledger" "backup over a backup refused"
+
+# a tampered backup is refused, and nothing is installed
+expect_exit 0 "$D" backup "$T/bk4"
+cp -r "$T/bk4" "$T/bad"
+python3 - "$T/bad/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read())
+i = b.find(b"note 3")
+assert i > 0, "record text not found"
+b[i + 5] = ord("8")
+open(p, "wb").write(bytes(b))
+PY
+expect_exit 3 "$D" restore "$T/bad" "$T/from-bad"
+contains "$ERR" "damaged" "tampered backup named damaged"
+[ ! -e "$T/from-bad/data.mdb" ] && ok || fail "a damaged backup was installed"
+expect_exit 1 "$D" restore "$T/nonexistent" "$T/x"
+finish

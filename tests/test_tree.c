@@ -1,0 +1,295 @@
+/* test_tree.c - unit tests of the ledger's Merkle tree (tree.c), checkpoints
+ * and hot backups (backup.c): roots and proofs of the real log, and tampering. */
+#include <lmdb.h>
+
+#include "docket/merkle.h"
+#include "fixture.h"
+#include "harness.h"
+
+#define ACTOR_N(k) ((1ull << 40) + (k))
+
+typedef struct world {
+    dk_ledger *lg;
+    dk_key *admin, *alice, *node;
+    const char *dir;
+} world;
+
+/* genesis, alice enrolled, HO-1 opened, then `notes` notes: 3 + notes records */
+static void world_open(world *w, int notes)
+{
+    memset(w, 0, sizeof *w);
+    w->dir = th_tmpdir();
+    ASSERT_OK(dk_key_generate("admin", &w->admin));
+    ASSERT_OK(dk_key_generate("node", &w->node));
+    ASSERT_OK(dk_ledger_init(w->dir, "test", w->admin, NULL, &w->lg));
+    ASSERT_OK(fx_enroll(w->lg, w->admin, "alice", "caseworker", ACTOR_N(1), &w->alice));
+    dk_append_res res;
+    ASSERT_OK(fx_open_case(w->lg, w->alice, "HO-1", ACTOR_N(2), NULL, &res));
+    for (int i = 1; i <= notes; i++)
+        ASSERT_OK(fx_append(w->lg, w->alice, "note.added", "HO-1", (uint64_t)i, NULL, &res));
+    ASSERT_OK(dk_ledger_set_node_key(w->lg, dk_key_public(w->node)));
+}
+
+static void world_close(world *w)
+{
+    dk_ledger_close(w->lg);
+    dk_key_free(w->admin);
+    dk_key_free(w->alice);
+    dk_key_free(w->node);
+}
+
+static void leaf_of(dk_ledger *lg, uint64_t seq, uint8_t out[32])
+{
+    uint8_t *raw;
+    size_t len;
+    ASSERT_OK(dk_ledger_get(lg, seq, &raw, &len));
+    dk_leaf_hash(raw, len, out);
+    free(raw);
+}
+
+/* MTH straight from RFC 9162 2.1.1, over the log's leaf hashes. */
+static void naive_root(uint8_t (*leaves)[32], uint64_t n, uint8_t out[32])
+{
+    if (n == 1) {
+        memcpy(out, leaves[0], 32);
+        return;
+    }
+    uint64_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    uint8_t buf[65] = {0x01};
+    naive_root(leaves, k, buf + 1);
+    naive_root(leaves + k, n - k, buf + 33);
+    dk_sha256(buf, 65, out);
+}
+
+static void assert_verifies(dk_ledger *lg)
+{
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(lg, &rep));
+    if (!rep.ok)
+        TH_FAIL("verify failed at seq %llu: %s", (unsigned long long)rep.seq, rep.reason);
+}
+
+static void expect_damage(dk_ledger *lg, const char *needle)
+{
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(lg, &rep));
+    if (rep.ok)
+        TH_FAIL("verify passed a damaged ledger (wanted a reason naming '%s')", needle);
+    ASSERT_CONTAINS(rep.reason, needle);
+}
+
+TEST(roots_and_proofs_of_the_log)
+{
+    world w;
+    world_open(&w, 34);
+    uint64_t n = 37;
+    uint8_t leaves[37][32], root[32], want[32], proof[DK_MERKLE_MAX_PROOF][32];
+    const uint8_t(*p)[32] = (const uint8_t(*)[32])proof;
+    for (uint64_t s = 1; s <= n; s++)
+        leaf_of(w.lg, s, leaves[s - 1]);
+    for (uint64_t size = 1; size <= n; size++) {
+        naive_root(leaves, size, want);
+        ASSERT_OK(dk_ledger_root(w.lg, size, root));
+        ASSERT_MEM_EQ(root, want, 32);
+        for (uint64_t seq = 1; seq <= size; seq++) {
+            size_t cnt;
+            ASSERT_OK(dk_ledger_prove_inclusion(w.lg, seq, size, proof, &cnt));
+            ASSERT_OK(dk_merkle_verify_inclusion(leaves[seq - 1], seq - 1, size, p, cnt, root));
+        }
+        for (uint64_t old = 1; old <= size; old++) {
+            uint8_t old_root[32];
+            size_t cnt;
+            naive_root(leaves, old, old_root);
+            ASSERT_OK(dk_ledger_prove_consistency(w.lg, old, size, proof, &cnt));
+            ASSERT_OK(dk_merkle_verify_consistency(old, size, old_root, root, p, cnt));
+        }
+    }
+    size_t cnt;
+    ASSERT_ERR(dk_ledger_root(w.lg, n + 1, root), DK_EINVAL);
+    ASSERT_ERR(dk_ledger_prove_inclusion(w.lg, 0, n, proof, &cnt), DK_EINVAL);
+    ASSERT_ERR(dk_ledger_prove_inclusion(w.lg, 5, 4, proof, &cnt), DK_EINVAL);
+    ASSERT_ERR(dk_ledger_prove_consistency(w.lg, 3, n + 1, proof, &cnt), DK_EINVAL);
+    assert_verifies(w.lg);
+    world_close(&w);
+}
+
+TEST(checkpoints_signed_stored_fetched)
+{
+    world w;
+    world_open(&w, 2);
+    char *note1, *note2, *again, *got, vkey[256], origin[64];
+    ASSERT_OK(dk_ledger_origin(w.lg, origin));
+    ASSERT_OK(dk_note_vkey(origin, dk_key_public(w.node), vkey, sizeof vkey));
+    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note1));
+    dk_checkpoint cp;
+    ASSERT_OK(dk_note_open(note1, vkey, &cp));
+    ASSERT_EQ(cp.size, 5);
+    ASSERT_STR_EQ(cp.origin, origin);
+    uint8_t root[32];
+    ASSERT_OK(dk_ledger_root(w.lg, 5, root));
+    ASSERT_MEM_EQ(cp.root, root, 32);
+    /* no new records: the same checkpoint comes back */
+    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &again));
+    ASSERT_STR_EQ(again, note1);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 99, NULL, &res));
+    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note2));
+    ASSERT_OK(dk_note_open(note2, vkey, &cp));
+    ASSERT_EQ(cp.size, 6);
+    ASSERT_OK(dk_ledger_checkpoint_get(w.lg, 5, &got));
+    ASSERT_STR_EQ(got, note1);
+    free(got);
+    ASSERT_OK(dk_ledger_checkpoint_get(w.lg, 0, &got));
+    ASSERT_STR_EQ(got, note2);
+    free(got);
+    ASSERT_ERR(dk_ledger_checkpoint_get(w.lg, 4, &got), DK_ENOTFOUND);
+    /* only the node key signs; the node key is set once */
+    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.alice, &got), DK_EDENIED);
+    ASSERT_CONTAINS(dk_errmsg(), "alice");
+    ASSERT_ERR(dk_ledger_set_node_key(w.lg, dk_key_public(w.alice)), DK_EEXIST);
+    assert_verifies(w.lg);
+    free(note1);
+    free(note2);
+    free(again);
+    world_close(&w);
+}
+
+/* Open the ledger's LMDB directly, as an attacker with file access would. */
+typedef struct raw_env {
+    MDB_env *env;
+    MDB_txn *txn;
+} raw_env;
+
+static MDB_dbi raw_open(raw_env *r, const char *dir, const char *db)
+{
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_env_create(&r->env), 0);
+    mdb_env_set_maxdbs(r->env, 32);
+    ASSERT_EQ(mdb_env_open(r->env, dir, 0, 0600), 0);
+    ASSERT_EQ(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
+    ASSERT_EQ(mdb_dbi_open(r->txn, db, 0, &dbi), 0);
+    return dbi;
+}
+
+static void raw_commit(raw_env *r)
+{
+    ASSERT_EQ(mdb_txn_commit(r->txn), 0);
+    mdb_env_close(r->env);
+}
+
+TEST(verify_catches_a_rewritten_tree_node)
+{
+    world w;
+    world_open(&w, 10);
+    dk_ledger_close(w.lg);
+    raw_env r;
+    MDB_dbi tree = raw_open(&r, w.dir, "tree");
+    uint8_t key[9] = {2}, val[32]; /* node (level 2, index 1): leaves 4..7 */
+    key[8] = 1;
+    memset(val, 0xAB, 32);
+    MDB_val k = {9, key}, v = {32, val};
+    ASSERT_EQ(mdb_put(r.txn, tree, &k, &v, 0), 0);
+    raw_commit(&r);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    expect_damage(w.lg, "Merkle");
+    world_close(&w);
+}
+
+TEST(verify_catches_a_truncated_log_by_its_checkpoint)
+{
+    world w;
+    world_open(&w, 6);
+    char *note;
+    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note));
+    free(note);
+    dk_head h8;
+    ASSERT_OK(dk_ledger_head(w.lg, &h8));
+    ASSERT_EQ(h8.seq, 9);
+    dk_ledger_close(w.lg);
+    /* Remove the last record and set the head back to seq 8, consistently:
+     * the chain alone cannot tell. The checkpoint of size 9 can. */
+    uint8_t rec8[32];
+    {
+        dk_ledger *lg;
+        dk_ledger_opts ro = {0, 0, 1};
+        ASSERT_OK(dk_ledger_open(w.dir, &ro, &lg));
+        leaf_of(lg, 8, rec8);
+        dk_ledger_close(lg);
+    }
+    raw_env r;
+    MDB_dbi log = raw_open(&r, w.dir, "log"), meta;
+    ASSERT_EQ(mdb_dbi_open(r.txn, "meta", 0, &meta), 0);
+    uint8_t sk[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+    MDB_val k = {8, sk};
+    ASSERT_EQ(mdb_del(r.txn, log, &k, NULL), 0);
+    MDB_val hk = {4, (void *)"head"}, hv;
+    ASSERT_EQ(mdb_get(r.txn, meta, &hk, &hv), 0);
+    ASSERT_EQ(hv.mv_size, 48);
+    uint8_t head[48];
+    memcpy(head, hv.mv_data, 48);
+    head[7] = 8;
+    memcpy(head + 8, rec8, 32);
+    MDB_val nv = {48, head};
+    ASSERT_EQ(mdb_put(r.txn, meta, &hk, &nv, 0), 0);
+    raw_commit(&r);
+    dk_ledger_opts ro = {0, 0, 1};
+    ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT_EQ(rep.ok, 0);
+    printf("truncation found: seq %llu: %s\n", (unsigned long long)rep.seq, rep.reason);
+    ASSERT_CONTAINS(rep.reason, "checkpoint");
+    world_close(&w);
+}
+
+TEST(tree_is_rebuilt_when_missing)
+{
+    world w;
+    world_open(&w, 20);
+    uint8_t before[32], after[32];
+    ASSERT_OK(dk_ledger_root(w.lg, 23, before));
+    dk_ledger_close(w.lg);
+    raw_env r;
+    MDB_dbi tree = raw_open(&r, w.dir, "tree");
+    ASSERT_EQ(mdb_drop(r.txn, tree, 0), 0); /* as a ledger made before the tree */
+    raw_commit(&r);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_OK(dk_ledger_root(w.lg, 23, after));
+    ASSERT_MEM_EQ(after, before, 32);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 500, NULL, &res));
+    assert_verifies(w.lg);
+    world_close(&w);
+}
+
+TEST(hot_backup_is_a_verified_copy)
+{
+    world w;
+    world_open(&w, 8);
+    char dest[1100];
+    snprintf(dest, sizeof dest, "%s/backup", w.dir);
+    ASSERT_OK(dk_ledger_backup(w.lg, dest));
+    ASSERT_ERR(dk_ledger_backup(w.lg, dest), DK_EEXIST);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 77, NULL, &res)); /* after */
+    dk_ledger *bk;
+    dk_ledger_opts ro = {0, 0, 1};
+    ASSERT_OK(dk_ledger_open(dest, &ro, &bk));
+    dk_head hb;
+    ASSERT_OK(dk_ledger_head(bk, &hb));
+    ASSERT_EQ(hb.seq, 11);
+    uint8_t a[32], b[32];
+    ASSERT_OK(dk_ledger_root(bk, 11, a));
+    ASSERT_OK(dk_ledger_root(w.lg, 11, b));
+    ASSERT_MEM_EQ(a, b, 32);
+    assert_verifies(bk);
+    dk_ledger_close(bk);
+    world_close(&w);
+}
+
+TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched)
+            TH_ENTRY(verify_catches_a_rewritten_tree_node)
+                TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
+                    TH_ENTRY(tree_is_rebuilt_when_missing) TH_ENTRY(hot_backup_is_a_verified_copy))
