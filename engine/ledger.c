@@ -594,7 +594,7 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
 
 /* Run one batch in one transaction. Returns 0, MDB_MAP_FULL to retry after
  * growing the map, or a DK_E* code that fails every append in the batch. */
-static int run_batch(dk_ledger *lg, dk__pending *batch)
+static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
 {
     MDB_txn *txn;
     head_state h;
@@ -623,6 +623,7 @@ static int run_batch(dk_ledger *lg, dk__pending *batch)
         rc = mdb_txn_commit(txn); /* durable: LMDB syncs on commit */
         if (rc && rc != MDB_MAP_FULL)
             rc = dk__mdb_err(rc, "cannot commit the batch");
+        *head_seq = h.seq;
     } else {
         mdb_txn_abort(txn);
     }
@@ -651,7 +652,8 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&lg->mu);
 
         int rc;
-        while ((rc = run_batch(lg, batch)) == MDB_MAP_FULL) {
+        uint64_t head_seq = 0;
+        while ((rc = run_batch(lg, batch, &head_seq)) == MDB_MAP_FULL) {
             if ((rc = grow_map(lg)) != 0)
                 break;
         }
@@ -667,7 +669,23 @@ static void *writer_main(void *arg)
             free(p->body);
             free(p);
         }
+        if (rc == 0) {
+            pthread_mutex_lock(&lg->mu);
+            dk_commit_fn fn = lg->on_commit;
+            void *ud = lg->on_commit_ud;
+            pthread_mutex_unlock(&lg->mu);
+            if (fn)
+                fn(ud, head_seq);
+        }
     }
+}
+
+void dk_ledger_on_commit(dk_ledger *lg, dk_commit_fn fn, void *udata)
+{
+    pthread_mutex_lock(&lg->mu);
+    lg->on_commit = fn;
+    lg->on_commit_ud = udata;
+    pthread_mutex_unlock(&lg->mu);
 }
 
 /* ---- submit: decode and verify in the caller's thread, then queue ---- */

@@ -49,6 +49,8 @@ struct dk_ledger {
     int stopping;
     int writer_running;
     pthread_t writer;
+    dk_commit_fn on_commit; /* called by the writer after each commit (under mu to set) */
+    void *on_commit_ud;
 };
 
 /* Translate an LMDB return code into a DK_E* code with a message. */
