@@ -103,3 +103,18 @@ int dk__actor_change_parse(const dk_event *ev, dk__actor_change *c)
         rc = dk__fail(DK_ESCHEMA, "%s needs a case id", ev->type);
     return rc;
 }
+
+void dk__actor_apply(dk_actor_info *a, const dk__actor_change *c, uint64_t seq)
+{
+    if (c->kind == DK__ACT_GENESIS || c->kind == DK__ACT_ENROLL) {
+        memset(a, 0, sizeof *a);
+        snprintf(a->id, sizeof a->id, "%s", c->id);
+        memcpy(a->pubkey, c->pubkey, DK_PUBKEY_BYTES);
+        a->roles = c->roles;
+        a->enrolled_seq = seq;
+    } else if (c->kind == DK__ACT_ROTATE) {
+        memcpy(a->pubkey, c->pubkey, DK_PUBKEY_BYTES);
+    } else if (c->kind == DK__ACT_REVOKE) {
+        a->revoked = 1;
+    }
+}

@@ -605,3 +605,35 @@ int dk__data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *out
     msgpack_zone_destroy(&z);
     return rc;
 }
+
+int dk_data_bool(const uint8_t *data, size_t len, const char *key, int *out)
+{
+    msgpack_zone z;
+    msgpack_object v;
+    if (!msgpack_zone_init(&z, 512))
+        return dk__fail(DK_ENOMEM, "out of memory");
+    int rc = data_lookup(data, len, key, &z, &v);
+    if (rc == 0 && v.type != MSGPACK_OBJECT_BOOLEAN)
+        rc = dk__fail(DK_ESCHEMA, "data field '%s' must be true or false", key);
+    if (rc == 0)
+        *out = v.via.boolean;
+    msgpack_zone_destroy(&z);
+    return rc;
+}
+
+/* The public names of the data lookups. */
+int dk_data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen)
+{
+    return dk__data_str(data, len, key, s, slen);
+}
+
+int dk_data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *v)
+{
+    return dk__data_u64(data, len, key, v);
+}
+
+int dk_data_strlist(const uint8_t *data, size_t len, const char *key,
+                    int (*each)(void *ctx, const char *s, size_t slen), void *ctx)
+{
+    return dk__data_strlist(data, len, key, each, ctx);
+}

@@ -50,6 +50,15 @@ int dk__fail(int err, const char *fmt, ...)
     return err;
 }
 
+int dk_fail(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
 void dk__set_errmsg(const char *msg)
 {
     snprintf(errbuf, sizeof errbuf, "%s", msg);

@@ -142,6 +142,7 @@ static int open_dbs(dk_ledger *lg, MDB_txn *txn, unsigned flags)
         {"slots", &lg->slots, 0},
         {"tree", &lg->tree, 0},
         {"checkpoints", &lg->checkpoints, 0},
+        {"actor_log", &lg->actor_log, MDB_DUPSORT | MDB_DUPFIXED},
     };
     for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
         /* Databases added after a ledger was made are created on a write open. */
@@ -248,6 +249,8 @@ int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
         rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
     if (rc == 0 && !(*out)->read_only)
         rc = dk__tree_backfill(*out); /* a ledger made before the Merkle tree */
+    if (rc == 0 && !(*out)->read_only)
+        rc = dk__actorlog_backfill(*out); /* ... or before the actor history */
     if (rc) {
         dk_ledger_close(*out);
         *out = NULL;
@@ -442,24 +445,21 @@ static int check_system(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const head_
 static int apply_actor(dk_ledger *lg, MDB_txn *txn, const dk__actor_change *ac, uint64_t seq)
 {
     dk_actor_info a;
+    memset(&a, 0, sizeof a);
     if (ac->kind == DK__ACT_NONE)
         return 0;
-    if (ac->kind == DK__ACT_GENESIS || ac->kind == DK__ACT_ENROLL) {
-        memset(&a, 0, sizeof a);
-        snprintf(a.id, sizeof a.id, "%s", ac->id);
-        memcpy(a.pubkey, ac->pubkey, DK_PUBKEY_BYTES);
-        a.roles = ac->roles;
-        a.enrolled_seq = seq;
-    } else {
+    if (ac->kind == DK__ACT_ROTATE || ac->kind == DK__ACT_REVOKE) {
         int rc = get_actor(txn, lg->actors, ac->id, &a);
         if (rc)
             return rc;
-        if (ac->kind == DK__ACT_ROTATE)
-            memcpy(a.pubkey, ac->pubkey, DK_PUBKEY_BYTES);
-        else
-            a.revoked = 1;
     }
-    return put_actor(txn, lg->actors, &a) == 0 ? 0 : DK_EIO;
+    dk__actor_apply(&a, ac, seq);
+    int rc = put_actor(txn, lg->actors, &a);
+    if (rc == MDB_MAP_FULL)
+        return rc;
+    if (rc)
+        return dk__mdb_err(rc, "cannot write the actor table");
+    return dk__actorlog_add(lg, txn, ac->id, seq);
 }
 
 /* Is the stored body the same command as `ev`? Everything but the author's
@@ -575,14 +575,14 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
         rc = mdb_put(txn, lg->by_case, &kk, &sv, 0);
     }
     if (rc == 0)
-        rc = apply_actor(lg, txn, &ac, rec.seq) ? MDB_PANIC : 0;
-    if (rc == 0)
         dk_leaf_hash(raw, raw_len, h->hash);
     free(raw);
     if (rc == MDB_MAP_FULL)
         return rc; /* the caller grows the map and retries the batch */
     if (rc)
         return dk__mdb_err(rc, "cannot write the record");
+    if ((rc = apply_actor(lg, txn, &ac, rec.seq)) != 0)
+        return rc; /* MDB_MAP_FULL (retry) or a DK_E* code */
     if ((rc = dk__tree_append(lg, txn, rec.seq, h->hash)) != 0)
         return rc == DK__MAPFULL ? MDB_MAP_FULL : rc;
     h->seq = rec.seq;

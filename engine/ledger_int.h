@@ -27,7 +27,7 @@ typedef struct dk__pending dk__pending;
 
 struct dk_ledger {
     MDB_env *env;
-    MDB_dbi log, by_case, cmd, meta, actors, case_state, slots, tree, checkpoints;
+    MDB_dbi log, by_case, cmd, meta, actors, case_state, slots, tree, checkpoints, actor_log;
     int read_only;
     unsigned max_batch;
     /* Held shared by every transaction in this process and exclusively while
@@ -73,6 +73,15 @@ typedef struct dk__actor_change {
 /* Parse the actor-table effect of `ev` (kind DK__ACT_NONE for case events).
  * DK_ESCHEMA naming the field if an actor event's data is malformed. */
 int dk__actor_change_parse(const dk_event *ev, dk__actor_change *c);
+/* Apply a parsed change (of the record at `seq`) to the actor's row. */
+void dk__actor_apply(dk_actor_info *a, const dk__actor_change *c, uint64_t seq);
+
+/* ---- actorlog.c: each actor's history (the seqs of the events about it) ---- */
+
+/* Index the actor event at `seq` about `id`, inside the writer's txn. */
+int dk__actorlog_add(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t seq);
+/* Build the index from the log if it is empty (a ledger made before it). */
+int dk__actorlog_backfill(dk_ledger *lg);
 
 /* ---- casestore.c: the writer's casework checks, inside its transaction ---- */
 

@@ -221,6 +221,40 @@ TEST(revocation_and_rotation)
     ASSERT_CONTAINS(res.errmsg, "wizard");
     /* verify replays keys as they were: the old signatures still check. */
     assert_verifies(w.lg, 8);
+    /* the actor as it stood before each record: 2 enrolled, 6 rotated, 8 revoked */
+    ASSERT_ERR(dk_ledger_actor_at(w.lg, "alice", 2, &info), DK_ENOTFOUND);
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "alice", 3, &info));
+    ASSERT_MEM_EQ(info.pubkey, dk_key_public(w.alice), DK_PUBKEY_BYTES);
+    ASSERT_EQ(info.roles, DK_ROLE_CASEWORKER);
+    ASSERT_EQ(info.enrolled_seq, 2);
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "alice", 6, &info));
+    ASSERT_MEM_EQ(info.pubkey, dk_key_public(w.alice), DK_PUBKEY_BYTES);
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "alice", 7, &info));
+    ASSERT_MEM_EQ(info.pubkey, dk_key_public(alice2), DK_PUBKEY_BYTES);
+    ASSERT_EQ(info.revoked, 0);
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "alice", 9, &info));
+    ASSERT_EQ(info.revoked, 1);
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "admin", 2, &info));
+    ASSERT_EQ(info.roles, DK_ROLE_ADMIN);
+    ASSERT_ERR(dk_ledger_actor_at(w.lg, "nobody", 9, &info), DK_ENOTFOUND);
+    /* a ledger made before the history gets it built on its next write open */
+    dk_ledger_close(w.lg);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    ASSERT_EQ(mdb_env_open(env, w.dir, 0, 0600), 0);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "actor_log", 0, &dbi), 0);
+    ASSERT_EQ(mdb_drop(txn, dbi, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "alice", 7, &info));
+    ASSERT_MEM_EQ(info.pubkey, dk_key_public(alice2), DK_PUBKEY_BYTES);
+    ASSERT_OK(dk_ledger_actor_at(w.lg, "alice", 9, &info));
+    ASSERT_EQ(info.revoked, 1);
     dk_key_free(alice2);
     world_close(&w);
 }

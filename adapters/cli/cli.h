@@ -99,6 +99,8 @@ int cmd_undo(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
+int cmd_asof(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_prove(int argc, char **argv);
 int cmd_proof(int argc, char **argv);

@@ -1,66 +1,34 @@
-/* cmd_caseview.c - `docket status` and `docket history`: a case's folded state
- * and its full event history with who voided what, read from the ledger. */
+/* cmd_caseview.c - `docket status`, `docket asof` and `docket history`: a case's
+ * folded state now or at any time, and its event history with who voided what. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "docket/replay.h"
 
-/* The case's records (borrowed from the open iterator) and its fold. */
+/* A case as of `asof`, from a read-only ledger; lg and cv closed by case_close. */
 typedef struct case_read {
     dk_ledger *lg;
-    dk_iter *it;
-    dk_record *recs;
-    size_t n;
-    dk_case_state st;
-    dk_void *voids;
-    size_t nvoids;
+    dk_case_view cv;
 } case_read;
 
-static void case_read_close(case_read *cr)
+static void case_close(case_read *cr)
 {
-    free(cr->recs);
-    free(cr->voids);
-    dk_iter_close(cr->it);
+    dk_case_view_close(&cr->cv);
     dk_ledger_close(cr->lg);
 }
 
-static int case_read_open(const char *ledger, const char *case_id, case_read *cr)
+static int case_open(const char *ledger, const char *case_id, int64_t asof, case_read *cr)
 {
     memset(cr, 0, sizeof *cr);
     int rc = cli_open_ledger(ledger, 1, &cr->lg);
     if (rc != EXIT_OK)
         return rc;
-    int err = dk_iter_open(cr->lg, 1, case_id, &cr->it);
-    size_t cap = 0;
-    dk_record rec;
-    while (err == 0 && (err = dk_iter_next(cr->it, &rec)) == 0) {
-        if (cr->n == cap) {
-            cap = cap ? 2 * cap : 32;
-            dk_record *more = realloc(cr->recs, cap * sizeof *more);
-            if (more == NULL) {
-                err = DK_ENOMEM;
-                break;
-            }
-            cr->recs = more;
-        }
-        cr->recs[cr->n++] = rec; /* borrowed: valid while the iterator is open */
-    }
-    if (err != DK_ENOTFOUND) {
-        rc = cli_dk_fail(err, "cannot read the case");
-        case_read_close(cr);
-        return rc;
-    }
-    if (cr->n == 0) {
-        case_read_close(cr);
-        return cli_fail("case '%s' has no events", case_id);
-    }
-    uint64_t bad = 0;
-    err = dk_case_fold(cr->recs, cr->n, &cr->st, &cr->voids, &cr->nvoids, &bad);
+    int err = dk_case_read(cr->lg, case_id, asof, &cr->cv);
     if (err) {
-        rc = cli_fail("case '%s' does not fold at seq %llu: %s", case_id, (unsigned long long)bad,
-                      dk_errmsg());
-        case_read_close(cr);
+        rc = cli_dk_fail(err, "cannot read the case");
+        case_close(cr);
         return rc;
     }
     return EXIT_OK;
@@ -161,6 +129,105 @@ static int one_case_arg(int argc, char **argv, const char *usage, const char **l
     return CLI_CONTINUE;
 }
 
+static json_t *effective_json(const char *date, const dk_effective *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "date", json_string(date));
+    json_object_set_new(o, "in_effect", json_boolean(e->in_effect));
+    json_object_set_new(o, "decision_seq",
+                        e->decision_seq ? json_integer((json_int_t)e->decision_seq) : json_null());
+    json_object_set_new(o, "product_type", str_or_null(e->product_type));
+    json_object_set_new(o, "immigration_status", str_or_null(e->immigration_status));
+    json_object_set_new(o, "valid_from", str_or_null(e->valid_from));
+    json_object_set_new(o, "valid_until", str_or_null(e->valid_until));
+    json_t *conds = json_array();
+    char buf[sizeof e->conditions];
+    snprintf(buf, sizeof buf, "%s", e->conditions);
+    for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
+        json_array_append_new(conds, json_string(c));
+    json_object_set_new(o, "conditions", conds);
+    json_object_set_new(o, "no_recourse_to_public_funds",
+                        json_boolean(e->no_recourse_to_public_funds));
+    json_object_set_new(o, "ended_seq",
+                        e->ended_seq ? json_integer((json_int_t)e->ended_seq) : json_null());
+    json_object_set_new(o, "ended_on", str_or_null(e->ended_on));
+    json_object_set_new(o, "why", json_string(e->why));
+    return o;
+}
+
+static void print_state(const char *case_id, const dk_case_view *cv)
+{
+    const dk_case_state *st = &cv->st;
+    printf("case %s: %s (version %llu)\n", case_id, dk_status_name(st->status),
+           (unsigned long long)st->version);
+    printf("  %s case, %s, received %s\n", st->case_type, st->channel, st->received_on);
+    printf("  applicant %s %s, born %s, %s\n", st->applicant_ref, st->applicant_name,
+           st->date_of_birth, st->nationality);
+    printf("  assigned to %s\n", st->assignee[0] ? st->assignee : "nobody");
+    if (st->decision.has)
+        printf("  decision (seq %llu): %s %s %s from %s%s%s; conditions: %s; NRPF: %s; "
+               "rules %s\n",
+               (unsigned long long)st->decision.seq, st->decision.outcome,
+               st->decision.product_type, st->decision.immigration_status,
+               st->decision.valid_from[0] ? st->decision.valid_from : "-",
+               st->decision.valid_until[0] ? " until " : "", st->decision.valid_until,
+               st->decision.conditions[0] ? st->decision.conditions : "none",
+               st->decision.no_recourse_to_public_funds ? "yes" : "no", st->decision.rules_version);
+    if (st->interview.active) {
+        char a[DK_TIME_LEN];
+        dk_time_format(st->interview.slot_start, a);
+        printf("  interview booked %s with %s at %s\n", a, st->interview.interviewer,
+               st->interview.location);
+    }
+    printf("  interviews: %u attended, %u no-show, %u cancelled\n", st->interview.attended,
+           st->interview.no_shows, st->interview.cancelled);
+    printf("  open error reports: %u\n", st->open_errors);
+    for (size_t i = 0; i < cv->nvoids; i++)
+        printf("  seq %llu voided by seq %llu\n", (unsigned long long)cv->voids[i].seq,
+               (unsigned long long)cv->voids[i].by_seq);
+}
+
+/* The state of the case as of `asof`, and with `date` its status in effect then. */
+static int show_case(const char *ledger, const char *case_id, int64_t asof, const char *date,
+                     int json)
+{
+    case_read cr;
+    int rc = case_open(ledger, case_id, asof, &cr);
+    if (rc != EXIT_OK)
+        return rc;
+    dk_effective eff;
+    int err = date ? dk_case_effective(&cr.cv, date, &eff) : 0;
+    if (err) {
+        case_close(&cr);
+        return err == DK_EINVAL ? cli_usage_error("--effective: %s", dk_errmsg())
+                                : cli_dk_fail(err, "cannot work out the status in effect");
+    }
+    if (json) {
+        json_t *o = state_json(case_id, &cr.cv.st, cr.cv.voids, cr.cv.nvoids);
+        if (asof != DK_TIME_MAX) {
+            char t[DK_TIME_LEN];
+            dk_time_format(asof, t);
+            json_object_set_new(o, "as_of", json_string(t));
+        }
+        if (date)
+            json_object_set_new(o, "effective", effective_json(date, &eff));
+        cli_print_json(o);
+    } else {
+        if (asof != DK_TIME_MAX) {
+            char t[DK_TIME_LEN];
+            dk_time_format(asof, t);
+            printf("as of %s (records up to seq %llu):\n", t,
+                   (unsigned long long)cr.cv.recs[cr.cv.n - 1].seq);
+        }
+        print_state(case_id, &cr.cv);
+        if (date)
+            printf("  on %s: %s (%s)\n", date, eff.in_effect ? "leave in effect" : "no leave",
+                   eff.why);
+    }
+    case_close(&cr);
+    return EXIT_OK;
+}
+
 int cmd_status(int argc, char **argv)
 {
     const char *ledger = NULL, *case_id;
@@ -171,46 +238,56 @@ int cmd_status(int argc, char **argv)
                           &ledger, &json, &case_id);
     if (rc != CLI_CONTINUE)
         return rc;
-    case_read cr;
-    if ((rc = case_read_open(ledger, case_id, &cr)) != EXIT_OK)
-        return rc;
-    json_t *o = state_json(case_id, &cr.st, cr.voids, cr.nvoids);
-    if (json) {
-        cli_print_json(o);
-    } else {
-        const dk_case_state *st = &cr.st;
-        printf("case %s: %s (version %llu)\n", case_id, dk_status_name(st->status),
-               (unsigned long long)st->version);
-        printf("  %s case, %s, received %s\n", st->case_type, st->channel, st->received_on);
-        printf("  applicant %s %s, born %s, %s\n", st->applicant_ref, st->applicant_name,
-               st->date_of_birth, st->nationality);
-        printf("  assigned to %s\n", st->assignee[0] ? st->assignee : "nobody");
-        if (st->decision.has)
-            printf("  decision (seq %llu): %s %s %s from %s%s%s; conditions: %s; NRPF: %s; "
-                   "rules %s\n",
-                   (unsigned long long)st->decision.seq, st->decision.outcome,
-                   st->decision.product_type, st->decision.immigration_status,
-                   st->decision.valid_from[0] ? st->decision.valid_from : "-",
-                   st->decision.valid_until[0] ? " until " : "", st->decision.valid_until,
-                   st->decision.conditions[0] ? st->decision.conditions : "none",
-                   st->decision.no_recourse_to_public_funds ? "yes" : "no",
-                   st->decision.rules_version);
-        if (st->interview.active) {
-            char a[DK_TIME_LEN];
-            dk_time_format(st->interview.slot_start, a);
-            printf("  interview booked %s with %s at %s\n", a, st->interview.interviewer,
-                   st->interview.location);
-        }
-        printf("  interviews: %u attended, %u no-show, %u cancelled\n", st->interview.attended,
-               st->interview.no_shows, st->interview.cancelled);
-        printf("  open error reports: %u\n", st->open_errors);
-        for (size_t i = 0; i < cr.nvoids; i++)
-            printf("  seq %llu voided by seq %llu\n", (unsigned long long)cr.voids[i].seq,
-                   (unsigned long long)cr.voids[i].by_seq);
-        json_decref(o);
+    return show_case(ledger, case_id, DK_TIME_MAX, NULL, json);
+}
+
+/* TIME: RFC 3339, a date meaning the end of that day (UTC), or "now". */
+static int parse_asof(const char *s, int64_t *t)
+{
+    if (strcmp(s, "now") == 0) {
+        *t = DK_TIME_MAX;
+        return 0;
     }
-    case_read_close(&cr);
-    return EXIT_OK;
+    if (dk_date_valid(s, (int)strlen(s))) {
+        char full[40];
+        snprintf(full, sizeof full, "%sT23:59:59.999999Z", s);
+        return dk_time_parse(full, t);
+    }
+    return dk_time_parse(s, t);
+}
+
+int cmd_asof(int argc, char **argv)
+{
+    const char *ledger = NULL, *effective = NULL;
+    int json = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL},
+                            {"json", NULL, &json},
+                            {"effective", &effective, NULL},
+                            {NULL, NULL, NULL}};
+    const char *usage =
+        "usage: docket asof TIME status CASE [--effective DATE] [--ledger DIR] [--json]\n"
+        "What the ledger said about CASE at TIME: only records recorded by then, and only\n"
+        "the reverts and rollbacks recorded by then. TIME is RFC 3339, YYYY-MM-DD (the\n"
+        "end of that day, UTC) or now. --effective DATE adds the person's leave in effect on DATE\n"
+        "as the ledger knew it at TIME.\n";
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos < 2)
+        return cli_usage_error("asof needs TIME and a question (status CASE)");
+    int64_t t;
+    if (parse_asof(pos[0], &t) != 0)
+        return cli_usage_error("asof: '%s' is not a time (RFC 3339) or a date (YYYY-MM-DD)",
+                               pos[0]);
+    if (strcmp(pos[1], "status") == 0) {
+        if (npos != 3)
+            return cli_usage_error("asof TIME status needs one CASE");
+        return show_case(ledger, pos[2], t, effective, json);
+    }
+    return cli_usage_error("asof: unknown question '%s' (status CASE; whole-system reports "
+                           "as of a time are not built yet)",
+                           pos[1]);
 }
 
 int cmd_history(int argc, char **argv)
@@ -224,11 +301,11 @@ int cmd_history(int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     case_read cr;
-    if ((rc = case_read_open(ledger, case_id, &cr)) != EXIT_OK)
+    if ((rc = case_open(ledger, case_id, DK_TIME_MAX, &cr)) != EXIT_OK)
         return rc;
     json_t *arr = json_array();
-    for (size_t i = 0; i < cr.n; i++) {
-        json_t *r = cli_record_json(&cr.recs[i]);
+    for (size_t i = 0; i < cr.cv.n; i++) {
+        json_t *r = cli_record_json(&cr.cv.recs[i]);
         if (r == NULL)
             continue;
         json_t *o = json_object();
@@ -242,10 +319,8 @@ int cmd_history(int argc, char **argv)
         for (size_t k = 0; k < json_array_size(sigs); k++)
             json_array_append(signers, json_object_get(json_array_get(sigs, k), "actor"));
         json_object_set_new(o, "signed_by", signers);
-        json_t *by = json_null();
-        for (size_t k = 0; k < cr.nvoids; k++)
-            if (cr.voids[k].seq == cr.recs[i].seq)
-                by = json_integer((json_int_t)cr.voids[k].by_seq);
+        uint64_t by_seq = dk_case_voided_by(&cr.cv, cr.cv.recs[i].seq);
+        json_t *by = by_seq ? json_integer((json_int_t)by_seq) : json_null();
         json_object_set_new(o, "voided_by", by);
         json_array_append_new(arr, o);
         json_decref(r);
@@ -269,6 +344,6 @@ int cmd_history(int argc, char **argv)
         }
         json_decref(arr);
     }
-    case_read_close(&cr);
+    case_close(&cr);
     return EXIT_OK;
 }

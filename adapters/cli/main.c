@@ -27,6 +27,8 @@ static const cli_cmd commands[] = {
     {"rollback", cmd_rollback, "void a case's events after a time (case.rolled_back)"},
     {"status", cmd_status, "a case's current state"},
     {"history", cmd_history, "a case's events, with who voided what"},
+    {"asof", cmd_asof, "a case as the ledger said at a time (asof TIME status CASE)"},
+    {"audit", cmd_audit, "audit trail of a case or an actor: signers, roles then, voids"},
     {"checkpoint", cmd_checkpoint, "sign or show a Merkle checkpoint (C2SP signed note)"},
     {"prove", cmd_prove, "inclusion or consistency proof (RFC 6962), as JSON"},
     {"proof", cmd_proof, "verify a proof offline: proof verify --checkpoint ... --pubkey ..."},

@@ -40,4 +40,12 @@ const char *dk_err_name(int err);
  * ("case HO-1 is at version 3, the event expected 2"), or "" if none. */
 const char *dk_errmsg(void);
 
+/* For modules built on libdocket (replay, projections, adapters): record a
+ * detailed message for dk_errmsg() and return `err`. */
+int dk_fail(int err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 #endif

@@ -53,6 +53,15 @@ int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev);
  * valid UTF-8, depth <= DK_DEPTH_MAX, size <= DK_DATA_MAX. */
 int dk_data_check(const uint8_t *data, size_t len);
 
+/* Look up a top-level key in a canonical data map. Out-params borrow `data`.
+ * 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value has another type. */
+int dk_data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen);
+int dk_data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *v);
+int dk_data_bool(const uint8_t *data, size_t len, const char *key, int *v);
+/* Call `each` for every string of the array at `key`. */
+int dk_data_strlist(const uint8_t *data, size_t len, const char *key,
+                    int (*each)(void *ctx, const char *s, size_t slen), void *ctx);
+
 /* One signature on a record. */
 typedef struct dk_sig {
     char actor[DK_ACTOR_MAX + 1];

@@ -113,12 +113,17 @@ typedef struct dk_actor_info {
 } dk_actor_info;
 /* An actor's current key and roles. DK_ENOTFOUND if never enrolled. */
 int dk_ledger_actor(dk_ledger *lg, const char *id, dk_actor_info *out);
+/* The actor as it stood just before record `seq`: the key and roles its
+ * events up to seq-1 gave it (what the writer checked that record against).
+ * DK_ENOTFOUND if it was not enrolled by then. */
+int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_info *out);
 
 typedef struct dk_iter dk_iter;
 /* Iterate records from `from_seq` (>= 1) in seq order; with `case_id`, only
  * that case's records. The iterator holds one read snapshot. */
 int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter **out);
-/* Next record into *rec (borrowed until the next call or close).
+/* Next record into *rec. Its pointers are borrowed from the iterator's
+ * snapshot: valid until dk_iter_close, so a caller may keep several.
  * 0, or DK_ENOTFOUND at the end. */
 int dk_iter_next(dk_iter *it, dk_record *rec);
 void dk_iter_close(dk_iter *it);

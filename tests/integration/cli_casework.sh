@@ -130,6 +130,56 @@ expect_exit 1 "$D" note AS-1 $(K aud.dee) --text "looks fine"
 contains "$ERR" "aud.dee" "auditor refused, named"
 contains "$ERR" "auditor" "auditor refused, role named"
 
+# as-of: what the ledger said before the rollback was recorded, and after
+expect_exit 0 "$D" history AS-2 --json
+H2=$OUT
+BEFORE_RB=$(jget "$H2" '[d[i-1]["recorded_at"] for i in range(len(d)) if d[i]["type"]=="case.rolled_back"][0]')
+AT_RB=$(jget "$H2" '[e["recorded_at"] for e in d if e["type"]=="case.rolled_back"][0]')
+expect_exit 0 "$D" asof "$BEFORE_RB" status AS-2 --json
+equals "$(jget "$OUT" 'd["status"]')" interview_scheduled "as of before the rollback: as it was then"
+equals "$(jget "$OUT" 'len(d["voided"])')" 0 "as of before the rollback: nothing voided"
+expect_exit 0 "$D" asof "$AT_RB" status AS-2 --json
+equals "$(jget "$OUT" 'd["status"]')" received "as of the rollback: rolled back"
+expect_exit 1 "$D" asof 2020-01-01 status AS-2
+contains "$ERR" "no events by then" "a case before it existed"
+expect_exit 2 "$D" asof yesterday status AS-2
+contains "$ERR" "'yesterday' is not a time" "bad time named"
+expect_exit 2 "$D" asof 2026-01-01 report
+contains "$ERR" "unknown question 'report'" "unbuilt question named"
+# the person's leave in effect on a date: LTR 2026-12-10..2031-12-10
+NOW=$(jget "$("$D" head --json)" 'd["recorded_at"]')
+expect_exit 0 "$D" asof "$NOW" status AS-1 --effective 2027-06-01 --json
+equals "$(jget "$OUT" 'd["effective"]["in_effect"]')" True "leave in effect in 2027"
+equals "$(jget "$OUT" 'd["effective"]["immigration_status"]')" LTR "LTR in effect"
+equals "$(jget "$OUT" 'd["effective"]["conditions"]')" "['permission_to_work']" "conditions in effect"
+expect_exit 0 "$D" asof "$NOW" status AS-1 --effective 2026-12-09 --json
+equals "$(jget "$OUT" 'd["effective"]["in_effect"]')" False "not yet in effect the day before"
+expect_exit 0 "$D" asof now status AS-1 --effective 2032-01-01
+contains "$OUT" "expired on 2031-12-10" "expired leave said so"
+expect_exit 2 "$D" asof "$NOW" status AS-1 --effective 2032-13-01
+contains "$ERR" "not a date" "bad effective date named"
+
+# audit: every event of the case with its signers' roles then and its voids
+expect_exit 0 "$D" audit case AS-1 --json
+AUD=$OUT
+expect_exit 0 "$D" history AS-1 --json
+equals "$(jget "$AUD" 'len(d)')" "$(jget "$OUT" 'len(d)')" "audit covers every event of the case"
+equals "$(jget "$AUD" 'all(s["signature_valid"] and s["enrolled"] for e in d for s in e["signers"])')" True "every signature verifies"
+equals "$(jget "$AUD" '[e["voided_by"] for e in d if e["seq"]=='"$NOTE"']')" "[None]" "the note's undo was undone"
+equals "$(jget "$AUD" '[e["void_reason"] for e in d if e["seq"]=='"$UNDO"']')" "['it was the right case after all']" "why the undo was voided"
+equals "$(jget "$AUD" '[e["signers"][0]["roles"] for e in d if e["type"]=="case.assigned"][0]')" "caseworker,senior_caseworker" "roles as enrolled"
+expect_exit 0 "$D" audit case AS-1
+contains "$OUT" "voided by seq" "text audit shows voids"
+expect_exit 0 "$D" audit actor sc.ben --json
+equals "$(jget "$OUT" 'sorted(set(e["type"] for e in d))')" "['actor.enrolled', 'case.assigned', 'case.rolled_back', 'status.corrected']" "what sc.ben did, and his enrolment"
+expect_exit 0 "$D" audit actor sc.ben --from "$AT_RB" --json
+equals "$(jget "$OUT" 'len(d)')" 1 "a window holds only the rollback"
+expect_exit 2 "$D" audit actor sc.ben --from tomorrow
+expect_exit 2 "$D" audit person P-4410
+contains "$ERR" "unknown subject" "unbuilt audit named"
+expect_exit 1 "$D" audit case NOPE
+contains "$ERR" "NOPE" "missing case named"
+
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
 finish

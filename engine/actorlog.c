@@ -1,0 +1,130 @@
+/* actorlog.c - each actor's history: an index of the events that enrolled,
+ * re-keyed or revoked it, and the actor as it stood at any seq. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docket/docket.h"
+#include "engine_int.h"
+#include "ledger_int.h"
+
+int dk__actorlog_add(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t seq)
+{
+    uint8_t sk[8];
+    dk__put_be64(sk, seq);
+    MDB_val k = {strlen(id), (void *)id}, v = {8, sk};
+    int rc = mdb_put(txn, lg->actor_log, &k, &v, 0);
+    if (rc == MDB_MAP_FULL)
+        return rc;
+    return rc ? dk__mdb_err(rc, "cannot write the actor history") : 0;
+}
+
+/* The actor change recorded at `seq`. */
+static int change_at(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk__actor_change *c)
+{
+    uint8_t sk[8];
+    dk__put_be64(sk, seq);
+    MDB_val k = {8, sk}, v;
+    dk_record rec;
+    dk_event ev;
+    int rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc)
+        return dk__mdb_err(rc, "cannot read an actor event");
+    if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+        dk_event_decode(rec.body, rec.body_len, &ev) != 0 || dk__actor_change_parse(&ev, c) != 0)
+        return dk__fail(DK_ECORRUPT, "actor event %llu does not decode", (unsigned long long)seq);
+    return 0;
+}
+
+int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_info *out)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    memset(out, 0, sizeof *out);
+    size_t n = strlen(id);
+    if (n == 0 || n > DK_ACTOR_MAX)
+        return dk__fail(DK_EINVAL, "'%s' is not an actor id", id);
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    if (lg->actor_log == 0) {
+        dk__read_end(lg, txn);
+        return dk__fail(DK_ENOTFOUND, "this ledger has no actor history yet (open it for "
+                                      "writing once to build it)");
+    }
+    if ((rc = mdb_cursor_open(txn, lg->actor_log, &cur)) != 0) {
+        dk__read_end(lg, txn);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    MDB_val k = {n, (void *)id}, v;
+    int found = 0;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        uint64_t at = dk__get_be64(v.mv_data);
+        if (at >= seq)
+            break;
+        dk__actor_change c;
+        if ((rc = change_at(lg, txn, at, &c)) != 0)
+            break;
+        dk__actor_apply(out, &c, at);
+        found = 1;
+    }
+    mdb_cursor_close(cur);
+    dk__read_end(lg, txn);
+    if (rc == 0 && !found)
+        rc = dk__fail(DK_ENOTFOUND, "actor '%s' was not enrolled before seq %llu", id,
+                      (unsigned long long)seq);
+    return rc;
+}
+
+int dk__actorlog_backfill(dk_ledger *lg)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_stat(txn, lg->actor_log, &st);
+    dk__read_end(lg, txn);
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the actor history");
+    if (st.ms_entries > 0)
+        return 0;
+    /* One pass over the log, in one write transaction: actor events are few,
+     * so it writes little however long the log. */
+    pthread_rwlock_rdlock(&lg->txn_lock);
+    if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return dk__mdb_err(rc, "cannot begin a transaction");
+    }
+    MDB_cursor *cur;
+    MDB_val k, v;
+    if ((rc = mdb_cursor_open(txn, lg->log, &cur)) == 0) {
+        for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && g == 0;
+             g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            dk_record rec;
+            dk_event ev;
+            dk__actor_change c;
+            if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+                dk_event_decode(rec.body, rec.body_len, &ev) != 0) {
+                rc = dk__fail(DK_ECORRUPT, "record %llu does not decode",
+                              (unsigned long long)dk__get_be64(k.mv_data));
+                break;
+            }
+            if (ev.case_id[0] == 0 && dk__actor_change_parse(&ev, &c) == 0 &&
+                c.kind != DK__ACT_NONE)
+                rc = dk__actorlog_add(lg, txn, c.id, rec.seq);
+        }
+        mdb_cursor_close(cur);
+    } else {
+        rc = dk__mdb_err(rc, "cannot open a cursor");
+    }
+    if (rc == MDB_MAP_FULL)
+        rc = dk__fail(DK_EIO, "the map is full building the actor history");
+    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+        rc = dk__mdb_err(rc, "cannot commit the actor history");
+    else if (rc)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&lg->txn_lock);
+    return rc;
+}
