@@ -359,3 +359,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     rc = store_state(lg, txn, ev->case_id, &st);
     return rc ? storage(rc, "cannot store the case state") : 0;
 }
+
+int dk__case_state_load(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_state *st)
+{
+    return load_state(lg, txn, case_id, st);
+}

@@ -1,6 +1,6 @@
 /* verify.c - whole-ledger verification: layout, dense seq, time order, the
- * hash chain, canonical bodies, every signature against its actor's key as
- * of that record, the command index and the stored head. */
+ * hash chain, canonical bodies, signatures (in parallel) against each actor's
+ * key as of that record, indexes, head, Merkle tree, checkpoints, rules. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "docket/docket.h"
 #include "engine_int.h"
 #include "ledger_int.h"
+#include "sigpool.h"
 
 /* The actor table as it stood at the record being checked. */
 typedef struct actor_slot {
@@ -142,8 +143,8 @@ static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t 
 
 /* Check one record's body and signatures against the actor table, then
  * apply its actor change. Returns 1 if the record is bad, <0 on error. */
-static int check_body(dk_ledger *lg, MDB_txn *txn, actor_map *actors, const dk_record *rec,
-                      dk_verify_report *rep)
+static int check_body(dk_ledger *lg, MDB_txn *txn, actor_map *actors, dk__sigpool *pool,
+                      const dk_record *rec, dk_verify_report *rep)
 {
     dk_event ev;
     dk__actor_change ac;
@@ -174,8 +175,11 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, actor_map *actors, const dk_r
             key = a->pubkey;
             roles = a->roles;
         }
-        if (dk_verify(key, rec->body, rec->body_len, rec->sigs[i].sig) != 0)
-            return bad(rep, rec->seq, "signature by '%s' does not verify", rec->sigs[i].actor);
+        /* checked in parallel; the lowest failing seq is reported */
+        int rc = dk__sigpool_add(pool, rec->seq, key, rec->body, rec->body_len, rec->sigs[i].sig,
+                                 rec->sigs[i].actor);
+        if (rc)
+            return rc;
         if (i == 0 && ac.kind >= DK__ACT_ENROLL && !(roles & DK_ROLE_ADMIN))
             return bad(rep, rec->seq, "%s signed by '%s', who was not an admin", ev.type, ev.actor);
     }
@@ -260,7 +264,79 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
     return r;
 }
 
+/* The state before record `from`: the actor table (from the actor history),
+ * the previous record's hash and time, and the Merkle frontier of the first
+ * from-1 leaves (from the stored tree). The prefix is trusted. */
+static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *actors,
+                     uint8_t prev[DK_HASH_BYTES], int64_t *last_time, frontier *fr)
+{
+    uint8_t sk[8];
+    dk__put_be64(sk, from - 1);
+    MDB_val k = {8, sk}, v;
+    dk_record rec;
+    if (mdb_get(txn, lg->log, &k, &v) != 0 || dk_record_decode(v.mv_data, v.mv_size, &rec) != 0)
+        return dk__fail(DK_EINVAL, "cannot start at seq %llu: record %llu is not there",
+                        (unsigned long long)from, (unsigned long long)(from - 1));
+    dk_leaf_hash(rec.raw, rec.raw_len, prev);
+    *last_time = rec.recorded_at;
+    if (lg->actor_log == 0 || lg->tree == 0)
+        return dk__fail(DK_EINVAL, "this ledger has no actor history or tree yet: verify it "
+                                   "whole, or open it for writing once");
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, lg->actor_log, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && rc == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t at = dk__get_be64(v.mv_data);
+        if (at >= from)
+            continue;
+        dk__put_be64(sk, at);
+        MDB_val ak = {8, sk}, av;
+        dk_event ev;
+        dk__actor_change c;
+        if (mdb_get(txn, lg->log, &ak, &av) != 0 ||
+            dk_record_decode(av.mv_data, av.mv_size, &rec) != 0 ||
+            dk_event_decode(rec.body, rec.body_len, &ev) != 0 ||
+            dk__actor_change_parse(&ev, &c) != 0) {
+            rc = dk__fail(DK_ECORRUPT, "actor event %llu does not decode", (unsigned long long)at);
+            break;
+        }
+        actor_slot *a = map_find(actors, c.id, 1);
+        if (a == NULL) {
+            rc = dk__fail(DK_ENOMEM, "out of memory");
+            break;
+        }
+        dk_actor_info info;
+        memset(&info, 0, sizeof info);
+        memcpy(info.pubkey, a->pubkey, DK_PUBKEY_BYTES);
+        info.roles = a->roles;
+        info.revoked = a->revoked;
+        dk__actor_apply(&info, &c, at);
+        memcpy(a->pubkey, info.pubkey, DK_PUBKEY_BYTES);
+        a->roles = info.roles;
+        a->revoked = info.revoked;
+    }
+    mdb_cursor_close(cur);
+    uint64_t size = from - 1, start = 0;
+    fr->n = 0;
+    for (int l = 63; rc == 0 && l >= 0; l--) {
+        if (!(size >> l & 1))
+            continue;
+        if ((rc = dk__tree_node(lg, txn, (unsigned)l, start >> l, fr->h[fr->n])) != 0)
+            break;
+        fr->size[fr->n++] = 1ull << l;
+        start += 1ull << l;
+    }
+    return rc;
+}
+
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
+{
+    return dk_ledger_verify_opts(lg, NULL, rep);
+}
+
+int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_report *rep)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -268,7 +344,8 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
     actor_map actors = {NULL, 0, 0};
     uint8_t prev[DK_HASH_BYTES] = {0};
     int64_t last_time = INT64_MIN;
-    uint64_t expect = 1;
+    uint64_t from = opts && opts->from > 1 ? opts->from : 1, expect = from;
+    int jobs = opts && opts->jobs > 0 ? opts->jobs : lg->cores;
     memset(rep, 0, sizeof *rep);
     rep->ok = 1;
     int rc = dk__read_begin(lg, &txn);
@@ -278,13 +355,25 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
     }
-    /* Every stored checkpoint must be signed by the node key. */
-    ckpt *cps = NULL;
-    size_t ncps = 0, next_cp = 0;
-    int r = load_checkpoints(lg, txn, &cps, &ncps, rep);
+    dk__sigpool *pool = NULL;
     frontier fr;
     fr.n = 0;
-    int op = MDB_FIRST;
+    ckpt *cps = NULL;
+    size_t ncps = 0, next_cp = 0;
+    int r = dk__sigpool_open(jobs, &pool);
+    if (r == 0 && from > 1)
+        r = resume_at(lg, txn, from, &actors, prev, &last_time, &fr);
+    /* Every stored checkpoint must be signed by the node key. */
+    if (r == 0)
+        r = load_checkpoints(lg, txn, &cps, &ncps, rep);
+    while (next_cp < ncps && cps[next_cp].size < from)
+        next_cp++;
+    MDB_val start = {8, NULL};
+    uint8_t sk[8];
+    dk__put_be64(sk, from);
+    start.mv_data = sk;
+    k = start;
+    int op = MDB_SET_RANGE;
     while (r == 0 && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
         op = MDB_NEXT;
         dk_record rec;
@@ -305,7 +394,7 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
         else if (memcmp(rec.prev, prev, DK_HASH_BYTES) != 0)
             r = bad(rep, kseq, "prev hash does not match the previous record");
         else
-            r = check_body(lg, txn, &actors, &rec, rep);
+            r = check_body(lg, txn, &actors, pool, &rec, rep);
         dk_leaf_hash(rec.raw, rec.raw_len, prev);
         frontier_push(&fr, prev);
         if (r == 0 && lg->tree != 0)
@@ -346,6 +435,18 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
         if (dk__tree_root(lg, txn, expect - 1, got) != 0 || memcmp(want, got, 32) != 0)
             r = bad(rep, expect - 1, "the stored Merkle tree does not match the records");
     }
+    /* The signatures queued so far: a failure before the first other one wins. */
+    if (pool) {
+        char who[DK_ACTOR_MAX + 1];
+        uint64_t bad_sig = dk__sigpool_finish(pool, who, &rep->signatures);
+        if (bad_sig && r >= 0 && (rep->ok || bad_sig <= rep->seq)) {
+            bad(rep, bad_sig, "signature by '%s' does not verify", who); /* the earlier one */
+            r = 1;
+        }
+        dk__sigpool_close(pool);
+    }
+    if (r == 0 && rep->ok && !(opts && opts->skip_rules))
+        r = dk__verify_rules(lg, txn, from, rep);
     mdb_cursor_close(cur);
     dk__read_end(lg, txn);
     free(actors.slots);

@@ -1,10 +1,9 @@
 /* test_tree.c - unit tests of the ledger's Merkle tree (tree.c), checkpoints
  * and hot backups (backup.c): roots and proofs of the real log, and tampering. */
-#include <lmdb.h>
-
 #include "docket/merkle.h"
 #include "fixture.h"
 #include "harness.h"
+#include "rawlmdb.h"
 
 #define ACTOR_N(k) ((1ull << 40) + (k))
 
@@ -154,29 +153,6 @@ TEST(checkpoints_signed_stored_fetched)
     free(note2);
     free(again);
     world_close(&w);
-}
-
-/* Open the ledger's LMDB directly, as an attacker with file access would. */
-typedef struct raw_env {
-    MDB_env *env;
-    MDB_txn *txn;
-} raw_env;
-
-static MDB_dbi raw_open(raw_env *r, const char *dir, const char *db)
-{
-    MDB_dbi dbi;
-    ASSERT_EQ(mdb_env_create(&r->env), 0);
-    mdb_env_set_maxdbs(r->env, 32);
-    ASSERT_EQ(mdb_env_open(r->env, dir, 0, 0600), 0);
-    ASSERT_EQ(mdb_txn_begin(r->env, NULL, 0, &r->txn), 0);
-    ASSERT_EQ(mdb_dbi_open(r->txn, db, 0, &dbi), 0);
-    return dbi;
-}
-
-static void raw_commit(raw_env *r)
-{
-    ASSERT_EQ(mdb_txn_commit(r->txn), 0);
-    mdb_env_close(r->env);
 }
 
 TEST(verify_catches_a_rewritten_tree_node)

@@ -163,17 +163,30 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir);
 
 typedef struct dk_verify_report {
     int ok;
-    uint64_t seq;     /* the first bad record, when !ok */
-    uint64_t checked; /* records checked */
-    char reason[256]; /* why it is bad */
+    uint64_t seq;        /* the first bad record, when !ok */
+    uint64_t checked;    /* records checked */
+    uint64_t signatures; /* signatures checked */
+    uint64_t cases;      /* cases whose events were re-checked against the rules */
+    char reason[256];    /* why it is bad */
 } dk_verify_report;
 
-/* Walk the whole chain: record layout, dense seq, strictly increasing time,
- * prev hashes, canonical bodies, every signature against the key its actor
- * held at that point, command-id uniqueness, the stored head, the Merkle
- * tree's root, and every stored checkpoint (its signature by the node key and
- * its root against the recomputed tree). Returns 0 when it could run
- * (rep->ok says whether the ledger is intact). */
+typedef struct dk_verify_opts {
+    uint64_t from;  /* first seq to check (0/1: all); the records before it are trusted */
+    int jobs;       /* cores for signature checks; 0 = every online core */
+    int skip_rules; /* 1: skip re-checking the casework rules */
+} dk_verify_opts;
+
+/* Walk the chain: record layout, dense seq, strictly increasing time, prev
+ * hashes, canonical bodies, every signature against the key its actor held
+ * at that point (on `jobs` cores), command-id uniqueness, the stored head,
+ * every stored Merkle tree node, and every stored checkpoint (its signature
+ * by the node key and its root against the recomputed tree). Then re-check
+ * every case's events against the casework rules (schemas, expected
+ * versions, permissions with the roles enrolled then, lifecycle, reverts and
+ * rollbacks) and compare the stored case states with the folds. The first
+ * bad record is reported. Returns 0 when it could run (rep->ok says whether
+ * the ledger is intact). opts may be NULL. */
+int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_report *rep);
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep);
 
 #endif

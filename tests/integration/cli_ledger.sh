@@ -84,6 +84,16 @@ expect_exit 0 "$DOCKET" head --json
 equals "$(jget "$OUT" 'd["seq"]')" 4 "head seq"
 expect_exit 0 "$DOCKET" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify ok"
+equals "$(jget "$OUT" '(d["checked"], d["signatures"], d["cases"])')" "(4, 4, 1)" "verify counts"
+expect_exit 0 "$DOCKET" verify --jobs 1 --from 3 --json
+equals "$(jget "$OUT" 'd["checked"]')" 2 "verify --from checks the rest"
+expect_exit 0 "$DOCKET" verify --no-rules --json
+equals "$(jget "$OUT" 'd["cases"]')" 0 "--no-rules skips the rules pass"
+expect_exit 2 "$DOCKET" verify --jobs 0
+contains "$ERR" "--jobs" "bad --jobs named"
+expect_exit 2 "$DOCKET" verify --from x
+expect_exit 1 "$DOCKET" verify --from 99
+contains "$ERR" "99" "verify from beyond the head named"
 expect_exit 2 "$DOCKET" head --ledger ""
 DOCKET_LEDGER= expect_exit 2 "$DOCKET" head
 contains "$ERR" "DOCKET_LEDGER" "missing ledger named"

@@ -1,0 +1,286 @@
+/* verify_rules.c - verify's casework pass: each case's events re-checked in
+ * order against the rules, with each signer's roles as enrolled at that seq. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docket/docket.h"
+#include "engine_int.h"
+#include "ledger_int.h"
+
+/* Every actor's states over time, from the actor_log index: sorted by id
+ * (the index's order), then by seq. */
+typedef struct actor_step {
+    char id[DK_ACTOR_MAX + 1];
+    uint64_t seq; /* the state holds from seq + 1 on */
+    dk_actor_info a;
+} actor_step;
+
+typedef struct history {
+    actor_step *v;
+    size_t n, cap;
+} history;
+
+static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
+static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rep->ok = 0;
+    rep->seq = seq;
+    vsnprintf(rep->reason, sizeof rep->reason, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    memset(h, 0, sizeof *h);
+    if (lg->actor_log == 0)
+        return dk__fail(DK_ENOTFOUND, "the ledger has no actor history yet (open it for "
+                                      "writing once to build it)");
+    int rc = mdb_cursor_open(txn, lg->actor_log, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    dk_actor_info cur_a;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t seq = dk__get_be64(v.mv_data);
+        uint8_t sk[8];
+        dk__put_be64(sk, seq);
+        MDB_val lk = {8, sk}, lv;
+        dk_record rec;
+        dk_event ev;
+        dk__actor_change c;
+        if ((rc = mdb_get(txn, lg->log, &lk, &lv)) != 0 ||
+            dk_record_decode(lv.mv_data, lv.mv_size, &rec) != 0 ||
+            dk_event_decode(rec.body, rec.body_len, &ev) != 0 ||
+            dk__actor_change_parse(&ev, &c) != 0 || c.kind == DK__ACT_NONE ||
+            k.mv_size != strlen(c.id) || memcmp(k.mv_data, c.id, k.mv_size) != 0) {
+            rc = dk__fail(DK_ECORRUPT,
+                          "the actor history points at seq %llu, which is not an "
+                          "event about '%.*s'",
+                          (unsigned long long)seq, (int)k.mv_size, (const char *)k.mv_data);
+            break;
+        }
+        if (h->n == 0 || strcmp(h->v[h->n - 1].id, c.id) != 0)
+            memset(&cur_a, 0, sizeof cur_a);
+        dk__actor_apply(&cur_a, &c, seq);
+        if (h->n == h->cap) {
+            size_t ncap = h->cap ? 2 * h->cap : 64;
+            actor_step *more = realloc(h->v, ncap * sizeof *more);
+            if (more == NULL) {
+                rc = dk__fail(DK_ENOMEM, "out of memory");
+                break;
+            }
+            h->v = more;
+            h->cap = ncap;
+        }
+        actor_step *s = &h->v[h->n++];
+        snprintf(s->id, sizeof s->id, "%s", c.id);
+        s->seq = seq;
+        s->a = cur_a;
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* The actor as it stood before `seq`, or NULL. */
+static const dk_actor_info *actor_at(const history *h, const char *id, uint64_t seq)
+{
+    size_t lo = 0, hi = h->n;
+    while (lo < hi) { /* first step with id >= `id` */
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(h->v[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const dk_actor_info *found = NULL;
+    for (size_t i = lo; i < h->n && strcmp(h->v[i].id, id) == 0 && h->v[i].seq < seq; i++)
+        found = &h->v[i].a;
+    return found;
+}
+
+typedef struct case_buf {
+    dk_record *recs;
+    dk_event *evs;
+    size_t n, cap;
+} case_buf;
+
+static int push(case_buf *b, const MDB_val *v, uint64_t seq)
+{
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? 2 * b->cap : 32;
+        dk_record *r = realloc(b->recs, ncap * sizeof *r);
+        if (r == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        b->recs = r;
+        dk_event *e = realloc(b->evs, ncap * sizeof *e);
+        if (e == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        b->evs = e;
+        b->cap = ncap;
+    }
+    if (dk_record_decode(v->mv_data, v->mv_size, &b->recs[b->n]) != 0 ||
+        dk_event_decode(b->recs[b->n].body, b->recs[b->n].body_len, &b->evs[b->n]) != 0)
+        return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)seq);
+    b->n++;
+    return 0;
+}
+
+/* The type of the earlier event of this case that revert i names, after
+ * checking its hash; NULL (and rep set) if it names none. */
+static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *rep)
+{
+    const dk_event *ev = &b->evs[i];
+    uint64_t target = 0;
+    const char *s;
+    size_t n;
+    uint8_t want[DK_HASH_BYTES], got[DK_HASH_BYTES];
+    char hex[2 * DK_HASH_BYTES + 1];
+    size_t hl = 0;
+    if (dk__data_u64(ev->data, ev->data_len, "target_seq", &target) != 0 ||
+        dk__data_str(ev->data, ev->data_len, "target_hash", &s, &n) != 0 ||
+        n != 2 * DK_HASH_BYTES) {
+        bad(rep, b->recs[i].seq, "event.reverted without target_seq and target_hash");
+        return NULL;
+    }
+    memcpy(hex, s, n);
+    hex[n] = 0;
+    dk_hex_decode(hex, want, sizeof want, &hl);
+    for (size_t j = 0; j < i; j++) {
+        if (b->recs[j].seq != target)
+            continue;
+        dk_leaf_hash(b->recs[j].raw, b->recs[j].raw_len, got);
+        if (hl != DK_HASH_BYTES || memcmp(got, want, DK_HASH_BYTES) != 0) {
+            bad(rep, b->recs[i].seq, "event.reverted names seq %llu with another hash",
+                (unsigned long long)target);
+            return NULL;
+        }
+        return b->evs[j].type;
+    }
+    bad(rep, b->recs[i].seq, "event.reverted names seq %llu, not an earlier event of case '%s'",
+        (unsigned long long)target, ev->case_id);
+    return NULL;
+}
+
+/* Replay one case as the writer did. 0, 1 (bad) or <0. */
+static int check_case(dk_ledger *lg, MDB_txn *txn, const history *h, const case_buf *b,
+                      dk_verify_report *rep)
+{
+    dk_case_state st;
+    memset(&st, 0, sizeof st);
+    for (size_t i = 0; i < b->n; i++) {
+        const dk_record *rec = &b->recs[i];
+        const dk_event *ev = &b->evs[i];
+        if (dk_case_check_schema(ev) != 0)
+            return bad(rep, rec->seq, "%s", dk_errmsg());
+        if (ev->has_expect && ev->expect != st.version)
+            return bad(rep, rec->seq,
+                       "the event expected version %llu of case '%s', which was "
+                       "at %llu",
+                       (unsigned long long)ev->expect, ev->case_id, (unsigned long long)st.version);
+        const dk_actor_info *author = actor_at(h, ev->actor, rec->seq);
+        if (author == NULL || author->revoked)
+            return bad(rep, rec->seq, "author '%s' was not an enrolled actor then", ev->actor);
+        const char *cos[DK_SIGS_MAX];
+        unsigned cos_roles[DK_SIGS_MAX];
+        size_t ncos = 0;
+        for (size_t s = 1; s < rec->nsigs; s++) {
+            const dk_actor_info *a = actor_at(h, rec->sigs[s].actor, rec->seq);
+            if (a == NULL || a->revoked)
+                return bad(rep, rec->seq, "co-signer '%s' was not an enrolled actor then",
+                           rec->sigs[s].actor);
+            cos[ncos] = rec->sigs[s].actor;
+            cos_roles[ncos++] = a->roles;
+        }
+        int revert = strcmp(ev->type, "event.reverted") == 0;
+        int rollback = strcmp(ev->type, "case.rolled_back") == 0;
+        const char *target = NULL;
+        if (revert && (target = revert_target(b, i, rep)) == NULL)
+            return 1;
+        if (dk_case_permit(ev, author->roles, &st, cos, cos_roles, ncos, target) != 0)
+            return bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
+        if (revert || rollback) {
+            uint64_t bad_seq = 0;
+            if (st.version == 0)
+                return bad(rep, rec->seq, "%s on a case with no events", ev->type);
+            if (dk_case_fold(b->recs, i + 1, &st, NULL, NULL, &bad_seq) != 0)
+                return bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
+                           (unsigned long long)bad_seq, dk_errmsg());
+        } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
+            return bad(rep, rec->seq, "breaks the case rules as they stood: %s", dk_errmsg());
+        }
+    }
+    /* The writer checks appends against the stored state: it must be the fold. */
+    dk_case_state stored;
+    uint64_t head_version;
+    int rc = dk__case_state_load(lg, txn, b->evs[0].case_id, &stored);
+    if (rc == 0)
+        rc = dk__case_version(lg, txn, b->evs[0].case_id, &head_version);
+    if (rc)
+        return rc;
+    if (head_version != st.version || stored.version != st.version ||
+        stored.last_seq != st.last_seq || stored.status != st.status ||
+        stored.voided != st.voided || memcmp(&stored, &st, sizeof st) != 0)
+        return bad(rep, st.last_seq,
+                   "the stored state of case '%s' (version %llu/%llu, %s) differs from the fold "
+                   "of its events (version %llu, %s)",
+                   b->evs[0].case_id, (unsigned long long)head_version,
+                   (unsigned long long)stored.version, dk_status_name(stored.status),
+                   (unsigned long long)st.version, dk_status_name(st.status));
+    return 0;
+}
+
+int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, dk_verify_report *rep)
+{
+    history h;
+    int rc = load_history(lg, txn, &h);
+    if (rc) {
+        free(h.v);
+        return rc;
+    }
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0) {
+        free(h.v);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    case_buf b = {NULL, NULL, 0, 0};
+    MDB_val k, v;
+    int r = 0;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
+        /* skip cases untouched since `from` */
+        MDB_val lk = k, lv;
+        if (from > 1 && mdb_cursor_get(cur, &lk, &lv, MDB_LAST_DUP) == 0 &&
+            dk__get_be64(lv.mv_data) < from)
+            continue;
+        mdb_cursor_get(cur, &k, &v, MDB_FIRST_DUP);
+        b.n = 0;
+        do {
+            uint64_t seq = dk__get_be64(v.mv_data);
+            MDB_val sk = {8, v.mv_data}, rv;
+            if (mdb_get(txn, lg->log, &sk, &rv) != 0) {
+                r = bad(rep, seq, "the case index of '%.*s' points at missing record %llu",
+                        (int)k.mv_size, (const char *)k.mv_data, (unsigned long long)seq);
+                break;
+            }
+            if ((r = push(&b, &rv, seq)) != 0)
+                break;
+        } while (mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP) == 0);
+        if (r == 0) {
+            r = check_case(lg, txn, &h, &b, rep);
+            rep->cases += r == 0;
+        }
+    }
+    mdb_cursor_close(cur);
+    free(b.recs);
+    free(b.evs);
+    free(h.v);
+    return r < 0 ? r : 0;
+}
