@@ -15,43 +15,9 @@
 
 #include <lmdb.h>
 
+#include "benchlib.h"
 #include "fixture.h"
 #include "harness.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* CPU seconds (user + system) used by this process so far. */
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i];
-}
-
-static void line(const char *name, double value, const char *unit)
-{
-    printf("%s %.1f %s\n", name, value, unit);
-    fflush(stdout);
-}
 
 /* ---- raw LMDB ---- */
 
@@ -115,45 +81,6 @@ static void bench_lmdb(const char *base, size_t n, size_t value_len)
 }
 
 /* ---- Ed25519 verify rate on all cores ---- */
-
-typedef struct verify_arg {
-    const fx_event *ev;
-    const uint8_t *pk;
-    double seconds;
-    uint64_t count;
-} verify_arg;
-
-static void *verify_loop(void *p)
-{
-    verify_arg *a = p;
-    double end = now_s() + a->seconds;
-    while (now_s() < end) {
-        for (int i = 0; i < 64; i++)
-            if (dk_verify(a->pk, a->ev->body, a->ev->body_len, a->ev->sig.sig) != 0)
-                abort();
-        a->count += 64;
-    }
-    return NULL;
-}
-
-static double bench_verify(const fx_event *ev, const uint8_t *pk, double seconds)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    pthread_t th[64];
-    verify_arg args[64];
-    if (cores > 64)
-        cores = 64;
-    for (long i = 0; i < cores; i++) {
-        args[i] = (verify_arg){ev, pk, seconds, 0};
-        pthread_create(&th[i], NULL, verify_loop, &args[i]);
-    }
-    uint64_t total = 0;
-    for (long i = 0; i < cores; i++) {
-        pthread_join(th[i], NULL);
-        total += args[i].count;
-    }
-    return (double)total / seconds;
-}
 
 /* ---- docket appends ---- */
 
@@ -275,7 +202,9 @@ int main(int argc, char **argv)
     if (only == NULL) {
         bench_lmdb(base, quick ? 100000 : 300000, events[0].body_len + 100);
         line("ed25519_verify_all_cores_per_s",
-             bench_verify(&events[0], dk_key_public(actors[0]), quick ? 2.0 : 4.0), "verifies/s");
+             ed25519_rate(dk_key_public(actors[0]), events[0].body, events[0].body_len,
+                          events[0].sig.sig, quick ? 2.0 : 4.0),
+             "verifies/s");
     }
     if (only == NULL || strcmp(only, "c1") == 0)
         bench_clients(lg, events, n1, 1);

@@ -1,0 +1,74 @@
+/* verify.c - benchmark of `docket verify`: records and signatures per second
+ * on every core against the machine's raw Ed25519 verify rate measured in the
+ * same run, with and without the casework rules pass, and on one core.
+ * Usage: bench_verify [--quick] [--events N]. Prints `name value unit` lines. */
+#include <string.h>
+
+#include "gen.h"
+
+static void run(dk_ledger *lg, int jobs, int rules, const char *name, double raw)
+{
+    dk_verify_opts o = {0, jobs, !rules};
+    dk_verify_report rep;
+    double t0 = now_s(), c0 = cpu_s();
+    if (dk_ledger_verify_opts(lg, &o, &rep) != 0 || !rep.ok)
+        TH_FAIL("verify failed: %s %s", dk_errmsg(), rep.reason);
+    double el = now_s() - t0;
+    char n[96];
+    printf("# %s: %llu records, %llu signatures, %llu cases in %.2f s, %.2f cores busy\n", name,
+           (unsigned long long)rep.checked, (unsigned long long)rep.signatures,
+           (unsigned long long)rep.cases, el, (cpu_s() - c0) / el);
+    snprintf(n, sizeof n, "%s_records_per_s", name);
+    line(n, (double)rep.checked / el, "records/s");
+    if (raw > 0) {
+        snprintf(n, sizeof n, "%s_vs_raw_ed25519_pct", name);
+        line(n, 100.0 * (double)rep.signatures / el / raw, "%");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    size_t events = 200000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            events = 40000;
+        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+            events = strtoull(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: bench_verify [--quick] [--events N]\n");
+            return 2;
+        }
+    }
+    if (dk_init() != 0)
+        return 1;
+    const char *base = th_tmpdir();
+    atexit(th_cleanup);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/ledger", base);
+    printf("# docket bench/verify on %d cores, %zu case events wanted, ledger in %s\n",
+           online_cores(), events, dir);
+    gen g;
+    double t0 = now_s();
+    gen_ledger(&g, dir, events);
+    printf("# built %zu events over %zu cases in %.1f s\n", g.events, g.cases, now_s() - t0);
+
+    /* the machine's ceiling, on a record body of this ledger */
+    uint8_t *raw;
+    size_t len;
+    dk_record rec;
+    if (dk_ledger_get(g.lg, 100, &raw, &len) != 0 || dk_record_decode(raw, len, &rec) != 0)
+        TH_FAIL("read: %s", dk_errmsg());
+    dk_actor_info a;
+    if (dk_ledger_actor(g.lg, rec.sigs[0].actor, &a) != 0)
+        TH_FAIL("actor: %s", dk_errmsg());
+    double rate = ed25519_rate(a.pubkey, rec.body, rec.body_len, rec.sigs[0].sig, 3.0);
+    free(raw);
+    line("ed25519_verify_all_cores_per_s", rate, "verifies/s");
+
+    run(g.lg, 0, 0, "verify_all_cores_no_rules", rate);
+    run(g.lg, 0, 1, "verify_all_cores", rate);
+    run(g.lg, 1, 1, "verify_one_core", 0);
+    line("verify_peak_rss_mb", peak_rss_mb(), "MiB");
+    gen_free(&g);
+    return 0;
+}
