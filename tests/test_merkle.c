@@ -9,7 +9,8 @@
 
 /* ---- an in-memory node store, counting its reads ---- */
 
-#define MAXN 4200
+#define MAXN  4200
+#define RANDN 2000 /* random trees of 1..RANDN leaves */
 
 typedef struct store {
     uint8_t (*lv[16])[32]; /* lv[level][index]; levels up to 2^13 > MAXN */
@@ -261,6 +262,55 @@ TEST(every_bit_flip_is_caught)
     store_free(&s);
 }
 
+static uint64_t rnd_state = 0x2545F4914F6CDD1Dull;
+static uint64_t rnd(uint64_t below)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state % below;
+}
+
+/* Random trees of 1..2000 leaves: random inclusion and consistency proofs
+ * match the RFC's definitions, verify, and fail with any one bit flipped. */
+TEST(random_trees_up_to_2000_leaves)
+{
+    store s;
+    store_init(&s);
+    uint8_t(*leaves)[32] = grow(&s, RANDN);
+    uint8_t proof[DK_MERKLE_MAX_PROOF][32], want[DK_MERKLE_MAX_PROOF][32], r1[32], r2[32];
+    const uint8_t(*p)[32] = (const uint8_t(*)[32])proof;
+    for (int round = 0; round < 1500; round++) {
+        uint64_t size = 1 + rnd(RANDN), i = rnd(size), old = 1 + rnd(size);
+        size_t cnt = 0, wcnt = 0;
+        mth(leaves, size, r2);
+        ASSERT_OK(dk_merkle_inclusion_proof(sget, &s, i, size, proof, &cnt));
+        path(i, leaves, size, want, &wcnt);
+        ASSERT_EQ(cnt, wcnt);
+        ASSERT_MEM_EQ(proof, want, cnt * 32);
+        ASSERT_OK(dk_merkle_verify_inclusion(leaves[i], i, size, p, cnt, r2));
+        if (cnt) {
+            size_t h = rnd(cnt), bit = rnd(256);
+            proof[h][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            ASSERT_ERR(dk_merkle_verify_inclusion(leaves[i], i, size, p, cnt, r2), DK_EPROOF);
+        }
+        mth(leaves, old, r1);
+        ASSERT_OK(dk_merkle_consistency_proof(sget, &s, old, size, proof, &cnt));
+        wcnt = 0;
+        subproof(old, leaves, size, 1, want, &wcnt);
+        ASSERT_EQ(cnt, wcnt);
+        ASSERT_MEM_EQ(proof, want, cnt * 32);
+        ASSERT_OK(dk_merkle_verify_consistency(old, size, r1, r2, p, cnt));
+        if (cnt) {
+            size_t h = rnd(cnt), bit = rnd(256);
+            proof[h][bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            ASSERT_ERR(dk_merkle_verify_consistency(old, size, r1, r2, p, cnt), DK_EPROOF);
+        }
+    }
+    free(leaves);
+    store_free(&s);
+}
+
 TEST(work_is_logarithmic)
 {
     store s;
@@ -453,5 +503,6 @@ TEST(rfc6962_consistency_vectors)
 
 TH_MAIN(TH_ENTRY(roots_match_naive_mth) TH_ENTRY(inclusion_proofs_match_and_verify)
             TH_ENTRY(consistency_proofs_match_and_verify) TH_ENTRY(every_bit_flip_is_caught)
-                TH_ENTRY(work_is_logarithmic) TH_ENTRY(store_errors_pass_through)
-                    TH_ENTRY(rfc6962_inclusion_vectors) TH_ENTRY(rfc6962_consistency_vectors))
+                TH_ENTRY(random_trees_up_to_2000_leaves) TH_ENTRY(work_is_logarithmic)
+                    TH_ENTRY(store_errors_pass_through) TH_ENTRY(rfc6962_inclusion_vectors)
+                        TH_ENTRY(rfc6962_consistency_vectors))
