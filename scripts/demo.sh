@@ -49,8 +49,15 @@ ev cw.okafor case.opened HO-2026-000103 '{"case_type":"study","channel":"paper",
 ev cw.okafor case.withdrawn HO-2026-000103 '{"reason":"applicant withdrew in writing on 2026-10-20"}'
 
 echo
-echo "== ledger head"
+echo "== HO-2026-000101 now, and the leave in effect today"
+"$docket" asof now status HO-2026-000101 --effective "$(date -u +%F)"
+echo
+echo "== its audit trail: signers, their roles then, signature checks"
+"$docket" audit case HO-2026-000101
+echo
+echo "== ledger head and a signed checkpoint (C2SP signed note)"
 "$docket" head
+"$docket" checkpoint
 echo
 echo "== docket verify"
 "$docket" verify
