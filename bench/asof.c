@@ -45,31 +45,12 @@ static void measure(gen *g, int now, size_t n, const char *name)
 
 int main(int argc, char **argv)
 {
-    size_t events = 1000000, reads = 20000;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            events = 100000;
-        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
-            events = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: bench_asof [--quick] [--events N]\n");
-            return 2;
-        }
-    }
-    if (dk_init() != 0)
-        return 1;
-    const char *base = th_tmpdir();
-    atexit(th_cleanup);
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/ledger", base);
-    printf("# docket bench/asof, %zu case events wanted, ledger in %s\n", events, dir);
+    size_t reads = 20000, events = gen_args(argc, argv, 1000000, 100000, "bench_asof");
     gen g;
-    double t0 = now_s();
-    gen_ledger(&g, dir, events);
-    printf("# built %zu events over %zu cases in %.1f s\n", g.events, g.cases, now_s() - t0);
+    gen_start(&g, "bench/asof", events);
     dk_ledger_close(g.lg); /* read as an auditor would: a read-only open */
     dk_ledger_opts ro = {0, 0, 1};
-    if (dk_ledger_open(dir, &ro, &g.lg) != 0)
+    if (dk_ledger_open(g.dir, &ro, &g.lg) != 0)
         TH_FAIL("open: %s", dk_errmsg());
     measure(&g, 0, reads, "asof_random_time");
     measure(&g, 1, reads, "asof_now");

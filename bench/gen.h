@@ -16,7 +16,8 @@ typedef struct gen {
     dk_ledger *lg;
     dk_key *admin, *cw[GEN_CW], *sc[GEN_SC];
     size_t cases, events;
-    int64_t first_at, last_at; /* recorded_at of the first and last case event */
+    int64_t first_at, last_at; /* when every case had been opened; the last event */
+    const char *dir;
 } gen;
 
 static inline unsigned gen_len(size_t c) /* events of case c: 5..20 */
@@ -158,6 +159,42 @@ static inline void gen_ledger(gen *g, const char *dir, size_t events)
         g->events += n;
     }
     free(jobs);
+}
+
+/* [--quick] [--events N]: the number of case events wanted; exits on a bad
+ * argument. */
+static inline size_t gen_args(int argc, char **argv, size_t dflt, size_t quick, const char *prog)
+{
+    size_t events = dflt;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            events = quick;
+        } else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc) {
+            events = strtoull(argv[++i], NULL, 10);
+        } else {
+            fprintf(stderr, "usage: %s [--quick] [--events N]\n", prog);
+            exit(2);
+        }
+    }
+    return events;
+}
+
+/* dk_init, a temporary directory removed at exit, and a ledger of about
+ * `events` case events in it. */
+static inline void gen_start(gen *g, const char *prog, size_t events)
+{
+    if (dk_init() != 0)
+        TH_FAIL("dk_init failed");
+    const char *base = th_tmpdir();
+    atexit(th_cleanup);
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/ledger", base);
+    printf("# docket %s on %d cores, %zu case events wanted, ledger in %s\n", prog, online_cores(),
+           events, dir);
+    double t0 = now_s();
+    gen_ledger(g, dir, events);
+    printf("# built %zu events over %zu cases in %.1f s\n", g->events, g->cases, now_s() - t0);
+    g->dir = dir;
 }
 
 static inline void gen_free(gen *g)

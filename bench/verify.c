@@ -28,29 +28,8 @@ static void run(dk_ledger *lg, int jobs, int rules, const char *name, double raw
 
 int main(int argc, char **argv)
 {
-    size_t events = 200000;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            events = 40000;
-        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
-            events = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: bench_verify [--quick] [--events N]\n");
-            return 2;
-        }
-    }
-    if (dk_init() != 0)
-        return 1;
-    const char *base = th_tmpdir();
-    atexit(th_cleanup);
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/ledger", base);
-    printf("# docket bench/verify on %d cores, %zu case events wanted, ledger in %s\n",
-           online_cores(), events, dir);
     gen g;
-    double t0 = now_s();
-    gen_ledger(&g, dir, events);
-    printf("# built %zu events over %zu cases in %.1f s\n", g.events, g.cases, now_s() - t0);
+    gen_start(&g, "bench/verify", gen_args(argc, argv, 200000, 40000, "bench_verify"));
 
     /* the machine's ceiling, on a record body of this ledger */
     uint8_t *raw;

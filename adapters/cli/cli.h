@@ -54,6 +54,11 @@ typedef struct cli_opt {
  * option prints why and returns EXIT_USAGE; otherwise CLI_CONTINUE. */
 int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos);
 
+/* Parse a time: RFC 3339, a date YYYY-MM-DD (its first or, with end_of_day,
+ * its last microsecond, UTC) or "now" (INT64_MAX). Prints a usage error
+ * naming `opt` and returns EXIT_USAGE if it is none of those. */
+int cli_parse_time(const char *opt, const char *s, int end_of_day, int64_t *t);
+
 /* Parse a decimal u64 option value; prints a usage error naming `opt`. */
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 
@@ -106,6 +111,13 @@ int cmd_prove(int argc, char **argv);
 int cmd_proof(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_views(int argc, char **argv);   /* views status|rebuild|check|dump */
+int cmd_project(int argc, char **argv); /* project [--follow] */
+int cmd_query(int argc, char **argv);   /* query status STATUS */
+int cmd_queue(int argc, char **argv);
+int cmd_diary(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_errors(int argc, char **argv);
 /* Create DIR/node.key and record its public key in the ledger. */
 int cli_create_node_key(dk_ledger *lg, const char *dir);
 

@@ -71,24 +71,6 @@ static int emit(void *ud, const dk_audit_entry *e)
     return 0;
 }
 
-static int parse_time_opt(const char *name, const char *s, int64_t dflt, int64_t *t)
-{
-    if (s == NULL) {
-        *t = dflt;
-        return 0;
-    }
-    if (dk_date_valid(s, (int)strlen(s))) {
-        char full[40];
-        snprintf(full, sizeof full, "%sT%s", s,
-                 dflt == INT64_MIN ? "00:00:00Z" : "23:59:59.999999Z");
-        s = full;
-        return dk_time_parse(full, t) ? cli_usage_error("%s: bad date", name) : 0;
-    }
-    if (dk_time_parse(s, t) != 0)
-        return cli_usage_error("%s: '%s' is not a time (RFC 3339) or a date (YYYY-MM-DD)", name, s);
-    return 0;
-}
-
 int cmd_audit(int argc, char **argv)
 {
     const char *ledger = NULL, *from = NULL, *to = NULL;
@@ -117,9 +99,9 @@ int cmd_audit(int argc, char **argv)
                                pos[0]);
     if (is_case && (from || to))
         return cli_usage_error("audit case takes no --from/--to");
-    int64_t t0, t1;
-    if ((rc = parse_time_opt("--from", from, INT64_MIN, &t0)) != 0 ||
-        (rc = parse_time_opt("--to", to, INT64_MAX, &t1)) != 0)
+    int64_t t0 = INT64_MIN, t1 = INT64_MAX;
+    if ((from && (rc = cli_parse_time("--from", from, 0, &t0)) != EXIT_OK) ||
+        (to && (rc = cli_parse_time("--to", to, 1, &t1)) != EXIT_OK))
         return rc;
     dk_ledger *lg;
     if ((rc = cli_open_ledger(ledger, 1, &lg)) != EXIT_OK)

@@ -241,21 +241,6 @@ int cmd_status(int argc, char **argv)
     return show_case(ledger, case_id, DK_TIME_MAX, NULL, json);
 }
 
-/* TIME: RFC 3339, a date meaning the end of that day (UTC), or "now". */
-static int parse_asof(const char *s, int64_t *t)
-{
-    if (strcmp(s, "now") == 0) {
-        *t = DK_TIME_MAX;
-        return 0;
-    }
-    if (dk_date_valid(s, (int)strlen(s))) {
-        char full[40];
-        snprintf(full, sizeof full, "%sT23:59:59.999999Z", s);
-        return dk_time_parse(full, t);
-    }
-    return dk_time_parse(s, t);
-}
-
 int cmd_asof(int argc, char **argv)
 {
     const char *ledger = NULL, *effective = NULL;
@@ -277,9 +262,8 @@ int cmd_asof(int argc, char **argv)
     if (npos < 2)
         return cli_usage_error("asof needs TIME and a question (status CASE)");
     int64_t t;
-    if (parse_asof(pos[0], &t) != 0)
-        return cli_usage_error("asof: '%s' is not a time (RFC 3339) or a date (YYYY-MM-DD)",
-                               pos[0]);
+    if ((rc = cli_parse_time("asof", pos[0], 1, &t)) != EXIT_OK)
+        return rc;
     if (strcmp(pos[1], "status") == 0) {
         if (npos != 3)
             return cli_usage_error("asof TIME status needs one CASE");

@@ -368,3 +368,20 @@ int cli_append_json(const char *ledger, const char *keyfile, const char *cosignf
     free(mp);
     return rc;
 }
+
+int cli_parse_time(const char *opt, const char *s, int end_of_day, int64_t *t)
+{
+    if (strcmp(s, "now") == 0) {
+        *t = INT64_MAX;
+        return EXIT_OK;
+    }
+    char full[48];
+    if (dk_date_valid(s, (int)strlen(s))) {
+        snprintf(full, sizeof full, "%sT%s", s, end_of_day ? "23:59:59.999999Z" : "00:00:00Z");
+        s = full;
+    }
+    if (dk_time_parse(s, t) != 0)
+        return cli_usage_error("%s: '%s' is not a time (RFC 3339), a date (YYYY-MM-DD) or now", opt,
+                               s);
+    return EXIT_OK;
+}
