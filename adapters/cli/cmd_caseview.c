@@ -230,7 +230,7 @@ static int show_case(const char *ledger, const char *case_id, int64_t asof, cons
 
 int cmd_status(int argc, char **argv)
 {
-    const char *ledger = NULL, *case_id;
+    const char *ledger = NULL, *case_id = NULL;
     int json = 0;
     int rc = one_case_arg(argc, argv,
                           "usage: docket status CASE [--ledger DIR] [--json]\n"
@@ -276,7 +276,7 @@ int cmd_asof(int argc, char **argv)
 
 int cmd_history(int argc, char **argv)
 {
-    const char *ledger = NULL, *case_id;
+    const char *ledger = NULL, *case_id = NULL;
     int json = 0;
     int rc = one_case_arg(argc, argv,
                           "usage: docket history CASE [--ledger DIR] [--json]\n"
