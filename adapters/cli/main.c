@@ -34,6 +34,13 @@ static const cli_cmd commands[] = {
     {"proof", cmd_proof, "verify a proof offline: proof verify --checkpoint ... --pubkey ..."},
     {"backup", cmd_backup, "hot, consistent copy of the ledger while appends continue"},
     {"restore", cmd_restore, "verify a backup, then install it into a new directory"},
+    {"views", cmd_views, "views status | rebuild [NAME] | check [NAME] | dump NAME"},
+    {"project", cmd_project, "bring the views up to date; --follow keeps following the ledger"},
+    {"query", cmd_query, "query status STATUS: cases in a status (by_status view)"},
+    {"queue", cmd_queue, "a caseworker's open assigned cases, oldest received first"},
+    {"diary", cmd_diary, "a day's interview slots"},
+    {"report", cmd_report, "decision counts by case type, outcome, condition and dates"},
+    {"errors", cmd_errors, "error reports, open and resolved, with the time to resolve"},
 };
 
 static void usage(FILE *out)

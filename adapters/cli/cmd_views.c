@@ -1,0 +1,726 @@
+/* cmd_views.c - the views commands: views status|rebuild|check|dump, project [--follow],
+ * and the queries query status, queue, diary, report and errors. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "cli.h"
+#include "docket/views.h"
+
+/* The ledger (read-only) and its views, opened together. */
+typedef struct vopen {
+    dk_ledger *lg;
+    dk_views *vw;
+} vopen;
+
+static void vclose(vopen *o)
+{
+    dk_views_close(o->vw);
+    dk_ledger_close(o->lg);
+}
+
+static int exit_for(int err)
+{
+    return err == DK_ECORRUPT ? EXIT_DAMAGE : EXIT_FAIL;
+}
+
+static int vfail(int err, const char *what)
+{
+    cli_dk_fail(err, what);
+    return exit_for(err);
+}
+
+static int parse_batch(const char *s, unsigned *out)
+{
+    uint64_t v = 0;
+    if (s == NULL)
+        return EXIT_OK;
+    int rc = cli_parse_u64("--batch", s, &v);
+    if (rc != EXIT_OK)
+        return rc;
+    if (v == 0 || v > 1u << 20)
+        return cli_usage_error("--batch must be 1..1048576 records");
+    *out = (unsigned)v;
+    return EXIT_OK;
+}
+
+static int vopen_all(const char *ledger, const char *batch, int sync, vopen *o)
+{
+    memset(o, 0, sizeof *o);
+    dk_views_opts vo = {0, 0};
+    int rc = parse_batch(batch, &vo.batch);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *dir = cli_ledger_dir(ledger);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    if ((rc = cli_open_ledger(ledger, 1, &o->lg)) != EXIT_OK)
+        return rc;
+    int err = dk_views_open(o->lg, dir, &vo, &o->vw);
+    if (err) {
+        dk_ledger_close(o->lg);
+        o->lg = NULL;
+        return vfail(err, "cannot open the views");
+    }
+    if (sync && (err = dk_views_sync(o->vw)) != 0) {
+        rc = vfail(err, "cannot bring the views up to date");
+        vclose(o);
+        return rc;
+    }
+    return EXIT_OK;
+}
+
+static void digest_hex(const uint8_t *d, char out[2 * DK_VIEW_DIGEST_BYTES + 1])
+{
+    for (int i = 0; i < DK_VIEW_DIGEST_BYTES; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static int print_status(dk_views *vw, int json)
+{
+    dk_view_status st[DK_VIEW_COUNT];
+    int err = dk_views_status(vw, st);
+    if (err)
+        return vfail(err, "cannot read the views' status");
+    json_t *arr = json ? json_array() : NULL;
+    if (!json)
+        printf("%-12s %-8s %7s %10s %10s %8s %10s %9s  %s\n", "view", "state", "version", "seq",
+               "head", "lag", "lag_ms", "entries", "digest");
+    for (int i = 0; i < DK_VIEW_COUNT; i++) {
+        const dk_view_status *s = &st[i];
+        char dg[2 * DK_VIEW_DIGEST_BYTES + 1];
+        digest_hex(s->digest, dg);
+        const char *state = s->building                     ? "building"
+                            : s->live                       ? "live"
+                            : s->version == 0               ? "missing"
+                            : s->version != s->code_version ? "stale"
+                                                            : "behind";
+        if (json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "view", json_string(s->name));
+            json_object_set_new(o, "state", json_string(state));
+            json_object_set_new(o, "live", json_boolean(s->live));
+            json_object_set_new(o, "version", json_integer(s->version));
+            json_object_set_new(o, "code_version", json_integer(s->code_version));
+            json_object_set_new(o, "generation", json_integer((json_int_t)s->gen));
+            json_object_set_new(o, "checkpoint", json_integer((json_int_t)s->seq));
+            json_object_set_new(o, "head", json_integer((json_int_t)s->head));
+            json_object_set_new(o, "lag", json_integer((json_int_t)s->lag));
+            json_object_set_new(o, "lag_ms", json_real((double)s->lag_us / 1000.0));
+            json_object_set_new(o, "entries", json_integer((json_int_t)s->entries));
+            json_object_set_new(o, "digest", json_string(dg));
+            json_array_append_new(arr, o);
+        } else {
+            printf("%-12s %-8s %7u %10llu %10llu %8llu %10.1f %9llu  %s\n", s->name, state,
+                   s->version, (unsigned long long)s->seq, (unsigned long long)s->head,
+                   (unsigned long long)s->lag, (double)s->lag_us / 1000.0,
+                   (unsigned long long)s->entries, dg);
+        }
+    }
+    if (json)
+        cli_print_json(arr);
+    return EXIT_OK;
+}
+
+/* ---- views status | rebuild | check | dump ---- */
+
+typedef struct diff_ctx {
+    int json;
+    json_t *arr;
+} diff_ctx;
+
+static void on_diff(void *ud, const char *view, const char *key, const char *stored,
+                    const char *fresh)
+{
+    diff_ctx *d = ud;
+    if (d->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "view", json_string(view));
+        json_object_set_new(o, "key", json_string(key));
+        json_object_set_new(o, "stored", stored ? json_string(stored) : json_null());
+        json_object_set_new(o, "fresh", fresh ? json_string(fresh) : json_null());
+        json_array_append_new(d->arr, o);
+        return;
+    }
+    printf("%s: %s: stored %s%s%s, fresh %s%s%s\n", view, key, stored ? "'" : "",
+           stored ? stored : "(absent)", stored ? "'" : "", fresh ? "'" : "",
+           fresh ? fresh : "(absent)", fresh ? "'" : "");
+}
+
+typedef struct dump_ctx {
+    int json;
+    json_t *arr;
+} dump_ctx;
+
+static int on_row(void *ud, const char *key, const char *value)
+{
+    dump_ctx *d = ud;
+    if (d->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "key", json_string(key));
+        json_object_set_new(o, "value", json_string(value));
+        json_array_append_new(d->arr, o);
+    } else {
+        printf("%s%s%s\n", key, value[0] ? "  " : "", value);
+    }
+    return 0;
+}
+
+static const char views_usage[] =
+    "usage: docket views status [--json]\n"
+    "       docket views rebuild [NAME|all] [--json]\n"
+    "       docket views check [NAME|all] [--max N] [--json]\n"
+    "       docket views dump NAME [--no-sync] [--json]\n"
+    "  (all take --ledger DIR)\n"
+    "Views: case_status, by_status, queue, diary, stats, errors (and _cases, the case states).\n"
+    "status: each view's checkpoint, the ledger head and the lag. rebuild: rebuild into fresh\n"
+    "databases, then swap them in atomically. check: recompute from the ledger and compare\n"
+    "entry by entry and digest by digest; exit 3 if a view is damaged.\n";
+
+int cmd_views(int argc, char **argv)
+{
+    const char *ledger = NULL, *max = NULL;
+    int json = 0, no_sync = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL},
+                            {"json", NULL, &json},
+                            {"max", &max, NULL},
+                            {"no-sync", NULL, &no_sync},
+                            {NULL, NULL, NULL}};
+    int rc = cli_parse(argc, argv, opts, views_usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos < 1 || npos > 2)
+        return cli_usage_error("views needs a subcommand: status, rebuild, check or dump");
+    const char *sub = pos[0], *name = npos > 1 ? pos[1] : NULL;
+    if (name && strcmp(name, "all") != 0 && dk_view_id(name) < 0)
+        return cli_usage_error("no view named '%s' (case_status, by_status, queue, diary, stats, "
+                               "errors, _cases or all)",
+                               name);
+    uint64_t maxn = 0;
+    if (max && (rc = cli_parse_u64("--max", max, &maxn)) != EXIT_OK)
+        return rc;
+    vopen o;
+    if (strcmp(sub, "status") == 0) {
+        if (name)
+            return cli_usage_error("views status takes no view name");
+        if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
+            return rc;
+        rc = print_status(o.vw, json);
+    } else if (strcmp(sub, "rebuild") == 0) {
+        if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
+            return rc;
+        int err = dk_views_rebuild(o.vw, name);
+        if (err)
+            rc = vfail(err, "rebuild failed");
+        else if (json)
+            rc = print_status(o.vw, 1);
+        else
+            printf("rebuilt %s\n", name ? name : "all views");
+    } else if (strcmp(sub, "check") == 0) {
+        if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
+            return rc;
+        diff_ctx d = {json, json ? json_array() : NULL};
+        dk_views_check_report rep;
+        int err = dk_views_check(o.vw, name, (size_t)maxn, on_diff, &d, &rep);
+        if (err) {
+            json_decref(d.arr);
+            rc = vfail(err, "check failed");
+        } else {
+            if (json) {
+                json_t *r = json_object();
+                json_object_set_new(r, "ok", json_boolean(rep.ok));
+                json_object_set_new(r, "seq", json_integer((json_int_t)rep.seq));
+                json_object_set_new(r, "views_checked",
+                                    json_integer((json_int_t)rep.views_checked));
+                json_object_set_new(r, "differences", json_integer((json_int_t)rep.differences));
+                json_t *dmg = json_array();
+                for (int i = 0; i < DK_VIEW_COUNT; i++)
+                    if (rep.damaged & (1u << i))
+                        json_array_append_new(dmg, json_string(dk_view_name(i)));
+                json_object_set_new(r, "damaged", dmg);
+                json_object_set_new(r, "diffs", d.arr);
+                cli_print_json(r);
+            } else if (rep.ok) {
+                printf("ok: %zu view%s equal a fresh replay at seq %llu\n", rep.views_checked,
+                       rep.views_checked == 1 ? "" : "s", (unsigned long long)rep.seq);
+            } else {
+                fprintf(stderr,
+                        "docket: views damaged: %zu difference%s at seq %llu (docket "
+                        "views rebuild repairs them)\n",
+                        rep.differences, rep.differences == 1 ? "" : "s",
+                        (unsigned long long)rep.seq);
+            }
+            rc = rep.ok ? EXIT_OK : EXIT_DAMAGE;
+        }
+    } else if (strcmp(sub, "dump") == 0) {
+        if (name == NULL || strcmp(name, "all") == 0)
+            return cli_usage_error("views dump needs one view name");
+        if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+            return rc;
+        dump_ctx d = {json, json ? json_array() : NULL};
+        uint64_t as_of = 0;
+        int err = dk_views_dump(o.vw, name, on_row, &d, &as_of);
+        if (err) {
+            json_decref(d.arr);
+            rc = vfail(err, "cannot read the view");
+        } else if (json) {
+            json_t *r = json_object();
+            json_object_set_new(r, "view", json_string(name));
+            json_object_set_new(r, "as_of_seq", json_integer((json_int_t)as_of));
+            json_object_set_new(r, "entries", d.arr);
+            cli_print_json(r);
+        }
+    } else {
+        return cli_usage_error("unknown views subcommand '%s' (status, rebuild, check, dump)", sub);
+    }
+    vclose(&o);
+    return rc;
+}
+
+/* ---- project [--follow] ---- */
+
+typedef struct follow {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    dk_projector *pj;
+    int err;
+    int verbose;
+} follow;
+
+static void on_stopped(void *ud)
+{
+    follow *f = ud;
+    uv_close((uv_handle_t *)&f->sigint, NULL);
+    uv_close((uv_handle_t *)&f->sigterm, NULL);
+}
+
+static void stop_follow(follow *f)
+{
+    if (f->pj) {
+        dk_projector *pj = f->pj;
+        f->pj = NULL;
+        dk_projector_stop(pj, on_stopped, f);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    stop_follow(h->data);
+}
+
+static void on_batch(void *ud, const dk_views_batch *b)
+{
+    follow *f = ud;
+    if (f->verbose && b->to_seq >= b->from_seq)
+        fprintf(stderr, "docket: views at seq %llu (+%llu)\n", (unsigned long long)b->to_seq,
+                (unsigned long long)(b->to_seq - b->from_seq + 1));
+    if (f->verbose && b->swapped)
+        fprintf(stderr, "docket: rebuilt views swapped in\n");
+}
+
+static void on_error(void *ud, int err, const char *msg)
+{
+    follow *f = ud;
+    fprintf(stderr, "docket: projector: %s (%s)\n", msg[0] ? msg : dk_strerror(err),
+            dk_err_name(err));
+    if (err == DK_ECORRUPT || err == DK_EDENIED) { /* retrying cannot help */
+        f->err = err;
+        stop_follow(f);
+    }
+}
+
+static const char project_usage[] =
+    "usage: docket project [--follow] [--batch N] [--poll-ms N] [--verbose] [--json]\n"
+    "                      [--ledger DIR]\n"
+    "Bring every view up to the ledger's head (rebuilding views whose version changed).\n"
+    "With --follow, keep following the ledger, woken by changes to its data file (and a\n"
+    "timer every --poll-ms, default 500), until SIGINT or SIGTERM.\n";
+
+int cmd_project(int argc, char **argv)
+{
+    const char *ledger = NULL, *batch = NULL, *poll = NULL;
+    int json = 0, follow_flag = 0, verbose = 0, npos;
+    char *pos[4];
+    const cli_opt opts[] = {
+        {"ledger", &ledger, NULL}, {"json", NULL, &json},    {"follow", NULL, &follow_flag},
+        {"batch", &batch, NULL},   {"poll-ms", &poll, NULL}, {"verbose", NULL, &verbose},
+        {NULL, NULL, NULL}};
+    int rc = cli_parse(argc, argv, opts, project_usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 0)
+        return cli_usage_error("project takes no arguments");
+    uint64_t poll_ms = 0;
+    if (poll && (rc = cli_parse_u64("--poll-ms", poll, &poll_ms)) != EXIT_OK)
+        return rc;
+    if (poll && (poll_ms == 0 || poll_ms > 3600000))
+        return cli_usage_error("--poll-ms must be 1..3600000");
+    vopen o;
+    if ((rc = vopen_all(ledger, batch, 0, &o)) != EXIT_OK)
+        return rc;
+    if (!follow_flag) {
+        int err = dk_views_sync(o.vw);
+        rc = err ? vfail(err, "cannot bring the views up to date") : print_status(o.vw, json);
+        vclose(&o);
+        return rc;
+    }
+    follow f;
+    memset(&f, 0, sizeof f);
+    f.verbose = verbose;
+    uv_loop_init(&f.loop);
+    uv_signal_init(&f.loop, &f.sigint);
+    uv_signal_init(&f.loop, &f.sigterm);
+    f.sigint.data = f.sigterm.data = &f;
+    uv_signal_start(&f.sigint, on_signal, SIGINT);
+    uv_signal_start(&f.sigterm, on_signal, SIGTERM);
+    dk_projector_opts po = {(unsigned)poll_ms, 1, on_batch, on_error, &f};
+    int err = dk_projector_start(&f.loop, o.vw, o.lg, cli_ledger_dir(ledger), &po, &f.pj);
+    if (err) {
+        uv_close((uv_handle_t *)&f.sigint, NULL);
+        uv_close((uv_handle_t *)&f.sigterm, NULL);
+        uv_run(&f.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&f.loop);
+        vclose(&o);
+        return vfail(err, "cannot start the projector");
+    }
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f.loop);
+    rc = f.err ? exit_for(f.err) : EXIT_OK;
+    if (rc == EXIT_OK && verbose)
+        fprintf(stderr, "docket: projector stopped\n");
+    vclose(&o);
+    return rc;
+}
+
+/* ---- queries ---- */
+
+static json_t *summary_json(const dk_case_summary *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "case", json_string(c->case_id));
+    json_object_set_new(o, "status", json_string(c->status));
+    json_object_set_new(o, "case_type", json_string(c->case_type));
+    json_object_set_new(o, "received_on", json_string(c->received_on));
+    json_object_set_new(o, "assignee", c->assignee[0] ? json_string(c->assignee) : json_null());
+    json_object_set_new(o, "version", json_integer((json_int_t)c->version));
+    json_object_set_new(o, "outcome", c->outcome[0] ? json_string(c->outcome) : json_null());
+    json_object_set_new(o, "conditions", json_string(c->conditions));
+    json_object_set_new(o, "interview_at",
+                        c->interview_at[0] ? json_string(c->interview_at) : json_null());
+    json_object_set_new(o, "open_errors", json_integer(c->open_errors));
+    return o;
+}
+
+typedef struct qctx {
+    int json;
+    json_t *arr;
+    size_t n;
+} qctx;
+
+static int on_case(void *ud, const dk_case_summary *c)
+{
+    qctx *q = ud;
+    q->n++;
+    if (q->json)
+        json_array_append_new(q->arr, summary_json(c));
+    else
+        printf("%-20s %-20s %-12s %-10s %s\n", c->case_id, c->status, c->case_type, c->received_on,
+               c->assignee[0] ? c->assignee : "-");
+    return 0;
+}
+
+static int on_queue(void *ud, const dk_queue_item *it)
+{
+    qctx *q = ud;
+    q->n++;
+    if (q->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "case", json_string(it->case_id));
+        json_object_set_new(o, "received_on", json_string(it->received_on));
+        json_object_set_new(o, "status", json_string(it->status));
+        json_array_append_new(q->arr, o);
+    } else {
+        printf("%s  %-20s %s\n", it->received_on, it->case_id, it->status);
+    }
+    return 0;
+}
+
+static int on_slot(void *ud, const dk_diary_slot *s)
+{
+    qctx *q = ud;
+    char a[DK_TIME_LEN], b[DK_TIME_LEN];
+    dk_time_format(s->start, a);
+    dk_time_format(s->end, b);
+    q->n++;
+    if (q->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "start", json_string(a));
+        json_object_set_new(o, "end", json_string(b));
+        json_object_set_new(o, "interviewer", json_string(s->interviewer));
+        json_object_set_new(o, "case", json_string(s->case_id));
+        json_object_set_new(o, "location", json_string(s->location));
+        json_object_set_new(o, "state", json_string(s->state));
+        json_array_append_new(q->arr, o);
+    } else {
+        printf("%.5s-%.5s  %-16s %-20s %-9s %s\n", a + 11, b + 11, s->interviewer, s->case_id,
+               s->state, s->location);
+    }
+    return 0;
+}
+
+static int on_error_item(void *ud, const dk_error_item *e)
+{
+    qctx *q = ud;
+    char a[DK_TIME_LEN], b[DK_TIME_LEN];
+    dk_time_format(e->reported_at, a);
+    dk_time_format(e->resolved_at, b);
+    q->n++;
+    if (q->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "report_seq", json_integer((json_int_t)e->report_seq));
+        json_object_set_new(o, "case", json_string(e->case_id));
+        json_object_set_new(o, "open", json_boolean(e->open));
+        json_object_set_new(o, "reported_at", json_string(a));
+        json_object_set_new(o, "resolved_at", e->open ? json_null() : json_string(b));
+        json_object_set_new(o, "resolved_by_seq",
+                            e->open ? json_null() : json_integer((json_int_t)e->resolved_by));
+        json_object_set_new(o, "resolve_seconds",
+                            e->open ? json_null() : json_real((double)e->resolve_us / 1e6));
+        json_array_append_new(q->arr, o);
+    } else if (e->open) {
+        printf("%-8llu %-20s open      reported %s\n", (unsigned long long)e->report_seq,
+               e->case_id, a);
+    } else {
+        printf("%-8llu %-20s resolved  reported %s, resolved %s (%.0f s)\n",
+               (unsigned long long)e->report_seq, e->case_id, a, b, (double)e->resolve_us / 1e6);
+    }
+    return 0;
+}
+
+static void print_result(const char *what, const char *arg, qctx *q, uint64_t as_of)
+{
+    if (!q->json)
+        return;
+    json_t *r = json_object();
+    json_object_set_new(r, what, json_string(arg));
+    json_object_set_new(r, "as_of_seq", json_integer((json_int_t)as_of));
+    json_object_set_new(r, "count", json_integer((json_int_t)q->n));
+    json_object_set_new(r, "items", q->arr);
+    q->arr = NULL;
+    cli_print_json(r);
+}
+
+/* Shared option parsing for the one-argument queries. */
+static int one_arg(int argc, char **argv, const char *usage, const char **ledger, int *json,
+                   int *no_sync, int *open_only, const char **arg)
+{
+    int npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", ledger, NULL},
+                            {"json", NULL, json},
+                            {"no-sync", NULL, no_sync},
+                            {open_only ? "open" : NULL, NULL, open_only},
+                            {NULL, NULL, NULL}};
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (arg == NULL) {
+        if (npos != 0)
+            return cli_usage_error("%s takes no arguments", argv[0]);
+        return CLI_CONTINUE;
+    }
+    if (npos != 1)
+        return cli_usage_error("%s needs one argument (see --help)", argv[0]);
+    *arg = pos[0];
+    return CLI_CONTINUE;
+}
+
+int cmd_query(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: docket query status STATUS [--no-sync] [--json] [--ledger DIR]\n"
+        "Cases currently in STATUS (the by_status view), in case-id order.\n";
+    const char *ledger = NULL;
+    int json = 0, no_sync = 0, npos;
+    char *pos[8];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL},
+                            {"json", NULL, &json},
+                            {"no-sync", NULL, &no_sync},
+                            {NULL, NULL, NULL}};
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 2 || strcmp(pos[0], "status") != 0)
+        return cli_usage_error("usage: docket query status STATUS");
+    const char *status = pos[1];
+    if (dk_status_parse(status, strlen(status)) < 0)
+        return cli_usage_error("'%s' is not a case status (received, validated, "
+                               "under_consideration, interview_scheduled, decided, appealed, "
+                               "closed, withdrawn, leave_cancelled)",
+                               status);
+    vopen o;
+    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+        return rc;
+    qctx q = {json, json ? json_array() : NULL, 0};
+    uint64_t as_of = 0;
+    int err = dk_views_by_status(o.vw, status, on_case, &q, &as_of);
+    if (err) {
+        json_decref(q.arr);
+        rc = vfail(err, "cannot read the by_status view");
+    } else {
+        print_result("status", status, &q, as_of);
+    }
+    vclose(&o);
+    return rc;
+}
+
+int cmd_queue(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: docket queue CASEWORKER [--no-sync] [--json] [--ledger DIR]\n"
+        "The caseworker's open assigned cases (received .. appealed), oldest received first.\n";
+    const char *ledger = NULL, *who = NULL;
+    int json = 0, no_sync = 0;
+    int rc = one_arg(argc, argv, usage, &ledger, &json, &no_sync, NULL, &who);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    vopen o;
+    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+        return rc;
+    qctx q = {json, json ? json_array() : NULL, 0};
+    uint64_t as_of = 0;
+    int err = dk_views_queue(o.vw, who, on_queue, &q, &as_of);
+    if (err) {
+        json_decref(q.arr);
+        if (err == DK_EINVAL) {
+            cli_dk_fail(err, "bad caseworker");
+            rc = EXIT_USAGE;
+        } else {
+            rc = vfail(err, "cannot read the queue view");
+        }
+    } else {
+        print_result("caseworker", who, &q, as_of);
+    }
+    vclose(&o);
+    return rc;
+}
+
+int cmd_diary(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: docket diary DAY [--no-sync] [--json] [--ledger DIR]\n"
+        "Interview slots starting on DAY (YYYY-MM-DD, UTC): booked, attended or no-show.\n";
+    const char *ledger = NULL, *day = NULL;
+    int json = 0, no_sync = 0;
+    int rc = one_arg(argc, argv, usage, &ledger, &json, &no_sync, NULL, &day);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (strlen(day) != 10 || !dk_date_valid(day, 10))
+        return cli_usage_error("'%s' is not a date YYYY-MM-DD", day);
+    vopen o;
+    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+        return rc;
+    qctx q = {json, json ? json_array() : NULL, 0};
+    uint64_t as_of = 0;
+    int err = dk_views_diary(o.vw, day, on_slot, &q, &as_of);
+    if (err) {
+        json_decref(q.arr);
+        rc = vfail(err, "cannot read the diary view");
+    } else {
+        print_result("day", day, &q, as_of);
+    }
+    vclose(&o);
+    return rc;
+}
+
+int cmd_errors(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: docket errors [--open] [--no-sync] [--json] [--ledger DIR]\n"
+        "Error reports: open ones, then resolved ones with the time each took.\n";
+    const char *ledger = NULL;
+    int json = 0, no_sync = 0, open_only = 0;
+    int rc = one_arg(argc, argv, usage, &ledger, &json, &no_sync, &open_only, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    vopen o;
+    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+        return rc;
+    qctx q = {json, json ? json_array() : NULL, 0};
+    uint64_t as_of = 0;
+    int err = dk_views_errors(o.vw, open_only, on_error_item, &q, &as_of);
+    if (err) {
+        json_decref(q.arr);
+        rc = vfail(err, "cannot read the errors view");
+    } else {
+        print_result("errors", open_only ? "open" : "all", &q, as_of);
+    }
+    vclose(&o);
+    return rc;
+}
+
+int cmd_report(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: docket report --case-type T --outcome O [--condition C] --from DATE --to DATE\n"
+        "                     [--no-sync] [--json] [--ledger DIR]\n"
+        "Decisions recorded (dated by effective time) from..to inclusive, from the stats view:\n"
+        "one lookup per whole year, month or day of the range.\n";
+    const char *ledger = NULL;
+    dk_report_query rq = {NULL, NULL, NULL, NULL, NULL};
+    int json = 0, no_sync = 0, npos;
+    char *pos[4];
+    const cli_opt opts[] = {{"ledger", &ledger, NULL},
+                            {"json", NULL, &json},
+                            {"no-sync", NULL, &no_sync},
+                            {"case-type", &rq.case_type, NULL},
+                            {"outcome", &rq.outcome, NULL},
+                            {"condition", &rq.condition, NULL},
+                            {"from", &rq.from, NULL},
+                            {"to", &rq.to, NULL},
+                            {NULL, NULL, NULL}};
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (npos != 0)
+        return cli_usage_error("report takes options only (see --help)");
+    const char *missing = !rq.case_type ? "--case-type"
+                          : !rq.outcome ? "--outcome"
+                          : !rq.from    ? "--from"
+                          : !rq.to      ? "--to"
+                                        : NULL;
+    if (missing)
+        return cli_usage_error("report needs %s", missing);
+    vopen o;
+    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+        return rc;
+    dk_report_result res;
+    uint64_t as_of = 0;
+    int err = dk_views_report(o.vw, &rq, &res, &as_of);
+    if (err == DK_EINVAL) {
+        cli_dk_fail(err, "bad report query");
+        rc = EXIT_USAGE;
+    } else if (err) {
+        rc = vfail(err, "cannot read the stats view");
+    } else if (json) {
+        json_t *r = json_object();
+        json_object_set_new(r, "case_type", json_string(rq.case_type));
+        json_object_set_new(r, "outcome", json_string(rq.outcome));
+        json_object_set_new(r, "condition", rq.condition ? json_string(rq.condition) : json_null());
+        json_object_set_new(r, "from", json_string(rq.from));
+        json_object_set_new(r, "to", json_string(rq.to));
+        json_object_set_new(r, "count", json_integer((json_int_t)res.count));
+        json_object_set_new(r, "lookups", json_integer((json_int_t)res.lookups));
+        json_object_set_new(r, "as_of_seq", json_integer((json_int_t)as_of));
+        cli_print_json(r);
+    } else {
+        printf("%llu\n", (unsigned long long)res.count);
+    }
+    vclose(&o);
+    return rc;
+}

@@ -1,0 +1,713 @@
+/* apply.c - applying ledger records to a set of views: hash chain, case states via
+ * dk_case_apply, undo by re-folding the case, and each batch's merged overlay. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "views_int.h"
+
+/* ---- hashing for the in-memory tables (FNV-1a) ---- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+#define FNV0 0xcbf29ce484222325ull
+
+/* ---- the overlay ---- */
+
+struct arena_block {
+    arena_block *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
+#define ARENA_BLOCK ((size_t)1 << 20)
+
+static void *arena_alloc(overlay *ov, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    arena_block *b = ov->blocks;
+    if (b == NULL || b->used + n > b->cap) {
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        arena_block *nb = malloc(sizeof *nb + cap);
+        if (nb == NULL)
+            return NULL;
+        nb->used = 0;
+        nb->cap = cap;
+        nb->next = b;
+        ov->blocks = nb;
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+void dk__ov_init(overlay *ov)
+{
+    memset(ov, 0, sizeof *ov);
+}
+
+void dk__ov_reset(overlay *ov)
+{
+    if (ov->tab && ov->n)
+        memset(ov->tab, 0, ov->cap * sizeof *ov->tab);
+    ov->n = 0;
+    /* keep one arena block for the next batch */
+    arena_block *b = ov->blocks;
+    while (b && b->next) {
+        arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    ov->blocks = b;
+    if (b)
+        b->used = 0;
+}
+
+void dk__ov_free(overlay *ov)
+{
+    dk__ov_reset(ov);
+    free(ov->blocks);
+    free(ov->tab);
+    memset(ov, 0, sizeof *ov);
+}
+
+static int ov_grow(overlay *ov)
+{
+    size_t cap = ov->cap ? ov->cap * 2 : 4096;
+    ov_entry *tab = calloc(cap, sizeof *tab);
+    if (tab == NULL)
+        return dk_fail(DK_ENOMEM, "out of memory in a batch");
+    for (size_t i = 0; i < ov->cap; i++) {
+        if (!ov->tab[i].used)
+            continue;
+        size_t j = ov->tab[i].hash & (cap - 1);
+        while (tab[j].used)
+            j = (j + 1) & (cap - 1);
+        tab[j] = ov->tab[i];
+    }
+    free(ov->tab);
+    ov->tab = tab;
+    ov->cap = cap;
+    return 0;
+}
+
+static int ov_slot(overlay *ov, int view, const void *k, size_t klen, ov_entry **out)
+{
+    if ((ov->n + 1) * 2 > ov->cap) {
+        int rc = ov_grow(ov);
+        if (rc)
+            return rc;
+    }
+    uint8_t vb = (uint8_t)view;
+    uint64_t h = fnv(fnv(FNV0, &vb, 1), k, klen);
+    size_t j = h & (ov->cap - 1);
+    for (;; j = (j + 1) & (ov->cap - 1)) {
+        ov_entry *e = &ov->tab[j];
+        if (!e->used) {
+            e->key = arena_alloc(ov, klen ? klen : 1);
+            if (e->key == NULL)
+                return dk_fail(DK_ENOMEM, "out of memory in a batch");
+            memcpy(e->key, k, klen);
+            e->used = 1;
+            e->view = vb;
+            e->klen = (uint16_t)klen;
+            e->hash = h;
+            e->kind = OV_DEL;
+            e->val = NULL;
+            e->vlen = 0;
+            e->delta = 0;
+            ov->n++;
+            *out = e;
+            return 0;
+        }
+        if (e->hash == h && e->view == vb && e->klen == klen && memcmp(e->key, k, klen) == 0) {
+            *out = e;
+            return 0;
+        }
+    }
+}
+
+int dk__ov_put(overlay *ov, int view, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    ov_entry *e;
+    int rc = ov_slot(ov, view, k, klen, &e);
+    if (rc)
+        return rc;
+    if (e->kind != OV_PUT || e->vlen < vlen) {
+        e->val = arena_alloc(ov, vlen ? vlen : 1);
+        if (e->val == NULL)
+            return dk_fail(DK_ENOMEM, "out of memory in a batch");
+    }
+    memcpy(e->val, v, vlen);
+    e->vlen = (uint32_t)vlen;
+    e->kind = OV_PUT;
+    return 0;
+}
+
+int dk__ov_del(overlay *ov, int view, const void *k, size_t klen)
+{
+    ov_entry *e;
+    int rc = ov_slot(ov, view, k, klen, &e);
+    if (rc == 0)
+        e->kind = OV_DEL;
+    return rc;
+}
+
+int dk__ov_count(overlay *ov, int view, const void *k, size_t klen, int64_t delta)
+{
+    ov_entry *e;
+    int rc = ov_slot(ov, view, k, klen, &e);
+    if (rc)
+        return rc;
+    if (e->kind != OV_COUNT) {
+        e->kind = OV_COUNT;
+        e->delta = 0;
+    }
+    e->delta += delta;
+    return 0;
+}
+
+/* ---- the state cache ---- */
+
+void dk__cache_init(scache *c, size_t max)
+{
+    size_t n = 16;
+    while (n < max * 2)
+        n *= 2;
+    c->idx = calloc(n, sizeof *c->idx);
+    c->pool = malloc(max * sizeof *c->pool);
+    if (c->idx == NULL || c->pool == NULL) {
+        free(c->idx);
+        free(c->pool);
+        memset(c, 0, sizeof *c);
+        return;
+    }
+    c->cap = n;
+    c->max = max;
+    c->n = 0;
+}
+
+void dk__cache_free(scache *c)
+{
+    free(c->idx);
+    free(c->pool);
+    memset(c, 0, sizeof *c);
+}
+
+void dk__cache_clear(scache *c)
+{
+    if (c->n)
+        memset(c->idx, 0, c->cap * sizeof *c->idx);
+    c->n = 0;
+}
+
+/* ---- applying records ---- */
+
+typedef struct applier {
+    dk_views *vw;
+    MDB_txn *txn;
+    vset *vs;
+    scache *cache;
+    overlay *ov;
+} applier;
+
+static int cache_get(applier *a, const char *case_id, centry **out)
+{
+    scache *c = a->cache;
+    size_t len = strlen(case_id);
+    uint64_t h = fnv(FNV0, case_id, len);
+    if (c->cap == 0)
+        return dk_fail(DK_ENOMEM, "views: no case cache");
+    size_t j = h & (c->cap - 1);
+    for (;; j = (j + 1) & (c->cap - 1)) {
+        if (c->idx[j] == 0)
+            break;
+        centry *e = &c->pool[c->idx[j] - 1];
+        if (e->hash == h && strcmp(e->case_id, case_id) == 0) {
+            *out = e;
+            return 0;
+        }
+    }
+    if (c->n == c->max)
+        return dk_fail(DK_ENOMEM, "views: the case cache is full (batch larger than the cache)");
+    centry *e = &c->pool[c->n];
+    c->idx[j] = (uint32_t)++c->n;
+    memset(e, 0, sizeof *e);
+    e->hash = h;
+    memcpy(e->case_id, case_id, len + 1);
+    if (a->vs->mask & BIT(DK_VIEW_CASES)) {
+        MDB_val k = {len, (void *)case_id}, v;
+        int rc = mdb_get(a->txn, a->vs->dbi[DK_VIEW_CASES], &k, &v);
+        if (rc == 0) {
+            if (dk__state_decode(v.mv_data, v.mv_size, &e->orig) != 0) {
+                memset(&e->orig, 0, sizeof e->orig);
+                e->loaded = 2; /* unreadable: the case is re-folded from the ledger */
+            } else {
+                e->loaded = 1;
+            }
+        } else if (rc != MDB_NOTFOUND) {
+            return dk__mdb_fail(rc, "cannot read a case state");
+        }
+    }
+    e->st = e->orig;
+    *out = e;
+    return 0;
+}
+
+static int emit_ov(void *ctx, int view, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen, int sign)
+{
+    applier *a = ctx;
+    if (view == DK_VIEW_STATS)
+        return dk__ov_count(a->ov, view, k, klen, sign);
+    if (sign > 0)
+        return dk__ov_put(a->ov, view, k, klen, v, vlen);
+    return dk__ov_del(a->ov, view, k, klen);
+}
+
+static int when_of_raw(const uint8_t *raw, size_t len, int64_t *t)
+{
+    dk_record rec;
+    dk_event ev;
+    if (dk_record_decode(raw, len, &rec) != 0 || dk_event_decode(rec.body, rec.body_len, &ev) != 0)
+        return dk_fail(DK_ECORRUPT, "views: a record does not decode: %s", dk_errmsg());
+    *t = dk__when(&rec, &ev);
+    return 0;
+}
+
+static int time_from_ledger(void *ctx, uint64_t seq, int64_t *t)
+{
+    applier *a = ctx;
+    uint8_t *raw;
+    size_t len;
+    int rc = dk_ledger_get(a->vw->lg, seq, &raw, &len);
+    if (rc)
+        return rc;
+    rc = when_of_raw(raw, len, t);
+    free(raw);
+    return rc;
+}
+
+/* ---- a case's history, re-folded: the set of diary/stats/errors entries it gives ---- */
+
+typedef struct witem {
+    int view;
+    size_t klen, vlen;
+    int64_t count;
+    uint8_t key[KEY_MAX];
+    uint8_t val[512];
+} witem;
+
+typedef struct wset {
+    witem *it;
+    size_t n, cap;
+} wset;
+
+static int emit_set(void *ctx, int view, const uint8_t *k, size_t klen, const uint8_t *v,
+                    size_t vlen, int sign)
+{
+    wset *s = ctx;
+    size_t i = 0;
+    while (i < s->n &&
+           !(s->it[i].view == view && s->it[i].klen == klen && memcmp(s->it[i].key, k, klen) == 0))
+        i++;
+    if (i == s->n) {
+        if (sign < 0)
+            return 0;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 16;
+            witem *more = realloc(s->it, cap * sizeof *more);
+            if (more == NULL)
+                return dk_fail(DK_ENOMEM, "out of memory re-folding a case");
+            s->it = more;
+            s->cap = cap;
+        }
+        witem *w = &s->it[s->n++];
+        w->view = view;
+        w->klen = klen;
+        memcpy(w->key, k, klen);
+        w->count = 0;
+        w->vlen = 0;
+    }
+    witem *w = &s->it[i];
+    if (view == DK_VIEW_STATS) {
+        w->count += sign;
+    } else if (sign > 0) {
+        w->vlen = vlen < sizeof w->val ? vlen : sizeof w->val;
+        memcpy(w->val, v, w->vlen);
+    } else {
+        s->it[i] = s->it[--s->n];
+    }
+    return 0;
+}
+
+typedef struct walk_ctx {
+    const dk_record *recs;
+    size_t n;
+} walk_ctx;
+
+static int time_from_recs(void *ctx, uint64_t seq, int64_t *t)
+{
+    walk_ctx *w = ctx;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->recs[i].seq == seq)
+            return when_of_raw(w->recs[i].raw, w->recs[i].raw_len, t);
+    return dk_fail(DK_ECORRUPT, "views: error report %llu is not on its case",
+                   (unsigned long long)seq);
+}
+
+/* Fold recs[0..n) into *st and collect the entries its history gives. */
+static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_state *st, wset *set)
+{
+    dk_void *voids = NULL;
+    size_t nv = 0;
+    uint64_t bad = 0;
+    int rc = 0, meta = 0;
+    dk_event *evs = malloc((n ? n : 1) * sizeof *evs);
+    if (evs == NULL)
+        return dk_fail(DK_ENOMEM, "out of memory folding a case");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if ((rc = dk_event_decode(recs[i].body, recs[i].body_len, &evs[i])) != 0)
+            rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
+                         (unsigned long long)recs[i].seq, dk_errmsg());
+        else
+            meta |= dk__is_meta(evs[i].type);
+    }
+    /* the fold decides what is voided; a case with no revert or rollback voids nothing,
+     * and its fold is then exactly the sequence of dk_case_apply below */
+    if (rc == 0 && meta && (rc = dk_case_fold(recs, n, st, &voids, &nv, &bad)) != 0)
+        rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
+                     (unsigned long long)bad, dk_errmsg());
+    dk_case_state s, prev;
+    memset(&s, 0, sizeof s);
+    walk_ctx wc = {recs, n};
+    size_t vi = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        while (vi < nv && voids[vi].seq < recs[i].seq)
+            vi++;
+        if (vi < nv && voids[vi].seq == recs[i].seq)
+            continue;
+        if (dk__is_meta(evs[i].type))
+            continue;
+        prev = s;
+        if ((rc = dk_case_apply(&s, recs[i].seq, &evs[i])) != 0) {
+            rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
+                         (unsigned long long)recs[i].seq, dk_errmsg());
+            break;
+        }
+        rc = dk__step_entries(case_id, &prev, &s, &evs[i], &recs[i], time_from_recs, &wc, emit_set,
+                              set);
+    }
+    if (rc == 0 && !meta)
+        *st = s;
+    free(evs);
+    free(voids);
+    return rc;
+}
+
+static int emit_items(applier *a, const wset *s, int sign)
+{
+    int rc = 0;
+    for (size_t i = 0; i < s->n && rc == 0; i++) {
+        const witem *w = &s->it[i];
+        if (w->view == DK_VIEW_STATS)
+            rc = w->count ? dk__ov_count(a->ov, w->view, w->key, w->klen, sign * w->count) : 0;
+        else if (sign > 0)
+            rc = dk__ov_put(a->ov, w->view, w->key, w->klen, w->val, w->vlen);
+        else
+            rc = dk__ov_del(a->ov, w->view, w->key, w->klen);
+    }
+    return rc;
+}
+
+/* A revert or rollback (or a state that no longer applies): the case's
+ * entries are recomputed from the fold of its records up to `cur`. */
+static int recompute(applier *a, centry *ce, const dk_record *cur)
+{
+    dk_iter *it;
+    int rc = dk_iter_open(a->vw->lg, 1, ce->case_id, &it);
+    if (rc)
+        return rc;
+    dk_record *recs = NULL;
+    size_t n = 0, cap = 0;
+    dk_record r;
+    while ((rc = dk_iter_next(it, &r)) == 0 && r.seq <= cur->seq) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            dk_record *more = realloc(recs, cap * sizeof *recs);
+            if (more == NULL) {
+                rc = dk_fail(DK_ENOMEM, "out of memory re-folding a case");
+                break;
+            }
+            recs = more;
+        }
+        recs[n++] = r;
+    }
+    if (rc == DK_ENOTFOUND || (rc == 0 && r.seq > cur->seq))
+        rc = 0;
+    if (rc == 0 && (n == 0 || recs[n - 1].seq != cur->seq))
+        rc = dk_fail(DK_ECORRUPT, "views: record %llu is missing from case '%s''s index",
+                     (unsigned long long)cur->seq, ce->case_id);
+    wset olds = {0}, news = {0};
+    dk_case_state old_st, new_st;
+    if (rc == 0)
+        rc = walk(ce->case_id, recs, n - 1, &old_st, &olds);
+    if (rc == 0)
+        rc = walk(ce->case_id, recs, n, &new_st, &news);
+    if (rc == 0)
+        rc = emit_items(a, &olds, -1);
+    if (rc == 0)
+        rc = emit_items(a, &news, +1);
+    if (rc == 0) {
+        ce->st = new_st;
+        ce->dirty = 1;
+        ce->loaded = 1;
+    }
+    free(olds.it);
+    free(news.it);
+    free(recs);
+    dk_iter_close(it);
+    return rc;
+}
+
+static int apply_record(applier *a, const dk_record *rec)
+{
+    vset *vs = a->vs;
+    if (rec->seq != vs->seq + 1)
+        return dk_fail(DK_ECORRUPT, "views: expected record %llu, the ledger gave %llu",
+                       (unsigned long long)vs->seq + 1, (unsigned long long)rec->seq);
+    if (memcmp(rec->prev, vs->hash, DK_HASH_BYTES) != 0)
+        return dk_fail(DK_ECORRUPT,
+                       "views: record %llu does not chain: its prev is not the hash of record "
+                       "%llu",
+                       (unsigned long long)rec->seq, (unsigned long long)vs->seq);
+    dk_leaf_hash(rec->raw, rec->raw_len, vs->hash);
+    vs->seq = rec->seq;
+    dk_event ev;
+    if (dk_event_decode(rec->body, rec->body_len, &ev) != 0)
+        return dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
+                       (unsigned long long)rec->seq, dk_errmsg());
+    if (ev.case_id[0] == 0)
+        return 0; /* ledger and actor events: no view holds them */
+    centry *ce = NULL;
+    int rc = cache_get(a, ev.case_id, &ce);
+    if (rc)
+        return rc;
+    if (dk__is_meta(ev.type) || ce->loaded == 2)
+        return recompute(a, ce, rec);
+    dk_case_state next = ce->st;
+    if (dk_case_apply(&next, rec->seq, &ev) != 0)
+        return recompute(a, ce, rec); /* the stored state was not the fold: re-fold */
+    rc = dk__step_entries(ev.case_id, &ce->st, &next, &ev, rec, time_from_ledger, a, emit_ov, a);
+    if (rc == 0) {
+        ce->st = next;
+        ce->dirty = 1;
+    }
+    return rc;
+}
+
+static int same_entry(const sentry *a, const sentry *b)
+{
+    return a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
+}
+
+/* Dirty cases: their state rows and state-derived entries into the overlay. */
+static int stage_states(applier *a)
+{
+    scache *c = a->cache;
+    uint8_t row[4 + sizeof(dk_case_state) + 64];
+    sentry olde[3], newe[3];
+    for (size_t i = 0; i < c->n; i++) {
+        centry *e = &c->pool[i];
+        if (!e->dirty)
+            continue;
+        size_t no = dk__state_entries(e->case_id, &e->orig, olde);
+        size_t nn = dk__state_entries(e->case_id, &e->st, newe);
+        int rc = 0;
+        for (size_t x = 0; x < no && rc == 0; x++) {
+            int kept = 0;
+            for (size_t y = 0; y < nn; y++)
+                kept |= olde[x].view == newe[y].view && same_entry(&olde[x], &newe[y]);
+            if (!kept)
+                rc = dk__ov_del(a->ov, olde[x].view, olde[x].key, olde[x].klen);
+        }
+        for (size_t y = 0; y < nn && rc == 0; y++) {
+            int same = 0;
+            for (size_t x = 0; x < no; x++)
+                same |= olde[x].view == newe[y].view && same_entry(&olde[x], &newe[y]) &&
+                        olde[x].val.len == newe[y].val.len &&
+                        memcmp(olde[x].val.buf, newe[y].val.buf, newe[y].val.len) == 0;
+            if (!same)
+                rc = dk__ov_put(a->ov, newe[y].view, newe[y].key, newe[y].klen, newe[y].val.buf,
+                                newe[y].val.len);
+        }
+        size_t len = dk__state_encode(&e->st, row, sizeof row);
+        if (rc == 0)
+            rc = dk__ov_put(a->ov, DK_VIEW_CASES, e->case_id, strlen(e->case_id), row, len);
+        if (rc)
+            return rc;
+        e->orig = e->st;
+        e->dirty = 0;
+        e->loaded = 1;
+    }
+    return 0;
+}
+
+int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_t end, unsigned max,
+                    int record_times)
+{
+    applier a = {vw, txn, vs, cache, &vw->ov};
+    if (cache->n + max > cache->max)
+        dk__cache_clear(cache);
+    if (max > cache->max)
+        max = (unsigned)cache->max;
+    dk__ov_reset(&vw->ov);
+    vw->ntimes = 0;
+    if (record_times && vw->times_cap < max) {
+        int64_t *t = realloc(vw->times, max * sizeof *t);
+        if (t == NULL)
+            return dk_fail(DK_ENOMEM, "out of memory");
+        vw->times = t;
+        vw->times_cap = max;
+    }
+    dk_iter *it;
+    int rc = dk_iter_open(vw->lg, vs->seq + 1, NULL, &it);
+    if (rc)
+        return rc;
+    dk_record rec;
+    for (unsigned n = 0; rc == 0 && n < max && vs->seq < end; n++) {
+        if ((rc = dk_iter_next(it, &rec)) != 0)
+            break;
+        rc = apply_record(&a, &rec);
+        if (rc == 0 && record_times)
+            vw->times[vw->ntimes++] = rec.recorded_at;
+    }
+    if (rc == DK_ENOTFOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = stage_states(&a);
+    if (rc == 0)
+        rc = dk__flush(vw, txn, vs, &vw->ov);
+    dk_iter_close(it);
+    dk__ov_reset(&vw->ov);
+    return rc;
+}
+
+/* A rebuild's first phase: one whole case, its records up to `upto`, folded once.
+ * Thread-safe (reads the ledger only): the result is a blob of entries,
+ * each view(1) kind(1) klen(2) vlen(2) count(8) key val, merged later. */
+static int blob_add(uint8_t **b, size_t *len, size_t *cap, int view, int kind, const void *k,
+                    size_t klen, const void *v, size_t vlen, int64_t count)
+{
+    size_t need = 14 + klen + vlen;
+    if (*len + need > *cap) {
+        size_t c = (*cap ? *cap * 2 : 1024) + need;
+        uint8_t *m = realloc(*b, c);
+        if (m == NULL)
+            return dk_fail(DK_ENOMEM, "out of memory folding a case");
+        *b = m;
+        *cap = c;
+    }
+    uint8_t *p = *b + *len;
+    p[0] = (uint8_t)view;
+    p[1] = (uint8_t)kind;
+    p[2] = (uint8_t)(klen >> 8);
+    p[3] = (uint8_t)klen;
+    p[4] = (uint8_t)(vlen >> 8);
+    p[5] = (uint8_t)vlen;
+    uint64_t c = (uint64_t)count;
+    for (int i = 0; i < 8; i++)
+        p[6 + i] = (uint8_t)(c >> (56 - 8 * i));
+    memcpy(p + 14, k, klen);
+    if (vlen)
+        memcpy(p + 14 + klen, v, vlen);
+    *len += need;
+    return 0;
+}
+
+int dk__bulk_compute(dk_ledger *lg, const char *case_id, uint64_t upto, uint8_t **blob,
+                     size_t *blen)
+{
+    dk_iter *it;
+    *blob = NULL;
+    *blen = 0;
+    int rc = dk_iter_open(lg, 1, case_id, &it);
+    if (rc)
+        return rc;
+    dk_record *recs = NULL, r;
+    size_t n = 0, cap = 0, bcap = 0;
+    while ((rc = dk_iter_next(it, &r)) == 0 && r.seq <= upto) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            dk_record *more = realloc(recs, cap * sizeof *recs);
+            if (more == NULL) {
+                rc = dk_fail(DK_ENOMEM, "out of memory reading a case");
+                break;
+            }
+            recs = more;
+        }
+        recs[n++] = r;
+    }
+    if (rc == DK_ENOTFOUND || (rc == 0 && r.seq > upto))
+        rc = 0;
+    wset set = {0};
+    dk_case_state st;
+    memset(&st, 0, sizeof st);
+    if (rc == 0 && n)
+        rc = walk(case_id, recs, n, &st, &set);
+    for (size_t i = 0; i < set.n && rc == 0; i++) {
+        const witem *w = &set.it[i];
+        if (w->view == DK_VIEW_STATS)
+            rc = w->count ? blob_add(blob, blen, &bcap, w->view, OV_COUNT, w->key, w->klen, NULL, 0,
+                                     w->count)
+                          : 0;
+        else
+            rc = blob_add(blob, blen, &bcap, w->view, OV_PUT, w->key, w->klen, w->val, w->vlen, 0);
+    }
+    sentry e[3];
+    size_t ne = rc == 0 ? dk__state_entries(case_id, &st, e) : 0;
+    for (size_t i = 0; i < ne && rc == 0; i++)
+        rc = blob_add(blob, blen, &bcap, e[i].view, OV_PUT, e[i].key, e[i].klen, e[i].val.buf,
+                      e[i].val.len, 0);
+    if (rc == 0 && n) {
+        uint8_t row[4 + sizeof(dk_case_state) + 64];
+        size_t len = dk__state_encode(&st, row, sizeof row);
+        rc = blob_add(blob, blen, &bcap, DK_VIEW_CASES, OV_PUT, case_id, strlen(case_id), row, len,
+                      0);
+    }
+    free(set.it);
+    free(recs);
+    dk_iter_close(it);
+    if (rc) {
+        free(*blob);
+        *blob = NULL;
+        *blen = 0;
+    }
+    return rc;
+}
+
+int dk__bulk_merge(overlay *ov, const uint8_t *b, size_t len)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (rc == 0 && off + 14 <= len) {
+        const uint8_t *p = b + off;
+        size_t klen = (size_t)p[2] << 8 | p[3], vlen = (size_t)p[4] << 8 | p[5];
+        uint64_t c = 0;
+        for (int i = 0; i < 8; i++)
+            c = c << 8 | p[6 + i];
+        if (p[1] == OV_COUNT)
+            rc = dk__ov_count(ov, p[0], p + 14, klen, (int64_t)c);
+        else
+            rc = dk__ov_put(ov, p[0], p + 14, klen, p + 14 + klen, vlen);
+        off += 14 + klen + vlen;
+    }
+    return rc;
+}

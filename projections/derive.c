@@ -1,0 +1,408 @@
+/* derive.c - what each view holds for a case: pure functions of its folded state
+ * (case_status, by_status, queue) and of each step of its history (diary, stats, errors). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "views_int.h"
+
+/* ---- tuples ---- */
+
+void dk__tup_init(tuple *t)
+{
+    t->buf[0] = 0;
+    t->len = 1;
+    t->n = 0;
+}
+
+static void tup_bytes(tuple *t, const char *s, size_t n)
+{
+    if (t->len + 2 + n > sizeof t->buf || t->n == 255)
+        n = 0; /* cannot happen with docket's bounded fields; keep the tuple well formed */
+    t->buf[t->len] = (uint8_t)(n >> 8);
+    t->buf[t->len + 1] = (uint8_t)n;
+    memcpy(t->buf + t->len + 2, s, n);
+    t->len += 2 + n;
+    t->buf[0] = (uint8_t)++t->n;
+}
+
+void dk__tup_str(tuple *t, const char *s)
+{
+    tup_bytes(t, s, strlen(s));
+}
+
+void dk__tup_i64(tuple *t, int64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    dk__tup_str(t, b);
+}
+
+void dk__tup_get(const uint8_t *v, size_t vlen, unsigned i, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (vlen < 1 || i >= v[0])
+        return;
+    size_t off = 1;
+    for (unsigned k = 0; k <= i; k++) {
+        if (off + 2 > vlen)
+            return;
+        size_t n = (size_t)v[off] << 8 | v[off + 1];
+        if (off + 2 + n > vlen)
+            return;
+        if (k == i) {
+            size_t m = n < cap - 1 ? n : cap - 1;
+            memcpy(out, v + off + 2, m);
+            out[m] = 0;
+            return;
+        }
+        off += 2 + n;
+    }
+}
+
+/* ---- state rows: canonical bytes, zero runs compressed ---- */
+
+_Static_assert(sizeof(dk_case_state) == 1440,
+               "dk_case_state changed: update canon() and STATE_LAYOUT in projections/derive.c");
+#define STATE_LAYOUT ((uint32_t)(0xd5000000u | sizeof(dk_case_state)))
+
+#define CPY(f) memcpy(out->f, in->f, strnlen(in->f, sizeof in->f - 1))
+
+/* The state with no padding or stale bytes after strings, so equal states
+ * have equal bytes (and digests). */
+static void canon(const dk_case_state *in, dk_case_state *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = in->version;
+    out->last_seq = in->last_seq;
+    out->status = in->status;
+    CPY(case_type);
+    CPY(channel);
+    CPY(received_on);
+    CPY(applicant_ref);
+    CPY(applicant_name);
+    CPY(date_of_birth);
+    CPY(nationality);
+    CPY(assignee);
+    out->decision.has = in->decision.has;
+    CPY(decision.outcome);
+    CPY(decision.product_type);
+    CPY(decision.immigration_status);
+    out->decision.no_recourse_to_public_funds = in->decision.no_recourse_to_public_funds;
+    CPY(decision.conditions);
+    CPY(decision.valid_from);
+    CPY(decision.valid_until);
+    CPY(decision.rules_version);
+    out->decision.seq = in->decision.seq;
+    out->interview.active = in->interview.active;
+    out->interview.slot_start = in->interview.slot_start;
+    out->interview.slot_end = in->interview.slot_end;
+    CPY(interview.interviewer);
+    CPY(interview.location);
+    out->interview.seq = in->interview.seq;
+    out->interview.attended = in->interview.attended;
+    out->interview.no_shows = in->interview.no_shows;
+    out->interview.cancelled = in->interview.cancelled;
+    out->open_errors = in->open_errors;
+    for (uint32_t i = 0; i < in->open_errors && i < DK_OPEN_ERRORS_MAX; i++)
+        out->error_seqs[i] = in->error_seqs[i];
+    CPY(email);
+    CPY(postal_address);
+    out->appeal_open = in->appeal_open;
+    CPY(appeal_outcome);
+    out->voided = in->voided;
+}
+
+size_t dk__state_encode(const dk_case_state *st, uint8_t *out, size_t cap)
+{
+    dk_case_state c;
+    canon(st, &c);
+    const uint8_t *p = (const uint8_t *)&c;
+    size_t n = sizeof c, o = 4, i = 0;
+    if (cap < 4 + n + n / 127 + 2)
+        return 0;
+    out[0] = (uint8_t)(STATE_LAYOUT >> 24);
+    out[1] = (uint8_t)(STATE_LAYOUT >> 16);
+    out[2] = (uint8_t)(STATE_LAYOUT >> 8);
+    out[3] = (uint8_t)STATE_LAYOUT;
+    while (i < n) {
+        size_t run = 0;
+        while (i + run < n && p[i + run] == 0 && run < 127)
+            run++;
+        if (run >= 2 || (run == 1 && i + 1 == n)) {
+            out[o++] = (uint8_t)(0x80 | run);
+            i += run;
+            continue;
+        }
+        size_t lit = 0;
+        while (i + lit < n && lit < 127 &&
+               !(p[i + lit] == 0 && i + lit + 1 < n && p[i + lit + 1] == 0))
+            lit++;
+        out[o++] = (uint8_t)lit;
+        memcpy(out + o, p + i, lit);
+        o += lit;
+        i += lit;
+    }
+    return o;
+}
+
+int dk__state_decode(const uint8_t *in, size_t len, dk_case_state *st)
+{
+    uint8_t *p = (uint8_t *)st;
+    size_t n = sizeof *st, o = 0, i = 4;
+    if (len < 4 || ((uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3]) !=
+                       STATE_LAYOUT)
+        return DK_ECORRUPT;
+    while (i < len) {
+        uint8_t c = in[i++];
+        size_t run = c & 0x7f;
+        if (run == 0 || o + run > n)
+            return DK_ECORRUPT;
+        if (c & 0x80) {
+            memset(p + o, 0, run);
+        } else {
+            if (i + run > len)
+                return DK_ECORRUPT;
+            memcpy(p + o, in + i, run);
+            i += run;
+        }
+        o += run;
+    }
+    return o == n ? 0 : DK_ECORRUPT;
+}
+
+/* ---- entries from a case's state ---- */
+
+static int is_live(int status)
+{
+    return status >= DK_ST_RECEIVED && status <= DK_ST_APPEALED;
+}
+
+static size_t key_join(uint8_t *k, const char *const *parts, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        if (o + l + 1 > KEY_MAX)
+            l = KEY_MAX - o - 1;
+        memcpy(k + o, parts[i], l);
+        o += l;
+        if (i + 1 < n)
+            k[o++] = 0;
+    }
+    return o;
+}
+
+static void time_str(int64_t us, char out[DK_TIME_LEN])
+{
+    dk_time_format(us, out);
+}
+
+size_t dk__state_entries(const char *case_id, const dk_case_state *st, sentry out[3])
+{
+    if (st->status == DK_ST_NONE)
+        return 0;
+    size_t n = 0;
+    sentry *e = &out[n++];
+    const char *status = dk_status_name(st->status);
+    e->view = DK_VIEW_CASE_STATUS;
+    e->klen = key_join(e->key, &case_id, 1);
+    dk__tup_init(&e->val);
+    dk__tup_str(&e->val, status);
+    dk__tup_str(&e->val, st->case_type);
+    dk__tup_str(&e->val, st->channel);
+    dk__tup_str(&e->val, st->received_on);
+    dk__tup_str(&e->val, st->assignee);
+    dk__tup_i64(&e->val, (int64_t)st->version);
+    dk__tup_i64(&e->val, (int64_t)st->last_seq);
+    dk__tup_i64(&e->val, (int64_t)st->voided);
+    dk__tup_str(&e->val, st->decision.has ? st->decision.outcome : "");
+    dk__tup_str(&e->val, st->decision.has ? st->decision.immigration_status : "");
+    dk__tup_str(&e->val, st->decision.has ? st->decision.conditions : "");
+    dk__tup_str(&e->val, st->decision.has ? st->decision.valid_until : "");
+    char t[DK_TIME_LEN] = "";
+    if (st->interview.active)
+        time_str(st->interview.slot_start, t);
+    dk__tup_str(&e->val, t);
+    dk__tup_str(&e->val, st->interview.active ? st->interview.interviewer : "");
+    dk__tup_i64(&e->val, st->open_errors);
+    dk__tup_str(&e->val, st->appeal_open ? "open" : st->appeal_outcome);
+
+    e = &out[n++];
+    e->view = DK_VIEW_BY_STATUS;
+    const char *bs[2] = {status, case_id};
+    e->klen = key_join(e->key, bs, 2);
+    dk__tup_init(&e->val);
+
+    if (is_live(st->status) && st->assignee[0]) {
+        e = &out[n++];
+        e->view = DK_VIEW_QUEUE;
+        const char *q[3] = {st->assignee, st->received_on, case_id};
+        e->klen = key_join(e->key, q, 3);
+        dk__tup_init(&e->val);
+        dk__tup_str(&e->val, status);
+    }
+    return n;
+}
+
+/* ---- entries from each step of a case's history ---- */
+
+int64_t dk__when(const dk_record *rec, const dk_event *ev)
+{
+    return ev->has_eff ? ev->eff : rec->recorded_at;
+}
+
+int dk__is_meta(const char *type)
+{
+    return strcmp(type, "event.reverted") == 0 || strcmp(type, "case.rolled_back") == 0;
+}
+
+static void day_of(int64_t us, char day[11])
+{
+    char t[DK_TIME_LEN];
+    time_str(us, t);
+    memcpy(day, t, 10);
+    day[10] = 0;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static size_t diary_key(uint8_t *k, const char *case_id, const dk_case_state *st)
+{
+    char day[11];
+    day_of(st->interview.slot_start, day);
+    size_t o = 0;
+    memcpy(k, day, 10);
+    o = 10;
+    k[o++] = 0;
+    put_be64(k + o, (uint64_t)st->interview.slot_start ^ (1ull << 63));
+    o += 8;
+    size_t l = strlen(st->interview.interviewer);
+    memcpy(k + o, st->interview.interviewer, l);
+    o += l;
+    k[o++] = 0;
+    l = strlen(case_id);
+    memcpy(k + o, case_id, l);
+    return o + l;
+}
+
+static void diary_val(tuple *t, const dk_case_state *st, const char *state)
+{
+    char a[DK_TIME_LEN], b[DK_TIME_LEN];
+    time_str(st->interview.slot_start, a);
+    time_str(st->interview.slot_end, b);
+    dk__tup_init(t);
+    dk__tup_str(t, a);
+    dk__tup_str(t, b);
+    dk__tup_str(t, st->interview.location);
+    dk__tup_str(t, state);
+}
+
+static int has_seq(const dk_case_state *st, uint64_t seq)
+{
+    for (uint32_t i = 0; i < st->open_errors && i < DK_OPEN_ERRORS_MAX; i++)
+        if (st->error_seqs[i] == seq)
+            return 1;
+    return 0;
+}
+
+static size_t error_key(uint8_t *k, int open, uint64_t seq)
+{
+    k[0] = open ? 'o' : 'r';
+    put_be64(k + 1, seq);
+    return 9;
+}
+
+int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_state *q,
+                     const dk_event *ev, const dk_record *rec, time_fn tf, void *tctx, emit_fn emit,
+                     void *ectx)
+{
+    uint8_t k[KEY_MAX];
+    tuple t;
+    size_t kl;
+    int rc = 0;
+    /* diary: a booking or move adds the new slot and drops the one moved away from;
+     * a cancellation drops it; attendance or a no-show marks it */
+    if (q->interview.seq != p->interview.seq && q->interview.active) {
+        if (p->interview.active) {
+            kl = diary_key(k, case_id, p);
+            diary_val(&t, p, "booked");
+            if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, -1)) != 0)
+                return rc;
+        }
+        kl = diary_key(k, case_id, q);
+        diary_val(&t, q, "booked");
+        if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, +1)) != 0)
+            return rc;
+    } else if (p->interview.active && !q->interview.active) {
+        const char *now = q->interview.attended > p->interview.attended   ? "attended"
+                          : q->interview.no_shows > p->interview.no_shows ? "no_show"
+                                                                          : NULL;
+        kl = diary_key(k, case_id, p);
+        diary_val(&t, p, "booked");
+        if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, -1)) != 0)
+            return rc;
+        if (now) {
+            diary_val(&t, p, now);
+            if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, +1)) != 0)
+                return rc;
+        }
+    }
+    /* errors: reports opened and resolved at this step */
+    for (uint32_t i = 0; i < q->open_errors && i < DK_OPEN_ERRORS_MAX; i++) {
+        uint64_t s = q->error_seqs[i];
+        if (has_seq(p, s))
+            continue;
+        kl = error_key(k, 1, s);
+        dk__tup_init(&t);
+        dk__tup_str(&t, case_id);
+        dk__tup_i64(&t, dk__when(rec, ev));
+        if ((rc = emit(ectx, DK_VIEW_ERRORS, k, kl, t.buf, t.len, +1)) != 0)
+            return rc;
+    }
+    for (uint32_t i = 0; i < p->open_errors && i < DK_OPEN_ERRORS_MAX; i++) {
+        uint64_t s = p->error_seqs[i];
+        if (has_seq(q, s))
+            continue;
+        int64_t reported = 0, resolved = dk__when(rec, ev);
+        if ((rc = tf(tctx, s, &reported)) != 0)
+            return rc;
+        kl = error_key(k, 1, s);
+        dk__tup_init(&t);
+        dk__tup_str(&t, case_id);
+        dk__tup_i64(&t, reported);
+        if ((rc = emit(ectx, DK_VIEW_ERRORS, k, kl, t.buf, t.len, -1)) != 0)
+            return rc;
+        kl = error_key(k, 0, s);
+        dk__tup_i64(&t, resolved);
+        dk__tup_i64(&t, (int64_t)rec->seq);
+        dk__tup_i64(&t, resolved - reported);
+        if ((rc = emit(ectx, DK_VIEW_ERRORS, k, kl, t.buf, t.len, +1)) != 0)
+            return rc;
+    }
+    /* stats: a decision recorded at this step counts once per period x condition */
+    if (q->decision.has && q->decision.seq == rec->seq && p->decision.seq != rec->seq) {
+        char day[11], periods[3][11], conds[sizeof q->decision.conditions];
+        day_of(dk__when(rec, ev), day);
+        snprintf(periods[0], sizeof periods[0], "%.4s", day);
+        snprintf(periods[1], sizeof periods[1], "%.7s", day);
+        snprintf(periods[2], sizeof periods[2], "%s", day);
+        for (int pi = 0; pi < 3 && rc == 0; pi++) {
+            const char *parts[4] = {periods[pi], q->case_type, q->decision.outcome, "*"};
+            kl = key_join(k, parts, 4);
+            rc = emit(ectx, DK_VIEW_STATS, k, kl, NULL, 0, +1);
+            snprintf(conds, sizeof conds, "%s", q->decision.conditions);
+            for (char *save = NULL, *c = strtok_r(conds, ",", &save); c && rc == 0;
+                 c = strtok_r(NULL, ",", &save)) {
+                parts[3] = c;
+                kl = key_join(k, parts, 4);
+                rc = emit(ectx, DK_VIEW_STATS, k, kl, NULL, 0, +1);
+            }
+        }
+    }
+    return rc;
+}

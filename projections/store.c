@@ -1,0 +1,628 @@
+/* store.c - the views' LMDB environment (LEDGER_DIR/views): checkpoints, generations,
+ * rebuild records and swaps, and the overlay flush that keeps digests. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "views_int.h"
+
+#define INITIAL_MAP ((size_t)1 << 30)
+#define CP_BYTES    76
+#define BUILD_BYTES (56 + NV * 24)
+
+static const char *const view_names[] = {
+#define XX(id, name, version) name,
+    DK_VIEW_MAP(XX)
+#undef XX
+};
+static const uint32_t view_versions[] = {
+#define XX(id, name, version) version,
+    DK_VIEW_MAP(XX)
+#undef XX
+};
+
+int dk_view_id(const char *name)
+{
+    for (int i = 0; name && i < NV; i++)
+        if (strcmp(view_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *dk_view_name(int id)
+{
+    return id >= 0 && id < NV ? view_names[id] : "unknown";
+}
+
+static uint32_t code_version(int v)
+{
+    return view_versions[v];
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int dk__mdb_fail(int rc, const char *what)
+{
+    if (rc == MDB_MAP_FULL)
+        return DK__VMAPFULL;
+    int code = DK_EIO;
+    if (rc == ENOMEM)
+        code = DK_ENOMEM;
+    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+             rc == MDB_VERSION_MISMATCH)
+        code = DK_ECORRUPT;
+    else if (rc == MDB_NOTFOUND)
+        code = DK_ENOTFOUND;
+    else if (rc == EACCES || rc == EROFS)
+        code = DK_EDENIED;
+    return dk_fail(code, "views: %s: %s", what, mdb_strerror(rc));
+}
+
+int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn)
+{
+    for (int tries = 0;; tries++) {
+        int rc = mdb_txn_begin(vw->env, NULL, flags, txn);
+        if (rc == 0)
+            return 0;
+        if (rc != MDB_MAP_RESIZED || tries > 3)
+            return dk__mdb_fail(rc, "cannot begin a transaction");
+        /* another process grew the map: adopt its size (no txn of ours is open) */
+        mdb_env_set_mapsize(vw->env, 0);
+    }
+}
+
+int dk__grow_map(dk_views *vw)
+{
+    MDB_envinfo info;
+    mdb_env_info(vw->env, &info);
+    int rc = mdb_env_set_mapsize(vw->env, info.me_mapsize * 2);
+    return rc ? dk__mdb_fail(rc, "cannot grow the map") : 0;
+}
+
+int dk__ensure_map(dk_views *vw)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_env_info(vw->env, &info);
+    mdb_env_stat(vw->env, &st);
+    if ((info.me_last_pgno + 1) * (size_t)st.ms_psize > info.me_mapsize / 2)
+        return dk__grow_map(vw);
+    return 0;
+}
+
+static int put_str(MDB_txn *txn, MDB_dbi dbi, const char *k, const void *v, size_t vlen)
+{
+    MDB_val key = {strlen(k), (void *)k}, val = {vlen, (void *)v};
+    return mdb_put(txn, dbi, &key, &val, 0);
+}
+
+int dk__env_open(dk_views *vw)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/views", vw->dir);
+    if (stat(path, &st) != 0 && mkdir(path, 0700) != 0)
+        return dk_fail(DK_EIO, "cannot create the views directory '%s': %s", path, strerror(errno));
+    size_t map = INITIAL_MAP;
+    char data[4300];
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    if (stat(data, &st) == 0 && (size_t)st.st_size * 2 > map)
+        map = (size_t)st.st_size * 2;
+    int rc;
+    if ((rc = mdb_env_create(&vw->env)) != 0)
+        return dk__mdb_fail(rc, "cannot create the environment");
+    if ((rc = mdb_env_set_maxdbs(vw->env, 256)) != 0 ||
+        (rc = mdb_env_set_maxreaders(vw->env, 512)) != 0 ||
+        (rc = mdb_env_set_mapsize(vw->env, map)) != 0 ||
+        (rc = mdb_env_open(vw->env, path, MDB_NOTLS | MDB_NOMETASYNC, 0600)) != 0) {
+        mdb_env_close(vw->env);
+        vw->env = NULL;
+        return dk__mdb_fail(rc, "cannot open the views environment");
+    }
+    MDB_txn *txn;
+    if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
+        goto fail;
+    MDB_val k = {6, (void *)"format"}, v;
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &vw->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &vw->checkpoints)) != 0) {
+        mdb_txn_abort(txn);
+        rc = dk__mdb_fail(rc, "cannot open the views databases");
+        goto fail;
+    }
+    rc = mdb_get(txn, vw->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rc = put_str(txn, vw->meta, "format", FORMAT_TAG, strlen(FORMAT_TAG));
+    } else if (rc == 0 &&
+               (v.mv_size != strlen(FORMAT_TAG) || memcmp(v.mv_data, FORMAT_TAG, v.mv_size))) {
+        mdb_txn_abort(txn);
+        rc = dk_fail(DK_ECORRUPT, "'%s' is not a docket views store (format '%.*s')", path,
+                     (int)v.mv_size, (const char *)v.mv_data);
+        goto fail;
+    }
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc) {
+        rc = dk__mdb_fail(rc, "cannot initialise the views store");
+        goto fail;
+    }
+    return 0;
+fail:
+    mdb_env_close(vw->env);
+    vw->env = NULL;
+    return rc;
+}
+
+void dk__db_name(char *out, size_t cap, int view, uint64_t gen)
+{
+    snprintf(out, cap, "%s@%llu", dk_view_name(view), (unsigned long long)gen);
+}
+
+int dk__db_open(MDB_txn *txn, int view, uint64_t gen, int create, MDB_dbi *dbi)
+{
+    char name[64];
+    dk__db_name(name, sizeof name, view, gen);
+    return mdb_dbi_open(txn, name, create ? MDB_CREATE : 0, dbi);
+}
+
+/* ---- checkpoints ---- */
+
+typedef struct cpoint {
+    uint32_t version;
+    uint64_t gen, seq, count;
+    uint8_t hash[DK_HASH_BYTES];
+    uint8_t digest[DK_VIEW_DIGEST_BYTES];
+} cpoint;
+
+static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
+{
+    const char *name = dk_view_name(view);
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, vw->checkpoints, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != CP_BYTES)
+        return MDB_CORRUPTED;
+    const uint8_t *p = v.mv_data;
+    cp->version = get_be32(p);
+    cp->gen = get_be64(p + 4);
+    cp->seq = get_be64(p + 12);
+    memcpy(cp->hash, p + 20, DK_HASH_BYTES);
+    memcpy(cp->digest, p + 52, DK_VIEW_DIGEST_BYTES);
+    cp->count = get_be64(p + 68);
+    return 0;
+}
+
+static int cp_put(dk_views *vw, MDB_txn *txn, int view, const cpoint *cp)
+{
+    uint8_t b[CP_BYTES];
+    put_be32(b, cp->version);
+    put_be64(b + 4, cp->gen);
+    put_be64(b + 12, cp->seq);
+    memcpy(b + 20, cp->hash, DK_HASH_BYTES);
+    memcpy(b + 52, cp->digest, DK_VIEW_DIGEST_BYTES);
+    put_be64(b + 68, cp->count);
+    return put_str(txn, vw->checkpoints, dk_view_name(view), b, sizeof b);
+}
+
+/* Public status needs checkpoints too. */
+int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
+                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES]);
+int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
+                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES])
+{
+    cpoint cp;
+    int rc = cp_get(vw, txn, view, &cp);
+    if (rc)
+        return rc;
+    *version = cp.version;
+    *gen = cp.gen;
+    *seq = cp.seq;
+    *count = cp.count;
+    memcpy(digest, cp.digest, DK_VIEW_DIGEST_BYTES);
+    return 0;
+}
+
+int dk__live_load(dk_views *vw, MDB_txn *txn, vset *vs, unsigned *stale)
+{
+    memset(vs, 0, sizeof *vs);
+    cpoint cp;
+    for (int v = 0; v < NV; v++) {
+        int rc = cp_get(vw, txn, v, &cp);
+        if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED)
+            continue;
+        if (rc)
+            return dk__mdb_fail(rc, "cannot read a checkpoint");
+        if (cp.version != code_version(v))
+            continue;
+        if (v == DK_VIEW_CASES) {
+            vs->seq = cp.seq;
+            memcpy(vs->hash, cp.hash, DK_HASH_BYTES);
+        } else if (!(vs->mask & BIT(DK_VIEW_CASES)) || cp.seq != vs->seq ||
+                   memcmp(cp.hash, vs->hash, DK_HASH_BYTES) != 0) {
+            continue;
+        }
+        rc = dk__db_open(txn, v, cp.gen, 0, &vs->dbi[v]);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc)
+            return dk__mdb_fail(rc, "cannot open a view");
+        vs->mask |= BIT(v);
+        vs->version[v] = cp.version;
+        vs->gen[v] = cp.gen;
+        vs->count[v] = cp.count;
+        memcpy(vs->digest[v], cp.digest, DK_VIEW_DIGEST_BYTES);
+    }
+    if (!(vs->mask & BIT(DK_VIEW_CASES)))
+        vs->mask = 0; /* without the case states no view can advance */
+    *stale = ALL_VIEWS & ~vs->mask;
+    return 0;
+}
+
+int dk__live_save(dk_views *vw, MDB_txn *txn, const vset *vs)
+{
+    for (int v = 0; v < NV; v++) {
+        if (!(vs->mask & BIT(v)))
+            continue;
+        cpoint cp = {vs->version[v], vs->gen[v], vs->seq, vs->count[v], {0}, {0}};
+        memcpy(cp.hash, vs->hash, DK_HASH_BYTES);
+        memcpy(cp.digest, vs->digest[v], DK_VIEW_DIGEST_BYTES);
+        int rc = cp_put(vw, txn, v, &cp);
+        if (rc)
+            return dk__mdb_fail(rc, "cannot write a checkpoint");
+    }
+    return 0;
+}
+
+/* ---- builds (rebuilds and checks) ---- */
+
+static void build_key(uint8_t k[14], uint64_t gen)
+{
+    memcpy(k, "build:", 6);
+    put_be64(k + 6, gen);
+}
+
+int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t *pid,
+                   unsigned *flags)
+{
+    uint8_t kb[14];
+    build_key(kb, gen);
+    MDB_val k = {sizeof kb, kb}, v;
+    int rc = mdb_get(txn, vw->meta, &k, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != BUILD_BYTES)
+        return MDB_CORRUPTED;
+    const uint8_t *p = v.mv_data;
+    memset(vs, 0, sizeof *vs);
+    vs->build = 1;
+    vs->bgen = gen;
+    *pid = get_be64(p);
+    vs->mask = get_be32(p + 8);
+    *flags = get_be32(p + 12);
+    vs->seq = get_be64(p + 16);
+    memcpy(vs->hash, p + 24, DK_HASH_BYTES);
+    for (int i = 0; i < NV; i++) {
+        memcpy(vs->digest[i], p + 56 + i * 24, DK_VIEW_DIGEST_BYTES);
+        vs->count[i] = get_be64(p + 56 + i * 24 + 16);
+        if (!(vs->mask & BIT(i)))
+            continue;
+        vs->gen[i] = gen;
+        vs->version[i] = code_version(i);
+        if ((rc = dk__db_open(txn, i, gen, 0, &vs->dbi[i])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags)
+{
+    uint8_t kb[14], b[BUILD_BYTES];
+    build_key(kb, vs->bgen);
+    memset(b, 0, sizeof b);
+    put_be64(b, (uint64_t)getpid());
+    put_be32(b + 8, vs->mask);
+    put_be32(b + 12, flags);
+    put_be64(b + 16, vs->seq);
+    memcpy(b + 24, vs->hash, DK_HASH_BYTES);
+    for (int i = 0; i < NV; i++) {
+        memcpy(b + 56 + i * 24, vs->digest[i], DK_VIEW_DIGEST_BYTES);
+        put_be64(b + 56 + i * 24 + 16, vs->count[i]);
+    }
+    MDB_val k = {sizeof kb, kb}, v = {sizeof b, b};
+    int rc = mdb_put(txn, vw->meta, &k, &v, 0);
+    return rc ? dk__mdb_fail(rc, "cannot record the rebuild") : 0;
+}
+
+int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64_t *gen)
+{
+    MDB_val k = {8, (void *)"next_gen"}, v;
+    uint8_t g[8];
+    uint64_t next = 1;
+    int rc = mdb_get(txn, vw->meta, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        next = get_be64(v.mv_data);
+    else if (rc && rc != MDB_NOTFOUND)
+        return dk__mdb_fail(rc, "cannot read the generation counter");
+    put_be64(g, next + 1);
+    v.mv_size = 8;
+    v.mv_data = g;
+    if ((rc = mdb_put(txn, vw->meta, &k, &v, 0)) != 0)
+        return dk__mdb_fail(rc, "cannot write the generation counter");
+    vset vs;
+    memset(&vs, 0, sizeof vs);
+    vs.build = 1;
+    vs.bgen = next;
+    vs.mask = mask;
+    for (int i = 0; i < NV; i++) {
+        if (!(mask & BIT(i)))
+            continue;
+        MDB_dbi dbi;
+        if ((rc = dk__db_open(txn, i, next, 1, &dbi)) != 0)
+            return dk__mdb_fail(rc, "cannot create a view database");
+        /* a database of this name left over from an aborted past must start empty */
+        if ((rc = mdb_drop(txn, dbi, 0)) != 0)
+            return dk__mdb_fail(rc, "cannot empty a view database");
+    }
+    *gen = next;
+    return dk__build_save(vw, txn, &vs, check ? BUILD_CHECK : 0);
+}
+
+int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
+{
+    for (int i = 0; i < NV; i++) {
+        if (!(mask & BIT(i)))
+            continue;
+        MDB_dbi dbi;
+        int rc = dk__db_open(txn, i, gen, 0, &dbi);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc == 0)
+            rc = mdb_drop(txn, dbi, 1);
+        if (rc)
+            return dk__mdb_fail(rc, "cannot drop a rebuild's database");
+    }
+    uint8_t kb[14];
+    build_key(kb, gen);
+    MDB_val k = {sizeof kb, kb};
+    int rc = mdb_del(txn, vw->meta, &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return dk__mdb_fail(rc, "cannot delete a rebuild's record");
+    return 0;
+}
+
+static int pid_alive(uint64_t pid)
+{
+    if (pid == 0 || pid > (uint64_t)INT32_MAX)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
+{
+    MDB_cursor *cur;
+    uint8_t kb[14];
+    *others = 0;
+    build_key(kb, 0);
+    int rc = mdb_cursor_open(txn, vw->meta, &cur);
+    if (rc)
+        return dk__mdb_fail(rc, "cannot open a cursor");
+    uint64_t dead[64];
+    unsigned dead_mask[64];
+    int dead_check[64];
+    size_t ndead = 0;
+    MDB_val k = {6, kb}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
+            break;
+        uint64_t gen = get_be64((const uint8_t *)k.mv_data + 6);
+        int bad = v.mv_size != BUILD_BYTES;
+        uint64_t pid = bad ? 0 : get_be64(v.mv_data);
+        unsigned mask = bad ? ALL_VIEWS : get_be32((const uint8_t *)v.mv_data + 8);
+        unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
+        int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0; /* not resumable */
+        int mine = vw->run.active && vw->run.gen == gen;
+        int alive = pid == (uint64_t)getpid() ? mine : pid_alive(pid);
+        if (!alive) {
+            if (ndead < 64) {
+                dead[ndead] = gen;
+                dead_mask[ndead] = mask;
+                dead_check[ndead++] = check;
+            }
+        } else if (!mine && !(flags & BUILD_CHECK)) {
+            *others |= mask;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return dk__mdb_fail(rc, "cannot list rebuilds");
+    for (size_t i = 0; i < ndead; i++) {
+        if (!vw->run.active && !dead_check[i]) {
+            /* a rebuild whose process died: carry on from its last batch */
+            vset vs;
+            uint64_t pid;
+            unsigned flags;
+            if (dk__build_load(vw, txn, dead[i], &vs, &pid, &flags) == 0 &&
+                dk__build_save(vw, txn, &vs, 0) == 0) {
+                vw->run = (build_run){1, 0, dead[i], dead_mask[i], 0};
+                dk__cache_clear(&vw->build_cache);
+                continue;
+            }
+        }
+        if ((rc = dk__build_drop(vw, txn, dead[i], dead_mask[i])) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b)
+{
+    for (int i = 0; i < NV; i++) {
+        if (!(b->mask & BIT(i)))
+            continue;
+        cpoint old;
+        int rc = cp_get(vw, txn, i, &old);
+        if (rc == 0 && old.gen != b->bgen) {
+            MDB_dbi dbi;
+            rc = dk__db_open(txn, i, old.gen, 0, &dbi);
+            if (rc == 0)
+                rc = mdb_drop(txn, dbi, 1);
+            if (rc && rc != MDB_NOTFOUND)
+                return dk__mdb_fail(rc, "cannot drop the old view");
+        } else if (rc && rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
+            return dk__mdb_fail(rc, "cannot read a checkpoint");
+        }
+        live->mask |= BIT(i);
+        live->version[i] = code_version(i);
+        live->gen[i] = b->bgen;
+        live->dbi[i] = b->dbi[i];
+        live->count[i] = b->count[i];
+        memcpy(live->digest[i], b->digest[i], DK_VIEW_DIGEST_BYTES);
+    }
+    live->seq = b->seq;
+    memcpy(live->hash, b->hash, DK_HASH_BYTES);
+    int rc = dk__live_save(vw, txn, live);
+    if (rc)
+        return rc;
+    uint8_t kb[14];
+    build_key(kb, b->bgen);
+    MDB_val k = {sizeof kb, kb};
+    rc = mdb_del(txn, vw->meta, &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? dk__mdb_fail(rc, "cannot delete the rebuild record") : 0;
+}
+
+/* ---- digests and the flush ---- */
+
+static const uint8_t digest_key[crypto_shorthash_siphashx24_KEYBYTES] = "docket/views/v1";
+
+void dk__entry_hash(const void *k, size_t klen, const void *v, size_t vlen,
+                    uint8_t out[DK_VIEW_DIGEST_BYTES])
+{
+    uint8_t buf[KEY_MAX + 4096 + 2];
+    if (klen > KEY_MAX || vlen > 4096) {
+        memset(out, 0xee, DK_VIEW_DIGEST_BYTES);
+        return;
+    }
+    buf[0] = (uint8_t)(klen >> 8);
+    buf[1] = (uint8_t)klen;
+    memcpy(buf + 2, k, klen);
+    memcpy(buf + 2 + klen, v, vlen);
+    crypto_shorthash_siphashx24(out, buf, 2 + klen + vlen, digest_key);
+}
+
+void dk__digest_xor(uint8_t d[DK_VIEW_DIGEST_BYTES], const uint8_t h[DK_VIEW_DIGEST_BYTES])
+{
+    for (int i = 0; i < DK_VIEW_DIGEST_BYTES; i++)
+        d[i] ^= h[i];
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const ov_entry *x = *(const ov_entry *const *)a, *y = *(const ov_entry *const *)b;
+    if (x->view != y->view)
+        return x->view < y->view ? -1 : 1;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    return x->klen < y->klen ? -1 : x->klen > y->klen;
+}
+
+int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
+{
+    (void)vw;
+    if (ov->n == 0)
+        return 0;
+    ov_entry **order = malloc(ov->n * sizeof *order);
+    if (order == NULL)
+        return dk_fail(DK_ENOMEM, "out of memory flushing a batch");
+    size_t n = 0;
+    for (size_t i = 0; i < ov->cap; i++)
+        if (ov->tab[i].used)
+            order[n++] = &ov->tab[i];
+    qsort(order, n, sizeof *order, cmp_entry);
+    int rc = 0;
+    uint8_t h[DK_VIEW_DIGEST_BYTES];
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        ov_entry *e = order[i];
+        if (!(vs->mask & BIT(e->view)))
+            continue;
+        MDB_dbi dbi = vs->dbi[e->view];
+        MDB_val k = {e->klen, e->key}, old;
+        int have = mdb_get(txn, dbi, &k, &old);
+        if (have && have != MDB_NOTFOUND) {
+            rc = dk__mdb_fail(have, "cannot read a view entry");
+            break;
+        }
+        have = have == 0;
+        uint8_t cbuf[8];
+        const void *nv = e->val;
+        size_t nvlen = e->vlen;
+        int del = e->kind == OV_DEL;
+        if (e->kind == OV_COUNT) {
+            uint64_t c0 = have && old.mv_size == 8 ? get_be64(old.mv_data) : 0;
+            uint64_t c = c0 + (uint64_t)e->delta;
+            if ((int64_t)c < 0)
+                c = 0; /* a damaged counter; check will name it */
+            put_be64(cbuf, c);
+            nv = cbuf;
+            nvlen = 8;
+            del = c == 0;
+        }
+        if (del && !have)
+            continue;
+        if (!del && have && old.mv_size == nvlen && memcmp(old.mv_data, nv, nvlen) == 0)
+            continue;
+        if (have) {
+            dk__entry_hash(e->key, e->klen, old.mv_data, old.mv_size, h);
+            dk__digest_xor(vs->digest[e->view], h);
+            vs->count[e->view]--;
+        }
+        if (del) {
+            rc = mdb_del(txn, dbi, &k, NULL);
+        } else {
+            MDB_val val = {nvlen, (void *)nv};
+            dk__entry_hash(e->key, e->klen, nv, nvlen, h);
+            dk__digest_xor(vs->digest[e->view], h);
+            vs->count[e->view]++;
+            rc = mdb_put(txn, dbi, &k, &val, 0);
+        }
+        if (rc)
+            rc = dk__mdb_fail(rc, "cannot write a view entry");
+    }
+    free(order);
+    return rc;
+}

@@ -1,0 +1,434 @@
+/* views.c - the projections' driver: open and close, one step of work per
+ * transaction (live batch, rebuild batch, swap or check), sync, rebuild, status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "views_int.h"
+
+#define DEFAULT_BATCH         1024
+#define DEFAULT_REBUILD_BATCH 32768
+
+int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
+                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES]);
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *opts, dk_views **out)
+{
+    *out = NULL;
+    if (lg == NULL || ledger_dir == NULL || ledger_dir[0] == 0)
+        return dk_fail(DK_EINVAL, "views: no ledger given");
+    if (strlen(ledger_dir) > 4000)
+        return dk_fail(DK_EINVAL, "views: ledger path is too long");
+    dk_views *vw = calloc(1, sizeof *vw);
+    if (vw == NULL)
+        return dk_fail(DK_ENOMEM, "out of memory");
+    vw->lg = lg;
+    snprintf(vw->dir, sizeof vw->dir, "%s", ledger_dir);
+    vw->batch = opts && opts->batch ? opts->batch : DEFAULT_BATCH;
+    vw->rebuild_batch = opts && opts->rebuild_batch ? opts->rebuild_batch : DEFAULT_REBUILD_BATCH;
+    if (vw->batch > 1u << 20 || vw->rebuild_batch > 1u << 20) {
+        free(vw);
+        return dk_fail(DK_EINVAL, "views: batch sizes are limited to 1048576 records");
+    }
+    dk__ov_init(&vw->ov);
+    dk__cache_init(&vw->live_cache, 2 * (size_t)vw->batch);
+    dk__cache_init(&vw->build_cache, (size_t)vw->rebuild_batch + vw->rebuild_batch / 2);
+    int rc = 0;
+    if (vw->live_cache.cap == 0 || vw->build_cache.cap == 0)
+        rc = dk_fail(DK_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = dk__env_open(vw);
+    if (rc) {
+        dk_views_close(vw);
+        return rc;
+    }
+    *out = vw;
+    return 0;
+}
+
+void dk_views_close(dk_views *vw)
+{
+    if (vw == NULL)
+        return;
+    dk__bulk_stop(vw);
+    if (vw->env && vw->run.active) {
+        MDB_txn *txn;
+        if (dk__txn_begin(vw, 0, &txn) == 0) {
+            if (dk__build_drop(vw, txn, vw->run.gen, vw->run.mask) == 0)
+                mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+    }
+    if (vw->env)
+        mdb_env_close(vw->env);
+    dk__ov_free(&vw->ov);
+    dk__cache_free(&vw->live_cache);
+    dk__cache_free(&vw->build_cache);
+    free(vw->times);
+    free(vw);
+}
+
+static unsigned mask_of(const char *name, int *bad)
+{
+    *bad = 0;
+    if (name == NULL || strcmp(name, "all") == 0)
+        return ALL_VIEWS;
+    int id = dk_view_id(name);
+    if (id < 0) {
+        *bad = 1;
+        return 0;
+    }
+    return BIT(id);
+}
+
+static int unknown_view(const char *name)
+{
+    char list[256];
+    size_t n = 0;
+    for (int i = 1; i < NV; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", dk_view_name(i));
+    return dk_fail(DK_EINVAL, "no view named '%s' (views: %s, or all)", name, list);
+}
+
+/* Forget the cached live states (another process wrote, or our txn failed). */
+static void drop_caches(dk_views *vw)
+{
+    dk__cache_clear(&vw->live_cache);
+    dk__cache_clear(&vw->build_cache);
+    vw->live_cache_seq = UINT64_MAX;
+}
+
+static int finish(dk_views *vw, MDB_txn *txn, int rc)
+{
+    if (rc == 0) {
+        rc = mdb_txn_commit(txn);
+        if (rc)
+            rc = dk__mdb_fail(rc, "cannot commit");
+    } else {
+        mdb_txn_abort(txn);
+    }
+    if (rc) {
+        drop_caches(vw);
+        if (rc == DK__VMAPFULL)
+            rc = dk__grow_map(vw); /* the step is simply done again */
+    }
+    return rc;
+}
+
+int dk_views_step(dk_views *vw, dk_views_batch *b)
+{
+    dk_views_batch dummy;
+    if (b == NULL)
+        b = &dummy;
+    memset(b, 0, sizeof *b);
+    int rc = dk__ensure_map(vw);
+    if (rc)
+        return rc;
+    dk_head head;
+    if ((rc = dk_ledger_head(vw->lg, &head)) != 0)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
+        return rc;
+    vset live, bs;
+    unsigned stale, others;
+    if ((rc = dk__live_load(vw, txn, &live, &stale)) != 0 ||
+        (rc = dk__builds_sweep(vw, txn, &others)) != 0)
+        return finish(vw, txn, rc);
+    if (live.mask && live.seq > head.seq) {
+        /* the ledger is shorter than the views: it was replaced or restored */
+        if (!vw->requested && !vw->run.active)
+            return finish(vw, txn,
+                          dk_fail(DK_ECORRUPT,
+                                  "views: the views are at seq %llu but the ledger's head is "
+                                  "%llu: the ledger was replaced or restored; rebuild the views "
+                                  "(docket views rebuild)",
+                                  (unsigned long long)live.seq, (unsigned long long)head.seq));
+        live.mask = 0;
+        stale = ALL_VIEWS;
+    }
+    if (vw->live_cache_seq != live.seq || vw->live_cache_gen != live.gen[DK_VIEW_CASES])
+        dk__cache_clear(&vw->live_cache);
+    b->from_seq = live.seq + 1;
+    b->to_seq = live.seq;
+    int have_build = 0, check = 0;
+    unsigned flags = 0;
+    if (vw->run.active) {
+        uint64_t pid;
+        int r = dk__build_load(vw, txn, vw->run.gen, &bs, &pid, &flags);
+        if (r == 0)
+            have_build = 1;
+        else if (r == MDB_NOTFOUND)
+            vw->run.active = 0; /* dropped by someone: start again below if still needed */
+        else
+            return finish(vw, txn, dk__mdb_fail(r, "cannot read the rebuild record"));
+    }
+    if (!vw->run.active) {
+        unsigned need = (stale & ~others) | vw->requested;
+        if (need) {
+            uint64_t gen;
+            unsigned mask = need | BIT(DK_VIEW_CASES);
+            if ((rc = dk__build_start(vw, txn, mask, 0, &gen)) != 0)
+                return finish(vw, txn, rc);
+            uint64_t pid;
+            if ((rc = dk__build_load(vw, txn, gen, &bs, &pid, &flags)) != 0)
+                return finish(vw, txn, dk__mdb_fail(rc, "cannot read the new rebuild"));
+            vw->run = (build_run){1, 0, gen, mask, 0};
+            vw->requested = 0;
+            dk__cache_clear(&vw->build_cache);
+            have_build = 1;
+        }
+    }
+    check = (flags & BUILD_CHECK) != 0;
+    if (have_build) {
+        uint64_t target = live.mask ? live.seq : head.seq;
+        if (vw->run.bulk == 0 && bs.seq == 0 && target > vw->rebuild_batch) {
+            /* a long way to go: fold case by case first (bulk.c), then batches */
+            if ((rc = dk__bulk_start(vw, target)) != 0)
+                return finish(vw, txn, rc);
+            vw->run.bulk = 1;
+        }
+        if (vw->run.bulk == 1) {
+            int finished = 0;
+            rc = dk__bulk_step(vw, txn, &bs, &finished);
+            if (rc == 0)
+                rc = dk__build_save(vw, txn, &bs, flags | (finished ? 0 : BUILD_BULK));
+            rc = finish(vw, txn, rc);
+            if (rc || finished)
+                dk__bulk_stop(vw);
+            if (rc) {
+                vw->run.active = 0; /* its record is swept: the rebuild starts again */
+                vw->run.bulk = 0;
+                return rc;
+            }
+            if (finished)
+                vw->run.bulk = 2;
+            b->rebuilt = 1;
+            b->more = 1;
+            return 0;
+        }
+        if (bs.seq < target) {
+            rc = dk__apply_batch(vw, txn, &bs, &vw->build_cache, target, vw->rebuild_batch, 0);
+            if (rc == 0)
+                rc = dk__build_save(vw, txn, &bs, flags);
+            rc = finish(vw, txn, rc);
+            if (rc)
+                return rc;
+            b->rebuilt = 1;
+            b->more = 1;
+            return 0;
+        }
+        if (bs.seq == target) {
+            if (check) {
+                rc = dk__compare(vw, txn, &live, &bs);
+                if (rc == 0)
+                    rc = dk__build_drop(vw, txn, bs.bgen, bs.mask);
+                rc = finish(vw, txn, rc);
+                vw->run.active = 0;
+                if (rc == 0)
+                    vw->check_done = 1;
+                b->more = live.seq < head.seq;
+                return rc;
+            }
+            rc = dk__build_swap(vw, txn, &live, &bs);
+            rc = finish(vw, txn, rc);
+            if (rc)
+                return rc;
+            vw->run.active = 0;
+            /* the rebuild's case states are now the live ones */
+            scache t = vw->live_cache;
+            vw->live_cache = vw->build_cache;
+            vw->build_cache = t;
+            dk__cache_clear(&vw->build_cache);
+            vw->live_cache_seq = live.seq;
+            vw->live_cache_gen = live.gen[DK_VIEW_CASES];
+            b->rebuilt = b->swapped = 1;
+            b->from_seq = live.seq + 1;
+            b->to_seq = live.seq;
+            b->more = live.seq < head.seq;
+            return 0;
+        }
+        /* the rebuild is ahead of the live views: bring those up to it */
+    }
+    if (live.mask && live.seq < head.seq && !(have_build && check)) {
+        uint64_t end = have_build && bs.seq > live.seq ? bs.seq : head.seq;
+        rc = dk__apply_batch(vw, txn, &live, &vw->live_cache, end, vw->batch, 1);
+        if (rc == 0)
+            rc = dk__live_save(vw, txn, &live);
+        rc = finish(vw, txn, rc);
+        if (rc)
+            return rc;
+        b->committed_at = wall_us();
+        vw->live_cache_seq = live.seq;
+        vw->live_cache_gen = live.gen[DK_VIEW_CASES];
+        b->to_seq = live.seq;
+        b->recorded_at = vw->times;
+        b->more = live.seq < head.seq || have_build;
+        return 0;
+    }
+    mdb_txn_abort(txn);
+    b->more = have_build && check; /* a check waits for the live views' writer */
+    return 0;
+}
+
+int dk_views_sync(dk_views *vw)
+{
+    dk_views_batch b;
+    do {
+        int rc = dk_views_step(vw, &b);
+        if (rc)
+            return rc;
+    } while (b.more);
+    return 0;
+}
+
+int dk_views_request_rebuild(dk_views *vw, const char *name)
+{
+    int bad;
+    unsigned mask = mask_of(name, &bad);
+    if (bad)
+        return unknown_view(name);
+    vw->requested |= mask;
+    return 0;
+}
+
+int dk_views_rebuild(dk_views *vw, const char *name)
+{
+    int bad;
+    unsigned mask = mask_of(name, &bad);
+    if (bad)
+        return unknown_view(name);
+    if (vw->run.active) {
+        int rc = dk_views_sync(vw); /* finish what this handle started first */
+        if (rc)
+            return rc;
+    }
+    vw->requested = mask;
+    dk_views_batch b;
+    int swapped = 0;
+    for (;;) {
+        int rc = dk_views_step(vw, &b);
+        if (rc) {
+            vw->requested = 0;
+            return rc;
+        }
+        swapped |= b.swapped;
+        if (swapped && !b.more)
+            return 0;
+        if (!b.rebuilt && !b.more && b.to_seq < b.from_seq)
+            return dk_fail(DK_EIO, "views: the rebuild made no progress");
+    }
+}
+
+int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_diff_fn fn,
+                   void *udata, dk_views_check_report *rep)
+{
+    int bad;
+    unsigned mask = mask_of(name, &bad);
+    memset(rep, 0, sizeof *rep);
+    if (bad)
+        return unknown_view(name);
+    int rc = 0;
+    if (vw->run.active && (rc = dk_views_sync(vw)) != 0)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = dk__ensure_map(vw)) != 0 || (rc = dk__txn_begin(vw, 0, &txn)) != 0)
+        return rc;
+    uint64_t gen;
+    unsigned others;
+    rc = dk__builds_sweep(vw, txn, &others);
+    if (rc == 0)
+        rc = dk__build_start(vw, txn, mask | BIT(DK_VIEW_CASES), 1, &gen);
+    if ((rc = finish(vw, txn, rc)) != 0)
+        return rc;
+    vw->run = (build_run){1, 1, gen, mask | BIT(DK_VIEW_CASES), 0};
+    vw->check_done = 0;
+    vw->check_max = max_report;
+    vw->check_fn = fn;
+    vw->check_ud = udata;
+    memset(&vw->check_rep, 0, sizeof vw->check_rep);
+    vw->check_rep.ok = 1;
+    dk__cache_clear(&vw->build_cache);
+    vw->check_mask = mask;
+    while (!vw->check_done) {
+        dk_views_batch b;
+        if ((rc = dk_views_step(vw, &b)) != 0)
+            return rc;
+        if (!vw->check_done && !b.rebuilt)
+            return dk_fail(DK_EIO, "views: the check made no progress (its scratch databases "
+                                   "were dropped by another process?)");
+    }
+    *rep = vw->check_rep;
+    return 0;
+}
+
+int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
+{
+    static const uint32_t code[] = {
+#define XX(id, name, version) version,
+        DK_VIEW_MAP(XX)
+#undef XX
+    };
+    dk_head head;
+    int rc = dk_ledger_head(vw->lg, &head);
+    if (rc)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = dk__txn_begin(vw, MDB_RDONLY, &txn)) != 0)
+        return rc;
+    vset live;
+    unsigned stale;
+    rc = dk__live_load(vw, txn, &live, &stale);
+    /* builds in progress, by anyone */
+    unsigned building = 0;
+    MDB_cursor *cur;
+    if (rc == 0 && mdb_cursor_open(txn, vw->meta, &cur) == 0) {
+        MDB_val k = {6, (void *)"build:"}, v;
+        for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0;
+             r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
+                break;
+            if (v.mv_size >= 16 && (((const uint8_t *)v.mv_data)[15] & BUILD_CHECK) == 0)
+                building |= (unsigned)((const uint8_t *)v.mv_data)[11] |
+                            (unsigned)((const uint8_t *)v.mv_data)[10] << 8;
+        }
+        mdb_cursor_close(cur);
+    }
+    for (int i = 0; rc == 0 && i < NV; i++) {
+        dk_view_status *s = &out[i];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", dk_view_name(i));
+        s->code_version = code[i];
+        s->head = head.seq;
+        s->building = (building >> i) & 1;
+        int r = dk__cp_read(vw, txn, i, &s->version, &s->gen, &s->seq, &s->entries, s->digest);
+        if (r && r != MDB_NOTFOUND)
+            rc = dk__mdb_fail(r, "cannot read a checkpoint");
+        s->live = (live.mask >> i) & 1;
+        s->lag = head.seq > s->seq ? head.seq - s->seq : 0;
+    }
+    mdb_txn_abort(txn);
+    for (int i = 0; rc == 0 && i < NV; i++) {
+        dk_view_status *s = &out[i];
+        if (s->lag == 0 || s->seq == 0)
+            continue;
+        uint8_t *raw;
+        size_t len;
+        dk_record rec;
+        if (dk_ledger_get(vw->lg, s->seq, &raw, &len) == 0) {
+            if (dk_record_decode(raw, len, &rec) == 0)
+                s->lag_us = head.recorded_at - rec.recorded_at;
+            free(raw);
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,219 @@
+/* views_int.h - what the projections module's files share: the views
+ * environment, view sets, the write overlay and state cache, entry encodings. */
+#ifndef DOCKET_VIEWS_INT_H
+#define DOCKET_VIEWS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "docket/docket.h"
+#include "docket/views.h"
+
+#define NV           DK_VIEW_COUNT
+#define ALL_VIEWS    ((1u << NV) - 1)
+#define BIT(v)       (1u << (v))
+#define KEY_MAX      480 /* LMDB's default maximum key size is 511 */
+#define FORMAT_TAG   "docket-views/1"
+#define DK__VMAPFULL (-1000) /* internal: the map is full; grow it and redo the batch */
+
+/* ---- the write overlay: one batch's changes, merged per key, flushed sorted ---- */
+
+enum { OV_PUT, OV_DEL, OV_COUNT };
+
+typedef struct ov_entry {
+    uint8_t view, kind, used;
+    uint16_t klen;
+    uint32_t vlen;
+    int64_t delta; /* OV_COUNT */
+    uint64_t hash;
+    uint8_t *key, *val; /* in the overlay's arena */
+} ov_entry;
+
+typedef struct arena_block arena_block;
+
+typedef struct overlay {
+    ov_entry *tab;
+    size_t cap, n;
+    arena_block *blocks;
+} overlay;
+
+void dk__ov_init(overlay *ov);
+void dk__ov_free(overlay *ov);
+void dk__ov_reset(overlay *ov);
+int dk__ov_put(overlay *ov, int view, const void *k, size_t klen, const void *v, size_t vlen);
+int dk__ov_del(overlay *ov, int view, const void *k, size_t klen);
+int dk__ov_count(overlay *ov, int view, const void *k, size_t klen, int64_t delta);
+
+/* ---- the state cache: cases touched by this batch (and recent ones) ---- */
+
+typedef struct centry {
+    uint8_t dirty, loaded;
+    uint64_t hash;
+    char case_id[DK_CASE_MAX + 1];
+    dk_case_state orig; /* as stored when the batch started */
+    dk_case_state st;   /* now */
+} centry;
+
+typedef struct scache {
+    uint32_t *idx; /* open addressing: 0 empty, else pool index + 1 */
+    centry *pool;  /* malloc'd once; only the entries used are touched */
+    size_t cap, n, max;
+} scache;
+
+/* ---- a set of views being written: the live ones, or a rebuild's ---- */
+
+typedef struct vset {
+    int build;     /* 0: the live views; 1: a rebuild or check in progress */
+    uint64_t bgen; /* a build's generation */
+    unsigned mask; /* views in the set */
+    uint32_t version[NV];
+    uint64_t gen[NV];
+    MDB_dbi dbi[NV];
+    uint8_t digest[NV][DK_VIEW_DIGEST_BYTES];
+    uint64_t count[NV];
+    uint64_t seq;
+    uint8_t hash[DK_HASH_BYTES];
+} vset;
+
+/* A running rebuild or check started by this handle. */
+typedef struct build_run {
+    int active;
+    int check;
+    uint64_t gen;
+    unsigned mask;
+    int bulk; /* 0 not used, 1 its first phase (bulk.c) is running, 2 done */
+} build_run;
+
+/* A build record's flags. */
+#define BUILD_CHECK 1u /* a check: compared, then dropped */
+#define BUILD_BULK  2u /* in its first phase: not resumable */
+
+typedef struct bulk bulk;
+
+struct dk_views {
+    dk_ledger *lg;
+    char dir[4096];
+    MDB_env *env;
+    MDB_dbi meta, checkpoints;
+    unsigned batch, rebuild_batch;
+    build_run run;
+    unsigned requested;  /* views a caller asked to rebuild, not yet started */
+    int check_done;      /* set when a check build has compared */
+    unsigned check_mask; /* the views the caller asked to check */
+    dk_views_check_report check_rep;
+    size_t check_max;
+    dk_views_diff_fn check_fn;
+    void *check_ud;
+    /* the state cache of the live set: valid while the live checkpoint is the one we wrote */
+    scache live_cache;
+    uint64_t live_cache_seq;
+    uint64_t live_cache_gen;
+    scache build_cache;
+    overlay ov;
+    bulk *bulk;     /* a rebuild's scanner, while its first phase runs */
+    int64_t *times; /* recorded_at of the last batch */
+    size_t ntimes, times_cap;
+};
+
+/* ---- store.c: environment, checkpoints, generations, flush ---- */
+
+int dk__mdb_fail(int rc, const char *what);
+int dk__env_open(dk_views *vw);
+int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn);
+/* Grow the map before a write if it is more than half used. No txn open. */
+int dk__ensure_map(dk_views *vw);
+int dk__grow_map(dk_views *vw);
+/* "<name>@<gen>" */
+void dk__db_name(char *out, size_t cap, int view, uint64_t gen);
+int dk__db_open(MDB_txn *txn, int view, uint64_t gen, int create, MDB_dbi *dbi);
+
+/* Load the live set: views with a checkpoint of this code's version at the
+ * same seq as _cases. stale gets the views needing a rebuild. */
+int dk__live_load(dk_views *vw, MDB_txn *txn, vset *vs, unsigned *stale);
+int dk__live_save(dk_views *vw, MDB_txn *txn, const vset *vs);
+int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t *pid,
+                   unsigned *flags);
+int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags);
+int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64_t *gen);
+/* Drop a build's databases and record. */
+int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
+/* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
+int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others);
+/* Install a build's databases as the live ones (same seq), dropping the old. */
+int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b);
+
+/* Write the overlay into the set's databases, keeping digests and counts. */
+int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov);
+void dk__entry_hash(const void *k, size_t klen, const void *v, size_t vlen,
+                    uint8_t out[DK_VIEW_DIGEST_BYTES]);
+void dk__digest_xor(uint8_t d[DK_VIEW_DIGEST_BYTES], const uint8_t h[DK_VIEW_DIGEST_BYTES]);
+
+/* ---- derive.c: what each view holds for a case ---- */
+
+/* Tuples: the value encoding, u8 count then (u16 length, bytes) per field. */
+typedef struct tuple {
+    uint8_t buf[2048];
+    size_t len;
+    unsigned n;
+} tuple;
+void dk__tup_init(tuple *t);
+void dk__tup_str(tuple *t, const char *s);
+void dk__tup_i64(tuple *t, int64_t v);
+/* Field i of an encoded tuple into out (NUL-terminated, truncated); "" if absent. */
+void dk__tup_get(const uint8_t *v, size_t vlen, unsigned i, char *out, size_t cap);
+
+/* A case's state row (layout tag + zero-run-compressed struct). */
+size_t dk__state_encode(const dk_case_state *st, uint8_t *out, size_t cap);
+int dk__state_decode(const uint8_t *in, size_t len, dk_case_state *st);
+
+/* Entries derived from a case's state: case_status, by_status, queue. */
+typedef struct sentry {
+    int view;
+    uint8_t key[KEY_MAX];
+    size_t klen;
+    tuple val;
+} sentry;
+size_t dk__state_entries(const char *case_id, const dk_case_state *st, sentry out[3]);
+
+/* Entries added by one step of a case's history (diary, stats, errors):
+ * emit(ctx, view, key, klen, val, vlen, sign) with sign +1 add, -1 remove
+ * (a stats entry is a counter: +1/-1 to it). `report_time` gives the
+ * effective time of an earlier record of the case (an error report). */
+typedef int (*emit_fn)(void *ctx, int view, const uint8_t *k, size_t klen, const uint8_t *v,
+                       size_t vlen, int sign);
+typedef int (*time_fn)(void *ctx, uint64_t seq, int64_t *t);
+int dk__step_entries(const char *case_id, const dk_case_state *prev, const dk_case_state *next,
+                     const dk_event *ev, const dk_record *rec, time_fn tf, void *tctx, emit_fn emit,
+                     void *ectx);
+int64_t dk__when(const dk_record *rec, const dk_event *ev);
+int dk__is_meta(const char *type);
+
+/* ---- apply.c: applying records to a set ---- */
+
+int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_t end, unsigned max,
+                    int record_times);
+/* A rebuild's first phase: fold one case (thread-safe) into a blob of entries; merge it. */
+int dk__bulk_compute(dk_ledger *lg, const char *case_id, uint64_t upto, uint8_t **blob,
+                     size_t *blen);
+int dk__bulk_merge(overlay *ov, const uint8_t *blob, size_t len);
+
+/* ---- bulk.c: a rebuild's first phase, case by case ---- */
+
+int dk__bulk_start(dk_views *vw, uint64_t head);
+/* Fold the cases found so far (one transaction); *finished once every case up to the
+ * scan's head is done, with bs->seq and bs->hash set to the head. */
+int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished);
+void dk__bulk_stop(dk_views *vw);
+void dk__cache_init(scache *c, size_t cap);
+void dk__cache_free(scache *c);
+void dk__cache_clear(scache *c);
+
+/* ---- render.c: entries as text ---- */
+
+void dk__render_key(int view, const uint8_t *k, size_t klen, char *out, size_t cap);
+void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t cap);
+int dk__compare(dk_views *vw, MDB_txn *txn, const vset *live, const vset *b);
+
+#endif

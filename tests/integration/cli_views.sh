@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# cli_views.sh - integration test of the views through the real docket binary:
+# project, status, queries, report, check and rebuild, bad input, and a live
+# `docket project --follow` in another process catching up with appends.
+. "$(dirname "$0")/lib.sh"
+
+D=$DOCKET
+expect_exit 0 "$D" init --admin admin --key-out "$T/admin.key"
+for who in cw.ana sc.ben; do
+  pub=$("$D" keygen --id "$who" --out "$T/$who.key") || fail "keygen $who"
+  roles=caseworker
+  [ "$who" = sc.ben ] && roles=caseworker,senior_caseworker
+  expect_exit 0 "$D" actor enroll --key "$T/admin.key" --id "$who" --pubkey "$pub" --roles "$roles"
+done
+K() { echo "--key=$T/$1.key"; }
+
+open_case() { # ID TYPE RECEIVED
+  expect_exit 0 "$D" case open "$1" $(K cw.ana) --type "$2" --channel online \
+    --received-on "$3" --ref "P-$1" --name "Applicant $1" --dob 1985-03-02 --nationality SOM
+  expect_exit 0 "$D" case assign "$1" $(K sc.ben) --to cw.ana
+}
+
+open_case AS-1 asylum 2019-01-14
+expect_exit 0 "$D" case status-change AS-1 $(K cw.ana) --to validated --reason "identity established"
+expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2019-02-01T10:00:00Z \
+  --end 2019-02-01T11:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
+expect_exit 0 "$D" interview attended AS-1 $(K cw.ana)
+expect_exit 0 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
+  --valid-from 2019-03-10 --valid-until 2024-03-10 --no-nrpf --conditions permission_to_work \
+  --rationale "credible" --rules-version "Part 11" --eff 2019-03-05T12:00:00Z
+open_case AS-9 asylum 2019-01-02
+
+# project: every view built and at the head
+expect_exit 0 "$D" project --json
+HEAD=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+expect_exit 0 "$D" views status --json
+equals "$(jget "$OUT" 'sorted(set(v["checkpoint"] for v in d))')" "[$HEAD]" "every view at the head"
+equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['live']" "every view live"
+equals "$(jget "$OUT" '[v["view"] for v in d]')" \
+  "['_cases', 'case_status', 'by_status', 'queue', 'diary', 'stats', 'errors']" "the views"
+
+# queries, text and JSON
+expect_exit 0 "$D" queue cw.ana --json
+equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1']" "queue: oldest received first"
+equals "$(jget "$OUT" 'd["as_of_seq"]')" "$HEAD" "queue says its seq"
+expect_exit 0 "$D" queue cw.ana
+contains "$OUT" "2019-01-02  AS-9" "text queue"
+expect_exit 0 "$D" diary 2019-02-01 --json
+equals "$(jget "$OUT" '[(i["case"], i["interviewer"], i["state"], i["start"]) for i in d["items"]]')" \
+  "[('AS-1', 'cw.ana', 'attended', '2019-02-01T10:00:00.000000Z')]" "diary"
+expect_exit 0 "$D" query status decided --json
+equals "$(jget "$OUT" '[(i["case"], i["outcome"]) for i in d["items"]]')" "[('AS-1', 'granted')]" "by status"
+expect_exit 0 "$D" report --case-type asylum --outcome granted --condition permission_to_work \
+  --from 2019-01-01 --to 2019-12-31
+equals "$OUT" "1" "report: granted with permission to work in 2019"
+expect_exit 0 "$D" report --case-type asylum --outcome granted --from 2019-03-06 \
+  --to 2019-12-31 --json
+equals "$(jget "$OUT" '(d["count"], d["lookups"])')" "(0, 35)" "report excludes earlier days"
+expect_exit 0 "$D" views dump stats
+contains "$OUT" "2019-03-05 asylum granted permission_to_work  count=1" "stats by day"
+
+# bad input: clear errors, usage exit code, nothing written
+expect_exit 2 "$D" report --case-type asylum --outcome grant --from 2019-01-01 --to 2019-12-31
+contains "$ERR" "outcome 'grant' is not one of" "bad outcome named"
+expect_exit 2 "$D" report --case-type asylum --outcome granted --from 2019-01-01
+contains "$ERR" "--to" "missing --to named"
+expect_exit 2 "$D" report --case-type asylum --outcome granted --from 2019-12-31 --to 2019-01-01
+contains "$ERR" "after" "reversed range"
+expect_exit 2 "$D" diary 2019-13-01
+contains "$ERR" "not a date" "bad day"
+expect_exit 2 "$D" query status pending
+contains "$ERR" "'pending' is not a case status" "bad status"
+expect_exit 2 "$D" views rebuild diaries
+contains "$ERR" "no view named 'diaries'" "bad view name"
+expect_exit 2 "$D" views frobnicate
+expect_exit 2 "$D" project --batch 0
+
+# check and rebuild
+expect_exit 0 "$D" views check
+contains "$OUT" "equal a fresh replay" "check passes"
+expect_exit 0 "$D" views check --json
+equals "$(jget "$OUT" '(d["ok"], d["differences"], d["views_checked"])')" "(True, 0, 7)" "check json"
+GEN=$("$D" views status --json | python3 -c 'import json,sys; print([v["generation"] for v in json.load(sys.stdin) if v["view"]=="diary"][0])')
+expect_exit 0 "$D" views rebuild diary
+GEN2=$("$D" views status --json | python3 -c 'import json,sys; print([v["generation"] for v in json.load(sys.stdin) if v["view"]=="diary"][0])')
+[ "$GEN2" -gt "$GEN" ] && ok || fail "rebuild gave diary a new generation ($GEN -> $GEN2)"
+expect_exit 0 "$D" views check diary
+
+# live: a follower in another process catches up with appends from this one
+"$D" project --follow --poll-ms 200 >"$T/follow.out" 2>"$T/follow.err" &
+FOLLOWER=$!
+open_case AS-2 work 2019-05-01
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "called the applicant"
+HEAD=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+caught=0
+for i in $(seq 1 600); do # poll with a generous timeout; no assertion on speed
+  SEQ=$("$D" views status --json | python3 -c 'import json,sys; print(min(v["checkpoint"] for v in json.load(sys.stdin)))')
+  if [ "$SEQ" -ge "$HEAD" ]; then caught=1; break; fi
+  sleep 0.1
+done
+equals "$caught" 1 "the follower caught up with seq $HEAD"
+expect_exit 0 "$D" queue cw.ana --no-sync --json
+equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1', 'AS-2']" "follower's queue"
+kill -TERM "$FOLLOWER"
+wait "$FOLLOWER"
+equals "$?" 0 "the follower stops cleanly on SIGTERM"
+expect_exit 0 "$D" views check
+finish

@@ -1,0 +1,930 @@
+/* test_views.c - the projections: a golden scenario through every view against expected
+ * output written by hand; undo, corruption and rebuild, version changes, the libuv projector. */
+#include <pthread.h>
+
+#include <lmdb.h>
+#include <uv.h>
+
+#include "docket/views.h"
+#include "fixture.h"
+#include "harness.h"
+
+/* ---- building casework events (data maps packed with sorted keys) ---- */
+
+enum { K_STR, K_BOOL, K_U64, K_LIST, K_APPLICANT };
+
+typedef struct kv {
+    const char *k;
+    int kind;
+    const char *s;
+    uint64_t u;
+} kv;
+
+static int cmp_kv(const void *a, const void *b)
+{
+    return strcmp(((const kv *)a)->k, ((const kv *)b)->k);
+}
+
+static void pack_kvs(msgpack_packer *pk, kv *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_kv);
+    msgpack_pack_map(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        fx_pack_str(pk, v[i].k);
+        switch (v[i].kind) {
+        case K_STR:
+            fx_pack_str(pk, v[i].s);
+            break;
+        case K_BOOL:
+            if (v[i].u)
+                msgpack_pack_true(pk);
+            else
+                msgpack_pack_false(pk);
+            break;
+        case K_U64:
+            msgpack_pack_uint64(pk, v[i].u);
+            break;
+        case K_LIST: {
+            char buf[256];
+            size_t count = 1;
+            for (const char *c = v[i].s; *c; c++)
+                count += *c == ',';
+            msgpack_pack_array(pk, v[i].s[0] ? count : 0);
+            snprintf(buf, sizeof buf, "%s", v[i].s);
+            for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+                 t = strtok_r(NULL, ",", &save))
+                fx_pack_str(pk, t);
+            break;
+        }
+        case K_APPLICANT: {
+            kv a[4] = {{"date_of_birth", K_STR, "1990-01-31", 0},
+                       {"name", K_STR, "Test Applicant", 0},
+                       {"nationality", K_STR, "FRA", 0},
+                       {"ref", K_STR, "P-1", 0}};
+            pack_kvs(pk, a, 4);
+            break;
+        }
+        }
+    }
+}
+
+typedef struct world {
+    const char *dir;
+    dk_ledger *lg;
+    dk_key *admin, *carol, *sam, *sue;
+    uint64_t n;
+} world;
+
+static void world_open(world *w)
+{
+    memset(w, 0, sizeof *w);
+    w->dir = th_tmpdir();
+    w->n = 1000;
+    ASSERT_OK(dk_key_generate("admin", &w->admin));
+    ASSERT_OK(dk_ledger_init(w->dir, "views-tests", w->admin, NULL, &w->lg));
+    ASSERT_OK(fx_enroll(w->lg, w->admin, "carol", "caseworker", 1, &w->carol)); /* 2 */
+    ASSERT_OK(
+        fx_enroll(w->lg, w->admin, "sam", "caseworker,senior_caseworker", 2, &w->sam)); /* 3 */
+    ASSERT_OK(fx_enroll(w->lg, w->admin, "sue", "senior_caseworker", 3, &w->sue));      /* 4 */
+}
+
+static void world_close(world *w)
+{
+    dk_ledger_close(w->lg);
+    dk_key_free(w->admin);
+    dk_key_free(w->carol);
+    dk_key_free(w->sam);
+    dk_key_free(w->sue);
+}
+
+static int64_t T(const char *s)
+{
+    int64_t t;
+    ASSERT_OK(dk_time_parse(s, &t));
+    return t;
+}
+
+/* Append a case event; returns its seq (and recorded_at in *at if wanted). */
+static uint64_t put_at(int line, world *w, const char *case_id, const char *type,
+                       const dk_key *author, const dk_key *co, const char *eff, kv *v, size_t n,
+                       int64_t *at)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    pack_kvs(&pk, v, n);
+    dk_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.v = DK_EVENT_VERSION;
+    snprintf(ev.type, sizeof ev.type, "%s", type);
+    snprintf(ev.case_id, sizeof ev.case_id, "%s", case_id);
+    snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(author));
+    uint64_t c = ++w->n;
+    ev.at = 1795514400000000 + (int64_t)c;
+    for (int i = 0; i < 8; i++)
+        ev.cmd[i] = (uint8_t)(c >> (8 * i));
+    memcpy(ev.cmd + 8, "viewtest", 8);
+    if (eff) {
+        ev.has_eff = 1;
+        ev.eff = T(eff);
+    }
+    ev.data = (const uint8_t *)sb.data;
+    ev.data_len = sb.size;
+    uint8_t *body;
+    size_t len;
+    ASSERT_OK(dk_event_encode(&ev, &body, &len));
+    msgpack_sbuffer_destroy(&sb);
+    dk_sig sigs[2];
+    memset(sigs, 0, sizeof sigs);
+    const dk_key *keys[2] = {author, co};
+    size_t ns = 0;
+    for (int i = 0; i < 2; i++)
+        if (keys[i]) {
+            snprintf(sigs[ns].actor, sizeof sigs[ns].actor, "%s", dk_key_id(keys[i]));
+            ASSERT_OK(dk_sign(keys[i], body, len, sigs[ns].sig));
+            ns++;
+        }
+    dk_append_req req = {body, len, sigs, ns};
+    dk_append_res res;
+    int rc = dk_ledger_append(w->lg, &req, &res);
+    free(body);
+    if (rc)
+        TH_FAIL("(line %d) %s on %s: %s: %s", line, type, case_id, dk_err_name(rc), res.errmsg);
+    if (at)
+        *at = res.recorded_at;
+    return res.seq;
+}
+#define PUT(w, c, type, author, co, eff, ...)                                                      \
+    put_at(__LINE__, w, c, type, author, co, eff, (kv[]){__VA_ARGS__},                             \
+           sizeof((kv[]){__VA_ARGS__}) / sizeof(kv), NULL)
+#define S_(k, s)                                                                                   \
+    {                                                                                              \
+        k, K_STR, s, 0                                                                             \
+    }
+#define U_(k, u)                                                                                   \
+    {                                                                                              \
+        k, K_U64, NULL, u                                                                          \
+    }
+#define B_(k, b)                                                                                   \
+    {                                                                                              \
+        k, K_BOOL, NULL, b                                                                         \
+    }
+#define L_(k, s)                                                                                   \
+    {                                                                                              \
+        k, K_LIST, s, 0                                                                            \
+    }
+
+static uint64_t open_case(world *w, const char *id, const char *type, const char *received,
+                          const dk_key *by)
+{
+    return PUT(w, id, "case.opened", by, NULL, NULL, {"applicant", K_APPLICANT, NULL, 0},
+               S_("case_type", type), S_("channel", "online"), S_("received_on", received));
+}
+
+static uint64_t status_to(world *w, const char *id, const char *to, const dk_key *by)
+{
+    return PUT(w, id, "case.status_changed", by, NULL, NULL, S_("reason", "r"), S_("to", to));
+}
+
+static uint64_t assign(world *w, const char *id, const char *to)
+{
+    return PUT(w, id, "case.assigned", w->sue, NULL, NULL, S_("caseworker", to));
+}
+
+static uint64_t book(world *w, const char *id, const dk_key *by, const char *start, const char *end)
+{
+    return PUT(w, id, "interview.booked", by, NULL, NULL, S_("interviewer", "ivan"),
+               S_("location", "Croydon"), S_("slot_end", end), S_("slot_start", start));
+}
+
+static uint64_t grant(world *w, const char *id, const dk_key *by, const char *conds,
+                      const char *eff, const char *until)
+{
+    return PUT(w, id, "decision.recorded", by, NULL, eff, L_("conditions", conds),
+               S_("immigration_status", "LTR"), B_("no_recourse_to_public_funds", 0),
+               S_("outcome", "granted"), S_("product_type", "PROTECTION"),
+               S_("rationale", "meets the rules"), S_("rules_version", "HC395"),
+               S_("valid_from", "2019-03-01"), S_("valid_until", until));
+}
+
+static uint64_t refuse(world *w, const char *id, const dk_key *by, const char *eff)
+{
+    return PUT(w, id, "decision.recorded", by, NULL, eff, S_("outcome", "refused"),
+               S_("product_type", "PROTECTION"), S_("rationale", "does not meet the rules"),
+               S_("rules_version", "HC395"));
+}
+
+static uint64_t report_error(world *w, const char *id, const dk_key *by, const char *eff)
+{
+    return PUT(w, id, "error.reported", by, NULL, eff, S_("by", "solicitor"),
+               S_("description", "name misspelt"));
+}
+
+static uint64_t revert(world *w, const char *id, uint64_t target, const dk_key *by,
+                       const dk_key *co)
+{
+    uint8_t *raw, h[DK_HASH_BYTES];
+    size_t len;
+    char hex[2 * DK_HASH_BYTES + 1];
+    ASSERT_OK(dk_ledger_get(w->lg, target, &raw, &len));
+    dk_leaf_hash(raw, len, h);
+    free(raw);
+    dk_hex_encode(h, DK_HASH_BYTES, hex);
+    return PUT(w, id, "event.reverted", by, co, NULL, S_("reason", "entered in error"),
+               S_("reason_code", "caseworker_error"), S_("target_hash", hex),
+               U_("target_seq", target));
+}
+
+/* ---- reading views as text ---- */
+
+typedef struct textbuf {
+    char *s;
+    size_t n, cap;
+} textbuf;
+
+static int add_row(void *ud, const char *key, const char *value)
+{
+    textbuf *t = ud;
+    size_t need = strlen(key) + strlen(value) + 4;
+    if (t->n + need + 1 > t->cap) {
+        t->cap = (t->n + need + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        ASSERT(t->s);
+    }
+    t->n += (size_t)sprintf(t->s + t->n, "%s%s%s\n", key, value[0] ? "  " : "", value);
+    return 0;
+}
+
+static char *dump(dk_views *vw, const char *name)
+{
+    textbuf t = {calloc(1, 1), 0, 1};
+    ASSERT_OK(dk_views_dump(vw, name, add_row, &t, NULL));
+    return t.s;
+}
+
+static void expect_view(dk_views *vw, const char *name, const char *want)
+{
+    char *got = dump(vw, name);
+    if (strcmp(got, want) != 0)
+        TH_FAIL("view %s differs from what was expected.\n--- expected\n%s--- got\n%s", name, want,
+                got);
+    free(got);
+}
+
+typedef struct diffs {
+    size_t n;
+    char text[8192];
+} diffs;
+
+static void on_diff(void *ud, const char *view, const char *key, const char *stored,
+                    const char *fresh)
+{
+    diffs *d = ud;
+    d->n++;
+    size_t l = strlen(d->text);
+    snprintf(d->text + l, sizeof d->text - l, "%s|%s|%s|%s\n", view, key,
+             stored ? stored : "(absent)", fresh ? fresh : "(absent)");
+}
+
+static void expect_intact(dk_views *vw)
+{
+    dk_views_check_report rep;
+    diffs d = {0, ""};
+    ASSERT_OK(dk_views_check(vw, "all", 0, on_diff, &d, &rep));
+    if (!rep.ok)
+        TH_FAIL("views differ from a fresh replay at seq %llu:\n%s", (unsigned long long)rep.seq,
+                d.text);
+    ASSERT_EQ(rep.views_checked, DK_VIEW_COUNT);
+    ASSERT_EQ(d.n, 0);
+}
+
+/* ---- the golden scenario ---- */
+
+/* Four cases through interviews, a reschedule, a cancellation, decisions, a
+ * reverted refusal, error reports (one corrected), a rollback and a withdrawal.
+ * Seqs: 1 genesis, 2-4 actors, then the events numbered in the comments. */
+static void golden_scenario(world *w)
+{
+    ASSERT_EQ(open_case(w, "AS-1", "asylum", "2019-01-10", w->carol), 5);
+    assign(w, "AS-1", "carol");                                                /* 6 */
+    status_to(w, "AS-1", "validated", w->carol);                               /* 7 */
+    book(w, "AS-1", w->carol, "2019-02-01T10:00:00Z", "2019-02-01T11:00:00Z"); /* 8 */
+    PUT(w, "AS-1", "interview.rescheduled", w->carol, NULL, NULL,              /* 9 */
+        S_("reason", "interpreter ill"), S_("slot_end", "2019-02-04T10:00:00Z"),
+        S_("slot_start", "2019-02-04T09:00:00Z"));
+    PUT(w, "AS-1", "interview.attended", w->carol, NULL, NULL, S_("notes", "credible"));    /* 10 */
+    grant(w, "AS-1", w->carol, "permission_to_work", "2019-03-05T12:00:00Z", "2024-03-05"); /* 11 */
+    ASSERT_EQ(report_error(w, "AS-1", w->carol, "2019-03-06T00:00:00Z"), 12);
+    PUT(w, "AS-1", "status.corrected", w->sue, NULL, "2019-03-08T00:00:00Z", /* 13 */
+        U_("error_ref", 12), S_("field", "applicant_name"), S_("from", "Test Applicant"),
+        S_("reason", "passport"), S_("to", "Tess Applicant"));
+
+    ASSERT_EQ(open_case(w, "AS-2", "asylum", "2019-01-20", w->carol), 14);
+    assign(w, "AS-2", "carol");                            /* 15 */
+    status_to(w, "AS-2", "validated", w->carol);           /* 16 */
+    status_to(w, "AS-2", "under_consideration", w->carol); /* 17 */
+    ASSERT_EQ(refuse(w, "AS-2", w->carol, "2019-04-02T12:00:00Z"), 18);
+    ASSERT_EQ(revert(w, "AS-2", 18, w->carol, w->sue), 19);
+    grant(w, "AS-2", w->carol, "no_recourse_to_public_funds,permission_to_work", /* 20 */
+          "2019-04-09T12:00:00Z", "2024-04-09");
+
+    ASSERT_EQ(open_case(w, "VI-1", "visa", "2019-02-01", w->carol), 21);
+    assign(w, "VI-1", "sam");                                                /* 22 */
+    status_to(w, "VI-1", "validated", w->sam);                               /* 23 */
+    book(w, "VI-1", w->sam, "2019-02-04T11:00:00Z", "2019-02-04T12:00:00Z"); /* 24 */
+    PUT(w, "VI-1", "interview.cancelled", w->sam, NULL, NULL,
+        S_("reason", "applicant ill"));                                      /* 25 */
+    book(w, "VI-1", w->sam, "2019-02-05T14:00:00Z", "2019-02-05T15:00:00Z"); /* 26 */
+    ASSERT_EQ(report_error(w, "VI-1", w->sam, "2019-02-06T00:00:00Z"), 27);
+
+    ASSERT_EQ(open_case(w, "AS-3", "asylum", "2019-03-01", w->carol), 28);
+    int64_t at29;
+    ASSERT_EQ(put_at(__LINE__, w, "AS-3", "case.assigned", w->sue, NULL, NULL,
+                     (kv[]){S_("caseworker", "carol")}, 1, &at29),
+              29);
+    PUT(w, "AS-3", "note.added", w->carol, NULL, NULL,
+        S_("text", "keyed on the wrong case")); /* 30 */
+    char to[DK_TIME_LEN];
+    dk_time_format(at29, to);
+    PUT(w, "AS-3", "case.rolled_back", w->carol, w->sue, NULL, S_("reason", "wrong case"), /* 31 */
+        S_("reason_code", "wrong_case"), S_("to_time", to));
+    ASSERT_EQ(PUT(w, "AS-3", "case.withdrawn", w->carol, NULL, NULL, S_("reason", "left the UK")),
+              32);
+}
+
+/* Written by hand from the scenario above (docs/views.md explains each view). */
+static const char want_case_status[] =
+    "AS-1  status=decided type=asylum channel=online received_on=2019-01-10 assignee=carol "
+    "version=9 last_seq=13 outcome=granted leave=LTR conditions=permission_to_work "
+    "valid_until=2024-03-05\n"
+    "AS-2  status=decided type=asylum channel=online received_on=2019-01-20 assignee=carol "
+    "version=7 last_seq=20 voided=1 outcome=granted leave=LTR "
+    "conditions=permission_to_work,no_recourse_to_public_funds valid_until=2024-04-09\n"
+    "AS-3  status=withdrawn type=asylum channel=online received_on=2019-03-01 assignee=carol "
+    "version=5 last_seq=32 voided=1\n"
+    "VI-1  status=interview_scheduled type=visa channel=online received_on=2019-02-01 "
+    "assignee=sam version=7 last_seq=27 interview=2019-02-05T14:00:00.000000Z interviewer=ivan "
+    "open_errors=1\n";
+static const char want_by_status[] = "decided AS-1\n"
+                                     "decided AS-2\n"
+                                     "interview_scheduled VI-1\n"
+                                     "withdrawn AS-3\n";
+static const char want_queue[] = "carol 2019-01-10 AS-1  status=decided\n"
+                                 "carol 2019-01-20 AS-2  status=decided\n"
+                                 "sam 2019-02-01 VI-1  status=interview_scheduled\n";
+static const char want_diary[] =
+    "2019-02-04 2019-02-04T09:00:00.000000Z ivan AS-1  until=2019-02-04T10:00:00.000000Z "
+    "location=Croydon state=attended\n"
+    "2019-02-05 2019-02-05T14:00:00.000000Z ivan VI-1  until=2019-02-05T15:00:00.000000Z "
+    "location=Croydon state=booked\n";
+static const char want_stats[] = "2019 asylum granted *  count=2\n"
+                                 "2019 asylum granted no_recourse_to_public_funds  count=1\n"
+                                 "2019 asylum granted permission_to_work  count=2\n"
+                                 "2019-03 asylum granted *  count=1\n"
+                                 "2019-03 asylum granted permission_to_work  count=1\n"
+                                 "2019-03-05 asylum granted *  count=1\n"
+                                 "2019-03-05 asylum granted permission_to_work  count=1\n"
+                                 "2019-04 asylum granted *  count=1\n"
+                                 "2019-04 asylum granted no_recourse_to_public_funds  count=1\n"
+                                 "2019-04 asylum granted permission_to_work  count=1\n"
+                                 "2019-04-09 asylum granted *  count=1\n"
+                                 "2019-04-09 asylum granted no_recourse_to_public_funds  count=1\n"
+                                 "2019-04-09 asylum granted permission_to_work  count=1\n";
+static const char want_errors[] = "open 27  case=VI-1 reported=2019-02-06T00:00:00.000000Z\n"
+                                  "resolved 12  case=AS-1 reported=2019-03-06T00:00:00.000000Z "
+                                  "resolved=2019-03-08T00:00:00.000000Z by_seq=13 took_s=172800\n";
+
+static void expect_golden(dk_views *vw)
+{
+    expect_view(vw, "case_status", want_case_status);
+    expect_view(vw, "by_status", want_by_status);
+    expect_view(vw, "queue", want_queue);
+    expect_view(vw, "diary", want_diary);
+    expect_view(vw, "stats", want_stats);
+    expect_view(vw, "errors", want_errors);
+}
+
+static void golden_with_batch(unsigned batch, int sync_each)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    dk_views_opts o = {batch, batch};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    if (sync_each)
+        ASSERT_OK(dk_views_sync(vw)); /* built early, then kept up incrementally */
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    expect_golden(vw);
+    expect_intact(vw);
+    /* a full rebuild gives the same views */
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_golden(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+TEST(golden_rebuilt_in_one_batch)
+{
+    golden_with_batch(10000, 0);
+}
+
+TEST(golden_incremental_record_by_record)
+{
+    golden_with_batch(1, 1);
+}
+
+TEST(golden_incremental_in_odd_batches)
+{
+    golden_with_batch(3, 1);
+}
+
+typedef struct collect {
+    char s[2048];
+} collect;
+
+static int on_q(void *ud, const dk_queue_item *q)
+{
+    collect *c = ud;
+    size_t l = strlen(c->s);
+    snprintf(c->s + l, sizeof c->s - l, "%s,%s,%s;", q->case_id, q->received_on, q->status);
+    return 0;
+}
+
+static int on_slot(void *ud, const dk_diary_slot *s)
+{
+    collect *c = ud;
+    char a[DK_TIME_LEN], b[DK_TIME_LEN];
+    dk_time_format(s->start, a);
+    dk_time_format(s->end, b);
+    size_t l = strlen(c->s);
+    snprintf(c->s + l, sizeof c->s - l, "%s,%s,%s,%s,%s;", s->interviewer, s->case_id, a, b,
+             s->state);
+    return 0;
+}
+
+static int on_case(void *ud, const dk_case_summary *cs)
+{
+    collect *c = ud;
+    size_t l = strlen(c->s);
+    snprintf(c->s + l, sizeof c->s - l, "%s,%s,%s;", cs->case_id, cs->status, cs->assignee);
+    return 0;
+}
+
+static int on_err(void *ud, const dk_error_item *e)
+{
+    collect *c = ud;
+    size_t l = strlen(c->s);
+    snprintf(c->s + l, sizeof c->s - l, "%llu,%s,%d,%lld;", (unsigned long long)e->report_seq,
+             e->case_id, e->open, (long long)(e->resolve_us / 1000000));
+    return 0;
+}
+
+TEST(golden_queries)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    collect c = {""};
+    uint64_t as_of = 0;
+    ASSERT_OK(dk_views_queue(vw, "carol", on_q, &c, &as_of));
+    ASSERT_STR_EQ(c.s, "AS-1,2019-01-10,decided;AS-2,2019-01-20,decided;");
+    ASSERT_EQ(as_of, 32);
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_queue(vw, "nobody", on_q, &c, NULL));
+    ASSERT_STR_EQ(c.s, "");
+    ASSERT_OK(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL));
+    ASSERT_STR_EQ(c.s,
+                  "ivan,AS-1,2019-02-04T09:00:00.000000Z,2019-02-04T10:00:00.000000Z,attended;");
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_diary(vw, "2019-02-01", on_slot, &c, NULL)); /* rescheduled away */
+    ASSERT_STR_EQ(c.s, "");
+    ASSERT_OK(dk_views_by_status(vw, "decided", on_case, &c, NULL));
+    ASSERT_STR_EQ(c.s, "AS-1,decided,carol;AS-2,decided,carol;");
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_errors(vw, 0, on_err, &c, NULL));
+    ASSERT_STR_EQ(c.s, "27,VI-1,1,0;12,AS-1,0,172800;");
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_errors(vw, 1, on_err, &c, NULL));
+    ASSERT_STR_EQ(c.s, "27,VI-1,1,0;");
+    dk_case_summary cs;
+    ASSERT_OK(dk_views_case(vw, "AS-2", &cs, NULL));
+    ASSERT_STR_EQ(cs.outcome, "granted");
+    ASSERT_EQ(cs.voided, 1);
+    ASSERT_ERR(dk_views_case(vw, "NO-SUCH", &cs, NULL), DK_ENOTFOUND);
+    ASSERT_CONTAINS(dk_errmsg(), "NO-SUCH");
+
+    /* the example: asylum granted with permission to work in 2019: one lookup */
+    dk_report_result r;
+    dk_report_query q = {"asylum", "granted", "permission_to_work", "2019-01-01", "2019-12-31"};
+    ASSERT_OK(dk_views_report(vw, &q, &r, NULL));
+    ASSERT_EQ(r.count, 2);
+    ASSERT_EQ(r.lookups, 1);
+    q = (dk_report_query){"asylum", "granted", NULL, "2019-03-01", "2019-04-08"};
+    ASSERT_OK(dk_views_report(vw, &q, &r, NULL));
+    ASSERT_EQ(r.count, 1);   /* March; AS-2's grant is dated 9 April */
+    ASSERT_EQ(r.lookups, 9); /* the month of March, then 1..8 April */
+    q = (dk_report_query){"asylum", "refused", NULL, "2019-01-01", "2019-12-31"};
+    ASSERT_OK(dk_views_report(vw, &q, &r, NULL));
+    ASSERT_EQ(r.count, 0); /* the refusal was reverted */
+    q = (dk_report_query){"asylum", "granted", "no_recourse_to_public_funds", "2018-12-30",
+                          "2020-01-02"};
+    ASSERT_OK(dk_views_report(vw, &q, &r, NULL));
+    ASSERT_EQ(r.count, 1);
+    ASSERT_EQ(r.lookups, 2 + 1 + 2); /* two days, 2019, two days */
+
+    /* bad input names what is wrong */
+    q = (dk_report_query){"asylum", "grant", NULL, "2019-01-01", "2019-12-31"};
+    ASSERT_ERR(dk_views_report(vw, &q, &r, NULL), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "outcome 'grant'");
+    q = (dk_report_query){"asylum", "granted", NULL, "2019-02-30", "2019-12-31"};
+    ASSERT_ERR(dk_views_report(vw, &q, &r, NULL), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "--from");
+    q = (dk_report_query){"asylum", "granted", NULL, "2019-05-01", "2019-04-01"};
+    ASSERT_ERR(dk_views_report(vw, &q, &r, NULL), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "after");
+    ASSERT_ERR(dk_views_diary(vw, "2019-2-4", on_slot, &c, NULL), DK_EINVAL);
+    ASSERT_ERR(dk_views_by_status(vw, "pending", on_case, &c, NULL), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "'pending' is not a case status");
+    ASSERT_ERR(dk_views_rebuild(vw, "diaries"), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "no view named 'diaries'");
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Undo after the views have the undone events: entries follow the fold. */
+TEST(undo_is_honoured_incrementally)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    dk_views_opts o = {2, 5};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    /* revert AS-1's grant (11): stats lose it, the case is under consideration again */
+    uint64_t r1 = revert(&w, "AS-1", 11, w.carol, w.sue);
+    /* revert VI-1's cancellation (25): the first slot comes back... but the second booking
+     * (26) no longer applies after it, so instead revert the second booking (26) */
+    uint64_t r2 = revert(&w, "VI-1", 26, w.sam, NULL);
+    /* reverting the revert of AS-2's refusal would restore the refusal, which the
+     * later grant (20) cannot follow: the ledger refuses it, so the views see nothing */
+    (void)r1;
+    (void)r2;
+    ASSERT_OK(dk_views_sync(vw));
+    dk_case_summary cs;
+    ASSERT_OK(dk_views_case(vw, "AS-1", &cs, NULL));
+    ASSERT_STR_EQ(cs.status, "under_consideration");
+    ASSERT_STR_EQ(cs.outcome, "");
+    ASSERT_OK(dk_views_case(vw, "VI-1", &cs, NULL));
+    ASSERT_STR_EQ(cs.status, "under_consideration");
+    ASSERT_STR_EQ(cs.interview_at, "");
+    collect c = {""};
+    ASSERT_OK(dk_views_diary(vw, "2019-02-05", on_slot, &c, NULL));
+    ASSERT_STR_EQ(c.s, "");
+    dk_report_result r;
+    dk_report_query q = {"asylum", "granted", "permission_to_work", "2019-01-01", "2019-12-31"};
+    ASSERT_OK(dk_views_report(vw, &q, &r, NULL));
+    ASSERT_EQ(r.count, 1); /* AS-2's second grant only */
+    q.outcome = "refused";
+    q.condition = NULL;
+    ASSERT_OK(dk_views_report(vw, &q, &r, NULL));
+    ASSERT_EQ(r.count, 0); /* AS-2's refusal stays voided */
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_EQ(st[DK_VIEW_STATS].seq, r2);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* ---- corruption: edit the stored view behind the projector's back ---- */
+
+static void views_env(const char *dir, MDB_env **env)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/views", dir);
+    ASSERT_EQ(mdb_env_create(env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(*env, 256), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(*env, (size_t)1 << 30), 0);
+    ASSERT_EQ(mdb_env_open(*env, path, 0, 0600), 0);
+}
+
+static uint64_t gen_of(dk_views *vw, int view)
+{
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT(st[view].live);
+    return st[view].gen;
+}
+
+TEST(corruption_is_named_and_repaired)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t g_cs = gen_of(vw, DK_VIEW_CASE_STATUS), g_bs = gen_of(vw, DK_VIEW_BY_STATUS);
+    uint64_t g_st = gen_of(vw, DK_VIEW_STATS);
+    dk_views_close(vw); /* one environment handle per process */
+
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi cs, bs, st;
+    char name[64];
+    views_env(w.dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    snprintf(name, sizeof name, "case_status@%llu", (unsigned long long)g_cs);
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &cs), 0);
+    snprintf(name, sizeof name, "by_status@%llu", (unsigned long long)g_bs);
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &bs), 0);
+    snprintf(name, sizeof name, "stats@%llu", (unsigned long long)g_st);
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &st), 0);
+    /* overwrite AS-2's status entry, delete VI-1 from by_status, inflate a counter */
+    MDB_val k = {4, (void *)"AS-2"}, v = {6, (void *)"\x01\x00\x03xyz"};
+    ASSERT_EQ(mdb_put(txn, cs, &k, &v, 0), 0);
+    MDB_val k2 = {24, (void *)"interview_scheduled\0VI-1"};
+    ASSERT_EQ(mdb_del(txn, bs, &k2, NULL), 0);
+    MDB_val k3 = {21, (void *)"2019\0asylum\0granted\0*"}, v3 = {8, (void *)"\0\0\0\0\0\0\0\x07"};
+    ASSERT_EQ(mdb_put(txn, st, &k3, &v3, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    diffs d = {0, ""};
+    ASSERT_OK(dk_views_check(vw, NULL, 0, on_diff, &d, &rep));
+    ASSERT_EQ(rep.ok, 0);
+    ASSERT_CONTAINS(d.text, "case_status|AS-2|status=xyz|status=decided");
+    ASSERT_CONTAINS(d.text, "by_status|interview_scheduled VI-1|(absent)|");
+    ASSERT_CONTAINS(d.text, "stats|2019 asylum granted *|count=7|count=2");
+    ASSERT_CONTAINS(d.text, "case_status|(digest)");
+    ASSERT(rep.damaged ==
+           ((1u << DK_VIEW_CASE_STATUS) | (1u << DK_VIEW_BY_STATUS) | (1u << DK_VIEW_STATS)));
+    ASSERT_EQ(rep.seq, 32);
+    /* checking one view names only its own keys */
+    d = (diffs){0, ""};
+    ASSERT_OK(dk_views_check(vw, "by_status", 0, on_diff, &d, &rep));
+    ASSERT_EQ(rep.ok, 0);
+    ASSERT_EQ(rep.views_checked, 1);
+    ASSERT(strstr(d.text, "case_status") == NULL);
+    /* rebuilding one view repairs that one */
+    ASSERT_OK(dk_views_rebuild(vw, "by_status"));
+    ASSERT_OK(dk_views_check(vw, "by_status", 0, NULL, NULL, &rep));
+    ASSERT_EQ(rep.ok, 1);
+    ASSERT(gen_of(vw, DK_VIEW_BY_STATUS) != g_bs);
+    /* the rest is still damaged until it is rebuilt too */
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT_EQ(rep.ok, 0);
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_intact(vw);
+    expect_golden(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A stored view of another version is rebuilt on the next step. */
+TEST(version_change_rebuilds)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t g = gen_of(vw, DK_VIEW_DIARY);
+    dk_views_close(vw);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi cp;
+    views_env(w.dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cp), 0);
+    MDB_val k = {5, (void *)"diary"}, v;
+    ASSERT_EQ(mdb_get(txn, cp, &k, &v), 0);
+    uint8_t row[128];
+    memcpy(row, v.mv_data, v.mv_size);
+    row[3] = 99; /* stored version 99 */
+    v.mv_data = row;
+    ASSERT_EQ(mdb_put(txn, cp, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_EQ(st[DK_VIEW_DIARY].live, 0);
+    ASSERT_EQ(st[DK_VIEW_DIARY].version, 99);
+    collect c = {""};
+    ASSERT_ERR(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL), DK_ENOTFOUND);
+    ASSERT_CONTAINS(dk_errmsg(), "version 99");
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_EQ(st[DK_VIEW_DIARY].live, 1);
+    ASSERT_EQ(st[DK_VIEW_DIARY].version, 1);
+    ASSERT(st[DK_VIEW_DIARY].gen != g);
+    expect_golden(vw);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A rebuild swaps in atomically: until then readers see the old view. */
+TEST(rebuild_swaps_at_the_end)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    dk_views_opts o = {1000, 4}; /* a rebuild of many small batches */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t g = gen_of(vw, DK_VIEW_CASE_STATUS);
+    ASSERT_OK(dk_views_rebuild(vw, "case_status"));
+    uint64_t g2 = gen_of(vw, DK_VIEW_CASE_STATUS);
+    ASSERT(g2 > g);
+    /* a check builds scratch databases and drops them: the live generation is unchanged */
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT_EQ(rep.ok, 1);
+    ASSERT_EQ(gen_of(vw, DK_VIEW_CASE_STATUS), g2);
+    /* step by step: until the swap, readers see the old generation, whole */
+    ASSERT_OK(dk_views_request_rebuild(vw, "all"));
+    dk_views_batch b;
+    int steps = 0, swapped = 0, building = 0;
+    do {
+        ASSERT_OK(dk_views_step(vw, &b));
+        swapped |= b.swapped;
+        if (!swapped) {
+            building++;
+            ASSERT_EQ(gen_of(vw, DK_VIEW_CASE_STATUS), g2);
+            expect_golden(vw);
+        }
+    } while (b.more && ++steps < 1000);
+    ASSERT(swapped);
+    ASSERT(building >= 1); /* the rebuild ran in steps of its own before the swap */
+    ASSERT(gen_of(vw, DK_VIEW_CASE_STATUS) > g2);
+    expect_golden(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* ---- the projector on libuv, in the process that appends ---- */
+
+typedef struct live_ctx {
+    world *w;
+    uint64_t target;
+    uv_timer_t guard;
+    dk_projector *pj;
+    int batches;
+    uint64_t seen;
+    int done;
+} live_ctx;
+
+static void *appender(void *p)
+{
+    live_ctx *l = p;
+    for (int i = 0; i < 200; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "LV-%d", i % 20);
+        if (i < 20)
+            open_case(l->w, id, "work", "2020-05-01", l->w->carol);
+        else
+            PUT(l->w, id, "note.added", l->w->carol, NULL, NULL, S_("text", "n"));
+    }
+    return NULL;
+}
+
+static void on_batch(void *ud, const dk_views_batch *b)
+{
+    live_ctx *l = ud;
+    l->batches++;
+    if (b->to_seq >= b->from_seq) {
+        ASSERT(b->recorded_at != NULL);
+        ASSERT(b->recorded_at[b->to_seq - b->from_seq] > 0);
+        l->seen = b->to_seq;
+    }
+}
+
+static void stop_if_done(uv_timer_t *t)
+{
+    live_ctx *l = t->data;
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(l->w->lg, &h));
+    if (h.seq >= l->target && l->seen >= l->target && !l->done) {
+        l->done = 1;
+        uv_timer_stop(t);
+        uv_close((uv_handle_t *)t, NULL);
+        dk_projector_stop(l->pj, NULL, NULL);
+    }
+}
+
+TEST(projector_follows_appends_in_process)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    live_ctx l = {&w, 4 + 200, {0}, NULL, 0, 0, 0};
+    dk_projector_opts po = {60000, 0, on_batch, NULL, &l}; /* no file watch, rare timer: the hook */
+    ASSERT_OK(dk_projector_start(&loop, vw, w.lg, w.dir, &po, &l.pj));
+    uv_timer_init(&loop, &l.guard);
+    l.guard.data = &l;
+    uv_timer_start(&l.guard, stop_if_done, 5, 5);
+    pthread_t th;
+    pthread_create(&th, NULL, appender, &l);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    ASSERT_EQ(l.done, 1);
+    ASSERT(l.batches >= 1);
+    collect c = {""};
+    ASSERT_OK(dk_views_by_status(vw, "received", on_case, &c, NULL));
+    ASSERT_CONTAINS(c.s, "LV-0,received,;");
+    ASSERT_CONTAINS(c.s, "LV-19,received,;");
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Views of another ledger: ahead of it, or not on its chain. */
+static void copy_views(const char *from, const char *to)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/views' && cp -r '%s/views' '%s/views'", to, from, to);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(views_of_another_ledger_are_refused_then_rebuilt)
+{
+    world a, b;
+    world_open(&a);
+    char adir[256];
+    snprintf(adir, sizeof adir, "%s", a.dir);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
+    golden_scenario(&a);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    /* b: a shorter ledger */
+    world_open(&b);
+    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
+    copy_views(adir, b.dir);
+    ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
+    ASSERT_ERR(dk_views_sync(vw), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "the ledger's head is 5");
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_view(vw, "by_status", "received XB-1\n");
+    expect_intact(vw);
+    dk_views_close(vw);
+    /* a longer ledger on another chain: its record 33 does not follow the views' 32 */
+    for (int i = 0; i < 30; i++)
+        PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
+    copy_views(adir, b.dir);
+    ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
+    ASSERT_ERR(dk_views_sync(vw), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "does not chain");
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_view(vw, "by_status", "received XB-1\n");
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&b);
+    dk_ledger_close(a.lg);
+    dk_key_free(a.admin);
+    dk_key_free(a.carol);
+    dk_key_free(a.sam);
+    dk_key_free(a.sue);
+    th_rm_tree(adir);
+}
+
+TEST(open_refuses_bad_input)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw = (dk_views *)&w;
+    ASSERT_ERR(dk_views_open(w.lg, "", NULL, &vw), DK_EINVAL);
+    ASSERT(vw == NULL);
+    dk_views_opts o = {2u << 20, 0};
+    ASSERT_ERR(dk_views_open(w.lg, w.dir, &o, &vw), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "batch");
+    ASSERT_EQ(dk_view_id("diary"), DK_VIEW_DIARY);
+    ASSERT_EQ(dk_view_id("nope"), -1);
+    dk_views_close(NULL);
+    world_close(&w);
+}
+
+TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+            TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
+                TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                    TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                        TH_ENTRY(projector_follows_appends_in_process)
+                            TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                TH_ENTRY(open_refuses_bad_input))
