@@ -188,6 +188,7 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
     lg->max_batch = opts && opts->max_batch ? opts->max_batch : DEFAULT_MAX_BATCH;
     pthread_rwlock_init(&lg->txn_lock, NULL);
     pthread_mutex_init(&lg->mu, NULL);
+    pthread_mutex_init(&lg->hook_mu, NULL);
     pthread_cond_init(&lg->cv, NULL);
     pthread_cond_init(&lg->vcv, NULL);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -232,6 +233,7 @@ fail:
         mdb_env_close(lg->env);
     pthread_rwlock_destroy(&lg->txn_lock);
     pthread_mutex_destroy(&lg->mu);
+    pthread_mutex_destroy(&lg->hook_mu);
     pthread_cond_destroy(&lg->cv);
     pthread_cond_destroy(&lg->vcv);
     free(lg);
@@ -281,6 +283,7 @@ void dk_ledger_close(dk_ledger *lg)
     mdb_env_close(lg->env);
     pthread_rwlock_destroy(&lg->txn_lock);
     pthread_mutex_destroy(&lg->mu);
+    pthread_mutex_destroy(&lg->hook_mu);
     pthread_cond_destroy(&lg->cv);
     pthread_cond_destroy(&lg->vcv);
     free(lg);
@@ -669,23 +672,21 @@ static void *writer_main(void *arg)
             free(p->body);
             free(p);
         }
-        if (rc == 0) {
-            pthread_mutex_lock(&lg->mu);
-            dk_commit_fn fn = lg->on_commit;
-            void *ud = lg->on_commit_ud;
-            pthread_mutex_unlock(&lg->mu);
-            if (fn)
-                fn(ud, head_seq);
+        if (rc == 0) { /* under hook_mu: a caller that unhooks waits for this call */
+            pthread_mutex_lock(&lg->hook_mu);
+            if (lg->on_commit)
+                lg->on_commit(lg->on_commit_ud, head_seq);
+            pthread_mutex_unlock(&lg->hook_mu);
         }
     }
 }
 
 void dk_ledger_on_commit(dk_ledger *lg, dk_commit_fn fn, void *udata)
 {
-    pthread_mutex_lock(&lg->mu);
+    pthread_mutex_lock(&lg->hook_mu);
     lg->on_commit = fn;
     lg->on_commit_ud = udata;
-    pthread_mutex_unlock(&lg->mu);
+    pthread_mutex_unlock(&lg->hook_mu);
 }
 
 /* ---- submit: decode and verify in the caller's thread, then queue ---- */

@@ -49,7 +49,8 @@ struct dk_ledger {
     int stopping;
     int writer_running;
     pthread_t writer;
-    dk_commit_fn on_commit; /* called by the writer after each commit (under mu to set) */
+    pthread_mutex_t hook_mu; /* held while the hook is set and while it runs */
+    dk_commit_fn on_commit;  /* called by the writer after each commit */
     void *on_commit_ud;
 };
 

@@ -81,8 +81,10 @@ int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, v
 int dk_ledger_append(dk_ledger *lg, const dk_append_req *req, dk_append_res *res);
 
 /* Called on the writer thread after each durable commit with the new head
- * seq (after the batch's callbacks). It must not block: wake a loop
- * (uv_async_send) and return. NULL removes it. */
+ * seq (after the batch's callbacks). It must not block and must not call
+ * dk_ledger_on_commit: wake a loop (uv_async_send) and return. One hook per
+ * ledger; setting another (or NULL) replaces it, and returns only once no
+ * call of the old one is running, so its udata may then be freed. */
 typedef void (*dk_commit_fn)(void *udata, uint64_t head_seq);
 void dk_ledger_on_commit(dk_ledger *lg, dk_commit_fn fn, void *udata);
 
