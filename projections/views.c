@@ -20,6 +20,25 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int dk__views_head(dk_views *vw, dk_head *head)
+{
+    int rc = dk_ledger_head(vw->lg, head);
+    if (rc || vw->upto == 0 || head->seq <= vw->upto)
+        return rc;
+    uint8_t *raw;
+    size_t len;
+    dk_record rec;
+    if ((rc = dk_ledger_get(vw->lg, vw->upto, &raw, &len)) != 0)
+        return rc;
+    if ((rc = dk_record_decode(raw, len, &rec)) == 0) {
+        head->seq = rec.seq;
+        head->recorded_at = rec.recorded_at;
+        dk_leaf_hash(rec.raw, rec.raw_len, head->hash);
+    }
+    free(raw);
+    return rc;
+}
+
 int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *opts, dk_views **out)
 {
     *out = NULL;
@@ -34,6 +53,7 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
     snprintf(vw->dir, sizeof vw->dir, "%s", ledger_dir);
     vw->batch = opts && opts->batch ? opts->batch : DEFAULT_BATCH;
     vw->rebuild_batch = opts && opts->rebuild_batch ? opts->rebuild_batch : DEFAULT_REBUILD_BATCH;
+    vw->upto = opts ? opts->upto : 0;
     if (vw->batch > 1u << 20 || vw->rebuild_batch > 1u << 20) {
         free(vw);
         return dk_fail(DK_EINVAL, "views: batch sizes are limited to 1048576 records");
@@ -134,7 +154,7 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     if (rc)
         return rc;
     dk_head head;
-    if ((rc = dk_ledger_head(vw->lg, &head)) != 0)
+    if ((rc = dk__views_head(vw, &head)) != 0)
         return rc;
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
@@ -379,7 +399,7 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
 #undef XX
     };
     dk_head head;
-    int rc = dk_ledger_head(vw->lg, &head);
+    int rc = dk__views_head(vw, &head);
     if (rc)
         return rc;
     MDB_txn *txn;

@@ -98,6 +98,7 @@ struct dk_views {
     MDB_env *env;
     MDB_dbi meta, checkpoints;
     unsigned batch, rebuild_batch;
+    uint64_t upto; /* 0, or the last seq these views may apply */
     build_run run;
     unsigned requested;  /* views a caller asked to rebuild, not yet started */
     int check_done;      /* set when a check build has compared */
@@ -116,6 +117,9 @@ struct dk_views {
     int64_t *times; /* recorded_at of the last batch */
     size_t ntimes, times_cap;
 };
+
+/* The ledger's head as these views see it: capped at `upto`. */
+int dk__views_head(dk_views *vw, dk_head *head);
 
 /* ---- store.c: environment, checkpoints, generations, flush ---- */
 

@@ -410,7 +410,7 @@ static void golden_with_batch(unsigned batch, int sync_each)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {batch, batch};
+    dk_views_opts o = {batch, batch, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     if (sync_each)
         ASSERT_OK(dk_views_sync(vw)); /* built early, then kept up incrementally */
@@ -562,7 +562,7 @@ TEST(undo_is_honoured_incrementally)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {2, 5};
+    dk_views_opts o = {2, 5, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     golden_scenario(&w);
     ASSERT_OK(dk_views_sync(vw));
@@ -741,7 +741,7 @@ TEST(rebuild_swaps_at_the_end)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {1000, 4}; /* a rebuild of many small batches */
+    dk_views_opts o = {1000, 4, 0}; /* a rebuild of many small batches */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     golden_scenario(&w);
     ASSERT_OK(dk_views_sync(vw));
@@ -912,7 +912,7 @@ TEST(open_refuses_bad_input)
     dk_views *vw = (dk_views *)&w;
     ASSERT_ERR(dk_views_open(w.lg, "", NULL, &vw), DK_EINVAL);
     ASSERT(vw == NULL);
-    dk_views_opts o = {2u << 20, 0};
+    dk_views_opts o = {2u << 20, 0, 0};
     ASSERT_ERR(dk_views_open(w.lg, w.dir, &o, &vw), DK_EINVAL);
     ASSERT_CONTAINS(dk_errmsg(), "batch");
     ASSERT_EQ(dk_view_id("diary"), DK_VIEW_DIARY);

@@ -105,6 +105,9 @@ int cmd_rollback(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_asof(int argc, char **argv);
+/* Make the view commands (query, report) answer as of time t, from views
+ * rebuilt in a scratch directory (cmd_views.c). */
+void cli_views_as_of(int64_t t);
 int cmd_audit(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_prove(int argc, char **argv);

@@ -243,6 +243,17 @@ int cmd_status(int argc, char **argv)
 
 int cmd_asof(int argc, char **argv)
 {
+    /* asof TIME query|report ...: the view commands, on views as of TIME */
+    if (argc >= 3 && argv[1][0] != '-' &&
+        (strcmp(argv[2], "query") == 0 || strcmp(argv[2], "report") == 0)) {
+        int64_t t;
+        int rc = cli_parse_time("asof", argv[1], 1, &t);
+        if (rc != EXIT_OK)
+            return rc;
+        cli_views_as_of(t);
+        return strcmp(argv[2], "query") == 0 ? cmd_query(argc - 2, argv + 2)
+                                             : cmd_report(argc - 2, argv + 2);
+    }
     const char *ledger = NULL, *effective = NULL;
     int json = 0, npos;
     char *pos[8];
@@ -252,6 +263,8 @@ int cmd_asof(int argc, char **argv)
                             {NULL, NULL, NULL}};
     const char *usage =
         "usage: docket asof TIME status CASE [--effective DATE] [--ledger DIR] [--json]\n"
+        "       docket asof TIME query status S [--json]\n"
+        "       docket asof TIME report --case-type T --outcome O ... [--json]\n"
         "What the ledger said about CASE at TIME: only records recorded by then, and only\n"
         "the reverts and rollbacks recorded by then. TIME is RFC 3339, YYYY-MM-DD (the\n"
         "end of that day, UTC) or now. --effective DATE adds the person's leave in effect on DATE\n"
@@ -269,8 +282,8 @@ int cmd_asof(int argc, char **argv)
             return cli_usage_error("asof TIME status needs one CASE");
         return show_case(ledger, pos[2], t, effective, json);
     }
-    return cli_usage_error("asof: unknown question '%s' (status CASE; whole-system reports "
-                           "as of a time are not built yet)",
+    return cli_usage_error("asof: unknown question '%s' (status CASE, query status S, or "
+                           "report ...)",
                            pos[1]);
 }
 

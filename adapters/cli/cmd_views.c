@@ -1,25 +1,36 @@
 /* cmd_views.c - the views commands: views status|rebuild|check|dump, project [--follow],
  * and the queries query status, queue, diary, report and errors. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
 #include "cli.h"
 #include "docket/views.h"
 
-/* The ledger (read-only) and its views, opened together. */
+/* The ledger (read-only) and its views, opened together; `scratch` is the
+ * directory of views built as of a time, removed on close. */
 typedef struct vopen {
     dk_ledger *lg;
     dk_views *vw;
+    char scratch[4096];
 } vopen;
+
+static void scratch_remove(const char *dir);
 
 static void vclose(vopen *o)
 {
     dk_views_close(o->vw);
     dk_ledger_close(o->lg);
+    o->vw = NULL;
+    o->lg = NULL;
+    if (o->scratch[0])
+        scratch_remove(o->scratch);
+    o->scratch[0] = 0;
 }
 
 static int exit_for(int err)
@@ -47,10 +58,56 @@ static int parse_batch(const char *s, unsigned *out)
     return EXIT_OK;
 }
 
+/* Set by `docket asof TIME query|report`: the views are rebuilt from the
+ * ledger's records up to TIME in a scratch directory, never the live ones. */
+static int views_as_of_set;
+static int64_t views_as_of;
+
+void cli_views_as_of(int64_t t)
+{
+    views_as_of_set = 1;
+    views_as_of = t;
+}
+
+static void scratch_remove(const char *dir)
+{
+    static const char *const files[] = {"views/data.mdb", "views/lock.mdb"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, "%s/views", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
+/* The views as of views_as_of, built in a new scratch directory. */
+static int vopen_as_of(vopen *o, dk_views_opts *vo)
+{
+    uint64_t upto = 0;
+    int err = dk_ledger_seq_at(o->lg, views_as_of, &upto);
+    if (err == 0 && upto == 0)
+        err = dk_fail(DK_ENOTFOUND, "the ledger had no records by then");
+    if (err)
+        return vfail(err, "as of");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(o->scratch, sizeof o->scratch, "%s/docket-asof-XXXXXX", tmp ? tmp : "/tmp");
+    if (mkdtemp(o->scratch) == NULL) {
+        o->scratch[0] = 0;
+        return cli_fail("cannot create a scratch directory: %s", strerror(errno));
+    }
+    vo->upto = upto;
+    if ((err = dk_views_open(o->lg, o->scratch, vo, &o->vw)) != 0 ||
+        (err = dk_views_sync(o->vw)) != 0)
+        return vfail(err, "cannot replay the ledger into scratch views");
+    return EXIT_OK;
+}
+
 static int vopen_all(const char *ledger, const char *batch, int sync, vopen *o)
 {
     memset(o, 0, sizeof *o);
-    dk_views_opts vo = {0, 0};
+    dk_views_opts vo = {0, 0, 0};
     int rc = parse_batch(batch, &vo.batch);
     if (rc != EXIT_OK)
         return rc;
@@ -59,6 +116,11 @@ static int vopen_all(const char *ledger, const char *batch, int sync, vopen *o)
         return EXIT_USAGE;
     if ((rc = cli_open_ledger(ledger, 1, &o->lg)) != EXIT_OK)
         return rc;
+    if (views_as_of_set) {
+        if ((rc = vopen_as_of(o, &vo)) != EXIT_OK)
+            vclose(o);
+        return rc;
+    }
     int err = dk_views_open(o->lg, dir, &vo, &o->vw);
     if (err) {
         dk_ledger_close(o->lg);

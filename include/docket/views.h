@@ -41,6 +41,8 @@ typedef struct dk_views dk_views;
 typedef struct dk_views_opts {
     unsigned batch;         /* records per live transaction; 0 = 1024 */
     unsigned rebuild_batch; /* records per rebuild transaction; 0 = 32768 */
+    uint64_t upto;          /* 0: follow the ledger's head; else stop at this seq (views
+                               of the ledger as it was then, e.g. in a scratch directory) */
 } dk_views_opts;
 
 /* Open (creating if needed) the views of the ledger `lg` stored in

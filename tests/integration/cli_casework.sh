@@ -144,8 +144,25 @@ expect_exit 1 "$D" asof 2020-01-01 status AS-2
 contains "$ERR" "no events by then" "a case before it existed"
 expect_exit 2 "$D" asof yesterday status AS-2
 contains "$ERR" "'yesterday' is not a time" "bad time named"
-expect_exit 2 "$D" asof 2026-01-01 report
-contains "$ERR" "unknown question 'report'" "unbuilt question named"
+expect_exit 2 "$D" asof 2026-01-01 whatever
+contains "$ERR" "unknown question 'whatever'" "unknown question named"
+# whole-system views as of a time: replayed into scratch views, live views untouched
+expect_exit 0 "$D" asof "$BEFORE_RB" query status interview_scheduled --json
+equals "$(jget "$OUT" '[c["case"] for c in d["items"]]')" "['AS-2']" "as of before the rollback AS-2 awaited interview"
+expect_exit 0 "$D" asof "$AT_RB" query status received --json
+equals "$(jget "$OUT" '[c["case"] for c in d["items"]]')" "['AS-2']" "as of the rollback AS-2 is back to received"
+expect_exit 0 "$D" asof now query status interview_scheduled --json
+equals "$(jget "$OUT" '[c["case"] for c in d["items"]]')" "['AS-2']" "as of now AS-2 awaits its new interview"
+equals "$(jget "$OUT" 'd["as_of_seq"]')" "$(jget "$("$D" head --json)" 'd["seq"]')" "as of now is the head"
+YEAR=$(date -u +%Y)
+expect_exit 0 "$D" asof "$BEFORE_RB" report --case-type asylum --outcome granted --condition permission_to_work --from "$YEAR-01-01" --to "$YEAR-12-31" --json
+equals "$(jget "$OUT" 'd["count"]')" 0 "as of before AS-1's decision: no grant"
+expect_exit 0 "$D" asof "$AT_RB" report --case-type asylum --outcome granted --condition permission_to_work --from "$YEAR-01-01" --to "$YEAR-12-31" --json
+equals "$(jget "$OUT" 'd["count"]')" 1 "as of later: the grant with permission to work counted"
+expect_exit 1 "$D" asof 2020-01-01 report --case-type asylum --outcome granted --from 2019-01-01 --to 2030-12-31 --json
+contains "$ERR" "no records by then" "before the ledger began"
+[ ! -e "$DOCKET_LEDGER/views" ] && ok || fail "as-of queries touched the live views"
+ls "${TMPDIR:-/tmp}" | grep -q docket-asof- && fail "a scratch directory was left behind" || ok
 # the person's leave in effect on a date: LTR 2026-12-10..2031-12-10
 NOW=$(jget "$("$D" head --json)" 'd["recorded_at"]')
 expect_exit 0 "$D" asof "$NOW" status AS-1 --effective 2027-06-01 --json
