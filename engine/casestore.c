@@ -360,7 +360,17 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     return rc ? storage(rc, "cannot store the case state") : 0;
 }
 
-int dk__case_state_load(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_state *st)
+int dk__case_row_decode(const void *row, size_t len, uint64_t *version, dk_case_state *st)
 {
-    return load_state(lg, txn, case_id, st);
+    memset(st, 0, sizeof *st);
+    *version = 0;
+    if (len == 0)
+        return 0; /* no row: a case with no events */
+    if (len < ROW_HEAD)
+        return -1;
+    *version = dk__get_be64(row);
+    if (len != ROW_BYTES || get_be32((const uint8_t *)row + 16) != LAYOUT)
+        return 0;
+    memcpy(st, (const uint8_t *)row + ROW_HEAD, sizeof *st);
+    return 1;
 }

@@ -109,13 +109,16 @@ typedef struct dk__case_append {
  * *version receives the case's version before this event. */
 int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
                          int *code);
-/* The case's stored state row (a zeroed state if none). */
-int dk__case_state_load(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_state *st);
+/* Parse a stored case_state row (len 0: none): its header version, and 1 if
+ * it holds a state of this build's layout (copied to *st), 0 if not, -1 if
+ * it is malformed. */
+int dk__case_row_decode(const void *row, size_t len, uint64_t *version, dk_case_state *st);
 /* verify_rules.c: re-check every case's events against the casework rules,
  * with each signer's roles as enrolled then, and compare the stored state
- * rows. Cases whose last event is before `from` are skipped. 0 or 1 (bad,
- * rep says why) or <0. */
-int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, dk_verify_report *rep);
+ * rows, on `jobs` cores. Cases whose last event is before `from` are
+ * skipped. The lowest failing seq is reported. 0 or 1 (bad, rep says why)
+ * or <0. */
+int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_verify_report *rep);
 /* The case's version (events so far) from its state row; 0 if none. */
 int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t *version);
 

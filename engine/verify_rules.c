@@ -1,5 +1,6 @@
 /* verify_rules.c - verify's casework pass: each case's events re-checked in
  * order against the rules, with each signer's roles as enrolled at that seq. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "docket/docket.h"
 #include "engine_int.h"
 #include "ledger_int.h"
+#include "workpool.h"
 
 /* Every actor's states over time, from the actor_log index: sorted by id
  * (the index's order), then by seq. */
@@ -112,7 +114,7 @@ typedef struct case_buf {
     size_t n, cap;
 } case_buf;
 
-static int push(case_buf *b, const MDB_val *v, uint64_t seq)
+static int push(case_buf *b, const MDB_val *v)
 {
     if (b->n == b->cap) {
         size_t ncap = b->cap ? 2 * b->cap : 32;
@@ -128,7 +130,7 @@ static int push(case_buf *b, const MDB_val *v, uint64_t seq)
     }
     if (dk_record_decode(v->mv_data, v->mv_size, &b->recs[b->n]) != 0 ||
         dk_event_decode(b->recs[b->n].body, b->recs[b->n].body_len, &b->evs[b->n]) != 0)
-        return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)seq);
+        return 1;
     b->n++;
     return 0;
 }
@@ -169,8 +171,9 @@ static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *
     return NULL;
 }
 
-/* Replay one case as the writer did. 0, 1 (bad) or <0. */
-static int check_case(dk_ledger *lg, MDB_txn *txn, const history *h, const case_buf *b,
+/* Replay one case as the writer did, then compare the stored row (`row`,
+ * borrowed). 0, or 1 (bad, rep says why). Pure: no LMDB, so any thread. */
+static int check_case(const history *h, const case_buf *b, const MDB_val *row,
                       dk_verify_report *rep)
 {
     dk_case_state st;
@@ -220,14 +223,11 @@ static int check_case(dk_ledger *lg, MDB_txn *txn, const history *h, const case_
     /* The writer checks appends against the stored state: it must be the fold. */
     dk_case_state stored;
     uint64_t head_version;
-    int rc = dk__case_state_load(lg, txn, b->evs[0].case_id, &stored);
-    if (rc == 0)
-        rc = dk__case_version(lg, txn, b->evs[0].case_id, &head_version);
-    if (rc)
-        return rc;
-    if (head_version != st.version || stored.version != st.version ||
-        stored.last_seq != st.last_seq || stored.status != st.status ||
-        stored.voided != st.voided || memcmp(&stored, &st, sizeof st) != 0)
+    int full = dk__case_row_decode(row->mv_data, row->mv_size, &head_version, &stored);
+    if (full < 0 || head_version != st.version ||
+        (full && (stored.version != st.version || stored.last_seq != st.last_seq ||
+                  stored.status != st.status || stored.voided != st.voided ||
+                  memcmp(&stored, &st, sizeof st) != 0)))
         return bad(rep, st.last_seq,
                    "the stored state of case '%s' (version %llu/%llu, %s) differs from the fold "
                    "of its events (version %llu, %s)",
@@ -237,7 +237,50 @@ static int check_case(dk_ledger *lg, MDB_txn *txn, const history *h, const case_
     return 0;
 }
 
-int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, dk_verify_report *rep)
+/* ---- the pass: the walking thread reads, the pool checks ---- */
+
+typedef struct case_item {
+    dk__work link;
+    MDB_val row; /* the stored state row, borrowed from the snapshot */
+    size_t n;
+    MDB_val recs[]; /* the case's records, in seq order, borrowed */
+} case_item;
+
+typedef struct rules_ctx {
+    const history *h;
+    pthread_mutex_t mu;
+    dk_verify_report worst; /* the lowest failing seq so far */
+    int err;                /* an out-of-memory while checking */
+    uint64_t cases;
+} rules_ctx;
+
+static void run_case(void *ctx, dk__work *w)
+{
+    rules_ctx *c = ctx;
+    case_item *it = (case_item *)w;
+    case_buf b = {NULL, NULL, 0, 0};
+    dk_verify_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.ok = 1;
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < it->n; i++)
+        if ((r = push(&b, &it->recs[i])) > 0) /* the walk decoded it: cannot happen */
+            bad(&rep, 0, "a record of the case does not decode");
+    if (r == 0)
+        r = check_case(c->h, &b, &it->row, &rep);
+    pthread_mutex_lock(&c->mu);
+    if (r < 0 && c->err == 0)
+        c->err = r;
+    else if (r > 0 && (c->worst.ok || rep.seq < c->worst.seq))
+        c->worst = rep;
+    c->cases += r == 0;
+    pthread_mutex_unlock(&c->mu);
+    free(b.recs);
+    free(b.evs);
+    free(it);
+}
+
+int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_verify_report *rep)
 {
     history h;
     int rc = load_history(lg, txn, &h);
@@ -245,15 +288,23 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, dk_verify_repor
         free(h.v);
         return rc;
     }
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0) {
-        free(h.v);
-        return dk__mdb_err(rc, "cannot open a cursor");
-    }
-    case_buf b = {NULL, NULL, 0, 0};
+    rules_ctx c;
+    memset(&c, 0, sizeof c);
+    c.h = &h;
+    c.worst.ok = 1;
+    pthread_mutex_init(&c.mu, NULL);
+    dk__workpool *pool = NULL;
+    MDB_cursor *cur = NULL;
+    if ((rc = dk__workpool_open(jobs, run_case, &c, &pool)) == 0 &&
+        (rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0)
+        rc = dk__mdb_err(rc, "cannot open a cursor");
     MDB_val k, v;
     int r = 0;
-    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
+    size_t cap = 64;
+    MDB_val *recs = rc == 0 ? malloc(cap * sizeof *recs) : NULL;
+    if (rc == 0 && recs == NULL)
+        rc = dk__fail(DK_ENOMEM, "out of memory");
+    for (int g = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
         /* skip cases untouched since `from` */
         MDB_val lk = k, lv;
@@ -261,26 +312,62 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, dk_verify_repor
             dk__get_be64(lv.mv_data) < from)
             continue;
         mdb_cursor_get(cur, &k, &v, MDB_FIRST_DUP);
-        b.n = 0;
+        size_t n = 0;
         do {
             uint64_t seq = dk__get_be64(v.mv_data);
-            MDB_val sk = {8, v.mv_data}, rv;
-            if (mdb_get(txn, lg->log, &sk, &rv) != 0) {
+            MDB_val sk = {8, v.mv_data};
+            if (n == cap) {
+                MDB_val *more = realloc(recs, 2 * cap * sizeof *recs);
+                if (more == NULL) {
+                    r = dk__fail(DK_ENOMEM, "out of memory");
+                    break;
+                }
+                recs = more;
+                cap *= 2;
+            }
+            if (mdb_get(txn, lg->log, &sk, &recs[n]) != 0) {
                 r = bad(rep, seq, "the case index of '%.*s' points at missing record %llu",
                         (int)k.mv_size, (const char *)k.mv_data, (unsigned long long)seq);
                 break;
             }
-            if ((r = push(&b, &rv, seq)) != 0)
-                break;
+            n++;
         } while (mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP) == 0);
-        if (r == 0) {
-            r = check_case(lg, txn, &h, &b, rep);
-            rep->cases += r == 0;
+        if (r)
+            break;
+        case_item *it = malloc(sizeof *it + n * sizeof it->recs[0]);
+        if (it == NULL) {
+            r = dk__fail(DK_ENOMEM, "out of memory");
+            break;
         }
+        it->n = n;
+        memcpy(it->recs, recs, n * sizeof *recs);
+        it->row.mv_size = 0;
+        it->row.mv_data = NULL;
+        MDB_val ck = k;
+        if (mdb_get(txn, lg->case_state, &ck, &it->row) != 0) {
+            it->row.mv_size = 0;
+            it->row.mv_data = NULL;
+        }
+        dk__workpool_submit(pool, &it->link);
     }
-    mdb_cursor_close(cur);
-    free(b.recs);
-    free(b.evs);
+    if (pool)
+        dk__workpool_wait(pool);
+    dk__workpool_close(pool);
+    if (cur)
+        mdb_cursor_close(cur);
+    free(recs);
     free(h.v);
+    pthread_mutex_destroy(&c.mu);
+    rep->cases = c.cases;
+    if (rc)
+        return rc;
+    if (r == 0 && c.err)
+        r = c.err;
+    if (r >= 0 && !c.worst.ok && (rep->ok || c.worst.seq < rep->seq)) {
+        rep->ok = 0;
+        rep->seq = c.worst.seq;
+        snprintf(rep->reason, sizeof rep->reason, "%s", c.worst.reason);
+        r = 1;
+    }
     return r < 0 ? r : 0;
 }
