@@ -309,6 +309,29 @@ static int get_head(MDB_txn *txn, MDB_dbi meta, head_state *h)
     return 0;
 }
 
+/* The head must describe the last record exactly: the writer dates and
+ * chains new records from it, so a head altered on disk would otherwise
+ * push every later time forward or fork the chain. */
+static int check_head(dk_ledger *lg, MDB_txn *txn, const head_state *h)
+{
+    if (h->seq == 0)
+        return 0;
+    uint8_t key[8], leaf[DK_HASH_BYTES];
+    dk__put_be64(key, h->seq);
+    MDB_val k = {8, key}, v;
+    dk_record rec;
+    int rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc == 0 && (rc = dk_record_decode(v.mv_data, v.mv_size, &rec)) == 0) {
+        dk_leaf_hash(v.mv_data, v.mv_size, leaf);
+        if (rec.recorded_at == h->recorded_at && memcmp(leaf, h->hash, DK_HASH_BYTES) == 0)
+            return 0;
+    }
+    return dk__fail(DK_ECORRUPT,
+                    "the stored ledger head (seq %llu) does not describe the last record: "
+                    "nothing is appended until the ledger is checked (docket verify)",
+                    (unsigned long long)h->seq);
+}
+
 static int put_head(MDB_txn *txn, MDB_dbi meta, const head_state *h)
 {
     uint8_t buf[48];
@@ -617,6 +640,8 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
         return dk__mdb_err(rc, "cannot begin the write transaction");
     }
     rc = get_head(txn, lg->meta, &h);
+    if (rc == 0)
+        rc = check_head(lg, txn, &h);
     int64_t now = now_us();
     for (dk__pending *p = batch; rc == 0 && p; p = p->next)
         rc = apply_one(lg, txn, p, &h, now);

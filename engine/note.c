@@ -133,6 +133,8 @@ int dk_note_open(const char *note, const char *vkey, dk_checkpoint *cp)
     for (char *c = num; *c; c++)
         if (*c < '0' || *c > '9')
             return dk__fail(DK_EPROOF, "checkpoint size '%s' is not a decimal number", num);
+    if (strlen(num) == 20 && strcmp(num, "18446744073709551615") > 0)
+        return dk__fail(DK_EPROOF, "checkpoint size '%s' does not fit 64 bits", num);
     cp->size = strtoull(num, NULL, 10);
     memcpy(root64, l3, (size_t)(e3 - l3));
     root64[e3 - l3] = 0;

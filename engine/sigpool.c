@@ -40,17 +40,20 @@ static void run(void *ctx, dk__work *w)
 {
     dk__sigpool *p = ctx;
     sig_batch *b = (sig_batch *)w;
-    uint64_t bad = 0;
+    uint64_t bad = 0, checked = 0;
     const char *who = NULL;
     for (size_t i = 0; i < b->n; i++) {
         const sig_job *j = &b->jobs[i];
-        if ((bad == 0 || j->seq < bad) && dk_verify(j->key, j->body, j->len, j->sig) != 0) {
+        if (bad != 0 && j->seq >= bad)
+            continue; /* a lower seq already failed in this batch */
+        checked++;
+        if (dk_verify(j->key, j->body, j->len, j->sig) != 0) {
             bad = j->seq;
             who = j->actor;
         }
     }
     pthread_mutex_lock(&p->mu);
-    p->checked += b->n;
+    p->checked += checked;
     if (bad && (p->bad_seq == 0 || bad < p->bad_seq)) {
         p->bad_seq = bad;
         snprintf(p->bad_actor, sizeof p->bad_actor, "%s", who);

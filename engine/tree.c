@@ -113,7 +113,10 @@ int dk__tree_backfill(dk_ledger *lg)
     /* Add the missing leaves in batches of one transaction each. */
     while (have < head) {
         pthread_rwlock_rdlock(&lg->txn_lock);
-        rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+        if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
+            pthread_rwlock_unlock(&lg->txn_lock);
+            return dk__mdb_err(rc, "cannot begin a transaction to build the Merkle tree");
+        }
         for (uint64_t n = 0; rc == 0 && have < head && n < 10000; n++, have++) {
             uint8_t sk[8], leaf[32];
             dk__put_be64(sk, have + 1);

@@ -143,9 +143,19 @@ static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t 
 
 /* Check one record's body and signatures against the actor table, then
  * apply its actor change. Returns 1 if the record is bad, <0 on error. */
-static int check_body(dk_ledger *lg, MDB_txn *txn, actor_map *actors, dk__sigpool *pool,
-                      const dk_record *rec, dk_verify_report *rep)
+/* The walk's cursors and counters beside the actor table. */
+typedef struct walk {
+    actor_map actors;
+    dk__sigpool *pool;
+    MDB_cursor *by_case;  /* to find each case event in the case index */
+    uint64_t case_events; /* case events seen, against the index's size */
+} walk;
+
+static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec,
+                      dk_verify_report *rep)
 {
+    actor_map *actors = &w->actors;
+    dk__sigpool *pool = w->pool;
     dk_event ev;
     dk__actor_change ac;
     if (dk_event_decode(rec->body, rec->body_len, &ev) != 0)
@@ -183,11 +193,29 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, actor_map *actors, dk__sigpoo
         if (i == 0 && ac.kind >= DK__ACT_ENROLL && !(roles & DK_ROLE_ADMIN))
             return bad(rep, rec->seq, "%s signed by '%s', who was not an admin", ev.type, ev.actor);
     }
-    /* The command index must point back here. */
+    /* The command index must point back here; a case event must be in its
+     * case's index (the rules pass reads cases through it). */
     MDB_val ck = {DK_CMD_BYTES, ev.cmd}, cv;
     if (mdb_get(txn, lg->cmd, &ck, &cv) != 0 || cv.mv_size != 8 ||
         dk__get_be64(cv.mv_data) != rec->seq)
         return bad(rep, rec->seq, "the command index does not point at this record");
+    if (ac.kind == DK__ACT_NONE) {
+        uint8_t sk[8];
+        dk__put_be64(sk, rec->seq);
+        MDB_val bk = {strlen(ev.case_id), ev.case_id}, bv = {8, sk};
+        if (mdb_cursor_get(w->by_case, &bk, &bv, MDB_GET_BOTH) != 0)
+            return bad(rep, rec->seq, "the index of case '%s' does not list this record",
+                       ev.case_id);
+        w->case_events++;
+    }
+    /* The writer's rules for actor events, as it applied them. */
+    actor_slot *old = ac.kind == DK__ACT_NONE ? NULL : map_find(actors, ac.id, 0);
+    if (ac.kind == DK__ACT_GENESIS && strcmp(ev.actor, ac.id) != 0)
+        return bad(rep, rec->seq, "ledger.genesis is not signed by the admin it enrols");
+    if (ac.kind == DK__ACT_ENROLL && old != NULL)
+        return bad(rep, rec->seq, "actor.enrolled for '%s', who was already enrolled", ac.id);
+    if ((ac.kind == DK__ACT_ROTATE || ac.kind == DK__ACT_REVOKE) && old != NULL && old->revoked)
+        return bad(rep, rec->seq, "%s for '%s', who was already revoked", ev.type, ac.id);
     if (ac.kind != DK__ACT_NONE) {
         actor_slot *a =
             map_find(actors, ac.id, ac.kind == DK__ACT_GENESIS || ac.kind == DK__ACT_ENROLL);
@@ -214,7 +242,7 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
     MDB_cursor *cur;
     MDB_val k, v;
     size_t cap = 0;
-    uint8_t pk[DK_PUBKEY_BYTES];
+    uint8_t pk[DK_PUBKEY_BYTES] = {0};
     char b64[64];
     *out = NULL;
     *n = 0;
@@ -341,7 +369,8 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    actor_map actors = {NULL, 0, 0};
+    walk w;
+    memset(&w, 0, sizeof w);
     uint8_t prev[DK_HASH_BYTES] = {0};
     int64_t last_time = INT64_MIN;
     uint64_t from = opts && opts->from > 1 ? opts->from : 1, expect = from;
@@ -355,14 +384,15 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
     }
-    dk__sigpool *pool = NULL;
     frontier fr;
     fr.n = 0;
     ckpt *cps = NULL;
     size_t ncps = 0, next_cp = 0;
-    int r = dk__sigpool_open(jobs, &pool);
+    int r = dk__sigpool_open(jobs, &w.pool);
+    if (r == 0 && (rc = mdb_cursor_open(txn, lg->by_case, &w.by_case)) != 0)
+        r = dk__mdb_err(rc, "cannot open a cursor");
     if (r == 0 && from > 1)
-        r = resume_at(lg, txn, from, &actors, prev, &last_time, &fr);
+        r = resume_at(lg, txn, from, &w.actors, prev, &last_time, &fr);
     /* Every stored checkpoint must be signed by the node key. */
     if (r == 0)
         r = load_checkpoints(lg, txn, &cps, &ncps, rep);
@@ -394,7 +424,7 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         else if (memcmp(rec.prev, prev, DK_HASH_BYTES) != 0)
             r = bad(rep, kseq, "prev hash does not match the previous record");
         else
-            r = check_body(lg, txn, &actors, pool, &rec, rep);
+            r = check_body(lg, txn, &w, &rec, rep);
         dk_leaf_hash(rec.raw, rec.raw_len, prev);
         frontier_push(&fr, prev);
         if (r == 0 && lg->tree != 0)
@@ -420,10 +450,18 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         if (mdb_get(txn, lg->meta, &hk, &hv) != 0 || hv.mv_size != 48)
             r = bad(rep, 0, "the stored head is missing");
         else if (dk__get_be64(hv.mv_data) != expect - 1 ||
-                 memcmp((uint8_t *)hv.mv_data + 8, prev, DK_HASH_BYTES) != 0)
+                 memcmp((uint8_t *)hv.mv_data + 8, prev, DK_HASH_BYTES) != 0 ||
+                 (int64_t)dk__get_be64((uint8_t *)hv.mv_data + 40) != last_time)
             r = bad(rep, expect - 1, "the stored head (seq %llu) does not match the chain",
                     (unsigned long long)dk__get_be64(hv.mv_data));
     }
+    /* every entry of the case index is a case event seen in the walk */
+    MDB_stat bst;
+    if (r == 0 && from == 1 && mdb_stat(txn, lg->by_case, &bst) == 0 &&
+        bst.ms_entries != w.case_events)
+        r = bad(rep, expect - 1,
+                "the case index lists %llu records but the log holds %llu case events",
+                (unsigned long long)bst.ms_entries, (unsigned long long)w.case_events);
     if (r == 0 && next_cp < ncps)
         r = bad(rep, cps[next_cp].size,
                 "a signed checkpoint covers %llu records but the ledger has only %llu: records "
@@ -436,20 +474,22 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
             r = bad(rep, expect - 1, "the stored Merkle tree does not match the records");
     }
     /* The signatures queued so far: a failure before the first other one wins. */
-    if (pool) {
+    if (w.pool) {
         char who[DK_ACTOR_MAX + 1];
-        uint64_t bad_sig = dk__sigpool_finish(pool, who, &rep->signatures);
+        uint64_t bad_sig = dk__sigpool_finish(w.pool, who, &rep->signatures);
         if (bad_sig && r >= 0 && (rep->ok || bad_sig <= rep->seq)) {
             bad(rep, bad_sig, "signature by '%s' does not verify", who); /* the earlier one */
             r = 1;
         }
-        dk__sigpool_close(pool);
+        dk__sigpool_close(w.pool);
     }
     if (r == 0 && rep->ok && !(opts && opts->skip_rules))
         r = dk__verify_rules(lg, txn, from, jobs, rep);
+    if (w.by_case)
+        mdb_cursor_close(w.by_case);
     mdb_cursor_close(cur);
     dk__read_end(lg, txn);
-    free(actors.slots);
+    free(w.actors.slots);
     free(cps);
     return r < 0 ? r : 0;
 }

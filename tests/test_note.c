@@ -85,6 +85,11 @@ TEST(rejections)
     /* malformed */
     ASSERT_ERR(dk_note_open("no blank line", vkey, &back), DK_EPROOF);
     ASSERT_ERR(dk_note_open("origin\nx12\nroot\n\n", vkey, &back), DK_EPROOF);
+    ASSERT_ERR(
+        dk_note_open("o\n18446744073709551616\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n",
+                     vkey, &back),
+        DK_EPROOF);
+    ASSERT_CONTAINS(dk_errmsg(), "64 bits");
     ASSERT_ERR(dk_note_open(note, "not-a-key", &back), DK_EPROOF);
     /* a verifier key whose id does not match */
     char bad[256];

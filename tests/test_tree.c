@@ -187,11 +187,19 @@ TEST(verify_catches_a_truncated_log_by_its_checkpoint)
     /* Remove the last record and set the head back to seq 8, consistently:
      * the chain alone cannot tell. The checkpoint of size 9 can. */
     uint8_t rec8[32];
+    int64_t t8;
     {
         dk_ledger *lg;
         dk_ledger_opts ro = {0, 0, 1};
         ASSERT_OK(dk_ledger_open(w.dir, &ro, &lg));
         leaf_of(lg, 8, rec8);
+        uint8_t *raw;
+        size_t len;
+        dk_record rec;
+        ASSERT_OK(dk_ledger_get(lg, 8, &raw, &len));
+        ASSERT_OK(dk_record_decode(raw, len, &rec));
+        t8 = rec.recorded_at;
+        free(raw);
         dk_ledger_close(lg);
     }
     raw_env r;
@@ -200,6 +208,8 @@ TEST(verify_catches_a_truncated_log_by_its_checkpoint)
     uint8_t sk[8] = {0, 0, 0, 0, 0, 0, 0, 9};
     MDB_val k = {8, sk};
     ASSERT_EQ(mdb_del(r.txn, log, &k, NULL), 0);
+    MDB_val ck = {4, (void *)"HO-1"}, cv = {8, sk}; /* and its case index entry */
+    ASSERT_EQ(mdb_del(r.txn, raw_dbi(&r, "by_case"), &ck, &cv), 0);
     MDB_val hk = {4, (void *)"head"}, hv;
     ASSERT_EQ(mdb_get(r.txn, meta, &hk, &hv), 0);
     ASSERT_EQ(hv.mv_size, 48);
@@ -207,6 +217,8 @@ TEST(verify_catches_a_truncated_log_by_its_checkpoint)
     memcpy(head, hv.mv_data, 48);
     head[7] = 8;
     memcpy(head + 8, rec8, 32);
+    for (int i = 0; i < 8; i++)
+        head[40 + i] = (uint8_t)((uint64_t)t8 >> (56 - 8 * i));
     MDB_val nv = {48, head};
     ASSERT_EQ(mdb_put(r.txn, meta, &hk, &nv, 0), 0);
     raw_commit(&r);

@@ -295,9 +295,80 @@ TEST(a_stale_case_state_row_is_named)
     }
 }
 
+static dk_verify_report reverify(const char *dir)
+{
+    dk_ledger *lg;
+    dk_ledger_opts ro = {0, 0, 1};
+    ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
+    dk_verify_report rep = verify_with(lg, 0, 0);
+    dk_ledger_close(lg);
+    return rep;
+}
+
+/* Records hidden from the case index would escape the rules pass. */
+TEST(the_case_index_must_list_exactly_the_case_events)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    world_close(&w);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s.orig'", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    raw_env r;
+    MDB_dbi bc = raw_open(&r, dir, "by_case");
+    uint8_t sk[8];
+    raw_seq_key(sk, 8);
+    MDB_val k = {3, (void *)"V-1"}, v = {8, sk};
+    ASSERT_EQ(mdb_del(r.txn, bc, &k, &v), 0);
+    raw_commit(&r);
+    dk_verify_report rep = reverify(dir);
+    expect_bad(&rep, 8, "index of case 'V-1' does not list this record");
+    /* an extra entry, pointing at an actor record */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mv '%s.orig' '%s'", dir, dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    bc = raw_open(&r, dir, "by_case");
+    raw_seq_key(sk, 2);
+    ASSERT_EQ(mdb_put(r.txn, bc, &k, &v, 0), 0);
+    raw_commit(&r);
+    rep = reverify(dir);
+    ASSERT_EQ(rep.ok, 0);
+    ASSERT_CONTAINS(rep.reason, "case");
+}
+
+/* A head dated in the future would push every later record's time forward. */
+TEST(a_head_with_another_time_is_named_and_stops_appends)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    dk_ledger_close(w.lg);
+    raw_env r;
+    MDB_dbi meta = raw_open(&r, dir, "meta");
+    MDB_val k = {4, (void *)"head"}, v;
+    ASSERT_EQ(mdb_get(r.txn, meta, &k, &v), 0);
+    uint8_t head[48];
+    memcpy(head, v.mv_data, 48);
+    head[40] = 0x7f; /* recorded_at near INT64_MAX */
+    MDB_val nv = {48, head};
+    ASSERT_EQ(mdb_put(r.txn, meta, &k, &nv, 0), 0);
+    raw_commit(&r);
+    dk_verify_report rep = reverify(dir);
+    expect_bad(&rep, 14, "stored head");
+    ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+    dmap d;
+    dk_append_res res;
+    fill_valid(&d, "note.added");
+    ASSERT_ERR(try_put(&w, "V-1", "note.added", w.carol, NULL, &d, &res), DK_ECORRUPT);
+    ASSERT_CONTAINS(res.errmsg, "stored ledger head");
+    world_close(&w);
+}
+
 TH_MAIN(TH_ENTRY(intact_ledger_verifies_on_any_number_of_cores)
             TH_ENTRY(every_byte_of_a_record_is_covered) TH_ENTRY(a_dropped_record_is_named)
                 TH_ENTRY(reordered_records_are_named) TH_ENTRY(a_replaced_signature_is_named)
                     TH_ENTRY(a_record_spliced_from_another_ledger_is_named)
                         TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one)
-                            TH_ENTRY(a_stale_case_state_row_is_named))
+                            TH_ENTRY(a_stale_case_state_row_is_named)
+                                TH_ENTRY(the_case_index_must_list_exactly_the_case_events)
+                                    TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))

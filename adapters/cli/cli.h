@@ -59,6 +59,10 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
  * naming `opt` and returns EXIT_USAGE if it is none of those. */
 int cli_parse_time(const char *opt, const char *s, int end_of_day, int64_t *t);
 
+/* Read a checkpoint (a signed note, or `checkpoint --json` output) and open
+ * it with `pubkey` (verifier key or base64 Ed25519 key). Prints why not. */
+int cli_load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp);
+
 /* Parse a decimal u64 option value; prints a usage error naming `opt`. */
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 

@@ -1,5 +1,6 @@
 /* cmd_backup.c - `docket backup DEST` (hot, consistent, compacted copy while
- * appends continue) and `docket restore SRC DIR` (verify, then install). */
+ * appends continue) and `docket restore SRC DIR` (install, verify the copy). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -89,47 +90,98 @@ int cmd_backup(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* 1 if `dir` does not exist or holds nothing. */
+static int dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)) != NULL)
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+/* Remove a restore that did not verify: the files it made, then DIR if empty. */
+static void unrestore(const char *dir)
+{
+    static const char *const files[] = {"data.mdb", "lock.mdb", "node.key"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int ok = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok ? EXIT_OK : cli_fail("cannot sync the directory '%s': %s", dir, strerror(errno));
+}
+
 int cmd_restore(int argc, char **argv)
 {
     int npos, json = 0;
     char *pos[8];
     const cli_opt opts[] = {{"json", NULL, &json}, {NULL, NULL, NULL}};
     const char *usage = "usage: docket restore SRC DIR\n"
-                        "Verifies the backup in SRC (the whole chain, signatures, checkpoints)\n"
-                        "and only then copies it into DIR, which must not hold a ledger.\n";
+                        "Copies the backup in SRC into DIR (new or empty), then\n"
+                        "verifies the copy (the whole chain, signatures, checkpoints, rules); a\n"
+                        "copy that does not verify is removed again (exit 3).\n";
     int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 2)
         return cli_usage_error("restore needs SRC and DIR");
     char src[4096], dst[4096];
+    snprintf(src, sizeof src, "%s/data.mdb", pos[0]);
     snprintf(dst, sizeof dst, "%s/data.mdb", pos[1]);
+    if (access(src, R_OK) != 0)
+        return cli_fail("'%s' holds no backup: %s", pos[0], strerror(errno));
     if (access(dst, F_OK) == 0)
         return cli_fail("'%s' already holds a ledger; restore into a new directory", pos[1]);
+    if (!dir_empty(pos[1]))
+        return cli_fail("'%s' is not empty; restore into a new or empty directory", pos[1]);
+    if (mkdir(pos[1], 0700) != 0 && errno != EEXIST)
+        return cli_fail("cannot create '%s': %s", pos[1], strerror(errno));
+    /* Copy first and verify the copy: what is installed is what was checked. */
+    if ((rc = copy_file(src, dst, 0600)) != EXIT_OK) {
+        unrestore(pos[1]);
+        return rc;
+    }
+    snprintf(src, sizeof src, "%s/node.key", pos[0]);
+    char key[4096];
+    snprintf(key, sizeof key, "%s/node.key", pos[1]);
+    if ((access(src, F_OK) == 0 && (rc = copy_file(src, key, 0600)) != EXIT_OK) ||
+        (rc = sync_dir(pos[1])) != EXIT_OK) {
+        unrestore(pos[1]);
+        return rc;
+    }
     dk_ledger *lg;
     dk_ledger_opts o = {0, 0, 1};
-    int err = dk_ledger_open(pos[0], &o, &lg);
-    if (err)
-        return cli_dk_fail(err, "the backup does not open");
     dk_verify_report rep;
-    err = dk_ledger_verify(lg, &rep);
-    dk_ledger_close(lg);
-    if (err)
-        return cli_dk_fail(err, "cannot verify the backup");
+    int err = dk_ledger_open(pos[1], &o, &lg);
+    if (err == 0) {
+        err = dk_ledger_verify(lg, &rep);
+        dk_ledger_close(lg);
+    }
+    if (err) {
+        rc = cli_dk_fail(err, "the backup does not open or cannot be verified");
+        unrestore(pos[1]);
+        return rc;
+    }
     if (!rep.ok) {
         fprintf(stderr, "docket: restore: the backup is damaged at seq %llu: %s\n",
                 (unsigned long long)rep.seq, rep.reason);
+        unrestore(pos[1]);
         return EXIT_DAMAGE;
     }
-    if (mkdir(pos[1], 0700) != 0 && errno != EEXIST)
-        return cli_fail("cannot create '%s': %s", pos[1], strerror(errno));
-    snprintf(src, sizeof src, "%s/data.mdb", pos[0]);
-    if ((rc = copy_file(src, dst, 0600)) != EXIT_OK)
-        return rc;
-    snprintf(src, sizeof src, "%s/node.key", pos[0]);
-    snprintf(dst, sizeof dst, "%s/node.key", pos[1]);
-    if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK)
-        return rc;
     printf("restored %llu verified records into %s\n", (unsigned long long)rep.checked, pos[1]);
     return EXIT_OK;
 }

@@ -253,7 +253,7 @@ static char *slurp(const char *path, size_t *len)
 }
 
 /* A checkpoint file: the JSON from `docket checkpoint --json`, or the note. */
-static int load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp)
+int cli_load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp)
 {
     size_t len;
     char *text = slurp(path, &len);
@@ -311,7 +311,7 @@ int cmd_proof(int argc, char **argv)
         !((incl && record && !cons) || (cons && old && !incl)))
         return cli_usage_error("bad arguments\n%s", usage);
     dk_checkpoint cp, oldcp;
-    if ((rc = load_checkpoint(ckpt, pubkey, &cp)) != EXIT_OK)
+    if ((rc = cli_load_checkpoint(ckpt, pubkey, &cp)) != EXIT_OK)
         return rc;
     size_t len;
     char *text = slurp(incl ? incl : cons, &len);
@@ -328,15 +328,25 @@ int cmd_proof(int argc, char **argv)
     }
     const char *what;
     if (incl) {
+        int have_idx = json_is_integer(json_object_get(p, "leaf_index"));
         json_int_t idx = json_integer_value(json_object_get(p, "leaf_index"));
         json_int_t size = json_integer_value(json_object_get(p, "tree_size"));
         json_decref(p);
+        if (!have_idx || idx < 0)
+            return cli_fail("proof file: 'leaf_index' must be a non-negative integer");
         if (size <= 0 || (uint64_t)size != cp.size)
             return cli_fail("the proof is for a tree of %lld records, the checkpoint for %llu",
                             (long long)size, (unsigned long long)cp.size);
         char *rec = slurp(record, &len);
         if (rec == NULL)
             return cli_fail("cannot read record file '%s'", record);
+        /* the record names its own seq: it must be the leaf the proof is for */
+        dk_record r;
+        if (dk_record_decode((const uint8_t *)rec, len, &r) != 0 || r.seq != (uint64_t)idx + 1) {
+            free(rec);
+            return cli_fail("record file '%s' is not the record at seq %lld", record,
+                            (long long)idx + 1);
+        }
         uint8_t leaf[32];
         dk_leaf_hash(rec, len, leaf);
         free(rec);
@@ -346,7 +356,7 @@ int cmd_proof(int argc, char **argv)
         json_int_t a = json_integer_value(json_object_get(p, "old_size"));
         json_int_t b = json_integer_value(json_object_get(p, "new_size"));
         json_decref(p);
-        if ((rc = load_checkpoint(old, pubkey, &oldcp)) != EXIT_OK)
+        if ((rc = cli_load_checkpoint(old, pubkey, &oldcp)) != EXIT_OK)
             return rc;
         if ((uint64_t)a != oldcp.size || (uint64_t)b != cp.size)
             return cli_fail("the proof is between sizes %lld and %lld, the checkpoints are %llu "

@@ -166,22 +166,57 @@ int cmd_head(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* The ledger must hold the checkpoint's tree: same origin, at least that
+ * many records, the same root at that size. */
+static int against_checkpoint(dk_ledger *lg, const dk_checkpoint *cp, dk_verify_report *rep)
+{
+    char origin[64];
+    dk_head h;
+    uint8_t root[32];
+    int err = dk_ledger_origin(lg, origin);
+    if (err == 0)
+        err = dk_ledger_head(lg, &h);
+    if (err)
+        return err;
+    const char *why = NULL;
+    if (strcmp(origin, cp->origin) != 0)
+        why = "the checkpoint is of another ledger";
+    else if (cp->size > h.seq)
+        why = "the ledger holds fewer records than the checkpoint: records were removed";
+    else if ((err = dk_ledger_root(lg, cp->size, root)) != 0)
+        return err;
+    else if (memcmp(root, cp->root, 32) != 0)
+        why = "the ledger's tree at the checkpoint's size has another root: history was "
+              "rewritten";
+    if (why) {
+        rep->ok = 0;
+        rep->seq = cp->size;
+        snprintf(rep->reason, sizeof rep->reason, "checkpoint %s at size %llu: %s", cp->origin,
+                 (unsigned long long)cp->size, why);
+    }
+    return 0;
+}
+
 int cmd_verify(int argc, char **argv)
 {
-    const char *ledger = NULL, *from = NULL, *jobs = NULL;
+    const char *ledger = NULL, *from = NULL, *jobs = NULL, *ckpt = NULL, *pubkey = NULL;
     int json = 0, no_rules = 0, npos;
     char *pos[8];
     const cli_opt opts[] = {{"ledger", &ledger, NULL},     {"json", NULL, &json},
                             {"from", &from, NULL},         {"jobs", &jobs, NULL},
-                            {"no-rules", NULL, &no_rules}, {NULL, NULL, NULL}};
+                            {"no-rules", NULL, &no_rules}, {"checkpoint", &ckpt, NULL},
+                            {"pubkey", &pubkey, NULL},     {NULL, NULL, NULL}};
     const char *usage =
-        "usage: docket verify [--from SEQ] [--jobs N] [--no-rules] [--ledger DIR] [--json]\n"
+        "usage: docket verify [--from SEQ] [--jobs N] [--no-rules]\n"
+        "                     [--checkpoint FILE --pubkey KEY] [--ledger DIR] [--json]\n"
         "Checks every record: layout, dense seq, increasing time, the hash chain,\n"
         "canonical bodies, each signature against its actor's key at that point (on N\n"
         "cores, default all), the indexes and the stored head, every Merkle tree node and\n"
         "signed checkpoint; then re-checks every case's events against the casework rules\n"
         "with the roles enrolled then (--no-rules skips it). --from SEQ checks from SEQ on,\n"
-        "trusting the records before it. Exit 0 if intact, 3 if not.\n";
+        "trusting the records before it. --checkpoint FILE (signed by KEY, held outside\n"
+        "the ledger, e.g. by an auditor) must be a prefix of the ledger: this catches a\n"
+        "ledger cut short with its stored checkpoints removed. Exit 0 if intact, 3 if not.\n";
     int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
     if (rc != CLI_CONTINUE)
         return rc;
@@ -198,11 +233,18 @@ int cmd_verify(int argc, char **argv)
             return cli_usage_error("--jobs must be 1..256");
         vo.jobs = (int)u;
     }
+    if (!ckpt != !pubkey)
+        return cli_usage_error("--checkpoint and --pubkey go together");
+    dk_checkpoint cp;
+    if (ckpt && (rc = cli_load_checkpoint(ckpt, pubkey, &cp)) != EXIT_OK)
+        return rc;
     dk_ledger *lg;
     if ((rc = cli_open_ledger(ledger, 1, &lg)) != EXIT_OK)
         return rc;
     dk_verify_report rep;
     int err = dk_ledger_verify_opts(lg, &vo, &rep);
+    if (err == 0 && rep.ok && ckpt)
+        err = against_checkpoint(lg, &cp, &rep);
     dk_ledger_close(lg);
     if (err)
         return cli_dk_fail(err, "cannot verify");

@@ -36,7 +36,7 @@ expect_exit 0 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --in
 contains "$OUT" "ok: inclusion" "inclusion verifies"
 # the wrong record, a flipped proof hash, another key: all fail
 "$D" show 6 --raw >"$T/rec6.bin"
-expect_exit 3 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec6.bin"
+expect_exit 1 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec6.bin"
 python3 - "$T/incl.json" <<'PY'
 import json, sys, base64
 p = sys.argv[1]; d = json.load(open(p))
@@ -58,6 +58,22 @@ expect_exit 1 "$D" proof verify --checkpoint "$T/cp3.json" --pubkey "$VKEY" --co
 # verify checks the checkpoints; a rewritten record is caught by the chain and the tree
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify with checkpoints"
+# against a checkpoint held outside the ledger: a copy cut short is caught even
+# though its own (stored) checkpoints say nothing about the later records
+expect_exit 0 "$D" verify --checkpoint "$T/cp9.json" --pubkey "$VKEY"
+expect_exit 0 "$D" backup "$T/short"
+expect_exit 0 "$D" note C-1 --key "$T/cw.key" --text "after the copy"
+expect_exit 0 "$D" checkpoint --json
+cp "$T/out" "$T/cp10.json"
+DOCKET_LEDGER="$T/short" expect_exit 3 "$D" verify --checkpoint "$T/cp10.json" --pubkey "$VKEY"
+contains "$ERR" "fewer records than the checkpoint" "a shorter ledger than the auditor's checkpoint"
+expect_exit 2 "$D" verify --checkpoint "$T/cp10.json"
+contains "$ERR" "go together" "--checkpoint needs --pubkey"
+expect_exit 1 "$D" verify --checkpoint "$T/cp10.json" --pubkey "$otherpub"
+contains "$ERR" "does not verify" "a checkpoint by another key refused"
+# a record file that is not the leaf the proof names
+expect_exit 1 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec6.bin"
+contains "$ERR" "not the record at seq 5" "the record's own seq is checked"
 expect_exit 2 "$D" prove inclusion
 expect_exit 1 "$D" prove inclusion 99
 contains "$ERR" "not in a tree" "proof of a missing record refused"
