@@ -127,6 +127,19 @@ static void drop_caches(dk_views *vw)
     vw->live_cache_seq = UINT64_MAX;
 }
 
+#define REDO 1 /* finish(): the map was full and has grown; redo the step */
+
+/* A step that must be redone is not an error: more work waits. */
+static int done(dk_views_batch *b, int rc)
+{
+    if (rc == REDO) {
+        b->more = 1;
+        return 0;
+    }
+    return rc;
+}
+
+/* Commit (rc == 0) or abort; 0, REDO, or an error. */
 static int finish(dk_views *vw, MDB_txn *txn, int rc)
 {
     if (rc == 0) {
@@ -138,8 +151,8 @@ static int finish(dk_views *vw, MDB_txn *txn, int rc)
     }
     if (rc) {
         drop_caches(vw);
-        if (rc == DK__VMAPFULL)
-            rc = dk__grow_map(vw); /* the step is simply done again */
+        if (rc == DK__VMAPFULL && (rc = dk__grow_map(vw)) == 0)
+            rc = REDO; /* nothing was committed: the caller does the step again */
     }
     return rc;
 }
@@ -163,16 +176,17 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     unsigned stale, others;
     if ((rc = dk__live_load(vw, txn, &live, &stale)) != 0 ||
         (rc = dk__builds_sweep(vw, txn, &others)) != 0)
-        return finish(vw, txn, rc);
+        return done(b, finish(vw, txn, rc));
     if (live.mask && live.seq > head.seq) {
         /* the ledger is shorter than the views: it was replaced or restored */
         if (!vw->requested && !vw->run.active)
-            return finish(vw, txn,
+            return done(
+                b, finish(vw, txn,
                           dk_fail(DK_ECORRUPT,
                                   "views: the views are at seq %llu but the ledger's head is "
                                   "%llu: the ledger was replaced or restored; rebuild the views "
                                   "(docket views rebuild)",
-                                  (unsigned long long)live.seq, (unsigned long long)head.seq));
+                                  (unsigned long long)live.seq, (unsigned long long)head.seq)));
         live.mask = 0;
         stale = ALL_VIEWS;
     }
@@ -190,7 +204,7 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         else if (r == MDB_NOTFOUND)
             vw->run.active = 0; /* dropped by someone: start again below if still needed */
         else
-            return finish(vw, txn, dk__mdb_fail(r, "cannot read the rebuild record"));
+            return done(b, finish(vw, txn, dk__mdb_fail(r, "cannot read the rebuild record")));
     }
     if (!vw->run.active) {
         unsigned need = (stale & ~others) | vw->requested;
@@ -198,10 +212,10 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             uint64_t gen;
             unsigned mask = need | BIT(DK_VIEW_CASES);
             if ((rc = dk__build_start(vw, txn, mask, 0, &gen)) != 0)
-                return finish(vw, txn, rc);
+                return done(b, finish(vw, txn, rc));
             uint64_t pid;
             if ((rc = dk__build_load(vw, txn, gen, &bs, &pid, &flags)) != 0)
-                return finish(vw, txn, dk__mdb_fail(rc, "cannot read the new rebuild"));
+                return done(b, finish(vw, txn, dk__mdb_fail(rc, "cannot read the new rebuild")));
             vw->run = (build_run){1, 0, gen, mask, 0};
             vw->requested = 0;
             dk__cache_clear(&vw->build_cache);
@@ -214,7 +228,7 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         if (vw->run.bulk == 0 && bs.seq == 0 && target > vw->rebuild_batch) {
             /* a long way to go: fold case by case first (bulk.c), then batches */
             if ((rc = dk__bulk_start(vw, target)) != 0)
-                return finish(vw, txn, rc);
+                return done(b, finish(vw, txn, rc));
             vw->run.bulk = 1;
         }
         if (vw->run.bulk == 1) {
@@ -226,9 +240,12 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             if (rc || finished)
                 dk__bulk_stop(vw);
             if (rc) {
-                vw->run.active = 0; /* its record is swept: the rebuild starts again */
+                /* the cases taken off the scan are lost with the aborted step: the
+                 * rebuild starts again (its record is swept) */
+                vw->run.active = 0;
                 vw->run.bulk = 0;
-                return rc;
+                b->more = rc == REDO;
+                return rc == REDO ? 0 : rc;
             }
             if (finished)
                 vw->run.bulk = 2;
@@ -241,8 +258,10 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             if (rc == 0)
                 rc = dk__build_save(vw, txn, &bs, flags);
             rc = finish(vw, txn, rc);
-            if (rc)
-                return rc;
+            if (rc) {
+                b->more = rc == REDO;
+                return rc == REDO ? 0 : rc;
+            }
             b->rebuilt = 1;
             b->more = 1;
             return 0;
@@ -253,6 +272,10 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
                 if (rc == 0)
                     rc = dk__build_drop(vw, txn, bs.bgen, bs.mask);
                 rc = finish(vw, txn, rc);
+                if (rc == REDO) {
+                    b->more = 1;
+                    return 0;
+                }
                 vw->run.active = 0;
                 if (rc == 0)
                     vw->check_done = 1;
@@ -261,8 +284,10 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             }
             rc = dk__build_swap(vw, txn, &live, &bs);
             rc = finish(vw, txn, rc);
-            if (rc)
-                return rc;
+            if (rc) {
+                b->more = rc == REDO;
+                return rc == REDO ? 0 : rc;
+            }
             vw->run.active = 0;
             /* the rebuild's case states are now the live ones */
             scache t = vw->live_cache;
@@ -285,8 +310,10 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         if (rc == 0)
             rc = dk__live_save(vw, txn, &live);
         rc = finish(vw, txn, rc);
-        if (rc)
-            return rc;
+        if (rc) {
+            b->more = rc == REDO;
+            return rc == REDO ? 0 : rc;
+        }
         b->committed_at = wall_us();
         vw->live_cache_seq = live.seq;
         vw->live_cache_gen = live.gen[DK_VIEW_CASES];
@@ -369,7 +396,7 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     if (rc == 0)
         rc = dk__build_start(vw, txn, mask | BIT(DK_VIEW_CASES), 1, &gen);
     if ((rc = finish(vw, txn, rc)) != 0)
-        return rc;
+        return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
     vw->run = (build_run){1, 1, gen, mask | BIT(DK_VIEW_CASES), 0};
     vw->check_done = 0;
     vw->check_max = max_report;
