@@ -62,6 +62,23 @@ static const char *const statuses_enum[] = {
     "received", "validated", "under_consideration", "interview_scheduled", "decided",
     "appealed", "closed",    "withdrawn",           "leave_cancelled",     NULL};
 
+const char *const *dk_case_vocabulary(const char *field)
+{
+    static const struct {
+        const char *field;
+        const char *const *words;
+    } vocab[] = {{"case_type", case_types},
+                 {"channel", channels},
+                 {"outcome", outcomes},
+                 {"product_type", product_types},
+                 {"immigration_status", immigration_statuses},
+                 {"conditions", conditions},
+                 {"reason_code", reason_codes}};
+    for (size_t i = 0; i < sizeof vocab / sizeof vocab[0]; i++)
+        if (strcmp(vocab[i].field, field) == 0)
+            return vocab[i].words;
+    return NULL;
+}
 /* ---- schemas ---- */
 
 typedef enum {

@@ -393,19 +393,6 @@ int dk_views_errors(dk_views *vw, int open_only, dk_views_error_fn fn, void *uda
 
 /* ---- stats report ---- */
 
-/* The query's vocabularies, as the casework schemas define them (engine/case.c). */
-static const char *const case_types[] = {"visa",   "euss", "asylum", "citizenship",
-                                         "family", "work", "study",  NULL};
-static const char *const outcomes[] = {"granted", "refused", "void", NULL};
-static const char *const conditions[] = {"permission_to_work",
-                                         "no_permission_to_work",
-                                         "work_restriction",
-                                         "study_restriction",
-                                         "reporting",
-                                         "residence_restriction",
-                                         "no_recourse_to_public_funds",
-                                         NULL};
-
 static int in_list(const char *s, const char *const *list, const char *what)
 {
     char all[512];
@@ -454,9 +441,10 @@ int dk_views_report(dk_views *vw, const dk_report_query *q, dk_report_result *ou
 {
     memset(out, 0, sizeof *out);
     int rc;
-    if ((rc = in_list(q->case_type, case_types, "case type")) != 0 ||
-        (rc = in_list(q->outcome, outcomes, "outcome")) != 0 ||
-        (q->condition && (rc = in_list(q->condition, conditions, "condition")) != 0))
+    if ((rc = in_list(q->case_type, dk_case_vocabulary("case_type"), "case type")) != 0 ||
+        (rc = in_list(q->outcome, dk_case_vocabulary("outcome"), "outcome")) != 0 ||
+        (q->condition &&
+         (rc = in_list(q->condition, dk_case_vocabulary("conditions"), "condition")) != 0))
         return rc;
     const char *dates[2] = {q->from, q->to}, *names[2] = {"from", "to"};
     ymd r[2];

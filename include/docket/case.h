@@ -29,6 +29,11 @@ typedef enum {
 } dk_status;
 
 const char *dk_status_name(int status);
+
+/* The words a field may take, NULL-terminated, as the schemas define them:
+ * "case_type", "channel", "outcome", "product_type", "immigration_status",
+ * "conditions", "reason_code". NULL for another field. */
+const char *const *dk_case_vocabulary(const char *field);
 /* Status name -> DK_ST_*; -1 if unknown. */
 int dk_status_parse(const char *s, size_t len);
 
