@@ -31,7 +31,8 @@ static int change_at(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk__actor_change
     if (rc)
         return dk__mdb_err(rc, "cannot read an actor event");
     if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
-        dk_event_decode(rec.body, rec.body_len, &ev) != 0 || dk__actor_change_parse(&ev, c) != 0)
+        dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0 ||
+        dk__actor_change_parse(&ev, c) != 0)
         return dk__fail(DK_ECORRUPT, "actor event %llu does not decode", (unsigned long long)seq);
     return 0;
 }
@@ -106,7 +107,7 @@ int dk__actorlog_backfill(dk_ledger *lg)
             dk_event ev;
             dk__actor_change c;
             if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
-                dk_event_decode(rec.body, rec.body_len, &ev) != 0) {
+                dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0) {
                 rc = dk__fail(DK_ECORRUPT, "record %llu does not decode",
                               (unsigned long long)dk__get_be64(k.mv_data));
                 break;

@@ -767,7 +767,7 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
     }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        if ((rc = dk_event_decode(recs[i].body, recs[i].body_len, &evs[i])) != 0 && bad_seq)
+        if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0 && bad_seq)
             *bad_seq = recs[i].seq;
     /* Latest first: an event is voided by a later revert or rollback that is
      * not itself voided. Reverts only point back, so one backward pass decides. */

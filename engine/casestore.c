@@ -275,7 +275,7 @@ static int revert_target(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     if (rc)
         return storage(rc, "cannot read the revert's target");
     if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
-        dk_event_decode(rec.body, rec.body_len, &ev) != 0)
+        dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0)
         return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)target);
     if (strcmp(ev.case_id, a->ev->case_id) != 0) {
         *code = DK_EINVAL;

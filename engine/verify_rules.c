@@ -59,7 +59,7 @@ static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
         dk__actor_change c;
         if ((rc = mdb_get(txn, lg->log, &lk, &lv)) != 0 ||
             dk_record_decode(lv.mv_data, lv.mv_size, &rec) != 0 ||
-            dk_event_decode(rec.body, rec.body_len, &ev) != 0 ||
+            dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0 ||
             dk__actor_change_parse(&ev, &c) != 0 || c.kind == DK__ACT_NONE ||
             k.mv_size != strlen(c.id) || memcmp(k.mv_data, c.id, k.mv_size) != 0) {
             rc = dk__fail(DK_ECORRUPT,
@@ -129,7 +129,7 @@ static int push(case_buf *b, const MDB_val *v)
         b->cap = ncap;
     }
     if (dk_record_decode(v->mv_data, v->mv_size, &b->recs[b->n]) != 0 ||
-        dk_event_decode(b->recs[b->n].body, b->recs[b->n].body_len, &b->evs[b->n]) != 0)
+        dk_event_decode_stored(b->recs[b->n].body, b->recs[b->n].body_len, &b->evs[b->n]) != 0)
         return 1;
     b->n++;
     return 0;

@@ -276,7 +276,8 @@ static int when_of_raw(const uint8_t *raw, size_t len, int64_t *t)
 {
     dk_record rec;
     dk_event ev;
-    if (dk_record_decode(raw, len, &rec) != 0 || dk_event_decode(rec.body, rec.body_len, &ev) != 0)
+    if (dk_record_decode(raw, len, &rec) != 0 ||
+        dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0)
         return dk_fail(DK_ECORRUPT, "views: a record does not decode: %s", dk_errmsg());
     *t = dk__when(&rec, &ev);
     return 0;
@@ -374,7 +375,7 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_st
     if (evs == NULL)
         return dk_fail(DK_ENOMEM, "out of memory folding a case");
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if ((rc = dk_event_decode(recs[i].body, recs[i].body_len, &evs[i])) != 0)
+        if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0)
             rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
                          (unsigned long long)recs[i].seq, dk_errmsg());
         else
@@ -491,7 +492,7 @@ static int apply_record(applier *a, const dk_record *rec)
     dk_leaf_hash(rec->raw, rec->raw_len, vs->hash);
     vs->seq = rec->seq;
     dk_event ev;
-    if (dk_event_decode(rec->body, rec->body_len, &ev) != 0)
+    if (dk_event_decode_stored(rec->body, rec->body_len, &ev) != 0)
         return dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
                        (unsigned long long)rec->seq, dk_errmsg());
     if (ev.case_id[0] == 0)

@@ -145,7 +145,7 @@ static void *scan(void *p)
                              "record %llu",
                              (unsigned long long)seq, (unsigned long long)seq - 1);
             else if (type_and_case(rec.body, rec.body_len, ev.type, ev.case_id) != 0 &&
-                     dk_event_decode(rec.body, rec.body_len, &ev) != 0)
+                     dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0)
                 rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
                              (unsigned long long)seq, dk_errmsg());
             if (rc)

@@ -34,7 +34,7 @@ static int entry_of(dk_ledger *lg, const dk_record *rec, dk_audit_entry *e)
     e->rec = rec;
     e->seq = rec->seq;
     e->recorded_at = rec->recorded_at;
-    if (dk_event_decode(rec->body, rec->body_len, &e->ev) != 0)
+    if (dk_event_decode_stored(rec->body, rec->body_len, &e->ev) != 0)
         return dk_fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)rec->seq);
     e->nsigners = rec->nsigs;
     for (size_t i = 0; i < rec->nsigs; i++) {
@@ -65,7 +65,7 @@ static void void_reason(const dk_case_view *cv, dk_audit_entry *e)
         dk_event v;
         const char *s;
         size_t n;
-        if (dk_event_decode(cv->recs[i].body, cv->recs[i].body_len, &v) != 0)
+        if (dk_event_decode_stored(cv->recs[i].body, cv->recs[i].body_len, &v) != 0)
             return;
         if (dk_data_str(v.data, v.data_len, "reason_code", &s, &n) == 0)
             snprintf(e->void_reason_code, sizeof e->void_reason_code, "%.*s", (int)n, s);
@@ -118,7 +118,7 @@ int dk_audit_actor(dk_ledger *lg, const char *actor, int64_t from, int64_t to, d
     dk_record rec;
     while ((rc = dk_iter_next(it, &rec)) == 0 && rec.recorded_at <= to) {
         dk_event ev;
-        if (dk_event_decode(rec.body, rec.body_len, &ev) != 0) {
+        if (dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0) {
             rc = dk_fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)rec.seq);
             break;
         }

@@ -48,7 +48,7 @@ int dk_case_effective(const dk_case_view *cv, const char *date, dk_effective *ou
         dk_event ev;
         if (dk_case_voided_by(cv, rec->seq) != 0)
             continue;
-        if (dk_event_decode(rec->body, rec->body_len, &ev) != 0)
+        if (dk_event_decode_stored(rec->body, rec->body_len, &ev) != 0)
             return dk_fail(DK_ECORRUPT, "record %llu does not decode",
                            (unsigned long long)rec->seq);
         char outcome[16], from[11];
@@ -76,7 +76,7 @@ int dk_case_effective(const dk_case_view *cv, const char *date, dk_effective *ou
             char day[11];
             effective_day(&ev, rec, day);
             if (strcmp(day, date) > 0 || out->decision_seq == 0)
-                continue; /* ends nothing on the date */
+                continue;                /* ends nothing on the date */
             memset(out, 0, sizeof *out); /* the grant no longer speaks for the date */
             out->ended_seq = rec->seq;
             snprintf(out->ended_on, sizeof out->ended_on, "%s", day);

@@ -426,6 +426,94 @@ TEST(mutations_never_half_accept)
     free(buf);
 }
 
+/* Data maps of every encoding width: fix/8/16/32-bit strings, arrays and
+ * maps over 15 entries, negative and wide integers, nil and booleans. */
+static void pack_wide_data(msgpack_sbuffer *sb, size_t strlen_)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    char *big = malloc(strlen_ + 1);
+    memset(big, 'x', strlen_);
+    big[strlen_] = 0;
+    msgpack_pack_map(&pk, 7);
+    const char *keys[] = {"a", "b", "c", "d", "e", "f", "g"};
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[0], 1);
+    msgpack_pack_array(&pk, 20);
+    for (int i = 0; i < 20; i++)
+        msgpack_pack_int64(&pk, i % 2 ? -(int64_t)i * 1000003 : (int64_t)i << (i * 2));
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[1], 1);
+    msgpack_pack_str(&pk, strlen_);
+    msgpack_pack_str_body(&pk, big, strlen_);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[2], 1);
+    msgpack_pack_true(&pk);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[3], 1);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[4], 1);
+    msgpack_pack_map(&pk, 17);
+    for (int i = 0; i < 17; i++) {
+        char k[4];
+        snprintf(k, sizeof k, "k%02d", i);
+        msgpack_pack_str(&pk, 3);
+        msgpack_pack_str_body(&pk, k, 3);
+        msgpack_pack_uint64(&pk, (uint64_t)1 << (i * 3));
+    }
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[5], 1);
+    msgpack_pack_int64(&pk, INT64_MIN);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, keys[6], 1);
+    msgpack_pack_uint64(&pk, UINT64_MAX);
+    free(big);
+}
+
+/* The fast decode of stored bodies agrees with the full one on every body
+ * the full one accepts, and never crashes on bytes it rejects. */
+TEST(stored_decode_agrees_with_full_decode)
+{
+    size_t sizes[] = {0, 5, 31, 32, 255, 256, 65535 - 1000, 65536 - 1000};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        pack_wide_data(&sb, sizes[si]);
+        dk_event ev = sample(), full, fast;
+        ev.data = (const uint8_t *)sb.data;
+        ev.data_len = sb.size;
+        ev.has_eff = si % 2;
+        ev.eff = -5;
+        ev.has_expect = si % 3 == 0;
+        ev.expect = (uint64_t)si << 40;
+        uint8_t *buf;
+        size_t len;
+        ASSERT_OK(dk_event_encode(&ev, &buf, &len));
+        ASSERT_OK(dk_event_decode(buf, len, &full));
+        ASSERT_OK(dk_event_decode_stored(buf, len, &fast));
+        assert_same_event(&full, &fast);
+        ASSERT(fast.data == full.data);
+        free(buf);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    dk_event ev = sample(), full, fast;
+    uint8_t *buf;
+    size_t len;
+    ASSERT_OK(dk_event_encode(&ev, &buf, &len));
+    for (size_t i = 0; i < len; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (uint8_t)(1u << bit);
+            int rc_fast = dk_event_decode_stored(buf, len, &fast);
+            if (dk_event_decode(buf, len, &full) == 0) {
+                ASSERT_OK(rc_fast);
+                assert_same_event(&full, &fast);
+            }
+            buf[i] ^= (uint8_t)(1u << bit);
+        }
+    free(buf);
+}
+
 TH_MAIN(TH_ENTRY(round_trip) TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty_case_and_limits)
             TH_ENTRY(encode_rejects_bad_fields) TH_ENTRY(decode_hand_built_is_canonical)
                 TH_ENTRY(decode_rejects_missing_and_misordered_fields)
@@ -434,4 +522,5 @@ TH_MAIN(TH_ENTRY(round_trip) TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty
                             TH_ENTRY(decode_rejects_wrong_types_and_versions) TH_ENTRY(data_checks)
                                 TH_ENTRY(data_depth_and_size)
                                     TH_ENTRY(record_round_trip_and_rejections)
-                                        TH_ENTRY(mutations_never_half_accept))
+                                        TH_ENTRY(mutations_never_half_accept)
+                                            TH_ENTRY(stored_decode_agrees_with_full_decode))
