@@ -82,6 +82,36 @@ static void scratch_remove(const char *dir)
     rmdir(dir);
 }
 
+/* The scratch paths, ready for a signal handler (unlink and rmdir are
+ * async-signal-safe; building paths is not). */
+static char scratch_paths[4][4200];
+
+static void on_interrupt(int sig)
+{
+    unlink(scratch_paths[0]);
+    unlink(scratch_paths[1]);
+    rmdir(scratch_paths[2]);
+    rmdir(scratch_paths[3]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Remove the scratch directory if the command is interrupted. */
+static void scratch_guard(const char *dir)
+{
+    snprintf(scratch_paths[0], sizeof scratch_paths[0], "%s/views/data.mdb", dir);
+    snprintf(scratch_paths[1], sizeof scratch_paths[1], "%s/views/lock.mdb", dir);
+    snprintf(scratch_paths[2], sizeof scratch_paths[2], "%s/views", dir);
+    snprintf(scratch_paths[3], sizeof scratch_paths[3], "%s", dir);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 /* The views as of views_as_of, built in a new scratch directory. */
 static int vopen_as_of(vopen *o, dk_views_opts *vo)
 {
@@ -97,6 +127,7 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
         o->scratch[0] = 0;
         return cli_fail("cannot create a scratch directory: %s", strerror(errno));
     }
+    scratch_guard(o->scratch);
     vo->upto = upto;
     if ((err = dk_views_open(o->lg, o->scratch, vo, &o->vw)) != 0 ||
         (err = dk_views_sync(o->vw)) != 0)
