@@ -633,6 +633,54 @@ static int one_arg(int argc, char **argv, const char *usage, const char **ledger
     return CLI_CONTINUE;
 }
 
+/* One list query: open (and sync) the views, call the view, print, close.
+ * `key`/`arg` name the question in the JSON; DK_EINVAL from the view is a
+ * usage error (a bad argument). */
+typedef int (*list_fn)(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of);
+
+static int run_list(const char *ledger, int no_sync, int json, const char *key, const char *arg,
+                    const char *view, list_fn call)
+{
+    vopen o;
+    int rc = vopen_all(ledger, NULL, !no_sync, &o);
+    if (rc != EXIT_OK)
+        return rc;
+    qctx q = {json, json ? json_array() : NULL, 0};
+    uint64_t as_of = 0;
+    int err = call(o.vw, arg, &q, &as_of);
+    if (err) {
+        json_decref(q.arr);
+        char what[64];
+        snprintf(what, sizeof what, err == DK_EINVAL ? "bad %s" : "cannot read the %s view",
+                 err == DK_EINVAL ? key : view);
+        rc = err == DK_EINVAL ? (cli_dk_fail(err, what), EXIT_USAGE) : vfail(err, what);
+    } else {
+        print_result(key, arg, &q, as_of);
+    }
+    vclose(&o);
+    return rc;
+}
+
+static int list_by_status(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+{
+    return dk_views_by_status(vw, arg, on_case, q, as_of);
+}
+
+static int list_queue(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+{
+    return dk_views_queue(vw, arg, on_queue, q, as_of);
+}
+
+static int list_diary(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+{
+    return dk_views_diary(vw, arg, on_slot, q, as_of);
+}
+
+static int list_errors(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+{
+    return dk_views_errors(vw, strcmp(arg, "open") == 0, on_error_item, q, as_of);
+}
+
 int cmd_query(int argc, char **argv)
 {
     static const char usage[] =
@@ -656,20 +704,7 @@ int cmd_query(int argc, char **argv)
                                "under_consideration, interview_scheduled, decided, appealed, "
                                "closed, withdrawn, leave_cancelled)",
                                status);
-    vopen o;
-    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
-        return rc;
-    qctx q = {json, json ? json_array() : NULL, 0};
-    uint64_t as_of = 0;
-    int err = dk_views_by_status(o.vw, status, on_case, &q, &as_of);
-    if (err) {
-        json_decref(q.arr);
-        rc = vfail(err, "cannot read the by_status view");
-    } else {
-        print_result("status", status, &q, as_of);
-    }
-    vclose(&o);
-    return rc;
+    return run_list(ledger, no_sync, json, "status", status, "by_status", list_by_status);
 }
 
 int cmd_queue(int argc, char **argv)
@@ -682,25 +717,7 @@ int cmd_queue(int argc, char **argv)
     int rc = one_arg(argc, argv, usage, &ledger, &json, &no_sync, NULL, &who);
     if (rc != CLI_CONTINUE)
         return rc;
-    vopen o;
-    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
-        return rc;
-    qctx q = {json, json ? json_array() : NULL, 0};
-    uint64_t as_of = 0;
-    int err = dk_views_queue(o.vw, who, on_queue, &q, &as_of);
-    if (err) {
-        json_decref(q.arr);
-        if (err == DK_EINVAL) {
-            cli_dk_fail(err, "bad caseworker");
-            rc = EXIT_USAGE;
-        } else {
-            rc = vfail(err, "cannot read the queue view");
-        }
-    } else {
-        print_result("caseworker", who, &q, as_of);
-    }
-    vclose(&o);
-    return rc;
+    return run_list(ledger, no_sync, json, "caseworker", who, "queue", list_queue);
 }
 
 int cmd_diary(int argc, char **argv)
@@ -715,20 +732,7 @@ int cmd_diary(int argc, char **argv)
         return rc;
     if (strlen(day) != 10 || !dk_date_valid(day, 10))
         return cli_usage_error("'%s' is not a date YYYY-MM-DD", day);
-    vopen o;
-    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
-        return rc;
-    qctx q = {json, json ? json_array() : NULL, 0};
-    uint64_t as_of = 0;
-    int err = dk_views_diary(o.vw, day, on_slot, &q, &as_of);
-    if (err) {
-        json_decref(q.arr);
-        rc = vfail(err, "cannot read the diary view");
-    } else {
-        print_result("day", day, &q, as_of);
-    }
-    vclose(&o);
-    return rc;
+    return run_list(ledger, no_sync, json, "day", day, "diary", list_diary);
 }
 
 int cmd_errors(int argc, char **argv)
@@ -741,20 +745,8 @@ int cmd_errors(int argc, char **argv)
     int rc = one_arg(argc, argv, usage, &ledger, &json, &no_sync, &open_only, NULL);
     if (rc != CLI_CONTINUE)
         return rc;
-    vopen o;
-    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
-        return rc;
-    qctx q = {json, json ? json_array() : NULL, 0};
-    uint64_t as_of = 0;
-    int err = dk_views_errors(o.vw, open_only, on_error_item, &q, &as_of);
-    if (err) {
-        json_decref(q.arr);
-        rc = vfail(err, "cannot read the errors view");
-    } else {
-        print_result("errors", open_only ? "open" : "all", &q, as_of);
-    }
-    vclose(&o);
-    return rc;
+    return run_list(ledger, no_sync, json, "errors", open_only ? "open" : "all", "errors",
+                    list_errors);
 }
 
 int cmd_report(int argc, char **argv)
