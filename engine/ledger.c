@@ -251,6 +251,8 @@ int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
         rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
     if (rc == 0 && !(*out)->read_only)
         rc = dk__tree_backfill(*out); /* a ledger made before the Merkle tree */
+    if (rc == 0 && (*out)->read_only)
+        rc = dk__tree_check_format(*out); /* an older tree is not read */
     if (rc == 0 && !(*out)->read_only)
         rc = dk__actorlog_backfill(*out); /* ... or before the actor history */
     if (rc) {
@@ -979,6 +981,8 @@ int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
                       (unsigned long long)h.seq);
         goto fail;
     }
+    if ((rc = dk__tree_backfill(lg)) != 0) /* marks the empty tree with its format */
+        goto fail;
     uint8_t id[16];
     char id_hex[33], pk_b64[64];
     dk_random(id, sizeof id);

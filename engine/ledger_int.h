@@ -127,8 +127,11 @@ int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t 
 /* Add the leaf for `seq` (its record's leaf hash) inside the writer's txn.
  * 0, DK__MAPFULL, or a DK_E* code. */
 int dk__tree_append(dk_ledger *lg, MDB_txn *txn, uint64_t seq, const uint8_t leaf[32]);
-/* Build any missing leaves (a ledger made before the tree existed). */
+/* Build any missing leaves (a ledger made before the tree existed), after
+ * dropping a tree kept in an older key order. */
 int dk__tree_backfill(dk_ledger *lg);
+/* On a read-only open: ignore (lg->tree = 0) a tree in an older key order. */
+int dk__tree_check_format(dk_ledger *lg);
 /* Root of the first `size` leaves within txn. */
 int dk__tree_root(dk_ledger *lg, MDB_txn *txn, uint64_t size, uint8_t root[32]);
 /* One stored node (a complete subtree); DK_ECORRUPT if missing. */

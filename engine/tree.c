@@ -15,11 +15,16 @@ typedef struct tree_ctx {
     int mdb_rc; /* the last LMDB failure, so MAP_FULL can be told apart */
 } tree_ctx;
 
+/* A node's key: the last leaf it covers, then its level. Every node that
+ * leaf i completes ends at i, so an append's nodes sort after all others and
+ * are written with MDB_APPEND into full pages. */
 static void node_key(uint8_t key[9], unsigned level, uint64_t index)
 {
-    key[0] = (uint8_t)level;
-    dk__put_be64(key + 1, index);
+    dk__put_be64(key, ((index + 1) << level) - 1);
+    key[8] = (uint8_t)level;
 }
+
+#define TREE_FORMAT "2" /* meta "tree_format": keys by last leaf, then level */
 
 static int get_node(void *p, unsigned level, uint64_t index, uint8_t out[32])
 {
@@ -45,7 +50,7 @@ static int put_node(void *p, unsigned level, uint64_t index, const uint8_t h[32]
     uint8_t key[9];
     node_key(key, level, index);
     MDB_val k = {9, key}, v = {32, (void *)h};
-    int rc = mdb_put(c->txn, c->lg->tree, &k, &v, 0);
+    int rc = mdb_put(c->txn, c->lg->tree, &k, &v, MDB_APPEND);
     c->mdb_rc = rc;
     return rc ? dk__mdb_err(rc, "cannot write the Merkle tree") : 0;
 }
@@ -82,30 +87,70 @@ static int head_seq(dk_ledger *lg, MDB_txn *txn, uint64_t *seq)
     return 0;
 }
 
+/* A tree kept by an older docket (another key order) is dropped, to be
+ * built again from the log; an empty one is marked with this format. */
+static int tree_migrate(dk_ledger *lg)
+{
+    MDB_txn *txn;
+    pthread_rwlock_rdlock(&lg->txn_lock);
+    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    if (rc) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return dk__mdb_err(rc, "cannot begin a transaction");
+    }
+    MDB_val fk = {11, (void *)"tree_format"}, fv;
+    rc = mdb_get(txn, lg->meta, &fk, &fv);
+    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, TREE_FORMAT, 1) == 0) {
+        mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return 0;
+    }
+    fv.mv_size = 1;
+    fv.mv_data = (void *)TREE_FORMAT;
+    if ((rc = mdb_drop(txn, lg->tree, 0)) == 0 && (rc = mdb_put(txn, lg->meta, &fk, &fv, 0)) == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&lg->txn_lock);
+    return rc ? dk__mdb_err(rc, "cannot reset the Merkle tree") : 0;
+}
+
+int dk__tree_check_format(dk_ledger *lg)
+{
+    MDB_txn *txn;
+    if (lg->tree == 0)
+        return 0;
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    MDB_val fk = {11, (void *)"tree_format"}, fv;
+    rc = mdb_get(txn, lg->meta, &fk, &fv);
+    if (rc != 0 || fv.mv_size != 1 || memcmp(fv.mv_data, TREE_FORMAT, 1) != 0)
+        lg->tree = 0;
+    dk__read_end(lg, txn);
+    return 0;
+}
+
 int dk__tree_backfill(dk_ledger *lg)
 {
     MDB_txn *txn;
     uint64_t head, have = 0;
-    uint8_t key[9];
-    int rc = dk__read_begin(lg, &txn);
+    int rc = tree_migrate(lg);
+    if (rc == 0)
+        rc = dk__read_begin(lg, &txn);
     if (rc)
         return rc;
     rc = head_seq(lg, txn, &head);
-    /* leaves present: the level-0 nodes are dense from index 0 */
+    /* leaves present: the last key's last leaf, plus one */
     if (rc == 0 && head > 0) {
         MDB_cursor *cur;
         MDB_val k, v;
-        node_key(key, 1, 0);
-        k.mv_size = 9;
-        k.mv_data = key;
         if ((rc = mdb_cursor_open(txn, lg->tree, &cur)) == 0) {
-            int g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-            g = g == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-                       : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-            if (g == 0 && k.mv_size == 9 && ((uint8_t *)k.mv_data)[0] == 0)
-                have = dk__get_be64((uint8_t *)k.mv_data + 1) + 1;
+            if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 9)
+                have = dk__get_be64(k.mv_data) + 1;
             mdb_cursor_close(cur);
         }
+        rc = rc ? dk__mdb_err(rc, "cannot open a cursor") : 0;
     }
     dk__read_end(lg, txn);
     if (rc || have >= head)
@@ -143,6 +188,9 @@ int dk__tree_backfill(dk_ledger *lg)
 
 static int with_read(dk_ledger *lg, MDB_txn **txn, uint64_t *head)
 {
+    if (lg->tree == 0)
+        return dk__fail(DK_ENOTFOUND, "this ledger has no Merkle tree yet (open it for writing "
+                                      "once to build it)");
     int rc = dk__read_begin(lg, txn);
     if (rc == 0 && (rc = head_seq(lg, *txn, head)) != 0)
         dk__read_end(lg, *txn);

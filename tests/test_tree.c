@@ -162,10 +162,11 @@ TEST(verify_catches_a_rewritten_tree_node)
     dk_ledger_close(w.lg);
     raw_env r;
     MDB_dbi tree = raw_open(&r, w.dir, "tree");
-    uint8_t key[9] = {2}, val[32]; /* node (level 2, index 1): leaves 4..7 */
-    key[8] = 1;
+    /* node (level 2, index 1) covers leaves 4..7: keyed by its last leaf, then level */
+    uint8_t key[9] = {0, 0, 0, 0, 0, 0, 0, 7, 2}, val[32];
     memset(val, 0xAB, 32);
-    MDB_val k = {9, key}, v = {32, val};
+    MDB_val k = {9, key}, v = {32, val}, old;
+    ASSERT_EQ(mdb_get(r.txn, tree, &k, &old), 0); /* it is there: overwrite it */
     ASSERT_EQ(mdb_put(r.txn, tree, &k, &v, 0), 0);
     raw_commit(&r);
     ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
@@ -252,6 +253,34 @@ TEST(tree_is_rebuilt_when_missing)
     world_close(&w);
 }
 
+/* A tree kept by an older docket (no format mark): read-only opens do not use
+ * it; the next write open builds it again from the log, with the same root. */
+TEST(a_tree_of_an_older_format_is_rebuilt)
+{
+    world w;
+    world_open(&w, 9);
+    uint8_t before[32], after[32];
+    ASSERT_OK(dk_ledger_root(w.lg, 12, before));
+    dk_ledger_close(w.lg);
+    raw_env r;
+    MDB_dbi meta = raw_open(&r, w.dir, "meta"), tree = raw_dbi(&r, "tree");
+    MDB_val fk = {11, (void *)"tree_format"};
+    ASSERT_EQ(mdb_del(r.txn, meta, &fk, NULL), 0);
+    uint8_t key[9] = {1}, val[32] = {0}; /* an old-style key: level first */
+    MDB_val k = {9, key}, v = {32, val};
+    ASSERT_EQ(mdb_put(r.txn, tree, &k, &v, 0), 0);
+    raw_commit(&r);
+    dk_ledger_opts ro = {0, 0, 1};
+    ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
+    ASSERT_ERR(dk_ledger_root(w.lg, 12, after), DK_ENOTFOUND);
+    dk_ledger_close(w.lg);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_OK(dk_ledger_root(w.lg, 12, after));
+    ASSERT_MEM_EQ(after, before, 32);
+    assert_verifies(w.lg);
+    world_close(&w);
+}
+
 TEST(hot_backup_is_a_verified_copy)
 {
     world w;
@@ -280,4 +309,6 @@ TEST(hot_backup_is_a_verified_copy)
 TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched)
             TH_ENTRY(verify_catches_a_rewritten_tree_node)
                 TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
-                    TH_ENTRY(tree_is_rebuilt_when_missing) TH_ENTRY(hot_backup_is_a_verified_copy))
+                    TH_ENTRY(tree_is_rebuilt_when_missing)
+                        TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
+                            TH_ENTRY(hot_backup_is_a_verified_copy))
