@@ -61,6 +61,10 @@ int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_inf
     int found = 0;
     for (int g = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size != 8) {
+            rc = dk__fail(DK_ECORRUPT, "the history of actor '%s' is damaged", id);
+            break;
+        }
         uint64_t at = dk__get_be64(v.mv_data);
         if (at >= seq)
             break;

@@ -421,10 +421,11 @@ int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev)
     return rc;
 }
 
-/* Bytes of the shortest (canonical) msgpack encoding of `o`. */
+/* Bytes of the shortest (canonical) msgpack encoding of `o`; SIZE_MAX for
+ * what a body never holds (floats, extensions). */
 static size_t packed_size(const msgpack_object *o)
 {
-    size_t n, head;
+    size_t n, head, part;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
     case MSGPACK_OBJECT_BOOLEAN:
@@ -446,17 +447,25 @@ static size_t packed_size(const msgpack_object *o)
     case MSGPACK_OBJECT_ARRAY:
         n = o->via.array.size;
         head = n < 16 ? 1 : n <= 0xffff ? 3 : 5;
-        for (uint32_t i = 0; i < n; i++)
-            head += packed_size(&o->via.array.ptr[i]);
+        for (uint32_t i = 0; i < n; i++) {
+            if ((part = packed_size(&o->via.array.ptr[i])) == SIZE_MAX)
+                return SIZE_MAX;
+            head += part;
+        }
         return head;
     case MSGPACK_OBJECT_MAP:
         n = o->via.map.size;
         head = n < 16 ? 1 : n <= 0xffff ? 3 : 5;
-        for (uint32_t i = 0; i < n; i++)
-            head += packed_size(&o->via.map.ptr[i].key) + packed_size(&o->via.map.ptr[i].val);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t k = packed_size(&o->via.map.ptr[i].key);
+            size_t v = packed_size(&o->via.map.ptr[i].val);
+            if (k == SIZE_MAX || v == SIZE_MAX)
+                return SIZE_MAX;
+            head += k + v;
+        }
         return head;
     default:
-        return 0; /* floats and extensions never reach a ledger */
+        return SIZE_MAX;
     }
 }
 
@@ -472,15 +481,16 @@ int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
     if (rc == 0)
         rc = body_from_object(&root, ev, &data, 0);
     if (rc == 0) {
-        /* data is the last value: canonical bytes make it the buffer's tail */
+        /* Every value minimally encoded adds up to the whole buffer only if the
+         * bytes are canonical; then data, the last value, is the buffer's tail. */
         size_t dl = packed_size(data);
-        int map_start =
-            dl > 0 && dl <= len &&
-            ((buf[len - dl] & 0xf0) == 0x80 || buf[len - dl] == 0xde || buf[len - dl] == 0xdf);
-        if (!map_start)
-            rc = dk__fail(DK_EDECODE, "event body is not in canonical form");
-        ev->data = buf + len - dl;
-        ev->data_len = dl;
+        if (len > DK_BODY_MAX || packed_size(&root) != len || dl == SIZE_MAX || dl > DK_DATA_MAX)
+            rc = dk__fail(DK_EDECODE, "stored event body is not canonical");
+        else {
+            ev->data = buf + len - dl;
+            ev->data_len = dl;
+            rc = check_fields(ev);
+        }
     }
     msgpack_zone_destroy(&z);
     if (rc)

@@ -131,37 +131,49 @@ int dk__tree_check_format(dk_ledger *lg)
     return 0;
 }
 
+/* Leaves the tree holds, read inside `txn`: the last key's last leaf plus
+ * one. A last key that cannot be this format's (or covers leaves beyond the
+ * head) means the tree is not ours: it is dropped, to be built again. */
+static int tree_have(dk_ledger *lg, MDB_txn *txn, uint64_t head, uint64_t *have)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    *have = 0;
+    int rc = mdb_cursor_open(txn, lg->tree, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    int g = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (g == MDB_NOTFOUND)
+        return 0;
+    if (g)
+        return dk__mdb_err(g, "cannot read the Merkle tree");
+    const uint8_t *kp = k.mv_data;
+    if (k.mv_size == 9 && kp[8] < 64 && dk__get_be64(kp) < head) {
+        *have = dk__get_be64(kp) + 1;
+        return 0;
+    }
+    rc = mdb_drop(txn, lg->tree, 0);
+    return rc ? dk__mdb_err(rc, "cannot reset the Merkle tree") : 0;
+}
+
 int dk__tree_backfill(dk_ledger *lg)
 {
-    MDB_txn *txn;
-    uint64_t head, have = 0;
     int rc = tree_migrate(lg);
-    if (rc == 0)
-        rc = dk__read_begin(lg, &txn);
-    if (rc)
-        return rc;
-    rc = head_seq(lg, txn, &head);
-    /* leaves present: the last key's last leaf, plus one */
-    if (rc == 0 && head > 0) {
-        MDB_cursor *cur;
-        MDB_val k, v;
-        if ((rc = mdb_cursor_open(txn, lg->tree, &cur)) == 0) {
-            if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 9)
-                have = dk__get_be64(k.mv_data) + 1;
-            mdb_cursor_close(cur);
-        }
-        rc = rc ? dk__mdb_err(rc, "cannot open a cursor") : 0;
-    }
-    dk__read_end(lg, txn);
-    if (rc || have >= head)
-        return rc;
-    /* Add the missing leaves in batches of one transaction each. */
-    while (have < head) {
+    /* Add the missing leaves in batches of one transaction each; each batch
+     * reads where the tree ends in its own transaction, so another process
+     * building at the same time is simply followed. */
+    for (int more = 1; rc == 0 && more;) {
+        MDB_txn *txn;
+        uint64_t head, have;
         pthread_rwlock_rdlock(&lg->txn_lock);
         if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
             pthread_rwlock_unlock(&lg->txn_lock);
             return dk__mdb_err(rc, "cannot begin a transaction to build the Merkle tree");
         }
+        rc = head_seq(lg, txn, &head);
+        if (rc == 0)
+            rc = tree_have(lg, txn, head, &have);
         for (uint64_t n = 0; rc == 0 && have < head && n < 10000; n++, have++) {
             uint8_t sk[8], leaf[32];
             dk__put_be64(sk, have + 1);
@@ -173,15 +185,16 @@ int dk__tree_backfill(dk_ledger *lg)
             dk_leaf_hash(v.mv_data, v.mv_size, leaf);
             rc = dk__tree_append(lg, txn, have + 1, leaf);
         }
+        more = rc == 0 && have < head;
         if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
             rc = dk__mdb_err(rc, "cannot commit the Merkle tree");
         else if (rc)
             mdb_txn_abort(txn);
         pthread_rwlock_unlock(&lg->txn_lock);
-        if (rc)
-            return rc == DK__MAPFULL ? dk__fail(DK_EIO, "the map is full building the tree") : rc;
+        if (rc == DK__MAPFULL)
+            rc = dk__fail(DK_EIO, "the map is full building the tree");
     }
-    return 0;
+    return rc;
 }
 
 /* ---- public: roots and proofs ---- */

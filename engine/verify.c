@@ -316,6 +316,10 @@ static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *acto
         return dk__mdb_err(rc, "cannot open a cursor");
     for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && rc == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size != 8) {
+            rc = dk__fail(DK_ECORRUPT, "the actor history holds a value of %zu bytes", v.mv_size);
+            break;
+        }
         uint64_t at = dk__get_be64(v.mv_data);
         if (at >= from)
             continue;

@@ -50,6 +50,10 @@ static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
     dk_actor_info cur_a;
     for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size != 8) {
+            rc = dk__fail(DK_ECORRUPT, "the actor history holds a value of %zu bytes", v.mv_size);
+            break;
+        }
         uint64_t seq = dk__get_be64(v.mv_data);
         uint8_t sk[8];
         dk__put_be64(sk, seq);
@@ -308,12 +312,17 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
         /* skip cases untouched since `from` */
         MDB_val lk = k, lv;
-        if (from > 1 && mdb_cursor_get(cur, &lk, &lv, MDB_LAST_DUP) == 0 &&
+        if (from > 1 && mdb_cursor_get(cur, &lk, &lv, MDB_LAST_DUP) == 0 && lv.mv_size == 8 &&
             dk__get_be64(lv.mv_data) < from)
             continue;
         mdb_cursor_get(cur, &k, &v, MDB_FIRST_DUP);
         size_t n = 0;
         do {
+            if (v.mv_size != 8) {
+                r = bad(rep, 0, "the index of case '%.*s' holds a value of %zu bytes",
+                        (int)k.mv_size, (const char *)k.mv_data, v.mv_size);
+                break;
+            }
             uint64_t seq = dk__get_be64(v.mv_data);
             MDB_val sk = {8, v.mv_data};
             if (n == cap) {

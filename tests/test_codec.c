@@ -500,6 +500,20 @@ TEST(stored_decode_agrees_with_full_decode)
     dk_event ev = sample(), full, fast;
     uint8_t *buf;
     size_t len;
+    /* a float where data's last value was: valid msgpack, never canonical */
+    static const uint8_t one[] = {0x81, 0xa1, 'a', 0x01};
+    ev.data = one;
+    ev.data_len = sizeof one;
+    ASSERT_OK(dk_event_encode(&ev, &buf, &len));
+    uint8_t *fl = malloc(len + 4);
+    memcpy(fl, buf, len - 1);
+    const uint8_t f32[] = {0xca, 0x3f, 0xc0, 0x00, 0x00}; /* 1.5 */
+    memcpy(fl + len - 1, f32, sizeof f32);
+    ASSERT_ERR(dk_event_decode(fl, len + 4, &full), DK_EDECODE);
+    ASSERT_ERR(dk_event_decode_stored(fl, len + 4, &fast), DK_EDECODE);
+    free(fl);
+    free(buf);
+    ev = sample();
     ASSERT_OK(dk_event_encode(&ev, &buf, &len));
     for (size_t i = 0; i < len; i++)
         for (int bit = 0; bit < 8; bit++) {

@@ -104,7 +104,10 @@ static int dir_empty(const char *dir)
     return empty;
 }
 
-/* Remove a restore that did not verify: the files it made, then DIR if empty. */
+/* Remove a restore that did not verify: the files it made, and DIR if the
+ * restore created it. */
+static int made_dir;
+
 static void unrestore(const char *dir)
 {
     static const char *const files[] = {"data.mdb", "lock.mdb", "node.key"};
@@ -113,7 +116,8 @@ static void unrestore(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         unlink(path);
     }
-    rmdir(dir);
+    if (made_dir)
+        rmdir(dir);
 }
 
 static int sync_dir(const char *dir)
@@ -148,7 +152,8 @@ int cmd_restore(int argc, char **argv)
         return cli_fail("'%s' already holds a ledger; restore into a new directory", pos[1]);
     if (!dir_empty(pos[1]))
         return cli_fail("'%s' is not empty; restore into a new or empty directory", pos[1]);
-    if (mkdir(pos[1], 0700) != 0 && errno != EEXIST)
+    made_dir = mkdir(pos[1], 0700) == 0;
+    if (!made_dir && errno != EEXIST)
         return cli_fail("cannot create '%s': %s", pos[1], strerror(errno));
     /* Copy first and verify the copy: what is installed is what was checked. */
     if ((rc = copy_file(src, dst, 0600)) != EXIT_OK) {
