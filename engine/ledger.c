@@ -316,7 +316,10 @@ static int get_head(MDB_txn *txn, MDB_dbi meta, head_state *h)
  * push every later time forward or fork the chain. */
 static int check_head(dk_ledger *lg, MDB_txn *txn, const head_state *h)
 {
-    if (h->seq == 0)
+    /* The head this writer committed last needs no check: only a head written
+     * by someone else (another process, or the disk) costs a read and a hash. */
+    if (h->seq == 0 || (h->seq == lg->written.seq && h->recorded_at == lg->written.recorded_at &&
+                        memcmp(h->hash, lg->written.hash, DK_HASH_BYTES) == 0))
         return 0;
     uint8_t key[8], leaf[DK_HASH_BYTES];
     dk__put_be64(key, h->seq);
@@ -653,7 +656,12 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
         rc = mdb_txn_commit(txn); /* durable: LMDB syncs on commit */
         if (rc && rc != MDB_MAP_FULL)
             rc = dk__mdb_err(rc, "cannot commit the batch");
-        *head_seq = h.seq;
+        if (rc == 0) {
+            *head_seq = h.seq;
+            lg->written.seq = h.seq;
+            lg->written.recorded_at = h.recorded_at;
+            memcpy(lg->written.hash, h.hash, DK_HASH_BYTES);
+        }
     } else {
         mdb_txn_abort(txn);
     }

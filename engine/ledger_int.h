@@ -9,6 +9,7 @@
 
 #include "docket/case.h"
 #include "docket/ledger.h"
+#include "engine_int.h"
 
 /* Named databases:
  *   log        seq (be64) -> record bytes               (MDB_APPEND)
@@ -49,6 +50,11 @@ struct dk_ledger {
     int stopping;
     int writer_running;
     pthread_t writer;
+    struct {
+        uint64_t seq;
+        int64_t recorded_at;
+        uint8_t hash[DK_HASH_BYTES];
+    } written;               /* the head the writer committed last (writer thread only) */
     pthread_mutex_t hook_mu; /* held while the hook is set and while it runs */
     dk_commit_fn on_commit;  /* called by the writer after each commit */
     void *on_commit_ud;
@@ -113,6 +119,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
  * it holds a state of this build's layout (copied to *st), 0 if not, -1 if
  * it is malformed. */
 int dk__case_row_decode(const void *row, size_t len, uint64_t *version, dk_case_state *st);
+/* verify.c: mark the report bad at `seq` with a reason; returns 1. */
+int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,
  * with each signer's roles as enrolled then, and compare the stored state
  * rows, on `jobs` cores. Cases whose last event is before `from` are

@@ -111,8 +111,7 @@ typedef struct ckpt {
     uint8_t root[32];
 } ckpt;
 
-static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
-static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
+int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -132,11 +131,12 @@ static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t 
         uint8_t got[32];
         uint64_t at = index >> l;
         if (dk__tree_node(lg, txn, (unsigned)l, at, got) != 0 || memcmp(got, f->formed[l], 32) != 0)
-            return bad(rep, index + 1,
-                       "the stored Merkle tree node (level %d, index %llu) over records %llu..%llu "
-                       "does not match them",
-                       l, (unsigned long long)at, (unsigned long long)((at << l) + 1),
-                       (unsigned long long)((at + 1) << l));
+            return dk__verify_bad(
+                rep, index + 1,
+                "the stored Merkle tree node (level %d, index %llu) over records %llu..%llu "
+                "does not match them",
+                l, (unsigned long long)at, (unsigned long long)((at << l) + 1),
+                (unsigned long long)((at + 1) << l));
     }
     return 0;
 }
@@ -159,16 +159,16 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
     dk_event ev;
     dk__actor_change ac;
     if (dk_event_decode(rec->body, rec->body_len, &ev) != 0)
-        return bad(rep, rec->seq, "event body does not decode: %s", dk_errmsg());
+        return dk__verify_bad(rep, rec->seq, "event body does not decode: %s", dk_errmsg());
     if (strcmp(rec->sigs[0].actor, ev.actor) != 0)
-        return bad(rep, rec->seq, "first signature is by '%s', not the author '%s'",
-                   rec->sigs[0].actor, ev.actor);
+        return dk__verify_bad(rep, rec->seq, "first signature is by '%s', not the author '%s'",
+                              rec->sigs[0].actor, ev.actor);
     if (dk__actor_change_parse(&ev, &ac) != 0)
-        return bad(rep, rec->seq, "%s", dk_errmsg());
+        return dk__verify_bad(rep, rec->seq, "%s", dk_errmsg());
     if ((ac.kind == DK__ACT_GENESIS) != (rec->seq == 1))
-        return bad(rep, rec->seq, "%s",
-                   rec->seq == 1 ? "the first record is not ledger.genesis"
-                                 : "ledger.genesis after the first record");
+        return dk__verify_bad(rep, rec->seq, "%s",
+                              rec->seq == 1 ? "the first record is not ledger.genesis"
+                                            : "ledger.genesis after the first record");
     for (size_t i = 0; i < rec->nsigs; i++) {
         const uint8_t *key;
         unsigned roles;
@@ -178,10 +178,11 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
         } else {
             actor_slot *a = map_find(actors, rec->sigs[i].actor, 0);
             if (a == NULL)
-                return bad(rep, rec->seq, "signer '%s' was not enrolled at that point",
-                           rec->sigs[i].actor);
+                return dk__verify_bad(rep, rec->seq, "signer '%s' was not enrolled at that point",
+                                      rec->sigs[i].actor);
             if (a->revoked)
-                return bad(rep, rec->seq, "signer '%s' had been revoked", rec->sigs[i].actor);
+                return dk__verify_bad(rep, rec->seq, "signer '%s' had been revoked",
+                                      rec->sigs[i].actor);
             key = a->pubkey;
             roles = a->roles;
         }
@@ -191,37 +192,41 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
         if (rc)
             return rc;
         if (i == 0 && ac.kind >= DK__ACT_ENROLL && !(roles & DK_ROLE_ADMIN))
-            return bad(rep, rec->seq, "%s signed by '%s', who was not an admin", ev.type, ev.actor);
+            return dk__verify_bad(rep, rec->seq, "%s signed by '%s', who was not an admin", ev.type,
+                                  ev.actor);
     }
     /* The command index must point back here; a case event must be in its
      * case's index (the rules pass reads cases through it). */
     MDB_val ck = {DK_CMD_BYTES, ev.cmd}, cv;
     if (mdb_get(txn, lg->cmd, &ck, &cv) != 0 || cv.mv_size != 8 ||
         dk__get_be64(cv.mv_data) != rec->seq)
-        return bad(rep, rec->seq, "the command index does not point at this record");
+        return dk__verify_bad(rep, rec->seq, "the command index does not point at this record");
     if (ac.kind == DK__ACT_NONE) {
         uint8_t sk[8];
         dk__put_be64(sk, rec->seq);
         MDB_val bk = {strlen(ev.case_id), ev.case_id}, bv = {8, sk};
         if (mdb_cursor_get(w->by_case, &bk, &bv, MDB_GET_BOTH) != 0)
-            return bad(rep, rec->seq, "the index of case '%s' does not list this record",
-                       ev.case_id);
+            return dk__verify_bad(rep, rec->seq, "the index of case '%s' does not list this record",
+                                  ev.case_id);
         w->case_events++;
     }
     /* The writer's rules for actor events, as it applied them. */
     actor_slot *old = ac.kind == DK__ACT_NONE ? NULL : map_find(actors, ac.id, 0);
     if (ac.kind == DK__ACT_GENESIS && strcmp(ev.actor, ac.id) != 0)
-        return bad(rep, rec->seq, "ledger.genesis is not signed by the admin it enrols");
+        return dk__verify_bad(rep, rec->seq, "ledger.genesis is not signed by the admin it enrols");
     if (ac.kind == DK__ACT_ENROLL && old != NULL)
-        return bad(rep, rec->seq, "actor.enrolled for '%s', who was already enrolled", ac.id);
+        return dk__verify_bad(rep, rec->seq, "actor.enrolled for '%s', who was already enrolled",
+                              ac.id);
     if ((ac.kind == DK__ACT_ROTATE || ac.kind == DK__ACT_REVOKE) && old != NULL && old->revoked)
-        return bad(rep, rec->seq, "%s for '%s', who was already revoked", ev.type, ac.id);
+        return dk__verify_bad(rep, rec->seq, "%s for '%s', who was already revoked", ev.type,
+                              ac.id);
     if (ac.kind != DK__ACT_NONE) {
         actor_slot *a =
             map_find(actors, ac.id, ac.kind == DK__ACT_GENESIS || ac.kind == DK__ACT_ENROLL);
         if (a == NULL)
             return ac.kind >= DK__ACT_ROTATE
-                       ? bad(rep, rec->seq, "%s names unknown actor '%s'", ev.type, ac.id)
+                       ? dk__verify_bad(rep, rec->seq, "%s names unknown actor '%s'", ev.type,
+                                        ac.id)
                        : dk__fail(DK_ENOMEM, "out of memory");
         if (ac.kind == DK__ACT_GENESIS || ac.kind == DK__ACT_ENROLL) {
             memcpy(a->pubkey, ac.pubkey, DK_PUBKEY_BYTES);
@@ -264,13 +269,15 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
         if (note == NULL) {
             r = dk__fail(DK_ENOMEM, "out of memory");
         } else if (!have_key) {
-            r = bad(rep, size, "a checkpoint is stored but the ledger records no node key");
+            r = dk__verify_bad(rep, size,
+                               "a checkpoint is stored but the ledger records no node key");
         } else if (dk_note_open(note, b64, &cp) != 0) {
-            r = bad(rep, size, "the stored checkpoint of size %llu is not validly signed: %s",
-                    (unsigned long long)size, dk_errmsg());
+            r = dk__verify_bad(rep, size,
+                               "the stored checkpoint of size %llu is not validly signed: %s",
+                               (unsigned long long)size, dk_errmsg());
         } else if (cp.size != size) {
-            r = bad(rep, size, "the checkpoint stored under size %llu says size %llu",
-                    (unsigned long long)size, (unsigned long long)cp.size);
+            r = dk__verify_bad(rep, size, "the checkpoint stored under size %llu says size %llu",
+                               (unsigned long long)size, (unsigned long long)cp.size);
         } else {
             if (*n == cap) {
                 cap = cap ? 2 * cap : 16;
@@ -413,20 +420,20 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         dk_record rec;
         uint64_t kseq = k.mv_size == 8 ? dk__get_be64(k.mv_data) : 0;
         if (kseq != expect) {
-            r = bad(rep, expect, "record %llu is missing (next stored key is %llu)",
-                    (unsigned long long)expect, (unsigned long long)kseq);
+            r = dk__verify_bad(rep, expect, "record %llu is missing (next stored key is %llu)",
+                               (unsigned long long)expect, (unsigned long long)kseq);
             break;
         }
         if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0) {
-            r = bad(rep, kseq, "record does not decode: %s", dk_errmsg());
+            r = dk__verify_bad(rep, kseq, "record does not decode: %s", dk_errmsg());
             break;
         }
         if (rec.seq != kseq)
-            r = bad(rep, kseq, "record says seq %llu", (unsigned long long)rec.seq);
+            r = dk__verify_bad(rep, kseq, "record says seq %llu", (unsigned long long)rec.seq);
         else if (rec.recorded_at <= last_time)
-            r = bad(rep, kseq, "recorded_at does not increase");
+            r = dk__verify_bad(rep, kseq, "recorded_at does not increase");
         else if (memcmp(rec.prev, prev, DK_HASH_BYTES) != 0)
-            r = bad(rep, kseq, "prev hash does not match the previous record");
+            r = dk__verify_bad(rep, kseq, "prev hash does not match the previous record");
         else
             r = check_body(lg, txn, &w, &rec, rep);
         dk_leaf_hash(rec.raw, rec.raw_len, prev);
@@ -437,10 +444,11 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
             uint8_t root[32];
             frontier_root(&fr, root);
             if (memcmp(root, cps[next_cp].root, 32) != 0)
-                r = bad(rep, kseq,
-                        "the first %llu records do not hash to the root of the signed checkpoint "
-                        "of that size: history was rewritten",
-                        (unsigned long long)kseq);
+                r = dk__verify_bad(
+                    rep, kseq,
+                    "the first %llu records do not hash to the root of the signed checkpoint "
+                    "of that size: history was rewritten",
+                    (unsigned long long)kseq);
             next_cp++;
         }
         last_time = rec.recorded_at;
@@ -448,41 +456,45 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         expect++;
     }
     if (rc != 0 && rc != MDB_NOTFOUND && r == 0)
-        r = bad(rep, expect, "cannot read the ledger: %s", mdb_strerror(rc));
+        r = dk__verify_bad(rep, expect, "cannot read the ledger: %s", mdb_strerror(rc));
     if (r == 0) {
         MDB_val hk = {4, (void *)"head"}, hv;
         if (mdb_get(txn, lg->meta, &hk, &hv) != 0 || hv.mv_size != 48)
-            r = bad(rep, 0, "the stored head is missing");
+            r = dk__verify_bad(rep, 0, "the stored head is missing");
         else if (dk__get_be64(hv.mv_data) != expect - 1 ||
                  memcmp((uint8_t *)hv.mv_data + 8, prev, DK_HASH_BYTES) != 0 ||
                  (int64_t)dk__get_be64((uint8_t *)hv.mv_data + 40) != last_time)
-            r = bad(rep, expect - 1, "the stored head (seq %llu) does not match the chain",
-                    (unsigned long long)dk__get_be64(hv.mv_data));
+            r = dk__verify_bad(rep, expect - 1,
+                               "the stored head (seq %llu) does not match the chain",
+                               (unsigned long long)dk__get_be64(hv.mv_data));
     }
     /* every entry of the case index is a case event seen in the walk */
     MDB_stat bst;
     if (r == 0 && from == 1 && mdb_stat(txn, lg->by_case, &bst) == 0 &&
         bst.ms_entries != w.case_events)
-        r = bad(rep, expect - 1,
-                "the case index lists %llu records but the log holds %llu case events",
-                (unsigned long long)bst.ms_entries, (unsigned long long)w.case_events);
+        r = dk__verify_bad(rep, expect - 1,
+                           "the case index lists %llu records but the log holds %llu case events",
+                           (unsigned long long)bst.ms_entries, (unsigned long long)w.case_events);
     if (r == 0 && next_cp < ncps)
-        r = bad(rep, cps[next_cp].size,
-                "a signed checkpoint covers %llu records but the ledger has only %llu: records "
-                "were removed",
-                (unsigned long long)cps[next_cp].size, (unsigned long long)(expect - 1));
+        r = dk__verify_bad(
+            rep, cps[next_cp].size,
+            "a signed checkpoint covers %llu records but the ledger has only %llu: records "
+            "were removed",
+            (unsigned long long)cps[next_cp].size, (unsigned long long)(expect - 1));
     if (r == 0 && expect > 1 && lg->tree != 0) {
         uint8_t want[32], got[32];
         frontier_root(&fr, want);
         if (dk__tree_root(lg, txn, expect - 1, got) != 0 || memcmp(want, got, 32) != 0)
-            r = bad(rep, expect - 1, "the stored Merkle tree does not match the records");
+            r = dk__verify_bad(rep, expect - 1,
+                               "the stored Merkle tree does not match the records");
     }
     /* The signatures queued so far: a failure before the first other one wins. */
     if (w.pool) {
         char who[DK_ACTOR_MAX + 1];
         uint64_t bad_sig = dk__sigpool_finish(w.pool, who, &rep->signatures);
         if (bad_sig && r >= 0 && (rep->ok || bad_sig <= rep->seq)) {
-            bad(rep, bad_sig, "signature by '%s' does not verify", who); /* the earlier one */
+            dk__verify_bad(rep, bad_sig, "signature by '%s' does not verify",
+                           who); /* the earlier one */
             r = 1;
         }
         dk__sigpool_close(w.pool);

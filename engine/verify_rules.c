@@ -24,18 +24,6 @@ typedef struct history {
     size_t n, cap;
 } history;
 
-static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
-static int bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    rep->ok = 0;
-    rep->seq = seq;
-    vsnprintf(rep->reason, sizeof rep->reason, fmt, ap);
-    va_end(ap);
-    return 1;
-}
-
 static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
 {
     MDB_cursor *cur;
@@ -153,7 +141,7 @@ static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *
     if (dk__data_u64(ev->data, ev->data_len, "target_seq", &target) != 0 ||
         dk__data_str(ev->data, ev->data_len, "target_hash", &s, &n) != 0 ||
         n != 2 * DK_HASH_BYTES) {
-        bad(rep, b->recs[i].seq, "event.reverted without target_seq and target_hash");
+        dk__verify_bad(rep, b->recs[i].seq, "event.reverted without target_seq and target_hash");
         return NULL;
     }
     memcpy(hex, s, n);
@@ -164,14 +152,15 @@ static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *
             continue;
         dk_leaf_hash(b->recs[j].raw, b->recs[j].raw_len, got);
         if (hl != DK_HASH_BYTES || memcmp(got, want, DK_HASH_BYTES) != 0) {
-            bad(rep, b->recs[i].seq, "event.reverted names seq %llu with another hash",
-                (unsigned long long)target);
+            dk__verify_bad(rep, b->recs[i].seq, "event.reverted names seq %llu with another hash",
+                           (unsigned long long)target);
             return NULL;
         }
         return b->evs[j].type;
     }
-    bad(rep, b->recs[i].seq, "event.reverted names seq %llu, not an earlier event of case '%s'",
-        (unsigned long long)target, ev->case_id);
+    dk__verify_bad(rep, b->recs[i].seq,
+                   "event.reverted names seq %llu, not an earlier event of case '%s'",
+                   (unsigned long long)target, ev->case_id);
     return NULL;
 }
 
@@ -186,23 +175,26 @@ static int check_case(const history *h, const case_buf *b, const MDB_val *row,
         const dk_record *rec = &b->recs[i];
         const dk_event *ev = &b->evs[i];
         if (dk_case_check_schema(ev) != 0)
-            return bad(rep, rec->seq, "%s", dk_errmsg());
+            return dk__verify_bad(rep, rec->seq, "%s", dk_errmsg());
         if (ev->has_expect && ev->expect != st.version)
-            return bad(rep, rec->seq,
-                       "the event expected version %llu of case '%s', which was "
-                       "at %llu",
-                       (unsigned long long)ev->expect, ev->case_id, (unsigned long long)st.version);
+            return dk__verify_bad(rep, rec->seq,
+                                  "the event expected version %llu of case '%s', which was "
+                                  "at %llu",
+                                  (unsigned long long)ev->expect, ev->case_id,
+                                  (unsigned long long)st.version);
         const dk_actor_info *author = actor_at(h, ev->actor, rec->seq);
         if (author == NULL || author->revoked)
-            return bad(rep, rec->seq, "author '%s' was not an enrolled actor then", ev->actor);
+            return dk__verify_bad(rep, rec->seq, "author '%s' was not an enrolled actor then",
+                                  ev->actor);
         const char *cos[DK_SIGS_MAX];
         unsigned cos_roles[DK_SIGS_MAX];
         size_t ncos = 0;
         for (size_t s = 1; s < rec->nsigs; s++) {
             const dk_actor_info *a = actor_at(h, rec->sigs[s].actor, rec->seq);
             if (a == NULL || a->revoked)
-                return bad(rep, rec->seq, "co-signer '%s' was not an enrolled actor then",
-                           rec->sigs[s].actor);
+                return dk__verify_bad(rep, rec->seq,
+                                      "co-signer '%s' was not an enrolled actor then",
+                                      rec->sigs[s].actor);
             cos[ncos] = rec->sigs[s].actor;
             cos_roles[ncos++] = a->roles;
         }
@@ -212,16 +204,17 @@ static int check_case(const history *h, const case_buf *b, const MDB_val *row,
         if (revert && (target = revert_target(b, i, rep)) == NULL)
             return 1;
         if (dk_case_permit(ev, author->roles, &st, cos, cos_roles, ncos, target) != 0)
-            return bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
+            return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
         if (revert || rollback) {
             uint64_t bad_seq = 0;
             if (st.version == 0)
-                return bad(rep, rec->seq, "%s on a case with no events", ev->type);
+                return dk__verify_bad(rep, rec->seq, "%s on a case with no events", ev->type);
             if (dk_case_fold(b->recs, i + 1, &st, NULL, NULL, &bad_seq) != 0)
-                return bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
-                           (unsigned long long)bad_seq, dk_errmsg());
+                return dk__verify_bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
+                                      (unsigned long long)bad_seq, dk_errmsg());
         } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
-            return bad(rep, rec->seq, "breaks the case rules as they stood: %s", dk_errmsg());
+            return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
+                                  dk_errmsg());
         }
     }
     /* The writer checks appends against the stored state: it must be the fold. */
@@ -232,12 +225,13 @@ static int check_case(const history *h, const case_buf *b, const MDB_val *row,
         (full && (stored.version != st.version || stored.last_seq != st.last_seq ||
                   stored.status != st.status || stored.voided != st.voided ||
                   memcmp(&stored, &st, sizeof st) != 0)))
-        return bad(rep, st.last_seq,
-                   "the stored state of case '%s' (version %llu/%llu, %s) differs from the fold "
-                   "of its events (version %llu, %s)",
-                   b->evs[0].case_id, (unsigned long long)head_version,
-                   (unsigned long long)stored.version, dk_status_name(stored.status),
-                   (unsigned long long)st.version, dk_status_name(st.status));
+        return dk__verify_bad(
+            rep, st.last_seq,
+            "the stored state of case '%s' (version %llu/%llu, %s) differs from the fold "
+            "of its events (version %llu, %s)",
+            b->evs[0].case_id, (unsigned long long)head_version, (unsigned long long)stored.version,
+            dk_status_name(stored.status), (unsigned long long)st.version,
+            dk_status_name(st.status));
     return 0;
 }
 
@@ -269,7 +263,7 @@ static void run_case(void *ctx, dk__work *w)
     int r = 0;
     for (size_t i = 0; r == 0 && i < it->n; i++)
         if ((r = push(&b, &it->recs[i])) > 0) /* the walk decoded it: cannot happen */
-            bad(&rep, 0, "a record of the case does not decode");
+            dk__verify_bad(&rep, 0, "a record of the case does not decode");
     if (r == 0)
         r = check_case(c->h, &b, &it->row, &rep);
     pthread_mutex_lock(&c->mu);
@@ -319,8 +313,8 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
         size_t n = 0;
         do {
             if (v.mv_size != 8) {
-                r = bad(rep, 0, "the index of case '%.*s' holds a value of %zu bytes",
-                        (int)k.mv_size, (const char *)k.mv_data, v.mv_size);
+                r = dk__verify_bad(rep, 0, "the index of case '%.*s' holds a value of %zu bytes",
+                                   (int)k.mv_size, (const char *)k.mv_data, v.mv_size);
                 break;
             }
             uint64_t seq = dk__get_be64(v.mv_data);
@@ -335,8 +329,9 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
                 cap *= 2;
             }
             if (mdb_get(txn, lg->log, &sk, &recs[n]) != 0) {
-                r = bad(rep, seq, "the case index of '%.*s' points at missing record %llu",
-                        (int)k.mv_size, (const char *)k.mv_data, (unsigned long long)seq);
+                r = dk__verify_bad(
+                    rep, seq, "the case index of '%.*s' points at missing record %llu",
+                    (int)k.mv_size, (const char *)k.mv_data, (unsigned long long)seq);
                 break;
             }
             n++;

@@ -24,19 +24,25 @@ static dk_verify_report verify_with(dk_ledger *lg, uint64_t from, int jobs)
     return rep;
 }
 
-/* Damage the closed ledger at `dir` with `fn`, reopen read-only, verify. */
-static dk_verify_report damaged(const char *dir, void (*fn)(raw_env *, MDB_dbi, void *), void *arg)
+/* Open the closed ledger at `dir` read-only and verify it on every core. */
+static dk_verify_report reverify(const char *dir)
 {
-    raw_env r;
-    MDB_dbi log = raw_open(&r, dir, "log");
-    fn(&r, log, arg);
-    raw_commit(&r);
     dk_ledger *lg;
     dk_ledger_opts ro = {0, 0, 1};
     ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
     dk_verify_report rep = verify_with(lg, 0, 0);
     dk_ledger_close(lg);
     return rep;
+}
+
+/* Damage the closed ledger at `dir` with `fn`, then verify it. */
+static dk_verify_report damaged(const char *dir, void (*fn)(raw_env *, MDB_dbi, void *), void *arg)
+{
+    raw_env r;
+    MDB_dbi log = raw_open(&r, dir, "log");
+    fn(&r, log, arg);
+    raw_commit(&r);
+    return reverify(dir);
 }
 
 static void expect_bad(const dk_verify_report *rep, uint64_t seq, const char *needle)
@@ -293,16 +299,6 @@ TEST(a_stale_case_state_row_is_named)
             ASSERT_EQ(system(cmd), 0);
         }
     }
-}
-
-static dk_verify_report reverify(const char *dir)
-{
-    dk_ledger *lg;
-    dk_ledger_opts ro = {0, 0, 1};
-    ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
-    dk_verify_report rep = verify_with(lg, 0, 0);
-    dk_ledger_close(lg);
-    return rep;
 }
 
 /* Records hidden from the case index would escape the rules pass. */
