@@ -115,7 +115,7 @@ static void bench_clients(dk_ledger *lg, fx_event *events, size_t n, int clients
     double *lat = calloc(n, sizeof *lat);
     pthread_t *th = calloc((size_t)clients, sizeof *th);
     client_arg *args = calloc((size_t)clients, sizeof *args);
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = now_s(), c0 = cpu_s(), w0 = written_bytes();
     for (int i = 0; i < clients; i++) {
         args[i] = (client_arg){lg, events, &next, n, lat, 0};
         pthread_create(&th[i], NULL, client, &args[i]);
@@ -128,6 +128,8 @@ static void bench_clients(dk_ledger *lg, fx_event *events, size_t n, int clients
     double el = now_s() - t0;
     printf("# %d clients: %.2f cores busy on average\n", clients, (cpu_s() - c0) / el);
     char name[64];
+    snprintf(name, sizeof name, "append_c%d_written_bytes_per_event", clients);
+    line(name, (written_bytes() - w0) / (double)n, "bytes");
     snprintf(name, sizeof name, "append_c%d_eps", clients);
     line(name, (double)n / el, "events/s");
     if (clients == 1 || clients == 64) {

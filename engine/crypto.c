@@ -1,9 +1,10 @@
-/* crypto.c - Ed25519 keys and domain-separated signatures, SHA-256 and RFC 6962
- * hashes, random bytes and base64/hex, all on libsodium. */
+/* crypto.c - Ed25519 keys and domain-separated signatures, random bytes and base64/hex on
+ * libsodium; SHA-256 and RFC 6962 hashes on nettle (which uses the CPU's SHA extensions). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/sha2.h>
 #include <sodium.h>
 
 #include "crypto_int.h"
@@ -185,30 +186,35 @@ int dk_verify_raw(const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t *msg, size_t 
     return 0;
 }
 
+/* libsodium 1.0.18's SHA-256 is portable C: 1.69 us for 512 bytes on the bench machine,
+ * nettle 3.8's 0.38 us (SHA-NI). The chain, the tree and every rebuild hash each record. */
 void dk_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    crypto_hash_sha256(out, data, len);
+    struct sha256_ctx st;
+    sha256_init(&st);
+    sha256_update(&st, len, data);
+    sha256_digest(&st, 32, out);
 }
 
 void dk_leaf_hash(const void *data, size_t len, uint8_t out[32])
 {
-    crypto_hash_sha256_state st;
+    struct sha256_ctx st;
     const uint8_t prefix = 0x00;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &prefix, 1);
-    crypto_hash_sha256_update(&st, data, len);
-    crypto_hash_sha256_final(&st, out);
+    sha256_init(&st);
+    sha256_update(&st, 1, &prefix);
+    sha256_update(&st, len, data);
+    sha256_digest(&st, 32, out);
 }
 
 void dk_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[32])
 {
-    crypto_hash_sha256_state st;
+    struct sha256_ctx st;
     const uint8_t prefix = 0x01;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &prefix, 1);
-    crypto_hash_sha256_update(&st, left, 32);
-    crypto_hash_sha256_update(&st, right, 32);
-    crypto_hash_sha256_final(&st, out);
+    sha256_init(&st);
+    sha256_update(&st, 1, &prefix);
+    sha256_update(&st, 32, left);
+    sha256_update(&st, 32, right);
+    sha256_digest(&st, 32, out);
 }
 
 void dk_random(void *buf, size_t len)

@@ -308,7 +308,7 @@ TEST(the_case_index_must_list_exactly_the_case_events)
     world w;
     build(&w, dir);
     world_close(&w);
-    char cmd[300];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, "cp -r '%s' '%s.orig'", dir, dir);
     ASSERT_EQ(system(cmd), 0);
     raw_env r;
