@@ -544,69 +544,210 @@ int dk_record_encode(const dk_record *rec, uint8_t **out, size_t *out_len)
     return 0;
 }
 
-static int record_from_object(const msgpack_object *o, dk_record *rec)
+/* ---- records read back: a direct parser of the one canonical layout ----
+ * Accepts exactly the bytes pack_record writes (msgpack-c's shortest forms), without
+ * unpacking into a zone or re-encoding: every record read from the ledger goes through
+ * here. test_codec checks it against msgpack-c with a re-encode on mutated records. */
+
+typedef struct rd {
+    const uint8_t *p, *end;
+    const char *why; /* the first failure */
+} rd;
+
+static int rd_fail(rd *r, const char *why)
 {
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 6)
-        return dk__fail(DK_EDECODE, "record must be an array of 6 fields");
-    const msgpack_object *f = o->via.array.ptr;
-    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[0].via.u64 != DK_RECORD_VERSION)
-        return dk__fail(DK_EDECODE, "unknown record layout version");
-    if (f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[1].via.u64 == 0)
-        return dk__fail(DK_EDECODE, "record seq must be a positive integer");
-    rec->seq = f[1].via.u64;
-    if (take_int(&f[2], &rec->recorded_at, "recorded_at") != 0)
-        return DK_EDECODE;
-    if (f[3].type != MSGPACK_OBJECT_BIN || f[3].via.bin.size != DK_HASH_BYTES)
-        return dk__fail(DK_EDECODE, "record prev must be a %d-byte hash", DK_HASH_BYTES);
-    memcpy(rec->prev, f[3].via.bin.ptr, DK_HASH_BYTES);
-    if (f[4].type != MSGPACK_OBJECT_BIN || f[4].via.bin.size > DK_BODY_MAX)
-        return dk__fail(DK_EDECODE, "record body must be binary of at most %d bytes", DK_BODY_MAX);
-    rec->body = (const uint8_t *)f[4].via.bin.ptr;
-    rec->body_len = f[4].via.bin.size;
-    if (f[5].type != MSGPACK_OBJECT_ARRAY || f[5].via.array.size < 1 ||
-        f[5].via.array.size > DK_SIGS_MAX)
-        return dk__fail(DK_EDECODE, "record must carry 1..%d signatures", DK_SIGS_MAX);
-    rec->nsigs = f[5].via.array.size;
-    for (size_t i = 0; i < rec->nsigs; i++) {
-        const msgpack_object *s = &f[5].via.array.ptr[i];
-        if (s->type != MSGPACK_OBJECT_ARRAY || s->via.array.size != 2)
-            return dk__fail(DK_EDECODE, "record signature %zu must be [actor, signature]", i);
-        if (take_str(&s->via.array.ptr[0], rec->sigs[i].actor, sizeof rec->sigs[i].actor,
-                     "signer") != 0)
-            return DK_EDECODE;
-        const msgpack_object *b = &s->via.array.ptr[1];
-        if (b->type != MSGPACK_OBJECT_BIN || b->via.bin.size != DK_SIG_BYTES)
-            return dk__fail(DK_EDECODE, "record signature %zu must be %d bytes", i, DK_SIG_BYTES);
-        memcpy(rec->sigs[i].sig, b->via.bin.ptr, DK_SIG_BYTES);
+    if (r->why == NULL)
+        r->why = why;
+    return -1;
+}
+
+static int rd_take(rd *r, size_t n, const uint8_t **out)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return rd_fail(r, "is truncated");
+    *out = r->p;
+    r->p += n;
+    return 0;
+}
+
+static uint64_t rd_be(const uint8_t *b, size_t n)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++)
+        x = x << 8 | b[i];
+    return x;
+}
+
+/* An integer in msgpack-c's shortest form: -2^63 .. 2^64-1 in *u (or *i if negative). */
+static int rd_int(rd *r, uint64_t *u, int64_t *i, int *neg)
+{
+    const uint8_t *b;
+    if (rd_take(r, 1, &b))
+        return -1;
+    uint8_t c = b[0];
+    *neg = 0;
+    if (c <= 0x7f) {
+        *u = c;
+        return 0;
     }
+    if (c >= 0xe0) {
+        *neg = 1;
+        *i = (int8_t)c;
+        return 0;
+    }
+    static const struct {
+        uint8_t tag, len, neg;
+        uint64_t lo; /* the smallest magnitude this form may carry canonically */
+    } forms[] = {{0xcc, 1, 0, 0x80},        {0xcd, 2, 0, 0x100},      {0xce, 4, 0, 0x10000},
+                 {0xcf, 8, 0, 0x100000000}, {0xd0, 1, 1, 33},         {0xd1, 2, 1, 129},
+                 {0xd2, 4, 1, 32769},       {0xd3, 8, 1, 2147483649u}};
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        if (c != forms[f].tag)
+            continue;
+        if (rd_take(r, forms[f].len, &b))
+            return -1;
+        uint64_t x = rd_be(b, forms[f].len);
+        if (!forms[f].neg) {
+            if (x < forms[f].lo)
+                return rd_fail(r, "is not in canonical form (integer encoding)");
+            *u = x;
+            return 0;
+        }
+        /* sign-extend, then demand the value did not fit a shorter form */
+        unsigned bits = 8u * forms[f].len;
+        int64_t v = bits == 64
+                        ? (int64_t)x
+                        : (int64_t)(x ^ (1ull << (bits - 1))) - (int64_t)(1ull << (bits - 1));
+        if (v >= 0 || (uint64_t)(-(v + 1)) + 1 < forms[f].lo)
+            return rd_fail(r, "is not in canonical form (integer encoding)");
+        *neg = 1;
+        *i = v;
+        return 0;
+    }
+    return rd_fail(r, "has a field that is not an integer where one is expected");
+}
+
+/* A binary string in its shortest header; its bytes stay in the input. */
+static int rd_bin(rd *r, const uint8_t **data, size_t *len)
+{
+    const uint8_t *b;
+    if (rd_take(r, 1, &b))
+        return -1;
+    size_t hl = b[0] == 0xc4 ? 1 : b[0] == 0xc5 ? 2 : b[0] == 0xc6 ? 4 : 0;
+    if (hl == 0)
+        return rd_fail(r, "has a field that is not binary where binary is expected");
+    if (rd_take(r, hl, &b))
+        return -1;
+    *len = (size_t)rd_be(b, hl);
+    if ((hl == 2 && *len < 256) || (hl == 4 && *len < 65536))
+        return rd_fail(r, "is not in canonical form (length encoding)");
+    return rd_take(r, *len, data);
+}
+
+/* An array header that must announce exactly n (< 16) elements. */
+static int rd_fixarray(rd *r, unsigned lo, unsigned hi, unsigned *n, const char *what)
+{
+    const uint8_t *b;
+    if (rd_take(r, 1, &b))
+        return -1;
+    if ((b[0] & 0xf0) != 0x90 || (b[0] & 0x0f) < lo || (b[0] & 0x0f) > hi)
+        return rd_fail(r, what);
+    *n = b[0] & 0x0f;
     return 0;
 }
 
 int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec)
 {
     memset(rec, 0, sizeof *rec);
-    msgpack_zone z;
-    msgpack_object o;
-    msgpack_sbuffer sb;
-    if (!msgpack_zone_init(&z, 1024))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    msgpack_sbuffer_init(&sb);
-    int rc = unpack_one(raw, len, &z, &o, "record");
-    if (rc == 0)
-        rc = record_from_object(&o, rec);
-    if (rc == 0)
-        rc = pack_record(&sb, rec) != 0 ? dk__fail(DK_ENOMEM, "out of memory") : 0;
-    if (rc == 0)
-        rc = same_bytes(&sb, raw, len, "record");
-    msgpack_sbuffer_destroy(&sb);
-    msgpack_zone_destroy(&z);
-    if (rc) {
-        memset(rec, 0, sizeof *rec);
-        return rc == DK_ENOMEM ? rc : DK_EDECODE;
+    rd r = {raw, raw + len, NULL};
+    unsigned n;
+    uint64_t u = 0;
+    int64_t i = 0;
+    int neg;
+    const uint8_t *b;
+    size_t bl;
+    if (rd_fixarray(&r, 6, 6, &n, "must be an array of 6 fields"))
+        goto bad;
+    if (rd_int(&r, &u, &i, &neg))
+        goto bad;
+    if (neg || u != DK_RECORD_VERSION) {
+        rd_fail(&r, "has an unknown layout version");
+        goto bad;
+    }
+    if (rd_int(&r, &u, &i, &neg))
+        goto bad;
+    if (neg || u == 0) {
+        rd_fail(&r, "seq must be a positive integer");
+        goto bad;
+    }
+    rec->seq = u;
+    if (rd_int(&r, &u, &i, &neg))
+        goto bad;
+    if (!neg && u > INT64_MAX) {
+        rd_fail(&r, "recorded_at must be a 64-bit signed integer");
+        goto bad;
+    }
+    rec->recorded_at = neg ? i : (int64_t)u;
+    if (rd_bin(&r, &b, &bl))
+        goto bad;
+    if (bl != DK_HASH_BYTES) {
+        rd_fail(&r, "prev must be a 32-byte hash");
+        goto bad;
+    }
+    memcpy(rec->prev, b, DK_HASH_BYTES);
+    if (rd_bin(&r, &rec->body, &rec->body_len))
+        goto bad;
+    if (rec->body_len > DK_BODY_MAX) {
+        rd_fail(&r, "body is over the size limit");
+        goto bad;
+    }
+    if (rd_fixarray(&r, 1, DK_SIGS_MAX, &n, "must carry 1..4 signatures"))
+        goto bad;
+    rec->nsigs = n;
+    for (size_t s = 0; s < rec->nsigs; s++) {
+        unsigned two;
+        if (rd_fixarray(&r, 2, 2, &two, "has a signature that is not [actor, signature]") ||
+            rd_take(&r, 1, &b))
+            goto bad;
+        size_t al;
+        if ((b[0] & 0xe0) == 0xa0) {
+            al = b[0] & 0x1f;
+        } else if (b[0] == 0xd9) {
+            if (rd_take(&r, 1, &b))
+                goto bad;
+            al = b[0];
+            if (al < 32) {
+                rd_fail(&r, "is not in canonical form (length encoding)");
+                goto bad;
+            }
+        } else {
+            rd_fail(&r, "has a signer that is not a short string");
+            goto bad;
+        }
+        if (al > DK_ACTOR_MAX || rd_take(&r, al, &b) || memchr(b, 0, al) != NULL) {
+            rd_fail(&r, "has a signer id that is too long or contains a NUL byte");
+            goto bad;
+        }
+        memcpy(rec->sigs[s].actor, b, al);
+        rec->sigs[s].actor[al] = 0;
+        if (rd_bin(&r, &b, &bl))
+            goto bad;
+        if (bl != DK_SIG_BYTES) {
+            rd_fail(&r, "has a signature that is not 64 bytes");
+            goto bad;
+        }
+        memcpy(rec->sigs[s].sig, b, DK_SIG_BYTES);
+    }
+    if (r.p != r.end) {
+        rd_fail(&r, "has trailing bytes");
+        goto bad;
     }
     rec->raw = raw;
     rec->raw_len = len;
     return 0;
+bad:
+    memset(rec, 0, sizeof *rec);
+    return dk__fail(DK_EDECODE, "record %s", r.why);
 }
 
 /* ---- reading fields of a data map (engine-private) ---- */
