@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "benchlib.h"
 #include "docket/views.h"
 #include "fixture.h"
 #include "harness.h"
@@ -26,19 +27,6 @@
 #define NSC      5   /* senior caseworkers */
 #define NIV      400 /* interviewers */
 #define MAXSTEPS 24
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void line(const char *name, double value, const char *unit)
-{
-    printf("%s %.1f %s\n", name, value, unit);
-    fflush(stdout);
-}
 
 static uint64_t mix(uint64_t x)
 {
@@ -456,6 +444,10 @@ typedef struct rb_result {
     long maxrss_kb;
     long anon_kb, file_kb;
     long peak_anon_kb;
+    char view[DK_VIEW_COUNT][24]; /* each view's name and entries after the rebuild */
+    uint64_t entries[DK_VIEW_COUNT];
+    double views_file_mb; /* the views' data.mdb */
+    double written_mb;    /* bytes written by the rebuild (wchar) */
 } rb_result;
 
 static long status_kb(const char *field)
@@ -490,7 +482,8 @@ static void *sample_anon(void *p)
 
 static void rebuild_child(const char *dir, int fd)
 {
-    rb_result r = {0, 0, 0, 0, 0, 0, 0};
+    rb_result r;
+    memset(&r, 0, sizeof r);
     pthread_t sampler;
     atomic_store(&sampling, 1);
     pthread_create(&sampler, NULL, sample_anon, NULL);
@@ -500,15 +493,28 @@ static void rebuild_child(const char *dir, int fd)
     dk_head h;
     if (dk_ledger_open(dir, &lo, &lg) == 0 && dk_ledger_head(lg, &h) == 0 &&
         dk_views_open(lg, dir, NULL, &vw) == 0) {
-        double t0 = now_s();
+        double t0 = now_s(), w0 = written_bytes();
         int rc = dk_views_rebuild(vw, NULL);
         r.seconds = now_s() - t0;
+        r.written_mb = (written_bytes() - w0) / (1024.0 * 1024.0);
         r.ok = rc == 0;
         if (rc)
             fprintf(stderr, "# rebuild failed: %s\n", dk_errmsg());
         r.events = h.seq;
         r.anon_kb = status_kb("RssAnon:");
         r.file_kb = status_kb("RssFile:");
+        dk_view_status vs[DK_VIEW_COUNT];
+        if (r.ok && dk_views_status(vw, vs) == 0)
+            for (int i = 0; i < DK_VIEW_COUNT; i++) {
+                memcpy(r.view[i], vs[i].name, sizeof r.view[i]);
+                r.view[i][sizeof r.view[i] - 1] = 0;
+                r.entries[i] = vs[i].entries;
+            }
+        char path[4200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/views/data.mdb", dir);
+        if (stat(path, &st) == 0)
+            r.views_file_mb = (double)st.st_size / (1024.0 * 1024.0);
         dk_views_close(vw);
         dk_ledger_close(lg);
     }
@@ -576,12 +582,6 @@ static void *loop_thread(void *p)
     lag_ctx *l = p;
     uv_run(&l->loop, UV_RUN_DEFAULT);
     return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void submitted(void *ud, const dk_append_res *res)
@@ -763,6 +763,15 @@ int main(int argc, char **argv)
         line("rebuild_peak_rss_anon_mb", (double)r.peak_anon_kb / 1024.0, "MiB");
         line("rebuild_end_rss_anon_mb", (double)r.anon_kb / 1024.0, "MiB");
         line("rebuild_end_rss_file_mb", (double)r.file_kb / 1024.0, "MiB");
+        for (int i = 0; i < DK_VIEW_COUNT; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "view_%s_entries",
+                     r.view[i][0] == '_' ? r.view[i] + 1 : r.view[i]);
+            if (r.view[i][0])
+                line(name, (double)r.entries[i], "entries");
+        }
+        line("views_file_mb", r.views_file_mb, "MiB");
+        line("rebuild_written_mb", r.written_mb, "MiB");
     }
     if (!no_lag && bench_lag(dir, lag_seconds, 10000) != 0) {
         fprintf(stderr, "# the lag benchmark failed: %s\n", dk_errmsg());

@@ -1,5 +1,6 @@
 /* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain and finds
  * the cases, a folder thread folds each case once, the caller writes them in transactions. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #define QUEUE_CASES    8192
 #define CASES_PER_STEP 4096
+#define STEP_SECONDS   0.5   /* a step waits this long at most for its cases */
 #define SCAN_SNAPSHOT  65536 /* records per ledger snapshot, so no read is held for long */
 
 typedef struct result {
@@ -119,6 +121,7 @@ static int first_of_case(dk_ledger *lg, const char *case_id, uint64_t seq, int *
 static void *scan(void *p)
 {
     bulk *k = p;
+    pthread_setname_np(pthread_self(), "dk-views-scan");
     uint8_t prev[DK_HASH_BYTES];
     memset(prev, 0, sizeof prev);
     uint64_t seq = 1;
@@ -176,6 +179,7 @@ static void *scan(void *p)
 static void *fold_cases(void *p)
 {
     bulk *k = p;
+    pthread_setname_np(pthread_self(), "dk-views-fold");
     char id[DK_CASE_MAX + 1];
     for (;;) {
         pthread_mutex_lock(&k->mu);
@@ -269,6 +273,22 @@ void dk__bulk_stop(dk_views *vw)
     vw->bulk = NULL;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Has the folder finished, or failed, or been stopped? */
+static int folder_done(bulk *k)
+{
+    pthread_mutex_lock(&k->mu);
+    int done = k->folded || k->err || k->stop;
+    pthread_mutex_unlock(&k->mu);
+    return done;
+}
+
 /* Take the next folded case; 0 if there is none yet (or any more). */
 static int pop(bulk *k, result *out, int wait)
 {
@@ -302,9 +322,17 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     int rc = 0;
     *finished = 0;
     dk__ov_reset(&vw->ov);
-    for (size_t n = 0; rc == 0 && n < CASES_PER_STEP && pop(k, &res, n == 0); n++) {
-        rc = dk__bulk_merge(&vw->ov, res.blob, res.len);
-        free(res.blob);
+    /* Fill the step before writing it: a step is a transaction, and each rewrites the
+     * pages it touches in the views keyed by status, caseworker, day or month. */
+    double t0 = now_s();
+    for (size_t n = 0; rc == 0 && n < CASES_PER_STEP && now_s() - t0 < STEP_SECONDS;) {
+        if (pop(k, &res, 1)) {
+            rc = dk__bulk_merge(&vw->ov, res.blob, res.len);
+            free(res.blob);
+            n++;
+        } else if (folder_done(k)) {
+            break;
+        }
     }
     if (rc == 0)
         rc = dk__flush(vw, txn, bs, &vw->ov);
