@@ -1267,6 +1267,54 @@ int dk_iter_next(dk_iter *it, dk_record *rec)
     return 0;
 }
 
+int dk_iter_case(dk_iter *it, const char *case_id)
+{
+    if (!it->by_case)
+        return dk__fail(DK_EINVAL, "the iterator does not read a case");
+    if (strlen(case_id) > DK_CASE_MAX)
+        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
+    snprintf(it->case_id, sizeof it->case_id, "%s", case_id);
+    it->from = 1;
+    it->started = 0;
+    return 0;
+}
+
+int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 1], size_t max,
+                    size_t *n)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    *n = 0;
+    size_t alen = strlen(after);
+    if (alen > DK_CASE_MAX)
+        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
+    int rc = dk__read_begin(lg, &txn);
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0) {
+        dk__read_end(lg, txn);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    MDB_val k = {alen, (void *)after}, v;
+    int g =
+        alen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    if (g == 0 && alen && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
+        g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
+    for (; g == 0 && *n < max; g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
+        if (k.mv_size > DK_CASE_MAX) {
+            rc = dk__fail(DK_ECORRUPT, "the case index holds a key of %zu bytes", k.mv_size);
+            break;
+        }
+        memcpy(ids[*n], k.mv_data, k.mv_size);
+        ids[(*n)++][k.mv_size] = 0;
+    }
+    if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
+        rc = dk__mdb_err(g, "cannot read the case index");
+    mdb_cursor_close(cur);
+    dk__read_end(lg, txn);
+    return rc;
+}
+
 void dk_iter_close(dk_iter *it)
 {
     if (it == NULL)

@@ -633,17 +633,12 @@ static int blob_add(uint8_t **b, size_t *len, size_t *cap, int view, int kind, c
     return 0;
 }
 
-int dk__bulk_compute(dk_ledger *lg, const char *case_id, uint64_t upto, uint8_t **blob,
-                     size_t *blen)
+int dk__bulk_compute(dk_iter *it, const char *case_id, uint64_t upto, uint8_t **blob, size_t *blen,
+                     size_t *bcap)
 {
-    dk_iter *it;
-    *blob = NULL;
-    *blen = 0;
-    int rc = dk_iter_open(lg, 1, case_id, &it);
-    if (rc)
-        return rc;
     dk_record *recs = NULL, r;
-    size_t n = 0, cap = 0, bcap = 0;
+    size_t n = 0, cap = 0;
+    int rc;
     while ((rc = dk_iter_next(it, &r)) == 0 && r.seq <= upto) {
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
@@ -666,35 +661,29 @@ int dk__bulk_compute(dk_ledger *lg, const char *case_id, uint64_t upto, uint8_t 
     for (size_t i = 0; i < set.n && rc == 0; i++) {
         const witem *w = &set.it[i];
         if (w->view == DK_VIEW_STATS)
-            rc = w->count ? blob_add(blob, blen, &bcap, w->view, OV_COUNT, w->key, w->klen, NULL, 0,
+            rc = w->count ? blob_add(blob, blen, bcap, w->view, OV_COUNT, w->key, w->klen, NULL, 0,
                                      w->count)
                           : 0;
         else
-            rc = blob_add(blob, blen, &bcap, w->view, OV_PUT, w->key, w->klen, w->val, w->vlen, 0);
+            rc = blob_add(blob, blen, bcap, w->view, OV_PUT, w->key, w->klen, w->val, w->vlen, 0);
     }
     sentry e[3];
     size_t ne = rc == 0 ? dk__state_entries(case_id, &st, e) : 0;
     for (size_t i = 0; i < ne && rc == 0; i++)
-        rc = blob_add(blob, blen, &bcap, e[i].view, OV_PUT, e[i].key, e[i].klen, e[i].val.buf,
+        rc = blob_add(blob, blen, bcap, e[i].view, OV_PUT, e[i].key, e[i].klen, e[i].val.buf,
                       e[i].val.len, 0);
     if (rc == 0 && n) {
         uint8_t row[4 + sizeof(dk_case_state) + 64];
         size_t len = dk__state_encode(&st, row, sizeof row);
-        rc = blob_add(blob, blen, &bcap, DK_VIEW_CASES, OV_PUT, case_id, strlen(case_id), row, len,
+        rc = blob_add(blob, blen, bcap, DK_VIEW_CASES, OV_PUT, case_id, strlen(case_id), row, len,
                       0);
     }
     free(set.it);
     free(recs);
-    dk_iter_close(it);
-    if (rc) {
-        free(*blob);
-        *blob = NULL;
-        *blen = 0;
-    }
     return rc;
 }
 
-int dk__bulk_merge(overlay *ov, const uint8_t *b, size_t len)
+int dk__bulk_merge(overlay *ov, overlay *scatter, const uint8_t *b, size_t len)
 {
     size_t off = 0;
     int rc = 0;
@@ -704,10 +693,12 @@ int dk__bulk_merge(overlay *ov, const uint8_t *b, size_t len)
         uint64_t c = 0;
         for (int i = 0; i < 8; i++)
             c = c << 8 | p[6 + i];
+        overlay *to =
+            p[0] == DK_VIEW_DIARY || p[0] == DK_VIEW_STATS || p[0] == DK_VIEW_ERRORS ? scatter : ov;
         if (p[1] == OV_COUNT)
-            rc = dk__ov_count(ov, p[0], p + 14, klen, (int64_t)c);
+            rc = dk__ov_count(to, p[0], p + 14, klen, (int64_t)c);
         else
-            rc = dk__ov_put(ov, p[0], p + 14, klen, p + 14 + klen, vlen);
+            rc = dk__ov_put(to, p[0], p + 14, klen, p + 14 + klen, vlen);
         off += 14 + klen + vlen;
     }
     return rc;

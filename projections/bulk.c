@@ -1,5 +1,5 @@
-/* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain and finds
- * the cases, a folder thread folds each case once, the caller writes them in transactions. */
+/* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain, a folder
+ * thread folds the cases in id order, chunk by chunk; the caller writes them in steps. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdio.h>
@@ -9,115 +9,68 @@
 
 #include "views_int.h"
 
-#define QUEUE_CASES    8192
-#define CASES_PER_STEP 4096
+#define CHUNK_CASES    128   /* cases read in one ledger snapshot and handed over at once */
+#define QUEUE_CHUNKS   64    /* folded chunks waiting for the writer */
+#define CASES_PER_STEP 4096  /* cases written per transaction */
 #define STEP_SECONDS   0.5   /* a step waits this long at most for its cases */
 #define SCAN_SNAPSHOT  65536 /* records per ledger snapshot, so no read is held for long */
+/* Entries of the views a case's history scatters (diary, stats, errors) are kept across
+ * steps, up to this many, and written together: each step would otherwise rewrite most
+ * of those views' pages. */
+#define SCATTER_MAX 131072
 
-typedef struct result {
-    uint8_t *blob;
-    size_t len;
-} result;
+typedef struct chunk {
+    uint8_t *blob; /* the chunk's cases' entries, end to end (dk__bulk_compute) */
+    size_t len, cap;
+    size_t cases;
+} chunk;
 
 struct bulk {
-    pthread_t th, folder;
+    pthread_t scanner, folder;
     int folder_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t to_writer, to_folder;
+    int writer_waits, folder_waits;
     dk_ledger *lg;
-    uint64_t head; /* the scan's end: cases are folded up to here */
+    uint64_t head; /* the rebuild's end: cases are folded up to here */
     uint8_t hash[DK_HASH_BYTES];
-    char (*q)[DK_CASE_MAX + 1]; /* cases found, to fold */
+    chunk *q;
     size_t qhead, qn;
-    result *r; /* cases folded, to write */
-    size_t rhead, rn;
-    int done, folded, stop, err;
+    int scanned, folded, stop, err;
     char errmsg[256];
+    overlay scatter;
 };
 
-static void fail_scan(bulk *k, int err)
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Has the rebuild been stopped, or has a thread failed? */
+static int halted(bulk *k)
 {
     pthread_mutex_lock(&k->mu);
-    k->err = err;
-    snprintf(k->errmsg, sizeof k->errmsg, "%s", dk_errmsg());
+    int h = k->stop || k->err;
+    pthread_mutex_unlock(&k->mu);
+    return h;
+}
+
+/* Record a thread's failure (the first one wins) and wake everyone. */
+static void fail(bulk *k, int err)
+{
+    pthread_mutex_lock(&k->mu);
+    if (!k->err) {
+        k->err = err;
+        snprintf(k->errmsg, sizeof k->errmsg, "%s", dk_errmsg());
+    }
+    pthread_cond_broadcast(&k->to_writer);
+    pthread_cond_broadcast(&k->to_folder);
     pthread_mutex_unlock(&k->mu);
 }
 
-static int push(bulk *k, const char *case_id)
-{
-    pthread_mutex_lock(&k->mu);
-    while (k->qn == QUEUE_CASES && !k->stop)
-        pthread_cond_wait(&k->cv, &k->mu);
-    int stop = k->stop;
-    if (!stop) {
-        snprintf(k->q[(k->qhead + k->qn) % QUEUE_CASES], DK_CASE_MAX + 1, "%s", case_id);
-        k->qn++;
-        pthread_cond_broadcast(&k->cv);
-    }
-    pthread_mutex_unlock(&k->mu);
-    return stop;
-}
-
-/* A msgpack string at *p (fixstr or str8); its bytes and length. */
-static int mp_str(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *n)
-{
-    if (*p >= end)
-        return -1;
-    uint8_t c = **p;
-    if ((c & 0xe0) == 0xa0) {
-        *n = c & 0x1f;
-        (*p)++;
-    } else if (c == 0xd9 && *p + 1 < end) {
-        *n = (*p)[1];
-        *p += 2;
-    } else {
-        return -1;
-    }
-    if (*p + *n > end)
-        return -1;
-    *s = *p;
-    *p += *n;
-    return 0;
-}
-
-/* The type and case of a body, read straight from its canonical encoding (keys v,
- * type, case first). The folder decodes every case event in full. -1 if the body does
- * not start as a canonical one does. */
-static int type_and_case(const uint8_t *b, size_t len, char type[DK_TYPE_MAX + 1],
-                         char case_id[DK_CASE_MAX + 1])
-{
-    const uint8_t *p = b, *end = b + len, *s;
-    size_t n;
-    if (len < 4 || (p[0] & 0xf0) != 0x80 || p[1] != 0xa1 || p[2] != 'v' || p[3] > 0x7f)
-        return -1;
-    p += 4;
-    if (mp_str(&p, end, &s, &n) || n != 4 || memcmp(s, "type", 4) != 0 || mp_str(&p, end, &s, &n) ||
-        n > DK_TYPE_MAX)
-        return -1;
-    memcpy(type, s, n);
-    type[n] = 0;
-    if (mp_str(&p, end, &s, &n) || n != 4 || memcmp(s, "case", 4) != 0 || mp_str(&p, end, &s, &n) ||
-        n > DK_CASE_MAX)
-        return -1;
-    memcpy(case_id, s, n);
-    case_id[n] = 0;
-    return 0;
-}
-
-/* Is `seq` the case's first record? (A case's first record is its case.opened.) */
-static int first_of_case(dk_ledger *lg, const char *case_id, uint64_t seq, int *first)
-{
-    dk_iter *it;
-    dk_record r;
-    int rc = dk_iter_open(lg, 1, case_id, &it);
-    if (rc)
-        return rc;
-    rc = dk_iter_next(it, &r);
-    *first = rc == 0 && r.seq == seq;
-    dk_iter_close(it);
-    return rc == DK_ENOTFOUND ? 0 : rc;
-}
-
+/* The scanner: every record up to head, in seq order, must chain to the one before. */
 static void *scan(void *p)
 {
     bulk *k = p;
@@ -126,96 +79,101 @@ static void *scan(void *p)
     memset(prev, 0, sizeof prev);
     uint64_t seq = 1;
     int rc = 0;
-    while (rc == 0 && seq <= k->head && !k->stop) {
+    while (rc == 0 && seq <= k->head && !halted(k)) {
         dk_iter *it;
         if ((rc = dk_iter_open(k->lg, seq, NULL, &it)) != 0)
             break;
         for (unsigned n = 0; rc == 0 && n < SCAN_SNAPSHOT && seq <= k->head; n++) {
             dk_record rec;
-            dk_event ev;
             if ((rc = dk_iter_next(it, &rec)) != 0) {
                 if (rc == DK_ENOTFOUND)
                     rc = dk_fail(DK_ECORRUPT, "views: the ledger ends before record %llu",
                                  (unsigned long long)seq);
-                break;
-            }
-            if (rec.seq != seq)
+            } else if (rec.seq != seq) {
                 rc = dk_fail(DK_ECORRUPT, "views: expected record %llu, the ledger gave %llu",
                              (unsigned long long)seq, (unsigned long long)rec.seq);
-            else if (memcmp(rec.prev, prev, DK_HASH_BYTES) != 0)
+            } else if (memcmp(rec.prev, prev, DK_HASH_BYTES) != 0) {
                 rc = dk_fail(DK_ECORRUPT,
                              "views: record %llu does not chain: its prev is not the hash of "
                              "record %llu",
                              (unsigned long long)seq, (unsigned long long)seq - 1);
-            else if (type_and_case(rec.body, rec.body_len, ev.type, ev.case_id) != 0 &&
-                     dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0)
-                rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
-                             (unsigned long long)seq, dk_errmsg());
-            if (rc)
-                break;
-            dk_leaf_hash(rec.raw, rec.raw_len, prev);
-            if (strcmp(ev.type, "case.opened") == 0) {
-                int first = 0;
-                if ((rc = first_of_case(k->lg, ev.case_id, seq, &first)) != 0)
-                    break;
-                if (first && push(k, ev.case_id))
-                    break; /* stopped */
+            } else {
+                dk_leaf_hash(rec.raw, rec.raw_len, prev);
+                seq++;
             }
-            seq++;
         }
         dk_iter_close(it);
     }
     if (rc)
-        fail_scan(k, rc);
+        fail(k, rc);
     pthread_mutex_lock(&k->mu);
     memcpy(k->hash, prev, DK_HASH_BYTES);
-    k->done = 1;
-    pthread_cond_broadcast(&k->cv);
+    k->scanned = 1;
+    pthread_cond_broadcast(&k->to_writer);
     pthread_mutex_unlock(&k->mu);
     return NULL;
 }
 
-/* The folder thread: cases found -> their entries. */
+/* Hand a folded chunk to the writer; 1 if the rebuild stopped instead. */
+static int push(bulk *k, chunk *c)
+{
+    pthread_mutex_lock(&k->mu);
+    while (k->qn == QUEUE_CHUNKS && !k->stop && !k->err) {
+        k->folder_waits = 1;
+        pthread_cond_wait(&k->to_folder, &k->mu);
+        k->folder_waits = 0;
+    }
+    int stop = k->stop || k->err;
+    if (!stop) {
+        k->q[(k->qhead + k->qn++) % QUEUE_CHUNKS] = *c;
+        memset(c, 0, sizeof *c);
+        if (k->writer_waits)
+            pthread_cond_signal(&k->to_writer);
+    }
+    pthread_mutex_unlock(&k->mu);
+    return stop;
+}
+
+/* One chunk: the cases in ids[0..n), each folded up to head, in one snapshot. */
+static int fold_chunk(bulk *k, char (*ids)[DK_CASE_MAX + 1], size_t n, chunk *c)
+{
+    dk_iter *it;
+    int rc = dk_iter_open(k->lg, 1, ids[0], &it);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (i > 0)
+            rc = dk_iter_case(it, ids[i]);
+        if (rc == 0)
+            rc = dk__bulk_compute(it, ids[i], k->head, &c->blob, &c->len, &c->cap);
+    }
+    c->cases = n;
+    dk_iter_close(it);
+    return rc;
+}
+
+/* The folder: every case of the case index, in id order. */
 static void *fold_cases(void *p)
 {
     bulk *k = p;
     pthread_setname_np(pthread_self(), "dk-views-fold");
-    char id[DK_CASE_MAX + 1];
-    for (;;) {
-        pthread_mutex_lock(&k->mu);
-        while (k->qn == 0 && !k->done && !k->stop)
-            pthread_cond_wait(&k->cv, &k->mu);
-        if (k->stop || k->qn == 0) {
-            pthread_mutex_unlock(&k->mu);
+    char(*ids)[DK_CASE_MAX + 1] = malloc(CHUNK_CASES * sizeof *ids);
+    char last[DK_CASE_MAX + 1] = "";
+    chunk c = {NULL, 0, 0, 0};
+    int rc = ids ? 0 : dk_fail(DK_ENOMEM, "out of memory");
+    while (rc == 0 && !halted(k)) {
+        size_t n;
+        if ((rc = dk_ledger_cases(k->lg, last, ids, CHUNK_CASES, &n)) != 0 || n == 0)
             break;
-        }
-        memcpy(id, k->q[k->qhead], DK_CASE_MAX + 1);
-        k->qhead = (k->qhead + 1) % QUEUE_CASES;
-        k->qn--;
-        pthread_cond_broadcast(&k->cv);
-        pthread_mutex_unlock(&k->mu);
-        result res = {NULL, 0};
-        int rc = dk__bulk_compute(k->lg, id, k->head, &res.blob, &res.len);
-        if (rc) {
-            fail_scan(k, rc);
+        memcpy(last, ids[n - 1], sizeof last);
+        if ((rc = fold_chunk(k, ids, n, &c)) != 0 || push(k, &c) || n < CHUNK_CASES)
             break;
-        }
-        pthread_mutex_lock(&k->mu);
-        while (k->rn == QUEUE_CASES && !k->stop)
-            pthread_cond_wait(&k->cv, &k->mu);
-        if (k->stop) {
-            pthread_mutex_unlock(&k->mu);
-            free(res.blob);
-            break;
-        }
-        k->r[(k->rhead + k->rn) % QUEUE_CASES] = res;
-        k->rn++;
-        pthread_cond_broadcast(&k->cv);
-        pthread_mutex_unlock(&k->mu);
     }
+    if (rc)
+        fail(k, rc);
+    free(c.blob);
+    free(ids);
     pthread_mutex_lock(&k->mu);
     k->folded = 1;
-    pthread_cond_broadcast(&k->cv);
+    pthread_cond_broadcast(&k->to_writer);
     pthread_mutex_unlock(&k->mu);
     return NULL;
 }
@@ -223,22 +181,21 @@ static void *fold_cases(void *p)
 int dk__bulk_start(dk_views *vw, uint64_t head)
 {
     bulk *k = calloc(1, sizeof *k);
-    if (k == NULL || (k->q = malloc(QUEUE_CASES * sizeof *k->q)) == NULL ||
-        (k->r = malloc(QUEUE_CASES * sizeof *k->r)) == NULL) {
-        if (k)
-            free(k->q);
+    if (k == NULL || (k->q = calloc(QUEUE_CHUNKS, sizeof *k->q)) == NULL) {
         free(k);
         return dk_fail(DK_ENOMEM, "out of memory");
     }
     k->lg = vw->lg;
     k->head = head;
+    dk__ov_init(&k->scatter);
     pthread_mutex_init(&k->mu, NULL);
-    pthread_cond_init(&k->cv, NULL);
-    if (pthread_create(&k->th, NULL, scan, k) != 0) {
+    pthread_cond_init(&k->to_writer, NULL);
+    pthread_cond_init(&k->to_folder, NULL);
+    if (pthread_create(&k->scanner, NULL, scan, k) != 0) {
         pthread_mutex_destroy(&k->mu);
-        pthread_cond_destroy(&k->cv);
+        pthread_cond_destroy(&k->to_writer);
+        pthread_cond_destroy(&k->to_folder);
         free(k->q);
-        free(k->r);
         free(k);
         return dk_fail(DK_EIO, "views: cannot start the rebuild's scanner thread");
     }
@@ -258,58 +215,48 @@ void dk__bulk_stop(dk_views *vw)
         return;
     pthread_mutex_lock(&k->mu);
     k->stop = 1;
-    pthread_cond_broadcast(&k->cv);
+    pthread_cond_broadcast(&k->to_writer);
+    pthread_cond_broadcast(&k->to_folder);
     pthread_mutex_unlock(&k->mu);
-    pthread_join(k->th, NULL);
+    pthread_join(k->scanner, NULL);
     if (k->folder_started)
         pthread_join(k->folder, NULL);
-    for (size_t i = 0; i < k->rn; i++)
-        free(k->r[(k->rhead + i) % QUEUE_CASES].blob);
+    for (size_t i = 0; i < k->qn; i++)
+        free(k->q[(k->qhead + i) % QUEUE_CHUNKS].blob);
+    dk__ov_free(&k->scatter);
     pthread_mutex_destroy(&k->mu);
-    pthread_cond_destroy(&k->cv);
+    pthread_cond_destroy(&k->to_writer);
+    pthread_cond_destroy(&k->to_folder);
     free(k->q);
-    free(k->r);
     free(k);
     vw->bulk = NULL;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Has the folder finished, or failed, or been stopped? */
-static int folder_done(bulk *k)
-{
-    pthread_mutex_lock(&k->mu);
-    int done = k->folded || k->err || k->stop;
-    pthread_mutex_unlock(&k->mu);
-    return done;
-}
-
-/* Take the next folded case; 0 if there is none yet (or any more). */
-static int pop(bulk *k, result *out, int wait)
+/* Take the next folded chunk, waiting until `deadline` for one; 0 if there is none. */
+static int pop(bulk *k, chunk *out, double deadline)
 {
     int got = 0;
     pthread_mutex_lock(&k->mu);
-    if (k->rn == 0 && !k->folded && wait) {
+    while (k->qn == 0 && !k->folded && !k->err && !k->stop) {
+        double left = deadline - now_s();
+        if (left <= 0)
+            break;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&k->cv, &k->mu, &ts);
+        long ns = ts.tv_nsec + (long)(left * 1e9);
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        k->writer_waits = 1;
+        pthread_cond_timedwait(&k->to_writer, &k->mu, &ts);
+        k->writer_waits = 0;
     }
-    if (k->rn > 0) {
-        *out = k->r[k->rhead];
-        k->rhead = (k->rhead + 1) % QUEUE_CASES;
-        k->rn--;
+    if (k->qn > 0) {
+        *out = k->q[k->qhead];
+        k->qhead = (k->qhead + 1) % QUEUE_CHUNKS;
+        k->qn--;
         got = 1;
-        pthread_cond_broadcast(&k->cv);
+        if (k->folder_waits)
+            pthread_cond_signal(&k->to_folder);
     }
     pthread_mutex_unlock(&k->mu);
     return got;
@@ -318,35 +265,33 @@ static int pop(bulk *k, result *out, int wait)
 int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
 {
     bulk *k = vw->bulk;
-    result res;
+    chunk c;
     int rc = 0;
     *finished = 0;
     dk__ov_reset(&vw->ov);
-    /* Fill the step before writing it: a step is a transaction, and each rewrites the
-     * pages it touches in the views keyed by status, caseworker, day or month. */
-    double t0 = now_s();
-    for (size_t n = 0; rc == 0 && n < CASES_PER_STEP && now_s() - t0 < STEP_SECONDS;) {
-        if (pop(k, &res, 1)) {
-            rc = dk__bulk_merge(&vw->ov, res.blob, res.len);
-            free(res.blob);
-            n++;
-        } else if (folder_done(k)) {
-            break;
-        }
+    /* Fill the step before writing it: a step is a transaction. */
+    double deadline = now_s() + STEP_SECONDS;
+    for (size_t n = 0; rc == 0 && n < CASES_PER_STEP && pop(k, &c, deadline);) {
+        rc = dk__bulk_merge(&vw->ov, &k->scatter, c.blob, c.len);
+        n += c.cases;
+        free(c.blob);
     }
+    pthread_mutex_lock(&k->mu);
+    if (rc == 0 && k->err)
+        rc = dk_fail(k->err, "%s", k->errmsg);
+    int done = rc == 0 && k->scanned && k->folded && k->qn == 0;
+    pthread_mutex_unlock(&k->mu);
     if (rc == 0)
         rc = dk__flush(vw, txn, bs, &vw->ov);
+    if (rc == 0 && (done || k->scatter.n >= SCATTER_MAX)) {
+        rc = dk__flush(vw, txn, bs, &k->scatter);
+        dk__ov_reset(&k->scatter);
+    }
     dk__ov_reset(&vw->ov);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&k->mu);
-    if (k->err) {
-        rc = dk_fail(k->err, "%s", k->errmsg);
-    } else if (k->done && k->folded && k->qn == 0 && k->rn == 0) {
+    if (rc == 0 && done) {
         *finished = 1;
         bs->seq = k->head;
         memcpy(bs->hash, k->hash, DK_HASH_BYTES);
     }
-    pthread_mutex_unlock(&k->mu);
     return rc;
 }

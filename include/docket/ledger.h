@@ -128,7 +128,15 @@ int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter 
  * snapshot: valid until dk_iter_close, so a caller may keep several.
  * 0, or DK_ENOTFOUND at the end. */
 int dk_iter_next(dk_iter *it, dk_record *rec);
+/* Point an iterator opened on a case at another case, from its first record, in the
+ * same snapshot (no new read transaction: for reading many cases in a row). */
+int dk_iter_case(dk_iter *it, const char *case_id);
 void dk_iter_close(dk_iter *it);
+
+/* Up to `max` case ids, in byte order, after `after` ("" for the first): *n of them.
+ * Fewer than `max` means there are no more. */
+int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 1], size_t max,
+                    size_t *n);
 
 /* ---- the Merkle tree, checkpoints and proofs (RFC 6962 / C2SP) ---- */
 
