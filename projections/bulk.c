@@ -1,42 +1,47 @@
-/* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain, a folder
- * thread folds the cases in id order, chunk by chunk; the caller writes them in steps. */
+/* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain, folder
+ * threads (one per core) fold the cases in id order, chunk by chunk; the caller writes them. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "views_int.h"
 
-#define CHUNK_CASES    128   /* cases read in one ledger snapshot and handed over at once */
-#define QUEUE_CHUNKS   64    /* folded chunks waiting for the writer */
-#define CASES_PER_STEP 4096  /* cases written per transaction */
-#define STEP_SECONDS   0.5   /* a step waits this long at most for its cases */
-#define SCAN_SNAPSHOT  65536 /* records per ledger snapshot, so no read is held for long */
+#define QUEUE_CHUNKS  64    /* folded chunks waiting for the writer */
+#define STEP_CHUNKS   32    /* chunks written per transaction (4,096 cases by default) */
+#define STEP_SECONDS  0.5   /* a step waits this long at most for its cases */
+#define SCAN_SNAPSHOT 65536 /* records per ledger snapshot, so no read is held for long */
 /* Entries of the views a case's history scatters (diary, stats, errors) are kept across
  * steps, up to this many, and written together: each step would otherwise rewrite most
  * of those views' pages. */
 #define SCATTER_MAX 131072
+#define FOLDERS_MAX 8
 
 typedef struct chunk {
     uint8_t *blob; /* the chunk's cases' entries, end to end (dk__bulk_compute) */
     size_t len, cap;
-    size_t cases;
 } chunk;
 
 struct bulk {
-    pthread_t scanner, folder;
-    int folder_started;
+    pthread_t scanner, folder[FOLDERS_MAX];
+    int folders, folders_started, folders_done;
+    /* the case feed: the last case id handed to a folder (under feed_mu) */
+    pthread_mutex_t feed_mu;
+    char last[DK_CASE_MAX + 1];
+    int feed_done;
     pthread_mutex_t mu;
     pthread_cond_t to_writer, to_folder;
-    int writer_waits, folder_waits;
+    int writer_waits, folder_waits; /* threads waiting on each condition */
     dk_ledger *lg;
-    uint64_t head; /* the rebuild's end: cases are folded up to here */
+    size_t chunk_cases; /* cases read in one ledger snapshot and handed over at once */
+    uint64_t head;      /* the rebuild's end: cases are folded up to here */
     uint8_t hash[DK_HASH_BYTES];
     chunk *q;
     size_t qhead, qn;
-    int scanned, folded, stop, err;
+    int scanned, stop, err;
     char errmsg[256];
     overlay scatter;
 };
@@ -119,9 +124,9 @@ static int push(bulk *k, chunk *c)
 {
     pthread_mutex_lock(&k->mu);
     while (k->qn == QUEUE_CHUNKS && !k->stop && !k->err) {
-        k->folder_waits = 1;
+        k->folder_waits++;
         pthread_cond_wait(&k->to_folder, &k->mu);
-        k->folder_waits = 0;
+        k->folder_waits--;
     }
     int stop = k->stop || k->err;
     if (!stop) {
@@ -145,26 +150,40 @@ static int fold_chunk(bulk *k, char (*ids)[DK_CASE_MAX + 1], size_t n, chunk *c)
         if (rc == 0)
             rc = dk__bulk_compute(it, ids[i], k->head, &c->blob, &c->len, &c->cap);
     }
-    c->cases = n;
     dk_iter_close(it);
     return rc;
 }
 
-/* The folder: every case of the case index, in id order. */
+/* The next chunk of case ids, after the last one handed out; *n = 0 at the end. */
+static int feed(bulk *k, char (*ids)[DK_CASE_MAX + 1], size_t *n)
+{
+    pthread_mutex_lock(&k->feed_mu);
+    int rc = 0;
+    *n = 0;
+    if (!k->feed_done) {
+        rc = dk_ledger_cases(k->lg, k->last, ids, k->chunk_cases, n);
+        if (rc || *n < k->chunk_cases)
+            k->feed_done = 1;
+        if (rc == 0 && *n)
+            memcpy(k->last, ids[*n - 1], sizeof k->last);
+    }
+    pthread_mutex_unlock(&k->feed_mu);
+    return rc;
+}
+
+/* A folder: chunks of the case index until it is exhausted. */
 static void *fold_cases(void *p)
 {
     bulk *k = p;
     pthread_setname_np(pthread_self(), "dk-views-fold");
-    char(*ids)[DK_CASE_MAX + 1] = malloc(CHUNK_CASES * sizeof *ids);
-    char last[DK_CASE_MAX + 1] = "";
-    chunk c = {NULL, 0, 0, 0};
+    char(*ids)[DK_CASE_MAX + 1] = malloc(k->chunk_cases * sizeof *ids);
+    chunk c = {NULL, 0, 0};
     int rc = ids ? 0 : dk_fail(DK_ENOMEM, "out of memory");
     while (rc == 0 && !halted(k)) {
         size_t n;
-        if ((rc = dk_ledger_cases(k->lg, last, ids, CHUNK_CASES, &n)) != 0 || n == 0)
+        if ((rc = feed(k, ids, &n)) != 0 || n == 0)
             break;
-        memcpy(last, ids[n - 1], sizeof last);
-        if ((rc = fold_chunk(k, ids, n, &c)) != 0 || push(k, &c) || n < CHUNK_CASES)
+        if ((rc = fold_chunk(k, ids, n, &c)) != 0 || push(k, &c))
             break;
     }
     if (rc)
@@ -172,7 +191,7 @@ static void *fold_cases(void *p)
     free(c.blob);
     free(ids);
     pthread_mutex_lock(&k->mu);
-    k->folded = 1;
+    k->folders_done++;
     pthread_cond_broadcast(&k->to_writer);
     pthread_mutex_unlock(&k->mu);
     return NULL;
@@ -186,12 +205,17 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
         return dk_fail(DK_ENOMEM, "out of memory");
     }
     k->lg = vw->lg;
+    k->chunk_cases = vw->rebuild_chunk;
     k->head = head;
     dk__ov_init(&k->scatter);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    k->folders = cores < 1 ? 1 : cores > FOLDERS_MAX ? FOLDERS_MAX : (int)cores;
+    pthread_mutex_init(&k->feed_mu, NULL);
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->to_writer, NULL);
     pthread_cond_init(&k->to_folder, NULL);
     if (pthread_create(&k->scanner, NULL, scan, k) != 0) {
+        pthread_mutex_destroy(&k->feed_mu);
         pthread_mutex_destroy(&k->mu);
         pthread_cond_destroy(&k->to_writer);
         pthread_cond_destroy(&k->to_folder);
@@ -200,11 +224,15 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
         return dk_fail(DK_EIO, "views: cannot start the rebuild's scanner thread");
     }
     vw->bulk = k;
-    if (pthread_create(&k->folder, NULL, fold_cases, k) != 0) {
-        dk__bulk_stop(vw);
-        return dk_fail(DK_EIO, "views: cannot start the rebuild's folder thread");
+    for (int i = 0; i < k->folders; i++) {
+        if (pthread_create(&k->folder[i], NULL, fold_cases, k) != 0) {
+            if (i > 0)
+                break; /* fold with the threads we have */
+            dk__bulk_stop(vw);
+            return dk_fail(DK_EIO, "views: cannot start the rebuild's folder thread");
+        }
+        k->folders_started++;
     }
-    k->folder_started = 1;
     return 0;
 }
 
@@ -219,11 +247,12 @@ void dk__bulk_stop(dk_views *vw)
     pthread_cond_broadcast(&k->to_folder);
     pthread_mutex_unlock(&k->mu);
     pthread_join(k->scanner, NULL);
-    if (k->folder_started)
-        pthread_join(k->folder, NULL);
+    for (int i = 0; i < k->folders_started; i++)
+        pthread_join(k->folder[i], NULL);
     for (size_t i = 0; i < k->qn; i++)
         free(k->q[(k->qhead + i) % QUEUE_CHUNKS].blob);
     dk__ov_free(&k->scatter);
+    pthread_mutex_destroy(&k->feed_mu);
     pthread_mutex_destroy(&k->mu);
     pthread_cond_destroy(&k->to_writer);
     pthread_cond_destroy(&k->to_folder);
@@ -237,7 +266,7 @@ static int pop(bulk *k, chunk *out, double deadline)
 {
     int got = 0;
     pthread_mutex_lock(&k->mu);
-    while (k->qn == 0 && !k->folded && !k->err && !k->stop) {
+    while (k->qn == 0 && k->folders_done < k->folders_started && !k->err && !k->stop) {
         double left = deadline - now_s();
         if (left <= 0)
             break;
@@ -246,9 +275,9 @@ static int pop(bulk *k, chunk *out, double deadline)
         long ns = ts.tv_nsec + (long)(left * 1e9);
         ts.tv_sec += ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
-        k->writer_waits = 1;
+        k->writer_waits++;
         pthread_cond_timedwait(&k->to_writer, &k->mu, &ts);
-        k->writer_waits = 0;
+        k->writer_waits--;
     }
     if (k->qn > 0) {
         *out = k->q[k->qhead];
@@ -256,7 +285,7 @@ static int pop(bulk *k, chunk *out, double deadline)
         k->qn--;
         got = 1;
         if (k->folder_waits)
-            pthread_cond_signal(&k->to_folder);
+            pthread_cond_broadcast(&k->to_folder); /* every folder re-checks */
     }
     pthread_mutex_unlock(&k->mu);
     return got;
@@ -271,15 +300,14 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     dk__ov_reset(&vw->ov);
     /* Fill the step before writing it: a step is a transaction. */
     double deadline = now_s() + STEP_SECONDS;
-    for (size_t n = 0; rc == 0 && n < CASES_PER_STEP && pop(k, &c, deadline);) {
+    for (size_t n = 0; rc == 0 && n < STEP_CHUNKS && pop(k, &c, deadline); n++) {
         rc = dk__bulk_merge(&vw->ov, &k->scatter, c.blob, c.len);
-        n += c.cases;
         free(c.blob);
     }
     pthread_mutex_lock(&k->mu);
     if (rc == 0 && k->err)
         rc = dk_fail(k->err, "%s", k->errmsg);
-    int done = rc == 0 && k->scanned && k->folded && k->qn == 0;
+    int done = rc == 0 && k->scanned && k->folders_done == k->folders_started && k->qn == 0;
     pthread_mutex_unlock(&k->mu);
     if (rc == 0)
         rc = dk__flush(vw, txn, bs, &vw->ov);

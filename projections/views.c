@@ -9,6 +9,7 @@
 
 #define DEFAULT_BATCH         1024
 #define DEFAULT_REBUILD_BATCH 32768
+#define DEFAULT_REBUILD_CHUNK 128
 
 int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
                 uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES]);
@@ -54,6 +55,11 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
     vw->batch = opts && opts->batch ? opts->batch : DEFAULT_BATCH;
     vw->rebuild_batch = opts && opts->rebuild_batch ? opts->rebuild_batch : DEFAULT_REBUILD_BATCH;
     vw->upto = opts ? opts->upto : 0;
+    vw->rebuild_chunk = opts && opts->rebuild_chunk ? opts->rebuild_chunk : DEFAULT_REBUILD_CHUNK;
+    if (vw->rebuild_chunk > 65536) {
+        free(vw);
+        return dk_fail(DK_EINVAL, "views: a rebuild chunk is limited to 65536 cases");
+    }
     if (vw->batch > 1u << 20 || vw->rebuild_batch > 1u << 20) {
         free(vw);
         return dk_fail(DK_EINVAL, "views: batch sizes are limited to 1048576 records");

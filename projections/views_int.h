@@ -97,7 +97,7 @@ struct dk_views {
     char dir[4096];
     MDB_env *env;
     MDB_dbi meta, checkpoints;
-    unsigned batch, rebuild_batch;
+    unsigned batch, rebuild_batch, rebuild_chunk;
     uint64_t upto; /* 0, or the last seq these views may apply */
     build_run run;
     unsigned requested;  /* views a caller asked to rebuild, not yet started */

@@ -410,7 +410,7 @@ static void golden_with_batch(unsigned batch, int sync_each)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {batch, batch, 0};
+    dk_views_opts o = {batch, batch, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     if (sync_each)
         ASSERT_OK(dk_views_sync(vw)); /* built early, then kept up incrementally */
@@ -562,7 +562,7 @@ TEST(undo_is_honoured_incrementally)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {2, 5, 0};
+    dk_views_opts o = {2, 5, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     golden_scenario(&w);
     ASSERT_OK(dk_views_sync(vw));
@@ -741,7 +741,7 @@ TEST(rebuild_swaps_at_the_end)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {1000, 4, 0}; /* a rebuild of many small batches */
+    dk_views_opts o = {1000, 4, 0, 0}; /* a rebuild of many small batches */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     golden_scenario(&w);
     ASSERT_OK(dk_views_sync(vw));
@@ -905,6 +905,44 @@ TEST(views_of_another_ledger_are_refused_then_rebuilt)
     th_rm_tree(adir);
 }
 
+/* A rebuild's folder threads take chunks of one case each, so they contend for the case
+ * feed and fill the writer's queue (64 chunks) many times over: the views equal the ones
+ * kept up record by record, entry for entry. */
+TEST(rebuild_in_one_case_chunks_equals_incremental)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    dk_views_opts inc = {1, 1000, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &inc, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    for (int i = 0; i < 300; i++) {
+        char id[32], day[16];
+        snprintf(id, sizeof id, "CH-%03d", i);
+        snprintf(day, sizeof day, "2020-%02d-%02d", 1 + i % 12, 1 + i % 28);
+        open_case(&w, id, i % 3 ? "visa" : "asylum", day, w.carol);
+        if (i % 4 == 0)
+            assign(&w, id, "carol");
+        if (i % 5 == 0)
+            status_to(&w, id, "validated", w.carol);
+    }
+    ASSERT_OK(dk_views_sync(vw));
+    char *want[DK_VIEW_COUNT];
+    for (int v = 1; v < DK_VIEW_COUNT; v++)
+        want[v] = dump(vw, dk_view_name(v));
+    dk_views_close(vw);
+    dk_views_opts chunked = {1000, 1, 0, 1}; /* bulk phase (more than 1 record), 1 case a chunk */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    for (int v = 1; v < DK_VIEW_COUNT; v++) {
+        expect_view(vw, dk_view_name(v), want[v]);
+        free(want[v]);
+    }
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TEST(open_refuses_bad_input)
 {
     world w;
@@ -912,9 +950,12 @@ TEST(open_refuses_bad_input)
     dk_views *vw = (dk_views *)&w;
     ASSERT_ERR(dk_views_open(w.lg, "", NULL, &vw), DK_EINVAL);
     ASSERT(vw == NULL);
-    dk_views_opts o = {2u << 20, 0, 0};
+    dk_views_opts o = {2u << 20, 0, 0, 0};
     ASSERT_ERR(dk_views_open(w.lg, w.dir, &o, &vw), DK_EINVAL);
     ASSERT_CONTAINS(dk_errmsg(), "batch");
+    dk_views_opts big = {0, 0, 0, 65537};
+    ASSERT_ERR(dk_views_open(w.lg, w.dir, &big, &vw), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "chunk");
     ASSERT_EQ(dk_view_id("diary"), DK_VIEW_DIARY);
     ASSERT_EQ(dk_view_id("nope"), -1);
     dk_views_close(NULL);
@@ -927,4 +968,5 @@ TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record
                     TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
                         TH_ENTRY(projector_follows_appends_in_process)
                             TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                TH_ENTRY(open_refuses_bad_input))
+                                TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
+                                    TH_ENTRY(open_refuses_bad_input))
