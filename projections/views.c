@@ -183,16 +183,20 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     if ((rc = dk__live_load(vw, txn, &live, &stale)) != 0 ||
         (rc = dk__builds_sweep(vw, txn, &others)) != 0)
         return done(b, finish(vw, txn, rc));
-    if (live.mask && live.seq > head.seq) {
-        /* the ledger is shorter than the views: it was replaced or restored */
+    /* The ledger is shorter than the views, or as long but another record at the views'
+     * seq: it was replaced or restored. (Longer: the next record must chain, apply.c.) */
+    int shorter = live.seq > head.seq;
+    if (live.mask && (shorter || (live.seq == head.seq && live.seq > 0 &&
+                                  memcmp(live.hash, head.hash, DK_HASH_BYTES) != 0))) {
         if (!vw->requested && !vw->run.active)
-            return done(
-                b, finish(vw, txn,
-                          dk_fail(DK_ECORRUPT,
-                                  "views: the views are at seq %llu but the ledger's head is "
-                                  "%llu: the ledger was replaced or restored; rebuild the views "
-                                  "(docket views rebuild)",
-                                  (unsigned long long)live.seq, (unsigned long long)head.seq)));
+            return done(b,
+                        finish(vw, txn,
+                               dk_fail(DK_ECORRUPT,
+                                       "views: the views are at seq %llu but the ledger's head is "
+                                       "%llu%s: the ledger was replaced or restored; rebuild the "
+                                       "views (docket views rebuild)",
+                                       (unsigned long long)live.seq, (unsigned long long)head.seq,
+                                       shorter ? "" : ", another record")));
         live.mask = 0;
         stale = ALL_VIEWS;
     }

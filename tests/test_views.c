@@ -885,6 +885,17 @@ TEST(views_of_another_ledger_are_refused_then_rebuilt)
     expect_view(vw, "by_status", "received XB-1\n");
     expect_intact(vw);
     dk_views_close(vw);
+    /* a ledger as long as the views' but another one: its record 32 is not theirs */
+    for (uint64_t s = 5; s < 32;)
+        s = PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
+    copy_views(adir, b.dir);
+    ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
+    ASSERT_ERR(dk_views_sync(vw), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "the ledger's head is 32, another record");
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_view(vw, "by_status", "received XB-1\n");
+    expect_intact(vw);
+    dk_views_close(vw);
     /* a longer ledger on another chain: its record 33 does not follow the views' 32 */
     for (int i = 0; i < 30; i++)
         PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
