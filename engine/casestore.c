@@ -9,11 +9,13 @@
 #include "engine_int.h"
 #include "ledger_int.h"
 
-/* A state row: version(8) last_seq(8) layout(4) then the struct. The layout
- * tag changes with the struct, and a row of another layout is re-folded. */
-#define LAYOUT    ((uint32_t)(0xdc000000u | sizeof(dk_case_state)))
-#define ROW_HEAD  20
-#define ROW_BYTES (ROW_HEAD + sizeof(dk_case_state))
+/* A state row: version(8) last_seq(8) then the state packed (dk_case_state_pack, its
+ * layout tag first): 150-400 bytes where the struct is 1,440, so a commit dirties fewer
+ * pages. Rows written by earlier dockets hold the raw struct after a tag of their own
+ * (RAW_LAYOUT) and are still read; a row of any other layout is re-folded. */
+#define ROW_HEAD   16
+#define RAW_LAYOUT ((uint32_t)(0xdc000000u | sizeof(dk_case_state)))
+#define RAW_BYTES  (ROW_HEAD + 4 + sizeof(dk_case_state))
 
 /* An LMDB failure as a DK code; MAP_FULL stays distinct so the batch retries. */
 static int storage(int mdb_rc, const char *what)
@@ -115,10 +117,9 @@ static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_
         return 0;
     if (rc)
         return storage(rc, "cannot read case state");
-    if (v.mv_size == ROW_BYTES && get_be32((const uint8_t *)v.mv_data + 16) == LAYOUT) {
-        memcpy(st, (const uint8_t *)v.mv_data + ROW_HEAD, sizeof *st);
+    uint64_t version, last;
+    if (dk__case_row_decode(v.mv_data, v.mv_size, &version, &last, st) == 1)
         return 0;
-    }
     /* Another layout (an older docket): rebuild the state from the events. */
     uint64_t bad = 0;
     int in_storage;
@@ -131,15 +132,11 @@ static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_
 
 static int store_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_case_state *st)
 {
-    uint8_t row[ROW_BYTES];
+    uint8_t row[ROW_HEAD + DK_CASE_STATE_PACKED_MAX];
     dk__put_be64(row, st->version);
     dk__put_be64(row + 8, st->last_seq);
-    row[16] = (uint8_t)(LAYOUT >> 24);
-    row[17] = (uint8_t)(LAYOUT >> 16);
-    row[18] = (uint8_t)(LAYOUT >> 8);
-    row[19] = (uint8_t)LAYOUT;
-    memcpy(row + ROW_HEAD, st, sizeof *st);
-    MDB_val k = {strlen(case_id), (void *)case_id}, v = {sizeof row, row};
+    size_t n = dk_case_state_pack(st, row + ROW_HEAD, sizeof row - ROW_HEAD);
+    MDB_val k = {strlen(case_id), (void *)case_id}, v = {ROW_HEAD + n, row};
     return mdb_put(txn, lg->case_state, &k, &v, 0);
 }
 
@@ -360,17 +357,26 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     return rc ? storage(rc, "cannot store the case state") : 0;
 }
 
-int dk__case_row_decode(const void *row, size_t len, uint64_t *version, dk_case_state *st)
+int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,
+                        dk_case_state *st)
 {
     memset(st, 0, sizeof *st);
-    *version = 0;
+    *version = *last_seq = 0;
     if (len == 0)
         return 0; /* no row: a case with no events */
-    if (len < ROW_HEAD)
+    if (len < ROW_HEAD + 4)
         return -1;
-    *version = dk__get_be64(row);
-    if (len != ROW_BYTES || get_be32((const uint8_t *)row + 16) != LAYOUT)
-        return 0;
-    memcpy(st, (const uint8_t *)row + ROW_HEAD, sizeof *st);
-    return 1;
+    const uint8_t *b = row;
+    *version = dk__get_be64(b);
+    *last_seq = dk__get_be64(b + 8);
+    if (len == RAW_BYTES && get_be32(b + ROW_HEAD) == RAW_LAYOUT) {
+        memcpy(st, b + ROW_HEAD + 4, sizeof *st);
+        return 1;
+    }
+    if (dk_case_state_unpack(b + ROW_HEAD, len - ROW_HEAD, st) == 0)
+        return 1;
+    memset(st, 0, sizeof *st);
+    /* An earlier docket's raw struct of another size is re-folded; anything else that
+     * does not unpack is damage. */
+    return b[ROW_HEAD] == 0xdc && get_be32(b + ROW_HEAD) != RAW_LAYOUT ? 0 : -1;
 }

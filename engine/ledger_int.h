@@ -115,10 +115,11 @@ typedef struct dk__case_append {
  * *version receives the case's version before this event. */
 int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
                          int *code);
-/* Parse a stored case_state row (len 0: none): its header version, and 1 if
- * it holds a state of this build's layout (copied to *st), 0 if not, -1 if
- * it is malformed. */
-int dk__case_row_decode(const void *row, size_t len, uint64_t *version, dk_case_state *st);
+/* Parse a stored case_state row (len 0: none): its header version and last seq, and 1
+ * if it holds a state this build reads (into *st), 0 if another layout (an older
+ * docket's: re-folded), -1 if it is malformed. */
+int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,
+                        dk_case_state *st);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

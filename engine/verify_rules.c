@@ -166,6 +166,23 @@ static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *
 
 /* Replay one case as the writer did, then compare the stored row (`row`,
  * borrowed). 0, or 1 (bad, rep says why). Pure: no LMDB, so any thread. */
+
+/* Is the stored row exactly what the writer stores for `st`? Its packed bytes must be
+ * pack(st) byte for byte (so no flipped bit, even in padding, goes unseen); a row of
+ * an earlier docket's raw layout must hold an equal state. */
+static int row_holds(const MDB_val *row, const dk_case_state *stored, const dk_case_state *st)
+{
+    uint8_t p[DK_CASE_STATE_PACKED_MAX];
+    size_t n = dk_case_state_pack(st, p, sizeof p);
+    if (row->mv_size == 16 + n && memcmp((const uint8_t *)row->mv_data + 16, p, n) == 0)
+        return 1;
+    if (row->mv_size != 16 + 4 + sizeof(dk_case_state))
+        return 0;
+    uint8_t q[DK_CASE_STATE_PACKED_MAX];
+    size_t m = dk_case_state_pack(stored, q, sizeof q);
+    return m == n && memcmp(p, q, n) == 0;
+}
+
 static int check_case(const history *h, const case_buf *b, const MDB_val *row,
                       dk_verify_report *rep)
 {
@@ -219,12 +236,12 @@ static int check_case(const history *h, const case_buf *b, const MDB_val *row,
     }
     /* The writer checks appends against the stored state: it must be the fold. */
     dk_case_state stored;
-    uint64_t head_version;
-    int full = dk__case_row_decode(row->mv_data, row->mv_size, &head_version, &stored);
-    if (full < 0 || head_version != st.version ||
+    uint64_t head_version, head_last;
+    int full = dk__case_row_decode(row->mv_data, row->mv_size, &head_version, &head_last, &stored);
+    if (full < 0 || head_version != st.version || head_last != st.last_seq ||
         (full && (stored.version != st.version || stored.last_seq != st.last_seq ||
                   stored.status != st.status || stored.voided != st.voided ||
-                  memcmp(&stored, &st, sizeof st) != 0)))
+                  !row_holds(row, &stored, &st))))
         return dk__verify_bad(
             rep, st.last_seq,
             "the stored state of case '%s' (version %llu/%llu, %s) differs from the fold "

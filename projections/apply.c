@@ -246,7 +246,7 @@ static int cache_get(applier *a, const char *case_id, centry **out)
         MDB_val k = {len, (void *)case_id}, v;
         int rc = mdb_get(a->txn, a->vs->dbi[DK_VIEW_CASES], &k, &v);
         if (rc == 0) {
-            if (dk__state_decode(v.mv_data, v.mv_size, &e->orig) != 0) {
+            if (dk_case_state_unpack(v.mv_data, v.mv_size, &e->orig) != 0) {
                 memset(&e->orig, 0, sizeof e->orig);
                 e->loaded = 2; /* unreadable: the case is re-folded from the ledger */
             } else {
@@ -523,7 +523,7 @@ static int same_entry(const sentry *a, const sentry *b)
 static int stage_states(applier *a)
 {
     scache *c = a->cache;
-    uint8_t row[4 + sizeof(dk_case_state) + 64];
+    uint8_t row[DK_CASE_STATE_PACKED_MAX];
     sentry olde[3], newe[3];
     for (size_t i = 0; i < c->n; i++) {
         centry *e = &c->pool[i];
@@ -549,7 +549,7 @@ static int stage_states(applier *a)
                 rc = dk__ov_put(a->ov, newe[y].view, newe[y].key, newe[y].klen, newe[y].val.buf,
                                 newe[y].val.len);
         }
-        size_t len = dk__state_encode(&e->st, row, sizeof row);
+        size_t len = dk_case_state_pack(&e->st, row, sizeof row);
         if (rc == 0)
             rc = dk__ov_put(a->ov, DK_VIEW_CASES, e->case_id, strlen(e->case_id), row, len);
         if (rc)
@@ -673,8 +673,8 @@ int dk__bulk_compute(dk_iter *it, const char *case_id, uint64_t upto, uint8_t **
         rc = blob_add(blob, blen, bcap, e[i].view, OV_PUT, e[i].key, e[i].klen, e[i].val.buf,
                       e[i].val.len, 0);
     if (rc == 0 && n) {
-        uint8_t row[4 + sizeof(dk_case_state) + 64];
-        size_t len = dk__state_encode(&st, row, sizeof row);
+        uint8_t row[DK_CASE_STATE_PACKED_MAX];
+        size_t len = dk_case_state_pack(&st, row, sizeof row);
         rc = blob_add(blob, blen, bcap, DK_VIEW_CASES, OV_PUT, case_id, strlen(case_id), row, len,
                       0);
     }

@@ -113,7 +113,7 @@ void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t c
     switch (view) {
     case DK_VIEW_CASES: {
         dk_case_state st;
-        if (dk__state_decode(v, vlen, &st) != 0) {
+        if (dk_case_state_unpack(v, vlen, &st) != 0) {
             snprintf(out, cap, "(unreadable state row of %zu bytes)", vlen);
             return;
         }

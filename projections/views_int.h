@@ -168,10 +168,6 @@ void dk__tup_i64(tuple *t, int64_t v);
 /* Field i of an encoded tuple into out (NUL-terminated, truncated); "" if absent. */
 void dk__tup_get(const uint8_t *v, size_t vlen, unsigned i, char *out, size_t cap);
 
-/* A case's state row (layout tag + zero-run-compressed struct). */
-size_t dk__state_encode(const dk_case_state *st, uint8_t *out, size_t cap);
-int dk__state_decode(const uint8_t *in, size_t len, dk_case_state *st);
-
 /* Entries derived from a case's state: case_status, by_status, queue. */
 typedef struct sentry {
     int view;

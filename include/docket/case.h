@@ -82,6 +82,15 @@ typedef struct dk_case_state {
     uint64_t voided; /* events on the case voided by reverts or rollbacks */
 } dk_case_state;
 
+/* A state as compact canonical bytes (a layout tag, then the struct with nothing after
+ * its strings' ends and zero runs squeezed): equal states give equal bytes. `out` needs
+ * DK_CASE_STATE_PACKED_MAX bytes; returns the length, 0 if cap is too small. */
+#define DK_CASE_STATE_PACKED_MAX (4 + sizeof(dk_case_state) + sizeof(dk_case_state) / 127 + 2)
+size_t dk_case_state_pack(const dk_case_state *st, uint8_t *out, size_t cap);
+/* The inverse: DK_EINVAL if `in` is not of this layout (another build's), DK_ECORRUPT if
+ * it is but its bytes are damaged. */
+int dk_case_state_unpack(const uint8_t *in, size_t len, dk_case_state *st);
+
 /* Check an event's data against its type's schema: required fields, types,
  * bounds and enums. DK_ESCHEMA naming the field, or DK_EINVAL for an unknown
  * case event type. System events (ledger.*, actor.*) are not checked here. */

@@ -1,0 +1,115 @@
+/* caserow.c - a case state as compact canonical bytes: no stale bytes after strings,
+ * runs of zero bytes squeezed. The writer's case_state rows and the views' _cases rows. */
+#include <string.h>
+
+#include "docket/case.h"
+#include "docket/error.h"
+
+_Static_assert(sizeof(dk_case_state) == 1440,
+               "dk_case_state changed: update canon() and STATE_LAYOUT in engine/caserow.c");
+#define STATE_LAYOUT ((uint32_t)(0xd5000000u | sizeof(dk_case_state)))
+
+#define CPY(f) memcpy(out->f, in->f, strnlen(in->f, sizeof in->f - 1))
+
+/* The state with no padding or stale bytes after strings, so equal states
+ * have equal bytes (and digests). */
+static void canon(const dk_case_state *in, dk_case_state *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = in->version;
+    out->last_seq = in->last_seq;
+    out->status = in->status;
+    CPY(case_type);
+    CPY(channel);
+    CPY(received_on);
+    CPY(applicant_ref);
+    CPY(applicant_name);
+    CPY(date_of_birth);
+    CPY(nationality);
+    CPY(assignee);
+    out->decision.has = in->decision.has;
+    CPY(decision.outcome);
+    CPY(decision.product_type);
+    CPY(decision.immigration_status);
+    out->decision.no_recourse_to_public_funds = in->decision.no_recourse_to_public_funds;
+    CPY(decision.conditions);
+    CPY(decision.valid_from);
+    CPY(decision.valid_until);
+    CPY(decision.rules_version);
+    out->decision.seq = in->decision.seq;
+    out->interview.active = in->interview.active;
+    out->interview.slot_start = in->interview.slot_start;
+    out->interview.slot_end = in->interview.slot_end;
+    CPY(interview.interviewer);
+    CPY(interview.location);
+    out->interview.seq = in->interview.seq;
+    out->interview.attended = in->interview.attended;
+    out->interview.no_shows = in->interview.no_shows;
+    out->interview.cancelled = in->interview.cancelled;
+    out->open_errors = in->open_errors;
+    for (uint32_t i = 0; i < in->open_errors && i < DK_OPEN_ERRORS_MAX; i++)
+        out->error_seqs[i] = in->error_seqs[i];
+    CPY(email);
+    CPY(postal_address);
+    out->appeal_open = in->appeal_open;
+    CPY(appeal_outcome);
+    out->voided = in->voided;
+}
+
+size_t dk_case_state_pack(const dk_case_state *st, uint8_t *out, size_t cap)
+{
+    dk_case_state c;
+    canon(st, &c);
+    const uint8_t *p = (const uint8_t *)&c;
+    size_t n = sizeof c, o = 4, i = 0;
+    if (cap < 4 + n + n / 127 + 2)
+        return 0;
+    out[0] = (uint8_t)(STATE_LAYOUT >> 24);
+    out[1] = (uint8_t)(STATE_LAYOUT >> 16);
+    out[2] = (uint8_t)(STATE_LAYOUT >> 8);
+    out[3] = (uint8_t)STATE_LAYOUT;
+    while (i < n) {
+        size_t run = 0;
+        while (i + run < n && p[i + run] == 0 && run < 127)
+            run++;
+        if (run >= 2 || (run == 1 && i + 1 == n)) {
+            out[o++] = (uint8_t)(0x80 | run);
+            i += run;
+            continue;
+        }
+        size_t lit = 0;
+        while (i + lit < n && lit < 127 &&
+               !(p[i + lit] == 0 && i + lit + 1 < n && p[i + lit + 1] == 0))
+            lit++;
+        out[o++] = (uint8_t)lit;
+        memcpy(out + o, p + i, lit);
+        o += lit;
+        i += lit;
+    }
+    return o;
+}
+
+int dk_case_state_unpack(const uint8_t *in, size_t len, dk_case_state *st)
+{
+    uint8_t *p = (uint8_t *)st;
+    size_t n = sizeof *st, o = 0, i = 4;
+    if (len < 4 || ((uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3]) !=
+                       STATE_LAYOUT)
+        return DK_EINVAL; /* not this layout */
+    while (i < len) {
+        uint8_t c = in[i++];
+        size_t run = c & 0x7f;
+        if (run == 0 || o + run > n)
+            return DK_ECORRUPT;
+        if (c & 0x80) {
+            memset(p + o, 0, run);
+        } else {
+            if (i + run > len)
+                return DK_ECORRUPT;
+            memcpy(p + o, in + i, run);
+            i += run;
+        }
+        o += run;
+    }
+    return o == n ? 0 : DK_ECORRUPT;
+}
