@@ -311,7 +311,7 @@ static int do_step(gen *g, gcase *c, uint64_t *cmd)
     snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(author));
     ev.at = 1795514400000000 + (int64_t)*cmd;
     for (int i = 0; i < 8; i++)
-        ev.cmd[i] = (uint8_t)(*cmd >> (8 * i));
+        ev.cmd[i] = (uint8_t)(*cmd >> (56 - 8 * i)); /* in order, as dk_cmd_new's are */
     memcpy(ev.cmd + 8, "bench-rb", 8);
     (*cmd)++;
     if (effp) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nettle/sha2.h>
 #include <sodium.h>
@@ -223,6 +224,16 @@ void dk_random(void *buf, size_t len)
      * rather than hand back predictable bytes), even if sodium_init failed. */
     (void)dk_init();
     randombytes_buf(buf, len);
+}
+
+void dk_cmd_new(uint8_t cmd[16])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < 6; i++)
+        cmd[i] = (uint8_t)(ms >> (40 - 8 * i));
+    dk_random(cmd + 6, 10);
 }
 
 size_t dk_b64_len(size_t n)

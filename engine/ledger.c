@@ -1033,7 +1033,7 @@ int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
     snprintf(ev.type, sizeof ev.type, "ledger.genesis");
     snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(admin));
     ev.at = now_us();
-    dk_random(ev.cmd, sizeof ev.cmd);
+    dk_cmd_new(ev.cmd);
     ev.data = (const uint8_t *)sb.data;
     ev.data_len = sb.size;
     uint8_t *body = NULL;

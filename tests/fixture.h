@@ -52,7 +52,7 @@ static inline int fx_make(fx_event *fe, const dk_key *key, const char *type, con
     snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(key));
     ev.at = 1795514400000000 + (int64_t)n;
     for (int i = 0; i < 8; i++)
-        ev.cmd[i] = (uint8_t)(n >> (8 * i));
+        ev.cmd[i] = (uint8_t)(n >> (56 - 8 * i)); /* in order, as dk_cmd_new's are */
     memcpy(ev.cmd + 8, "fixture!", 8);
     if (expect) {
         ev.has_expect = 1;

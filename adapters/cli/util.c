@@ -238,7 +238,7 @@ int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int 
             return cli_usage_error("--cmd wants %d hex digits, not '%s'", 2 * DK_CMD_BYTES,
                                    ce->cmd_hex);
     } else {
-        dk_random(ev.cmd, sizeof ev.cmd);
+        dk_cmd_new(ev.cmd);
     }
     uint8_t *body;
     size_t body_len;

@@ -55,6 +55,11 @@ void dk_node_hash(const uint8_t left[32], const uint8_t right[32], uint8_t out[3
 
 /* Fill `buf` with random bytes. */
 void dk_random(void *buf, size_t len);
+/* A new command id (16 bytes): the time in milliseconds since 1970 (48 bits, big-endian)
+ * then 80 random bits, as UUIDv7 lays them out. Ids made one after another sort one
+ * after another, so the ledger's command index grows at its end instead of touching a
+ * random page per append; clients that make their own ids should make them so too. */
+void dk_cmd_new(uint8_t cmd[16]);
 
 /* Text encodings. Encoders write a NUL-terminated string into `out`, which
  * must hold dk_b64_len(n) / 2*n+1 bytes. Decoders return the decoded length
