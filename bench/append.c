@@ -188,12 +188,18 @@ int main(int argc, char **argv)
             TH_FAIL("open: %s", dk_errmsg());
     }
     size_t total = n1 + n8 + n64;
+    int random_cmd = getenv("BENCH_RANDOM_CMD") != NULL;
+    if (random_cmd)
+        printf("# command ids: random (BENCH_RANDOM_CMD)\n");
     fx_event *events = calloc(total, sizeof *events);
     double t0 = now_s();
     for (size_t i = 0; i < total; i++) {
         char case_id[32];
         snprintf(case_id, sizeof case_id, "HO-%06zu", i % CASES);
-        if (fx_make(&events[i], actors[i % 50], "note.added", case_id, i, (const uint8_t *)sb.data,
+        /* command ids in time order, as dk_cmd_new makes them; BENCH_RANDOM_CMD=1 scatters
+         * them (what clients that make random ids cost) */
+        uint64_t n = random_cmd ? (uint64_t)(uint32_t)(i * 2654435761u) : (uint64_t)i;
+        if (fx_make(&events[i], actors[i % 50], "note.added", case_id, n, (const uint8_t *)sb.data,
                     sb.size, NULL))
             TH_FAIL("make: %s", dk_errmsg());
     }
