@@ -689,12 +689,42 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
     return rc;
 }
 
+/* Run one batch to its end: commit (growing the map as needed), answer every append
+ * in it, call the commit hook. The caller holds the right to commit (lg->committing). */
+static void commit_batch(dk_ledger *lg, dk__pending *batch)
+{
+    int rc;
+    uint64_t head_seq = 0;
+    while ((rc = run_batch(lg, batch, &head_seq)) == MDB_MAP_FULL) {
+        if ((rc = grow_map(lg)) != 0)
+            break;
+    }
+    for (dk__pending *p = batch, *next; p; p = next) {
+        next = p->next;
+        if (rc) {
+            p->res.err = rc;
+            p->res.seq = 0;
+            p->res.duplicate = 0;
+            snprintf(p->res.errmsg, sizeof p->res.errmsg, "%s", dk_errmsg());
+        }
+        p->cb(p->udata, &p->res);
+        free(p->body);
+        free(p);
+    }
+    if (rc == 0) { /* under hook_mu: a caller that unhooks waits for this call */
+        pthread_mutex_lock(&lg->hook_mu);
+        if (lg->on_commit)
+            lg->on_commit(lg->on_commit_ud, head_seq);
+        pthread_mutex_unlock(&lg->hook_mu);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     dk_ledger *lg = arg;
     for (;;) {
         pthread_mutex_lock(&lg->mu);
-        while (lg->qhead == NULL && lg->stopping < 2)
+        while ((lg->qhead == NULL && lg->stopping < 2) || lg->committing)
             pthread_cond_wait(&lg->cv, &lg->mu);
         if (lg->qhead == NULL) {
             pthread_mutex_unlock(&lg->mu);
@@ -707,32 +737,12 @@ static void *writer_main(void *arg)
         if (lg->qhead == NULL)
             lg->qtail = NULL;
         last->next = NULL;
+        lg->committing = 1;
         pthread_mutex_unlock(&lg->mu);
-
-        int rc;
-        uint64_t head_seq = 0;
-        while ((rc = run_batch(lg, batch, &head_seq)) == MDB_MAP_FULL) {
-            if ((rc = grow_map(lg)) != 0)
-                break;
-        }
-        for (dk__pending *p = batch, *next; p; p = next) {
-            next = p->next;
-            if (rc) {
-                p->res.err = rc;
-                p->res.seq = 0;
-                p->res.duplicate = 0;
-                snprintf(p->res.errmsg, sizeof p->res.errmsg, "%s", dk_errmsg());
-            }
-            p->cb(p->udata, &p->res);
-            free(p->body);
-            free(p);
-        }
-        if (rc == 0) { /* under hook_mu: a caller that unhooks waits for this call */
-            pthread_mutex_lock(&lg->hook_mu);
-            if (lg->on_commit)
-                lg->on_commit(lg->on_commit_ud, head_seq);
-            pthread_mutex_unlock(&lg->hook_mu);
-        }
+        commit_batch(lg, batch);
+        pthread_mutex_lock(&lg->mu);
+        lg->committing = 0;
+        pthread_mutex_unlock(&lg->mu);
     }
 }
 
@@ -893,7 +903,10 @@ static int enqueue_pool(dk_ledger *lg, dk__pending *p)
     return 0;
 }
 
-int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata)
+/* lead: the caller waits for the answer anyway (dk_ledger_append), so when no batch is
+ * being committed and none is queued it commits its append itself, in its own thread:
+ * one append alone is answered without waking the writer thread and then being woken. */
+static int submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata, int lead)
 {
     if (lg->read_only)
         return dk__fail(DK_EINVAL, "the ledger was opened read-only");
@@ -932,6 +945,17 @@ int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, v
     rc = check_pending(lg, p);
     pthread_mutex_lock(&lg->mu);
     lg->verifying--;
+    if (rc == 0 && lead && lg->stopping < 2 && lg->qhead == NULL && !lg->committing) {
+        lg->committing = 1;
+        pthread_mutex_unlock(&lg->mu);
+        commit_batch(lg, p);
+        pthread_mutex_lock(&lg->mu);
+        lg->committing = 0;
+        if (lg->qhead) /* queued meanwhile: the writer's */
+            pthread_cond_signal(&lg->cv);
+        pthread_mutex_unlock(&lg->mu);
+        return 0;
+    }
     if (rc == 0)
         rc = lg->stopping > 1 ? dk__fail(DK_ECLOSED, "the ledger is closing")
                               : enqueue_writer(lg, p);
@@ -939,6 +963,11 @@ int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, v
     if (rc)
         free_pending(p);
     return rc;
+}
+
+int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void *udata)
+{
+    return submit(lg, req, cb, udata, 0);
 }
 
 typedef struct waiter {
@@ -962,7 +991,7 @@ int dk_ledger_append(dk_ledger *lg, const dk_append_req *req, dk_append_res *res
 {
     waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, res};
     memset(res, 0, sizeof *res);
-    int rc = dk_ledger_submit(lg, req, wake_waiter, &w);
+    int rc = submit(lg, req, wake_waiter, &w, 1);
     if (rc) {
         res->err = rc;
         snprintf(res->errmsg, sizeof res->errmsg, "%s", dk_errmsg());

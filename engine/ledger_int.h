@@ -48,6 +48,9 @@ struct dk_ledger {
     pthread_cond_t cv;
     dk__pending *qhead, *qtail;
     int stopping;
+    /* A thread is committing a batch: the writer thread, or a caller of
+     * dk_ledger_append committing its own append while nothing else waits. */
+    int committing;
     int writer_running;
     pthread_t writer;
     struct {
