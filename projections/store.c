@@ -582,7 +582,24 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
             continue;
         MDB_dbi dbi = vs->dbi[e->view];
         MDB_val k = {e->klen, e->key}, old;
-        int have = mdb_get(txn, dbi, &k, &old);
+        int have;
+        if (e->kind == OV_PUT) {
+            /* Most puts add a key (all of them in a rebuild): try to add it, and LMDB
+             * hands back the value already there if there is one. One B-tree descent
+             * for a new key instead of a lookup and then a put. */
+            old.mv_size = e->vlen;
+            old.mv_data = e->val;
+            have = mdb_put(txn, dbi, &k, &old, MDB_NOOVERWRITE);
+            if (have == 0) {
+                dk__entry_hash(e->key, e->klen, e->val, e->vlen, h);
+                dk__digest_xor(vs->digest[e->view], h);
+                vs->count[e->view]++;
+                continue;
+            }
+            have = have == MDB_KEYEXIST ? 0 : have;
+        } else {
+            have = mdb_get(txn, dbi, &k, &old);
+        }
         if (have && have != MDB_NOTFOUND) {
             rc = dk__mdb_fail(have, "cannot read a view entry");
             break;
