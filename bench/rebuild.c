@@ -741,7 +741,7 @@ int main(int argc, char **argv)
         g.threads = 48;
         double t0 = now_s();
         if (generate(&g) != 0) {
-            fprintf(stderr, "# generating the ledger failed\n");
+            fprintf(stderr, "# generating the ledger failed: %s\n", dk_errmsg());
             return 1;
         }
         line("generate_seconds", now_s() - t0, "s");

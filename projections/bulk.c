@@ -17,7 +17,7 @@
 /* Entries of the views a case's history scatters (diary, stats, errors) are kept across
  * steps, up to this many, and written together: each step would otherwise rewrite most
  * of those views' pages. */
-#define SCATTER_MAX 131072
+#define SCATTER_MAX 32768
 #define FOLDERS_MAX 8
 
 typedef struct chunk {
