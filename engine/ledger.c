@@ -15,7 +15,7 @@
 #include "engine_int.h"
 #include "ledger_int.h"
 
-#define DEFAULT_MAP_SIZE  ((size_t)1 << 30)
+#define DEFAULT_MAP_SIZE  ((size_t)64 << 30) /* address space only: data.mdb grows as written */
 #define DEFAULT_MAX_BATCH 1024
 
 /* actors row: pubkey(32) roles(be32) revoked(1) enrolled_seq(be64) */
