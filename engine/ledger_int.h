@@ -131,6 +131,24 @@ int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK
  * skipped. The lowest failing seq is reported. 0 or 1 (bad, rep says why)
  * or <0. */
 int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_verify_report *rep);
+/* verify_slots.c: the interviewer double-booking check across cases. Each case's slot
+ * changes, in seq order, as its events left them (active 0: it gave its slot up). */
+typedef struct dk__slot_move {
+    uint64_t seq;
+    int active;
+    char interviewer[DK_ACTOR_MAX + 1];
+    int64_t start, end;
+} dk__slot_move;
+typedef struct dk__slots dk__slots;
+int dk__slots_open(dk__slots **out);
+void dk__slots_close(dk__slots *s);
+/* Add one case's moves; case_id is borrowed (the verify's snapshot) until the check. */
+int dk__slots_add(dk__slots *s, const dk__slot_move *moves, size_t n, const char *case_id,
+                  size_t case_len);
+/* No case took a slot overlapping another case's held one, and the slot index holds
+ * exactly the bookings held at the end. 0, 1 (rep says where), or <0. */
+int dk__slots_check(dk_ledger *lg, MDB_txn *txn, dk__slots *s, uint64_t head,
+                    dk_verify_report *rep);
 /* The case's version (events so far) from its state row; 0 if none. */
 int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t *version);
 

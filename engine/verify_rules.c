@@ -104,7 +104,38 @@ typedef struct case_buf {
     dk_record *recs;
     dk_event *evs;
     size_t n, cap;
+    dk__slot_move *moves; /* the case's interview slot changes, in seq order */
+    size_t nmoves, mcap;
 } case_buf;
+
+static int same_slot(const dk_case_state *a, const dk_case_state *b)
+{
+    return a->interview.active == b->interview.active &&
+           (!a->interview.active ||
+            (a->interview.slot_start == b->interview.slot_start &&
+             a->interview.slot_end == b->interview.slot_end &&
+             strcmp(a->interview.interviewer, b->interview.interviewer) == 0));
+}
+
+/* Record that the event at seq left the case holding st's slot (or none). */
+static int slot_moved(case_buf *b, uint64_t seq, const dk_case_state *st)
+{
+    if (b->nmoves == b->mcap) {
+        size_t cap = b->mcap ? 2 * b->mcap : 4;
+        dk__slot_move *m = realloc(b->moves, cap * sizeof *m);
+        if (m == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        b->moves = m;
+        b->mcap = cap;
+    }
+    dk__slot_move *m = &b->moves[b->nmoves++];
+    m->seq = seq;
+    m->active = st->interview.active != 0;
+    snprintf(m->interviewer, sizeof m->interviewer, "%s", st->interview.interviewer);
+    m->start = st->interview.slot_start;
+    m->end = st->interview.slot_end;
+    return 0;
+}
 
 static int push(case_buf *b, const MDB_val *v)
 {
@@ -183,12 +214,12 @@ static int row_holds(const MDB_val *row, const dk_case_state *stored, const dk_c
     return m == n && memcmp(p, q, n) == 0;
 }
 
-static int check_case(const history *h, const case_buf *b, const MDB_val *row,
-                      dk_verify_report *rep)
+static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_verify_report *rep)
 {
-    dk_case_state st;
+    dk_case_state st, before;
     memset(&st, 0, sizeof st);
     for (size_t i = 0; i < b->n; i++) {
+        before = st;
         const dk_record *rec = &b->recs[i];
         const dk_event *ev = &b->evs[i];
         if (dk_case_check_schema(ev) != 0)
@@ -233,6 +264,9 @@ static int check_case(const history *h, const case_buf *b, const MDB_val *row,
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
                                   dk_errmsg());
         }
+        int rc;
+        if (!same_slot(&before, &st) && (rc = slot_moved(b, rec->seq, &st)) != 0)
+            return rc;
     }
     /* The writer checks appends against the stored state: it must be the fold. */
     dk_case_state stored;
@@ -256,6 +290,7 @@ static int check_case(const history *h, const case_buf *b, const MDB_val *row,
 
 typedef struct case_item {
     dk__work link;
+    MDB_val key; /* the case id, borrowed from the snapshot */
     MDB_val row; /* the stored state row, borrowed from the snapshot */
     size_t n;
     MDB_val recs[]; /* the case's records, in seq order, borrowed */
@@ -267,13 +302,15 @@ typedef struct rules_ctx {
     dk_verify_report worst; /* the lowest failing seq so far */
     int err;                /* an out-of-memory while checking */
     uint64_t cases;
+    dk__slots *slots; /* NULL when only part of the ledger is checked (--from) */
 } rules_ctx;
 
 static void run_case(void *ctx, dk__work *w)
 {
     rules_ctx *c = ctx;
     case_item *it = (case_item *)w;
-    case_buf b = {NULL, NULL, 0, 0};
+    case_buf b;
+    memset(&b, 0, sizeof b);
     dk_verify_report rep;
     memset(&rep, 0, sizeof rep);
     rep.ok = 1;
@@ -284,6 +321,8 @@ static void run_case(void *ctx, dk__work *w)
     if (r == 0)
         r = check_case(c->h, &b, &it->row, &rep);
     pthread_mutex_lock(&c->mu);
+    if (r == 0 && c->slots && b.nmoves)
+        r = dk__slots_add(c->slots, b.moves, b.nmoves, it->key.mv_data, it->key.mv_size);
     if (r < 0 && c->err == 0)
         c->err = r;
     else if (r > 0 && (c->worst.ok || rep.seq < c->worst.seq))
@@ -292,6 +331,7 @@ static void run_case(void *ctx, dk__work *w)
     pthread_mutex_unlock(&c->mu);
     free(b.recs);
     free(b.evs);
+    free(b.moves);
     free(it);
 }
 
@@ -310,6 +350,11 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     pthread_mutex_init(&c.mu, NULL);
     dk__workpool *pool = NULL;
     MDB_cursor *cur = NULL;
+    if (from <= 1 && (rc = dk__slots_open(&c.slots)) != 0) {
+        free(h.v);
+        pthread_mutex_destroy(&c.mu);
+        return rc;
+    }
     if ((rc = dk__workpool_open(jobs, run_case, &c, &pool)) == 0 &&
         (rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0)
         rc = dk__mdb_err(rc, "cannot open a cursor");
@@ -361,6 +406,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
             break;
         }
         it->n = n;
+        it->key = k;
         memcpy(it->recs, recs, n * sizeof *recs);
         it->row.mv_size = 0;
         it->row.mv_data = NULL;
@@ -380,10 +426,25 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     free(h.v);
     pthread_mutex_destroy(&c.mu);
     rep->cases = c.cases;
-    if (rc)
-        return rc;
     if (r == 0 && c.err)
         r = c.err;
+    if (rc == 0 && r == 0 && c.slots) {
+        /* across cases: double bookings, and the slot index against the bookings */
+        dk_verify_report srep;
+        memset(&srep, 0, sizeof srep);
+        srep.ok = 1;
+        MDB_val hk = {4, (void *)"head"}, hv;
+        uint64_t head =
+            mdb_get(txn, lg->meta, &hk, &hv) == 0 && hv.mv_size >= 8 ? dk__get_be64(hv.mv_data) : 0;
+        int s = dk__slots_check(lg, txn, c.slots, head, &srep);
+        if (s < 0)
+            r = s;
+        else if (s > 0 && (c.worst.ok || srep.seq < c.worst.seq))
+            c.worst = srep;
+    }
+    dk__slots_close(c.slots);
+    if (rc)
+        return rc;
     if (r >= 0 && !c.worst.ok && (rep->ok || c.worst.seq < rep->seq)) {
         rep->ok = 0;
         rep->seq = c.worst.seq;

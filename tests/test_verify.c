@@ -347,6 +347,71 @@ TEST(an_earlier_raw_state_row_is_still_read)
     world_close(&w);
 }
 
+/* Delete interviewer `who`'s booking starting at `start` from the slot index. */
+static void drop_slot(const char *dir, const char *who, const char *start)
+{
+    int64_t us;
+    ASSERT_OK(dk_time_parse(start, &us));
+    uint8_t key[DK_ACTOR_MAX + 9];
+    size_t n = strlen(who);
+    memcpy(key, who, n);
+    key[n] = 0;
+    raw_seq_key(key + n + 1, (uint64_t)us ^ (1ull << 63));
+    raw_env r;
+    MDB_dbi slots = raw_open(&r, dir, "slots");
+    MDB_val k = {n + 9, key};
+    ASSERT_EQ(mdb_del(r.txn, slots, &k, NULL), 0);
+    raw_commit(&r);
+}
+
+/* The writer refuses a booking that overlaps another case's by the slot index. verify
+ * replays every case's slot changes together: a damaged index is named at the booking
+ * it lost, and a double booking it then let through at that booking's seq. */
+TEST(double_bookings_and_a_stale_slot_index_are_named)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    dmap d;
+    fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
+    uint64_t first = PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
+    PUT_DEFAULT(&w, "V-2", "case.opened", w.carol);
+    to_status(&d, "validated");
+    PUT(&w, "V-2", "case.status_changed", w.carol, NULL, &d);
+    fill_valid(&d, "interview.booked");
+    d_str(&d, "slot_start", "2026-11-24T10:30:00Z");
+    d_str(&d, "slot_end", "2026-11-24T11:30:00Z");
+    dk_append_res res;
+    ASSERT_ERR(try_put(&w, "V-2", "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    dk_ledger_close(w.lg);
+    dk_verify_report rep = reverify(dir);
+    ASSERT_EQ(rep.ok, 1);
+    /* a booking in the index that no case holds */
+    raw_env r;
+    MDB_dbi slots = raw_open(&r, dir, "slots");
+    uint8_t key[13] = {'z', 'e', 'd', 0}, val[8 + 3] = {0, 0, 0, 0, 0, 0, 0, 1, 'V', '-', '9'};
+    MDB_val k = {sizeof key, key}, v = {sizeof val, val};
+    ASSERT_EQ(mdb_put(r.txn, slots, &k, &v, 0), 0);
+    raw_commit(&r);
+    rep = reverify(dir);
+    expect_bad(&rep, first + 2, "the slot index holds 2 bookings; the cases' events leave 1");
+    slots = raw_open(&r, dir, "slots");
+    ASSERT_EQ(mdb_del(r.txn, slots, &k, NULL), 0);
+    raw_commit(&r);
+    drop_slot(dir, "ivan", "2026-11-24T10:00:00Z");
+    rep = reverify(dir);
+    expect_bad(&rep, first, "the slot index does not hold case 'V-1''s booking");
+    /* the damaged index lets the overlapping booking in */
+    ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+    uint64_t second = PUT(&w, "V-2", "interview.booked", w.carol, NULL, &d);
+    dk_ledger_close(w.lg);
+    rep = reverify(dir);
+    expect_bad(&rep, second, "interviewer 'ivan' double-booked: case 'V-2' took a slot");
+    ASSERT_CONTAINS(rep.reason, "case 'V-1''s");
+    w.lg = NULL;
+    world_close(&w);
+}
+
 /* Records hidden from the case index would escape the rules pass. */
 TEST(the_case_index_must_list_exactly_the_case_events)
 {
@@ -411,7 +476,8 @@ TH_MAIN(TH_ENTRY(intact_ledger_verifies_on_any_number_of_cores)
                 TH_ENTRY(reordered_records_are_named) TH_ENTRY(a_replaced_signature_is_named)
                     TH_ENTRY(a_record_spliced_from_another_ledger_is_named)
                         TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one)
-                            TH_ENTRY(a_stale_case_state_row_is_named)
-                                TH_ENTRY(an_earlier_raw_state_row_is_still_read) TH_ENTRY(
+                            TH_ENTRY(a_stale_case_state_row_is_named) TH_ENTRY(
+                                an_earlier_raw_state_row_is_still_read)
+                                TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named) TH_ENTRY(
                                     the_case_index_must_list_exactly_the_case_events)
                                     TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
