@@ -6,7 +6,8 @@
 #include "docket/error.h"
 
 _Static_assert(sizeof(dk_case_state) == 1440,
-               "dk_case_state changed: update canon() and STATE_LAYOUT in engine/caserow.c");
+               "dk_case_state changed: update canon() and STATE_LAYOUT here, and list the old "
+               "STATE_LAYOUT in older_layout() in engine/casestore.c");
 #define STATE_LAYOUT ((uint32_t)(0xd5000000u | sizeof(dk_case_state)))
 
 #define CPY(f) memcpy(out->f, in->f, strnlen(in->f, sizeof in->f - 1))
@@ -111,5 +112,12 @@ int dk_case_state_unpack(const uint8_t *in, size_t len, dk_case_state *st)
         }
         o += run;
     }
-    return o == n ? 0 : DK_ECORRUPT;
+    if (o != n)
+        return DK_ECORRUPT;
+    /* Whatever the bytes said, every string ends inside its field: a damaged or forged
+     * row may be refused by verify, but never makes a reader run off a string. */
+    dk_case_state c;
+    canon(st, &c);
+    *st = c;
+    return 0;
 }

@@ -15,7 +15,10 @@
 #include "engine_int.h"
 #include "ledger_int.h"
 
-#define DEFAULT_MAP_SIZE  ((size_t)64 << 30) /* address space only: data.mdb grows as written */
+/* Address space only: data.mdb grows as it is written. 64 GiB on 64-bit machines;
+ * 1 GiB if the process may not map that much (ulimit -v) or on 32-bit ones. */
+#define DEFAULT_MAP_SIZE  ((size_t)1 << (sizeof(size_t) >= 8 ? 36 : 30))
+#define FALLBACK_MAP_SIZE ((size_t)1 << 30)
 #define DEFAULT_MAX_BATCH 1024
 
 /* actors row: pubkey(32) roles(be32) revoked(1) enrolled_seq(be64) */
@@ -215,16 +218,27 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
     lg->cores = cores > 0 ? (int)cores : 1;
     size_t map = opts && opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE;
     MDB_txn *txn = NULL;
-    if ((rc = mdb_env_create(&lg->env)) != 0 || (rc = mdb_env_set_maxdbs(lg->env, 32)) != 0 ||
-        (rc = mdb_env_set_maxreaders(lg->env, 512)) != 0 ||
-        (rc = mdb_env_set_mapsize(lg->env, map)) != 0) {
-        rc = dk__mdb_err(rc, "cannot set up LMDB");
-        goto fail;
-    }
-    unsigned eflags = MDB_NOTLS | (lg->read_only ? MDB_RDONLY : 0);
-    if ((rc = mdb_env_open(lg->env, dir, eflags, 0600)) != 0) {
-        rc = dk__mdb_err(rc, "cannot open the ledger");
-        goto fail;
+    for (;;) {
+        if ((rc = mdb_env_create(&lg->env)) != 0 || (rc = mdb_env_set_maxdbs(lg->env, 32)) != 0 ||
+            (rc = mdb_env_set_maxreaders(lg->env, 512)) != 0 ||
+            (rc = mdb_env_set_mapsize(lg->env, map)) != 0) {
+            rc = dk__mdb_err(rc, "cannot set up LMDB");
+            goto fail;
+        }
+        unsigned eflags = MDB_NOTLS | (lg->read_only ? MDB_RDONLY : 0);
+        rc = mdb_env_open(lg->env, dir, eflags, 0600);
+        if (rc == ENOMEM && map > FALLBACK_MAP_SIZE && !(opts && opts->map_size)) {
+            /* not allowed that much address space: start smaller, grow as needed */
+            mdb_env_close(lg->env);
+            lg->env = NULL;
+            map = FALLBACK_MAP_SIZE;
+            continue;
+        }
+        if (rc) {
+            rc = dk__mdb_err(rc, "cannot open the ledger");
+            goto fail;
+        }
+        break;
     }
     if (lg->read_only) {
         if ((rc = dk__read_begin(lg, &txn)) != 0)
@@ -297,8 +311,12 @@ void dk_ledger_close(dk_ledger *lg)
     free(lg->pool);
     pthread_mutex_lock(&lg->mu);
     lg->stopping = 2;
-    int running = lg->writer_running;
     pthread_cond_broadcast(&lg->cv);
+    /* A caller still checking its append inline, or committing its own append
+     * (dk_ledger_append), finishes before the environment goes. */
+    while (lg->verifying > 0 || lg->committing)
+        pthread_cond_wait(&lg->cv, &lg->mu);
+    int running = lg->writer_running;
     pthread_mutex_unlock(&lg->mu);
     if (running)
         pthread_join(lg->writer, NULL);
@@ -742,6 +760,7 @@ static void *writer_main(void *arg)
         commit_batch(lg, batch);
         pthread_mutex_lock(&lg->mu);
         lg->committing = 0;
+        pthread_cond_broadcast(&lg->cv); /* dk_ledger_close may wait for this */
         pthread_mutex_unlock(&lg->mu);
     }
 }
@@ -945,14 +964,16 @@ static int submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, void
     rc = check_pending(lg, p);
     pthread_mutex_lock(&lg->mu);
     lg->verifying--;
-    if (rc == 0 && lead && lg->stopping < 2 && lg->qhead == NULL && !lg->committing) {
+    if (lg->stopping)
+        pthread_cond_broadcast(&lg->cv); /* dk_ledger_close waits for inline checks */
+    if (rc == 0 && lead && !lg->stopping && lg->qhead == NULL && !lg->committing) {
         lg->committing = 1;
         pthread_mutex_unlock(&lg->mu);
         commit_batch(lg, p);
         pthread_mutex_lock(&lg->mu);
         lg->committing = 0;
-        if (lg->qhead) /* queued meanwhile: the writer's */
-            pthread_cond_signal(&lg->cv);
+        /* the writer takes what queued meanwhile; dk_ledger_close may wait for this */
+        pthread_cond_broadcast(&lg->cv);
         pthread_mutex_unlock(&lg->mu);
         return 0;
     }

@@ -198,16 +198,18 @@ static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *
 /* Replay one case as the writer did, then compare the stored row (`row`,
  * borrowed). 0, or 1 (bad, rep says why). Pure: no LMDB, so any thread. */
 
-/* Is the stored row exactly what the writer stores for `st`? Its packed bytes must be
- * pack(st) byte for byte (so no flipped bit, even in padding, goes unseen); a row of
- * an earlier docket's raw layout must hold an equal state. */
+/* Is the stored row exactly what the writer stores for `st`? A packed row's bytes must
+ * be pack(st) byte for byte (so no flipped bit, even in padding, goes unseen); a row of
+ * an earlier docket's raw layout (tag 0xdc) must hold an equal state, as the writer
+ * reads it (packed and unpacked again). */
 static int row_holds(const MDB_val *row, const dk_case_state *stored, const dk_case_state *st)
 {
     uint8_t p[DK_CASE_STATE_PACKED_MAX];
     size_t n = dk_case_state_pack(st, p, sizeof p);
-    if (row->mv_size == 16 + n && memcmp((const uint8_t *)row->mv_data + 16, p, n) == 0)
+    const uint8_t *b = row->mv_data;
+    if (row->mv_size == 16 + n && memcmp(b + 16, p, n) == 0)
         return 1;
-    if (row->mv_size != 16 + 4 + sizeof(dk_case_state))
+    if (row->mv_size < 17 || b[16] != 0xdc)
         return 0;
     uint8_t q[DK_CASE_STATE_PACKED_MAX];
     size_t m = dk_case_state_pack(stored, q, sizeof q);

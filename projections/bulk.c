@@ -266,7 +266,8 @@ static int pop(bulk *k, chunk *out, double deadline)
 {
     int got = 0;
     pthread_mutex_lock(&k->mu);
-    while (k->qn == 0 && k->folders_done < k->folders_started && !k->err && !k->stop) {
+    while (k->qn == 0 && !(k->folders_done == k->folders_started && k->scanned) && !k->err &&
+           !k->stop) {
         double left = deadline - now_s();
         if (left <= 0)
             break;

@@ -596,7 +596,11 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
                 vs->count[e->view]++;
                 continue;
             }
-            have = have == MDB_KEYEXIST ? 0 : have;
+            if (have != MDB_KEYEXIST) {
+                rc = dk__mdb_fail(have, "cannot write a view entry");
+                break;
+            }
+            have = 0;
         } else {
             have = mdb_get(txn, dbi, &k, &old);
         }

@@ -172,12 +172,15 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     int rc = dk__ensure_map(vw);
     if (rc)
         return rc;
-    dk_head head;
-    if ((rc = dk__views_head(vw, &head)) != 0)
-        return rc;
+    /* The ledger's head is read once this step holds the views' write lock: read before
+     * it, another process could append and step the views past it in between, and the
+     * views would look ahead of a replaced ledger. */
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
         return rc;
+    dk_head head;
+    if ((rc = dk__views_head(vw, &head)) != 0)
+        return done(b, finish(vw, txn, rc));
     vset live, bs;
     unsigned stale, others;
     if ((rc = dk__live_load(vw, txn, &live, &stale)) != 0 ||

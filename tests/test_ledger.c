@@ -2,6 +2,7 @@
  * optimistic concurrency, actor keys and revocation, concurrent appends, map
  * growth, reads by case and time, and tamper detection by verify. */
 #include <pthread.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -376,6 +377,65 @@ TEST(eight_threads_dense_seq)
     world_close(&w);
 }
 
+/* dk_ledger_append's caller may commit its own append in its own thread; closing the
+ * ledger meanwhile waits for that commit to end (it once hung, or freed the ledger under
+ * the commit). The commit hook holds the commit open while main closes. */
+typedef struct closing {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int in_hook, hook_done, rc;
+    world *w;
+} closing;
+
+static void slow_hook(void *ud, uint64_t head_seq)
+{
+    closing *c = ud;
+    (void)head_seq;
+    pthread_mutex_lock(&c->mu);
+    c->in_hook = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    usleep(100000); /* the commit is still running while main closes the ledger */
+    pthread_mutex_lock(&c->mu);
+    c->hook_done = 1;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void *one_append(void *arg)
+{
+    closing *c = arg;
+    dk_append_res res;
+    c->rc = fx_append(c->w->lg, c->w->alice, "note.added", "HO-1", 77, NULL, &res);
+    return NULL;
+}
+
+TEST(close_waits_for_a_caller_committing_its_own_append)
+{
+    world w;
+    world_open(&w, NULL);
+    closing c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, -1, &w};
+    dk_ledger_on_commit(w.lg, slow_hook, &c);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, one_append, &c), 0);
+    pthread_mutex_lock(&c.mu);
+    while (!c.in_hook)
+        pthread_cond_wait(&c.cv, &c.mu);
+    pthread_mutex_unlock(&c.mu);
+    dk_ledger_close(w.lg);
+    pthread_mutex_lock(&c.mu);
+    int done = c.hook_done;
+    pthread_mutex_unlock(&c.mu);
+    ASSERT_EQ(done, 1); /* close returned only after the commit had ended */
+    pthread_join(t, NULL);
+    ASSERT_OK(c.rc);
+    /* the append is in the ledger */
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    dk_head h;
+    ASSERT_OK(dk_ledger_head(w.lg, &h));
+    ASSERT_EQ(h.seq, 5);
+    world_close(&w);
+}
+
 TEST(map_grows_by_itself)
 {
     world w;
@@ -537,7 +597,8 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                 TH_ENTRY(signature_checks) TH_ENTRY(revocation_and_rotation)
                     TH_ENTRY(auditors_append_nothing_to_cases) TH_ENTRY(system_event_rules)
                         TH_ENTRY(bad_bodies_leave_ledger_unchanged)
-                            TH_ENTRY(eight_threads_dense_seq) TH_ENTRY(map_grows_by_itself)
-                                TH_ENTRY(reads_by_case_and_time)
-                                    TH_ENTRY(verify_catches_rewritten_signature)
-                                        TH_ENTRY(verify_catches_rewritten_body))
+                            TH_ENTRY(eight_threads_dense_seq)
+                                TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
+                                    TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
+                                        TH_ENTRY(verify_catches_rewritten_signature)
+                                            TH_ENTRY(verify_catches_rewritten_body))

@@ -492,7 +492,7 @@ static int make_event(gen *g, size_t i, uint8_t *slot, char *err, size_t errcap)
     snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(g->keys[actor]));
     ev.at = at;
     for (int b = 0; b < 8; b++)
-        ev.cmd[b] = (uint8_t)((uint64_t)i >> (8 * b));
+        ev.cmd[b] = (uint8_t)((uint64_t)i >> (56 - 8 * b)); /* in order, as dk_cmd_new makes them */
     memcpy(ev.cmd + 8, "cmpbench", 8);
     ev.has_expect = 1;
     ev.expect = o->k;

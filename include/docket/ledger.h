@@ -32,7 +32,7 @@ void dk_roles_format(unsigned roles, char *out, size_t cap);
 typedef struct dk_ledger dk_ledger;
 
 typedef struct dk_ledger_opts {
-    size_t map_size;    /* initial LMDB map size in bytes; 0 = 1 GiB. It grows by itself. */
+    size_t map_size;    /* initial LMDB map size in bytes; 0 = 64 GiB. It grows by itself. */
     unsigned max_batch; /* appends per group commit; 0 = 1024 */
     int read_only;      /* open for reading only: no writer thread */
 } dk_ledger_opts;
@@ -64,8 +64,9 @@ typedef struct dk_append_res {
     char errmsg[256]; /* why it was rejected, naming the field/actor/case */
 } dk_append_res;
 
-/* Called once per submitted append, on the ledger's writer thread, after the
- * transaction holding it is durably committed (or it was rejected). */
+/* Called once per submitted append, after the transaction holding it is durably
+ * committed (or it was rejected): on the ledger's writer thread, or on the thread of a
+ * dk_ledger_append caller that committed its own append (see dk_ledger_append). */
 typedef void (*dk_append_cb)(void *udata, const dk_append_res *res);
 
 /* Asynchronous append: copies the request, decodes the body and verifies its
@@ -77,12 +78,13 @@ int dk_ledger_submit(dk_ledger *lg, const dk_append_req *req, dk_append_cb cb, v
 
 /* Blocking append over the same path: returns res->err once the event is
  * durably committed or rejected. Thread-safe; concurrent callers share
- * group commits. */
+ * group commits. When no batch is being committed and none is queued, the caller
+ * commits its own append in its own thread (no hand-off to the writer and back). */
 int dk_ledger_append(dk_ledger *lg, const dk_append_req *req, dk_append_res *res);
 
-/* Called on the writer thread after each durable commit with the new head
- * seq (after the batch's callbacks). It must not block and must not call
- * dk_ledger_on_commit: wake a loop (uv_async_send) and return. One hook per
+/* Called after each durable commit with the new head seq (after the batch's
+ * callbacks, on the thread that committed: the writer, or a dk_ledger_append caller). It must not
+ * block and must not call dk_ledger_on_commit: wake a loop (uv_async_send) and return. One hook per
  * ledger; setting another (or NULL) replaces it, and returns only once no
  * call of the old one is running, so its udata may then be freed. */
 typedef void (*dk_commit_fn)(void *udata, uint64_t head_seq);
