@@ -1,5 +1,6 @@
 /* ledger.c - the append-only ledger: LMDB environment, the group-commit
  * writer thread that checks and appends signed events, and snapshot reads. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -740,6 +741,7 @@ static void commit_batch(dk_ledger *lg, dk__pending *batch)
 static void *writer_main(void *arg)
 {
     dk_ledger *lg = arg;
+    pthread_setname_np(pthread_self(), "dk-writer");
     for (;;) {
         pthread_mutex_lock(&lg->mu);
         while ((lg->qhead == NULL && lg->stopping < 2) || lg->committing)
@@ -864,6 +866,7 @@ static void answer_rejected(dk__pending *p, int rc)
 static void *pool_main(void *arg)
 {
     dk_ledger *lg = arg;
+    pthread_setname_np(pthread_self(), "dk-verify");
     pthread_mutex_lock(&lg->mu);
     for (;;) {
         while (lg->vhead == NULL && !lg->stopping)
