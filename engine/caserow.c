@@ -119,5 +119,9 @@ int dk_case_state_unpack(const uint8_t *in, size_t len, dk_case_state *st)
     dk_case_state c;
     canon(st, &c);
     *st = c;
+    /* nor index past an array or shift past a word: such a row is damage (re-folded) */
+    if (st->status < 0 || st->status >= DK_ST_COUNT || st->open_errors > DK_OPEN_ERRORS_MAX ||
+        (st->interview.active != 0 && st->interview.active != 1))
+        return DK_ECORRUPT;
     return 0;
 }

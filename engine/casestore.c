@@ -386,6 +386,8 @@ int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t
         dk_case_state raw;
         uint8_t packed[DK_CASE_STATE_PACKED_MAX];
         memcpy(&raw, b + ROW_HEAD + 4, sizeof raw);
+        if (raw.open_errors > DK_OPEN_ERRORS_MAX)
+            return -1; /* canon() would index past error_seqs */
         size_t n = dk_case_state_pack(&raw, packed, sizeof packed);
         return n && dk_case_state_unpack(packed, n, st) == 0 ? 1 : -1;
     }
