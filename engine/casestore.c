@@ -142,7 +142,7 @@ static int store_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, const d
 
 /* ---- interviewer slots ---- */
 
-static size_t slot_key(uint8_t *key, const char *interviewer, int64_t start)
+size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start)
 {
     size_t n = strlen(interviewer);
     memcpy(key, interviewer, n);
@@ -157,7 +157,7 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
     MDB_cursor *cur;
     uint8_t key[DK_ACTOR_MAX + 9];
     size_t plen = strlen(st->interview.interviewer) + 1;
-    MDB_val k = {slot_key(key, st->interview.interviewer, INT64_MIN), key}, v;
+    MDB_val k = {dk__slot_key(key, st->interview.interviewer, INT64_MIN), key}, v;
     int rc = mdb_cursor_open(txn, lg->slots, &cur);
     if (rc)
         return dk__mdb_err(rc, "cannot open a cursor");
@@ -192,7 +192,7 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
     return taken;
 }
 
-static int same_slot(const dk_case_state *a, const dk_case_state *b)
+int dk__same_slot(const dk_case_state *a, const dk_case_state *b)
 {
     return a->interview.active == b->interview.active &&
            (!a->interview.active ||
@@ -205,7 +205,7 @@ static int same_slot(const dk_case_state *a, const dk_case_state *b)
 static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
                         const dk_case_state *st, const char *case_id, int *code)
 {
-    if (same_slot(old, st))
+    if (dk__same_slot(old, st))
         return 0;
     uint8_t key[DK_ACTOR_MAX + 9];
     int rc;
@@ -215,7 +215,7 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
         return rc;
     }
     if (old->interview.active) {
-        MDB_val k = {slot_key(key, old->interview.interviewer, old->interview.slot_start), key};
+        MDB_val k = {dk__slot_key(key, old->interview.interviewer, old->interview.slot_start), key};
         rc = mdb_del(txn, lg->slots, &k, NULL);
         if (rc && rc != MDB_NOTFOUND)
             return storage(rc, "cannot update the slot index");
@@ -226,7 +226,7 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
     size_t cn = strlen(case_id);
     dk__put_be64(val, (uint64_t)st->interview.slot_end);
     memcpy(val + 8, case_id, cn);
-    MDB_val k = {slot_key(key, st->interview.interviewer, st->interview.slot_start), key},
+    MDB_val k = {dk__slot_key(key, st->interview.interviewer, st->interview.slot_start), key},
             v = {8 + cn, val};
     rc = mdb_put(txn, lg->slots, &k, &v, 0);
     return rc ? storage(rc, "cannot update the slot index") : 0;

@@ -131,6 +131,10 @@ int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK
  * skipped. The lowest failing seq is reported. 0 or 1 (bad, rep says why)
  * or <0. */
 int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_verify_report *rep);
+/* casestore.c: the slot index key (interviewer NUL be64(start, sign-flipped)), its
+ * length; and whether two states hold the same slot (or both none). */
+size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start);
+int dk__same_slot(const dk_case_state *a, const dk_case_state *b);
 /* verify_slots.c: the interviewer double-booking check across cases. Each case's slot
  * changes, in seq order, as its events left them (active 0: it gave its slot up). */
 typedef struct dk__slot_move {

@@ -108,15 +108,6 @@ typedef struct case_buf {
     size_t nmoves, mcap;
 } case_buf;
 
-static int same_slot(const dk_case_state *a, const dk_case_state *b)
-{
-    return a->interview.active == b->interview.active &&
-           (!a->interview.active ||
-            (a->interview.slot_start == b->interview.slot_start &&
-             a->interview.slot_end == b->interview.slot_end &&
-             strcmp(a->interview.interviewer, b->interview.interviewer) == 0));
-}
-
 /* Record that the event at seq left the case holding st's slot (or none). */
 static int slot_moved(case_buf *b, uint64_t seq, const dk_case_state *st)
 {
@@ -267,7 +258,7 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_veri
                                   dk_errmsg());
         }
         int rc;
-        if (!same_slot(&before, &st) && (rc = slot_moved(b, rec->seq, &st)) != 0)
+        if (!dk__same_slot(&before, &st) && (rc = slot_moved(b, rec->seq, &st)) != 0)
             return rc;
     }
     /* The writer checks appends against the stored state: it must be the fold. */

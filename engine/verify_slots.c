@@ -114,11 +114,7 @@ static int check_index(dk_ledger *lg, MDB_txn *txn, dk__slots *s, uint64_t head,
         held++;
         const char *who = s->names[h->who];
         uint8_t key[DK_ACTOR_MAX + 9];
-        size_t wl = strlen(who);
-        memcpy(key, who, wl);
-        key[wl] = 0;
-        dk__put_be64(key + wl + 1, (uint64_t)h->start ^ (1ull << 63));
-        MDB_val k = {wl + 9, key}, v;
+        MDB_val k = {dk__slot_key(key, who, h->start), key}, v;
         if (mdb_get(txn, lg->slots, &k, &v) != 0 || v.mv_size != 8 + h->case_len ||
             (int64_t)dk__get_be64(v.mv_data) != h->end ||
             memcmp((const uint8_t *)v.mv_data + 8, h->case_id, h->case_len) != 0)
