@@ -222,6 +222,9 @@ static const rule rules[] = {
     {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG},
     {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG},
     {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG},
+    /* Undo is not applied through this table: the writer refolds the case without what
+     * it voids, and refuses it only on a case with no events (casestore.c), so a case
+     * whose opening was voided (status none) can have that void undone. */
     {"event.reverted", f_reverted, EXISTS, SAME, CW | SC},
     {"case.rolled_back", f_rolled_back, EXISTS, SAME, CW | SC},
 };
