@@ -151,28 +151,33 @@ size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start)
     return n + 9;
 }
 
-/* Is [start, end) free for the interviewer? 0 free, 1 taken (message set), <0 error. */
+/* Is [start, end) free for the interviewer? 0 free, 1 taken (message set), <0 error.
+ * The writer never lets an interviewer's bookings overlap, so in start order their ends
+ * ascend too: only the last bookings starting before `end` can reach past `start`. From
+ * there the search walks back, past the case's own booking (which a move gives up), to
+ * the first other one: it overlaps or nothing does. O(log n) in the interviewer's
+ * bookings, where a forward scan from the first was O(n) per booking. */
 static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, const char *case_id)
 {
     MDB_cursor *cur;
     uint8_t key[DK_ACTOR_MAX + 9];
-    size_t plen = strlen(st->interview.interviewer) + 1;
-    MDB_val k = {dk__slot_key(key, st->interview.interviewer, INT64_MIN), key}, v;
+    size_t plen = strlen(st->interview.interviewer) + 1, clen = strlen(case_id);
+    MDB_val k = {dk__slot_key(key, st->interview.interviewer, st->interview.slot_end), key}, v;
     int rc = mdb_cursor_open(txn, lg->slots, &cur);
     if (rc)
         return dk__mdb_err(rc, "cannot open a cursor");
+    /* the first key at or after (interviewer, end); the bookings before it start earlier */
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
     int taken = 0;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
         if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
-            break; /* past this interviewer */
+            break; /* before this interviewer's first booking */
+        if (v.mv_size - 8 == clen && memcmp((const char *)v.mv_data + 8, case_id, clen) == 0)
+            continue; /* the case's own current slot */
         int64_t s = (int64_t)(dk__get_be64((uint8_t *)k.mv_data + plen) ^ (1ull << 63));
-        if (s >= st->interview.slot_end)
-            break;
         int64_t e = (int64_t)dk__get_be64(v.mv_data);
-        if (v.mv_size - 8 == strlen(case_id) &&
-            memcmp((const char *)v.mv_data + 8, case_id, v.mv_size - 8) == 0)
-            continue; /* the case's own current slot, which a move gives up */
         if (e > st->interview.slot_start) {
             char a[DK_TIME_LEN], b[DK_TIME_LEN];
             dk_time_format(s, a);
@@ -183,8 +188,8 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
                      st->interview.interviewer, a, b, (int)(v.mv_size - 8),
                      (const char *)v.mv_data + 8, case_id);
             taken = 1;
-            break;
         }
+        break;
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)

@@ -1910,6 +1910,65 @@ TEST(concurrent_double_booking)
 
 /* A move that is refused for a clash must leave the case holding the slot it
  * had: the refusal may not release it to others. */
+/* The writer's double-booking search at its edges: slots that only touch are free, the
+ * booking just before or just after the asked slot is found, a case's own slot is given
+ * up by its move, and another interviewer's bookings do not count. */
+static int try_slot(world *w, const char *case_id, const char *type, const char *who,
+                    const char *from, const char *to, dk_append_res *res)
+{
+    dmap d;
+    slot_data(&d, type, who, from, to);
+    return try_put(w, case_id, type, w->carol, NULL, &d, res);
+}
+
+TEST(double_booking_edges)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dk_append_res res;
+    const char *ids[] = {"SL-1", "SL-2", "SL-3", "SL-4", "SL-5", "SL-6", "SL-7"};
+    for (size_t i = 0; i < 7; i++)
+        open_validated(&w, ids[i], w.carol);
+    const char *b = "interview.booked", *r = "interview.rescheduled";
+#define T(h, m) "2026-11-24T" h ":" m ":00Z"
+    /* ivan: 09-10 (SL-1), 10-11 (SL-2), 12-13 (SL-3); olga: 11-12 (SL-4) */
+    ASSERT_OK(try_slot(&w, "SL-1", b, "ivan", T("09", "00"), T("10", "00"), &res));
+    ASSERT_OK(try_slot(&w, "SL-3", b, "ivan", T("12", "00"), T("13", "00"), &res));
+    ASSERT_OK(try_slot(&w, "SL-2", b, "ivan", T("10", "00"), T("11", "00"), &res));
+    ASSERT_OK(try_slot(&w, "SL-4", b, "olga", T("11", "00"), T("12", "00"), &res));
+    /* overlaps with the booking before, after, inside, around */
+    ASSERT_ERR(try_slot(&w, "SL-5", b, "ivan", T("10", "30"), T("11", "30"), &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "'SL-2'");
+    ASSERT_ERR(try_slot(&w, "SL-5", b, "ivan", T("11", "30"), T("12", "30"), &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "'SL-3'");
+    ASSERT_ERR(try_slot(&w, "SL-5", b, "ivan", T("08", "00"), T("14", "00"), &res), DK_ECONFLICT);
+    ASSERT_ERR(try_slot(&w, "SL-5", b, "ivan", T("12", "15"), T("12", "45"), &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "'SL-3'");
+    ASSERT_ERR(try_slot(&w, "SL-5", b, "ivan", T("08", "30"), T("09", "30"), &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "'SL-1'");
+    /* touching slots are free: 11-12 between SL-2 and SL-3, 08-09 and 13-14 at the ends */
+    ASSERT_OK(try_slot(&w, "SL-5", b, "ivan", T("11", "00"), T("12", "00"), &res));
+    ASSERT_OK(try_slot(&w, "SL-6", b, "ivan", T("08", "00"), T("09", "00"), &res));
+    ASSERT_OK(try_slot(&w, "SL-7", b, "ivan", T("13", "00"), T("14", "00"), &res));
+    /* a move within its own slot's time is free; into a neighbour's is not */
+    ASSERT_OK(try_slot(&w, "SL-5", r, "ivan", T("11", "15"), T("11", "45"), &res));
+    ASSERT_OK(try_slot(&w, "SL-5", r, "ivan", T("11", "00"), T("12", "00"), &res));
+    ASSERT_ERR(try_slot(&w, "SL-5", r, "ivan", T("11", "00"), T("12", "15"), &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "'SL-3'");
+    ASSERT_ERR(try_slot(&w, "SL-5", r, "ivan", T("10", "45"), T("12", "00"), &res), DK_ECONFLICT);
+    ASSERT_CONTAINS(res.errmsg, "'SL-2'");
+    /* olga's own 11-12 does not block ivan's 11-12 move, and ivan's do not block her */
+    ASSERT_OK(try_slot(&w, "SL-4", r, "olga", T("09", "00"), T("13", "00"), &res));
+    /* a freed slot is free again */
+    PUT_DEFAULT(&w, "SL-2", "interview.cancelled", w.carol);
+    ASSERT_OK(try_slot(&w, "SL-5", r, "ivan", T("10", "00"), T("12", "00"), &res));
+#undef T
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT(rep.ok);
+    world_close(&w);
+}
+
 TEST(refused_reschedule_keeps_the_old_slot)
 {
     world w;
@@ -1942,15 +2001,16 @@ TEST(refused_reschedule_keeps_the_old_slot)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
-            TH_ENTRY(lifecycle_guards_and_effects) TH_ENTRY(schemas)
-                TH_ENTRY(rescheduled_slot_must_end_after_it_starts)
-                    TH_ENTRY(decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
-                        TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
-                            TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
-                                TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
-                                    TH_ENTRY(rollback_restores_an_earlier_state)
-                                        TH_ENTRY(rollback_to_before_opening_can_be_undone)
-                                            TH_ENTRY(revert_refused_when_later_events_depend_on_it)
-                                                TH_ENTRY(concurrent_double_booking)
-                                                    TH_ENTRY(refused_reschedule_keeps_the_old_slot))
+TH_MAIN(
+    TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(lifecycle_guards_and_effects)
+        TH_ENTRY(schemas) TH_ENTRY(rescheduled_slot_must_end_after_it_starts)
+            TH_ENTRY(decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
+                TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
+                    TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
+                        TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
+                            TH_ENTRY(rollback_restores_an_earlier_state)
+                                TH_ENTRY(rollback_to_before_opening_can_be_undone)
+                                    TH_ENTRY(revert_refused_when_later_events_depend_on_it)
+                                        TH_ENTRY(concurrent_double_booking)
+                                            TH_ENTRY(double_booking_edges)
+                                                TH_ENTRY(refused_reschedule_keeps_the_old_slot))
