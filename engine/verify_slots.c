@@ -23,6 +23,8 @@ struct dk__slots {
     size_t n, cap;
     char (*names)[DK_ACTOR_MAX + 1]; /* interviewers, in first-seen order */
     size_t nnames, names_cap;
+    uint32_t *slot; /* open addressing over names: 0 empty, else index + 1 */
+    size_t nslots;  /* a power of two, at least twice nnames */
 };
 
 int dk__slots_open(dk__slots **out)
@@ -37,25 +39,53 @@ void dk__slots_close(dk__slots *s)
         return;
     free(s->h);
     free(s->names);
+    free(s->slot);
     free(s);
 }
 
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *name; name++)
+        h = (h ^ (uint8_t)*name) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The interviewer's index, adding it if new: a hash lookup, not a scan of every name. */
 static int intern(dk__slots *s, const char *name, uint32_t *idx)
 {
-    for (size_t i = 0; i < s->nnames; i++)
-        if (strcmp(s->names[i], name) == 0) {
-            *idx = (uint32_t)i;
+    size_t mask = s->nslots - 1, i = s->nslots ? name_hash(name) & mask : 0;
+    for (; s->nslots && s->slot[i]; i = (i + 1) & mask)
+        if (strcmp(s->names[s->slot[i] - 1], name) == 0) {
+            *idx = s->slot[i] - 1;
             return 0;
         }
     if (s->nnames == s->names_cap) {
         size_t cap = s->names_cap ? 2 * s->names_cap : 16;
         char(*more)[DK_ACTOR_MAX + 1] = realloc(s->names, cap * sizeof *more);
-        if (more == NULL)
+        uint32_t *slot = calloc(2 * cap, sizeof *slot);
+        if (more)
+            s->names = more;
+        if (more == NULL || slot == NULL) {
+            free(slot);
             return dk__fail(DK_ENOMEM, "out of memory");
-        s->names = more;
+        }
         s->names_cap = cap;
+        free(s->slot);
+        s->slot = slot;
+        s->nslots = 2 * cap;
+        mask = s->nslots - 1;
+        for (size_t n = 0; n < s->nnames; n++) { /* rehash */
+            size_t j = name_hash(s->names[n]) & mask;
+            while (s->slot[j])
+                j = (j + 1) & mask;
+            s->slot[j] = (uint32_t)n + 1;
+        }
+        for (i = name_hash(name) & mask; s->slot[i]; i = (i + 1) & mask)
+            ;
     }
     snprintf(s->names[s->nnames], sizeof s->names[0], "%s", name);
+    s->slot[i] = (uint32_t)s->nnames + 1;
     *idx = (uint32_t)s->nnames++;
     return 0;
 }

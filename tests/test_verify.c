@@ -417,6 +417,33 @@ TEST(double_bookings_and_a_stale_slot_index_are_named)
     world_close(&w);
 }
 
+/* Many interviewers (more than verify's name table starts with): each booking is checked
+ * against the index under its own interviewer's name. */
+TEST(many_interviewers_are_told_apart)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    dmap d;
+    uint64_t booked[40];
+    for (int i = 0; i < 40; i++) {
+        char id[16], who[16];
+        snprintf(id, sizeof id, "MI-%02d", i);
+        snprintf(who, sizeof who, "iv-%02d", i);
+        open_validated(&w, id, w.carol);
+        slot_data(&d, "interview.booked", who, "2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z");
+        booked[i] = PUT(&w, id, "interview.booked", w.carol, NULL, &d);
+    }
+    dk_ledger_close(w.lg);
+    w.lg = NULL;
+    dk_verify_report rep = reverify(dir);
+    ASSERT_EQ(rep.ok, 1);
+    drop_slot(dir, "iv-33", "2026-11-24T10:00:00Z");
+    rep = reverify(dir);
+    expect_bad(&rep, booked[33], "does not hold case 'MI-33''s booking of interviewer 'iv-33'");
+    world_close(&w);
+}
+
 /* Records hidden from the case index would escape the rules pass. */
 TEST(the_case_index_must_list_exactly_the_case_events)
 {
@@ -480,9 +507,10 @@ TH_MAIN(TH_ENTRY(intact_ledger_verifies_on_any_number_of_cores)
             TH_ENTRY(every_byte_of_a_record_is_covered) TH_ENTRY(a_dropped_record_is_named)
                 TH_ENTRY(reordered_records_are_named) TH_ENTRY(a_replaced_signature_is_named)
                     TH_ENTRY(a_record_spliced_from_another_ledger_is_named)
-                        TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one)
-                            TH_ENTRY(a_stale_case_state_row_is_named) TH_ENTRY(
-                                an_earlier_raw_state_row_is_still_read)
-                                TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named) TH_ENTRY(
+                        TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one) TH_ENTRY(
+                            a_stale_case_state_row_is_named)
+                            TH_ENTRY(an_earlier_raw_state_row_is_still_read) TH_ENTRY(
+                                double_bookings_and_a_stale_slot_index_are_named)
+                                TH_ENTRY(many_interviewers_are_told_apart) TH_ENTRY(
                                     the_case_index_must_list_exactly_the_case_events)
                                     TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
