@@ -419,8 +419,8 @@ static int generate(gen *g)
         return -1;
     dk_key_free(admin);
     atomic_store(&g->budget, g->events - n);
-    pthread_t th[64];
-    gthread gt[64];
+    pthread_t th[1024];
+    gthread gt[1024];
     for (int t = 0; t < g->threads; t++) {
         gt[t] = (gthread){g, t};
         pthread_create(&th[t], NULL, gen_thread, &gt[t]);
@@ -738,7 +738,7 @@ int main(int argc, char **argv)
         g.dir = dir;
         g.events = events;
         g.cases = cases;
-        g.threads = 48;
+        g.threads = getenv("BENCH_GEN_THREADS") ? atoi(getenv("BENCH_GEN_THREADS")) : 48;
         double t0 = now_s();
         if (generate(&g) != 0) {
             fprintf(stderr, "# generating the ledger failed: %s\n", dk_errmsg());

@@ -28,11 +28,47 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* ---- keys of the cases database ---- */
+
+size_t dk__case_key(uint8_t *key, const char *case_id, size_t n)
+{
+    memcpy(key, case_id, n);
+    key[n] = 0;
+    return n + 1;
+}
+
+size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t seq)
+{
+    dk__case_key(key, case_id, n);
+    dk__put_be64(key + n + 1, seq);
+    return n + 9;
+}
+
+int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq)
+{
+    const uint8_t *nul = k->mv_size ? memchr(k->mv_data, 0, k->mv_size) : NULL;
+    if (nul == NULL)
+        return -1;
+    size_t n = (size_t)(nul - (const uint8_t *)k->mv_data);
+    if (n > DK_CASE_MAX || (k->mv_size != n + 1 && k->mv_size != n + 9))
+        return -1;
+    *id_len = n;
+    *seq = k->mv_size == n + 9 ? dk__get_be64(nul + 1) : 0;
+    return k->mv_size == n + 9 && *seq == 0 ? -1 : 0;
+}
+
+static int get_row(dk_ledger *lg, MDB_txn *txn, const char *case_id, MDB_val *v)
+{
+    uint8_t key[DK__CASE_KEY_MAX];
+    MDB_val k = {dk__case_key(key, case_id, strlen(case_id)), key};
+    return mdb_get(txn, lg->cases, &k, v);
+}
+
 int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t *version)
 {
-    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    MDB_val v;
     *version = 0;
-    int rc = mdb_get(txn, lg->case_state, &k, &v);
+    int rc = get_row(lg, txn, case_id, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
@@ -49,21 +85,26 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
                         size_t *n)
 {
     MDB_cursor *cur;
-    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    uint8_t key[DK__CASE_KEY_MAX];
+    size_t idn = strlen(case_id), plen = dk__case_seq_key(key, case_id, idn, 1);
+    MDB_val k = {plen, key}, v;
     size_t cap = 16;
     *n = 0;
     *recs = malloc(cap * sizeof **recs);
     if (*recs == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = mdb_cursor_open(txn, lg->by_case, &cur);
+    int rc = mdb_cursor_open(txn, lg->cases, &cur);
     if (rc) {
         free(*recs);
         return dk__mdb_err(rc, "cannot open a cursor");
     }
-    int op = MDB_SET_KEY;
-    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
-        op = MDB_NEXT_DUP;
-        MDB_val lk = {8, v.mv_data}, lv;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != plen || memcmp(k.mv_data, key, idn + 1) != 0) {
+            rc = MDB_NOTFOUND; /* past the case's index */
+            break;
+        }
+        MDB_val lk = {8, (uint8_t *)k.mv_data + idn + 1}, lv;
         if ((rc = mdb_get(txn, lg->log, &lk, &lv)) != 0)
             break;
         if (*n + 2 > cap) {
@@ -110,9 +151,9 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
 
 static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_state *st)
 {
-    MDB_val k = {strlen(case_id), (void *)case_id}, v;
+    MDB_val v;
     memset(st, 0, sizeof *st);
-    int rc = mdb_get(txn, lg->case_state, &k, &v);
+    int rc = get_row(lg, txn, case_id, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
@@ -136,8 +177,9 @@ static int store_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, const d
     dk__put_be64(row, st->version);
     dk__put_be64(row + 8, st->last_seq);
     size_t n = dk_case_state_pack(st, row + ROW_HEAD, sizeof row - ROW_HEAD);
-    MDB_val k = {strlen(case_id), (void *)case_id}, v = {ROW_HEAD + n, row};
-    return mdb_put(txn, lg->case_state, &k, &v, 0);
+    uint8_t key[DK__CASE_KEY_MAX];
+    MDB_val k = {dk__case_key(key, case_id, strlen(case_id)), key}, v = {ROW_HEAD + n, row};
+    return mdb_put(txn, lg->cases, &k, &v, 0);
 }
 
 /* ---- interviewer slots ---- */

@@ -134,7 +134,7 @@ void dk_roles_format(unsigned roles, char *out, size_t cap)
  * big-endian integers in registers: the same order, so the files are unchanged and any
  * LMDB tool reads them, but a seq lookup no longer calls memcmp at every step of the
  * B-tree search (7-10% off random record reads through the case index). */
-static int cmp_be64(const MDB_val *a, const MDB_val *b)
+int dk__cmp_be64(const MDB_val *a, const MDB_val *b)
 {
     if (a->mv_size == 8 && b->mv_size == 8) {
         uint64_t x = dk__get_be64(a->mv_data), y = dk__get_be64(b->mv_data);
@@ -154,11 +154,10 @@ static int open_dbs(dk_ledger *lg, MDB_txn *txn, unsigned flags)
         int seq_keys, seq_values; /* keys / duplicate values are be64 seqs */
     } dbs[] = {
         {"log", &lg->log, 0, 1, 0},
-        {"by_case", &lg->by_case, MDB_DUPSORT | MDB_DUPFIXED, 0, 1},
         {"cmd", &lg->cmd, 0, 0, 0},
         {"meta", &lg->meta, 0, 0, 0},
         {"actors", &lg->actors, 0, 0, 0},
-        {"case_state", &lg->case_state, 0, 0, 0},
+        {"cases", &lg->cases, 0, 0, 0},
         {"slots", &lg->slots, 0, 0, 0},
         {"tree", &lg->tree, 0, 0, 0},
         {"checkpoints", &lg->checkpoints, 0, 0, 0},
@@ -168,15 +167,18 @@ static int open_dbs(dk_ledger *lg, MDB_txn *txn, unsigned flags)
         /* Databases added after a ledger was made are created on a write open. */
         unsigned create = (flags & MDB_CREATE) || (!lg->read_only && i > 0) ? MDB_CREATE : 0;
         int rc = mdb_dbi_open(txn, dbs[i].name, create | dbs[i].extra, dbs[i].dbi);
-        if (rc == MDB_NOTFOUND && lg->read_only && i >= 6)
+        if (rc == MDB_NOTFOUND && lg->read_only && i >= 5)
             continue; /* added later; the next write open creates it */
+        if (rc == MDB_NOTFOUND && lg->read_only && dbs[i].dbi == &lg->cases &&
+            dk__older_case_layout(lg, txn))
+            return DK_EINVAL; /* not upgraded yet: no case index this build reads */
         if (rc == MDB_NOTFOUND)
             return dk__fail(DK_ENOTFOUND, "no docket ledger here (database '%s' is missing)",
                             dbs[i].name);
         if (rc == 0 && dbs[i].seq_keys)
-            rc = mdb_set_compare(txn, *dbs[i].dbi, cmp_be64);
+            rc = mdb_set_compare(txn, *dbs[i].dbi, dk__cmp_be64);
         if (rc == 0 && dbs[i].seq_values)
-            rc = mdb_set_dupsort(txn, *dbs[i].dbi, cmp_be64);
+            rc = mdb_set_dupsort(txn, *dbs[i].dbi, dk__cmp_be64);
         if (rc)
             return dk__mdb_err(rc, "cannot open the ledger's databases");
     }
@@ -284,6 +286,10 @@ int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
     rc = dk_ledger_head(*out, &h);
     if (rc == 0 && h.seq == 0)
         rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
+    if (rc == 0 && !(*out)->read_only)
+        rc = dk__upgrade_cases(*out); /* a case index from before the cases database */
+    if (rc == 0 && (*out)->read_only) /* an upgrade under way in another process */
+        rc = dk__older_case_layout(*out, NULL) ? DK_EINVAL : 0;
     if (rc == 0 && !(*out)->read_only)
         rc = dk__tree_backfill(*out); /* a ledger made before the Merkle tree */
     if (rc == 0 && (*out)->read_only)
@@ -641,8 +647,10 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
         rc = mdb_put(txn, lg->cmd, &ck, &cv, MDB_NOOVERWRITE);
     }
     if (rc == 0 && p->ev.case_id[0]) {
-        MDB_val kk = {strlen(p->ev.case_id), p->ev.case_id}, sv = {8, seqkey};
-        rc = mdb_put(txn, lg->by_case, &kk, &sv, 0);
+        uint8_t ik[DK__CASE_KEY_MAX];
+        MDB_val kk = {dk__case_seq_key(ik, p->ev.case_id, strlen(p->ev.case_id), rec.seq), ik},
+                ev = {0, ik}; /* an index key has no value */
+        rc = mdb_put(txn, lg->cases, &kk, &ev, 0);
     }
     if (rc == 0)
         dk_leaf_hash(raw, raw_len, h->hash);
@@ -1291,7 +1299,7 @@ int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter 
         free(it);
         return rc;
     }
-    rc = mdb_cursor_open(it->txn, it->by_case ? lg->by_case : lg->log, &it->cur);
+    rc = mdb_cursor_open(it->txn, it->by_case ? lg->cases : lg->log, &it->cur);
     if (rc) {
         dk__read_end(lg, it->txn);
         free(it);
@@ -1307,15 +1315,16 @@ int dk_iter_next(dk_iter *it, dk_record *rec)
     MDB_val k, v;
     int rc;
     if (it->by_case) {
-        uint8_t from[8];
-        dk__put_be64(from, it->from);
-        k.mv_size = strlen(it->case_id);
-        k.mv_data = it->case_id;
-        v.mv_size = 8;
-        v.mv_data = from;
-        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT_DUP : MDB_GET_BOTH_RANGE);
+        /* the case's index keys, from `from` on: case id NUL be64(seq) */
+        uint8_t ik[DK__CASE_KEY_MAX];
+        size_t idn = strlen(it->case_id), klen = dk__case_seq_key(ik, it->case_id, idn, it->from);
+        k.mv_size = klen;
+        k.mv_data = ik;
+        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
+        if (rc == 0 && (k.mv_size != klen || memcmp(k.mv_data, ik, idn + 1) != 0))
+            rc = MDB_NOTFOUND; /* past the case */
         if (rc == 0) {
-            memcpy(key, v.mv_data, 8);
+            memcpy(key, (uint8_t *)k.mv_data + idn + 1, 8);
             k.mv_size = 8;
             k.mv_data = key;
             rc = mdb_get(it->txn, it->lg->log, &k, &v);
@@ -1364,22 +1373,32 @@ int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 
     int rc = dk__read_begin(lg, &txn);
     if (rc)
         return rc;
-    if ((rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0) {
+    if ((rc = mdb_cursor_open(txn, lg->cases, &cur)) != 0) {
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
     }
-    MDB_val k = {alen, (void *)after}, v;
+    /* Each case's keys start "id NUL"; the first key after all of them is at "id \1". */
+    uint8_t key[DK__CASE_KEY_MAX];
+    memcpy(key, after, alen);
+    key[alen] = 1;
+    MDB_val k = {alen + 1, key}, v;
     int g =
         alen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    if (g == 0 && alen && k.mv_size == alen && memcmp(k.mv_data, after, alen) == 0)
-        g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP);
-    for (; g == 0 && *n < max; g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
-        if (k.mv_size > DK_CASE_MAX) {
-            rc = dk__fail(DK_ECORRUPT, "the case index holds a key of %zu bytes", k.mv_size);
+    while (g == 0 && *n < max) {
+        size_t idn;
+        uint64_t seq;
+        if (dk__case_key_parse(&k, &idn, &seq) != 0) {
+            rc = dk__fail(DK_ECORRUPT, "the case index holds a malformed key of %zu bytes",
+                          k.mv_size);
             break;
         }
-        memcpy(ids[*n], k.mv_data, k.mv_size);
-        ids[(*n)++][k.mv_size] = 0;
+        memcpy(ids[*n], k.mv_data, idn);
+        ids[(*n)++][idn] = 0;
+        memcpy(key, k.mv_data, idn);
+        key[idn] = 1;
+        k.mv_size = idn + 1;
+        k.mv_data = key;
+        g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     }
     if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
         rc = dk__mdb_err(g, "cannot read the case index");

@@ -13,11 +13,15 @@
 
 /* Named databases:
  *   log        seq (be64) -> record bytes               (MDB_APPEND)
- *   by_case    case id -> seq (be64), dupsort/dupfixed
  *   cmd        command id (16 bytes) -> seq (be64)
  *   meta       "head" -> seq(8) hash(32) recorded_at(8); "ledger_id"; "name"; "format"
  *   actors     actor id -> struct actor_row (see ledger.c)
- *   case_state case id -> version(8) last_seq(8) layout(4) dk_case_state
+ *   cases      case id NUL -> version(8) last_seq(8) packed dk_case_state (the state row);
+ *              case id NUL seq(be64) -> empty (the case's index, one key per record).
+ *              A case's state and index sort together, so an append dirties one page
+ *              for both. Case ids hold no NUL (codec.c), so the keys cannot collide.
+ *              Ledgers written before this kept them in `by_case` (case id -> seqs,
+ *              dupsort) and `case_state`; upgrade.c moves them on a write open.
  *   slots      interviewer NUL slot_start(be64) -> slot_end(be64) case id
  *   tree       level(1) index(be64) -> hash of that complete Merkle subtree
  *   checkpoints tree size(be64) -> the signed checkpoint note
@@ -28,7 +32,7 @@ typedef struct dk__pending dk__pending;
 
 struct dk_ledger {
     MDB_env *env;
-    MDB_dbi log, by_case, cmd, meta, actors, case_state, slots, tree, checkpoints, actor_log;
+    MDB_dbi log, cmd, meta, actors, cases, slots, tree, checkpoints, actor_log;
     int read_only;
     unsigned max_batch;
     /* Held shared by every transaction in this process and exclusively while
@@ -92,6 +96,29 @@ void dk__actor_apply(dk_actor_info *a, const dk__actor_change *c, uint64_t seq);
 int dk__actorlog_add(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t seq);
 /* Build the index from the log if it is empty (a ledger made before it). */
 int dk__actorlog_backfill(dk_ledger *lg);
+
+/* ---- casestore.c: keys of the cases database ---- */
+
+#define DK__CASE_KEY_MAX (DK_CASE_MAX + 9)
+/* The state row's key (case id NUL), and a record's index key (case id NUL be64 seq);
+ * their lengths. */
+size_t dk__case_key(uint8_t *key, const char *case_id, size_t n);
+size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t seq);
+/* Split a cases key: the id's length, and *seq (an index key) or 0 (a state row).
+ * -1 if the key is neither. */
+int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq);
+/* LMDB's default order with 8-byte keys compared as integers (ledger.c). */
+int dk__cmp_be64(const MDB_val *a, const MDB_val *b);
+
+/* ---- upgrade.c: a ledger written by an older docket, moved to this layout ---- */
+
+/* On a write open: move `by_case` and `case_state` into `cases`, in batches of one
+ * transaction each, dropping the old databases in the last. A crash part way leaves
+ * the old ones, and the next write open starts again. 0 or a DK_E* code. */
+int dk__upgrade_cases(dk_ledger *lg);
+extern size_t dk__upgrade_batch; /* keys per upgrade transaction */
+/* 1 if the ledger still has the layout before `cases` (a read-only open refuses it). */
+int dk__older_case_layout(dk_ledger *lg, MDB_txn *txn);
 
 /* ---- casestore.c: the writer's casework checks, inside its transaction ---- */
 

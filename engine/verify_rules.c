@@ -349,7 +349,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
         return rc;
     }
     if ((rc = dk__workpool_open(jobs, run_case, &c, &pool)) == 0 &&
-        (rc = mdb_cursor_open(txn, lg->by_case, &cur)) != 0)
+        (rc = mdb_cursor_open(txn, lg->cases, &cur)) != 0)
         rc = dk__mdb_err(rc, "cannot open a cursor");
     MDB_val k, v;
     int r = 0;
@@ -357,23 +357,26 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     MDB_val *recs = rc == 0 ? malloc(cap * sizeof *recs) : NULL;
     if (rc == 0 && recs == NULL)
         rc = dk__fail(DK_ENOMEM, "out of memory");
-    for (int g = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
-         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
-        /* skip cases untouched since `from` */
-        MDB_val lk = k, lv;
-        if (from > 1 && mdb_cursor_get(cur, &lk, &lv, MDB_LAST_DUP) == 0 && lv.mv_size == 8 &&
-            dk__get_be64(lv.mv_data) < from)
-            continue;
-        mdb_cursor_get(cur, &k, &v, MDB_FIRST_DUP);
+    /* Each case: its state row ("id NUL"), then its index keys ("id NUL seq") in order. */
+    int g = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (g == 0 && r == 0) {
+        size_t idn, in;
+        uint64_t seq, s;
+        if (dk__case_key_parse(&k, &idn, &seq) != 0) {
+            r = dk__verify_bad(rep, 0, "the cases database holds a malformed key of %zu bytes",
+                               k.mv_size);
+            break;
+        }
+        MDB_val id = {idn, k.mv_data}, row = {0, NULL};
+        if (seq == 0) {
+            row = v;
+            g = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
         size_t n = 0;
-        do {
-            if (v.mv_size != 8) {
-                r = dk__verify_bad(rep, 0, "the index of case '%.*s' holds a value of %zu bytes",
-                                   (int)k.mv_size, (const char *)k.mv_data, v.mv_size);
-                break;
-            }
-            uint64_t seq = dk__get_be64(v.mv_data);
-            MDB_val sk = {8, v.mv_data};
+        uint64_t last = 0;
+        for (; g == 0 && dk__case_key_parse(&k, &in, &s) == 0 && s != 0 && in == idn &&
+               memcmp(k.mv_data, id.mv_data, idn) == 0;
+             g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             if (n == cap) {
                 MDB_val *more = realloc(recs, 2 * cap * sizeof *recs);
                 if (more == NULL) {
@@ -383,14 +386,32 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
                 recs = more;
                 cap *= 2;
             }
-            if (mdb_get(txn, lg->log, &sk, &recs[n]) != 0) {
-                r = dk__verify_bad(
-                    rep, seq, "the case index of '%.*s' points at missing record %llu",
-                    (int)k.mv_size, (const char *)k.mv_data, (unsigned long long)seq);
-                break;
-            }
-            n++;
-        } while (mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP) == 0);
+            /* the seq's key for now; the record once the case is known to be wanted */
+            recs[n].mv_size = 8;
+            recs[n++].mv_data = (uint8_t *)k.mv_data + idn + 1;
+            last = s;
+        }
+        if (r)
+            break;
+        if (g != 0 && g != MDB_NOTFOUND) {
+            r = dk__mdb_err(g, "cannot read the case index");
+            break;
+        }
+        if (n == 0) {
+            r = dk__verify_bad(rep, 0, "case '%.*s' has a state row but no records in its index",
+                               (int)idn, (const char *)id.mv_data);
+            break;
+        }
+        if (from > 1 && last < from)
+            continue; /* untouched since `from` */
+        for (size_t i = 0; i < n && r == 0; i++) {
+            MDB_val sk = recs[i];
+            if (mdb_get(txn, lg->log, &sk, &recs[i]) != 0)
+                r = dk__verify_bad(rep, dk__get_be64(sk.mv_data),
+                                   "the case index of '%.*s' points at missing record %llu",
+                                   (int)idn, (const char *)id.mv_data,
+                                   (unsigned long long)dk__get_be64(sk.mv_data));
+        }
         if (r)
             break;
         case_item *it = malloc(sizeof *it + n * sizeof it->recs[0]);
@@ -399,17 +420,13 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
             break;
         }
         it->n = n;
-        it->key = k;
+        it->key = id;
         memcpy(it->recs, recs, n * sizeof *recs);
-        it->row.mv_size = 0;
-        it->row.mv_data = NULL;
-        MDB_val ck = k;
-        if (mdb_get(txn, lg->case_state, &ck, &it->row) != 0) {
-            it->row.mv_size = 0;
-            it->row.mv_data = NULL;
-        }
+        it->row = row;
         dk__workpool_submit(pool, &it->link);
     }
+    if (r == 0 && g != 0 && g != MDB_NOTFOUND)
+        r = dk__mdb_err(g, "cannot read the case index");
     if (pool)
         dk__workpool_wait(pool);
     dk__workpool_close(pool);

@@ -8,6 +8,8 @@
 
 #include "fixture.h"
 #include "harness.h"
+#include "ledger_int.h"
+#include "rawlmdb.h"
 
 #define ACTOR_N(k) ((1ull << 40) + (k)) /* command-id seeds for actor events */
 
@@ -521,6 +523,106 @@ TEST(reads_by_case_and_time)
     world_close(&w);
 }
 
+/* Put the ledger back in the layout dockets wrote before the `cases` database: the
+ * case index in `by_case` (case id -> seqs, dupsort) and state rows in `case_state`.
+ * With `partial`, `cases` stays, holding a stray entry, as an upgrade a crash
+ * stopped would leave it. */
+static void downgrade(const char *dir, int partial)
+{
+    raw_env r;
+    MDB_dbi cases = raw_open(&r, dir, "cases"), bc, cs;
+    ASSERT_EQ(mdb_dbi_open(r.txn, "by_case", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &bc), 0);
+    ASSERT_EQ(mdb_dbi_open(r.txn, "case_state", MDB_CREATE, &cs), 0);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    ASSERT_EQ(mdb_cursor_open(r.txn, cases, &cur), 0);
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        size_t n = strlen(k.mv_data); /* the id, up to its NUL */
+        MDB_val id = {n, k.mv_data};
+        if (k.mv_size == n + 1) {
+            ASSERT_EQ(mdb_put(r.txn, cs, &id, &v, 0), 0);
+        } else {
+            MDB_val seq = {8, (uint8_t *)k.mv_data + n + 1};
+            ASSERT_EQ(mdb_put(r.txn, bc, &id, &seq, 0), 0);
+        }
+    }
+    mdb_cursor_close(cur);
+    ASSERT_EQ(mdb_drop(r.txn, cases, 1), 0);
+    if (partial) {
+        ASSERT_EQ(mdb_dbi_open(r.txn, "cases", MDB_CREATE, &cases), 0);
+        uint8_t key[32];
+        MDB_val sk = {raw_case_key(key, "HO-stray", 3), key}, sv = {0, key};
+        ASSERT_EQ(mdb_put(r.txn, cases, &sk, &sv, 0), 0);
+    }
+    raw_commit(&r);
+}
+
+/* Every case's records by seq, as one string, to compare layouts. */
+static void case_listing(dk_ledger *lg, char *out, size_t cap)
+{
+    char ids[8][DK_CASE_MAX + 1];
+    size_t n, len = 0;
+    ASSERT_OK(dk_ledger_cases(lg, "", ids, 8, &n));
+    for (size_t i = 0; i < n; i++) {
+        dk_iter *it;
+        dk_record rec;
+        uint64_t version;
+        ASSERT_OK(dk_ledger_case_version(lg, ids[i], &version));
+        len += (size_t)snprintf(out + len, cap - len, "%s v%llu:", ids[i],
+                                (unsigned long long)version);
+        ASSERT_OK(dk_iter_open(lg, 1, ids[i], &it));
+        while (dk_iter_next(it, &rec) == 0)
+            len += (size_t)snprintf(out + len, cap - len, " %llu", (unsigned long long)rec.seq);
+        dk_iter_close(it);
+        len += (size_t)snprintf(out + len, cap - len, ";");
+    }
+}
+
+/* A ledger written before the cases database: a read-only open refuses it by name, a
+ * write open upgrades it in batches (also after a crash part way), and it then reads,
+ * verifies and appends as before. */
+TEST(upgrade_from_the_separate_case_index)
+{
+    for (int partial = 0; partial < 2; partial++) {
+        world w;
+        world_open(&w, NULL);
+        dk_append_res res;
+        const char *cases[] = {"HO-2", "HO-10", "A", "HO-1x"};
+        for (uint64_t i = 0; i < 4; i++)
+            ASSERT_OK(fx_open_case(w.lg, w.alice, cases[i], ACTOR_N(10 + i), NULL, &res));
+        for (uint64_t i = 0; i < 30; i++)
+            ASSERT_OK(fx_append(w.lg, w.alice, "note.added", cases[i % 4], i, NULL, &res));
+        char before[4096], after[4096];
+        case_listing(w.lg, before, sizeof before);
+        dk_ledger_close(w.lg);
+        downgrade(w.dir, partial);
+        dk_ledger_opts ro = {0, 0, 1};
+        ASSERT_ERR(dk_ledger_open(w.dir, &ro, &w.lg), DK_EINVAL);
+        ASSERT_CONTAINS(dk_errmsg(), "older docket");
+        size_t batch = dk__upgrade_batch;
+        dk__upgrade_batch = 7; /* several transactions */
+        ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+        dk__upgrade_batch = batch;
+        case_listing(w.lg, after, sizeof after);
+        ASSERT_STR_EQ(after, before);
+        assert_verifies(w.lg, 38);
+        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-10", 99, NULL, &res));
+        ASSERT_EQ(res.seq, 39);
+        dk_ledger_close(w.lg);
+        ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
+        assert_verifies(w.lg, 39);
+        raw_env r; /* the old databases are gone */
+        raw_open(&r, w.dir, "cases");
+        MDB_dbi gone;
+        ASSERT_EQ(mdb_dbi_open(r.txn, "by_case", 0, &gone), MDB_NOTFOUND);
+        ASSERT_EQ(mdb_dbi_open(r.txn, "case_state", 0, &gone), MDB_NOTFOUND);
+        mdb_txn_abort(r.txn);
+        mdb_env_close(r.env);
+        world_close(&w);
+    }
+}
+
 /* Rewrite record `seq` through LMDB with `mutate` applied. */
 static void rewrite_record(const char *dir, uint64_t seq, void (*mutate)(uint8_t *, size_t *))
 {
@@ -600,5 +702,6 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                             TH_ENTRY(eight_threads_dense_seq)
                                 TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                                     TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
-                                        TH_ENTRY(verify_catches_rewritten_signature)
-                                            TH_ENTRY(verify_catches_rewritten_body))
+                                        TH_ENTRY(upgrade_from_the_separate_case_index)
+                                            TH_ENTRY(verify_catches_rewritten_signature)
+                                                TH_ENTRY(verify_catches_rewritten_body))

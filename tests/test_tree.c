@@ -209,8 +209,9 @@ TEST(verify_catches_a_truncated_log_by_its_checkpoint)
     uint8_t sk[8] = {0, 0, 0, 0, 0, 0, 0, 9};
     MDB_val k = {8, sk};
     ASSERT_EQ(mdb_del(r.txn, log, &k, NULL), 0);
-    MDB_val ck = {4, (void *)"HO-1"}, cv = {8, sk}; /* and its case index entry */
-    ASSERT_EQ(mdb_del(r.txn, raw_dbi(&r, "by_case"), &ck, &cv), 0);
+    uint8_t ik[16]; /* and its case index entry */
+    MDB_val ck = {raw_case_key(ik, "HO-1", 9), ik};
+    ASSERT_EQ(mdb_del(r.txn, raw_dbi(&r, "cases"), &ck, NULL), 0);
     MDB_val hk = {4, (void *)"head"}, hv;
     ASSERT_EQ(mdb_get(r.txn, meta, &hk, &hv), 0);
     ASSERT_EQ(hv.mv_size, 48);

@@ -262,8 +262,9 @@ TEST(a_later_signature_failure_does_not_hide_an_earlier_one)
 static size_t damage_case_row(const char *dir, size_t at)
 {
     raw_env r;
-    MDB_dbi cs = raw_open(&r, dir, "case_state");
-    MDB_val k = {3, (void *)"V-1"}, v;
+    MDB_dbi cs = raw_open(&r, dir, "cases");
+    uint8_t key[16];
+    MDB_val k = {raw_case_key(key, "V-1", 0), key}, v;
     ASSERT_EQ(mdb_get(r.txn, cs, &k, &v), 0);
     size_t len = v.mv_size;
     uint8_t *row = malloc(len);
@@ -318,8 +319,9 @@ TEST(an_earlier_raw_state_row_is_still_read)
     dk_ledger_close(w.lg); /* the keys stay, to append again */
     for (int pass = 0; pass < 3; pass++) {
         raw_env r;
-        MDB_dbi cs = raw_open(&r, dir, "case_state");
-        MDB_val k = {3, (void *)"V-1"}, v;
+        MDB_dbi cs = raw_open(&r, dir, "cases");
+        uint8_t key[16];
+        MDB_val k = {raw_case_key(key, "V-1", 0), key}, v;
         ASSERT_EQ(mdb_get(r.txn, cs, &k, &v), 0);
         dk_case_state st;
         ASSERT_OK(dk_case_state_unpack((const uint8_t *)v.mv_data + 16, v.mv_size - 16, &st));
@@ -455,24 +457,44 @@ TEST(the_case_index_must_list_exactly_the_case_events)
     snprintf(cmd, sizeof cmd, "cp -r '%s' '%s.orig'", dir, dir);
     ASSERT_EQ(system(cmd), 0);
     raw_env r;
-    MDB_dbi bc = raw_open(&r, dir, "by_case");
-    uint8_t sk[8];
-    raw_seq_key(sk, 8);
-    MDB_val k = {3, (void *)"V-1"}, v = {8, sk};
-    ASSERT_EQ(mdb_del(r.txn, bc, &k, &v), 0);
+    MDB_dbi bc = raw_open(&r, dir, "cases");
+    uint8_t key[16];
+    MDB_val k = {raw_case_key(key, "V-1", 8), key}, v = {0, key};
+    ASSERT_EQ(mdb_del(r.txn, bc, &k, NULL), 0);
     raw_commit(&r);
     dk_verify_report rep = reverify(dir);
     expect_bad(&rep, 8, "index of case 'V-1' does not list this record");
     /* an extra entry, pointing at an actor record */
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mv '%s.orig' '%s'", dir, dir, dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s.orig' '%s'", dir, dir, dir);
     ASSERT_EQ(system(cmd), 0);
-    bc = raw_open(&r, dir, "by_case");
-    raw_seq_key(sk, 2);
+    bc = raw_open(&r, dir, "cases");
+    k.mv_size = raw_case_key(key, "V-1", 2);
     ASSERT_EQ(mdb_put(r.txn, bc, &k, &v, 0), 0);
     raw_commit(&r);
     rep = reverify(dir);
     ASSERT_EQ(rep.ok, 0);
     ASSERT_CONTAINS(rep.reason, "case");
+    /* a state row for a case with no records; a key that is neither kind */
+    const char *odd[][2] = {{"GHOST-1", "has a state row but no records in its index"},
+                            {NULL, "malformed key"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s.orig' '%s'", dir, dir, dir);
+        ASSERT_EQ(system(cmd), 0);
+        bc = raw_open(&r, dir, "cases");
+        if (odd[i][0]) {
+            MDB_val rk = {raw_case_key(key, "V-1", 0), key}, rv;
+            ASSERT_EQ(mdb_get(r.txn, bc, &rk, &rv), 0);
+            MDB_val gk = {raw_case_key(key, odd[i][0], 0), key};
+            ASSERT_EQ(mdb_put(r.txn, bc, &gk, &rv, 0), 0);
+        } else {
+            MDB_val mk = {4, (void *)"V-1x"}, mv = {0, key};
+            ASSERT_EQ(mdb_put(r.txn, bc, &mk, &mv, 0), 0);
+        }
+        raw_commit(&r);
+        rep = reverify(dir);
+        ASSERT_EQ(rep.ok, 0);
+        ASSERT_CONTAINS(rep.reason, odd[i][1]);
+    }
 }
 
 /* A head dated in the future would push every later record's time forward. */
