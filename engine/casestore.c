@@ -32,14 +32,13 @@ static uint32_t get_be32(const uint8_t *p)
 
 size_t dk__case_key(uint8_t *key, const char *case_id, size_t n)
 {
-    memcpy(key, case_id, n);
-    key[n] = 0;
-    return n + 1;
+    return dk__case_seq_key(key, case_id, n, UINT64_MAX);
 }
 
 size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t seq)
 {
-    dk__case_key(key, case_id, n);
+    memcpy(key, case_id, n);
+    key[n] = 0;
     dk__put_be64(key + n + 1, seq);
     return n + 9;
 }
@@ -50,11 +49,15 @@ int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq)
     if (nul == NULL)
         return -1;
     size_t n = (size_t)(nul - (const uint8_t *)k->mv_data);
-    if (n > DK_CASE_MAX || (k->mv_size != n + 1 && k->mv_size != n + 9))
+    if (n > DK_CASE_MAX || k->mv_size != n + 9)
         return -1;
     *id_len = n;
-    *seq = k->mv_size == n + 9 ? dk__get_be64(nul + 1) : 0;
-    return k->mv_size == n + 9 && *seq == 0 ? -1 : 0;
+    *seq = dk__get_be64(nul + 1);
+    if (*seq == 0)
+        return -1;
+    if (*seq == UINT64_MAX)
+        *seq = 0; /* the state row */
+    return 0;
 }
 
 static int get_row(dk_ledger *lg, MDB_txn *txn, const char *case_id, MDB_val *v)
@@ -100,8 +103,9 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != plen || memcmp(k.mv_data, key, idn + 1) != 0) {
-            rc = MDB_NOTFOUND; /* past the case's index */
+        if (k.mv_size != plen || memcmp(k.mv_data, key, idn + 1) != 0 ||
+            dk__get_be64((uint8_t *)k.mv_data + idn + 1) == UINT64_MAX) {
+            rc = MDB_NOTFOUND; /* past the case's index: its state row, or another case */
             break;
         }
         MDB_val lk = {8, (uint8_t *)k.mv_data + idn + 1}, lv;

@@ -1321,8 +1321,9 @@ int dk_iter_next(dk_iter *it, dk_record *rec)
         k.mv_size = klen;
         k.mv_data = ik;
         rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
-        if (rc == 0 && (k.mv_size != klen || memcmp(k.mv_data, ik, idn + 1) != 0))
-            rc = MDB_NOTFOUND; /* past the case */
+        if (rc == 0 && (k.mv_size != klen || memcmp(k.mv_data, ik, idn + 1) != 0 ||
+                        dk__get_be64((uint8_t *)k.mv_data + idn + 1) == UINT64_MAX))
+            rc = MDB_NOTFOUND; /* past the case's index: its state row, or another case */
         if (rc == 0) {
             memcpy(key, (uint8_t *)k.mv_data + idn + 1, 8);
             k.mv_size = 8;

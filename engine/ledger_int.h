@@ -16,10 +16,11 @@
  *   cmd        command id (16 bytes) -> seq (be64)
  *   meta       "head" -> seq(8) hash(32) recorded_at(8); "ledger_id"; "name"; "format"
  *   actors     actor id -> struct actor_row (see ledger.c)
- *   cases      case id NUL -> version(8) last_seq(8) packed dk_case_state (the state row);
- *              case id NUL seq(be64) -> empty (the case's index, one key per record).
- *              A case's state and index sort together, so an append dirties one page
- *              for both. Case ids hold no NUL (codec.c), so the keys cannot collide.
+ *   cases      case id NUL seq(be64) -> empty (the case's index, one key per record);
+ *              case id NUL be64(UINT64_MAX) -> version(8) last_seq(8) packed
+ *              dk_case_state (the state row), right after the case's newest record,
+ *              so an append dirties one page for both. Case ids hold no NUL
+ *              (codec.c), so the keys of two cases cannot interleave.
  *              Ledgers written before this kept them in `by_case` (case id -> seqs,
  *              dupsort) and `case_state`; upgrade.c moves them on a write open.
  *   slots      interviewer NUL slot_start(be64) -> slot_end(be64) case id
@@ -100,8 +101,8 @@ int dk__actorlog_backfill(dk_ledger *lg);
 /* ---- casestore.c: keys of the cases database ---- */
 
 #define DK__CASE_KEY_MAX (DK_CASE_MAX + 9)
-/* The state row's key (case id NUL), and a record's index key (case id NUL be64 seq);
- * their lengths. */
+/* The state row's key (case id NUL be64(UINT64_MAX)), and a record's index key (case
+ * id NUL be64 seq); their lengths. */
 size_t dk__case_key(uint8_t *key, const char *case_id, size_t n);
 size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t seq);
 /* Split a cases key: the id's length, and *seq (an index key) or 0 (a state row).

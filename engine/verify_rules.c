@@ -357,7 +357,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     MDB_val *recs = rc == 0 ? malloc(cap * sizeof *recs) : NULL;
     if (rc == 0 && recs == NULL)
         rc = dk__fail(DK_ENOMEM, "out of memory");
-    /* Each case: its state row ("id NUL"), then its index keys ("id NUL seq") in order. */
+    /* Each case: its index keys ("id NUL seq") in order, then its state row. */
     int g = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (g == 0 && r == 0) {
         size_t idn, in;
@@ -368,15 +368,16 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
             break;
         }
         MDB_val id = {idn, k.mv_data}, row = {0, NULL};
-        if (seq == 0) {
-            row = v;
-            g = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
         size_t n = 0;
         uint64_t last = 0;
-        for (; g == 0 && dk__case_key_parse(&k, &in, &s) == 0 && s != 0 && in == idn &&
+        for (; g == 0 && dk__case_key_parse(&k, &in, &s) == 0 && in == idn &&
                memcmp(k.mv_data, id.mv_data, idn) == 0;
              g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (s == 0) { /* the state row ends the case */
+                row = v;
+                g = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                break;
+            }
             if (n == cap) {
                 MDB_val *more = realloc(recs, 2 * cap * sizeof *recs);
                 if (more == NULL) {

@@ -44,16 +44,14 @@ static inline void raw_seq_key(uint8_t key[8], uint64_t seq)
         key[i] = (uint8_t)(seq >> (56 - 8 * i));
 }
 
-/* A key of the `cases` database: the state row's ("id NUL"), or with seq > 0 the case
- * index's ("id NUL be64 seq"). Its length. */
+/* A key of the `cases` database: with seq > 0 the case index's ("id NUL be64 seq"),
+ * with 0 the state row's ("id NUL" and eight 0xff bytes). Its length. */
 static inline size_t raw_case_key(uint8_t *key, const char *case_id, uint64_t seq)
 {
     size_t n = strlen(case_id);
     memcpy(key, case_id, n);
     key[n] = 0;
-    if (seq == 0)
-        return n + 1;
-    raw_seq_key(key + n + 1, seq);
+    raw_seq_key(key + n + 1, seq ? seq : UINT64_MAX);
     return n + 9;
 }
 

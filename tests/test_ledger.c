@@ -540,7 +540,8 @@ static void downgrade(const char *dir, int partial)
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         size_t n = strlen(k.mv_data); /* the id, up to its NUL */
         MDB_val id = {n, k.mv_data};
-        if (k.mv_size == n + 1) {
+        static const uint8_t state[8] = {255, 255, 255, 255, 255, 255, 255, 255};
+        if (memcmp((uint8_t *)k.mv_data + n + 1, state, 8) == 0) {
             ASSERT_EQ(mdb_put(r.txn, cs, &id, &v, 0), 0);
         } else {
             MDB_val seq = {8, (uint8_t *)k.mv_data + n + 1};
