@@ -288,6 +288,8 @@ int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
         rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
     if (rc == 0 && !(*out)->read_only)
         rc = dk__upgrade_cases(*out); /* a case index from before the cases database */
+    if (rc == 0 && !(*out)->read_only)
+        rc = dk__upgrade_slots(*out); /* a slot index never built, or built by a buggy docket */
     if (rc == 0 && (*out)->read_only) /* an upgrade under way in another process */
         rc = dk__older_case_layout(*out, NULL) ? DK_EINVAL : 0;
     if (rc == 0 && !(*out)->read_only)
@@ -1125,7 +1127,8 @@ int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
     MDB_val nk = {4, (void *)"name"}, nv = {strlen(name), (void *)name};
     if ((rc = mdb_put(txn, lg->meta, &fk, &fv, 0)) != 0 ||
         (rc = mdb_put(txn, lg->meta, &ik, &iv, 0)) != 0 ||
-        (rc = mdb_put(txn, lg->meta, &nk, &nv, 0)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
+        (rc = mdb_put(txn, lg->meta, &nk, &nv, 0)) != 0 || (rc = dk__slots_mark(lg, txn)) != 0 ||
+        (rc = mdb_txn_commit(txn)) != 0) {
         rc = dk__mdb_err(rc, "cannot record the ledger's identity");
         goto fail;
     }

@@ -118,6 +118,11 @@ int dk__cmp_be64(const MDB_val *a, const MDB_val *b);
  * the old ones, and the next write open starts again. 0 or a DK_E* code. */
 int dk__upgrade_cases(dk_ledger *lg);
 extern size_t dk__upgrade_batch; /* keys per upgrade transaction */
+/* On a write open of a ledger whose slot index is not marked as rebuilt (meta
+ * "slots_index"): rebuild it from the state rows and mark it, in one transaction. */
+int dk__upgrade_slots(dk_ledger *lg);
+/* Mark the slot index as complete (a new ledger's, inside `txn`). LMDB code. */
+int dk__slots_mark(dk_ledger *lg, MDB_txn *txn);
 /* 1 if the ledger still has the layout before `cases` (a read-only open refuses it). */
 int dk__older_case_layout(dk_ledger *lg, MDB_txn *txn);
 

@@ -1,5 +1,5 @@
-/* upgrade.c - moves a ledger written by an older docket to this one's layout: the case
- * index (`by_case`) and state rows (`case_state`) into the one `cases` database. */
+/* upgrade.c - brings a ledger written by an older docket up to this one on a write open:
+ * its case index and state rows into one `cases` database, its slot index rebuilt. */
 #include <stdio.h>
 #include <string.h>
 
@@ -137,5 +137,79 @@ int dk__upgrade_cases(dk_ledger *lg)
             pthread_rwlock_unlock(&lg->txn_lock);
         }
     }
+    return rc;
+}
+
+/* ---- the slot index, rebuilt once from the state rows ---- */
+
+#define SLOTS_FORMAT "2" /* meta "slots_index": rebuilt from the state rows, or made empty */
+
+int dk__slots_mark(dk_ledger *lg, MDB_txn *txn)
+{
+    MDB_val k = {11, (void *)"slots_index"}, v = {1, (void *)SLOTS_FORMAT};
+    return mdb_put(txn, lg->meta, &k, &v, 0);
+}
+
+/* Put every booking a state row holds into the emptied slot index. */
+static int slots_fill(dk_ledger *lg, MDB_txn *txn, size_t *booked)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, lg->cases, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    int g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        size_t idn;
+        uint64_t seq, version, last;
+        dk_case_state st;
+        if (dk__case_key_parse(&k, &idn, &seq) != 0 || seq != 0 ||
+            dk__case_row_decode(v.mv_data, v.mv_size, &version, &last, &st) != 1 ||
+            !st.interview.active)
+            continue; /* not a state row holding a slot; verify names what is malformed */
+        uint8_t key[DK_ACTOR_MAX + 9], val[8 + DK_CASE_MAX];
+        dk__put_be64(val, (uint64_t)st.interview.slot_end);
+        memcpy(val + 8, k.mv_data, idn);
+        MDB_val sk = {dk__slot_key(key, st.interview.interviewer, st.interview.slot_start), key},
+                sv = {8 + idn, val};
+        if ((g = mdb_put(txn, lg->slots, &sk, &sv, 0)) != 0)
+            break;
+        (*booked)++;
+    }
+    mdb_cursor_close(cur);
+    return g == MDB_NOTFOUND ? 0 : dk__mdb_err(g, "cannot rebuild the slot index");
+}
+
+int dk__upgrade_slots(dk_ledger *lg)
+{
+    MDB_txn *txn;
+    pthread_rwlock_rdlock(&lg->txn_lock);
+    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    if (rc) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return dk__mdb_err(rc, "cannot begin a transaction");
+    }
+    MDB_val fk = {11, (void *)"slots_index"}, fv;
+    rc = mdb_get(txn, lg->meta, &fk, &fv);
+    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, SLOTS_FORMAT, 1) == 0) {
+        mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return 0;
+    }
+    /* Made by a docket that kept no slot index, or one whose refused reschedules could
+     * drop a booking from it (before 11a71f9): the state rows say who holds what. */
+    size_t booked = 0;
+    if ((rc = mdb_drop(txn, lg->slots, 0)) != 0)
+        rc = dk__mdb_err(rc, "cannot empty the slot index");
+    if (rc == 0)
+        rc = slots_fill(lg, txn, &booked);
+    if (rc == 0 && (rc = dk__slots_mark(lg, txn)) != 0)
+        rc = dk__mdb_err(rc, "cannot mark the slot index");
+    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+        rc = dk__mdb_err(rc, "cannot commit the rebuilt slot index");
+    else if (rc)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&lg->txn_lock);
     return rc;
 }

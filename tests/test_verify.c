@@ -419,6 +419,49 @@ TEST(double_bookings_and_a_stale_slot_index_are_named)
     world_close(&w);
 }
 
+/* A ledger whose slot index an older docket kept (or never kept) is rebuilt from the
+ * state rows on its next write open; a current ledger's index is left as it is, so
+ * damage to it stays for verify to name. */
+TEST(an_older_dockets_slot_index_is_rebuilt)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    dmap d;
+    fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
+    uint64_t booked = PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
+    dk_ledger_close(w.lg);
+    drop_slot(dir, "ivan", "2026-11-24T10:00:00Z");
+    for (int older = 0; older < 2; older++) {
+        if (older) { /* as a docket before the mark left it */
+            raw_env r;
+            MDB_dbi meta = raw_open(&r, dir, "meta");
+            MDB_val k = {11, (void *)"slots_index"};
+            ASSERT_EQ(mdb_del(r.txn, meta, &k, NULL), 0);
+            raw_commit(&r);
+        }
+        ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+        dk_ledger_close(w.lg);
+        dk_verify_report rep = reverify(dir);
+        if (older) {
+            ASSERT_EQ(rep.ok, 1);
+        } else {
+            expect_bad(&rep, booked, "the slot index does not hold case 'V-1''s booking");
+        }
+    }
+    /* and the rebuilt index is the writer's again: an overlapping booking is refused */
+    ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+    PUT_DEFAULT(&w, "V-2", "case.opened", w.carol);
+    to_status(&d, "validated");
+    PUT(&w, "V-2", "case.status_changed", w.carol, NULL, &d);
+    fill_valid(&d, "interview.booked");
+    d_str(&d, "slot_start", "2026-11-24T10:30:00Z");
+    d_str(&d, "slot_end", "2026-11-24T11:30:00Z");
+    dk_append_res res;
+    ASSERT_ERR(try_put(&w, "V-2", "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
+    world_close(&w);
+}
+
 /* Many interviewers (more than verify's name table starts with): each booking is checked
  * against the index under its own interviewer's name. */
 TEST(many_interviewers_are_told_apart)
@@ -525,14 +568,15 @@ TEST(a_head_with_another_time_is_named_and_stops_appends)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(intact_ledger_verifies_on_any_number_of_cores)
-            TH_ENTRY(every_byte_of_a_record_is_covered) TH_ENTRY(a_dropped_record_is_named)
-                TH_ENTRY(reordered_records_are_named) TH_ENTRY(a_replaced_signature_is_named)
-                    TH_ENTRY(a_record_spliced_from_another_ledger_is_named)
-                        TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one) TH_ENTRY(
-                            a_stale_case_state_row_is_named)
-                            TH_ENTRY(an_earlier_raw_state_row_is_still_read) TH_ENTRY(
-                                double_bookings_and_a_stale_slot_index_are_named)
-                                TH_ENTRY(many_interviewers_are_told_apart) TH_ENTRY(
-                                    the_case_index_must_list_exactly_the_case_events)
-                                    TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
+TH_MAIN(
+    TH_ENTRY(intact_ledger_verifies_on_any_number_of_cores) TH_ENTRY(
+        every_byte_of_a_record_is_covered) TH_ENTRY(a_dropped_record_is_named)
+        TH_ENTRY(reordered_records_are_named) TH_ENTRY(a_replaced_signature_is_named) TH_ENTRY(
+            a_record_spliced_from_another_ledger_is_named)
+            TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one) TH_ENTRY(
+                a_stale_case_state_row_is_named) TH_ENTRY(an_earlier_raw_state_row_is_still_read)
+                TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named)
+                    TH_ENTRY(many_interviewers_are_told_apart)
+                        TH_ENTRY(an_older_dockets_slot_index_is_rebuilt)
+                            TH_ENTRY(the_case_index_must_list_exactly_the_case_events)
+                                TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
