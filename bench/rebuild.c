@@ -739,6 +739,10 @@ int main(int argc, char **argv)
         g.events = events;
         g.cases = cases;
         g.threads = getenv("BENCH_GEN_THREADS") ? atoi(getenv("BENCH_GEN_THREADS")) : 48;
+        if (g.threads < 1 || g.threads > 1024) {
+            fprintf(stderr, "BENCH_GEN_THREADS must be 1..1024\n");
+            return 2;
+        }
         double t0 = now_s();
         if (generate(&g) != 0) {
             fprintf(stderr, "# generating the ledger failed: %s\n", dk_errmsg());

@@ -88,7 +88,7 @@ void dk__read_end(dk_ledger *lg, MDB_txn *txn)
 }
 
 /* Double the map after MDB_MAP_FULL. Caller holds no transaction. */
-static int grow_map(dk_ledger *lg)
+int dk__ledger_grow_map(dk_ledger *lg)
 {
     MDB_envinfo info;
     pthread_rwlock_wrlock(&lg->txn_lock);
@@ -725,7 +725,7 @@ static void commit_batch(dk_ledger *lg, dk__pending *batch)
     int rc;
     uint64_t head_seq = 0;
     while ((rc = run_batch(lg, batch, &head_seq)) == MDB_MAP_FULL) {
-        if ((rc = grow_map(lg)) != 0)
+        if ((rc = dk__ledger_grow_map(lg)) != 0)
             break;
     }
     for (dk__pending *p = batch, *next; p; p = next) {
@@ -1128,7 +1128,7 @@ int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
     if ((rc = mdb_put(txn, lg->meta, &fk, &fv, 0)) != 0 ||
         (rc = mdb_put(txn, lg->meta, &ik, &iv, 0)) != 0 ||
         (rc = mdb_put(txn, lg->meta, &nk, &nv, 0)) != 0 || (rc = dk__slots_mark(lg, txn)) != 0 ||
-        (rc = mdb_txn_commit(txn)) != 0) {
+        (rc = dk__cases_mark(lg, txn)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
         rc = dk__mdb_err(rc, "cannot record the ledger's identity");
         goto fail;
     }

@@ -110,14 +110,19 @@ size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t se
 int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq);
 /* LMDB's default order with 8-byte keys compared as integers (ledger.c). */
 int dk__cmp_be64(const MDB_val *a, const MDB_val *b);
+/* Double the map after MDB_MAP_FULL; the caller holds no transaction (ledger.c). */
+int dk__ledger_grow_map(dk_ledger *lg);
 
 /* ---- upgrade.c: a ledger written by an older docket, moved to this layout ---- */
 
-/* On a write open: move `by_case` and `case_state` into `cases`, in batches of one
- * transaction each, dropping the old databases in the last. A crash part way leaves
- * the old ones, and the next write open starts again. 0 or a DK_E* code. */
+/* On a write open: move `by_case` and `case_state` into `cases` in one transaction
+ * (LMDB spills a large one to disk; the map grows if it fills), which also marks the
+ * layout (meta "cases_layout") and leaves a plain record named `by_case` in LMDB's main
+ * database, so an older docket's open fails instead of writing to the old layout.
+ * Another process opening meanwhile waits for it. 0 or a DK_E* code. */
 int dk__upgrade_cases(dk_ledger *lg);
-extern size_t dk__upgrade_batch; /* keys per upgrade transaction */
+/* The layout mark and the `by_case` tombstone, inside `txn` (a new ledger's). LMDB code. */
+int dk__cases_mark(dk_ledger *lg, MDB_txn *txn);
 /* On a write open of a ledger whose slot index is not marked as rebuilt (meta
  * "slots_index"): rebuild it from the state rows and mark it, in one transaction. */
 int dk__upgrade_slots(dk_ledger *lg);

@@ -7,7 +7,37 @@
 #include "engine_int.h"
 #include "ledger_int.h"
 
-size_t dk__upgrade_batch = 50000; /* keys written per transaction (tests lower it) */
+#define CASES_LAYOUT "1" /* meta "cases_layout": the case index and state rows in `cases` */
+
+/* Has the layout mark? 1 yes, 0 no, <0 an error. */
+static int marked(dk_ledger *lg, MDB_txn *txn)
+{
+    MDB_val k = {12, (void *)"cases_layout"}, v;
+    int rc = mdb_get(txn, lg->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the ledger's layout");
+    return v.mv_size == 1 && memcmp(v.mv_data, CASES_LAYOUT, 1) == 0;
+}
+
+int dk__cases_mark(dk_ledger *lg, MDB_txn *txn)
+{
+    MDB_dbi main_db;
+    MDB_val k = {12, (void *)"cases_layout"}, v = {1, (void *)CASES_LAYOUT};
+    /* The tombstone: a plain record named "by_case" in LMDB's main database, where named
+     * databases keep theirs. An older docket opening its `by_case` database fails on it
+     * (MDB_INCOMPATIBLE) rather than write a case index this docket does not read. */
+    MDB_val tk = {7, (void *)"by_case"}, tv = {22, (void *)"docket: moved to cases"};
+    int rc = mdb_put(txn, lg->meta, &k, &v, 0);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, NULL, 0, &main_db);
+    return rc ? rc : mdb_put(txn, main_db, &tk, &tv, 0);
+}
+
+static const char older_msg[] = "this ledger was written by an older docket (its case index "
+                                "is in 'by_case'): open it once for writing, with any command "
+                                "that appends, to upgrade it";
 
 int dk__older_case_layout(dk_ledger *lg, MDB_txn *txn)
 {
@@ -15,46 +45,27 @@ int dk__older_case_layout(dk_ledger *lg, MDB_txn *txn)
     MDB_dbi dbi;
     if (txn == NULL && dk__read_begin(lg, &own) != 0)
         return 0;
-    int rc = mdb_dbi_open(txn ? txn : own, "by_case", 0, &dbi);
+    int old = marked(lg, txn ? txn : own) == 0 &&
+              mdb_dbi_open(txn ? txn : own, "by_case", 0, &dbi) != MDB_NOTFOUND;
     if (own)
         dk__read_end(lg, own);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    dk__fail(DK_EINVAL, "this ledger was written by an older docket (its case index is in "
-                        "'by_case'): open it once for writing, with any command that appends, "
-                        "to upgrade it");
-    return 1;
+    if (old)
+        dk__fail(DK_EINVAL, "%s", older_msg);
+    return old;
 }
 
-/* Copy up to dk__upgrade_batch entries of `from`, starting after the position `at` (empty: the
- * start), into `cases`; *at gets the last one copied, *done 1 at the end. A by_case
- * entry (id, seq) becomes the index key "id NUL seq"; a case_state row (id, row)
- * becomes "id NUL" -> row. */
-static int copy_batch(dk_ledger *lg, MDB_txn *txn, MDB_dbi from, int index, uint8_t *at,
-                      size_t *at_len, uint64_t *at_seq, int *done)
+/* Copy every entry of `from` into `cases`: a by_case entry (id, seq) as the index key
+ * "id NUL seq", a case_state row (id, row) as "id NUL be64(UINT64_MAX)" -> row.
+ * 0, or an LMDB code (MDB_MAP_FULL: grow and start again), or a DK_E* code. */
+static int copy_all(dk_ledger *lg, MDB_txn *txn, MDB_dbi from, int index)
 {
     MDB_cursor *cur;
+    MDB_val k, v;
     int rc = mdb_cursor_open(txn, from, &cur);
     if (rc)
-        return dk__mdb_err(rc, "cannot open a cursor");
-    MDB_val k = {*at_len, at}, v;
-    uint8_t sk[8];
-    dk__put_be64(sk, *at_seq);
-    if (*at_len == 0) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    } else if (index) { /* the next seq of that case, or the next case */
-        v.mv_size = 8;
-        v.mv_data = sk;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
-        if (rc == 0)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    } else {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
-        if (rc == 0)
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    size_t n = 0;
-    for (; rc == 0 && n < dk__upgrade_batch; n++) {
+        return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint8_t key[DK__CASE_KEY_MAX];
         if (k.mv_size == 0 || k.mv_size > DK_CASE_MAX || memchr(k.mv_data, 0, k.mv_size) ||
             (index && v.mv_size != 8)) {
@@ -62,82 +73,71 @@ static int copy_batch(dk_ledger *lg, MDB_txn *txn, MDB_dbi from, int index, uint
             return dk__fail(DK_ECORRUPT, "the old case index holds a malformed entry (%zu bytes)",
                             k.mv_size);
         }
-        uint64_t seq = index ? dk__get_be64(v.mv_data) : 0;
-        MDB_val nk, nv;
+        MDB_val nk = {0, key}, nv = v;
         if (index) {
-            nk.mv_size = dk__case_seq_key(key, k.mv_data, k.mv_size, seq);
+            nk.mv_size = dk__case_seq_key(key, k.mv_data, k.mv_size, dk__get_be64(v.mv_data));
             nv.mv_size = 0;
             nv.mv_data = key;
         } else {
             nk.mv_size = dk__case_key(key, k.mv_data, k.mv_size);
-            nv = v;
         }
-        nk.mv_data = key;
         if ((rc = mdb_put(txn, lg->cases, &nk, &nv, 0)) != 0)
             break;
-        memcpy(at, k.mv_data, k.mv_size);
-        *at_len = k.mv_size;
-        *at_seq = seq;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    *done = rc == MDB_NOTFOUND;
-    if (rc && rc != MDB_NOTFOUND)
-        return dk__mdb_err(rc, "cannot move the case index");
-    return 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* One attempt: 0 done (or nothing to do), an LMDB code, or a DK_E* code. */
+static int upgrade_once(dk_ledger *lg, MDB_txn *txn)
+{
+    MDB_dbi by_case, case_state;
+    int rc = marked(lg, txn);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) /* this layout; an older docket's open fails on the tombstone */
+        return 0;
+    rc = mdb_dbi_open(txn, "by_case", MDB_DUPSORT | MDB_DUPFIXED, &by_case);
+    if (rc == MDB_NOTFOUND) /* made by this docket before the mark */
+        return dk__cases_mark(lg, txn);
+    if (rc == 0)
+        rc = mdb_set_dupsort(txn, by_case, dk__cmp_be64);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "case_state", MDB_CREATE, &case_state);
+    if (rc == 0)
+        rc = mdb_drop(txn, lg->cases, 0); /* whatever is there is not from the old index */
+    if (rc == 0)
+        rc = copy_all(lg, txn, by_case, 1);
+    if (rc == 0)
+        rc = copy_all(lg, txn, case_state, 0);
+    if (rc == 0 && (rc = mdb_drop(txn, by_case, 1)) == 0 &&
+        (rc = mdb_drop(txn, case_state, 1)) == 0)
+        rc = dk__cases_mark(lg, txn);
+    return rc;
 }
 
 int dk__upgrade_cases(dk_ledger *lg)
 {
-    MDB_txn *txn;
-    MDB_dbi old[2];
-    /* Any `cases` entries left by an upgrade a crash stopped are dropped first. */
-    pthread_rwlock_rdlock(&lg->txn_lock);
-    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
-    if (rc) {
-        pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin a transaction");
-    }
-    rc = mdb_dbi_open(txn, "by_case", MDB_DUPSORT | MDB_DUPFIXED, &old[0]);
-    if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn); /* nothing to upgrade */
-        pthread_rwlock_unlock(&lg->txn_lock);
-        return 0;
-    }
-    if (rc == 0)
-        rc = mdb_set_dupsort(txn, old[0], dk__cmp_be64);
-    if (rc == 0 && (rc = mdb_dbi_open(txn, "case_state", MDB_CREATE, &old[1])) == 0)
-        rc = mdb_drop(txn, lg->cases, 0);
-    if (rc == 0)
-        rc = mdb_txn_commit(txn); /* keeps the handles */
-    else
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&lg->txn_lock);
-    if (rc)
-        return dk__mdb_err(rc, "cannot start upgrading the case index");
-    uint8_t at[DK_CASE_MAX + 1];
-    for (int which = 0; which < 2 && rc == 0; which++) {
-        size_t at_len = 0;
-        uint64_t at_seq = 0;
-        for (int done = 0; rc == 0 && !done;) {
-            pthread_rwlock_rdlock(&lg->txn_lock);
-            if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
-                pthread_rwlock_unlock(&lg->txn_lock);
-                return dk__mdb_err(rc, "cannot begin a transaction");
-            }
-            rc = copy_batch(lg, txn, old[which], which == 0, at, &at_len, &at_seq, &done);
-            /* the last batch drops the old databases in the same transaction */
-            if (rc == 0 && done && which == 1 &&
-                ((rc = mdb_drop(txn, old[0], 1)) != 0 || (rc = mdb_drop(txn, old[1], 1)) != 0))
-                rc = dk__mdb_err(rc, "cannot drop the old case index");
-            if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-                rc = dk__mdb_err(rc, "cannot commit the upgraded case index");
-            else if (rc)
-                mdb_txn_abort(txn);
+    for (;;) {
+        MDB_txn *txn;
+        pthread_rwlock_rdlock(&lg->txn_lock);
+        int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+        if (rc) {
             pthread_rwlock_unlock(&lg->txn_lock);
+            return dk__mdb_err(rc, "cannot begin a transaction");
         }
+        rc = upgrade_once(lg, txn);
+        if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+            txn = NULL;
+        else if (rc)
+            mdb_txn_abort(txn);
+        pthread_rwlock_unlock(&lg->txn_lock);
+        if (rc == MDB_MAP_FULL && (rc = dk__ledger_grow_map(lg)) == 0)
+            continue; /* the old index and the new one at once: grow, start again */
+        if (rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)) /* LMDB's or errno */
+            return dk__mdb_err(rc, "cannot upgrade the case index");
+        return rc; /* 0 or a DK_E* code */
     }
-    return rc;
 }
 
 /* ---- the slot index, rebuilt once from the state rows ---- */

@@ -2,13 +2,13 @@
  * optimistic concurrency, actor keys and revocation, concurrent appends, map
  * growth, reads by case and time, and tamper detection by verify. */
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
 #include "fixture.h"
 #include "harness.h"
-#include "ledger_int.h"
 #include "rawlmdb.h"
 
 #define ACTOR_N(k) ((1ull << 40) + (k)) /* command-id seeds for actor events */
@@ -530,7 +530,13 @@ TEST(reads_by_case_and_time)
 static void downgrade(const char *dir, int partial)
 {
     raw_env r;
-    MDB_dbi cases = raw_open(&r, dir, "cases"), bc, cs;
+    MDB_dbi cases = raw_open(&r, dir, "cases"), bc, cs, main_db, meta;
+    /* no layout mark, no tombstone: as an older docket left it */
+    MDB_val tomb = {7, (void *)"by_case"}, mark = {12, (void *)"cases_layout"};
+    ASSERT_EQ(mdb_dbi_open(r.txn, NULL, 0, &main_db), 0);
+    ASSERT_EQ(mdb_del(r.txn, main_db, &tomb, NULL), 0);
+    ASSERT_EQ(mdb_dbi_open(r.txn, "meta", 0, &meta), 0);
+    ASSERT_EQ(mdb_del(r.txn, meta, &mark, NULL), 0);
     ASSERT_EQ(mdb_dbi_open(r.txn, "by_case", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &bc), 0);
     ASSERT_EQ(mdb_dbi_open(r.txn, "case_state", MDB_CREATE, &cs), 0);
     MDB_cursor *cur;
@@ -581,8 +587,8 @@ static void case_listing(dk_ledger *lg, char *out, size_t cap)
 }
 
 /* A ledger written before the cases database: a read-only open refuses it by name, a
- * write open upgrades it in batches (also after a crash part way), and it then reads,
- * verifies and appends as before. */
+ * write open upgrades it (also over what a crashed attempt left in `cases`), and it
+ * then reads, verifies and appends as before; an older docket can no longer open it. */
 TEST(upgrade_from_the_separate_case_index)
 {
     for (int partial = 0; partial < 2; partial++) {
@@ -597,14 +603,30 @@ TEST(upgrade_from_the_separate_case_index)
         char before[4096], after[4096];
         case_listing(w.lg, before, sizeof before);
         dk_ledger_close(w.lg);
+        if (partial == 0) { /* a new ledger is marked too: an older docket cannot open it */
+            raw_env r;
+            MDB_dbi old;
+            raw_open(&r, w.dir, "cases");
+            ASSERT_EQ(mdb_dbi_open(r.txn, "by_case", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &old),
+                      MDB_INCOMPATIBLE);
+            mdb_txn_abort(r.txn);
+            mdb_env_close(r.env);
+        }
         downgrade(w.dir, partial);
         dk_ledger_opts ro = {0, 0, 1};
         ASSERT_ERR(dk_ledger_open(w.dir, &ro, &w.lg), DK_EINVAL);
         ASSERT_CONTAINS(dk_errmsg(), "older docket");
-        size_t batch = dk__upgrade_batch;
-        dk__upgrade_batch = 7; /* several transactions */
+        /* two processes open it for writing at once: one upgrades, the other waits */
+        pid_t child = fork();
+        ASSERT(child >= 0);
+        if (child == 0) {
+            dk_ledger *lg;
+            _exit(dk_ledger_open(w.dir, NULL, &lg) == 0 ? (dk_ledger_close(lg), 0) : 1);
+        }
         ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
-        dk__upgrade_batch = batch;
+        int status;
+        ASSERT_EQ(waitpid(child, &status, 0), child);
+        ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         case_listing(w.lg, after, sizeof after);
         ASSERT_STR_EQ(after, before);
         assert_verifies(w.lg, 38);
@@ -613,15 +635,39 @@ TEST(upgrade_from_the_separate_case_index)
         dk_ledger_close(w.lg);
         ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
         assert_verifies(w.lg, 39);
-        raw_env r; /* the old databases are gone */
+        raw_env r; /* the old databases are gone; an older docket cannot open by_case */
         raw_open(&r, w.dir, "cases");
         MDB_dbi gone;
-        ASSERT_EQ(mdb_dbi_open(r.txn, "by_case", 0, &gone), MDB_NOTFOUND);
+        ASSERT_EQ(mdb_dbi_open(r.txn, "by_case", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &gone),
+                  MDB_INCOMPATIBLE);
         ASSERT_EQ(mdb_dbi_open(r.txn, "case_state", 0, &gone), MDB_NOTFOUND);
         mdb_txn_abort(r.txn);
         mdb_env_close(r.env);
         world_close(&w);
     }
+}
+
+/* The upgrade holds the old index and the new one at once: with a map that cannot take
+ * both, it grows the map and starts again instead of failing every write open. */
+TEST(upgrade_grows_a_full_map)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    for (uint64_t i = 0; i < 1500; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "MF-%04llu", (unsigned long long)i);
+        ASSERT_OK(fx_open_case(w.lg, w.alice, id, ACTOR_N(100 + i), NULL, &res));
+    }
+    dk_ledger_close(w.lg);
+    downgrade(w.dir, 0);
+    dk_ledger_opts small = {256 * 1024, 0, 0}; /* smaller than the file: LMDB maps the file */
+    ASSERT_OK(dk_ledger_open(w.dir, &small, &w.lg));
+    assert_verifies(w.lg, 1504);
+    uint64_t v;
+    ASSERT_OK(dk_ledger_case_version(w.lg, "MF-1499", &v));
+    ASSERT_EQ(v, 1);
+    world_close(&w);
 }
 
 /* Rewrite record `seq` through LMDB with `mutate` applied. */
@@ -704,5 +750,6 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                                 TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                                     TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
                                         TH_ENTRY(upgrade_from_the_separate_case_index)
-                                            TH_ENTRY(verify_catches_rewritten_signature)
-                                                TH_ENTRY(verify_catches_rewritten_body))
+                                            TH_ENTRY(upgrade_grows_a_full_map)
+                                                TH_ENTRY(verify_catches_rewritten_signature)
+                                                    TH_ENTRY(verify_catches_rewritten_body))
