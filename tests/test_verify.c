@@ -462,6 +462,69 @@ TEST(an_older_dockets_slot_index_is_rebuilt)
     world_close(&w);
 }
 
+/* A case whose replay fails still took the slots its events gave before the failure:
+ * a double booking at a lower seq is the one named. V-2 double-books ivan (the index was
+ * damaged, then mended), and later V-2's stored state row is damaged. */
+TEST(a_double_booking_below_a_failing_case_is_named_first)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    dmap d;
+    fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
+    PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
+    PUT_DEFAULT(&w, "V-2", "case.opened", w.carol);
+    to_status(&d, "validated");
+    PUT(&w, "V-2", "case.status_changed", w.carol, NULL, &d);
+    dk_ledger_close(w.lg);
+    /* take V-1's booking out of the index, keep it to put back */
+    raw_env r;
+    MDB_dbi slots = raw_open(&r, dir, "slots");
+    MDB_cursor *cur;
+    MDB_val k, v;
+    ASSERT_EQ(mdb_cursor_open(r.txn, slots, &cur), 0);
+    ASSERT_EQ(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    uint8_t key[128], val[128];
+    size_t klen = k.mv_size, vlen = v.mv_size;
+    ASSERT(klen <= sizeof key && vlen <= sizeof val);
+    memcpy(key, k.mv_data, klen);
+    memcpy(val, v.mv_data, vlen);
+    mdb_cursor_close(cur);
+    raw_commit(&r);
+    drop_slot(dir, "ivan", "2026-11-24T10:00:00Z");
+    ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+    fill_valid(&d, "interview.booked");
+    d_str(&d, "slot_start", "2026-11-24T10:30:00Z");
+    d_str(&d, "slot_end", "2026-11-24T11:30:00Z");
+    uint64_t twice = PUT(&w, "V-2", "interview.booked", w.carol, NULL, &d);
+    fill_valid(&d, "note.added");
+    uint64_t last = PUT(&w, "V-2", "note.added", w.carol, NULL, &d);
+    dk_ledger_close(w.lg);
+    w.lg = NULL;
+    slots = raw_open(&r, dir, "slots"); /* the index mended: it holds both bookings */
+    MDB_val mk = {klen, key}, mv = {vlen, val};
+    ASSERT_EQ(mdb_put(r.txn, slots, &mk, &mv, 0), 0);
+    raw_commit(&r);
+    dk_verify_report rep = reverify(dir);
+    expect_bad(&rep, twice, "interviewer 'ivan' double-booked: case 'V-2'");
+    /* V-2's state row damaged: that fails at its last seq, above the double booking */
+    MDB_dbi cases = raw_open(&r, dir, "cases");
+    uint8_t ck[32];
+    MDB_val rk = {raw_case_key(ck, "V-2", 0), ck}, rv;
+    ASSERT_EQ(mdb_get(r.txn, cases, &rk, &rv), 0);
+    uint8_t row[600];
+    ASSERT(rv.mv_size <= sizeof row);
+    memcpy(row, rv.mv_data, rv.mv_size);
+    row[7] ^= 1; /* the version */
+    MDB_val nv = {rv.mv_size, row};
+    ASSERT_EQ(mdb_put(r.txn, cases, &rk, &nv, 0), 0);
+    raw_commit(&r);
+    rep = reverify(dir);
+    expect_bad(&rep, twice, "interviewer 'ivan' double-booked: case 'V-2'");
+    ASSERT(last > twice);
+    world_close(&w);
+}
+
 /* Many interviewers (more than verify's name table starts with): each booking is checked
  * against the index under its own interviewer's name. */
 TEST(many_interviewers_are_told_apart)
@@ -578,5 +641,6 @@ TH_MAIN(
                 TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named)
                     TH_ENTRY(many_interviewers_are_told_apart)
                         TH_ENTRY(an_older_dockets_slot_index_is_rebuilt)
-                            TH_ENTRY(the_case_index_must_list_exactly_the_case_events)
-                                TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
+                            TH_ENTRY(a_double_booking_below_a_failing_case_is_named_first)
+                                TH_ENTRY(the_case_index_must_list_exactly_the_case_events)
+                                    TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
