@@ -82,6 +82,32 @@ int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_inf
     return rc;
 }
 
+static int backfill_in(dk_ledger *lg, MDB_txn *txn, void *arg)
+{
+    (void)arg;
+    int rc = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    if ((rc = mdb_cursor_open(txn, lg->log, &cur)) != 0)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        dk_record rec;
+        dk_event ev;
+        dk__actor_change c;
+        if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
+            dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0) {
+            rc = dk__fail(DK_ECORRUPT, "record %llu does not decode",
+                          (unsigned long long)dk__get_be64(k.mv_data));
+            break;
+        }
+        if (ev.case_id[0] == 0 && dk__actor_change_parse(&ev, &c) == 0 && c.kind != DK__ACT_NONE)
+            rc = dk__actorlog_add(lg, txn, c.id, rec.seq);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 int dk__actorlog_backfill(dk_ledger *lg)
 {
     MDB_txn *txn;
@@ -97,39 +123,8 @@ int dk__actorlog_backfill(dk_ledger *lg)
         return 0;
     /* One pass over the log, in one write transaction: actor events are few,
      * so it writes little however long the log. */
-    pthread_rwlock_rdlock(&lg->txn_lock);
-    if ((rc = mdb_txn_begin(lg->env, NULL, 0, &txn)) != 0) {
-        pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin a transaction");
-    }
-    MDB_cursor *cur;
-    MDB_val k, v;
-    if ((rc = mdb_cursor_open(txn, lg->log, &cur)) == 0) {
-        for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && g == 0;
-             g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            dk_record rec;
-            dk_event ev;
-            dk__actor_change c;
-            if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
-                dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0) {
-                rc = dk__fail(DK_ECORRUPT, "record %llu does not decode",
-                              (unsigned long long)dk__get_be64(k.mv_data));
-                break;
-            }
-            if (ev.case_id[0] == 0 && dk__actor_change_parse(&ev, &c) == 0 &&
-                c.kind != DK__ACT_NONE)
-                rc = dk__actorlog_add(lg, txn, c.id, rec.seq);
-        }
-        mdb_cursor_close(cur);
-    } else {
-        rc = dk__mdb_err(rc, "cannot open a cursor");
-    }
+    rc = dk__write_txn(lg, backfill_in, NULL);
     if (rc == MDB_MAP_FULL)
         rc = dk__fail(DK_EIO, "the map is full building the actor history");
-    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-        rc = dk__mdb_err(rc, "cannot commit the actor history");
-    else if (rc)
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&lg->txn_lock);
     return rc;
 }

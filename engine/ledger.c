@@ -87,6 +87,26 @@ void dk__read_end(dk_ledger *lg, MDB_txn *txn)
     pthread_rwlock_unlock(&lg->txn_lock);
 }
 
+int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg)
+{
+    MDB_txn *txn;
+    if (lg->read_only)
+        return dk__fail(DK_EINVAL, "the ledger was opened read-only");
+    pthread_rwlock_rdlock(&lg->txn_lock);
+    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    if (rc) {
+        pthread_rwlock_unlock(&lg->txn_lock);
+        return dk__mdb_err(rc, "cannot begin a transaction");
+    }
+    rc = fn(lg, txn, arg);
+    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
+        rc = dk__mdb_err(rc, "cannot commit");
+    else if (rc)
+        mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&lg->txn_lock);
+    return rc;
+}
+
 /* Double the map after MDB_MAP_FULL. Caller holds no transaction. */
 int dk__ledger_grow_map(dk_ledger *lg)
 {

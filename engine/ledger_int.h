@@ -70,6 +70,9 @@ struct dk_ledger {
 
 /* Translate an LMDB return code into a DK_E* code with a message. */
 int dk__mdb_err(int rc, const char *what);
+/* Run fn in a write transaction (not the writer thread's: LMDB serialises them) under
+ * txn_lock: committed if it returns 0, else aborted and its code returned as it is. */
+int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg);
 /* Begin/end a read transaction under txn_lock. */
 int dk__read_begin(dk_ledger *lg, MDB_txn **txn);
 void dk__read_end(dk_ledger *lg, MDB_txn *txn);

@@ -89,30 +89,23 @@ static int head_seq(dk_ledger *lg, MDB_txn *txn, uint64_t *seq)
 
 /* A tree kept by an older docket (another key order) is dropped, to be
  * built again from the log; an empty one is marked with this format. */
-static int tree_migrate(dk_ledger *lg)
+static int tree_migrate_in(dk_ledger *lg, MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
-    pthread_rwlock_rdlock(&lg->txn_lock);
-    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
-    if (rc) {
-        pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin a transaction");
-    }
+    (void)arg;
     MDB_val fk = {11, (void *)"tree_format"}, fv;
-    rc = mdb_get(txn, lg->meta, &fk, &fv);
-    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, TREE_FORMAT, 1) == 0) {
-        mdb_txn_abort(txn);
-        pthread_rwlock_unlock(&lg->txn_lock);
+    int rc = mdb_get(txn, lg->meta, &fk, &fv);
+    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, TREE_FORMAT, 1) == 0)
         return 0;
-    }
     fv.mv_size = 1;
     fv.mv_data = (void *)TREE_FORMAT;
-    if ((rc = mdb_drop(txn, lg->tree, 0)) == 0 && (rc = mdb_put(txn, lg->meta, &fk, &fv, 0)) == 0)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&lg->txn_lock);
+    if ((rc = mdb_drop(txn, lg->tree, 0)) == 0)
+        rc = mdb_put(txn, lg->meta, &fk, &fv, 0);
     return rc ? dk__mdb_err(rc, "cannot reset the Merkle tree") : 0;
+}
+
+static int tree_migrate(dk_ledger *lg)
+{
+    return dk__write_txn(lg, tree_migrate_in, NULL);
 }
 
 int dk__tree_check_format(dk_ledger *lg)
@@ -290,28 +283,6 @@ int dk_ledger_node_key(dk_ledger *lg, uint8_t pk[DK_PUBKEY_BYTES])
     return dk__mdb_err(rc, "cannot read the node key");
 }
 
-/* Run fn inside a write transaction (not the writer thread's: LMDB
- * serialises them). */
-static int write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg)
-{
-    MDB_txn *txn;
-    if (lg->read_only)
-        return dk__fail(DK_EINVAL, "the ledger was opened read-only");
-    pthread_rwlock_rdlock(&lg->txn_lock);
-    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
-    if (rc) {
-        pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin a transaction");
-    }
-    rc = fn(lg, txn, arg);
-    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-        rc = dk__mdb_err(rc, "cannot commit");
-    else if (rc)
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&lg->txn_lock);
-    return rc;
-}
-
 static int set_node_key(dk_ledger *lg, MDB_txn *txn, void *arg)
 {
     MDB_val k = {11, (void *)"node_pubkey"}, v = {DK_PUBKEY_BYTES, arg};
@@ -323,7 +294,7 @@ static int set_node_key(dk_ledger *lg, MDB_txn *txn, void *arg)
 
 int dk_ledger_set_node_key(dk_ledger *lg, const uint8_t pk[DK_PUBKEY_BYTES])
 {
-    return write_txn(lg, set_node_key, (void *)pk);
+    return dk__write_txn(lg, set_node_key, (void *)pk);
 }
 
 typedef struct ckpt_arg {
@@ -377,7 +348,7 @@ int dk_ledger_checkpoint(dk_ledger *lg, const dk_key *node, char **note)
     if (memcmp(pk, dk_key_public(node), DK_PUBKEY_BYTES) != 0)
         return dk__fail(DK_EDENIED, "key '%s' is not this ledger's node key", dk_key_id(node));
     ckpt_arg a = {node, NULL};
-    rc = write_txn(lg, add_checkpoint, &a);
+    rc = dk__write_txn(lg, add_checkpoint, &a);
     *note = a.note;
     return rc;
 }

@@ -89,8 +89,9 @@ static int copy_all(dk_ledger *lg, MDB_txn *txn, MDB_dbi from, int index)
 }
 
 /* One attempt: 0 done (or nothing to do), an LMDB code, or a DK_E* code. */
-static int upgrade_once(dk_ledger *lg, MDB_txn *txn)
+static int upgrade_once(dk_ledger *lg, MDB_txn *txn, void *arg)
 {
+    (void)arg;
     MDB_dbi by_case, case_state;
     int rc = marked(lg, txn);
     if (rc < 0)
@@ -119,19 +120,7 @@ static int upgrade_once(dk_ledger *lg, MDB_txn *txn)
 int dk__upgrade_cases(dk_ledger *lg)
 {
     for (;;) {
-        MDB_txn *txn;
-        pthread_rwlock_rdlock(&lg->txn_lock);
-        int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
-        if (rc) {
-            pthread_rwlock_unlock(&lg->txn_lock);
-            return dk__mdb_err(rc, "cannot begin a transaction");
-        }
-        rc = upgrade_once(lg, txn);
-        if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-            txn = NULL;
-        else if (rc)
-            mdb_txn_abort(txn);
-        pthread_rwlock_unlock(&lg->txn_lock);
+        int rc = dk__write_txn(lg, upgrade_once, NULL);
         if (rc == MDB_MAP_FULL && (rc = dk__ledger_grow_map(lg)) == 0)
             continue; /* the old index and the new one at once: grow, start again */
         if (rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE)) /* LMDB's or errno */
@@ -181,35 +170,26 @@ static int slots_fill(dk_ledger *lg, MDB_txn *txn, size_t *booked)
     return g == MDB_NOTFOUND ? 0 : dk__mdb_err(g, "cannot rebuild the slot index");
 }
 
-int dk__upgrade_slots(dk_ledger *lg)
+static int slots_rebuild(dk_ledger *lg, MDB_txn *txn, void *arg)
 {
-    MDB_txn *txn;
-    pthread_rwlock_rdlock(&lg->txn_lock);
-    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
-    if (rc) {
-        pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin a transaction");
-    }
+    (void)arg;
     MDB_val fk = {11, (void *)"slots_index"}, fv;
-    rc = mdb_get(txn, lg->meta, &fk, &fv);
-    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, SLOTS_FORMAT, 1) == 0) {
-        mdb_txn_abort(txn);
-        pthread_rwlock_unlock(&lg->txn_lock);
+    int rc = mdb_get(txn, lg->meta, &fk, &fv);
+    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, SLOTS_FORMAT, 1) == 0)
         return 0;
-    }
     /* Made by a docket that kept no slot index, or one whose refused reschedules could
      * drop a booking from it (before 11a71f9): the state rows say who holds what. */
     size_t booked = 0;
     if ((rc = mdb_drop(txn, lg->slots, 0)) != 0)
-        rc = dk__mdb_err(rc, "cannot empty the slot index");
-    if (rc == 0)
-        rc = slots_fill(lg, txn, &booked);
-    if (rc == 0 && (rc = dk__slots_mark(lg, txn)) != 0)
-        rc = dk__mdb_err(rc, "cannot mark the slot index");
-    if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-        rc = dk__mdb_err(rc, "cannot commit the rebuilt slot index");
-    else if (rc)
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&lg->txn_lock);
-    return rc;
+        return dk__mdb_err(rc, "cannot empty the slot index");
+    if ((rc = slots_fill(lg, txn, &booked)) != 0)
+        return rc;
+    if ((rc = dk__slots_mark(lg, txn)) != 0)
+        return dk__mdb_err(rc, "cannot mark the slot index");
+    return 0;
+}
+
+int dk__upgrade_slots(dk_ledger *lg)
+{
+    return dk__write_txn(lg, slots_rebuild, NULL);
 }

@@ -371,6 +371,23 @@ static void drop_slot(const char *dir, const char *who, const char *start)
     raw_commit(&r);
 }
 
+/* Case V-2, opened and validated. */
+static void open_v2(world *w)
+{
+    dmap d;
+    PUT_DEFAULT(w, "V-2", "case.opened", w->carol);
+    to_status(&d, "validated");
+    PUT(w, "V-2", "case.status_changed", w->carol, NULL, &d);
+}
+
+/* A booking of ivan from 10:30 to 11:30: it overlaps V-1's default 10:00 to 11:00. */
+static void overlapping_slot(dmap *d)
+{
+    fill_valid(d, "interview.booked");
+    d_str(d, "slot_start", "2026-11-24T10:30:00Z");
+    d_str(d, "slot_end", "2026-11-24T11:30:00Z");
+}
+
 /* The writer refuses a booking that overlaps another case's by the slot index. verify
  * replays every case's slot changes together: a damaged index is named at the booking
  * it lost, and a double booking it then let through at that booking's seq. */
@@ -382,12 +399,8 @@ TEST(double_bookings_and_a_stale_slot_index_are_named)
     dmap d;
     fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
     uint64_t first = PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
-    PUT_DEFAULT(&w, "V-2", "case.opened", w.carol);
-    to_status(&d, "validated");
-    PUT(&w, "V-2", "case.status_changed", w.carol, NULL, &d);
-    fill_valid(&d, "interview.booked");
-    d_str(&d, "slot_start", "2026-11-24T10:30:00Z");
-    d_str(&d, "slot_end", "2026-11-24T11:30:00Z");
+    open_v2(&w);
+    overlapping_slot(&d);
     dk_append_res res;
     ASSERT_ERR(try_put(&w, "V-2", "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
     dk_ledger_close(w.lg);
@@ -451,12 +464,8 @@ TEST(an_older_dockets_slot_index_is_rebuilt)
     }
     /* and the rebuilt index is the writer's again: an overlapping booking is refused */
     ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
-    PUT_DEFAULT(&w, "V-2", "case.opened", w.carol);
-    to_status(&d, "validated");
-    PUT(&w, "V-2", "case.status_changed", w.carol, NULL, &d);
-    fill_valid(&d, "interview.booked");
-    d_str(&d, "slot_start", "2026-11-24T10:30:00Z");
-    d_str(&d, "slot_end", "2026-11-24T11:30:00Z");
+    open_v2(&w);
+    overlapping_slot(&d);
     dk_append_res res;
     ASSERT_ERR(try_put(&w, "V-2", "interview.booked", w.carol, NULL, &d, &res), DK_ECONFLICT);
     world_close(&w);
@@ -473,9 +482,7 @@ TEST(a_double_booking_below_a_failing_case_is_named_first)
     dmap d;
     fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
     PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
-    PUT_DEFAULT(&w, "V-2", "case.opened", w.carol);
-    to_status(&d, "validated");
-    PUT(&w, "V-2", "case.status_changed", w.carol, NULL, &d);
+    open_v2(&w);
     dk_ledger_close(w.lg);
     /* take V-1's booking out of the index, keep it to put back */
     raw_env r;
@@ -493,9 +500,7 @@ TEST(a_double_booking_below_a_failing_case_is_named_first)
     raw_commit(&r);
     drop_slot(dir, "ivan", "2026-11-24T10:00:00Z");
     ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
-    fill_valid(&d, "interview.booked");
-    d_str(&d, "slot_start", "2026-11-24T10:30:00Z");
-    d_str(&d, "slot_end", "2026-11-24T11:30:00Z");
+    overlapping_slot(&d);
     uint64_t twice = PUT(&w, "V-2", "interview.booked", w.carol, NULL, &d);
     fill_valid(&d, "note.added");
     uint64_t last = PUT(&w, "V-2", "note.added", w.carol, NULL, &d);
