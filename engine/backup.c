@@ -1,5 +1,6 @@
 /* backup.c - hot backups: a consistent, compacted copy of the whole LMDB
  * environment from one read snapshot while the writer keeps appending. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,14 +14,22 @@
 
 int dk_ledger_backup(dk_ledger *lg, const char *dest_dir)
 {
-    struct stat st;
     char path[4096];
     snprintf(path, sizeof path, "%s/data.mdb", dest_dir);
-    if (stat(path, &st) == 0)
-        return dk__fail(DK_EEXIST, "'%s' already holds a ledger; back up into a new directory",
-                        dest_dir);
-    if (mkdir(dest_dir, 0700) != 0 && errno != EEXIST)
-        return dk__fail(DK_EIO, "cannot create '%s': %s", dest_dir, strerror(errno));
+    if (mkdir(dest_dir, 0700) != 0) {
+        if (errno != EEXIST)
+            return dk__fail(DK_EIO, "cannot create '%s': %s", dest_dir, strerror(errno));
+        DIR *d = opendir(dest_dir); /* an existing directory must be empty */
+        struct dirent *e;
+        int empty = d != NULL;
+        while (d && empty && (e = readdir(d)) != NULL)
+            empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+        if (d)
+            closedir(d);
+        if (!empty)
+            return dk__fail(DK_EEXIST, "'%s' is not a new or empty directory; back up into one",
+                            dest_dir);
+    }
     /* mdb_env_copy2 runs its own read transaction: hold the resize lock
      * shared like any other transaction of this process. */
     pthread_rwlock_rdlock(&lg->txn_lock);
@@ -30,8 +39,9 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir)
         unlink(path);
         return dk__mdb_err(rc, "cannot copy the ledger");
     }
+    /* the copy is made with the umask's mode; the ledger's own file is 0600 */
     int fd = open(path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
+    if (fd < 0 || fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
         if (fd >= 0)
             close(fd);
         return dk__fail(DK_EIO, "cannot sync the backup '%s': %s", path, strerror(errno));

@@ -151,7 +151,8 @@ int dk_key_save(const dk_key *k, const char *path, const char *passphrase)
  * checking that it is a regular file that only its owner can read. */
 static int read_file(const char *path, char *buf)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in the key's place must not hang the open (refused below). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             return dk__fail(DK_EKEYFILE, "key file %s does not exist", path);
@@ -163,10 +164,13 @@ static int read_file(const char *path, char *buf)
         rc = dk__fail(DK_EKEYFILE, "cannot stat key file %s: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode))
         rc = dk__fail(DK_EKEYFILE, "key file %s is not a regular file", path);
-    else if ((st.st_mode & 077) != 0)
+    else if ((st.st_mode & 0177) != 0)
         rc = dk__fail(DK_EKEYFILE,
-                      "key file %s is readable by group or others (mode %04o); run chmod 600 %s",
+                      "key file %s has mode %04o: only 0600 or stricter is accepted; run chmod "
+                      "600 %s",
                       path, (unsigned)(st.st_mode & 07777), path);
+    else if (fcntl(fd, F_SETFL, 0) != 0) /* a regular file: blocking reads again */
+        rc = dk__fail(DK_EKEYFILE, "cannot read key file %s: %s", path, strerror(errno));
     size_t n = 0;
     while (rc == 0 && n <= FILE_MAX) {
         ssize_t r = read(fd, buf + n, FILE_MAX + 1 - n);

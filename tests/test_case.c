@@ -483,6 +483,17 @@ TEST(schemas)
     EXPECT_SCHEMA("note.added", &d, "data.text");
     d_str(&d, "text", "");
     EXPECT_SCHEMA("note.added", &d, "data.text");
+    /* control characters: an escape sequence, a carriage return, DEL; tab and newline are text */
+    static const char *const controls[] = {"clear \x1b[2J", "over\rwrite", "del\x7f", "nul\x01"};
+    for (size_t i = 0; i < 4; i++) {
+        d_str(&d, "text", controls[i]);
+        EXPECT_SCHEMA("note.added", &d, "data.text holds a control character");
+    }
+    d_str(&d, "text", "line one\n\tline two");
+    EXPECT_VALID("note.added", &d);
+    fill_valid(&d, "case.opened");
+    d_sub_str(&d, "name", "Evil\x1b]0;title\x07");
+    EXPECT_SCHEMA("case.opened", &d, "control character");
 
     /* case.opened */
     fill_valid(&d, "case.opened");

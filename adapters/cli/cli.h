@@ -52,7 +52,9 @@ typedef struct cli_opt {
 /* Parse argv[1..] against opts (NULL-name terminated). Positional arguments
  * are left in pos[0..*npos). --help prints `usage` and returns EXIT_OK; a bad
  * option prints why and returns EXIT_USAGE; otherwise CLI_CONTINUE. */
-int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos);
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos,
+              int maxpos);
+#define CLI_NPOS(pos) ((int)(sizeof(pos) / sizeof((pos)[0])))
 
 /* Parse a time: RFC 3339, a date YYYY-MM-DD (its first or, with end_of_day,
  * its last microsecond, UTC) or "now" (INT64_MAX). Prints a usage error
@@ -65,6 +67,9 @@ int cli_load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp)
 
 /* Parse a decimal u64 option value; prints a usage error naming `opt`. */
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
+/* Append the comma-separated elements of csv to arr as strings; a usage error (EXIT_USAGE)
+ * names an empty or repeated element. */
+int cli_split_list(const char *opt, const char *csv, json_t *arr);
 
 /* Build, sign and append one event with `key` as author. data is a canonical
  * data map. Prints the result (text or JSON). Returns an exit code. */

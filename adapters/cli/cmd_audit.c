@@ -87,7 +87,7 @@ int cmd_audit(int argc, char **argv)
         "Every event with its seq, time, signers and their roles as enrolled then, whether\n"
         "each signature verifies against the key the signer had then, and what voided it\n"
         "and why. Exit 3 if any signer was not enrolled or any signature fails.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 2)

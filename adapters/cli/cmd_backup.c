@@ -49,7 +49,7 @@ int cmd_backup(int argc, char **argv)
     const char *usage = "usage: docket backup DEST [--ledger DIR] [--json]\n"
                         "A hot, consistent, compacted copy of the ledger (and its node key)\n"
                         "into the new directory DEST, while appends continue.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1)
@@ -67,8 +67,14 @@ int cmd_backup(int argc, char **argv)
     char src[4096], dst[4096];
     snprintf(src, sizeof src, "%s/node.key", dir);
     snprintf(dst, sizeof dst, "%s/node.key", pos[0]);
-    if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK)
+    if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK) {
+        char data[4096]; /* no half a backup left to restore from */
+        snprintf(data, sizeof data, "%s/data.mdb", pos[0]);
+        unlink(dst);
+        unlink(data);
+        rmdir(pos[0]);
         return rc;
+    }
     dk_ledger_opts o = {0, 0, 1};
     dk_head h;
     if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0 || (err = dk_ledger_head(lg, &h)) != 0) {
@@ -138,7 +144,7 @@ int cmd_restore(int argc, char **argv)
                         "Copies the backup in SRC into DIR (new or empty), then\n"
                         "verifies the copy (the whole chain, signatures, checkpoints, rules); a\n"
                         "copy that does not verify is removed again (exit 3).\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 2)

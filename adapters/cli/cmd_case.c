@@ -149,16 +149,6 @@ static void set_path(json_t *obj, const char *path, json_t *val)
     set_path(sub, dot + 1, val);
 }
 
-static json_t *list_json(const char *csv)
-{
-    json_t *arr = json_array();
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", csv);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        json_array_append_new(arr, json_string(t));
-    return arr;
-}
-
 static void usage_of(const verb *v, char *out, size_t cap)
 {
     snprintf(out, cap, "usage: docket %s%s%s CASE %s\n%s(appends %s)\n", v->group ? v->group : "",
@@ -189,7 +179,7 @@ static int run_verb(const verb *v, int argc, char **argv)
     char usage[1024];
     usage_of(v, usage, sizeof usage);
     char *pos[8];
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1)
@@ -216,8 +206,15 @@ static int run_verb(const verb *v, int argc, char **argv)
                 set_path(data, f->field, json_string(vals[i]));
             break;
         case K_LIST:
-            if (vals[i])
-                set_path(data, f->field, list_json(vals[i]));
+            if (vals[i]) {
+                json_t *arr = json_array();
+                if ((rc = cli_split_list(f->opt, vals[i], arr)) != EXIT_OK) {
+                    json_decref(arr);
+                    json_decref(data);
+                    return rc;
+                }
+                set_path(data, f->field, arr);
+            }
             break;
         case K_SEQ:
             if (vals[i]) {
@@ -297,7 +294,7 @@ int cmd_undo(int argc, char **argv)
         "court_order|other] [--ledger DIR] [--json]\n"
         "Appends event.reverted, which voids event SEQ (undoing an undo restores it).\n"
         "Voiding a decision or a leave cancellation needs --cosign by a senior caseworker.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     uint64_t seq;
@@ -358,7 +355,7 @@ int cmd_rollback(int argc, char **argv)
         "                       [--reason-code CODE] [--ledger DIR] [--json]\n"
         "Appends case.rolled_back, which voids every event of CASE recorded after TIME.\n"
         "Always needs --cosign by a senior caseworker other than the author.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1)

@@ -126,7 +126,7 @@ static int one_case_arg(int argc, char **argv, const char *usage, const char **l
     int npos;
     char *pos[8];
     const cli_opt opts[] = {{"ledger", ledger, NULL}, {"json", NULL, json}, {NULL, NULL, NULL}};
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1)
@@ -270,7 +270,7 @@ int cmd_asof(int argc, char **argv)
         "the reverts and rollbacks recorded by then. TIME is RFC 3339, YYYY-MM-DD (the\n"
         "end of that day, UTC) or now. --effective DATE adds the person's leave in effect on DATE\n"
         "as the ledger knew it at TIME.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos < 2)

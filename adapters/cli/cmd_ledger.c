@@ -42,7 +42,7 @@ int cmd_init(int argc, char **argv)
         "Creates a new ledger in DIR whose genesis record enrols administrator ID.\n"
         "The administrator's key is written to FILE (mode 0600), sealed with\n"
         "$DOCKET_PASSPHRASE or a passphrase asked on the terminal.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     const char *dir = cli_ledger_dir(ledger);
@@ -52,11 +52,19 @@ int cmd_init(int argc, char **argv)
         return cli_usage_error("init needs --admin ID and --key-out FILE (docket init --help)");
     if (access(key_out, F_OK) == 0)
         return cli_fail("key file '%s' already exists; choose another --key-out", key_out);
+    /* Only a directory with no LMDB store and no node key: never take over another store
+     * (the views', a backup's) or half of one. */
+    char data[4096], node[4096], lock[4096];
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
+    snprintf(node, sizeof node, "%s/node.key", dir);
+    if (access(data, F_OK) == 0)
+        return cli_fail("'%s' already holds an LMDB store (data.mdb); init needs a new or empty "
+                        "directory",
+                        dir);
+    if (access(node, F_OK) == 0)
+        return cli_fail("'%s' already holds a node.key; init needs a new or empty directory", dir);
     dk_ledger *lg = NULL;
-    if (dk_ledger_open(dir, NULL, &lg) == 0) {
-        dk_ledger_close(lg);
-        return cli_fail("'%s' already holds a ledger", dir);
-    }
     dk_key *key;
     if ((rc = save_new_key(admin, key_out, &key)) != EXIT_OK)
         return rc;
@@ -68,8 +76,13 @@ int cmd_init(int argc, char **argv)
         return rc;
     }
     if ((rc = cli_create_node_key(lg, dir)) != EXIT_OK) {
+        /* no half-made ledger: what this init created goes */
         dk_ledger_close(lg);
         dk_key_free(key);
+        unlink(node);
+        unlink(data);
+        unlink(lock);
+        unlink(key_out);
         return rc;
     }
     dk_head h;
@@ -104,7 +117,7 @@ int cmd_keygen(int argc, char **argv)
     const char *usage = "usage: docket keygen --id ID --out FILE [--json]\n"
                         "Creates a key file for actor ID (mode 0600, sealed with a passphrase)\n"
                         "and prints its public key in base64, for `docket actor enroll`.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos || id == NULL || out == NULL)
@@ -128,18 +141,15 @@ int cmd_keygen(int argc, char **argv)
 
 static int split_roles(const char *roles, json_t *arr)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", roles);
-    for (char *save = NULL, *r = strtok_r(buf, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+    int rc = cli_split_list("roles", roles, arr);
+    for (size_t i = 0; rc == EXIT_OK && i < json_array_size(arr); i++) {
+        const char *r = json_string_value(json_array_get(arr, i));
         if (dk_role_parse(r, strlen(r)) == 0)
             return cli_usage_error("unknown role '%s' (roles: admin, caseworker, "
                                    "senior_caseworker, auditor, checker, migration)",
                                    r);
-        json_array_append_new(arr, json_string(r));
     }
-    if (json_array_size(arr) == 0)
-        return cli_usage_error("--roles needs at least one role");
-    return EXIT_OK;
+    return rc;
 }
 
 int cmd_actor(int argc, char **argv)
@@ -159,7 +169,7 @@ int cmd_actor(int argc, char **argv)
         "  [--ledger DIR] [--json]\n"
         "Roles: admin, caseworker, senior_caseworker, auditor, checker, migration.\n"
         "Each change is an event signed by an administrator.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1)
@@ -217,7 +227,7 @@ int cmd_append(int argc, char **argv)
         "  --cosign KEYFILE  a second signature (four eyes); its passphrase from\n"
         "               $DOCKET_COSIGN_PASSPHRASE or the terminal\n"
         "--json prints {\"seq\": N, \"duplicate\": true|false}.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos || type == NULL || case_id == NULL || data == NULL)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -19,7 +20,8 @@ int cli_create_node_key(dk_ledger *lg, const char *dir)
     dk_key *node;
     node_key_path(dir, path, sizeof path);
     int rc = dk_key_generate("node", &node);
-    char *pass = rc == 0 ? cli_passphrase("Passphrase for the node key: ", 0) : NULL;
+    /* asked twice: a mistyped one could never sign a checkpoint again */
+    char *pass = rc == 0 ? cli_passphrase("Passphrase for the node key: ", 1) : NULL;
     if (rc == 0 && pass == NULL)
         rc = DK_EINVAL;
     if (rc == 0)
@@ -67,7 +69,7 @@ int cmd_checkpoint(int argc, char **argv)
         "--vkey prints the node's verifier key (C2SP), for auditors to pin.\n"
         "The checkpoint is a C2SP signed note (tlog-checkpoint); --json prints\n"
         "{\"origin\", \"size\", \"root\", \"note\", \"vkey\"}.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     uint64_t size = 0;
@@ -156,7 +158,7 @@ int cmd_prove(int argc, char **argv)
         "  {\"leaf_index\": SEQ-1, \"tree_size\": N, \"leaf_hash\": ..., \"hashes\": [...]}\n"
         "  {\"old_size\": M, \"new_size\": N, \"hashes\": [...]}\n"
         "N defaults to the latest stored checkpoint's size, else the head.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     int incl = npos == 2 && strcmp(pos[0], "inclusion") == 0;
@@ -225,6 +227,9 @@ int cmd_prove(int argc, char **argv)
 
 static char *slurp(const char *path, size_t *len)
 {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL; /* a FIFO would block; a directory is no proof */
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return NULL;
@@ -304,7 +309,7 @@ int cmd_proof(int argc, char **argv)
         "(a C2SP verifier key from `docket checkpoint --vkey`, or a base64 Ed25519 key),\n"
         "then that the record (exact bytes from `docket show SEQ --raw`) is in the\n"
         "checkpointed tree, or that the older checkpoint's tree is a prefix of it.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1 || strcmp(pos[0], "verify") != 0 || !ckpt || !pubkey ||
@@ -344,8 +349,8 @@ int cmd_proof(int argc, char **argv)
         dk_record r;
         if (dk_record_decode((const uint8_t *)rec, len, &r) != 0 || r.seq != (uint64_t)idx + 1) {
             free(rec);
-            return cli_fail("record file '%s' is not the record at seq %lld", record,
-                            (long long)idx + 1);
+            return cli_fail("record file '%s' is not the record at seq %llu", record,
+                            (unsigned long long)idx + 1);
         }
         uint8_t leaf[32];
         dk_leaf_hash(rec, len, leaf);

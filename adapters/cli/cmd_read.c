@@ -37,7 +37,7 @@ int cmd_log(int argc, char **argv)
     const char *usage = "usage: docket log [--from SEQ] [--case C] [--limit N] [--ledger DIR] "
                         "[--json]\n"
                         "Lists records in seq order; --json prints one JSON array.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     uint64_t start = 1, max = UINT64_MAX;
@@ -93,7 +93,7 @@ int cmd_show(int argc, char **argv)
     const char *usage = "usage: docket show SEQ [--json | --raw] [--ledger DIR]\n"
                         "Shows one record; --raw writes its exact bytes (what the leaf hash "
                         "covers).\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     uint64_t seq;
@@ -138,7 +138,7 @@ int cmd_head(int argc, char **argv)
     const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"json", NULL, &json}, {NULL, NULL, NULL}};
     const char *usage = "usage: docket head [--ledger DIR] [--json]\n"
                         "Prints the last record's seq, hash and recorded time.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos)
@@ -217,7 +217,7 @@ int cmd_verify(int argc, char **argv)
         "trusting the records before it. --checkpoint FILE (signed by KEY, held outside\n"
         "the ledger, e.g. by an auditor) must be a prefix of the ledger: this catches a\n"
         "ledger cut short with its stored checkpoints removed. Exit 0 if intact, 3 if not.\n";
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos)

@@ -283,7 +283,7 @@ int cmd_views(int argc, char **argv)
                             {"max", &max, NULL},
                             {"no-sync", NULL, &no_sync},
                             {NULL, NULL, NULL}};
-    int rc = cli_parse(argc, argv, opts, views_usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, views_usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos < 1 || npos > 2)
@@ -443,7 +443,7 @@ int cmd_project(int argc, char **argv)
         {"ledger", &ledger, NULL}, {"json", NULL, &json},    {"follow", NULL, &follow_flag},
         {"batch", &batch, NULL},   {"poll-ms", &poll, NULL}, {"verbose", NULL, &verbose},
         {NULL, NULL, NULL}};
-    int rc = cli_parse(argc, argv, opts, project_usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, project_usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 0)
@@ -619,7 +619,7 @@ static int one_arg(int argc, char **argv, const char *usage, const char **ledger
                             {"no-sync", NULL, no_sync},
                             {open_only ? "open" : NULL, NULL, open_only},
                             {NULL, NULL, NULL}};
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (arg == NULL) {
@@ -693,7 +693,7 @@ int cmd_query(int argc, char **argv)
                             {"json", NULL, &json},
                             {"no-sync", NULL, &no_sync},
                             {NULL, NULL, NULL}};
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 2 || strcmp(pos[0], "status") != 0)
@@ -769,7 +769,7 @@ int cmd_report(int argc, char **argv)
                             {"from", &rq.from, NULL},
                             {"to", &rq.to, NULL},
                             {NULL, NULL, NULL}};
-    int rc = cli_parse(argc, argv, opts, usage, &npos, pos);
+    int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 0)

@@ -162,9 +162,20 @@ int cli_load_cosign_key(const char *path, dk_key **out)
     return load_key_with(path, "DOCKET_COSIGN_PASSPHRASE", "Passphrase for co-signer key: ", out);
 }
 
-int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos)
+/* Is s valid UTF-8 (jansson's check)? Everything docket records is JSON-compatible text. */
+static int utf8_ok(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos,
+              int maxpos)
 {
     *npos = 0;
+    /* Each option may be given once: with two, which one was meant is a guess. */
+    unsigned char seen[64] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -172,6 +183,12 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
             return EXIT_OK;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
+            if (!utf8_ok(a))
+                return cli_usage_error("argument %d is not valid UTF-8", *npos + 1);
+            if (*npos == maxpos)
+                return cli_usage_error("too many arguments: '%s' is one more than the command "
+                                       "takes",
+                                       argv[i]);
             pos[(*npos)++] = argv[i];
             continue;
         }
@@ -180,11 +197,11 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
         const cli_opt *o = opts;
         while (o->name && !(strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0))
             o++;
-        if (o->name == NULL) {
-            cli_usage_error("unknown option '--%.*s'", (int)nlen, name);
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        }
+        if (o->name == NULL)
+            return cli_usage_error("unknown option '--%.*s' (see --help)", (int)nlen, name);
+        size_t which = (size_t)(o - opts);
+        if (which < sizeof seen && seen[which]++)
+            return cli_usage_error("--%s is given twice", o->name);
         if (o->flag) {
             if (eq)
                 return cli_usage_error("--%s takes no value", o->name);
@@ -196,8 +213,40 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
         } else {
             return cli_usage_error("--%s needs a value", o->name);
         }
+        if (!o->flag && !utf8_ok(*o->str))
+            return cli_usage_error("--%s is not valid UTF-8", o->name);
     }
     return CLI_CONTINUE;
+}
+
+int cli_split_list(const char *opt, const char *csv, json_t *arr)
+{
+    char *buf = strdup(csv); /* any length: a list is never cut short */
+    if (buf == NULL)
+        return cli_fail("out of memory");
+    int rc = EXIT_OK;
+    const char *p = buf;
+    for (char *t = buf;; t++) {
+        if (*t != ',' && *t != 0)
+            continue;
+        int end = *t == 0;
+        *t = 0;
+        if (*p == 0) {
+            rc = cli_usage_error("--%s has an empty element (a stray or doubled comma)", opt);
+            break;
+        }
+        for (size_t i = 0; i < json_array_size(arr); i++)
+            if (strcmp(json_string_value(json_array_get(arr, i)), p) == 0)
+                rc = cli_usage_error("--%s lists '%s' twice", opt, p);
+        if (rc)
+            break;
+        json_array_append_new(arr, json_string(p));
+        if (end)
+            break;
+        p = t + 1;
+    }
+    free(buf);
+    return rc;
 }
 
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out)

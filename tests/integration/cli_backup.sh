@@ -62,7 +62,18 @@ DOCKET_LEDGER="$T/restored" expect_exit 0 "$D" checkpoint
 expect_exit 1 "$D" restore "$T/bk3" "$T/restored"
 contains "$ERR" "already holds a ledger" "restore over a ledger refused"
 expect_exit 1 "$D" backup "$T/bk1"
-contains "$ERR" "already holds a ledger" "backup over a backup refused"
+contains "$ERR" "not a new or empty directory" "backup over a backup refused"
+equals "$(stat -c %a "$T/bk1/data.mdb")" 600 "a backup's data file is 0600 whatever the umask"
+mkdir "$T/half" && touch "$T/half/node.key"
+expect_exit 1 "$D" backup "$T/half"
+[ ! -e "$T/half/data.mdb" ] && ok || fail "a refused backup left data.mdb behind"
+# init never takes over another LMDB store (the views') or a directory with a node key
+expect_exit 1 "$D" init --ledger "$T/bk1" --admin a --key-out "$T/a9.key"
+contains "$ERR" "already holds an LMDB store" "init over a store refused"
+mkdir "$T/nk" && touch "$T/nk/node.key"
+expect_exit 1 "$D" init --ledger "$T/nk" --admin a --key-out "$T/a8.key"
+contains "$ERR" "node.key" "init over a node key refused"
+[ ! -e "$T/nk/data.mdb" ] && [ ! -e "$T/a8.key" ] && ok || fail "a refused init left files behind"
 
 # a tampered backup is refused, and nothing is installed
 expect_exit 0 "$D" backup "$T/bk4"

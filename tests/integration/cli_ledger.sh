@@ -9,7 +9,7 @@ expect_exit 0 "$DOCKET" init --admin admin --key-out "$T/admin.key" --name itest
 equals "$(jget "$OUT" 'd["seq"]')" 1 "genesis is seq 1"
 equals "$(stat -c %a "$T/admin.key")" 600 "key file mode"
 expect_exit 1 "$DOCKET" init --admin admin --key-out "$T/admin2.key"
-contains "$ERR" "already holds a ledger" "second init refused"
+contains "$ERR" "already holds an LMDB store" "second init refused"
 [ ! -e "$T/admin2.key" ] && ok || fail "refused init left a key file behind"
 
 expect_exit 0 "$DOCKET" keygen --id cw.one --out "$T/cw1.key"
@@ -63,6 +63,25 @@ contains "$ERR" "trunc.key" "truncated key named"
 cp "$T/cw1.key" "$T/open.key"; chmod 644 "$T/open.key"
 expect_exit 1 "$DOCKET" append --key "$T/open.key" --type note.added --case HO-1 --data '{}'
 contains "$ERR" "chmod" "readable key refused"
+cp "$T/cw1.key" "$T/x.key"; chmod 700 "$T/x.key"
+expect_exit 1 "$DOCKET" append --key "$T/x.key" --type note.added --case HO-1 --data '{}'
+contains "$ERR" "0600 or stricter" "key with mode 0700 refused"
+mkfifo "$T/fifo.key"; chmod 600 "$T/fifo.key"
+expect_exit 1 timeout 10 "$DOCKET" append --key "$T/fifo.key" --type note.added --case HO-1 --data '{}'
+contains "$ERR" "not a regular file" "a FIFO key file is refused, not waited on"
+# argv: too many arguments, values that are not UTF-8, an option twice
+expect_exit 2 "$DOCKET" head $(seq 1 20)
+contains "$ERR" "too many arguments" "extra arguments refused"
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case $'HO-\xff' --data '{}'
+contains "$ERR" "--case is not valid UTF-8" "non-UTF-8 value refused"
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{}' --expect 1 --expect 9
+contains "$ERR" "--expect is given twice" "repeated option refused"
+expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1" --roles caseworker,,auditor
+contains "$ERR" "empty element" "empty list element refused"
+expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1" --roles auditor,auditor
+contains "$ERR" "lists 'auditor' twice" "repeated list element refused"
+expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{"text":"x"}' --eff 9999-12-31T23:59:59-23:59
+contains "$ERR" "--eff" "a time past year 9999 in UTC refused"
 equals "$("$DOCKET" head --json)" "$HEAD_BEFORE" "bad input left the ledger as it was"
 
 # reads
