@@ -8,6 +8,7 @@
 
 #include "docket/error.h"
 #include "docket/event.h"
+#include "docket/time.h"
 #include "engine_int.h"
 
 /* Body keys, in their one canonical order. */
@@ -199,8 +200,10 @@ static int check_fields(const dk_event *ev)
     if (!dk__actor_id_valid(ev->actor, strlen(ev->actor)))
         return dk__fail(DK_EDECODE, "actor id '%s' is not 1..%d characters of [A-Za-z0-9._@-]",
                         ev->actor, DK_ACTOR_MAX);
-    if (ev->at < 0)
-        return dk__fail(DK_EDECODE, "'at' is negative");
+    if (ev->at < 0 || ev->at > DK_TIME_LATEST)
+        return dk__fail(DK_EDECODE, "'at' is not a time from 1970 to 9999");
+    if (ev->has_eff && (ev->eff < DK_TIME_EARLIEST || ev->eff > DK_TIME_LATEST))
+        return dk__fail(DK_EDECODE, "'eff' is not a time in the years 0001-9999");
     if (ev->data == NULL)
         return dk__fail(DK_EDECODE, "event has no data map");
     return 0;

@@ -106,9 +106,10 @@ int dk_time_parse(const char *s, int64_t *us)
     }
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
     /* An offset may carry a time past the years 0001-9999 that it prints in (UTC). */
-    if (secs < days_from_civil(1, 1, 1) * 86400 || secs >= days_from_civil(10000, 1, 1) * 86400)
+    int64_t t = secs * 1000000 + frac;
+    if (t < DK_TIME_EARLIEST || t > DK_TIME_LATEST)
         return DK_EINVAL;
-    *us = secs * 1000000 + frac;
+    *us = t;
     return 0;
 }
 

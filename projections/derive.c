@@ -269,7 +269,10 @@ int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_
         kl = error_key(k, 0, s);
         dk__tup_i64(&t, resolved);
         dk__tup_i64(&t, (int64_t)rec->seq);
-        dk__tup_i64(&t, resolved - reported);
+        int64_t took; /* times are bounded at append; a stored one past the bounds saturates */
+        if (__builtin_sub_overflow(resolved, reported, &took))
+            took = resolved > reported ? INT64_MAX : INT64_MIN;
+        dk__tup_i64(&t, took);
         if ((rc = emit(ectx, DK_VIEW_ERRORS, k, kl, t.buf, t.len, +1)) != 0)
             return rc;
     }

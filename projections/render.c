@@ -266,6 +266,15 @@ int dk__compare(dk_views *vw, MDB_txn *txn, const vset *live, const vset *b)
             diff(vw, v, "(checkpoint)", "missing, stale or of another version", "built");
             continue;
         }
+        /* the checkpoint names the record it was applied up to: it must be this ledger's */
+        if (memcmp(live->hash, b->hash, DK_HASH_BYTES) != 0) {
+            char x[80], y[80];
+            hex(live->hash, 16, x);
+            hex(b->hash, 16, y);
+            strcat(x, "... (not this ledger's record)");
+            strcat(y, "...");
+            diff(vw, v, "(checkpoint hash)", x, y);
+        }
         uint8_t sdig[DK_VIEW_DIGEST_BYTES];
         int rc = compare_view(vw, txn, v, live->dbi[v], b->dbi[v], sdig);
         if (rc)

@@ -689,6 +689,50 @@ TEST(corruption_is_named_and_repaired)
     world_close(&w);
 }
 
+/* Views whose checkpoint names a record that is not this ledger's (views of another
+ * ledger with the same entries, or a damaged checkpoint) fail the check even when they
+ * are behind the head, not only at the next step. */
+TEST(check_names_a_checkpoint_off_the_chain)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    PUT(&w, "AS-3", "note.added", w.carol, NULL, NULL, S_("text", "after the views"));
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi cps;
+    views_env(w.dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cps), 0);
+    for (int v = 0; v < DK_VIEW_COUNT; v++) {
+        const char *name = dk_view_name(v);
+        MDB_val k = {strlen(name), (void *)name}, val;
+        ASSERT_EQ(mdb_get(txn, cps, &k, &val), 0);
+        uint8_t cp[256];
+        ASSERT(val.mv_size <= sizeof cp && val.mv_size > 20);
+        memcpy(cp, val.mv_data, val.mv_size);
+        cp[20] ^= 1; /* the first byte of the record hash */
+        MDB_val nv = {val.mv_size, cp};
+        ASSERT_EQ(mdb_put(txn, cps, &k, &nv, 0), 0);
+    }
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    diffs d = {0, ""};
+    ASSERT_OK(dk_views_check(vw, NULL, 0, on_diff, &d, &rep));
+    ASSERT_EQ(rep.ok, 0);
+    ASSERT_CONTAINS(d.text, "case_status|(checkpoint hash)");
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 /* A stored view of another version is rebuilt on the next step. */
 TEST(version_change_rebuilds)
 {
@@ -976,8 +1020,9 @@ TEST(open_refuses_bad_input)
 TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
             TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
                 TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                    TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                        TH_ENTRY(projector_follows_appends_in_process)
-                            TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                    TH_ENTRY(open_refuses_bad_input))
+                    TH_ENTRY(check_names_a_checkpoint_off_the_chain)
+                        TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                            TH_ENTRY(projector_follows_appends_in_process)
+                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                    TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
+                                        TH_ENTRY(open_refuses_bad_input))

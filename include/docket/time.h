@@ -5,9 +5,15 @@
 
 #include <stdint.h>
 
+/* The times docket records: 0001-01-01T00:00:00Z up to 9999-12-31T23:59:59.999999Z, the
+ * years a four-digit RFC 3339 timestamp can say in UTC. */
+#define DK_TIME_EARLIEST (-62135596800000000LL)
+#define DK_TIME_LATEST   (253402300799999999LL)
+
 /* Parse an RFC 3339 timestamp ("2026-11-24T10:00:00Z", "...+01:00", with an
  * optional fraction, truncated to microseconds) or a plain date "2026-11-24"
- * (midnight UTC) into microseconds since the epoch. DK_EINVAL if malformed. */
+ * (midnight UTC) into microseconds since the epoch. DK_EINVAL if malformed or, in UTC,
+ * outside DK_TIME_EARLIEST..DK_TIME_LATEST. */
 int dk_time_parse(const char *s, int64_t *us);
 /* 1 if `s` (len bytes) is exactly a valid date "YYYY-MM-DD". */
 int dk_date_valid(const char *s, int len);
