@@ -140,7 +140,7 @@ int cmd_restore(int argc, char **argv)
     int npos, json = 0;
     char *pos[8];
     const cli_opt opts[] = {{"json", NULL, &json}, {NULL, NULL, NULL}};
-    const char *usage = "usage: docket restore SRC DIR\n"
+    const char *usage = "usage: docket restore SRC DIR [--json]\n"
                         "Copies the backup in SRC into DIR (new or empty), then\n"
                         "verifies the copy (the whole chain, signatures, checkpoints, rules); a\n"
                         "copy that does not verify is removed again (exit 3).\n";
@@ -193,6 +193,13 @@ int cmd_restore(int argc, char **argv)
         unrestore(pos[1]);
         return EXIT_DAMAGE;
     }
-    printf("restored %llu verified records into %s\n", (unsigned long long)rep.checked, pos[1]);
+    if (json) {
+        json_t *o2 = json_object();
+        json_object_set_new(o2, "dest", json_string(pos[1]));
+        json_object_set_new(o2, "verified_records", json_integer((json_int_t)rep.checked));
+        cli_print_json(o2);
+    } else {
+        printf("restored %llu verified records into %s\n", (unsigned long long)rep.checked, pos[1]);
+    }
     return EXIT_OK;
 }

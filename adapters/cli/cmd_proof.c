@@ -96,8 +96,15 @@ int cmd_checkpoint(int argc, char **argv)
     if (err == 0 && vkey_only) {
         char origin[64], vkey[256];
         if ((err = dk_ledger_origin(lg, origin)) == 0 &&
-            (err = dk_note_vkey(origin, pk, vkey, sizeof vkey)) == 0)
-            printf("%s\n", vkey);
+            (err = dk_note_vkey(origin, pk, vkey, sizeof vkey)) == 0) {
+            if (json) {
+                json_t *o = json_object();
+                json_object_set_new(o, "vkey", json_string(vkey));
+                cli_print_json(o);
+            } else {
+                printf("%s\n", vkey);
+            }
+        }
         dk_ledger_close(lg);
         return err ? cli_dk_fail(err, "cannot show the verifier key") : EXIT_OK;
     }

@@ -99,6 +99,8 @@ int cmd_show(int argc, char **argv)
     uint64_t seq;
     if (npos != 1)
         return cli_usage_error("show needs one SEQ (docket show --help)");
+    if (json && raw)
+        return cli_usage_error("--json and --raw are two different outputs: give one");
     if ((rc = cli_parse_u64("SEQ", pos[0], &seq)) != EXIT_OK)
         return rc;
     dk_ledger *lg;

@@ -97,6 +97,8 @@ HASH4=$(jget "$OUT" 'd["hash"]')
 "$DOCKET" show 4 --raw >"$T/rec4.bin" && ok || fail "show --raw"
 equals "$(python3 -c 'import hashlib,sys; print(hashlib.sha256(b"\0"+open(sys.argv[1],"rb").read()).hexdigest())' "$T/rec4.bin")" \
   "$HASH4" "leaf hash of the raw record bytes"
+expect_exit 2 "$DOCKET" show 4 --json --raw
+contains "$ERR" "give one" "show --json --raw refused"
 expect_exit 1 "$DOCKET" show 99
 contains "$ERR" "no record with seq 99" "missing record"
 expect_exit 0 "$DOCKET" head --json

@@ -16,6 +16,7 @@ cp "$T/out" "$T/cp3.json"
 equals "$(jget "$OUT" 'd["size"]')" 3 "checkpoint at the head"
 contains "$(jget "$OUT" 'd["note"]')" "docket/" "origin in the note"
 VKEY=$("$D" checkpoint --vkey)
+equals "$("$D" checkpoint --vkey --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["vkey"])')" "$VKEY" "checkpoint --vkey --json"
 contains "$VKEY" "docket/" "verifier key names the origin"
 
 for i in 1 2 3 4 5 6; do
