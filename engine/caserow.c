@@ -57,6 +57,21 @@ static void canon(const dk_case_state *in, dk_case_state *out)
     out->voided = in->voided;
 }
 
+/* Zero bytes at p[i..n), at most max: eight at a time first (the struct is mostly the
+ * zero padding of its string fields), then byte by byte. */
+static size_t zero_run(const uint8_t *p, size_t i, size_t n, size_t max)
+{
+    size_t run = 0;
+    for (uint64_t w; run + 8 <= max && i + run + 8 <= n; run += 8) {
+        memcpy(&w, p + i + run, 8);
+        if (w != 0)
+            break;
+    }
+    while (run < max && i + run < n && p[i + run] == 0)
+        run++;
+    return run;
+}
+
 size_t dk_case_state_pack(const dk_case_state *st, uint8_t *out, size_t cap)
 {
     dk_case_state c;
@@ -70,9 +85,7 @@ size_t dk_case_state_pack(const dk_case_state *st, uint8_t *out, size_t cap)
     out[2] = (uint8_t)(STATE_LAYOUT >> 8);
     out[3] = (uint8_t)STATE_LAYOUT;
     while (i < n) {
-        size_t run = 0;
-        while (i + run < n && p[i + run] == 0 && run < 127)
-            run++;
+        size_t run = zero_run(p, i, n, 127);
         if (run >= 2 || (run == 1 && i + 1 == n)) {
             out[o++] = (uint8_t)(0x80 | run);
             i += run;
