@@ -33,9 +33,16 @@ void dk__tup_str(tuple *t, const char *s)
 
 void dk__tup_i64(tuple *t, int64_t v)
 {
-    char b[24];
-    snprintf(b, sizeof b, "%lld", (long long)v);
-    dk__tup_str(t, b);
+    /* the decimal digits, as "%lld" gives them, without printf's machinery (a rebuild
+     * writes a few per entry) */
+    char b[24], *e = b + sizeof b, *p = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    tup_bytes(t, p, (size_t)(e - p));
 }
 
 void dk__tup_get(const uint8_t *v, size_t vlen, unsigned i, char *out, size_t cap)

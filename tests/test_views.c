@@ -8,6 +8,7 @@
 #include "docket/views.h"
 #include "fixture.h"
 #include "harness.h"
+#include "views_int.h"
 
 /* ---- building casework events (data maps packed with sorted keys) ---- */
 
@@ -733,6 +734,34 @@ TEST(check_names_a_checkpoint_off_the_chain)
     world_close(&w);
 }
 
+/* Tuple integers are the decimal digits "%lld" gives, at every edge. */
+TEST(tuple_integers_are_decimal)
+{
+    static const int64_t vals[] = {0,
+                                   1,
+                                   -1,
+                                   9,
+                                   10,
+                                   -10,
+                                   99,
+                                   100,
+                                   123456789,
+                                   INT64_MAX,
+                                   INT64_MIN,
+                                   INT64_MIN + 1,
+                                   -1795514400000000LL};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        tuple t;
+        char got[32], want[32];
+        dk__tup_init(&t);
+        dk__tup_str(&t, "x");
+        dk__tup_i64(&t, vals[i]);
+        dk__tup_get(t.buf, t.len, 1, got, sizeof got);
+        snprintf(want, sizeof want, "%lld", (long long)vals[i]);
+        ASSERT_STR_EQ(got, want);
+    }
+}
+
 /* A stored view of another version is rebuilt on the next step. */
 TEST(version_change_rebuilds)
 {
@@ -1021,8 +1050,9 @@ TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record
             TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
                 TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
                     TH_ENTRY(check_names_a_checkpoint_off_the_chain)
-                        TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                            TH_ENTRY(projector_follows_appends_in_process)
-                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                    TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                        TH_ENTRY(open_refuses_bad_input))
+                        TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(version_change_rebuilds)
+                            TH_ENTRY(rebuild_swaps_at_the_end)
+                                TH_ENTRY(projector_follows_appends_in_process)
+                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                        TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
+                                            TH_ENTRY(open_refuses_bad_input))
