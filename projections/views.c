@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "views_int.h"
@@ -431,13 +432,36 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     return 0;
 }
 
+static const uint32_t code[] = {
+#define XX(id, name, version) version,
+    DK_VIEW_MAP(XX)
+#undef XX
+};
+
+int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK_VIEW_COUNT])
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/views/data.mdb", ledger_dir);
+    if (stat(path, &st) == 0)
+        return 0;
+    dk_head head;
+    int rc = dk_ledger_head(lg, &head);
+    if (rc)
+        return rc;
+    for (int i = 0; i < NV; i++) {
+        dk_view_status *s = &out[i];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", dk_view_name(i));
+        s->code_version = code[i];
+        s->head = head.seq;
+        s->lag = head.seq;
+    }
+    return 1;
+}
+
 int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
 {
-    static const uint32_t code[] = {
-#define XX(id, name, version) version,
-        DK_VIEW_MAP(XX)
-#undef XX
-    };
     dk_head head;
     int rc = dk__views_head(vw, &head);
     if (rc)

@@ -172,12 +172,8 @@ static void digest_hex(const uint8_t *d, char out[2 * DK_VIEW_DIGEST_BYTES + 1])
         sprintf(out + 2 * i, "%02x", d[i]);
 }
 
-static int print_status(dk_views *vw, int json)
+static int print_statuses(const dk_view_status *st, int json)
 {
-    dk_view_status st[DK_VIEW_COUNT];
-    int err = dk_views_status(vw, st);
-    if (err)
-        return vfail(err, "cannot read the views' status");
     json_t *arr = json ? json_array() : NULL;
     if (!json)
         printf("%-12s %-8s %7s %10s %10s %8s %10s %9s  %s\n", "view", "state", "version", "seq",
@@ -216,6 +212,37 @@ static int print_status(dk_views *vw, int json)
     if (json)
         cli_print_json(arr);
     return EXIT_OK;
+}
+
+static int print_status(dk_views *vw, int json)
+{
+    dk_view_status st[DK_VIEW_COUNT];
+    int err = dk_views_status(vw, st);
+    if (err)
+        return vfail(err, "cannot read the views' status");
+    return print_statuses(st, json);
+}
+
+/* `views status` reads and never writes: with no views store yet, every view is missing. */
+static int status_without_store(const char *ledger, int json, int *shown)
+{
+    dk_ledger *lg;
+    dk_view_status st[DK_VIEW_COUNT];
+    *shown = 0;
+    const char *dir = cli_ledger_dir(ledger);
+    if (dir == NULL)
+        return EXIT_USAGE;
+    int rc = cli_open_ledger(ledger, 1, &lg);
+    if (rc != EXIT_OK)
+        return rc;
+    int err = dk_views_absent(lg, dir, st);
+    dk_ledger_close(lg);
+    if (err < 0)
+        return vfail(err, "cannot read the views' status");
+    if (err == 0)
+        return EXIT_OK;
+    *shown = 1;
+    return print_statuses(st, json);
 }
 
 /* ---- views status | rebuild | check | dump ---- */
@@ -300,6 +327,9 @@ int cmd_views(int argc, char **argv)
     if (strcmp(sub, "status") == 0) {
         if (name)
             return cli_usage_error("views status takes no view name");
+        int shown;
+        if ((rc = status_without_store(ledger, json, &shown)) != EXIT_OK || shown)
+            return rc;
         if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
             return rc;
         rc = print_status(o.vw, json);

@@ -30,6 +30,10 @@ expect_exit 0 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status
   --rationale "credible" --rules-version "Part 11" --eff 2019-03-05T12:00:00Z
 open_case AS-9 asylum 2019-01-02
 
+# views status reads and never writes: before any projection every view is missing
+expect_exit 0 "$D" views status --json
+equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "no views yet: all missing"
+[ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status created a views store"
 # project: every view built and at the head
 expect_exit 0 "$D" project --json
 HEAD=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
