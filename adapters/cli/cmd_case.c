@@ -183,7 +183,7 @@ static int run_verb(const verb *v, int argc, char **argv)
     if (rc != CLI_CONTINUE)
         return rc;
     if (npos != 1)
-        return cli_usage_error("%s needs one CASE\n%s", v->type, usage);
+        return cli_usage_error("%s needs one CASE (see --help)", v->type);
     cli_event extra = {0};
     if (expect) {
         if ((rc = cli_parse_u64("--expect", expect, &extra.expect)) != EXIT_OK)

@@ -171,7 +171,7 @@ int cmd_prove(int argc, char **argv)
     int incl = npos == 2 && strcmp(pos[0], "inclusion") == 0;
     int cons = npos == 3 && strcmp(pos[0], "consistency") == 0;
     if (!incl && !cons)
-        return cli_usage_error("prove needs 'inclusion SEQ' or 'consistency OLD NEW'\n%s", usage);
+        return cli_usage_error("prove needs 'inclusion SEQ' or 'consistency OLD NEW' (see --help)");
     uint64_t a, b = 0;
     if ((rc = cli_parse_u64(incl ? "SEQ" : "OLD_SIZE", pos[1], &a)) != EXIT_OK)
         return rc;
@@ -321,7 +321,9 @@ int cmd_proof(int argc, char **argv)
         return rc;
     if (npos != 1 || strcmp(pos[0], "verify") != 0 || !ckpt || !pubkey ||
         !((incl && record && !cons) || (cons && old && !incl)))
-        return cli_usage_error("bad arguments\n%s", usage);
+        return cli_usage_error(
+            "proof verify needs --checkpoint and --pubkey, and either --inclusion "
+            "with --record or --consistency with --old (see --help)");
     dk_checkpoint cp, oldcp;
     if ((rc = cli_load_checkpoint(ckpt, pubkey, &cp)) != EXIT_OK)
         return rc;

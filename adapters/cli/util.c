@@ -262,15 +262,29 @@ int cli_parse_u64(const char *opt, const char *s, uint64_t *out)
     return EXIT_OK;
 }
 
+/* The event's type, case and command id as given: checked before any ledger is opened or
+ * passphrase asked. cmd gets the decoded id when cmd_hex is given. */
+static int event_args(const char *type, const char *case_id, const char *cmd_hex,
+                      uint8_t cmd[DK_CMD_BYTES])
+{
+    if (strlen(type) > DK_TYPE_MAX)
+        return cli_usage_error("--type is longer than %d bytes", DK_TYPE_MAX);
+    if (strlen(case_id) > DK_CASE_MAX)
+        return cli_usage_error("--case is longer than %d bytes", DK_CASE_MAX);
+    size_t n = 0;
+    if (cmd_hex && (dk_hex_decode(cmd_hex, cmd, DK_CMD_BYTES, &n) != 0 || n != DK_CMD_BYTES))
+        return cli_usage_error("--cmd wants %d hex digits, not '%s'", 2 * DK_CMD_BYTES, cmd_hex);
+    return EXIT_OK;
+}
+
 int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int json)
 {
     dk_event ev;
     memset(&ev, 0, sizeof ev);
     ev.v = DK_EVENT_VERSION;
-    if (strlen(ce->type) > DK_TYPE_MAX)
-        return cli_usage_error("--type is longer than %d bytes", DK_TYPE_MAX);
-    if (strlen(ce->case_id) > DK_CASE_MAX)
-        return cli_usage_error("--case is longer than %d bytes", DK_CASE_MAX);
+    int rc = event_args(ce->type, ce->case_id, ce->cmd_hex, ev.cmd);
+    if (rc != EXIT_OK)
+        return rc;
     snprintf(ev.type, sizeof ev.type, "%s", ce->type);
     snprintf(ev.case_id, sizeof ev.case_id, "%s", ce->case_id);
     snprintf(ev.actor, sizeof ev.actor, "%s", dk_key_id(key));
@@ -281,17 +295,11 @@ int cli_append_event(dk_ledger *lg, const dk_key *key, const cli_event *ce, int 
     ev.expect = ce->expect;
     ev.data = ce->data;
     ev.data_len = ce->data_len;
-    if (ce->cmd_hex) {
-        size_t n = 0;
-        if (dk_hex_decode(ce->cmd_hex, ev.cmd, sizeof ev.cmd, &n) != 0 || n != DK_CMD_BYTES)
-            return cli_usage_error("--cmd wants %d hex digits, not '%s'", 2 * DK_CMD_BYTES,
-                                   ce->cmd_hex);
-    } else {
+    if (ce->cmd_hex == NULL)
         dk_cmd_new(ev.cmd);
-    }
     uint8_t *body;
     size_t body_len;
-    int rc = dk_event_encode(&ev, &body, &body_len);
+    rc = dk_event_encode(&ev, &body, &body_len);
     if (rc)
         return cli_dk_fail(rc, "invalid event");
     dk_sig sigs[2];
@@ -385,9 +393,14 @@ int cli_append_json(const char *ledger, const char *keyfile, const char *cosignf
                     const char *type, const char *case_id, json_t *data, const cli_event *extra,
                     int json)
 {
-    uint8_t *mp = NULL;
+    uint8_t *mp = NULL, cmd[DK_CMD_BYTES];
     size_t mp_len = 0;
     char err[256];
+    int rc = event_args(type, case_id, extra ? extra->cmd_hex : NULL, cmd);
+    if (rc != EXIT_OK) {
+        json_decref(data);
+        return rc;
+    }
     if (dk_json_to_data(data, &mp, &mp_len, err, sizeof err) != 0) {
         json_decref(data);
         return cli_usage_error("%s", err);
@@ -395,7 +408,7 @@ int cli_append_json(const char *ledger, const char *keyfile, const char *cosignf
     json_decref(data);
     dk_ledger *lg = NULL;
     dk_key *key = NULL, *cosign = NULL;
-    int rc = cli_open_ledger(ledger, 0, &lg);
+    rc = cli_open_ledger(ledger, 0, &lg);
     if (rc == EXIT_OK)
         rc = cli_load_key(keyfile, &key);
     if (rc == EXIT_OK && cosignfile)

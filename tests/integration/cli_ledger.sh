@@ -51,6 +51,8 @@ expect_exit 1 "$DOCKET" append --key "$T/cw1.key" --type Bad.Type --case HO-1 --
 contains "$ERR" "event type" "bad type"
 expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{}' --expect x
 expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{}' --cmd zz
+expect_exit 2 "$DOCKET" append --key "$T/no-such.key" --type note.added --case HO-1 --data '{}' --cmd zz
+contains "$ERR" "--cmd" "a bad --cmd is named before the key is opened"
 expect_exit 2 "$DOCKET" append --type note.added --case HO-1 --data '{}'
 contains "$ERR" "--key" "missing key named"
 expect_exit 2 "$DOCKET" append --bogus
