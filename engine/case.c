@@ -310,14 +310,6 @@ static int check_field(const char *type, const char *path, const field *f, const
             return dk__fail(DK_ESCHEMA, "%s: %s must be 1..%zu bytes", type, path, f->max);
         if (f->kind == F_ACTOR && !dk__actor_id_valid(v->via.str.ptr, v->via.str.size))
             return dk__fail(DK_ESCHEMA, "%s: %s must be an actor id", type, path);
-        /* Text is printed to people's terminals: no escape sequences, carriage returns or
-         * other control characters; a tab or a line break is text. */
-        for (size_t i = 0; i < v->via.str.size; i++) {
-            unsigned char c = (unsigned char)v->via.str.ptr[i];
-            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
-                return dk__fail(DK_ESCHEMA, "%s: %s holds a control character (byte 0x%02x)", type,
-                                path, c);
-        }
         if (f->kind == F_NATIONALITY) {
             for (size_t i = 0; i < v->via.str.size; i++)
                 if (v->via.str.ptr[i] < 'A' || v->via.str.ptr[i] > 'Z' || v->via.str.size != 3)

@@ -200,10 +200,8 @@ static int check_fields(const dk_event *ev)
     if (!dk__actor_id_valid(ev->actor, strlen(ev->actor)))
         return dk__fail(DK_EDECODE, "actor id '%s' is not 1..%d characters of [A-Za-z0-9._@-]",
                         ev->actor, DK_ACTOR_MAX);
-    if (ev->at < 0 || ev->at > DK_TIME_LATEST)
-        return dk__fail(DK_EDECODE, "'at' is not a time from 1970 to 9999");
-    if (ev->has_eff && (ev->eff < DK_TIME_EARLIEST || ev->eff > DK_TIME_LATEST))
-        return dk__fail(DK_EDECODE, "'eff' is not a time in the years 0001-9999");
+    if (ev->at < 0)
+        return dk__fail(DK_EDECODE, "'at' is negative");
     if (ev->data == NULL)
         return dk__fail(DK_EDECODE, "event has no data map");
     return 0;
@@ -858,4 +856,55 @@ int dk_data_strlist(const uint8_t *data, size_t len, const char *key,
                     int (*each)(void *ctx, const char *s, size_t slen), void *ctx)
 {
     return dk__data_strlist(data, len, key, each, ctx);
+}
+
+/* ---- rules for new events only (a stored one is read as it was accepted) ---- */
+
+static int text_ok(const msgpack_object *o, int depth, const char **bad)
+{
+    if (o->type == MSGPACK_OBJECT_STR) {
+        for (uint32_t i = 0; i < o->via.str.size; i++) {
+            unsigned char c = (unsigned char)o->via.str.ptr[i];
+            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
+                *bad = o->via.str.ptr;
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (depth > DK_DEPTH_MAX)
+        return 1; /* the decoder refused deeper data already */
+    if (o->type == MSGPACK_OBJECT_ARRAY)
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (!text_ok(&o->via.array.ptr[i], depth + 1, bad))
+                return 0;
+    if (o->type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < o->via.map.size; i++)
+            if (!text_ok(&o->via.map.ptr[i].key, depth + 1, bad) ||
+                !text_ok(&o->via.map.ptr[i].val, depth + 1, bad))
+                return 0;
+    return 1;
+}
+
+int dk__event_check_new(const dk_event *ev)
+{
+    if (ev->at > DK_TIME_LATEST)
+        return dk__fail(DK_ESCHEMA, "'at' is past the year 9999");
+    if (ev->has_eff && (ev->eff < DK_TIME_EARLIEST || ev->eff > DK_TIME_LATEST))
+        return dk__fail(DK_ESCHEMA, "'eff' is not a time in the years 0001-9999 (UTC)");
+    msgpack_zone z;
+    msgpack_object root;
+    size_t off = 0;
+    msgpack_zone_init(&z, 2048);
+    int rc = 0;
+    const char *bad = NULL;
+    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, &z, &root) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        !text_ok(&root, 0, &bad))
+        rc = dk__fail(DK_ESCHEMA,
+                      "%s: data holds a control character (text may hold tabs and line breaks, "
+                      "not terminal escapes or carriage returns)",
+                      ev->type);
+    msgpack_zone_destroy(&z);
+    return rc;
 }

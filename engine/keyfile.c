@@ -151,26 +151,30 @@ int dk_key_save(const dk_key *k, const char *path, const char *passphrase)
  * checking that it is a regular file that only its owner can read. */
 static int read_file(const char *path, char *buf)
 {
-    /* O_NONBLOCK: a FIFO in the key's place must not hang the open (refused below). */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* Only a regular file is opened (a FIFO in the key's place would hang the open); the
+     * open file must then be the one looked at. */
+    struct stat pre;
+    errno = 0;
+    int fd = stat(path, &pre) == 0 && S_ISREG(pre.st_mode) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
         if (errno == ENOENT)
             return dk__fail(DK_EKEYFILE, "key file %s does not exist", path);
+        if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+            return dk__fail(DK_EKEYFILE, "key file %s is not a regular file", path);
         return dk__fail(DK_EKEYFILE, "cannot open key file %s: %s", path, strerror(errno));
     }
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0)
         rc = dk__fail(DK_EKEYFILE, "cannot stat key file %s: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = dk__fail(DK_EKEYFILE, "key file %s is not a regular file", path);
+    else if (!S_ISREG(st.st_mode) || st.st_dev != pre.st_dev || st.st_ino != pre.st_ino)
+        rc = dk__fail(DK_EKEYFILE, "key file %s is not a regular file (or was replaced)", path);
     else if ((st.st_mode & 0177) != 0)
         rc = dk__fail(DK_EKEYFILE,
                       "key file %s has mode %04o: only 0600 or stricter is accepted; run chmod "
                       "600 %s",
                       path, (unsigned)(st.st_mode & 07777), path);
-    else if (fcntl(fd, F_SETFL, 0) != 0) /* a regular file: blocking reads again */
-        rc = dk__fail(DK_EKEYFILE, "cannot read key file %s: %s", path, strerror(errno));
+
     size_t n = 0;
     while (rc == 0 && n <= FILE_MAX) {
         ssize_t r = read(fd, buf + n, FILE_MAX + 1 - n);

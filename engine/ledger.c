@@ -846,6 +846,8 @@ static int preverify(dk_ledger *lg, dk__pending *p)
 static int check_pending(dk_ledger *lg, dk__pending *p)
 {
     int rc = dk_event_decode(p->body, p->body_len, &p->ev);
+    if (rc == 0)
+        rc = dk__event_check_new(&p->ev);
     if (rc == 0 && strcmp(p->sigs[0].actor, p->ev.actor) != 0)
         rc = dk__fail(DK_EBADSIG, "the first signature must be the author's ('%s'), not '%s''s",
                       p->ev.actor, p->sigs[0].actor);

@@ -1,5 +1,6 @@
 /* views.c - the projections' driver: open and close, one step of work per
  * transaction (live batch, rebuild batch, swap or check), sync, rebuild, status. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,6 +446,8 @@ int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK
     snprintf(path, sizeof path, "%s/views/data.mdb", ledger_dir);
     if (stat(path, &st) == 0)
         return 0;
+    if (errno != ENOENT) /* there may be one we cannot see: not "missing" */
+        return dk_fail(DK_EIO, "views: cannot look at %s: %s", path, strerror(errno));
     dk_head head;
     int rc = dk_ledger_head(lg, &head);
     if (rc)

@@ -60,6 +60,7 @@ int cmd_backup(int argc, char **argv)
     dk_ledger *lg;
     if ((rc = cli_open_ledger(dir, 1, &lg)) != EXIT_OK)
         return rc;
+    int made = access(pos[0], F_OK) != 0; /* the backup makes the directory */
     int err = dk_ledger_backup(lg, pos[0]);
     dk_ledger_close(lg);
     if (err)
@@ -72,7 +73,8 @@ int cmd_backup(int argc, char **argv)
         snprintf(data, sizeof data, "%s/data.mdb", pos[0]);
         unlink(dst);
         unlink(data);
-        rmdir(pos[0]);
+        if (made)
+            rmdir(pos[0]);
         return rc;
     }
     dk_ledger_opts o = {0, 0, 1};

@@ -64,6 +64,7 @@ int cmd_init(int argc, char **argv)
                         dir);
     if (access(node, F_OK) == 0)
         return cli_fail("'%s' already holds a node.key; init needs a new or empty directory", dir);
+    int had_lock = access(lock, F_OK) == 0; /* left by another store: not init's to remove */
     dk_ledger *lg = NULL;
     dk_key *key;
     if ((rc = save_new_key(admin, key_out, &key)) != EXIT_OK)
@@ -81,7 +82,8 @@ int cmd_init(int argc, char **argv)
         dk_key_free(key);
         unlink(node);
         unlink(data);
-        unlink(lock);
+        if (!had_lock)
+            unlink(lock);
         unlink(key_out);
         return rc;
     }
@@ -142,6 +144,8 @@ int cmd_keygen(int argc, char **argv)
 static int split_roles(const char *roles, json_t *arr)
 {
     int rc = cli_split_list("roles", roles, arr);
+    if (rc == EXIT_OK && json_array_size(arr) == 0)
+        return cli_usage_error("--roles needs at least one role");
     for (size_t i = 0; rc == EXIT_OK && i < json_array_size(arr); i++) {
         const char *r = json_string_value(json_array_get(arr, i));
         if (dk_role_parse(r, strlen(r)) == 0)

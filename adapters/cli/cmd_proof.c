@@ -1,10 +1,12 @@
 /* cmd_proof.c - Merkle checkpoints and proofs: `docket checkpoint`, `docket
  * prove inclusion|consistency`, and `docket proof verify`, which needs no
  * ledger at all: what an auditor outside the operator runs. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -234,12 +236,20 @@ int cmd_prove(int argc, char **argv)
 
 static char *slurp(const char *path, size_t *len)
 {
+    /* Opened without blocking (a FIFO with no writer must not hang the command), then read
+     * blocking: a pipe (`<(docket prove ...)`) gives its data, an idle FIFO gives none. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return NULL; /* a FIFO would block; a directory is no proof */
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    if (fd < 0 || fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
+        if (fd >= 0)
+            close(fd);
         return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        return NULL;
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
     size_t r;

@@ -162,6 +162,19 @@ int cli_load_cosign_key(const char *path, dk_key **out)
     return load_key_with(path, "DOCKET_COSIGN_PASSPHRASE", "Passphrase for co-signer key: ", out);
 }
 
+/* Options naming files and directories: a path is bytes, and is not recorded. Positional
+ * arguments are ids (checked by the engine when recorded), numbers or paths. */
+static int is_path_option(const char *name)
+{
+    static const char *const paths[] = {"ledger",      "key",        "cosign", "key-out",
+                                        "out",         "checkpoint", "record", "inclusion",
+                                        "consistency", "old",        NULL};
+    for (int i = 0; paths[i]; i++)
+        if (strcmp(name, paths[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Is s valid UTF-8 (jansson's check)? Everything docket records is JSON-compatible text. */
 static int utf8_ok(const char *s)
 {
@@ -183,12 +196,8 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
             return EXIT_OK;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
-            if (!utf8_ok(a))
-                return cli_usage_error("argument %d is not valid UTF-8", *npos + 1);
             if (*npos == maxpos)
-                return cli_usage_error("too many arguments: '%s' is one more than the command "
-                                       "takes",
-                                       argv[i]);
+                return cli_usage_error("too many arguments (from '%s' on; see --help)", argv[i]);
             pos[(*npos)++] = argv[i];
             continue;
         }
@@ -213,7 +222,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
         } else {
             return cli_usage_error("--%s needs a value", o->name);
         }
-        if (!o->flag && !utf8_ok(*o->str))
+        if (!o->flag && !is_path_option(o->name) && !utf8_ok(*o->str))
             return cli_usage_error("--%s is not valid UTF-8", o->name);
     }
     return CLI_CONTINUE;
@@ -221,6 +230,8 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
 
 int cli_split_list(const char *opt, const char *csv, json_t *arr)
 {
+    if (csv[0] == 0)
+        return EXIT_OK;      /* "" is the empty list */
     char *buf = strdup(csv); /* any length: a list is never cut short */
     if (buf == NULL)
         return cli_fail("out of memory");

@@ -64,6 +64,10 @@ contains "$ERR" "already holds a ledger" "restore over a ledger refused"
 expect_exit 1 "$D" backup "$T/bk1"
 contains "$ERR" "not a new or empty directory" "backup over a backup refused"
 equals "$(stat -c %a "$T/bk1/data.mdb")" 600 "a backup's data file is 0600 whatever the umask"
+# a path is bytes: a directory name that is not UTF-8 works
+expect_exit 0 "$D" backup "$T/caf"$'\xe9'
+DOCKET_LEDGER= expect_exit 0 "$D" head --ledger "$T/caf"$'\xe9'
+expect_exit 0 "$D" backup "$T/emptydir-ok" && mkdir "$T/pre" && expect_exit 0 "$D" backup "$T/pre"
 mkdir "$T/half" && touch "$T/half/node.key"
 expect_exit 1 "$D" backup "$T/half"
 [ ! -e "$T/half/data.mdb" ] && ok || fail "a refused backup left data.mdb behind"

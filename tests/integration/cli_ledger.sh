@@ -82,6 +82,8 @@ expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1
 contains "$ERR" "empty element" "empty list element refused"
 expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1" --roles auditor,auditor
 contains "$ERR" "lists 'auditor' twice" "repeated list element refused"
+expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1" --roles ''
+contains "$ERR" "at least one role" "an empty role list is named"
 expect_exit 2 "$DOCKET" append --key "$T/cw1.key" --type note.added --case HO-1 --data '{"text":"x"}' --eff 9999-12-31T23:59:59-23:59
 contains "$ERR" "--eff" "a time past year 9999 in UTC refused"
 equals "$("$DOCKET" head --json)" "$HEAD_BEFORE" "bad input left the ledger as it was"

@@ -35,6 +35,10 @@ equals "$(jget "$OUT" 'd["leaf_index"]')" 4 "leaf index is seq - 1"
 "$D" show 5 --raw >"$T/rec5.bin"
 expect_exit 0 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec5.bin"
 contains "$OUT" "ok: inclusion" "inclusion verifies"
+# the same from pipes (process substitution): files need not be regular
+expect_exit 0 "$D" proof verify --checkpoint <(cat "$T/cp9.json") --pubkey "$VKEY" \
+  --inclusion <(cat "$T/incl.json") --record <(cat "$T/rec5.bin")
+contains "$OUT" "ok: inclusion" "inclusion verifies from pipes"
 # the wrong record, a flipped proof hash, another key: all fail
 "$D" show 6 --raw >"$T/rec6.bin"
 expect_exit 1 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec6.bin"
