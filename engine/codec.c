@@ -895,12 +895,14 @@ int dk__event_check_new(const dk_event *ev)
     msgpack_zone z;
     msgpack_object root;
     size_t off = 0;
-    msgpack_zone_init(&z, 2048);
+    if (!msgpack_zone_init(&z, 2048))
+        return dk__fail(DK_ENOMEM, "out of memory");
     int rc = 0;
     const char *bad = NULL;
-    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, &z, &root) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        !text_ok(&root, 0, &bad))
+    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, &z, &root) !=
+        MSGPACK_UNPACK_SUCCESS) /* fail closed: the rule is not skipped */
+        rc = dk__fail(DK_EDECODE, "%s: its data does not unpack", ev->type);
+    else if (!text_ok(&root, 0, &bad))
         rc = dk__fail(DK_ESCHEMA,
                       "%s: data holds a control character (text may hold tabs and line breaks, "
                       "not terminal escapes or carriage returns)",

@@ -1082,6 +1082,9 @@ int dk_ledger_init(const char *dir, const char *name, const dk_key *admin,
     if (name == NULL || strlen(name) == 0 || strlen(name) > 64 ||
         !dk__utf8_valid(name, strlen(name)))
         return dk__fail(DK_EINVAL, "ledger name must be 1..64 bytes of UTF-8");
+    for (const char *c = name; *c; c++) /* before anything is created: as the genesis's text */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return dk__fail(DK_EINVAL, "ledger name holds a control character");
     dk_ledger *lg;
     int rc = env_open(dir, opts, 1, &lg);
     if (rc)

@@ -65,25 +65,24 @@ int cmd_init(int argc, char **argv)
     if (access(node, F_OK) == 0)
         return cli_fail("'%s' already holds a node.key; init needs a new or empty directory", dir);
     int had_lock = access(lock, F_OK) == 0; /* left by another store: not init's to remove */
+    int had_dir = access(dir, F_OK) == 0;
     dk_ledger *lg = NULL;
     dk_key *key;
     if ((rc = save_new_key(admin, key_out, &key)) != EXIT_OK)
         return rc;
     int err = dk_ledger_init(dir, name, key, NULL, &lg);
-    if (err) {
+    if (err)
         rc = cli_dk_fail(err, "cannot create the ledger");
-        unlink(key_out); /* the key enrols nothing: do not leave it behind */
-        dk_key_free(key);
-        return rc;
-    }
-    if ((rc = cli_create_node_key(lg, dir)) != EXIT_OK) {
-        /* no half-made ledger: what this init created goes */
+    else if ((rc = cli_create_node_key(lg, dir)) != EXIT_OK)
         dk_ledger_close(lg);
+    if (rc != EXIT_OK) { /* no half-made ledger: what this init created goes */
         dk_key_free(key);
         unlink(node);
         unlink(data);
         if (!had_lock)
             unlink(lock);
+        if (!had_dir)
+            rmdir(dir);
         unlink(key_out);
         return rc;
     }

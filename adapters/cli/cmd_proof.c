@@ -1,6 +1,7 @@
 /* cmd_proof.c - Merkle checkpoints and proofs: `docket checkpoint`, `docket
  * prove inclusion|consistency`, and `docket proof verify`, which needs no
  * ledger at all: what an auditor outside the operator runs. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,11 +239,15 @@ static char *slurp(const char *path, size_t *len)
 {
     /* Opened without blocking (a FIFO with no writer must not hang the command), then read
      * blocking: a pipe (`<(docket prove ...)`) gives its data, an idle FIFO gives none. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
+    int fifo = stat(path, &st) == 0 && S_ISFIFO(st.st_mode); /* not blocking only for a FIFO */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (fifo ? O_NONBLOCK : 0));
+    if (fd < 0 || fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) ||
+        (fifo && fcntl(fd, F_SETFL, 0) != 0)) {
+        int e = fd >= 0 && S_ISDIR(st.st_mode) ? EISDIR : errno;
         if (fd >= 0)
             close(fd);
+        errno = e; /* the caller says why */
         return NULL;
     }
     FILE *f = fdopen(fd, "rb");
@@ -280,7 +285,7 @@ int cli_load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp)
     size_t len;
     char *text = slurp(path, &len);
     if (text == NULL)
-        return cli_fail("cannot read checkpoint file '%s'", path);
+        return cli_fail("cannot read checkpoint file '%s': %s", path, strerror(errno));
     const char *note = text;
     json_t *j = json_loads(text, 0, NULL);
     if (j && json_is_string(json_object_get(j, "note")))
@@ -363,7 +368,7 @@ int cmd_proof(int argc, char **argv)
                             (long long)size, (unsigned long long)cp.size);
         char *rec = slurp(record, &len);
         if (rec == NULL)
-            return cli_fail("cannot read record file '%s'", record);
+            return cli_fail("cannot read record file '%s': %s", record, strerror(errno));
         /* the record names its own seq: it must be the leaf the proof is for */
         dk_record r;
         if (dk_record_decode((const uint8_t *)rec, len, &r) != 0 || r.seq != (uint64_t)idx + 1) {

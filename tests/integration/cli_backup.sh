@@ -78,6 +78,14 @@ mkdir "$T/nk" && touch "$T/nk/node.key"
 expect_exit 1 "$D" init --ledger "$T/nk" --admin a --key-out "$T/a8.key"
 contains "$ERR" "node.key" "init over a node key refused"
 [ ! -e "$T/nk/data.mdb" ] && [ ! -e "$T/a8.key" ] && ok || fail "a refused init left files behind"
+# a name init refuses leaves nothing behind, so init with a good one then works
+expect_exit 1 "$D" init --ledger "$T/ni" --admin a --key-out "$T/a7.key" --name $'bad\rname'
+contains "$ERR" "control character" "a ledger name with a control character refused"
+[ ! -e "$T/ni" ] && [ ! -e "$T/a7.key" ] && ok || fail "a refused init left files behind"
+mkdir "$T/ni2"
+expect_exit 1 "$D" init --ledger "$T/ni2" --admin a --key-out "$T/a6.key" --name $'bad\x1bname'
+[ -d "$T/ni2" ] && [ -z "$(ls -A "$T/ni2")" ] && ok || fail "init emptied but kept a directory it did not make"
+expect_exit 0 "$D" init --ledger "$T/ni2" --admin a --key-out "$T/a6.key" --name good
 
 # a tampered backup is refused, and nothing is installed
 expect_exit 0 "$D" backup "$T/bk4"
