@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     gen g;
     gen_start(&g, "bench/asof", events);
     dk_ledger_close(g.lg); /* read as an auditor would: a read-only open */
-    dk_ledger_opts ro = {0, 0, 1};
+    dk_ledger_opts ro = {0, 0, 1, 0};
     if (dk_ledger_open(g.dir, &ro, &g.lg) != 0)
         TH_FAIL("open: %s", dk_errmsg());
     measure(&g, 0, reads, "asof_random_time");

@@ -106,7 +106,7 @@ static inline void gen_round(gen *g, gen_job *jobs, size_t n)
 static inline void gen_ledger(gen *g, const char *dir, size_t events)
 {
     memset(g, 0, sizeof *g);
-    dk_ledger_opts o = {(size_t)4 << 30, 4096, 0};
+    dk_ledger_opts o = {(size_t)4 << 30, 4096, 0, 0};
     if (dk_key_generate("admin", &g->admin) || dk_ledger_init(dir, "bench", g->admin, &o, &g->lg))
         TH_FAIL("init: %s", dk_errmsg());
     for (int i = 0; i < GEN_CW + GEN_SC; i++) {

@@ -487,7 +487,7 @@ static void rebuild_child(const char *dir, int fd)
     pthread_t sampler;
     atomic_store(&sampling, 1);
     pthread_create(&sampler, NULL, sample_anon, NULL);
-    dk_ledger_opts lo = {0, 0, 1};
+    dk_ledger_opts lo = {0, 0, 1, 0};
     dk_ledger *lg;
     dk_views *vw;
     dk_head h;

@@ -441,7 +441,7 @@ TEST(close_waits_for_a_caller_committing_its_own_append)
 TEST(map_grows_by_itself)
 {
     world w;
-    dk_ledger_opts opts = {256 * 1024, 0, 0}; /* far too small on purpose */
+    dk_ledger_opts opts = {256 * 1024, 0, 0, 0}; /* far too small on purpose */
     world_open(&w, &opts);
     dk_append_res res;
     /* ~1.6 MB of notes: several doublings of the map. */
@@ -613,7 +613,7 @@ TEST(upgrade_from_the_separate_case_index)
             mdb_env_close(r.env);
         }
         downgrade(w.dir, partial);
-        dk_ledger_opts ro = {0, 0, 1};
+        dk_ledger_opts ro = {0, 0, 1, 0};
         ASSERT_ERR(dk_ledger_open(w.dir, &ro, &w.lg), DK_EINVAL);
         ASSERT_CONTAINS(dk_errmsg(), "older docket");
         /* two processes open it for writing at once: one upgrades, the other waits */
@@ -661,7 +661,7 @@ TEST(upgrade_grows_a_full_map)
     }
     dk_ledger_close(w.lg);
     downgrade(w.dir, 0);
-    dk_ledger_opts small = {256 * 1024, 0, 0}; /* smaller than the file: LMDB maps the file */
+    dk_ledger_opts small = {256 * 1024, 0, 0, 0}; /* smaller than the file: LMDB maps the file */
     ASSERT_OK(dk_ledger_open(w.dir, &small, &w.lg));
     assert_verifies(w.lg, 1504);
     uint64_t v;

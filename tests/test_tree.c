@@ -191,7 +191,7 @@ TEST(verify_catches_a_truncated_log_by_its_checkpoint)
     int64_t t8;
     {
         dk_ledger *lg;
-        dk_ledger_opts ro = {0, 0, 1};
+        dk_ledger_opts ro = {0, 0, 1, 0};
         ASSERT_OK(dk_ledger_open(w.dir, &ro, &lg));
         leaf_of(lg, 8, rec8);
         uint8_t *raw;
@@ -224,7 +224,7 @@ TEST(verify_catches_a_truncated_log_by_its_checkpoint)
     MDB_val nv = {48, head};
     ASSERT_EQ(mdb_put(r.txn, meta, &hk, &nv, 0), 0);
     raw_commit(&r);
-    dk_ledger_opts ro = {0, 0, 1};
+    dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
     dk_verify_report rep;
     ASSERT_OK(dk_ledger_verify(w.lg, &rep));
@@ -271,7 +271,7 @@ TEST(a_tree_of_an_older_format_is_rebuilt)
     MDB_val k = {9, key}, v = {32, val};
     ASSERT_EQ(mdb_put(r.txn, tree, &k, &v, 0), 0);
     raw_commit(&r);
-    dk_ledger_opts ro = {0, 0, 1};
+    dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
     ASSERT_ERR(dk_ledger_root(w.lg, 12, after), DK_ENOTFOUND);
     dk_ledger_close(w.lg);
@@ -293,7 +293,7 @@ TEST(hot_backup_is_a_verified_copy)
     dk_append_res res;
     ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 77, NULL, &res)); /* after */
     dk_ledger *bk;
-    dk_ledger_opts ro = {0, 0, 1};
+    dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(dest, &ro, &bk));
     dk_head hb;
     ASSERT_OK(dk_ledger_head(bk, &hb));

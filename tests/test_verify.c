@@ -28,7 +28,7 @@ static dk_verify_report verify_with(dk_ledger *lg, uint64_t from, int jobs)
 static dk_verify_report reverify(const char *dir)
 {
     dk_ledger *lg;
-    dk_ledger_opts ro = {0, 0, 1};
+    dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
     dk_verify_report rep = verify_with(lg, 0, 0);
     dk_ledger_close(lg);
@@ -242,7 +242,7 @@ TEST(a_later_signature_failure_does_not_hide_an_earlier_one)
     drop_record(&r, log, &later);
     raw_commit(&r);
     dk_ledger *lg;
-    dk_ledger_opts ro = {0, 0, 1};
+    dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
     for (int jobs = 1; jobs <= 3; jobs++) {
         dk_verify_report rep = verify_with(lg, 0, jobs);
@@ -291,7 +291,7 @@ TEST(a_stale_case_state_row_is_named)
     for (size_t at = 0; at < len; at++) {
         damage_case_row(dir, at);
         dk_ledger *lg;
-        dk_ledger_opts ro = {0, 0, 1};
+        dk_ledger_opts ro = {0, 0, 1, 0};
         ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
         dk_verify_report rep = verify_with(lg, 0, 0);
         if (rep.ok)

@@ -28,7 +28,7 @@ static void on_error(void *ud, int err, const char *msg)
 /* The child: follow the ledger forever, in small batches (killed by the parent). */
 static void run_child(const char *dir, int rebuild)
 {
-    dk_ledger_opts lo = {0, 0, 1};
+    dk_ledger_opts lo = {0, 0, 1, 0};
     dk_ledger *lg;
     dk_views *vw;
     dk_views_opts vo = {5, 16, 0, 0};

@@ -77,7 +77,7 @@ int cmd_backup(int argc, char **argv)
             rmdir(pos[0]);
         return rc;
     }
-    dk_ledger_opts o = {0, 0, 1};
+    dk_ledger_opts o = {0, 0, 1, 1}; /* the copy, which nothing writes: no lock file */
     dk_head h;
     if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0 || (err = dk_ledger_head(lg, &h)) != 0) {
         dk_ledger_close(lg);
@@ -177,7 +177,7 @@ int cmd_restore(int argc, char **argv)
         return rc;
     }
     dk_ledger *lg;
-    dk_ledger_opts o = {0, 0, 1};
+    dk_ledger_opts o = {0, 0, 1, 0};
     dk_verify_report rep;
     int err = dk_ledger_open(pos[1], &o, &lg);
     if (err == 0) {

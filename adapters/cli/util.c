@@ -63,7 +63,7 @@ int cli_open_ledger(const char *opt, int read_only, dk_ledger **out)
     const char *dir = cli_ledger_dir(opt);
     if (dir == NULL)
         return EXIT_USAGE;
-    dk_ledger_opts o = {0, 0, read_only};
+    dk_ledger_opts o = {0, 0, read_only, 0};
     int rc = dk_ledger_open(dir, &o, out);
     if (rc)
         return cli_dk_fail(rc, "cannot open the ledger");

@@ -35,6 +35,8 @@ typedef struct dk_ledger_opts {
     size_t map_size;    /* initial LMDB map size in bytes; 0 = 64 GiB. It grows by itself. */
     unsigned max_batch; /* appends per group commit; 0 = 1024 */
     int read_only;      /* open for reading only: no writer thread */
+    int no_lock;        /* with read_only: use no lock file (MDB_NOLOCK), for a copy that no
+                           process writes, such as a backup being checked */
 } dk_ledger_opts;
 
 /* Create a new ledger in `dir` (created if missing; refused with DK_EEXIST if

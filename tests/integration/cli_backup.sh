@@ -89,6 +89,7 @@ expect_exit 0 "$D" init --ledger "$T/ni2" --admin a --key-out "$T/a6.key" --name
 
 # a tampered backup is refused, and nothing is installed
 expect_exit 0 "$D" backup "$T/bk4"
+[ ! -e "$T/bk4/lock.mdb" ] && ok || fail "checking the backup left a lock.mdb in it"
 cp -r "$T/bk4" "$T/bad"
 python3 - "$T/bad/data.mdb" <<'PY'
 import sys
