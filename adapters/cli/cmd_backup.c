@@ -88,7 +88,7 @@ int cmd_backup(int argc, char **argv)
     dk_hex_encode(h.hash, 32, hash);
     if (json) {
         json_t *o2 = json_object();
-        json_object_set_new(o2, "dest", json_string(pos[0]));
+        json_object_set_new(o2, "dest", cli_json_path(pos[0]));
         json_object_set_new(o2, "seq", json_integer((json_int_t)h.seq));
         json_object_set_new(o2, "hash", json_string(hash));
         cli_print_json(o2);
@@ -197,7 +197,7 @@ int cmd_restore(int argc, char **argv)
     }
     if (json) {
         json_t *o2 = json_object();
-        json_object_set_new(o2, "dest", json_string(pos[1]));
+        json_object_set_new(o2, "dest", cli_json_path(pos[1]));
         json_object_set_new(o2, "verified_records", json_integer((json_int_t)rep.checked));
         cli_print_json(o2);
     } else {

@@ -175,6 +175,54 @@ static int is_path_option(const char *name)
     return 0;
 }
 
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] < 0x80             ? 1
+                 : (p[0] & 0xe0) == 0xc0 ? 2
+                 : (p[0] & 0xf0) == 0xe0 ? 3
+                 : (p[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    char one[5] = {0}; /* overlong forms, surrogates, > U+10FFFF: jansson's judgement */
+    memcpy(one, p, len);
+    json_t *j = json_string(one);
+    json_decref(j);
+    return j ? len : 0;
+}
+
+json_t *cli_json_path(const char *path)
+{
+    json_t *j = json_string(path);
+    if (j)
+        return j;
+    /* a path is bytes: those that are not UTF-8 shown as U+FFFD, never left out */
+    size_t n = strlen(path), o = 0;
+    char *out = malloc(3 * n + 1);
+    if (out == NULL)
+        return json_null();
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)path + i, n - i);
+        if (k) {
+            memcpy(out + o, path + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = 0;
+    j = json_string(out);
+    free(out);
+    return j ? j : json_null();
+}
+
 /* Is s valid UTF-8 (jansson's check)? Everything docket records is JSON-compatible text. */
 static int utf8_ok(const char *s)
 {

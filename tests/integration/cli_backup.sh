@@ -65,7 +65,8 @@ expect_exit 1 "$D" backup "$T/bk1"
 contains "$ERR" "not a new or empty directory" "backup over a backup refused"
 equals "$(stat -c %a "$T/bk1/data.mdb")" 600 "a backup's data file is 0600 whatever the umask"
 # a path is bytes: a directory name that is not UTF-8 works
-expect_exit 0 "$D" backup "$T/caf"$'\xe9'
+expect_exit 0 "$D" backup "$T/caf"$'\xe9' --json
+equals "$(jget "$OUT" 'd["dest"].endswith("caf\ufffd")')" True "a non-UTF-8 path is shown, with U+FFFD"
 DOCKET_LEDGER= expect_exit 0 "$D" head --ledger "$T/caf"$'\xe9'
 expect_exit 0 "$D" backup "$T/emptydir-ok" && mkdir "$T/pre" && expect_exit 0 "$D" backup "$T/pre"
 mkdir "$T/half" && touch "$T/half/node.key"
