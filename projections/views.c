@@ -408,6 +408,15 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     uint64_t gen;
     unsigned others;
     rc = dk__builds_sweep(vw, txn, &others);
+    if (rc == 0 && vw->run.active) {
+        /* The sweep took over a rebuild whose process died. The check needs the handle's
+         * one run: finish that rebuild first, or the next sweep would drop it unfinished. */
+        if ((rc = finish(vw, txn, rc)) != 0)
+            return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
+        if ((rc = dk_views_sync(vw)) != 0 || (rc = dk__ensure_map(vw)) != 0 ||
+            (rc = dk__txn_begin(vw, 0, &txn)) != 0)
+            return rc;
+    }
     if (rc == 0)
         rc = dk__build_start(vw, txn, mask | BIT(DK_VIEW_CASES), 1, &gen);
     if ((rc = finish(vw, txn, rc)) != 0)

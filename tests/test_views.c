@@ -1,6 +1,8 @@
 /* test_views.c - the projections: a golden scenario through every view against expected
  * output written by hand; undo, corruption and rebuild, version changes, the libuv projector. */
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 #include <uv.h>
@@ -762,6 +764,63 @@ TEST(tuple_integers_are_decimal)
     }
 }
 
+/* A check that finds a rebuild left by a dead process takes it over and finishes it
+ * first: the check needs the handle's one run, and a rebuild taken over but not run would
+ * stay recorded as this live process's, blocking others until it exits. */
+TEST(check_finishes_a_dead_processs_rebuild_first)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    MDB_txn *txn; /* a rebuild of stats is started, as another process would */
+    uint64_t gen;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_STATS) | BIT(DK_VIEW_CASES), 0, &gen));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    dk_views_close(vw);
+    pid_t dead = fork(); /* a pid that is gone */
+    ASSERT(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+    MDB_env *env;
+    MDB_dbi meta;
+    views_env(w.dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
+    for (int i = 0; i < 8; i++)
+        key[6 + i] = (uint8_t)(gen >> (56 - 8 * i));
+    MDB_val k = {14, key}, v;
+    ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
+    uint8_t rec[512];
+    ASSERT(v.mv_size >= 8 && v.mv_size <= sizeof rec);
+    memcpy(rec, v.mv_data, v.mv_size);
+    for (int i = 0; i < 8; i++)
+        rec[i] = (uint8_t)((uint64_t)dead >> (56 - 8 * i));
+    MDB_val nv = {v.mv_size, rec};
+    ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT_EQ(rep.ok, 1);
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        ASSERT_EQ(st[i].building, 0);
+    ASSERT(st[DK_VIEW_STATS].live);
+    ASSERT_EQ(st[DK_VIEW_STATS].gen, gen); /* the rebuild was finished, not dropped */
+    expect_golden(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 /* A stored view of another version is rebuilt on the next step. */
 TEST(version_change_rebuilds)
 {
@@ -1050,9 +1109,10 @@ TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record
             TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
                 TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
                     TH_ENTRY(check_names_a_checkpoint_off_the_chain)
-                        TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(version_change_rebuilds)
-                            TH_ENTRY(rebuild_swaps_at_the_end)
-                                TH_ENTRY(projector_follows_appends_in_process)
-                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                        TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                            TH_ENTRY(open_refuses_bad_input))
+                        TH_ENTRY(tuple_integers_are_decimal)
+                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                                TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                    TH_ENTRY(projector_follows_appends_in_process)
+                                        TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                            TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
+                                                TH_ENTRY(open_refuses_bad_input))
