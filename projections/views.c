@@ -383,7 +383,10 @@ int dk_views_rebuild(dk_views *vw, const char *name)
             vw->requested = 0;
             return rc;
         }
-        swapped |= b.swapped;
+        /* Only a swap after a build took this request counts: a step may first finish a
+         * rebuild taken over from a dead process, with the request still waiting. */
+        if (vw->requested == 0)
+            swapped |= b.swapped;
         if (swapped && !b.more)
             return 0;
         if (!b.rebuilt && !b.more && b.to_seq < b.from_seq)

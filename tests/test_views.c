@@ -767,13 +767,12 @@ TEST(tuple_integers_are_decimal)
 /* A check that finds a rebuild left by a dead process takes it over and finishes it
  * first: the check needs the handle's one run, and a rebuild taken over but not run would
  * stay recorded as this live process's, blocking others until it exits. */
-TEST(check_finishes_a_dead_processs_rebuild_first)
+/* The golden views, and a started rebuild of stats whose owner's pid is gone; its gen. */
+static uint64_t dead_stats_rebuild(world *w)
 {
-    world w;
-    world_open(&w);
     dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    golden_scenario(w);
     ASSERT_OK(dk_views_sync(vw));
     MDB_txn *txn; /* a rebuild of stats is started, as another process would */
     uint64_t gen;
@@ -788,7 +787,7 @@ TEST(check_finishes_a_dead_processs_rebuild_first)
     ASSERT_EQ(waitpid(dead, NULL, 0), dead);
     MDB_env *env;
     MDB_dbi meta;
-    views_env(w.dir, &env);
+    views_env(w->dir, &env);
     ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
     ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
     uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
@@ -805,7 +804,15 @@ TEST(check_finishes_a_dead_processs_rebuild_first)
     ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+    return gen;
+}
 
+TEST(check_finishes_a_dead_processs_rebuild_first)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    uint64_t gen = dead_stats_rebuild(&w);
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_check_report rep;
     ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
@@ -816,6 +823,28 @@ TEST(check_finishes_a_dead_processs_rebuild_first)
         ASSERT_EQ(st[i].building, 0);
     ASSERT(st[DK_VIEW_STATS].live);
     ASSERT_EQ(st[DK_VIEW_STATS].gen, gen); /* the rebuild was finished, not dropped */
+    expect_golden(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* So does a rebuild asked for by name: the dead one is finished, and the one asked for
+ * is done too. */
+TEST(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    uint64_t gen = dead_stats_rebuild(&w);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    uint64_t queue_before = gen_of(vw, DK_VIEW_QUEUE);
+    ASSERT_OK(dk_views_rebuild(vw, "queue"));
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        ASSERT_EQ(st[i].building, 0);
+    ASSERT_EQ(st[DK_VIEW_STATS].gen, gen);
+    ASSERT(st[DK_VIEW_QUEUE].gen != queue_before);
     expect_golden(vw);
     dk_views_close(vw);
     world_close(&w);
@@ -1110,7 +1139,8 @@ TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record
                 TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
                     TH_ENTRY(check_names_a_checkpoint_off_the_chain)
                         TH_ENTRY(tuple_integers_are_decimal)
-                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
+                                rebuild_finishes_a_dead_processs_rebuild_and_its_own)
                                 TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
                                     TH_ENTRY(projector_follows_appends_in_process)
                                         TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
