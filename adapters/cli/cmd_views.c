@@ -316,6 +316,8 @@ int cmd_views(int argc, char **argv)
     if (npos < 1 || npos > 2)
         return cli_usage_error("views needs a subcommand: status, rebuild, check or dump");
     const char *sub = pos[0], *name = npos > 1 ? pos[1] : NULL;
+    if (name && strcmp(sub, "status") == 0)
+        return cli_usage_error("views status takes no view name");
     if (name && strcmp(name, "all") != 0 && dk_view_id(name) < 0)
         return cli_usage_error("no view named '%s' (case_status, by_status, queue, diary, stats, "
                                "errors, _cases or all)",
@@ -325,8 +327,6 @@ int cmd_views(int argc, char **argv)
         return rc;
     vopen o;
     if (strcmp(sub, "status") == 0) {
-        if (name)
-            return cli_usage_error("views status takes no view name");
         int shown;
         if ((rc = status_without_store(ledger, json, &shown)) != EXIT_OK || shown)
             return rc;

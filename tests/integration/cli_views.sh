@@ -34,6 +34,8 @@ open_case AS-9 asylum 2019-01-02
 expect_exit 0 "$D" views status --json
 equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "no views yet: all missing"
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status created a views store"
+expect_exit 2 "$D" views status extra
+contains "$ERR" "takes no view name" "views status with a name is told so"
 # project: every view built and at the head
 expect_exit 0 "$D" project --json
 HEAD=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
