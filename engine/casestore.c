@@ -60,6 +60,12 @@ int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq)
     return 0;
 }
 
+int dk__case_key_of(const MDB_val *k, const void *case_id, size_t n, uint64_t *seq)
+{
+    size_t idn;
+    return dk__case_key_parse(k, &idn, seq) == 0 && idn == n && memcmp(k->mv_data, case_id, n) == 0;
+}
+
 static int get_row(dk_ledger *lg, MDB_txn *txn, const char *case_id, MDB_val *v)
 {
     uint8_t key[DK__CASE_KEY_MAX];
@@ -89,8 +95,9 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
 {
     MDB_cursor *cur;
     uint8_t key[DK__CASE_KEY_MAX];
-    size_t idn = strlen(case_id), plen = dk__case_seq_key(key, case_id, idn, 1);
-    MDB_val k = {plen, key}, v;
+    size_t idn = strlen(case_id);
+    MDB_val k = {dk__case_seq_key(key, case_id, idn, 1), key}, v;
+    uint64_t seq;
     size_t cap = 16;
     *n = 0;
     *recs = malloc(cap * sizeof **recs);
@@ -103,8 +110,7 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != plen || memcmp(k.mv_data, key, idn + 1) != 0 ||
-            dk__get_be64((uint8_t *)k.mv_data + idn + 1) == UINT64_MAX) {
+        if (!dk__case_key_of(&k, case_id, idn, &seq) || seq == 0) {
             rc = MDB_NOTFOUND; /* past the case's index: its state row, or another case */
             break;
         }
@@ -252,6 +258,17 @@ int dk__same_slot(const dk_case_state *a, const dk_case_state *b)
              strcmp(a->interview.interviewer, b->interview.interviewer) == 0));
 }
 
+int dk__slot_put(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, const char *case_id,
+                 size_t n)
+{
+    uint8_t key[DK_ACTOR_MAX + 9], val[8 + DK_CASE_MAX];
+    dk__put_be64(val, (uint64_t)st->interview.slot_end);
+    memcpy(val + 8, case_id, n);
+    MDB_val k = {dk__slot_key(key, st->interview.interviewer, st->interview.slot_start), key},
+            v = {8 + n, val};
+    return mdb_put(txn, lg->slots, &k, &v, 0);
+}
+
 /* Move the case's entry in the slot index from old's slot to st's. */
 static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
                         const dk_case_state *st, const char *case_id, int *code)
@@ -273,13 +290,7 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
     }
     if (!st->interview.active)
         return 0;
-    uint8_t val[8 + DK_CASE_MAX];
-    size_t cn = strlen(case_id);
-    dk__put_be64(val, (uint64_t)st->interview.slot_end);
-    memcpy(val + 8, case_id, cn);
-    MDB_val k = {dk__slot_key(key, st->interview.interviewer, st->interview.slot_start), key},
-            v = {8 + cn, val};
-    rc = mdb_put(txn, lg->slots, &k, &v, 0);
+    rc = dk__slot_put(lg, txn, st, case_id, strlen(case_id));
     return rc ? storage(rc, "cannot update the slot index") : 0;
 }
 

@@ -60,8 +60,27 @@ static int key_cmp(const msgpack_object_str *a, const msgpack_object_str *b)
     return a->size < b->size ? -1 : a->size > b->size;
 }
 
-/* Walk a data value: allowed types, string keys in order, UTF-8, depth. */
-static int check_value(const msgpack_object *o, int depth)
+/* How deep body_from_object checks data: not at all (a stored body, already checked when
+ * it was appended), as any input is checked, or also against the rules for new events. */
+enum { DATA_TRUSTED, DATA_INPUT, DATA_NEW };
+
+/* Text in a new event is printed to people's terminals: no control character but tab
+ * and newline. A stored event is read as it was accepted. */
+static int new_text_ok(const char *p, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+            return dk__fail(DK_ESCHEMA,
+                            "data holds a control character (text may hold tabs and line "
+                            "breaks, not terminal escapes or carriage returns)");
+    }
+    return 0;
+}
+
+/* Walk a data value: allowed types, string keys in order, UTF-8, depth; with DATA_NEW,
+ * the text rule for new events too. */
+static int check_value(const msgpack_object *o, int depth, int how)
 {
     if (depth > DK_DEPTH_MAX)
         return dk__fail(DK_EDECODE, "data is nested deeper than %d levels", DK_DEPTH_MAX);
@@ -74,10 +93,10 @@ static int check_value(const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_STR:
         if (!dk__utf8_valid(o->via.str.ptr, o->via.str.size))
             return dk__fail(DK_EDECODE, "data holds a string that is not valid UTF-8");
-        return 0;
+        return how == DATA_NEW ? new_text_ok(o->via.str.ptr, o->via.str.size) : 0;
     case MSGPACK_OBJECT_ARRAY:
         for (uint32_t i = 0; i < o->via.array.size; i++) {
-            int rc = check_value(&o->via.array.ptr[i], depth + 1);
+            int rc = check_value(&o->via.array.ptr[i], depth + 1, how);
             if (rc)
                 return rc;
         }
@@ -93,7 +112,9 @@ static int check_value(const msgpack_object *o, int depth)
                 return dk__fail(DK_EDECODE,
                                 "data map key '%.*s' is out of canonical order or repeated",
                                 (int)kv->key.via.str.size, kv->key.via.str.ptr);
-            int rc = check_value(&kv->val, depth + 1);
+            int rc = how == DATA_NEW ? new_text_ok(kv->key.via.str.ptr, kv->key.via.str.size) : 0;
+            if (rc == 0)
+                rc = check_value(&kv->val, depth + 1, how);
             if (rc)
                 return rc;
         }
@@ -149,7 +170,7 @@ int dk_data_check(const uint8_t *data, size_t len)
     if (rc == 0 && o.type != MSGPACK_OBJECT_MAP)
         rc = dk__fail(DK_EDECODE, "data must be a map");
     if (rc == 0)
-        rc = check_value(&o, 1);
+        rc = check_value(&o, 1, DATA_INPUT);
     if (rc == 0) {
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -296,7 +317,7 @@ static int take_int(const msgpack_object *o, int64_t *v, const char *field)
 }
 
 static int body_from_object(const msgpack_object *root, dk_event *ev, const msgpack_object **data,
-                            int deep)
+                            int how)
 {
     if (root->type != MSGPACK_OBJECT_MAP)
         return dk__fail(DK_EDECODE, "event body must be a map");
@@ -364,7 +385,7 @@ static int body_from_object(const msgpack_object *root, dk_event *ev, const msgp
         case K_DATA:
             if (val->type != MSGPACK_OBJECT_MAP)
                 return dk__fail(DK_EDECODE, "field 'data' must be a map");
-            rc = deep ? check_value(val, 1) : 0;
+            rc = how != DATA_TRUSTED ? check_value(val, 1, how) : 0;
             *data = val;
             break;
         }
@@ -377,7 +398,7 @@ static int body_from_object(const msgpack_object *root, dk_event *ev, const msgp
     return 0;
 }
 
-int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev)
+static int decode_input(const uint8_t *buf, size_t len, dk_event *ev, int how)
 {
     memset(ev, 0, sizeof *ev);
     if (len > DK_BODY_MAX)
@@ -391,7 +412,7 @@ int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev)
     msgpack_sbuffer_init(&sb);
     int rc = unpack_one(buf, len, &z, &root, "event body");
     if (rc == 0)
-        rc = body_from_object(&root, ev, &data, 1);
+        rc = body_from_object(&root, ev, &data, how);
     if (rc == 0) {
         /* Re-encode everything before data, then data itself: the offset at
          * which data starts in the canonical form is where it is in buf. */
@@ -417,6 +438,23 @@ int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev)
         rc = check_fields(ev);
     msgpack_sbuffer_destroy(&sb);
     msgpack_zone_destroy(&z);
+    if (rc)
+        memset(ev, 0, sizeof *ev);
+    return rc;
+}
+
+int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev)
+{
+    return decode_input(buf, len, ev, DATA_INPUT);
+}
+
+int dk__event_decode_new(const uint8_t *buf, size_t len, dk_event *ev)
+{
+    int rc = decode_input(buf, len, ev, DATA_NEW);
+    if (rc == 0 && ev->at > DK_TIME_LATEST)
+        rc = dk__fail(DK_ESCHEMA, "'at' is past the year 9999");
+    else if (rc == 0 && ev->has_eff && (ev->eff < DK_TIME_EARLIEST || ev->eff > DK_TIME_LATEST))
+        rc = dk__fail(DK_ESCHEMA, "'eff' is not a time in the years 0001-9999 (UTC)");
     if (rc)
         memset(ev, 0, sizeof *ev);
     return rc;
@@ -480,7 +518,7 @@ int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
         return dk__fail(DK_ENOMEM, "out of memory");
     int rc = unpack_one(buf, len, &z, &root, "event body");
     if (rc == 0)
-        rc = body_from_object(&root, ev, &data, 0);
+        rc = body_from_object(&root, ev, &data, DATA_TRUSTED);
     if (rc == 0) {
         /* Every value minimally encoded adds up to the whole buffer only if the
          * bytes are canonical; then data, the last value, is the buffer's tail. */
@@ -856,57 +894,4 @@ int dk_data_strlist(const uint8_t *data, size_t len, const char *key,
                     int (*each)(void *ctx, const char *s, size_t slen), void *ctx)
 {
     return dk__data_strlist(data, len, key, each, ctx);
-}
-
-/* ---- rules for new events only (a stored one is read as it was accepted) ---- */
-
-static int text_ok(const msgpack_object *o, int depth, const char **bad)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        for (uint32_t i = 0; i < o->via.str.size; i++) {
-            unsigned char c = (unsigned char)o->via.str.ptr[i];
-            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
-                *bad = o->via.str.ptr;
-                return 0;
-            }
-        }
-        return 1;
-    }
-    if (depth > DK_DEPTH_MAX)
-        return 1; /* the decoder refused deeper data already */
-    if (o->type == MSGPACK_OBJECT_ARRAY)
-        for (uint32_t i = 0; i < o->via.array.size; i++)
-            if (!text_ok(&o->via.array.ptr[i], depth + 1, bad))
-                return 0;
-    if (o->type == MSGPACK_OBJECT_MAP)
-        for (uint32_t i = 0; i < o->via.map.size; i++)
-            if (!text_ok(&o->via.map.ptr[i].key, depth + 1, bad) ||
-                !text_ok(&o->via.map.ptr[i].val, depth + 1, bad))
-                return 0;
-    return 1;
-}
-
-int dk__event_check_new(const dk_event *ev)
-{
-    if (ev->at > DK_TIME_LATEST)
-        return dk__fail(DK_ESCHEMA, "'at' is past the year 9999");
-    if (ev->has_eff && (ev->eff < DK_TIME_EARLIEST || ev->eff > DK_TIME_LATEST))
-        return dk__fail(DK_ESCHEMA, "'eff' is not a time in the years 0001-9999 (UTC)");
-    msgpack_zone z;
-    msgpack_object root;
-    size_t off = 0;
-    if (!msgpack_zone_init(&z, 2048))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = 0;
-    const char *bad = NULL;
-    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, &z, &root) !=
-        MSGPACK_UNPACK_SUCCESS) /* fail closed: the rule is not skipped */
-        rc = dk__fail(DK_EDECODE, "%s: its data does not unpack", ev->type);
-    else if (!text_ok(&root, 0, &bad))
-        rc = dk__fail(DK_ESCHEMA,
-                      "%s: data holds a control character (text may hold tabs and line breaks, "
-                      "not terminal escapes or carriage returns)",
-                      ev->type);
-    msgpack_zone_destroy(&z);
-    return rc;
 }

@@ -38,11 +38,11 @@ int dk__actor_id_valid(const char *id, size_t len);
 
 /* Valid UTF-8 (no overlongs, no surrogates, no NUL)? */
 int dk__utf8_valid(const char *s, size_t len);
-/* Rules an event must meet to be appended now, not applied to stored ones (which are
- * read as they were accepted): times within DK_TIME_EARLIEST..DK_TIME_LATEST, and no
- * control character but tab and newline in any string of its data. DK_ESCHEMA. */
+/* dk_event_decode for an event to be appended now, with the rules a stored event is not
+ * held to (it is read as it was accepted): times within DK_TIME_EARLIEST..DK_TIME_LATEST,
+ * and no control character but tab and newline in its data. DK_ESCHEMA names the rule. */
 struct dk_event;
-int dk__event_check_new(const struct dk_event *ev);
+int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
 
 /* Look up a key in a canonical data map (msgpack bytes). The out-params
  * borrow `data`. Return 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value

@@ -107,6 +107,23 @@ int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void
     return rc;
 }
 
+int dk__meta_is(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = mdb_get(txn, lg->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the ledger's meta data");
+    return v.mv_size == strlen(value) && memcmp(v.mv_data, value, v.mv_size) == 0;
+}
+
+int dk__meta_set(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {strlen(value), (void *)value};
+    return mdb_put(txn, lg->meta, &k, &v, 0);
+}
+
 /* Double the map after MDB_MAP_FULL. Caller holds no transaction. */
 int dk__ledger_grow_map(dk_ledger *lg)
 {
@@ -846,9 +863,7 @@ static int preverify(dk_ledger *lg, dk__pending *p)
 /* Decode the body and verify its signatures (no lock held). */
 static int check_pending(dk_ledger *lg, dk__pending *p)
 {
-    int rc = dk_event_decode(p->body, p->body_len, &p->ev);
-    if (rc == 0)
-        rc = dk__event_check_new(&p->ev);
+    int rc = dk__event_decode_new(p->body, p->body_len, &p->ev);
     if (rc == 0 && strcmp(p->sigs[0].actor, p->ev.actor) != 0)
         rc = dk__fail(DK_EBADSIG, "the first signature must be the author's ('%s'), not '%s''s",
                       p->ev.actor, p->sigs[0].actor);
@@ -1346,15 +1361,15 @@ int dk_iter_next(dk_iter *it, dk_record *rec)
     if (it->by_case) {
         /* the case's index keys, from `from` on: case id NUL be64(seq) */
         uint8_t ik[DK__CASE_KEY_MAX];
-        size_t idn = strlen(it->case_id), klen = dk__case_seq_key(ik, it->case_id, idn, it->from);
-        k.mv_size = klen;
+        size_t idn = strlen(it->case_id);
+        uint64_t seq;
+        k.mv_size = dk__case_seq_key(ik, it->case_id, idn, it->from);
         k.mv_data = ik;
         rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
-        if (rc == 0 && (k.mv_size != klen || memcmp(k.mv_data, ik, idn + 1) != 0 ||
-                        dk__get_be64((uint8_t *)k.mv_data + idn + 1) == UINT64_MAX))
+        if (rc == 0 && (!dk__case_key_of(&k, it->case_id, idn, &seq) || seq == 0))
             rc = MDB_NOTFOUND; /* past the case's index: its state row, or another case */
         if (rc == 0) {
-            memcpy(key, (uint8_t *)k.mv_data + idn + 1, 8);
+            dk__put_be64(key, seq);
             k.mv_size = 8;
             k.mv_data = key;
             rc = mdb_get(it->txn, it->lg->log, &k, &v);

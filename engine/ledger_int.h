@@ -73,6 +73,10 @@ int dk__mdb_err(int rc, const char *what);
 /* Run fn in a write transaction (not the writer thread's: LMDB serialises them) under
  * txn_lock: committed if it returns 0, else aborted and its code returned as it is. */
 int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg);
+/* A format mark in meta: 1 if `key` holds exactly `value`, 0 if not or absent, or a
+ * DK_E* code; and setting one (an LMDB code). */
+int dk__meta_is(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value);
+int dk__meta_set(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value);
 /* Begin/end a read transaction under txn_lock. */
 int dk__read_begin(dk_ledger *lg, MDB_txn **txn);
 void dk__read_end(dk_ledger *lg, MDB_txn *txn);
@@ -111,6 +115,9 @@ size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t se
 /* Split a cases key: the id's length, and *seq (an index key) or 0 (a state row).
  * -1 if the key is neither. */
 int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq);
+/* 1 if k is a key of case (case_id, n bytes): *seq is then its record's seq, or 0 for the
+ * state row; 0 if it is another case's key or malformed. */
+int dk__case_key_of(const MDB_val *k, const void *case_id, size_t n, uint64_t *seq);
 /* LMDB's default order with 8-byte keys compared as integers (ledger.c). */
 int dk__cmp_be64(const MDB_val *a, const MDB_val *b);
 /* Double the map after MDB_MAP_FULL; the caller holds no transaction (ledger.c). */
@@ -175,6 +182,10 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
 /* casestore.c: the slot index key (interviewer NUL be64(start, sign-flipped)), its
  * length; and whether two states hold the same slot (or both none). */
 size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start);
+/* Put st's booking for case (case_id, n bytes) into the slot index: key as above, value
+ * be64(slot end) then the case id. An LMDB code. */
+int dk__slot_put(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, const char *case_id,
+                 size_t n);
 int dk__same_slot(const dk_case_state *a, const dk_case_state *b);
 /* verify_slots.c: the interviewer double-booking check across cases. Each case's slot
  * changes, in seq order, as its events left them (active 0: it gave its slot up). */

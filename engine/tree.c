@@ -92,14 +92,11 @@ static int head_seq(dk_ledger *lg, MDB_txn *txn, uint64_t *seq)
 static int tree_migrate_in(dk_ledger *lg, MDB_txn *txn, void *arg)
 {
     (void)arg;
-    MDB_val fk = {11, (void *)"tree_format"}, fv;
-    int rc = mdb_get(txn, lg->meta, &fk, &fv);
-    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, TREE_FORMAT, 1) == 0)
-        return 0;
-    fv.mv_size = 1;
-    fv.mv_data = (void *)TREE_FORMAT;
+    int rc = dk__meta_is(lg, txn, "tree_format", TREE_FORMAT);
+    if (rc)
+        return rc < 0 ? rc : 0;
     if ((rc = mdb_drop(txn, lg->tree, 0)) == 0)
-        rc = mdb_put(txn, lg->meta, &fk, &fv, 0);
+        rc = dk__meta_set(lg, txn, "tree_format", TREE_FORMAT);
     return rc ? dk__mdb_err(rc, "cannot reset the Merkle tree") : 0;
 }
 
@@ -116,9 +113,7 @@ int dk__tree_check_format(dk_ledger *lg)
     int rc = dk__read_begin(lg, &txn);
     if (rc)
         return rc;
-    MDB_val fk = {11, (void *)"tree_format"}, fv;
-    rc = mdb_get(txn, lg->meta, &fk, &fv);
-    if (rc != 0 || fv.mv_size != 1 || memcmp(fv.mv_data, TREE_FORMAT, 1) != 0)
+    if (dk__meta_is(lg, txn, "tree_format", TREE_FORMAT) != 1)
         lg->tree = 0;
     dk__read_end(lg, txn);
     return 0;

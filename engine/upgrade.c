@@ -12,24 +12,17 @@
 /* Has the layout mark? 1 yes, 0 no, <0 an error. */
 static int marked(dk_ledger *lg, MDB_txn *txn)
 {
-    MDB_val k = {12, (void *)"cases_layout"}, v;
-    int rc = mdb_get(txn, lg->meta, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return dk__mdb_err(rc, "cannot read the ledger's layout");
-    return v.mv_size == 1 && memcmp(v.mv_data, CASES_LAYOUT, 1) == 0;
+    return dk__meta_is(lg, txn, "cases_layout", CASES_LAYOUT);
 }
 
 int dk__cases_mark(dk_ledger *lg, MDB_txn *txn)
 {
     MDB_dbi main_db;
-    MDB_val k = {12, (void *)"cases_layout"}, v = {1, (void *)CASES_LAYOUT};
     /* The tombstone: a plain record named "by_case" in LMDB's main database, where named
      * databases keep theirs. An older docket opening its `by_case` database fails on it
      * (MDB_INCOMPATIBLE) rather than write a case index this docket does not read. */
     MDB_val tk = {7, (void *)"by_case"}, tv = {22, (void *)"docket: moved to cases"};
-    int rc = mdb_put(txn, lg->meta, &k, &v, 0);
+    int rc = dk__meta_set(lg, txn, "cases_layout", CASES_LAYOUT);
     if (rc == 0)
         rc = mdb_dbi_open(txn, NULL, 0, &main_db);
     return rc ? rc : mdb_put(txn, main_db, &tk, &tv, 0);
@@ -135,12 +128,11 @@ int dk__upgrade_cases(dk_ledger *lg)
 
 int dk__slots_mark(dk_ledger *lg, MDB_txn *txn)
 {
-    MDB_val k = {11, (void *)"slots_index"}, v = {1, (void *)SLOTS_FORMAT};
-    return mdb_put(txn, lg->meta, &k, &v, 0);
+    return dk__meta_set(lg, txn, "slots_index", SLOTS_FORMAT);
 }
 
 /* Put every booking a state row holds into the emptied slot index. */
-static int slots_fill(dk_ledger *lg, MDB_txn *txn, size_t *booked)
+static int slots_fill(dk_ledger *lg, MDB_txn *txn)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -157,14 +149,8 @@ static int slots_fill(dk_ledger *lg, MDB_txn *txn, size_t *booked)
             dk__case_row_decode(v.mv_data, v.mv_size, &version, &last, &st) != 1 ||
             !st.interview.active)
             continue; /* not a state row holding a slot; verify names what is malformed */
-        uint8_t key[DK_ACTOR_MAX + 9], val[8 + DK_CASE_MAX];
-        dk__put_be64(val, (uint64_t)st.interview.slot_end);
-        memcpy(val + 8, k.mv_data, idn);
-        MDB_val sk = {dk__slot_key(key, st.interview.interviewer, st.interview.slot_start), key},
-                sv = {8 + idn, val};
-        if ((g = mdb_put(txn, lg->slots, &sk, &sv, 0)) != 0)
+        if ((g = dk__slot_put(lg, txn, &st, k.mv_data, idn)) != 0)
             break;
-        (*booked)++;
     }
     mdb_cursor_close(cur);
     return g == MDB_NOTFOUND ? 0 : dk__mdb_err(g, "cannot rebuild the slot index");
@@ -173,16 +159,14 @@ static int slots_fill(dk_ledger *lg, MDB_txn *txn, size_t *booked)
 static int slots_rebuild(dk_ledger *lg, MDB_txn *txn, void *arg)
 {
     (void)arg;
-    MDB_val fk = {11, (void *)"slots_index"}, fv;
-    int rc = mdb_get(txn, lg->meta, &fk, &fv);
-    if (rc == 0 && fv.mv_size == 1 && memcmp(fv.mv_data, SLOTS_FORMAT, 1) == 0)
-        return 0;
+    int rc = dk__meta_is(lg, txn, "slots_index", SLOTS_FORMAT);
+    if (rc)
+        return rc < 0 ? rc : 0;
     /* Made by a docket that kept no slot index, or one whose refused reschedules could
      * drop a booking from it (before 11a71f9): the state rows say who holds what. */
-    size_t booked = 0;
     if ((rc = mdb_drop(txn, lg->slots, 0)) != 0)
         return dk__mdb_err(rc, "cannot empty the slot index");
-    if ((rc = slots_fill(lg, txn, &booked)) != 0)
+    if ((rc = slots_fill(lg, txn)) != 0)
         return rc;
     if ((rc = dk__slots_mark(lg, txn)) != 0)
         return dk__mdb_err(rc, "cannot mark the slot index");

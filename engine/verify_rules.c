@@ -376,7 +376,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     /* Each case: its index keys ("id NUL seq") in order, then its state row. */
     int g = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     while (g == 0 && r == 0) {
-        size_t idn, in;
+        size_t idn;
         uint64_t seq, s;
         if (dk__case_key_parse(&k, &idn, &seq) != 0) {
             r = dk__verify_bad(rep, 0, "the cases database holds a malformed key of %zu bytes",
@@ -386,8 +386,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
         MDB_val id = {idn, k.mv_data}, row = {0, NULL};
         size_t n = 0;
         uint64_t last = 0;
-        for (; g == 0 && dk__case_key_parse(&k, &in, &s) == 0 && in == idn &&
-               memcmp(k.mv_data, id.mv_data, idn) == 0;
+        for (; g == 0 && dk__case_key_of(&k, id.mv_data, idn, &s);
              g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             if (s == 0) { /* the state row ends the case */
                 row = v;

@@ -371,6 +371,14 @@ static void drop_slot(const char *dir, const char *who, const char *start)
     raw_commit(&r);
 }
 
+/* V-1 books ivan from 10:00 to 11:00 (the default slot); the booking's seq. */
+static uint64_t book_v1(world *w)
+{
+    dmap d;
+    fill_valid(&d, "interview.booked");
+    return PUT(w, "V-1", "interview.booked", w->carol, NULL, &d);
+}
+
 /* Case V-2, opened and validated. */
 static void open_v2(world *w)
 {
@@ -397,8 +405,7 @@ TEST(double_bookings_and_a_stale_slot_index_are_named)
     world w;
     build(&w, dir);
     dmap d;
-    fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
-    uint64_t first = PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
+    uint64_t first = book_v1(&w);
     open_v2(&w);
     overlapping_slot(&d);
     dk_append_res res;
@@ -441,8 +448,7 @@ TEST(an_older_dockets_slot_index_is_rebuilt)
     world w;
     build(&w, dir);
     dmap d;
-    fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
-    uint64_t booked = PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
+    uint64_t booked = book_v1(&w);
     dk_ledger_close(w.lg);
     drop_slot(dir, "ivan", "2026-11-24T10:00:00Z");
     for (int older = 0; older < 2; older++) {
@@ -480,8 +486,7 @@ TEST(a_double_booking_below_a_failing_case_is_named_first)
     world w;
     build(&w, dir);
     dmap d;
-    fill_valid(&d, "interview.booked"); /* ivan, 10:00 to 11:00 */
-    PUT(&w, "V-1", "interview.booked", w.carol, NULL, &d);
+    book_v1(&w);
     open_v2(&w);
     dk_ledger_close(w.lg);
     /* take V-1's booking out of the index, keep it to put back */

@@ -625,6 +625,16 @@ static uint64_t gen_of(dk_views *vw, int view)
     return st[view].gen;
 }
 
+/* Open the views the test damaged through LMDB and check them all: the check must fail. */
+static dk_views *reopen_damaged(world *w, diffs *d, dk_views_check_report *rep)
+{
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    ASSERT_OK(dk_views_check(vw, NULL, 0, on_diff, d, rep));
+    ASSERT_EQ(rep->ok, 0);
+    return vw;
+}
+
 TEST(corruption_is_named_and_repaired)
 {
     world w;
@@ -659,11 +669,9 @@ TEST(corruption_is_named_and_repaired)
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_check_report rep;
     diffs d = {0, ""};
-    ASSERT_OK(dk_views_check(vw, NULL, 0, on_diff, &d, &rep));
-    ASSERT_EQ(rep.ok, 0);
+    vw = reopen_damaged(&w, &d, &rep);
     ASSERT_CONTAINS(d.text, "case_status|AS-2|status=xyz|status=decided");
     ASSERT_CONTAINS(d.text, "by_status|interview_scheduled VI-1|(absent)|");
     ASSERT_CONTAINS(d.text, "stats|2019 asylum granted *|count=7|count=2");
@@ -724,11 +732,9 @@ TEST(check_names_a_checkpoint_off_the_chain)
     }
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_check_report rep;
     diffs d = {0, ""};
-    ASSERT_OK(dk_views_check(vw, NULL, 0, on_diff, &d, &rep));
-    ASSERT_EQ(rep.ok, 0);
+    vw = reopen_damaged(&w, &d, &rep);
     ASSERT_CONTAINS(d.text, "case_status|(checkpoint hash)");
     ASSERT_OK(dk_views_rebuild(vw, NULL));
     expect_intact(vw);
