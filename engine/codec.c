@@ -1,6 +1,6 @@
-/* codec.c - canonical msgpack encoding of event bodies and ledger records.
- * Decoding re-encodes what it read and demands identical bytes, so every
- * accepted input has exactly one encoding. */
+/* codec.c - canonical msgpack encoding of event bodies and records, and decoding of new
+ * input, which re-encodes what it read and demands identical bytes (codec_read.c reads
+ * what the ledger stored). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,9 +60,9 @@ static int key_cmp(const msgpack_object_str *a, const msgpack_object_str *b)
     return a->size < b->size ? -1 : a->size > b->size;
 }
 
-/* How deep body_from_object checks data: not at all (a stored body, already checked when
- * it was appended), as any input is checked, or also against the rules for new events. */
-enum { DATA_TRUSTED, DATA_INPUT, DATA_NEW };
+/* How body_from_object checks data: as any input is checked, or also against the rules
+ * for new events. */
+enum { DATA_INPUT, DATA_NEW };
 
 /* Text in a new event is printed to people's terminals: no control character but tab
  * and newline. A stored event is read as it was accepted. */
@@ -204,7 +204,7 @@ static int valid_case(const char *s, size_t n)
     return 1;
 }
 
-static int check_fields(const dk_event *ev)
+int dk__event_check_fields(const dk_event *ev)
 {
     if (ev->v != DK_EVENT_VERSION)
         return dk__fail(DK_EDECODE, "unknown body schema version %u (this docket reads %d)",
@@ -272,7 +272,7 @@ int dk_event_encode(const dk_event *ev, uint8_t **out, size_t *out_len)
 {
     *out = NULL;
     *out_len = 0;
-    int rc = check_fields(ev);
+    int rc = dk__event_check_fields(ev);
     if (rc == 0)
         rc = dk_data_check(ev->data, ev->data_len);
     if (rc)
@@ -385,7 +385,7 @@ static int body_from_object(const msgpack_object *root, dk_event *ev, const msgp
         case K_DATA:
             if (val->type != MSGPACK_OBJECT_MAP)
                 return dk__fail(DK_EDECODE, "field 'data' must be a map");
-            rc = how != DATA_TRUSTED ? check_value(val, 1, how) : 0;
+            rc = check_value(val, 1, how);
             *data = val;
             break;
         }
@@ -435,7 +435,7 @@ static int decode_input(const uint8_t *buf, size_t len, dk_event *ev, int how)
                           DK_DATA_MAX);
     }
     if (rc == 0)
-        rc = check_fields(ev);
+        rc = dk__event_check_fields(ev);
     msgpack_sbuffer_destroy(&sb);
     msgpack_zone_destroy(&z);
     if (rc)
@@ -455,83 +455,6 @@ int dk__event_decode_new(const uint8_t *buf, size_t len, dk_event *ev)
         rc = dk__fail(DK_ESCHEMA, "'at' is past the year 9999");
     else if (rc == 0 && ev->has_eff && (ev->eff < DK_TIME_EARLIEST || ev->eff > DK_TIME_LATEST))
         rc = dk__fail(DK_ESCHEMA, "'eff' is not a time in the years 0001-9999 (UTC)");
-    if (rc)
-        memset(ev, 0, sizeof *ev);
-    return rc;
-}
-
-/* Bytes of the shortest (canonical) msgpack encoding of `o`; SIZE_MAX for
- * what a body never holds (floats, extensions). */
-static size_t packed_size(const msgpack_object *o)
-{
-    size_t n, head, part;
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-    case MSGPACK_OBJECT_BOOLEAN:
-        return 1;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: {
-        uint64_t u = o->via.u64;
-        return u < 128 ? 1 : u <= 0xff ? 2 : u <= 0xffff ? 3 : u <= 0xffffffffu ? 5 : 9;
-    }
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: {
-        int64_t i = o->via.i64;
-        return i >= -32 ? 1 : i >= -128 ? 2 : i >= -32768 ? 3 : i >= -2147483648LL ? 5 : 9;
-    }
-    case MSGPACK_OBJECT_STR:
-        n = o->via.str.size;
-        return n + (n < 32 ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : 5);
-    case MSGPACK_OBJECT_BIN:
-        n = o->via.bin.size;
-        return n + (n <= 0xff ? 2 : n <= 0xffff ? 3 : 5);
-    case MSGPACK_OBJECT_ARRAY:
-        n = o->via.array.size;
-        head = n < 16 ? 1 : n <= 0xffff ? 3 : 5;
-        for (uint32_t i = 0; i < n; i++) {
-            if ((part = packed_size(&o->via.array.ptr[i])) == SIZE_MAX)
-                return SIZE_MAX;
-            head += part;
-        }
-        return head;
-    case MSGPACK_OBJECT_MAP:
-        n = o->via.map.size;
-        head = n < 16 ? 1 : n <= 0xffff ? 3 : 5;
-        for (uint32_t i = 0; i < n; i++) {
-            size_t k = packed_size(&o->via.map.ptr[i].key);
-            size_t v = packed_size(&o->via.map.ptr[i].val);
-            if (k == SIZE_MAX || v == SIZE_MAX)
-                return SIZE_MAX;
-            head += k + v;
-        }
-        return head;
-    default:
-        return SIZE_MAX;
-    }
-}
-
-int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
-{
-    memset(ev, 0, sizeof *ev);
-    msgpack_zone z;
-    msgpack_object root;
-    const msgpack_object *data = NULL;
-    if (!msgpack_zone_init(&z, 2048))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = unpack_one(buf, len, &z, &root, "event body");
-    if (rc == 0)
-        rc = body_from_object(&root, ev, &data, DATA_TRUSTED);
-    if (rc == 0) {
-        /* Every value minimally encoded adds up to the whole buffer only if the
-         * bytes are canonical; then data, the last value, is the buffer's tail. */
-        size_t dl = packed_size(data);
-        if (len > DK_BODY_MAX || packed_size(&root) != len || dl == SIZE_MAX || dl > DK_DATA_MAX)
-            rc = dk__fail(DK_EDECODE, "stored event body is not canonical");
-        else {
-            ev->data = buf + len - dl;
-            ev->data_len = dl;
-            rc = check_fields(ev);
-        }
-    }
-    msgpack_zone_destroy(&z);
     if (rc)
         memset(ev, 0, sizeof *ev);
     return rc;
@@ -581,317 +504,4 @@ int dk_record_encode(const dk_record *rec, uint8_t **out, size_t *out_len)
     *out_len = sb.size;
     *out = (uint8_t *)msgpack_sbuffer_release(&sb);
     return 0;
-}
-
-/* ---- records read back: a direct parser of the one canonical layout ----
- * Accepts exactly the bytes pack_record writes (msgpack-c's shortest forms), without
- * unpacking into a zone or re-encoding: every record read from the ledger goes through
- * here. test_codec checks it against msgpack-c with a re-encode on mutated records. */
-
-typedef struct rd {
-    const uint8_t *p, *end;
-    const char *why; /* the first failure */
-} rd;
-
-static int rd_fail(rd *r, const char *why)
-{
-    if (r->why == NULL)
-        r->why = why;
-    return -1;
-}
-
-static int rd_take(rd *r, size_t n, const uint8_t **out)
-{
-    if ((size_t)(r->end - r->p) < n)
-        return rd_fail(r, "is truncated");
-    *out = r->p;
-    r->p += n;
-    return 0;
-}
-
-static uint64_t rd_be(const uint8_t *b, size_t n)
-{
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++)
-        x = x << 8 | b[i];
-    return x;
-}
-
-/* An integer in msgpack-c's shortest form: -2^63 .. 2^64-1 in *u (or *i if negative). */
-static int rd_int(rd *r, uint64_t *u, int64_t *i, int *neg)
-{
-    const uint8_t *b;
-    if (rd_take(r, 1, &b))
-        return -1;
-    uint8_t c = b[0];
-    *neg = 0;
-    if (c <= 0x7f) {
-        *u = c;
-        return 0;
-    }
-    if (c >= 0xe0) {
-        *neg = 1;
-        *i = (int8_t)c;
-        return 0;
-    }
-    static const struct {
-        uint8_t tag, len, neg;
-        uint64_t lo; /* the smallest magnitude this form may carry canonically */
-    } forms[] = {{0xcc, 1, 0, 0x80},        {0xcd, 2, 0, 0x100},      {0xce, 4, 0, 0x10000},
-                 {0xcf, 8, 0, 0x100000000}, {0xd0, 1, 1, 33},         {0xd1, 2, 1, 129},
-                 {0xd2, 4, 1, 32769},       {0xd3, 8, 1, 2147483649u}};
-    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
-        if (c != forms[f].tag)
-            continue;
-        if (rd_take(r, forms[f].len, &b))
-            return -1;
-        uint64_t x = rd_be(b, forms[f].len);
-        if (!forms[f].neg) {
-            if (x < forms[f].lo)
-                return rd_fail(r, "is not in canonical form (integer encoding)");
-            *u = x;
-            return 0;
-        }
-        /* sign-extend, then demand the value did not fit a shorter form */
-        unsigned bits = 8u * forms[f].len;
-        int64_t v = bits == 64
-                        ? (int64_t)x
-                        : (int64_t)(x ^ (1ull << (bits - 1))) - (int64_t)(1ull << (bits - 1));
-        if (v >= 0 || (uint64_t)(-(v + 1)) + 1 < forms[f].lo)
-            return rd_fail(r, "is not in canonical form (integer encoding)");
-        *neg = 1;
-        *i = v;
-        return 0;
-    }
-    return rd_fail(r, "has a field that is not an integer where one is expected");
-}
-
-/* A binary string in its shortest header; its bytes stay in the input. */
-static int rd_bin(rd *r, const uint8_t **data, size_t *len)
-{
-    const uint8_t *b;
-    if (rd_take(r, 1, &b))
-        return -1;
-    size_t hl = b[0] == 0xc4 ? 1 : b[0] == 0xc5 ? 2 : b[0] == 0xc6 ? 4 : 0;
-    if (hl == 0)
-        return rd_fail(r, "has a field that is not binary where binary is expected");
-    if (rd_take(r, hl, &b))
-        return -1;
-    *len = (size_t)rd_be(b, hl);
-    if ((hl == 2 && *len < 256) || (hl == 4 && *len < 65536))
-        return rd_fail(r, "is not in canonical form (length encoding)");
-    return rd_take(r, *len, data);
-}
-
-/* An array header that must announce exactly n (< 16) elements. */
-static int rd_fixarray(rd *r, unsigned lo, unsigned hi, unsigned *n, const char *what)
-{
-    const uint8_t *b;
-    if (rd_take(r, 1, &b))
-        return -1;
-    if ((b[0] & 0xf0) != 0x90 || (b[0] & 0x0f) < lo || (b[0] & 0x0f) > hi)
-        return rd_fail(r, what);
-    *n = b[0] & 0x0f;
-    return 0;
-}
-
-int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec)
-{
-    memset(rec, 0, sizeof *rec);
-    rd r = {raw, raw + len, NULL};
-    unsigned n;
-    uint64_t u = 0;
-    int64_t i = 0;
-    int neg;
-    const uint8_t *b;
-    size_t bl;
-    if (rd_fixarray(&r, 6, 6, &n, "must be an array of 6 fields"))
-        goto bad;
-    if (rd_int(&r, &u, &i, &neg))
-        goto bad;
-    if (neg || u != DK_RECORD_VERSION) {
-        rd_fail(&r, "has an unknown layout version");
-        goto bad;
-    }
-    if (rd_int(&r, &u, &i, &neg))
-        goto bad;
-    if (neg || u == 0) {
-        rd_fail(&r, "seq must be a positive integer");
-        goto bad;
-    }
-    rec->seq = u;
-    if (rd_int(&r, &u, &i, &neg))
-        goto bad;
-    if (!neg && u > INT64_MAX) {
-        rd_fail(&r, "recorded_at must be a 64-bit signed integer");
-        goto bad;
-    }
-    rec->recorded_at = neg ? i : (int64_t)u;
-    if (rd_bin(&r, &b, &bl))
-        goto bad;
-    if (bl != DK_HASH_BYTES) {
-        rd_fail(&r, "prev must be a 32-byte hash");
-        goto bad;
-    }
-    memcpy(rec->prev, b, DK_HASH_BYTES);
-    if (rd_bin(&r, &rec->body, &rec->body_len))
-        goto bad;
-    if (rec->body_len > DK_BODY_MAX) {
-        rd_fail(&r, "body is over the size limit");
-        goto bad;
-    }
-    if (rd_fixarray(&r, 1, DK_SIGS_MAX, &n, "must carry 1..4 signatures"))
-        goto bad;
-    rec->nsigs = n;
-    for (size_t s = 0; s < rec->nsigs; s++) {
-        unsigned two;
-        if (rd_fixarray(&r, 2, 2, &two, "has a signature that is not [actor, signature]") ||
-            rd_take(&r, 1, &b))
-            goto bad;
-        size_t al;
-        if ((b[0] & 0xe0) == 0xa0) {
-            al = b[0] & 0x1f;
-        } else if (b[0] == 0xd9) {
-            if (rd_take(&r, 1, &b))
-                goto bad;
-            al = b[0];
-            if (al < 32) {
-                rd_fail(&r, "is not in canonical form (length encoding)");
-                goto bad;
-            }
-        } else {
-            rd_fail(&r, "has a signer that is not a short string");
-            goto bad;
-        }
-        if (al > DK_ACTOR_MAX || rd_take(&r, al, &b) || memchr(b, 0, al) != NULL) {
-            rd_fail(&r, "has a signer id that is too long or contains a NUL byte");
-            goto bad;
-        }
-        memcpy(rec->sigs[s].actor, b, al);
-        rec->sigs[s].actor[al] = 0;
-        if (rd_bin(&r, &b, &bl))
-            goto bad;
-        if (bl != DK_SIG_BYTES) {
-            rd_fail(&r, "has a signature that is not 64 bytes");
-            goto bad;
-        }
-        memcpy(rec->sigs[s].sig, b, DK_SIG_BYTES);
-    }
-    if (r.p != r.end) {
-        rd_fail(&r, "has trailing bytes");
-        goto bad;
-    }
-    rec->raw = raw;
-    rec->raw_len = len;
-    return 0;
-bad:
-    memset(rec, 0, sizeof *rec);
-    return dk__fail(DK_EDECODE, "record %s", r.why);
-}
-
-/* ---- reading fields of a data map (engine-private) ---- */
-
-static int data_lookup(const uint8_t *data, size_t len, const char *key, msgpack_zone *z,
-                       msgpack_object *val)
-{
-    msgpack_object o;
-    size_t off = 0;
-    if (msgpack_unpack((const char *)data, len, &off, z, &o) != MSGPACK_UNPACK_SUCCESS ||
-        o.type != MSGPACK_OBJECT_MAP)
-        return dk__fail(DK_ESCHEMA, "data is not a map");
-    size_t klen = strlen(key);
-    for (uint32_t i = 0; i < o.via.map.size; i++) {
-        const msgpack_object *k = &o.via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
-            memcmp(k->via.str.ptr, key, klen) == 0) {
-            *val = o.via.map.ptr[i].val;
-            return 0;
-        }
-    }
-    return dk__fail(DK_ENOTFOUND, "data has no field '%s'", key);
-}
-
-int dk__data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen)
-{
-    msgpack_zone z;
-    msgpack_object v;
-    if (!msgpack_zone_init(&z, 512))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = data_lookup(data, len, key, &z, &v);
-    if (rc == 0 && v.type != MSGPACK_OBJECT_STR)
-        rc = dk__fail(DK_ESCHEMA, "data field '%s' must be a string", key);
-    if (rc == 0) {
-        *s = v.via.str.ptr; /* points into data: msgpack-c references the input */
-        *slen = v.via.str.size;
-    }
-    msgpack_zone_destroy(&z);
-    return rc;
-}
-
-int dk__data_strlist(const uint8_t *data, size_t len, const char *key,
-                     int (*each)(void *ctx, const char *s, size_t slen), void *ctx)
-{
-    msgpack_zone z;
-    msgpack_object v;
-    if (!msgpack_zone_init(&z, 512))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = data_lookup(data, len, key, &z, &v);
-    if (rc == 0 && v.type != MSGPACK_OBJECT_ARRAY)
-        rc = dk__fail(DK_ESCHEMA, "data field '%s' must be a list of strings", key);
-    for (uint32_t i = 0; rc == 0 && i < v.via.array.size; i++) {
-        const msgpack_object *e = &v.via.array.ptr[i];
-        if (e->type != MSGPACK_OBJECT_STR)
-            rc = dk__fail(DK_ESCHEMA, "data field '%s' must be a list of strings", key);
-        else
-            rc = each(ctx, e->via.str.ptr, e->via.str.size);
-    }
-    msgpack_zone_destroy(&z);
-    return rc;
-}
-
-int dk__data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *out)
-{
-    msgpack_zone z;
-    msgpack_object v;
-    if (!msgpack_zone_init(&z, 512))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = data_lookup(data, len, key, &z, &v);
-    if (rc == 0 && v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        rc = dk__fail(DK_ESCHEMA, "data field '%s' must be an unsigned integer", key);
-    if (rc == 0)
-        *out = v.via.u64;
-    msgpack_zone_destroy(&z);
-    return rc;
-}
-
-int dk_data_bool(const uint8_t *data, size_t len, const char *key, int *out)
-{
-    msgpack_zone z;
-    msgpack_object v;
-    if (!msgpack_zone_init(&z, 512))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    int rc = data_lookup(data, len, key, &z, &v);
-    if (rc == 0 && v.type != MSGPACK_OBJECT_BOOLEAN)
-        rc = dk__fail(DK_ESCHEMA, "data field '%s' must be true or false", key);
-    if (rc == 0)
-        *out = v.via.boolean;
-    msgpack_zone_destroy(&z);
-    return rc;
-}
-
-/* The public names of the data lookups. */
-int dk_data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen)
-{
-    return dk__data_str(data, len, key, s, slen);
-}
-
-int dk_data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *v)
-{
-    return dk__data_u64(data, len, key, v);
-}
-
-int dk_data_strlist(const uint8_t *data, size_t len, const char *key,
-                    int (*each)(void *ctx, const char *s, size_t slen), void *ctx)
-{
-    return dk__data_strlist(data, len, key, each, ctx);
 }

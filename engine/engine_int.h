@@ -43,6 +43,8 @@ int dk__utf8_valid(const char *s, size_t len);
  * and no control character but tab and newline in its data. DK_ESCHEMA names the rule. */
 struct dk_event;
 int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
+/* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
+int dk__event_check_fields(const struct dk_event *ev);
 
 /* Look up a key in a canonical data map (msgpack bytes). The out-params
  * borrow `data`. Return 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value
