@@ -601,7 +601,7 @@ int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_
     return rc;
 }
 
-/* A rebuild's first phase: one whole case, its records up to `upto`, folded once.
+/* A rebuild's first phase: one whole case, its records (up to the rebuild's end), folded once.
  * Thread-safe (reads the ledger only): the result is a blob of entries,
  * each view(1) kind(1) klen(2) vlen(2) count(8) key val, merged later. */
 static int blob_add(uint8_t **b, size_t *len, size_t *cap, int view, int kind, const void *k,
@@ -633,26 +633,10 @@ static int blob_add(uint8_t **b, size_t *len, size_t *cap, int view, int kind, c
     return 0;
 }
 
-int dk__bulk_compute(dk_iter *it, const char *case_id, uint64_t upto, uint8_t **blob, size_t *blen,
-                     size_t *bcap)
+int dk__bulk_compute(const char *case_id, const dk_record *recs, size_t n, uint8_t **blob,
+                     size_t *blen, size_t *bcap)
 {
-    dk_record *recs = NULL, r;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = dk_iter_next(it, &r)) == 0 && r.seq <= upto) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            dk_record *more = realloc(recs, cap * sizeof *recs);
-            if (more == NULL) {
-                rc = dk_fail(DK_ENOMEM, "out of memory reading a case");
-                break;
-            }
-            recs = more;
-        }
-        recs[n++] = r;
-    }
-    if (rc == DK_ENOTFOUND || (rc == 0 && r.seq > upto))
-        rc = 0;
+    int rc = 0;
     wset set = {0};
     dk_case_state st;
     memset(&st, 0, sizeof st);
@@ -679,7 +663,6 @@ int dk__bulk_compute(dk_iter *it, const char *case_id, uint64_t upto, uint8_t **
                       0);
     }
     free(set.it);
-    free(recs);
     return rc;
 }
 

@@ -1,5 +1,5 @@
 /* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain, folder
- * threads (one per core) fold the cases in id order, chunk by chunk; the caller writes them. */
+ * threads (one per core) fold the cases in id order, a gather at a time; the caller writes them. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +19,10 @@
  * of those views' pages. */
 #define SCATTER_MAX 32768
 #define FOLDERS_MAX 8
+/* A folder reads this many chunks' cases at once (dk_gather: their records in seq order,
+ * forward through the log), but no case begun past GATHER_RECORDS records. */
+#define GATHER_CHUNKS  256
+#define GATHER_RECORDS (1u << 18)
 
 typedef struct chunk {
     uint8_t *blob; /* the chunk's cases' entries, end to end (dk__bulk_compute) */
@@ -36,7 +40,7 @@ struct bulk {
     pthread_cond_t to_writer, to_folder;
     int writer_waits, folder_waits; /* threads waiting on each condition */
     dk_ledger *lg;
-    size_t chunk_cases; /* cases read in one ledger snapshot and handed over at once */
+    size_t chunk_cases; /* cases folded and handed to the writer at once */
     uint64_t head;      /* the rebuild's end: cases are folded up to here */
     uint8_t hash[DK_HASH_BYTES];
     chunk *q;
@@ -139,57 +143,78 @@ static int push(bulk *k, chunk *c)
     return stop;
 }
 
-/* One chunk: the cases in ids[0..n), each folded up to head, in one snapshot. */
-static int fold_chunk(bulk *k, char (*ids)[DK_CASE_MAX + 1], size_t n, chunk *c)
-{
-    dk_iter *it;
-    int rc = dk_iter_open(k->lg, 1, ids[0], &it);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (i > 0)
-            rc = dk_iter_case(it, ids[i]);
-        if (rc == 0)
-            rc = dk__bulk_compute(it, ids[i], k->head, &c->blob, &c->len, &c->cap);
-    }
-    dk_iter_close(it);
-    return rc;
-}
-
-/* The next chunk of case ids, after the last one handed out; *n = 0 at the end. */
-static int feed(bulk *k, char (*ids)[DK_CASE_MAX + 1], size_t *n)
+/* The next run of cases, after the last one handed out; *g = NULL at the end. Listing
+ * them is cheap (the case index, in order); reading their records is left to the caller. */
+static int feed(bulk *k, dk_gather **g)
 {
     pthread_mutex_lock(&k->feed_mu);
     int rc = 0;
-    *n = 0;
+    *g = NULL;
     if (!k->feed_done) {
-        rc = dk_ledger_cases(k->lg, k->last, ids, k->chunk_cases, n);
-        if (rc || *n < k->chunk_cases)
+        rc = dk_gather_open(k->lg, k->last, k->chunk_cases * GATHER_CHUNKS, GATHER_RECORDS, k->head,
+                            g);
+        if (rc || !dk_gather_more(*g))
             k->feed_done = 1;
-        if (rc == 0 && *n)
-            memcpy(k->last, ids[*n - 1], sizeof k->last);
+        if (rc == 0 && dk_gather_count(*g))
+            snprintf(k->last, sizeof k->last, "%s", dk_gather_case(*g, dk_gather_count(*g) - 1));
+        if (rc == 0 && dk_gather_count(*g) == 0) {
+            dk_gather_close(*g);
+            *g = NULL;
+        }
     }
     pthread_mutex_unlock(&k->feed_mu);
     return rc;
 }
 
-/* A folder: chunks of the case index until it is exhausted. */
+/* Fold a gather's cases, handing them to the writer chunk by chunk. */
+static int fold_gather(bulk *k, dk_gather *g, dk_record **recs, size_t *recs_cap, chunk *c)
+{
+    int rc = dk_gather_read(g);
+    for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
+        const dk_raw *raw;
+        size_t n;
+        dk_gather_records(g, i, &raw, &n);
+        if (n > *recs_cap) {
+            dk_record *more = realloc(*recs, n * sizeof *more);
+            if (more == NULL)
+                return dk_fail(DK_ENOMEM, "out of memory reading a case");
+            *recs = more;
+            *recs_cap = n;
+        }
+        for (size_t j = 0; rc == 0 && j < n; j++)
+            if (dk_record_decode(raw[j].p, raw[j].len, &(*recs)[j]) != 0)
+                rc = dk_fail(DK_ECORRUPT, "a stored record of case '%s' does not decode: %s",
+                             dk_gather_case(g, i), dk_errmsg());
+        if (rc == 0)
+            rc = dk__bulk_compute(dk_gather_case(g, i), *recs, n, &c->blob, &c->len, &c->cap);
+        if (rc == 0 && ((i + 1) % k->chunk_cases == 0 || i + 1 == dk_gather_count(g)) && push(k, c))
+            return 1;
+    }
+    return rc;
+}
+
+/* A folder: gathers of the case index until it is exhausted. */
 static void *fold_cases(void *p)
 {
     bulk *k = p;
     pthread_setname_np(pthread_self(), "dk-views-fold");
-    char(*ids)[DK_CASE_MAX + 1] = malloc(k->chunk_cases * sizeof *ids);
+    dk_record *recs = NULL;
+    size_t recs_cap = 0;
     chunk c = {NULL, 0, 0};
-    int rc = ids ? 0 : dk_fail(DK_ENOMEM, "out of memory");
+    int rc = 0;
     while (rc == 0 && !halted(k)) {
-        size_t n;
-        if ((rc = feed(k, ids, &n)) != 0 || n == 0)
+        dk_gather *g;
+        if ((rc = feed(k, &g)) != 0 || g == NULL)
             break;
-        if ((rc = fold_chunk(k, ids, n, &c)) != 0 || push(k, &c))
-            break;
+        rc = fold_gather(k, g, &recs, &recs_cap, &c);
+        dk_gather_close(g);
     }
+    if (rc > 0)
+        rc = 0; /* the rebuild was stopped */
     if (rc)
         fail(k, rc);
     free(c.blob);
-    free(ids);
+    free(recs);
     pthread_mutex_lock(&k->mu);
     k->folders_done++;
     pthread_cond_broadcast(&k->to_writer);

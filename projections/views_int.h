@@ -194,10 +194,10 @@ int dk__is_meta(const char *type);
 
 int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_t end, unsigned max,
                     int record_times);
-/* A rebuild's first phase: fold one case (thread-safe), read through `it` (pointed at the
- * case), appending its entries to a growing blob; merge blobs. */
-int dk__bulk_compute(dk_iter *it, const char *case_id, uint64_t upto, uint8_t **blob, size_t *blen,
-                     size_t *bcap);
+/* A rebuild's first phase: fold one case (thread-safe) from its records recs[0..n), in seq
+ * order, appending its entries to a growing blob; merge blobs. */
+int dk__bulk_compute(const char *case_id, const dk_record *recs, size_t n, uint8_t **blob,
+                     size_t *blen, size_t *bcap);
 /* Merge blobs: the diary, stats and errors entries into `scatter`, the rest into `ov`. */
 int dk__bulk_merge(overlay *ov, overlay *scatter, const uint8_t *blob, size_t len);
 

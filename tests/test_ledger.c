@@ -523,6 +523,117 @@ TEST(reads_by_case_and_time)
     world_close(&w);
 }
 
+/* Case i's records from a gather equal what reading the case through an iterator gives,
+ * up to `upto`. */
+static void assert_gathered_case(dk_ledger *lg, const dk_gather *g, size_t i, uint64_t upto)
+{
+    const dk_raw *raw;
+    size_t n, j = 0;
+    dk_gather_records(g, i, &raw, &n);
+    ASSERT(n > 0);
+    dk_iter *it;
+    dk_record want, got;
+    ASSERT_OK(dk_iter_open(lg, 1, dk_gather_case(g, i), &it));
+    while (dk_iter_next(it, &want) == 0 && want.seq <= upto) {
+        ASSERT(j < n);
+        ASSERT_OK(dk_record_decode(raw[j].p, raw[j].len, &got));
+        ASSERT_EQ(got.seq, want.seq);
+        ASSERT_EQ(raw[j].len, want.raw_len);
+        ASSERT_MEM_EQ(raw[j].p, want.raw, want.raw_len);
+        j++;
+    }
+    dk_iter_close(it);
+    ASSERT_EQ(j, n);
+}
+
+/* Gathers hand out every case once, in id order, in runs bounded by cases and records,
+ * with each case's records (up to the gather's end) in seq order. */
+TEST(gather_reads_runs_of_cases)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    char id[16];
+    for (int c = 0; c < 10; c++) { /* G-0..G-9 opened at seqs 5..14 */
+        snprintf(id, sizeof id, "G-%d", c);
+        ASSERT_OK(fx_open_case(w.lg, w.alice, id, ACTOR_N(100 + (uint64_t)c), NULL, &res));
+    }
+    for (uint64_t i = 0; i < 40; i++) { /* notes round-robin: cases' records interleave */
+        snprintf(id, sizeof id, "G-%d", (int)(i * 7 % 10));
+        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", id, 200 + i, NULL, &res));
+    }
+    uint64_t head = res.seq;
+    /* everything at once: G-0..G-9, then HO-1 */
+    dk_gather *g;
+    ASSERT_OK(dk_gather_open(w.lg, "", 100, 1000, head, &g));
+    ASSERT_OK(dk_gather_read(g));
+    ASSERT_EQ(dk_gather_count(g), 11);
+    ASSERT_EQ(dk_gather_more(g), 0);
+    ASSERT_STR_EQ(dk_gather_case(g, 0), "G-0");
+    ASSERT_STR_EQ(dk_gather_case(g, 10), "HO-1");
+    for (size_t i = 0; i < 11; i++)
+        assert_gathered_case(w.lg, g, i, head);
+    dk_gather_close(g);
+    /* runs of 3 cases, then of one case each (a case's records are never split) */
+    for (int limit = 0; limit < 2; limit++) {
+        char after[DK_CASE_MAX + 1] = "";
+        size_t seen = 0;
+        for (;;) {
+            ASSERT_OK(dk_gather_open(w.lg, after, limit ? 100 : 3, limit ? 1 : 1000, head, &g));
+            ASSERT_OK(dk_gather_read(g));
+            size_t n = dk_gather_count(g);
+            ASSERT(n <= (limit ? 1u : 3u));
+            for (size_t i = 0; i < n; i++) {
+                ASSERT(strcmp(dk_gather_case(g, i), after) > 0);
+                snprintf(after, sizeof after, "%s", dk_gather_case(g, i));
+                assert_gathered_case(w.lg, g, i, head);
+            }
+            seen += n;
+            int more = dk_gather_more(g);
+            dk_gather_close(g);
+            if (!more)
+                break;
+            ASSERT(n > 0);
+        }
+        ASSERT_EQ(seen, 11);
+    }
+    /* up to seq 9: HO-1 (4) and G-0..G-4 (5..9), each with its records up to 9 only */
+    ASSERT_OK(dk_gather_open(w.lg, "", 100, 1000, 9, &g));
+    ASSERT_OK(dk_gather_read(g));
+    ASSERT_EQ(dk_gather_count(g), 6);
+    for (size_t i = 0; i < 6; i++)
+        assert_gathered_case(w.lg, g, i, 9);
+    ASSERT_STR_EQ(dk_gather_case(g, 4), "G-4");
+    dk_gather_close(g);
+    char long_id[DK_CASE_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = 0;
+    ASSERT_ERR(dk_gather_open(w.lg, long_id, 1, 1, head, &g), DK_EINVAL);
+    world_close(&w);
+    /* a record the case index points at is missing: named, not skipped */
+    const char *dir = w.dir;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi log;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    ASSERT_EQ(mdb_env_open(env, dir, 0, 0600), 0);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "log", 0, &log), 0);
+    uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 7};
+    MDB_val k = {8, key};
+    ASSERT_EQ(mdb_del(txn, log, &k, NULL), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    dk_ledger *lg;
+    ASSERT_OK(dk_ledger_open(dir, NULL, &lg));
+    ASSERT_OK(dk_gather_open(lg, "", 100, 1000, head, &g));
+    ASSERT_ERR(dk_gather_read(g), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "missing record 7");
+    dk_gather_close(g);
+    dk_ledger_close(lg);
+}
+
 /* Put the ledger back in the layout dockets wrote before the `cases` database: the
  * case index in `by_case` (case id -> seqs, dupsort) and state rows in `case_state`.
  * With `partial`, `cases` stays, holding a stray entry, as an upgrade a crash
@@ -749,7 +860,8 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                             TH_ENTRY(eight_threads_dense_seq)
                                 TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                                     TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
-                                        TH_ENTRY(upgrade_from_the_separate_case_index)
-                                            TH_ENTRY(upgrade_grows_a_full_map)
-                                                TH_ENTRY(verify_catches_rewritten_signature)
-                                                    TH_ENTRY(verify_catches_rewritten_body))
+                                        TH_ENTRY(gather_reads_runs_of_cases)
+                                            TH_ENTRY(upgrade_from_the_separate_case_index)
+                                                TH_ENTRY(upgrade_grows_a_full_map)
+                                                    TH_ENTRY(verify_catches_rewritten_signature)
+                                                        TH_ENTRY(verify_catches_rewritten_body))

@@ -142,6 +142,32 @@ void dk_iter_close(dk_iter *it);
 int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 1], size_t max,
                     size_t *n);
 
+/* ---- many cases at once (a rebuild's folders) ---- */
+
+/* A record's stored bytes, borrowed from a read snapshot; decode with dk_record_decode. */
+typedef struct dk_raw {
+    const uint8_t *p;
+    size_t len;
+} dk_raw;
+
+typedef struct dk_gather dk_gather;
+/* The cases after `after` ("" for the first), in id order, and their records up to seq
+ * `upto`: up to `max_cases` cases, and no case begun once `max_records` records are held
+ * (a case's records are never split). Cases with no record up to `upto` are left out.
+ * One read snapshot, held until dk_gather_close. This lists the cases (the caller may
+ * hold a lock while it does, to hand out disjoint runs); dk_gather_read then reads their
+ * records, in seq order: forward through the log instead of a search per record. */
+int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t max_records,
+                   uint64_t upto, dk_gather **out);
+int dk_gather_read(dk_gather *g);
+size_t dk_gather_count(const dk_gather *g);
+/* 1 if the gather stopped at a limit (more cases may follow its last), 0 at the end. */
+int dk_gather_more(const dk_gather *g);
+const char *dk_gather_case(const dk_gather *g, size_t i);
+/* Case i's records in seq order (after dk_gather_read). */
+void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t *n);
+void dk_gather_close(dk_gather *g);
+
 /* ---- the Merkle tree, checkpoints and proofs (RFC 6962 / C2SP) ---- */
 
 /* The checkpoint origin: "docket/<ledger id>". */

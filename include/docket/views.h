@@ -43,7 +43,8 @@ typedef struct dk_views_opts {
     unsigned rebuild_batch; /* records per rebuild transaction; 0 = 32768 */
     uint64_t upto;          /* 0: follow the ledger's head; else stop at this seq (views
                                of the ledger as it was then, e.g. in a scratch directory) */
-    unsigned rebuild_chunk; /* cases a rebuild's folder thread reads at once; 0 = 128 */
+    unsigned rebuild_chunk; /* cases a rebuild's folder hands the writer at once (it reads
+                               256 times as many in one dk_gather); 0 = 128 */
 } dk_views_opts;
 
 /* Open (creating if needed) the views of the ledger `lg` stored in

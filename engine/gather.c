@@ -1,0 +1,246 @@
+/* gather.c - the records of a run of cases read at once, forward through the log in seq
+ * order: what a rebuild's folders read instead of searching the log once per record. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "docket/error.h"
+#include "engine_int.h"
+#include "ledger_int.h"
+
+/* Reading a record by searching the log is a chain of dependent cache misses, root to
+ * leaf (about 1 µs on a 1M-record ledger); reading a run of cases' records sorted by seq
+ * walks the log forward, and neighbouring records share leaf pages (bench_layout-style
+ * measurement in docs/benchmarks.md). */
+
+struct dk_gather {
+    dk_ledger *lg;
+    MDB_txn *txn;
+    uint64_t upto;
+    char (*ids)[DK_CASE_MAX + 1];
+    size_t *start; /* case i's records are raw[start[i] .. start[i + 1]) */
+    size_t ncases, ids_cap, start_cap;
+    uint64_t *seq;
+    dk_raw *raw;
+    size_t nrec, seq_cap, raw_cap;
+    int more; /* stopped at a limit: cases may follow */
+};
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *m = realloc(*p, c * size);
+    if (m == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory gathering cases");
+    *p = m;
+    *cap = c;
+    return 0;
+}
+
+/* Add a case's id (its records follow); a case with no record up to `upto` is dropped
+ * when the next one starts. */
+static int begin_case(dk_gather *g, const void *id, size_t n)
+{
+    if (g->ncases > 0 && g->start[g->ncases - 1] == g->nrec)
+        g->ncases--; /* the previous case had no record up to upto */
+    int rc = grow((void **)&g->ids, &g->ids_cap, g->ncases + 1, sizeof *g->ids);
+    if (rc == 0)
+        rc = grow((void **)&g->start, &g->start_cap, g->ncases + 2, sizeof *g->start);
+    if (rc)
+        return rc;
+    memcpy(g->ids[g->ncases], id, n);
+    g->ids[g->ncases][n] = 0;
+    g->start[g->ncases++] = g->nrec;
+    return 0;
+}
+
+int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t max_records,
+                   uint64_t upto, dk_gather **out)
+{
+    *out = NULL;
+    size_t alen = strlen(after);
+    if (alen > DK_CASE_MAX)
+        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
+    dk_gather *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    g->lg = lg;
+    g->upto = upto;
+    int rc = dk__read_begin(lg, &g->txn);
+    if (rc) {
+        free(g);
+        return rc;
+    }
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(g->txn, lg->cases, &cur)) != 0) {
+        dk_gather_close(g);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    /* Each case's keys start "id NUL"; the first key after all of them is at "id \1". */
+    uint8_t key[DK__CASE_KEY_MAX];
+    memcpy(key, after, alen);
+    key[alen] = 1;
+    MDB_val k = {alen + 1, key}, v;
+    int m = mdb_cursor_get(cur, &k, &v, alen ? MDB_SET_RANGE : MDB_FIRST);
+    const uint8_t *cur_id = NULL;
+    size_t cur_len = 0;
+    for (; m == 0 && rc == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        size_t idn;
+        uint64_t seq;
+        if (dk__case_key_parse(&k, &idn, &seq) != 0) {
+            rc = dk__fail(DK_ECORRUPT, "the case index holds a malformed key of %zu bytes",
+                          k.mv_size);
+            break;
+        }
+        if (cur_id == NULL || idn != cur_len || memcmp(cur_id, k.mv_data, idn) != 0) {
+            /* a new case: stop at the limits, once the previous case is complete */
+            size_t done = g->ncases - (g->ncases > 0 && g->start[g->ncases - 1] == g->nrec);
+            if (done >= max_cases || (done > 0 && g->nrec >= max_records)) {
+                g->more = 1;
+                break;
+            }
+            if ((rc = begin_case(g, k.mv_data, idn)) != 0)
+                break;
+            cur_id = k.mv_data;
+            cur_len = idn;
+        }
+        if (seq == 0 || seq > upto)
+            continue; /* the state row, or a record after the gather's end */
+        if ((rc = grow((void **)&g->seq, &g->seq_cap, g->nrec + 1, sizeof *g->seq)) == 0)
+            rc = grow((void **)&g->raw, &g->raw_cap, g->nrec + 1, sizeof *g->raw);
+        if (rc == 0)
+            g->seq[g->nrec++] = seq;
+    }
+    if (rc == 0 && m != 0 && m != MDB_NOTFOUND)
+        rc = dk__mdb_err(m, "cannot read the case index");
+    mdb_cursor_close(cur);
+    if (rc == 0 && g->ncases > 0 && g->start[g->ncases - 1] == g->nrec)
+        g->ncases--;
+    if (rc == 0 && g->ncases > 0)
+        g->start[g->ncases] = g->nrec;
+    if (rc) {
+        dk_gather_close(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+/* Positions 0..n-1 ordered by seq[pos] (LSD radix sort, a byte a pass, only the bytes
+ * that `top` needs). */
+static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, uint32_t **out)
+{
+    uint32_t *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
+    if (a == NULL || b == NULL) {
+        free(a);
+        free(b);
+        return dk__fail(DK_ENOMEM, "out of memory gathering cases");
+    }
+    for (size_t i = 0; i < n; i++)
+        a[i] = (uint32_t)i;
+    for (unsigned shift = 0; shift < 64 && (top >> shift) != 0; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((seq[a[i]] >> shift) & 0xff) + 1]++;
+        for (int d = 0; d < 256; d++)
+            count[d + 1] += count[d];
+        for (size_t i = 0; i < n; i++)
+            b[count[(seq[a[i]] >> shift) & 0xff]++] = a[i];
+        uint32_t *t = a;
+        a = b;
+        b = t;
+    }
+    free(b);
+    *out = a;
+    return 0;
+}
+
+/* Forward steps taken with MDB_NEXT instead of a search: a record a few places on is
+ * usually on the same leaf page. */
+#define NEXT_STEPS 8
+
+int dk_gather_read(dk_gather *g)
+{
+    if (g->nrec > UINT32_MAX)
+        return dk__fail(DK_EINVAL, "a gather holds at most 2^32 records");
+    uint32_t *order;
+    int rc = order_by_seq(g->seq, g->nrec, g->upto, &order);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(g->txn, g->lg->log, &cur)) != 0) {
+        free(order);
+        return dk__mdb_err(rc, "cannot open a cursor");
+    }
+    uint64_t at = 0; /* the seq the cursor is on; 0 before the first read */
+    for (size_t i = 0; i < g->nrec && rc == 0; i++) {
+        uint32_t pos = order[i];
+        uint64_t want = g->seq[pos];
+        uint8_t kb[8];
+        MDB_val k = {8, kb}, v;
+        int m = 0;
+        if (at != 0 && want > at && want - at <= NEXT_STEPS) {
+            while (m == 0 && at < want) {
+                m = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+                at = m == 0 && k.mv_size == 8 ? dk__get_be64(k.mv_data) : UINT64_MAX;
+            }
+            if (m == 0 && at != want)
+                m = MDB_NOTFOUND;
+        } else {
+            dk__put_be64(kb, want);
+            m = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+            at = want;
+        }
+        if (m == MDB_NOTFOUND)
+            rc = dk__fail(DK_ECORRUPT, "case index points at missing record %llu",
+                          (unsigned long long)want);
+        else if (m)
+            rc = dk__mdb_err(m, "cannot read the ledger");
+        else {
+            g->raw[pos].p = v.mv_data;
+            g->raw[pos].len = v.mv_size;
+        }
+        if (m)
+            at = 0;
+    }
+    mdb_cursor_close(cur);
+    free(order);
+    return rc;
+}
+
+size_t dk_gather_count(const dk_gather *g)
+{
+    return g->ncases;
+}
+
+int dk_gather_more(const dk_gather *g)
+{
+    return g->more;
+}
+
+const char *dk_gather_case(const dk_gather *g, size_t i)
+{
+    return g->ids[i];
+}
+
+void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t *n)
+{
+    *recs = g->raw + g->start[i];
+    *n = g->start[i + 1] - g->start[i];
+}
+
+void dk_gather_close(dk_gather *g)
+{
+    if (g == NULL)
+        return;
+    if (g->txn)
+        dk__read_end(g->lg, g->txn);
+    free(g->ids);
+    free(g->start);
+    free(g->seq);
+    free(g->raw);
+    free(g);
+}
