@@ -128,9 +128,26 @@ void dk_time_format(int64_t us, char out[DK_TIME_LEN])
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, DK_TIME_LEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
-             (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
-             (unsigned)rem);
+    if (y < 0 || y > 9999) { /* only a stored event from before the 0001-9999 rule */
+        snprintf(out, DK_TIME_LEN, "%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ", (long long)y, m, d,
+                 (unsigned)(sod / 3600), (unsigned)(sod / 60 % 60), (unsigned)(sod % 60),
+                 (unsigned)rem);
+        return;
+    }
+    /* the digits by hand: views format a time for most entries they write */
+    static const char tmpl[] = "0000-00-00T00:00:00.000000Z";
+    static const struct {
+        uint8_t at, width;
+    } f[] = {{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}, {20, 6}};
+    uint64_t v[] = {
+        (uint64_t)y,  m, d, (uint64_t)sod / 3600, (uint64_t)sod / 60 % 60, (uint64_t)sod % 60,
+        (uint64_t)rem};
+    memcpy(out, tmpl, sizeof tmpl);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        for (int j = f[i].at + f[i].width - 1; j >= f[i].at; j--) {
+            out[j] = (char)('0' + v[i] % 10);
+            v[i] /= 10;
+        }
 }
 
 int dk_date_valid(const char *s, int len)

@@ -1,5 +1,7 @@
 /* test_common.c - unit tests of the adapters' shared helpers: JSON to
  * canonical data maps and back, and RFC 3339 parsing and formatting. */
+#include <time.h>
+
 #include "common.h"
 #include "docket/docket.h"
 #include "harness.h"
@@ -177,6 +179,29 @@ TEST(time_format)
     }
     dk_time_format(951782400000000, buf);
     ASSERT_STR_EQ(buf, "2000-02-29T00:00:00.000000Z");
+    /* the digits written by hand equal printf's, on times spread over years 0000-9999 and
+     * beyond (which only events stored before the 0001-9999 rule can hold) */
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t us = (int64_t)(x % 700000000000000000ull) - 350000000000000000LL;
+        dk_time_format(us, buf);
+        int64_t secs = us / 1000000, rem = us % 1000000;
+        if (rem < 0) {
+            rem += 1000000;
+            secs--;
+        }
+        time_t t = (time_t)secs;
+        struct tm tm;
+        ASSERT(gmtime_r(&t, &tm) != NULL);
+        char want[DK_TIME_LEN];
+        snprintf(want, sizeof want, "%04lld-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                 (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)rem);
+        ASSERT_STR_EQ(buf, want);
+    }
     ASSERT(dk_time_now() > 1795514400000000 - 86400000000LL * 365);
 }
 
