@@ -666,6 +666,96 @@ int dk__bulk_compute(const char *case_id, const dk_record *recs, size_t n, uint8
     return rc;
 }
 
+/* The views whose keys hold the case id: a case's entries there are its own, so chunks of
+ * distinct cases never share a key and need no merging. */
+static int own_view(int view)
+{
+    return view != DK_VIEW_DIARY && view != DK_VIEW_STATS && view != DK_VIEW_ERRORS;
+}
+
+static size_t blob_entry_len(const uint8_t *p)
+{
+    return 14 + ((size_t)p[2] << 8 | p[3]) + ((size_t)p[4] << 8 | p[5]);
+}
+
+/* LMDB's order of (view, key): memcmp, a shorter key first. */
+static int cmp_blob_entry(const void *a, const void *b)
+{
+    const uint8_t *x = *(const uint8_t *const *)a, *y = *(const uint8_t *const *)b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    size_t xl = (size_t)x[2] << 8 | x[3], yl = (size_t)y[2] << 8 | y[3];
+    int c = memcmp(x + 14, y + 14, xl < yl ? xl : yl);
+    return c ? c : (xl > yl) - (xl < yl);
+}
+
+int dk__bulk_sort(uint8_t *blob, size_t *len, uint8_t **own, size_t *olen, size_t *ocap)
+{
+    size_t n = 0, off, need = 0;
+    for (off = 0; off + 14 <= *len; off += blob_entry_len(blob + off))
+        if (own_view(blob[off])) {
+            n++;
+            need += blob_entry_len(blob + off) + DK_VIEW_DIGEST_BYTES;
+        }
+    *olen = 0;
+    if (n == 0)
+        return 0;
+    const uint8_t **order = malloc(n * sizeof *order);
+    if (order == NULL)
+        return dk_fail(DK_ENOMEM, "out of memory folding a case");
+    if (need > *ocap) {
+        uint8_t *m = realloc(*own, need);
+        if (m == NULL) {
+            free(order);
+            return dk_fail(DK_ENOMEM, "out of memory folding a case");
+        }
+        *own = m;
+        *ocap = need;
+    }
+    n = 0;
+    for (off = 0; off + 14 <= *len; off += blob_entry_len(blob + off))
+        if (own_view(blob[off]))
+            order[n++] = blob + off;
+    qsort(order, n, sizeof *order, cmp_blob_entry);
+    /* own: the entries in order, each with its digest hash after its header */
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = order[i];
+        size_t klen = (size_t)p[2] << 8 | p[3], vlen = (size_t)p[4] << 8 | p[5];
+        uint8_t *q = *own + *olen;
+        memcpy(q, p, 14);
+        dk__entry_hash(p + 14, klen, p + 14 + klen, vlen, q + 14);
+        memcpy(q + 14 + DK_VIEW_DIGEST_BYTES, p + 14, klen + vlen);
+        *olen += 14 + DK_VIEW_DIGEST_BYTES + klen + vlen;
+    }
+    free(order);
+    /* blob keeps the rest, in place */
+    size_t to = 0;
+    for (off = 0; off + 14 <= *len;) {
+        size_t el = blob_entry_len(blob + off);
+        if (!own_view(blob[off])) {
+            memmove(blob + to, blob + off, el);
+            to += el;
+        }
+        off += el;
+    }
+    *len = to;
+    return 0;
+}
+
+int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len)
+{
+    int rc = 0;
+    for (size_t off = 0; rc == 0 && off + 14 + DK_VIEW_DIGEST_BYTES <= len;) {
+        const uint8_t *p = own + off;
+        size_t klen = (size_t)p[2] << 8 | p[3], vlen = (size_t)p[4] << 8 | p[5];
+        const uint8_t *key = p + 14 + DK_VIEW_DIGEST_BYTES;
+        if (vs->mask & BIT(p[0]))
+            rc = dk__view_put(txn, vs, p[0], key, klen, key + klen, vlen, p + 14);
+        off += 14 + DK_VIEW_DIGEST_BYTES + klen + vlen;
+    }
+    return rc;
+}
+
 int dk__bulk_merge(overlay *ov, overlay *scatter, const uint8_t *b, size_t len)
 {
     size_t off = 0;

@@ -27,6 +27,8 @@
 typedef struct chunk {
     uint8_t *blob; /* the chunk's cases' entries, end to end (dk__bulk_compute) */
     size_t len, cap;
+    uint8_t *own; /* those of the views keyed by case, sorted (dk__bulk_sort) */
+    size_t olen, ocap;
 } chunk;
 
 struct bulk {
@@ -187,8 +189,11 @@ static int fold_gather(bulk *k, dk_gather *g, dk_record **recs, size_t *recs_cap
                              dk_gather_case(g, i), dk_errmsg());
         if (rc == 0)
             rc = dk__bulk_compute(dk_gather_case(g, i), *recs, n, &c->blob, &c->len, &c->cap);
-        if (rc == 0 && ((i + 1) % k->chunk_cases == 0 || i + 1 == dk_gather_count(g)) && push(k, c))
-            return 1;
+        if (rc == 0 && ((i + 1) % k->chunk_cases == 0 || i + 1 == dk_gather_count(g))) {
+            rc = dk__bulk_sort(c->blob, &c->len, &c->own, &c->olen, &c->ocap);
+            if (rc == 0 && push(k, c))
+                return 1;
+        }
     }
     return rc;
 }
@@ -200,7 +205,7 @@ static void *fold_cases(void *p)
     pthread_setname_np(pthread_self(), "dk-views-fold");
     dk_record *recs = NULL;
     size_t recs_cap = 0;
-    chunk c = {NULL, 0, 0};
+    chunk c = {NULL, 0, 0, NULL, 0, 0};
     int rc = 0;
     while (rc == 0 && !halted(k)) {
         dk_gather *g;
@@ -214,6 +219,7 @@ static void *fold_cases(void *p)
     if (rc)
         fail(k, rc);
     free(c.blob);
+    free(c.own);
     free(recs);
     pthread_mutex_lock(&k->mu);
     k->folders_done++;
@@ -274,8 +280,10 @@ void dk__bulk_stop(dk_views *vw)
     pthread_join(k->scanner, NULL);
     for (int i = 0; i < k->folders_started; i++)
         pthread_join(k->folder[i], NULL);
-    for (size_t i = 0; i < k->qn; i++)
+    for (size_t i = 0; i < k->qn; i++) {
         free(k->q[(k->qhead + i) % QUEUE_CHUNKS].blob);
+        free(k->q[(k->qhead + i) % QUEUE_CHUNKS].own);
+    }
     dk__ov_free(&k->scatter);
     pthread_mutex_destroy(&k->feed_mu);
     pthread_mutex_destroy(&k->mu);
@@ -328,7 +336,10 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     double deadline = now_s() + STEP_SECONDS;
     for (size_t n = 0; rc == 0 && n < STEP_CHUNKS && pop(k, &c, deadline); n++) {
         rc = dk__bulk_merge(&vw->ov, &k->scatter, c.blob, c.len);
+        if (rc == 0)
+            rc = dk__bulk_put(txn, bs, c.own, c.olen);
         free(c.blob);
+        free(c.own);
     }
     pthread_mutex_lock(&k->mu);
     if (rc == 0 && k->err)

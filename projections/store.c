@@ -561,6 +561,56 @@ static int cmp_entry(const void *a, const void *b)
     return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
+/* Replace or delete a key that holds `old` (have: it exists), keeping the digest and
+ * count; nothing if the value is the same. */
+static int change_entry(MDB_txn *txn, vset *vs, int view, MDB_val *k, int have, const MDB_val *old,
+                        const void *nv, size_t nvlen, int del)
+{
+    uint8_t h[DK_VIEW_DIGEST_BYTES];
+    MDB_dbi dbi = vs->dbi[view];
+    if (del && !have)
+        return 0;
+    if (!del && have && old->mv_size == nvlen && memcmp(old->mv_data, nv, nvlen) == 0)
+        return 0;
+    if (have) {
+        dk__entry_hash(k->mv_data, k->mv_size, old->mv_data, old->mv_size, h);
+        dk__digest_xor(vs->digest[view], h);
+        vs->count[view]--;
+    }
+    int rc;
+    if (del) {
+        rc = mdb_del(txn, dbi, k, NULL);
+    } else {
+        MDB_val val = {nvlen, (void *)nv};
+        dk__entry_hash(k->mv_data, k->mv_size, nv, nvlen, h);
+        dk__digest_xor(vs->digest[view], h);
+        vs->count[view]++;
+        rc = mdb_put(txn, dbi, k, &val, 0);
+    }
+    return rc ? dk__mdb_fail(rc, "cannot write a view entry") : 0;
+}
+
+int dk__view_put(MDB_txn *txn, vset *vs, int view, const void *key, size_t klen, const void *v,
+                 size_t vlen, const uint8_t *hash)
+{
+    /* Most puts add a key (all of them in a rebuild): try to add it, and LMDB hands back
+     * the value already there if there is one. One B-tree descent for a new key instead
+     * of a lookup and then a put. */
+    MDB_val k = {klen, (void *)key}, old = {vlen, (void *)v};
+    int rc = mdb_put(txn, vs->dbi[view], &k, &old, MDB_NOOVERWRITE);
+    if (rc == 0) {
+        uint8_t h[DK_VIEW_DIGEST_BYTES];
+        if (hash == NULL)
+            dk__entry_hash(key, klen, v, vlen, h);
+        dk__digest_xor(vs->digest[view], hash ? hash : h);
+        vs->count[view]++;
+        return 0;
+    }
+    if (rc != MDB_KEYEXIST)
+        return dk__mdb_fail(rc, "cannot write a view entry");
+    return change_entry(txn, vs, view, &k, 1, &old, v, vlen, 0);
+}
+
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
 {
     (void)vw;
@@ -575,74 +625,32 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
             order[n++] = &ov->tab[i];
     qsort(order, n, sizeof *order, cmp_entry);
     int rc = 0;
-    uint8_t h[DK_VIEW_DIGEST_BYTES];
     for (size_t i = 0; i < n && rc == 0; i++) {
         ov_entry *e = order[i];
         if (!(vs->mask & BIT(e->view)))
             continue;
-        MDB_dbi dbi = vs->dbi[e->view];
-        MDB_val k = {e->klen, e->key}, old;
-        int have;
         if (e->kind == OV_PUT) {
-            /* Most puts add a key (all of them in a rebuild): try to add it, and LMDB
-             * hands back the value already there if there is one. One B-tree descent
-             * for a new key instead of a lookup and then a put. */
-            old.mv_size = e->vlen;
-            old.mv_data = e->val;
-            have = mdb_put(txn, dbi, &k, &old, MDB_NOOVERWRITE);
-            if (have == 0) {
-                dk__entry_hash(e->key, e->klen, e->val, e->vlen, h);
-                dk__digest_xor(vs->digest[e->view], h);
-                vs->count[e->view]++;
-                continue;
-            }
-            if (have != MDB_KEYEXIST) {
-                rc = dk__mdb_fail(have, "cannot write a view entry");
-                break;
-            }
-            have = 0;
-        } else {
-            have = mdb_get(txn, dbi, &k, &old);
+            rc = dk__view_put(txn, vs, e->view, e->key, e->klen, e->val, e->vlen, NULL);
+            continue;
         }
+        MDB_val k = {e->klen, e->key}, old;
+        int have = mdb_get(txn, vs->dbi[e->view], &k, &old);
         if (have && have != MDB_NOTFOUND) {
             rc = dk__mdb_fail(have, "cannot read a view entry");
             break;
         }
         have = have == 0;
         uint8_t cbuf[8];
-        const void *nv = e->val;
-        size_t nvlen = e->vlen;
-        int del = e->kind == OV_DEL;
         if (e->kind == OV_COUNT) {
             uint64_t c0 = have && old.mv_size == 8 ? get_be64(old.mv_data) : 0;
             uint64_t c = c0 + (uint64_t)e->delta;
             if ((int64_t)c < 0)
                 c = 0; /* a damaged counter; check will name it */
             put_be64(cbuf, c);
-            nv = cbuf;
-            nvlen = 8;
-            del = c == 0;
-        }
-        if (del && !have)
-            continue;
-        if (!del && have && old.mv_size == nvlen && memcmp(old.mv_data, nv, nvlen) == 0)
-            continue;
-        if (have) {
-            dk__entry_hash(e->key, e->klen, old.mv_data, old.mv_size, h);
-            dk__digest_xor(vs->digest[e->view], h);
-            vs->count[e->view]--;
-        }
-        if (del) {
-            rc = mdb_del(txn, dbi, &k, NULL);
+            rc = change_entry(txn, vs, e->view, &k, have, &old, cbuf, 8, c == 0);
         } else {
-            MDB_val val = {nvlen, (void *)nv};
-            dk__entry_hash(e->key, e->klen, nv, nvlen, h);
-            dk__digest_xor(vs->digest[e->view], h);
-            vs->count[e->view]++;
-            rc = mdb_put(txn, dbi, &k, &val, 0);
+            rc = change_entry(txn, vs, e->view, &k, have, &old, NULL, 0, 1);
         }
-        if (rc)
-            rc = dk__mdb_fail(rc, "cannot write a view entry");
     }
     free(order);
     return rc;

@@ -150,6 +150,10 @@ int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b);
 
 /* Write the overlay into the set's databases, keeping digests and counts. */
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov);
+/* Put one entry into a set's view, keeping its digest and count. `hash` is the entry's
+ * dk__entry_hash, or NULL to compute it. */
+int dk__view_put(MDB_txn *txn, vset *vs, int view, const void *key, size_t klen, const void *v,
+                 size_t vlen, const uint8_t *hash);
 void dk__entry_hash(const void *k, size_t klen, const void *v, size_t vlen,
                     uint8_t out[DK_VIEW_DIGEST_BYTES]);
 void dk__digest_xor(uint8_t d[DK_VIEW_DIGEST_BYTES], const uint8_t h[DK_VIEW_DIGEST_BYTES]);
@@ -200,6 +204,11 @@ int dk__bulk_compute(const char *case_id, const dk_record *recs, size_t n, uint8
                      size_t *blen, size_t *bcap);
 /* Merge blobs: the diary, stats and errors entries into `scatter`, the rest into `ov`. */
 int dk__bulk_merge(overlay *ov, overlay *scatter, const uint8_t *blob, size_t len);
+/* Split a chunk's blob: the entries of the views keyed by the case (no two chunks share
+ * those keys) go to `own`, sorted by view and key with their digest hashes, for
+ * dk__bulk_put to write in order with no merging; the rest stay in `blob`. */
+int dk__bulk_sort(uint8_t *blob, size_t *len, uint8_t **own, size_t *olen, size_t *ocap);
+int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len);
 
 /* ---- bulk.c: a rebuild's first phase, case by case ---- */
 
