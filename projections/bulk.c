@@ -168,6 +168,23 @@ static int feed(bulk *k, dk_gather **g)
     return rc;
 }
 
+/* A run's records were read in seq order and are folded in case order: by then most have
+ * left the CPU's caches, and each case's decode would wait for its records one at a time.
+ * Asking for a later case's records first lets those loads overlap. */
+#define PREFETCH_AHEAD 4
+
+static void prefetch_case(const dk_gather *g, size_t i)
+{
+    if (i >= dk_gather_count(g))
+        return;
+    const dk_raw *raw;
+    size_t n;
+    dk_gather_records(g, i, &raw, &n);
+    for (size_t j = 0; j < n; j++)
+        for (size_t off = 0; off < raw[j].len; off += 64)
+            __builtin_prefetch(raw[j].p + off);
+}
+
 /* Fold a gather's cases, handing them to the writer chunk by chunk. */
 static int fold_gather(bulk *k, dk_gather *g, dk_record **recs, size_t *recs_cap, chunk *c)
 {
@@ -175,6 +192,7 @@ static int fold_gather(bulk *k, dk_gather *g, dk_record **recs, size_t *recs_cap
     for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
         const dk_raw *raw;
         size_t n;
+        prefetch_case(g, i + PREFETCH_AHEAD);
         dk_gather_records(g, i, &raw, &n);
         if (n > *recs_cap) {
             dk_record *more = realloc(*recs, n * sizeof *more);
