@@ -744,15 +744,36 @@ int dk__bulk_sort(uint8_t *blob, size_t *len, uint8_t **own, size_t *olen, size_
 
 int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len)
 {
+    /* one cursor per view: the entries come sorted, and a cursor left on a leaf page
+     * finds the next key there without a search from the root */
+    MDB_cursor *cur[NV] = {0};
     int rc = 0;
     for (size_t off = 0; rc == 0 && off + 14 + DK_VIEW_DIGEST_BYTES <= len;) {
         const uint8_t *p = own + off;
         size_t klen = (size_t)p[2] << 8 | p[3], vlen = (size_t)p[4] << 8 | p[5];
         const uint8_t *key = p + 14 + DK_VIEW_DIGEST_BYTES;
-        if (vs->mask & BIT(p[0]))
-            rc = dk__view_put(txn, vs, p[0], key, klen, key + klen, vlen, p + 14);
         off += 14 + DK_VIEW_DIGEST_BYTES + klen + vlen;
+        int v = p[0];
+        if (v >= NV || !(vs->mask & BIT(v)))
+            continue;
+        if (cur[v] == NULL && (rc = mdb_cursor_open(txn, vs->dbi[v], &cur[v])) != 0) {
+            rc = dk__mdb_fail(rc, "cannot open a cursor");
+            break;
+        }
+        MDB_val k = {klen, (void *)key}, d = {vlen, (void *)(key + klen)};
+        int m = mdb_cursor_put(cur[v], &k, &d, MDB_NOOVERWRITE);
+        if (m == 0) {
+            dk__digest_xor(vs->digest[v], p + 14);
+            vs->count[v]++;
+        } else if (m == MDB_KEYEXIST) {
+            rc = dk__view_put(txn, vs, v, key, klen, key + klen, vlen, p + 14);
+        } else {
+            rc = dk__mdb_fail(m, "cannot write a view entry");
+        }
     }
+    for (int v = 0; v < NV; v++)
+        if (cur[v])
+            mdb_cursor_close(cur[v]);
     return rc;
 }
 

@@ -23,6 +23,9 @@
  * forward through the log), but no case begun past GATHER_RECORDS records. */
 #define GATHER_CHUNKS  256
 #define GATHER_RECORDS (1u << 18)
+/* Each folder's first run is this many chunks, so that the writer does not wait for
+ * whole runs to be read before its first step. */
+#define FIRST_CHUNKS 8
 
 typedef struct chunk {
     uint8_t *blob; /* the chunk's cases' entries, end to end (dk__bulk_compute) */
@@ -37,7 +40,7 @@ struct bulk {
     /* the case feed: the last case id handed to a folder (under feed_mu) */
     pthread_mutex_t feed_mu;
     char last[DK_CASE_MAX + 1];
-    int feed_done;
+    int feed_done, fed; /* runs handed out */
     pthread_mutex_t mu;
     pthread_cond_t to_writer, to_folder;
     int writer_waits, folder_waits; /* threads waiting on each condition */
@@ -153,8 +156,8 @@ static int feed(bulk *k, dk_gather **g)
     int rc = 0;
     *g = NULL;
     if (!k->feed_done) {
-        rc = dk_gather_open(k->lg, k->last, k->chunk_cases * GATHER_CHUNKS, GATHER_RECORDS, k->head,
-                            g);
+        size_t chunks = k->fed++ < k->folders ? FIRST_CHUNKS : GATHER_CHUNKS;
+        rc = dk_gather_open(k->lg, k->last, k->chunk_cases * chunks, GATHER_RECORDS, k->head, g);
         if (rc || !dk_gather_more(*g))
             k->feed_done = 1;
         if (rc == 0 && dk_gather_count(*g))
