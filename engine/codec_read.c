@@ -293,6 +293,31 @@ bad:
     return dk__fail(DK_EDECODE, "record %s", r.why);
 }
 
+int dk_record_head(const uint8_t *raw, size_t len, uint64_t *seq, uint8_t prev[DK_HASH_BYTES])
+{
+    rd r = {raw, raw + len, NULL};
+    unsigned n;
+    uint64_t u = 0, s = 0;
+    int64_t i = 0;
+    int neg = 0;
+    const uint8_t *b;
+    size_t bl = 0;
+    if (rd_fixarray(&r, 6, 6, &n, "must be an array of 6 fields") == 0 &&
+        rd_int(&r, &u, &i, &neg) == 0 && (neg || u != DK_RECORD_VERSION))
+        rd_fail(&r, "has an unknown layout version");
+    if (r.why == NULL && rd_int(&r, &s, &i, &neg) == 0 && (neg || s == 0))
+        rd_fail(&r, "seq must be a positive integer");
+    if (r.why == NULL && rd_int(&r, &u, &i, &neg) == 0 && !neg && u > INT64_MAX)
+        rd_fail(&r, "recorded_at must be a 64-bit signed integer");
+    if (r.why == NULL && rd_bin(&r, &b, &bl) == 0 && bl != DK_HASH_BYTES)
+        rd_fail(&r, "prev must be a 32-byte hash");
+    if (r.why)
+        return dk__fail(DK_EDECODE, "record %s", r.why);
+    *seq = s;
+    memcpy(prev, b, DK_HASH_BYTES);
+    return 0;
+}
+
 /* ---- event bodies read back ---- */
 
 /* Body keys, in their one canonical order (as codec.c writes them). */

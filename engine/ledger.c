@@ -1353,10 +1353,11 @@ int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter 
     return 0;
 }
 
-int dk_iter_next(dk_iter *it, dk_record *rec)
+/* The next record's stored bytes in *v; 0, DK_ENOTFOUND at the end. */
+static int iter_step(dk_iter *it, MDB_val *v)
 {
     uint8_t key[8];
-    MDB_val k, v;
+    MDB_val k;
     int rc;
     if (it->by_case) {
         /* the case's index keys, from `from` on: case id NUL be64(seq) */
@@ -1365,14 +1366,14 @@ int dk_iter_next(dk_iter *it, dk_record *rec)
         uint64_t seq;
         k.mv_size = dk__case_seq_key(ik, it->case_id, idn, it->from);
         k.mv_data = ik;
-        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
+        rc = mdb_cursor_get(it->cur, &k, v, it->started ? MDB_NEXT : MDB_SET_RANGE);
         if (rc == 0 && (!dk__case_key_of(&k, it->case_id, idn, &seq) || seq == 0))
             rc = MDB_NOTFOUND; /* past the case's index: its state row, or another case */
         if (rc == 0) {
             dk__put_be64(key, seq);
             k.mv_size = 8;
             k.mv_data = key;
-            rc = mdb_get(it->txn, it->lg->log, &k, &v);
+            rc = mdb_get(it->txn, it->lg->log, &k, v);
             if (rc == MDB_NOTFOUND)
                 return dk__fail(DK_ECORRUPT, "case index points at missing record %llu",
                                 (unsigned long long)dk__get_be64(key));
@@ -1381,17 +1382,37 @@ int dk_iter_next(dk_iter *it, dk_record *rec)
         dk__put_be64(key, it->from);
         k.mv_size = 8;
         k.mv_data = key;
-        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
+        rc = mdb_cursor_get(it->cur, &k, v, it->started ? MDB_NEXT : MDB_SET_RANGE);
     }
     it->started = 1;
     if (rc == MDB_NOTFOUND)
         return DK_ENOTFOUND;
     if (rc)
         return dk__mdb_err(rc, "cannot read the ledger");
+    return 0;
+}
+
+int dk_iter_next(dk_iter *it, dk_record *rec)
+{
+    MDB_val v;
+    int rc = iter_step(it, &v);
+    if (rc)
+        return rc;
     rc = dk_record_decode(v.mv_data, v.mv_size, rec);
     if (rc)
         return dk__fail(DK_ECORRUPT, "a stored record does not decode: %s", dk_errmsg());
     return 0;
+}
+
+int dk_iter_next_raw(dk_iter *it, dk_raw *raw)
+{
+    MDB_val v;
+    int rc = iter_step(it, &v);
+    if (rc == 0) {
+        raw->p = v.mv_data;
+        raw->len = v.mv_size;
+    }
+    return rc;
 }
 
 int dk_iter_case(dk_iter *it, const char *case_id)

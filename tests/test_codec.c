@@ -1050,6 +1050,14 @@ TEST(record_decode_agrees_with_msgpack_reference)
             }
             int ok = dk_record_decode(m, ml, &got) == 0;
             int ref = record_oracle(m, ml, &want);
+            /* the chain walk's head read agrees with the full decode wherever it accepts */
+            uint64_t hseq;
+            uint8_t hprev[DK_HASH_BYTES];
+            if (ok) {
+                ASSERT_OK(dk_record_head(m, ml, &hseq, hprev));
+                ASSERT_EQ(hseq, got.seq);
+                ASSERT_MEM_EQ(hprev, got.prev, DK_HASH_BYTES);
+            }
             if (ok != ref)
                 fprintf(stderr, "round %d mutation %d at %zu: decode %d, reference %d\n", round, t,
                         at, ok, ref);
@@ -1077,6 +1085,28 @@ TEST(record_decode_agrees_with_msgpack_reference)
     /* both outcomes were exercised */
     ASSERT(accepted > 1000 && rejected > 1000);
     free(body);
+    /* the head read refuses a damaged head: layout, version, seq, time, prev */
+    static const uint8_t heads[][8] = {
+        {0x95, 0x01, 0x01, 0x00, 0xc4, 0x20}, /* an array of 5 */
+        {0x96, 0x02, 0x01, 0x00, 0xc4, 0x20}, /* version 2 */
+        {0x96, 0x01, 0x00, 0x00, 0xc4, 0x20}, /* seq 0 */
+        {0x96, 0x01, 0xff, 0x00, 0xc4, 0x20}, /* seq -1 */
+        {0x96, 0x01, 0x01, 0xc0, 0xc4, 0x20}, /* recorded_at nil */
+        {0x96, 0x01, 0x01, 0x00, 0xc4, 0x1f}, /* prev of 31 bytes */
+        {0x96, 0x01, 0x01, 0x00, 0xa0, 0x20}, /* prev not binary */
+    };
+    uint8_t rec[64];
+    uint64_t hseq;
+    uint8_t hprev[DK_HASH_BYTES];
+    for (size_t h = 0; h < sizeof heads / sizeof heads[0]; h++) {
+        memset(rec, 7, sizeof rec);
+        memcpy(rec, heads[h], 6);
+        ASSERT_ERR(dk_record_head(rec, sizeof rec, &hseq, hprev), DK_EDECODE);
+    }
+    memcpy(rec, (const uint8_t[]){0x96, 0x01, 0x05, 0x00, 0xc4, 0x20}, 6);
+    ASSERT_OK(dk_record_head(rec, sizeof rec, &hseq, hprev));
+    ASSERT_EQ(hseq, 5);
+    ASSERT_ERR(dk_record_head(rec, 37, &hseq, hprev), DK_EDECODE); /* truncated prev */
 }
 
 TH_MAIN(TH_ENTRY(round_trip) TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty_case_and_limits)

@@ -498,11 +498,21 @@ TEST(reads_by_case_and_time)
     ASSERT_OK(dk_iter_open(w.lg, 1, "HO-none", &it));
     ASSERT_ERR(dk_iter_next(it, &rec), DK_ENOTFOUND);
     dk_iter_close(it);
-    /* whole log from a seq */
+    /* whole log from a seq; the raw read gives the same records' bytes */
     ASSERT_OK(dk_iter_open(w.lg, 20, NULL, &it));
+    dk_iter *raw_it;
+    ASSERT_OK(dk_iter_open(w.lg, 20, NULL, &raw_it));
     n = 0;
-    while (dk_iter_next(it, &rec) == 0)
+    while (dk_iter_next(it, &rec) == 0) {
+        dk_raw raw;
+        ASSERT_OK(dk_iter_next_raw(raw_it, &raw));
+        ASSERT_EQ(raw.len, rec.raw_len);
+        ASSERT_MEM_EQ(raw.p, rec.raw, rec.raw_len);
         n++;
+    }
+    dk_raw end;
+    ASSERT_ERR(dk_iter_next_raw(raw_it, &end), DK_ENOTFOUND);
+    dk_iter_close(raw_it);
     dk_iter_close(it);
     ASSERT_EQ(n, 7);
     /* seq at or before a time */

@@ -124,6 +124,12 @@ int dk_ledger_actor(dk_ledger *lg, const char *id, dk_actor_info *out);
  * DK_ENOTFOUND if it was not enrolled by then. */
 int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_info *out);
 
+/* A record's stored bytes, borrowed from a read snapshot; decode with dk_record_decode. */
+typedef struct dk_raw {
+    const uint8_t *p;
+    size_t len;
+} dk_raw;
+
 typedef struct dk_iter dk_iter;
 /* Iterate records from `from_seq` (>= 1) in seq order; with `case_id`, only
  * that case's records. The iterator holds one read snapshot. */
@@ -132,6 +138,8 @@ int dk_iter_open(dk_ledger *lg, uint64_t from_seq, const char *case_id, dk_iter 
  * snapshot: valid until dk_iter_close, so a caller may keep several.
  * 0, or DK_ENOTFOUND at the end. */
 int dk_iter_next(dk_iter *it, dk_record *rec);
+/* The next record's stored bytes, undecoded (borrowed like dk_iter_next's). */
+int dk_iter_next_raw(dk_iter *it, dk_raw *raw);
 /* Point an iterator opened on a case at another case, from its first record, in the
  * same snapshot (no new read transaction: for reading many cases in a row). */
 int dk_iter_case(dk_iter *it, const char *case_id);
@@ -143,12 +151,6 @@ int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 
                     size_t *n);
 
 /* ---- many cases at once (a rebuild's folders) ---- */
-
-/* A record's stored bytes, borrowed from a read snapshot; decode with dk_record_decode. */
-typedef struct dk_raw {
-    const uint8_t *p;
-    size_t len;
-} dk_raw;
 
 typedef struct dk_gather dk_gather;
 /* The cases after `after` ("" for the first), in id order, and their records up to seq
