@@ -232,6 +232,20 @@ void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t
     *n = g->start[i + 1] - g->start[i];
 }
 
+int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 1], size_t max,
+                    size_t *n)
+{
+    dk_gather *g;
+    *n = 0;
+    int rc = dk_gather_open(lg, after, max, SIZE_MAX, UINT64_MAX, &g);
+    if (rc)
+        return rc;
+    for (; *n < g->ncases; (*n)++)
+        memcpy(ids[*n], g->ids[*n], sizeof ids[*n]);
+    dk_gather_close(g);
+    return 0;
+}
+
 void dk_gather_close(dk_gather *g)
 {
     if (g == NULL)

@@ -1427,52 +1427,6 @@ int dk_iter_case(dk_iter *it, const char *case_id)
     return 0;
 }
 
-int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 1], size_t max,
-                    size_t *n)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    *n = 0;
-    size_t alen = strlen(after);
-    if (alen > DK_CASE_MAX)
-        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
-    int rc = dk__read_begin(lg, &txn);
-    if (rc)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, lg->cases, &cur)) != 0) {
-        dk__read_end(lg, txn);
-        return dk__mdb_err(rc, "cannot open a cursor");
-    }
-    /* Each case's keys start "id NUL"; the first key after all of them is at "id \1". */
-    uint8_t key[DK__CASE_KEY_MAX];
-    memcpy(key, after, alen);
-    key[alen] = 1;
-    MDB_val k = {alen + 1, key}, v;
-    int g =
-        alen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (g == 0 && *n < max) {
-        size_t idn;
-        uint64_t seq;
-        if (dk__case_key_parse(&k, &idn, &seq) != 0) {
-            rc = dk__fail(DK_ECORRUPT, "the case index holds a malformed key of %zu bytes",
-                          k.mv_size);
-            break;
-        }
-        memcpy(ids[*n], k.mv_data, idn);
-        ids[(*n)++][idn] = 0;
-        memcpy(key, k.mv_data, idn);
-        key[idn] = 1;
-        k.mv_size = idn + 1;
-        k.mv_data = key;
-        g = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    }
-    if (rc == 0 && g != 0 && g != MDB_NOTFOUND)
-        rc = dk__mdb_err(g, "cannot read the case index");
-    mdb_cursor_close(cur);
-    dk__read_end(lg, txn);
-    return rc;
-}
-
 void dk_iter_close(dk_iter *it)
 {
     if (it == NULL)

@@ -533,6 +533,16 @@ TEST(reads_by_case_and_time)
     world_close(&w);
 }
 
+/* A write transaction on the ledger's `log` database, through LMDB directly. */
+static void open_log(const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi *log)
+{
+    ASSERT_EQ(mdb_env_create(env), 0);
+    mdb_env_set_maxdbs(*env, 32);
+    ASSERT_EQ(mdb_env_open(*env, dir, 0, 0600), 0);
+    ASSERT_EQ(mdb_txn_begin(*env, NULL, 0, txn), 0);
+    ASSERT_EQ(mdb_dbi_open(*txn, "log", 0, log), 0);
+}
+
 /* Case i's records from a gather equal what reading the case through an iterator gives,
  * up to `upto`. */
 static void assert_gathered_case(dk_ledger *lg, const dk_gather *g, size_t i, uint64_t upto)
@@ -625,11 +635,7 @@ TEST(gather_reads_runs_of_cases)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi log;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 32);
-    ASSERT_EQ(mdb_env_open(env, dir, 0, 0600), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "log", 0, &log), 0);
+    open_log(dir, &env, &txn, &log);
     uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 7};
     MDB_val k = {8, key};
     ASSERT_EQ(mdb_del(txn, log, &k, NULL), 0);
@@ -797,11 +803,7 @@ static void rewrite_record(const char *dir, uint64_t seq, void (*mutate)(uint8_t
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi log;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 32);
-    ASSERT_EQ(mdb_env_open(env, dir, 0, 0600), 0);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "log", 0, &log), 0);
+    open_log(dir, &env, &txn, &log);
     uint8_t key[8];
     for (int i = 0; i < 8; i++)
         key[i] = (uint8_t)(seq >> (56 - 8 * i));
