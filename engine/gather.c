@@ -64,6 +64,8 @@ int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t ma
     size_t alen = strlen(after);
     if (alen > DK_CASE_MAX)
         return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
+    if (max_cases == 0)
+        return dk__fail(DK_EINVAL, "a gather holds at least one case");
     dk_gather *g = calloc(1, sizeof *g);
     if (g == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
@@ -162,12 +164,13 @@ static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, uint32_t **
  * usually on the same leaf page. */
 #define NEXT_STEPS 8
 
-int dk_gather_read(dk_gather *g)
+/* Read the records at positions first..nrec-1, in seq order. */
+static int read_from(dk_gather *g, size_t first)
 {
     if (g->nrec > UINT32_MAX)
         return dk__fail(DK_EINVAL, "a gather holds at most 2^32 records");
     uint32_t *order;
-    int rc = order_by_seq(g->seq, g->nrec, g->upto, &order);
+    int rc = order_by_seq(g->seq + first, g->nrec - first, g->upto, &order);
     if (rc)
         return rc;
     MDB_cursor *cur;
@@ -176,8 +179,8 @@ int dk_gather_read(dk_gather *g)
         return dk__mdb_err(rc, "cannot open a cursor");
     }
     uint64_t at = 0; /* the seq the cursor is on; 0 before the first read */
-    for (size_t i = 0; i < g->nrec && rc == 0; i++) {
-        uint32_t pos = order[i];
+    for (size_t i = 0; i < g->nrec - first && rc == 0; i++) {
+        size_t pos = first + order[i];
         uint64_t want = g->seq[pos];
         uint8_t kb[8];
         MDB_val k = {8, kb}, v;
@@ -211,6 +214,29 @@ int dk_gather_read(dk_gather *g)
     return rc;
 }
 
+int dk_gather_read(dk_gather *g)
+{
+    return read_from(g, 0);
+}
+
+void dk_gather_release(dk_gather *g)
+{
+    if (g->txn)
+        dk__read_end(g->lg, g->txn);
+    g->txn = NULL;
+}
+
+int dk_gather_reread(dk_gather *g, size_t from)
+{
+    dk_gather_release(g);
+    int rc = dk__read_begin(g->lg, &g->txn);
+    if (rc) {
+        g->txn = NULL;
+        return rc;
+    }
+    return from < g->ncases ? read_from(g, g->start[from]) : 0;
+}
+
 size_t dk_gather_count(const dk_gather *g)
 {
     return g->ncases;
@@ -237,6 +263,8 @@ int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 
 {
     dk_gather *g;
     *n = 0;
+    if (max == 0)
+        return 0;
     int rc = dk_gather_open(lg, after, max, SIZE_MAX, UINT64_MAX, &g);
     if (rc)
         return rc;

@@ -75,9 +75,11 @@ int dk__read_begin(dk_ledger *lg, MDB_txn **txn)
         if (rc != MDB_MAP_RESIZED)
             return dk__mdb_err(rc, "cannot begin a read transaction");
         /* Another process grew the map: adopt its size, then retry. */
+        atomic_fetch_add(&lg->resize_wanted, 1);
         pthread_rwlock_wrlock(&lg->txn_lock);
         mdb_env_set_mapsize(lg->env, 0);
         pthread_rwlock_unlock(&lg->txn_lock);
+        atomic_fetch_sub(&lg->resize_wanted, 1);
     }
 }
 
@@ -85,6 +87,11 @@ void dk__read_end(dk_ledger *lg, MDB_txn *txn)
 {
     mdb_txn_abort(txn);
     pthread_rwlock_unlock(&lg->txn_lock);
+}
+
+int dk_ledger_resize_wanted(dk_ledger *lg)
+{
+    return atomic_load(&lg->resize_wanted) > 0;
 }
 
 int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg)
@@ -128,10 +135,12 @@ int dk__meta_set(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value
 int dk__ledger_grow_map(dk_ledger *lg)
 {
     MDB_envinfo info;
+    atomic_fetch_add(&lg->resize_wanted, 1);
     pthread_rwlock_wrlock(&lg->txn_lock);
     mdb_env_info(lg->env, &info);
     int rc = mdb_env_set_mapsize(lg->env, info.me_mapsize * 2);
     pthread_rwlock_unlock(&lg->txn_lock);
+    atomic_fetch_sub(&lg->resize_wanted, 1);
     return dk__mdb_err(rc, "cannot grow the ledger map");
 }
 

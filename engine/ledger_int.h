@@ -4,6 +4,7 @@
 #define DOCKET_LEDGER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <lmdb.h>
 
@@ -39,6 +40,7 @@ struct dk_ledger {
     /* Held shared by every transaction in this process and exclusively while
      * the map is resized (LMDB requires no live transaction then). */
     pthread_rwlock_t txn_lock;
+    atomic_int resize_wanted; /* threads waiting for txn_lock to resize the map */
     /* Signature verification: a caller verifies in its own thread while fewer
      * than `cores` verifications run; beyond that its append goes to a pool of
      * `cores` threads that drain the queue without sleeping between events. */

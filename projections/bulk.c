@@ -84,6 +84,14 @@ static void fail(bulk *k, int err)
     pthread_mutex_unlock(&k->mu);
 }
 
+/* Take no new snapshot while the ledger's map waits to be resized: the resize needs a
+ * moment with none. */
+static void yield_to_resize(bulk *k)
+{
+    while (dk_ledger_resize_wanted(k->lg) && !halted(k))
+        usleep(1000);
+}
+
 /* The scanner: every record up to head, in seq order, must chain to the one before. */
 static void *scan(void *p)
 {
@@ -95,6 +103,7 @@ static void *scan(void *p)
     int rc = 0;
     while (rc == 0 && seq <= k->head && !halted(k)) {
         dk_iter *it;
+        yield_to_resize(k);
         if ((rc = dk_iter_open(k->lg, seq, NULL, &it)) != 0)
             break;
         for (unsigned n = 0; rc == 0 && n < SCAN_SNAPSHOT && seq <= k->head; n++) {
@@ -134,13 +143,33 @@ static void *scan(void *p)
     return NULL;
 }
 
-/* Hand a folded chunk to the writer; 1 if the rebuild stopped instead. */
-static int push(bulk *k, chunk *c)
+/* Hand a folded chunk to the writer: 0, 1 if the rebuild stopped instead, or an error.
+ * While the queue is full, a folder gives up its gather's snapshot if the ledger's map is
+ * to be resized (the resize waits for every snapshot of the process, and the thread that
+ * resizes may be the one that would empty the queue), and reads the gather's cases from
+ * `next` on again once the resize is done. */
+static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
 {
+    int released = 0;
     pthread_mutex_lock(&k->mu);
     while (k->qn == QUEUE_CHUNKS && !k->stop && !k->err) {
+        if (!released && dk_ledger_resize_wanted(k->lg)) {
+            pthread_mutex_unlock(&k->mu);
+            dk_gather_release(g);
+            released = 1;
+            pthread_mutex_lock(&k->mu);
+            continue;
+        }
+        /* wake now and then to see whether a resize waits */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
         k->folder_waits++;
-        pthread_cond_wait(&k->to_folder, &k->mu);
+        pthread_cond_timedwait(&k->to_folder, &k->mu, &ts);
         k->folder_waits--;
     }
     int stop = k->stop || k->err;
@@ -151,7 +180,13 @@ static int push(bulk *k, chunk *c)
             pthread_cond_signal(&k->to_writer);
     }
     pthread_mutex_unlock(&k->mu);
-    return stop;
+    if (stop)
+        return 1;
+    if (released) {
+        yield_to_resize(k);
+        return dk_gather_reread(g, next);
+    }
+    return 0;
 }
 
 /* The next run of cases, after the last one handed out; *g = NULL at the end. Listing
@@ -162,6 +197,7 @@ static int feed(bulk *k, dk_gather **g)
     int rc = 0;
     *g = NULL;
     if (!k->feed_done) {
+        yield_to_resize(k);
         size_t chunks = k->fed++ < k->folders ? FIRST_CHUNKS : GATHER_CHUNKS;
         rc = dk_gather_open(k->lg, k->last, k->chunk_cases * chunks, GATHER_RECORDS, k->head, g);
         if (rc || !dk_gather_more(*g))
@@ -218,8 +254,8 @@ static int fold_gather(bulk *k, dk_gather *g, dk_record **recs, size_t *recs_cap
             rc = dk__bulk_compute(dk_gather_case(g, i), *recs, n, &c->blob, &c->len, &c->cap);
         if (rc == 0 && ((i + 1) % k->chunk_cases == 0 || i + 1 == dk_gather_count(g))) {
             rc = dk__bulk_sort(c->blob, &c->len, &c->own, &c->olen, &c->ocap);
-            if (rc == 0 && push(k, c))
-                return 1;
+            if (rc == 0)
+                rc = push(k, c, g, i + 1);
         }
     }
     return rc;

@@ -1140,6 +1140,110 @@ TEST(open_refuses_bad_input)
     world_close(&w);
 }
 
+/* A map resize must not wait for good on a rebuild's folders. They hold a read snapshot of
+ * the ledger while they fold a run of cases, and wait for the writer when its queue is
+ * full; a resize waits for every snapshot of the process (helper-16's reproducers). */
+static void *watchdog(void *p)
+{
+    (void)p;
+    sleep(60);
+    fprintf(stderr, "DEADLOCK: no progress in 60 s\n");
+    _exit(2);
+}
+
+/* 600 cases, then the ledger reopened with an 8 MiB map and a rebuild's bulk phase
+ * started with one case a chunk, until its folders wait on the writer's full queue. */
+static dk_views *bulk_waiting_on_writer(world *w)
+{
+    for (int i = 0; i < 600; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "MR-%03d", i);
+        open_case(w, id, "visa", "2020-01-01", w->carol);
+    }
+    dk_ledger_close(w->lg);
+    dk_ledger_opts lo = {8u << 20, 0, 0, 0};
+    ASSERT_OK(dk_ledger_open(w->dir, &lo, &w->lg));
+    dk_views *vw;
+    dk_views_opts chunked = {1000, 1, 0, 1};
+    ASSERT_OK(dk_views_open(w->lg, w->dir, &chunked, &vw));
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b)); /* starts the bulk phase and writes one step */
+    ASSERT(vw->bulk != NULL);
+    sleep(1); /* the folders fill the queue and wait */
+    pthread_t t;
+    pthread_create(&t, NULL, watchdog, NULL);
+    pthread_detach(t);
+    return vw;
+}
+
+TEST(map_resized_by_another_process_during_a_rebuild)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw = bulk_waiting_on_writer(&w);
+    pid_t pid = fork();
+    if (pid == 0) { /* another process grows the map past 8 MiB */
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        mdb_env_create(&env);
+        mdb_env_set_maxdbs(env, 32);
+        mdb_env_set_mapsize(env, 256u << 20);
+        if (mdb_env_open(env, w.dir, MDB_NOTLS, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
+            mdb_dbi_open(txn, "test_junk", MDB_CREATE, &dbi))
+            _exit(1);
+        static char junk[16u << 20];
+        static char kname[] = "junk";
+        MDB_val k = {4, kname}, v = {sizeof junk, junk};
+        _exit(mdb_put(txn, dbi, &k, &v, 0) || mdb_txn_commit(txn) ? 1 : 0);
+    }
+    int status;
+    ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* this process's next read sees MDB_MAP_RESIZED and must resize */
+    dk_views_batch b;
+    int rc = 0;
+    for (int i = 0; i < 10000 && rc == 0; i++) {
+        rc = dk_views_step(vw, &b);
+        if (!b.more)
+            break;
+    }
+    ASSERT_OK(rc);
+    ASSERT(!b.more);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+TEST(append_grows_the_map_during_a_rebuild)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw = bulk_waiting_on_writer(&w);
+    static char text[8000];
+    memset(text, 'x', sizeof text - 1);
+    for (int i = 0; i < 2000; i++) { /* ~16 MB of notes: the 8 MiB map must grow */
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, 1);
+        fx_pack_str(&pk, "text");
+        fx_pack_str(&pk, text);
+        fx_event fe;
+        ASSERT_OK(fx_make(&fe, w.carol, "note.added", "MR-000", 50000 + (uint64_t)i,
+                          (const uint8_t *)sb.data, sb.size, NULL));
+        dk_append_res res;
+        ASSERT_OK(dk_ledger_append(w.lg, &fe.req, &res));
+        fx_free(&fe);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    /* the rebuild goes on to the end, and its views equal a fresh replay */
+    ASSERT_OK(dk_views_sync(vw));
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
             TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
                 TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
@@ -1151,4 +1255,6 @@ TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record
                                     TH_ENTRY(projector_follows_appends_in_process)
                                         TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
                                             TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                                TH_ENTRY(open_refuses_bad_input))
+                                                TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                                    map_resized_by_another_process_during_a_rebuild)
+                                                    TH_ENTRY(append_grows_the_map_during_a_rebuild))

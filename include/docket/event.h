@@ -59,8 +59,9 @@ int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev);
  * valid UTF-8, depth <= DK_DEPTH_MAX, size <= DK_DATA_MAX. */
 int dk_data_check(const uint8_t *data, size_t len);
 
-/* Look up a top-level key in a canonical data map. Out-params borrow `data`.
- * 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value has another type. */
+/* Look up a top-level key in a canonical data map (every decoded event's data is one).
+ * Out-params borrow `data`. 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value has
+ * another type. The map is read only as far as the key: it is not checked again. */
 int dk_data_str(const uint8_t *data, size_t len, const char *key, const char **s, size_t *slen);
 int dk_data_u64(const uint8_t *data, size_t len, const char *key, uint64_t *v);
 int dk_data_bool(const uint8_t *data, size_t len, const char *key, int *v);

@@ -152,13 +152,19 @@ int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 
 
 /* ---- many cases at once (a rebuild's folders) ---- */
 
+/* 1 while a thread waits to resize the ledger's map. A resize waits for every read
+ * snapshot of this process to end: a thread that holds one (an iterator, a gather) while
+ * it waits on another thread must end it when this says so, or the two may wait for each
+ * other for good. */
+int dk_ledger_resize_wanted(dk_ledger *lg);
+
 typedef struct dk_gather dk_gather;
 /* The cases after `after` ("" for the first), in id order, and their records up to seq
- * `upto`: up to `max_cases` cases, and no case begun once `max_records` records are held
- * (a case's records are never split). Cases with no record up to `upto` are left out.
- * One read snapshot, held until dk_gather_close. This lists the cases (the caller may
- * hold a lock while it does, to hand out disjoint runs); dk_gather_read then reads their
- * records, in seq order: forward through the log instead of a search per record. */
+ * `upto`: up to `max_cases` (at least 1) cases, and no case begun once `max_records` records are
+ * held (a case's records are never split). Cases with no record up to `upto` are left out. One read
+ * snapshot, held until dk_gather_close. This lists the cases (the caller may hold a lock while it
+ * does, to hand out disjoint runs); dk_gather_read then reads their records, in seq order: forward
+ * through the log instead of a search per record. */
 int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t max_records,
                    uint64_t upto, dk_gather **out);
 int dk_gather_read(dk_gather *g);
@@ -168,6 +174,10 @@ int dk_gather_more(const dk_gather *g);
 const char *dk_gather_case(const dk_gather *g, size_t i);
 /* Case i's records in seq order (after dk_gather_read). */
 void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t *n);
+/* End the gather's snapshot (its records' pointers with it), keeping its cases; and read
+ * the records of cases from..count-1 again in a new snapshot. */
+void dk_gather_release(dk_gather *g);
+int dk_gather_reread(dk_gather *g, size_t from);
 void dk_gather_close(dk_gather *g);
 
 /* ---- the Merkle tree, checkpoints and proofs (RFC 6962 / C2SP) ---- */
