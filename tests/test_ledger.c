@@ -629,6 +629,11 @@ TEST(gather_reads_runs_of_cases)
     memset(long_id, 'x', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = 0;
     ASSERT_ERR(dk_gather_open(w.lg, long_id, 1, 1, head, &g), DK_EINVAL);
+    ASSERT_ERR(dk_gather_open(w.lg, "", 0, 1, head, &g), DK_EINVAL); /* would never end */
+    char ids[1][DK_CASE_MAX + 1];
+    size_t nids = 7;
+    ASSERT_OK(dk_ledger_cases(w.lg, "", ids, 0, &nids));
+    ASSERT_EQ(nids, 0);
     world_close(&w);
     /* a record the case index points at is missing: named, not skipped */
     const char *dir = w.dir;
