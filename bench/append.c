@@ -159,12 +159,7 @@ int main(int argc, char **argv)
                                "applicant attended in person; passport P-5521 verified against "
                                "the issuing authority's record";
     msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    fx_pack_str(&pk, "text");
-    fx_pack_str(&pk, note);
+    fx_text_data(&sb, note);
     enum { CASES = 1000 };
 
     dk_key *admin, *actors[50];

@@ -64,6 +64,21 @@ int dk__mdb_err(int rc, const char *what)
     return dk__fail(code, "%s: %s", what, mdb_strerror(rc));
 }
 
+/* Resize the map (grow: double it; else adopt the size another process gave it) with no
+ * transaction of this process open: txn_lock held exclusively, and the wait counted, so
+ * that threads holding long snapshots end them (dk_ledger_resize_wanted). */
+static int resize_map(dk_ledger *lg, int grow)
+{
+    MDB_envinfo info;
+    atomic_fetch_add(&lg->resize_wanted, 1);
+    pthread_rwlock_wrlock(&lg->txn_lock);
+    mdb_env_info(lg->env, &info);
+    int rc = mdb_env_set_mapsize(lg->env, grow ? info.me_mapsize * 2 : 0);
+    pthread_rwlock_unlock(&lg->txn_lock);
+    atomic_fetch_sub(&lg->resize_wanted, 1);
+    return rc;
+}
+
 int dk__read_begin(dk_ledger *lg, MDB_txn **txn)
 {
     for (;;) {
@@ -75,11 +90,7 @@ int dk__read_begin(dk_ledger *lg, MDB_txn **txn)
         if (rc != MDB_MAP_RESIZED)
             return dk__mdb_err(rc, "cannot begin a read transaction");
         /* Another process grew the map: adopt its size, then retry. */
-        atomic_fetch_add(&lg->resize_wanted, 1);
-        pthread_rwlock_wrlock(&lg->txn_lock);
-        mdb_env_set_mapsize(lg->env, 0);
-        pthread_rwlock_unlock(&lg->txn_lock);
-        atomic_fetch_sub(&lg->resize_wanted, 1);
+        resize_map(lg, 0);
     }
 }
 
@@ -134,14 +145,7 @@ int dk__meta_set(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value
 /* Double the map after MDB_MAP_FULL. Caller holds no transaction. */
 int dk__ledger_grow_map(dk_ledger *lg)
 {
-    MDB_envinfo info;
-    atomic_fetch_add(&lg->resize_wanted, 1);
-    pthread_rwlock_wrlock(&lg->txn_lock);
-    mdb_env_info(lg->env, &info);
-    int rc = mdb_env_set_mapsize(lg->env, info.me_mapsize * 2);
-    pthread_rwlock_unlock(&lg->txn_lock);
-    atomic_fetch_sub(&lg->resize_wanted, 1);
-    return dk__mdb_err(rc, "cannot grow the ledger map");
+    return dk__mdb_err(resize_map(lg, 1), "cannot grow the ledger map");
 }
 
 static int64_t now_us(void)
@@ -730,9 +734,7 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
     rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
     if (rc == MDB_MAP_RESIZED) {
         pthread_rwlock_unlock(&lg->txn_lock);
-        pthread_rwlock_wrlock(&lg->txn_lock);
-        mdb_env_set_mapsize(lg->env, 0);
-        pthread_rwlock_unlock(&lg->txn_lock);
+        resize_map(lg, 0);
         pthread_rwlock_rdlock(&lg->txn_lock);
         rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
     }

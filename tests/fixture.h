@@ -92,6 +92,17 @@ static inline int fx_append(dk_ledger *lg, const dk_key *key, const char *type, 
     return rc;
 }
 
+/* A data map {"text": text} (note.added), into a fresh sbuffer the caller destroys. */
+static inline void fx_text_data(msgpack_sbuffer *sb, const char *text)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    fx_pack_str(&pk, "text");
+    fx_pack_str(&pk, text);
+}
+
 /* case.opened for `case_id` with a complete applicant; n seeds the command id. */
 static inline int fx_open_case(dk_ledger *lg, const dk_key *key, const char *case_id, uint64_t n,
                                const uint64_t *expect, dk_append_res *res)

@@ -1151,6 +1151,29 @@ static void *watchdog(void *p)
     _exit(2);
 }
 
+/* Another process grows the ledger's map past 8 MiB. */
+static void grow_map_in_another_process(const char *dir)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        mdb_env_create(&env);
+        mdb_env_set_maxdbs(env, 32);
+        mdb_env_set_mapsize(env, 256u << 20);
+        if (mdb_env_open(env, dir, MDB_NOTLS, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
+            mdb_dbi_open(txn, "test_junk", MDB_CREATE, &dbi))
+            _exit(1);
+        static char junk[16u << 20];
+        static char kname[] = "junk";
+        MDB_val k = {4, kname}, v = {sizeof junk, junk};
+        _exit(mdb_put(txn, dbi, &k, &v, 0) || mdb_txn_commit(txn) ? 1 : 0);
+    }
+    int status;
+    ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* 600 cases, then the ledger reopened with an 8 MiB map and a rebuild's bulk phase
  * started with one case a chunk, until its folders wait on the writer's full queue. */
 static dk_views *bulk_waiting_on_writer(world *w)
@@ -1181,24 +1204,7 @@ TEST(map_resized_by_another_process_during_a_rebuild)
     world w;
     world_open(&w);
     dk_views *vw = bulk_waiting_on_writer(&w);
-    pid_t pid = fork();
-    if (pid == 0) { /* another process grows the map past 8 MiB */
-        MDB_env *env;
-        MDB_txn *txn;
-        MDB_dbi dbi;
-        mdb_env_create(&env);
-        mdb_env_set_maxdbs(env, 32);
-        mdb_env_set_mapsize(env, 256u << 20);
-        if (mdb_env_open(env, w.dir, MDB_NOTLS, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
-            mdb_dbi_open(txn, "test_junk", MDB_CREATE, &dbi))
-            _exit(1);
-        static char junk[16u << 20];
-        static char kname[] = "junk";
-        MDB_val k = {4, kname}, v = {sizeof junk, junk};
-        _exit(mdb_put(txn, dbi, &k, &v, 0) || mdb_txn_commit(txn) ? 1 : 0);
-    }
-    int status;
-    ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    grow_map_in_another_process(w.dir);
     /* this process's next read sees MDB_MAP_RESIZED and must resize */
     dk_views_batch b;
     int rc = 0;
@@ -1223,12 +1229,7 @@ TEST(append_grows_the_map_during_a_rebuild)
     memset(text, 'x', sizeof text - 1);
     for (int i = 0; i < 2000; i++) { /* ~16 MB of notes: the 8 MiB map must grow */
         msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 1);
-        fx_pack_str(&pk, "text");
-        fx_pack_str(&pk, text);
+        fx_text_data(&sb, text);
         fx_event fe;
         ASSERT_OK(fx_make(&fe, w.carol, "note.added", "MR-000", 50000 + (uint64_t)i,
                           (const uint8_t *)sb.data, sb.size, NULL));
@@ -1244,17 +1245,188 @@ TEST(append_grows_the_map_during_a_rebuild)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-            TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
-                TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                    TH_ENTRY(check_names_a_checkpoint_off_the_chain)
-                        TH_ENTRY(tuple_integers_are_decimal)
-                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
-                                rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                                TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                    TH_ENTRY(projector_follows_appends_in_process)
-                                        TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                            TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                                TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
-                                                    map_resized_by_another_process_during_a_rebuild)
-                                                    TH_ENTRY(append_grows_the_map_during_a_rebuild))
+/* An append verified before another process grew the map meets MDB_MAP_RESIZED when its
+ * write transaction begins; that resize must make the rebuild's folders give up their
+ * snapshots too (helper-17's reproducer). */
+
+static const char *rv_dir;
+static volatile int rv_x2_submitted, rv_commits, rv_x2_done;
+static int rv_x2_err;
+
+/* on the writer thread, after X1's commit: X2 is already verified and queued */
+static void rv_on_commit(void *ud, uint64_t head)
+{
+    (void)ud;
+    (void)head;
+    if (rv_commits++ != 0)
+        return;
+    for (int i = 0; i < 5000 && !rv_x2_submitted; i++)
+        usleep(1000);
+    grow_map_in_another_process(rv_dir);
+}
+
+static void rv_cb(void *ud, const dk_append_res *res)
+{
+    (void)ud;
+    rv_x2_err = res->err;
+    __atomic_store_n(&rv_x2_done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void rv_ignore(void *ud, const dk_append_res *res)
+{
+    (void)ud;
+    (void)res;
+}
+
+TEST(queued_append_after_another_process_grew_the_map)
+{
+    world w;
+    world_open(&w);
+    rv_dir = w.dir;
+    for (int i = 0; i < 600; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "MR-%03d", i);
+        open_case(&w, id, "visa", "2020-01-01", w.carol);
+    }
+    dk_ledger_close(w.lg);
+    dk_ledger_opts lo = {8u << 20, 1 /* max_batch: X1 and X2 commit apart */, 0, 0};
+    ASSERT_OK(dk_ledger_open(w.dir, &lo, &w.lg));
+    dk_views *vw;
+    dk_views_opts chunked = {1000, 1, 0, 1};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b)); /* starts the bulk phase */
+    ASSERT(vw->bulk != NULL);
+    sleep(1); /* the folders fill the queue and wait in push(), holding their snapshots */
+    dk_ledger_on_commit(w.lg, rv_on_commit, NULL);
+    fx_event x1, x2;
+    ASSERT_OK(fx_make(&x1, w.carol, "note.added", "MR-000", 70001, NULL, 0, NULL));
+    ASSERT_OK(fx_make(&x2, w.carol, "note.added", "MR-000", 70002, NULL, 0, NULL));
+    ASSERT_OK(dk_ledger_submit(w.lg, &x1.req, rv_ignore, NULL));
+    ASSERT_OK(dk_ledger_submit(w.lg, &x2.req, rv_cb, NULL)); /* verified here, then queued */
+    rv_x2_submitted = 1;
+    /* what dk_ledger_append does: this thread (the views' writer) waits for X2's answer */
+    for (int i = 0; i < 150 && !__atomic_load_n(&rv_x2_done, __ATOMIC_SEQ_CST); i++)
+        usleep(100000);
+    if (!__atomic_load_n(&rv_x2_done, __ATOMIC_SEQ_CST)) {
+        fprintf(stderr, "DEADLOCK: X2 not answered after 15 s; resize_wanted=%d\n",
+                dk_ledger_resize_wanted(w.lg));
+        _exit(2);
+    }
+    ASSERT_OK(rv_x2_err);
+    ASSERT_OK(dk_views_sync(vw));
+    expect_intact(vw);
+    dk_ledger_on_commit(w.lg, NULL, NULL);
+    dk_views_close(vw);
+    fx_free(&x1);
+    fx_free(&x2);
+    world_close(&w);
+}
+
+/* dk__bulk_put keeps digests and counts right even if chunks shared keys (they never do:
+ * the keys end in the case id). */
+
+static void rv_entry(uint8_t **b, size_t *len, int view, const char *k, const char *v)
+{
+    size_t kl = strlen(k), vl = strlen(v);
+    *b = realloc(*b, *len + 14 + kl + vl);
+    uint8_t *p = *b + *len;
+    memset(p, 0, 14);
+    p[0] = (uint8_t)view;
+    p[1] = OV_PUT;
+    p[2] = (uint8_t)(kl >> 8);
+    p[3] = (uint8_t)kl;
+    p[4] = (uint8_t)(vl >> 8);
+    p[5] = (uint8_t)vl;
+    memcpy(p + 14, k, kl);
+    memcpy(p + 14 + kl, v, vl);
+    *len += 14 + kl + vl;
+}
+
+static void rv_put_chunk(MDB_txn *txn, vset *bs, uint8_t *blob, size_t len)
+{
+    uint8_t *own = NULL;
+    size_t olen = 0, ocap = 0;
+    ASSERT_OK(dk__bulk_sort(blob, &len, &own, &olen, &ocap));
+    ASSERT_OK(dk__bulk_put(txn, bs, own, olen));
+    free(own);
+    free(blob);
+}
+
+TEST(bulk_put_keeps_digests_when_keys_repeat)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    MDB_txn *txn;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    uint64_t gen, pid;
+    unsigned flags;
+    vset bs;
+    /* every view but queue: a view outside the set must be left alone */
+    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS & ~BIT(DK_VIEW_QUEUE), 0, &gen));
+    ASSERT_OK(dk__build_load(vw, txn, gen, &bs, &pid, &flags));
+    uint8_t *b = NULL;
+    size_t len = 0;
+    rv_entry(&b, &len, DK_VIEW_CASE_STATUS, "C-2", "two");
+    rv_entry(&b, &len, DK_VIEW_CASE_STATUS, "C-1", "one");
+    rv_entry(&b, &len, DK_VIEW_BY_STATUS, "open\0C-1", "x");
+    rv_entry(&b, &len, DK_VIEW_QUEUE, "q\0C-1", "x");
+    rv_entry(&b, &len, DK_VIEW_DIARY, "d", "kept in blob");
+    rv_put_chunk(txn, &bs, b, len);
+    b = NULL;
+    len = 0; /* a second chunk sharing keys: one changed, one the same, one new */
+    rv_entry(&b, &len, DK_VIEW_CASE_STATUS, "C-1", "one, longer value now");
+    rv_entry(&b, &len, DK_VIEW_CASE_STATUS, "C-2", "two");
+    rv_entry(&b, &len, DK_VIEW_CASE_STATUS, "C-3", "three");
+    rv_entry(&b, &len, DK_VIEW_CASE_STATUS, "C-3", "three again, in the same chunk");
+    rv_put_chunk(txn, &bs, b, len);
+    for (int v = 0; v < NV; v++) {
+        if (!(bs.mask & BIT(v)))
+            continue;
+        uint8_t d[DK_VIEW_DIGEST_BYTES] = {0}, h[DK_VIEW_DIGEST_BYTES];
+        uint64_t n = 0;
+        MDB_cursor *cur;
+        MDB_val k, val;
+        ASSERT_EQ(mdb_cursor_open(txn, bs.dbi[v], &cur), 0);
+        for (int g = mdb_cursor_get(cur, &k, &val, MDB_FIRST); g == 0;
+             g = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+            dk__entry_hash(k.mv_data, k.mv_size, val.mv_data, val.mv_size, h);
+            dk__digest_xor(d, h);
+            n++;
+            if (v == DK_VIEW_CASE_STATUS) { /* the last value put wins, as it did merged */
+                static const char *const last[] = {"one, longer value now", "two",
+                                                   "three again, in the same chunk"};
+                const char *want = last[n - 1];
+                ASSERT_EQ(val.mv_size, strlen(want));
+                ASSERT_MEM_EQ(val.mv_data, want, val.mv_size);
+            }
+        }
+        mdb_cursor_close(cur);
+        ASSERT_EQ(n, bs.count[v]);
+        ASSERT_MEM_EQ(d, bs.digest[v], DK_VIEW_DIGEST_BYTES);
+    }
+    ASSERT_EQ(bs.count[DK_VIEW_CASE_STATUS], 3);
+    ASSERT_EQ(bs.count[DK_VIEW_QUEUE], 0);
+    mdb_txn_abort(txn);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+TH_MAIN(
+    TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+        TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
+            undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+            TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal)
+                TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+                        TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                            TH_ENTRY(projector_follows_appends_in_process)
+                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                    rebuild_in_one_case_chunks_equals_incremental)
+                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                        map_resized_by_another_process_during_a_rebuild)
+                                        TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
+                                            queued_append_after_another_process_grew_the_map)
+                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat))
