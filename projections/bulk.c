@@ -395,6 +395,13 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     int rc = 0;
     *finished = 0;
     dk__ov_reset(&vw->ov);
+    if (k->scatter.n >= SCATTER_MAX) {
+        /* the held entries are written in a step of their own: a transaction's dirty
+         * pages are then those of the held set or of one step's cases, not both */
+        rc = dk__flush(vw, txn, bs, &k->scatter);
+        dk__ov_reset(&k->scatter);
+        return rc;
+    }
     /* Fill the step before writing it: a step is a transaction. */
     double deadline = now_s() + STEP_SECONDS;
     for (size_t n = 0; rc == 0 && n < STEP_CHUNKS && pop(k, &c, deadline); n++) {
@@ -411,7 +418,7 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     pthread_mutex_unlock(&k->mu);
     if (rc == 0)
         rc = dk__flush(vw, txn, bs, &vw->ov);
-    if (rc == 0 && (done || k->scatter.n >= SCATTER_MAX)) {
+    if (rc == 0 && done) {
         rc = dk__flush(vw, txn, bs, &k->scatter);
         dk__ov_reset(&k->scatter);
     }
