@@ -139,6 +139,8 @@ int dk__env_open(dk_views *vw)
     snprintf(data, sizeof data, "%s/data.mdb", path);
     if (stat(data, &st) == 0 && (size_t)st.st_size * 2 > map)
         map = (size_t)st.st_size * 2;
+    if (vw->map_size)
+        map = vw->map_size; /* LMDB never maps less than the file holds */
     int rc;
     if ((rc = mdb_env_create(&vw->env)) != 0)
         return dk__mdb_fail(rc, "cannot create the environment");

@@ -57,6 +57,7 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
     vw->batch = opts && opts->batch ? opts->batch : DEFAULT_BATCH;
     vw->rebuild_batch = opts && opts->rebuild_batch ? opts->rebuild_batch : DEFAULT_REBUILD_BATCH;
     vw->upto = opts ? opts->upto : 0;
+    vw->map_size = opts ? opts->map_size : 0;
     vw->rebuild_chunk = opts && opts->rebuild_chunk ? opts->rebuild_chunk : DEFAULT_REBUILD_CHUNK;
     if (vw->rebuild_chunk > 65536) {
         free(vw);
@@ -255,8 +256,15 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             if (rc || finished)
                 dk__bulk_stop(vw);
             if (rc) {
-                /* the cases taken off the scan are lost with the aborted step: the
-                 * rebuild starts again (its record is swept) */
+                /* The cases taken off the scan are lost with the aborted step: the build
+                 * starts again (its record is swept as no one's). A rebuild asks for its
+                 * views again; a check is started again by dk_views_check. */
+                if (rc == REDO) {
+                    vw->bulk_redo = 1;
+                    vw->restarts++;
+                    if (!vw->run.check)
+                        vw->requested |= vw->run.mask;
+                }
                 vw->run.active = 0;
                 vw->run.bulk = 0;
                 b->more = rc == REDO;
@@ -363,6 +371,10 @@ int dk_views_request_rebuild(dk_views *vw, const char *name)
     return 0;
 }
 
+/* A first phase may meet a full map at most this often in one rebuild or check: the map
+ * doubles each time, so more means something else is wrong. */
+#define BULK_RESTARTS_MAX 16
+
 int dk_views_rebuild(dk_views *vw, const char *name)
 {
     int bad;
@@ -375,8 +387,10 @@ int dk_views_rebuild(dk_views *vw, const char *name)
             return rc;
     }
     vw->requested = mask;
+    vw->bulk_redo = 0;
     dk_views_batch b;
     int swapped = 0;
+    unsigned restarts = 0;
     for (;;) {
         int rc = dk_views_step(vw, &b);
         if (rc) {
@@ -391,17 +405,21 @@ int dk_views_rebuild(dk_views *vw, const char *name)
             return 0;
         if (!b.rebuilt && !b.more && b.to_seq < b.from_seq)
             return dk_fail(DK_EIO, "views: the rebuild made no progress");
+        if (vw->bulk_redo) { /* its first phase met a full map, and asked again */
+            vw->bulk_redo = 0;
+            if (++restarts > BULK_RESTARTS_MAX) {
+                vw->requested = 0;
+                return dk_fail(DK_EIO, "views: the rebuild's first phase met a full map %u times",
+                               restarts);
+            }
+        }
     }
 }
 
-int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_diff_fn fn,
-                   void *udata, dk_views_check_report *rep)
+/* Start a check's scratch build of `mask`, after finishing any rebuild this handle has or
+ * adopts from a dead process (the check needs the handle's one run). */
+static int check_start(dk_views *vw, unsigned mask)
 {
-    int bad;
-    unsigned mask = mask_of(name, &bad);
-    memset(rep, 0, sizeof *rep);
-    if (bad)
-        return unknown_view(name);
     int rc = 0;
     if (vw->run.active && (rc = dk_views_sync(vw)) != 0)
         return rc;
@@ -412,8 +430,8 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     unsigned others;
     rc = dk__builds_sweep(vw, txn, &others);
     if (rc == 0 && vw->run.active) {
-        /* The sweep took over a rebuild whose process died. The check needs the handle's
-         * one run: finish that rebuild first, or the next sweep would drop it unfinished. */
+        /* The sweep took over a rebuild whose process died: finish it first, or the next
+         * sweep would drop it unfinished. */
         if ((rc = finish(vw, txn, rc)) != 0)
             return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
         if ((rc = dk_views_sync(vw)) != 0 || (rc = dk__ensure_map(vw)) != 0 ||
@@ -426,23 +444,46 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
         return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
     vw->run = (build_run){1, 1, gen, mask | BIT(DK_VIEW_CASES), 0};
     vw->check_done = 0;
-    vw->check_max = max_report;
-    vw->check_fn = fn;
-    vw->check_ud = udata;
     memset(&vw->check_rep, 0, sizeof vw->check_rep);
     vw->check_rep.ok = 1;
     dk__cache_clear(&vw->build_cache);
     vw->check_mask = mask;
-    while (!vw->check_done) {
-        dk_views_batch b;
-        if ((rc = dk_views_step(vw, &b)) != 0)
-            return rc;
-        if (!vw->check_done && !b.rebuilt)
-            return dk_fail(DK_EIO, "views: the check made no progress (its scratch databases "
-                                   "were dropped by another process?)");
-    }
-    *rep = vw->check_rep;
     return 0;
+}
+
+int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_diff_fn fn,
+                   void *udata, dk_views_check_report *rep)
+{
+    int bad;
+    unsigned mask = mask_of(name, &bad);
+    memset(rep, 0, sizeof *rep);
+    if (bad)
+        return unknown_view(name);
+    vw->check_max = max_report;
+    vw->check_fn = fn;
+    vw->check_ud = udata;
+    int rc = check_start(vw, mask);
+    for (unsigned restarts = 0; rc == 0 && !vw->check_done;) {
+        dk_views_batch b;
+        vw->bulk_redo = 0;
+        if ((rc = dk_views_step(vw, &b)) != 0)
+            break;
+        if (vw->check_done)
+            break;
+        if (vw->bulk_redo) { /* its first phase met a full map, which has grown */
+            vw->bulk_redo = 0;
+            rc = ++restarts > BULK_RESTARTS_MAX
+                     ? dk_fail(DK_EIO, "views: the check's first phase met a full map %u times",
+                               restarts)
+                     : check_start(vw, mask);
+        } else if (!b.rebuilt) {
+            rc = dk_fail(DK_EIO, "views: the check made no progress (its scratch databases "
+                                 "were dropped by another process?)");
+        }
+    }
+    if (rc == 0)
+        *rep = vw->check_rep;
+    return rc;
 }
 
 static const uint32_t code[] = {

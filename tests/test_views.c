@@ -413,7 +413,7 @@ static void golden_with_batch(unsigned batch, int sync_each)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {batch, batch, 0, 0};
+    dk_views_opts o = {batch, batch, 0, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     if (sync_each)
         ASSERT_OK(dk_views_sync(vw)); /* built early, then kept up incrementally */
@@ -565,7 +565,7 @@ TEST(undo_is_honoured_incrementally)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {2, 5, 0, 0};
+    dk_views_opts o = {2, 5, 0, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     golden_scenario(&w);
     ASSERT_OK(dk_views_sync(vw));
@@ -908,7 +908,7 @@ TEST(rebuild_swaps_at_the_end)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts o = {1000, 4, 0, 0}; /* a rebuild of many small batches */
+    dk_views_opts o = {1000, 4, 0, 0, 0}; /* a rebuild of many small batches */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     golden_scenario(&w);
     ASSERT_OK(dk_views_sync(vw));
@@ -1091,7 +1091,7 @@ TEST(rebuild_in_one_case_chunks_equals_incremental)
     world w;
     world_open(&w);
     dk_views *vw;
-    dk_views_opts inc = {1, 1000, 0, 0};
+    dk_views_opts inc = {1, 1000, 0, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &inc, &vw));
     ASSERT_OK(dk_views_sync(vw));
     for (int i = 0; i < 300; i++) {
@@ -1109,7 +1109,8 @@ TEST(rebuild_in_one_case_chunks_equals_incremental)
     for (int v = 1; v < DK_VIEW_COUNT; v++)
         want[v] = dump(vw, dk_view_name(v));
     dk_views_close(vw);
-    dk_views_opts chunked = {1000, 1, 0, 1}; /* bulk phase (more than 1 record), 1 case a chunk */
+    dk_views_opts chunked = {1000, 1, 0, 1,
+                             0}; /* bulk phase (more than 1 record), 1 case a chunk */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
     ASSERT_OK(dk_views_rebuild(vw, NULL));
     for (int v = 1; v < DK_VIEW_COUNT; v++) {
@@ -1128,10 +1129,10 @@ TEST(open_refuses_bad_input)
     dk_views *vw = (dk_views *)&w;
     ASSERT_ERR(dk_views_open(w.lg, "", NULL, &vw), DK_EINVAL);
     ASSERT(vw == NULL);
-    dk_views_opts o = {2u << 20, 0, 0, 0};
+    dk_views_opts o = {2u << 20, 0, 0, 0, 0};
     ASSERT_ERR(dk_views_open(w.lg, w.dir, &o, &vw), DK_EINVAL);
     ASSERT_CONTAINS(dk_errmsg(), "batch");
-    dk_views_opts big = {0, 0, 0, 65537};
+    dk_views_opts big = {0, 0, 0, 65537, 0};
     ASSERT_ERR(dk_views_open(w.lg, w.dir, &big, &vw), DK_EINVAL);
     ASSERT_CONTAINS(dk_errmsg(), "chunk");
     ASSERT_EQ(dk_view_id("diary"), DK_VIEW_DIARY);
@@ -1187,7 +1188,7 @@ static dk_views *bulk_waiting_on_writer(world *w)
     dk_ledger_opts lo = {8u << 20, 0, 0, 0};
     ASSERT_OK(dk_ledger_open(w->dir, &lo, &w->lg));
     dk_views *vw;
-    dk_views_opts chunked = {1000, 1, 0, 1};
+    dk_views_opts chunked = {1000, 1, 0, 1, 0};
     ASSERT_OK(dk_views_open(w->lg, w->dir, &chunked, &vw));
     dk_views_batch b;
     ASSERT_OK(dk_views_step(vw, &b)); /* starts the bulk phase and writes one step */
@@ -1292,7 +1293,7 @@ TEST(queued_append_after_another_process_grew_the_map)
     dk_ledger_opts lo = {8u << 20, 1 /* max_batch: X1 and X2 commit apart */, 0, 0};
     ASSERT_OK(dk_ledger_open(w.dir, &lo, &w.lg));
     dk_views *vw;
-    dk_views_opts chunked = {1000, 1, 0, 1};
+    dk_views_opts chunked = {1000, 1, 0, 1, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
     dk_views_batch b;
     ASSERT_OK(dk_views_step(vw, &b)); /* starts the bulk phase */
@@ -1414,19 +1415,57 @@ TEST(bulk_put_keeps_digests_when_keys_repeat)
     world_close(&w);
 }
 
+/* A rebuild's or a check's first phase that meets a full map starts again, with the map
+ * grown, and ends right: not with "made no progress". The views' map starts tiny. */
+TEST(first_phase_meets_a_full_map_and_starts_again)
+{
+    world w;
+    world_open(&w);
+    for (int i = 0; i < 400; i++) {
+        char id[32], day[16];
+        snprintf(id, sizeof id, "FM-%03d", i);
+        snprintf(day, sizeof day, "2021-%02d-%02d", 1 + i % 12, 1 + i % 28);
+        open_case(&w, id, i % 2 ? "visa" : "asylum", day, w.carol);
+        if (i % 3 == 0)
+            assign(&w, id, "carol");
+    }
+    dk_views_opts tiny = {1000, 1, 0, 128, 64u << 10}; /* bulk phase; a 64 KiB map */
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &tiny, &vw));
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    ASSERT(vw->restarts > 0); /* the first phase did meet a full map */
+    expect_intact(vw);
+    dk_views_close(vw);
+    /* A check on a new views store of 64 KiB: its scratch databases cannot fit. It names
+     * every view as differing (there are no live views to compare with), and ends. */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/views/data.mdb", w.dir);
+    ASSERT_EQ(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/views/lock.mdb", w.dir);
+    unlink(path);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &tiny, &vw));
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 10, NULL, NULL, &rep));
+    ASSERT(!rep.ok);
+    ASSERT(vw->restarts > 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(
     TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
         TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
             undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
             TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal)
                 TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                        TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                            TH_ENTRY(projector_follows_appends_in_process)
-                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                                    rebuild_in_one_case_chunks_equals_incremental)
-                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
-                                        map_resized_by_another_process_during_a_rebuild)
+                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                        version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                        TH_ENTRY(projector_follows_appends_in_process)
+                            TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                rebuild_in_one_case_chunks_equals_incremental)
+                                TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                    first_phase_meets_a_full_map_and_starts_again)
+                                    TH_ENTRY(map_resized_by_another_process_during_a_rebuild)
                                         TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
                                             queued_append_after_another_process_grew_the_map)
                                             TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat))

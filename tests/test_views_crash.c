@@ -31,7 +31,7 @@ static void run_child(const char *dir, int rebuild)
     dk_ledger_opts lo = {0, 0, 1, 0};
     dk_ledger *lg;
     dk_views *vw;
-    dk_views_opts vo = {5, 16, 0, 0};
+    dk_views_opts vo = {5, 16, 0, 0, 0};
     if (dk_ledger_open(dir, &lo, &lg) != 0 || dk_views_open(lg, dir, &vo, &vw) != 0)
         _exit(2);
     if (rebuild && dk_views_request_rebuild(vw, rebuild == 1 ? "all" : "diary") != 0)

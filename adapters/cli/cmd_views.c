@@ -138,7 +138,7 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
 static int vopen_all(const char *ledger, const char *batch, int sync, vopen *o)
 {
     memset(o, 0, sizeof *o);
-    dk_views_opts vo = {0, 0, 0, 0};
+    dk_views_opts vo = {0, 0, 0, 0, 0};
     int rc = parse_batch(batch, &vo.batch);
     if (rc != EXIT_OK)
         return rc;
