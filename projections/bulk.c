@@ -395,7 +395,7 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     int rc = 0;
     *finished = 0;
     dk__ov_reset(&vw->ov);
-    if (k->scatter.n >= SCATTER_MAX) {
+    if (k->scatter.n >= (vw->scatter_max ? vw->scatter_max : SCATTER_MAX)) {
         /* the held entries are written in a step of their own: a transaction's dirty
          * pages are then those of the held set or of one step's cases, not both */
         rc = dk__flush(vw, txn, bs, &k->scatter);

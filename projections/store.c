@@ -102,12 +102,23 @@ int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn)
     }
 }
 
+/* No views environment needs more address space than this (64 TiB). */
+#define MAP_MAX ((size_t)1 << 46)
+
 int dk__grow_map(dk_views *vw)
 {
     MDB_envinfo info;
     mdb_env_info(vw->env, &info);
+    if (info.me_mapsize > MAP_MAX / 2)
+        return dk_fail(DK_EIO, "views: the map is full at %zu bytes and cannot grow further",
+                       info.me_mapsize);
     int rc = mdb_env_set_mapsize(vw->env, info.me_mapsize * 2);
-    return rc ? dk__mdb_fail(rc, "cannot grow the map") : 0;
+    if (rc) {
+        /* LMDB unmapped the old map: map it again, so the handle stays usable */
+        mdb_env_set_mapsize(vw->env, info.me_mapsize);
+        return dk__mdb_fail(rc, "cannot grow the map");
+    }
+    return 0;
 }
 
 int dk__ensure_map(dk_views *vw)

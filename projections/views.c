@@ -148,7 +148,11 @@ static int done(dk_views_batch *b, int rc)
     return rc;
 }
 
-/* Commit (rc == 0) or abort; 0, REDO, or an error. */
+/* The map doubles each time a step meets it full; this many times in a row with no
+ * commit between means something else is wrong. */
+#define FULL_MAX 16
+
+/* Commit (rc == 0) or abort; 0, REDO (vw->redo set), or an error. */
 static int finish(dk_views *vw, MDB_txn *txn, int rc)
 {
     if (rc == 0) {
@@ -158,12 +162,33 @@ static int finish(dk_views *vw, MDB_txn *txn, int rc)
     } else {
         mdb_txn_abort(txn);
     }
+    if (rc == 0)
+        vw->full = 0;
     if (rc) {
         drop_caches(vw);
-        if (rc == DK__VMAPFULL && (rc = dk__grow_map(vw)) == 0)
+        if (rc == DK__VMAPFULL && ++vw->full > FULL_MAX)
+            rc = dk_fail(DK_EIO,
+                         "views: the map was full %u times in a row, though it doubled "
+                         "each time",
+                         vw->full - 1);
+        else if (rc == DK__VMAPFULL && (rc = dk__grow_map(vw)) == 0) {
             rc = REDO; /* nothing was committed: the caller does the step again */
+            vw->redo = 1;
+        }
     }
     return rc;
+}
+
+/* Drop the run's build now (its record and databases), in a transaction of its own. */
+static void drop_run(dk_views *vw)
+{
+    MDB_txn *txn;
+    if (dk__txn_begin(vw, 0, &txn) != 0)
+        return; /* a later step's sweep drops it */
+    if (dk__build_drop(vw, txn, vw->run.gen, vw->run.mask) == 0)
+        mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
 }
 
 int dk_views_step(dk_views *vw, dk_views_batch *b)
@@ -232,10 +257,17 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             uint64_t pid;
             if ((rc = dk__build_load(vw, txn, gen, &bs, &pid, &flags)) != 0)
                 return done(b, finish(vw, txn, dk__mdb_fail(rc, "cannot read the new rebuild")));
+            /* the build is started in a step of its own: a step that aborts then never
+             * takes a build that was not committed with it */
+            rc = finish(vw, txn, 0);
+            if (rc)
+                return done(b, rc);
             vw->run = (build_run){1, 0, gen, mask, 0};
             vw->requested = 0;
             dk__cache_clear(&vw->build_cache);
-            have_build = 1;
+            b->rebuilt = 1;
+            b->more = 1;
+            return 0;
         }
     }
     check = (flags & BUILD_CHECK) != 0;
@@ -257,10 +289,10 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
                 dk__bulk_stop(vw);
             if (rc) {
                 /* The cases taken off the scan are lost with the aborted step: the build
-                 * starts again (its record is swept as no one's). A rebuild asks for its
-                 * views again; a check is started again by dk_views_check. */
+                 * is dropped and starts again. A rebuild asks for its views again; a
+                 * check is started again by dk_views_check. */
+                drop_run(vw);
                 if (rc == REDO) {
-                    vw->bulk_redo = 1;
                     vw->restarts++;
                     if (!vw->run.check)
                         vw->requested |= vw->run.mask;
@@ -345,7 +377,9 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         b->more = live.seq < head.seq || have_build;
         return 0;
     }
-    mdb_txn_abort(txn);
+    /* nothing to apply; commit what the sweep may have dropped */
+    if ((rc = finish(vw, txn, 0)) != 0)
+        return done(b, rc);
     b->more = have_build && check; /* a check waits for the live views' writer */
     return 0;
 }
@@ -371,10 +405,6 @@ int dk_views_request_rebuild(dk_views *vw, const char *name)
     return 0;
 }
 
-/* A first phase may meet a full map at most this often in one rebuild or check: the map
- * doubles each time, so more means something else is wrong. */
-#define BULK_RESTARTS_MAX 16
-
 int dk_views_rebuild(dk_views *vw, const char *name)
 {
     int bad;
@@ -387,10 +417,8 @@ int dk_views_rebuild(dk_views *vw, const char *name)
             return rc;
     }
     vw->requested = mask;
-    vw->bulk_redo = 0;
     dk_views_batch b;
     int swapped = 0;
-    unsigned restarts = 0;
     for (;;) {
         int rc = dk_views_step(vw, &b);
         if (rc) {
@@ -405,14 +433,6 @@ int dk_views_rebuild(dk_views *vw, const char *name)
             return 0;
         if (!b.rebuilt && !b.more && b.to_seq < b.from_seq)
             return dk_fail(DK_EIO, "views: the rebuild made no progress");
-        if (vw->bulk_redo) { /* its first phase met a full map, and asked again */
-            vw->bulk_redo = 0;
-            if (++restarts > BULK_RESTARTS_MAX) {
-                vw->requested = 0;
-                return dk_fail(DK_EIO, "views: the rebuild's first phase met a full map %u times",
-                               restarts);
-            }
-        }
     }
 }
 
@@ -463,19 +483,17 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     vw->check_fn = fn;
     vw->check_ud = udata;
     int rc = check_start(vw, mask);
-    for (unsigned restarts = 0; rc == 0 && !vw->check_done;) {
+    while (rc == 0 && !vw->check_done) {
         dk_views_batch b;
-        vw->bulk_redo = 0;
+        vw->redo = 0;
         if ((rc = dk_views_step(vw, &b)) != 0)
             break;
         if (vw->check_done)
             break;
-        if (vw->bulk_redo) { /* its first phase met a full map, which has grown */
-            vw->bulk_redo = 0;
-            rc = ++restarts > BULK_RESTARTS_MAX
-                     ? dk_fail(DK_EIO, "views: the check's first phase met a full map %u times",
-                               restarts)
-                     : check_start(vw, mask);
+        if (vw->redo) { /* the step met a full map, which has grown: do it again, or start
+                           again if its first phase lost the build */
+            if (!vw->run.active)
+                rc = check_start(vw, mask);
         } else if (!b.rebuilt) {
             rc = dk_fail(DK_EIO, "views: the check made no progress (its scratch databases "
                                  "were dropped by another process?)");

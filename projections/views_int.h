@@ -98,10 +98,12 @@ struct dk_views {
     MDB_env *env;
     MDB_dbi meta, checkpoints;
     unsigned batch, rebuild_batch, rebuild_chunk;
-    size_t map_size;   /* 0: the default */
-    int bulk_redo;     /* a first phase met a full map: its build is to start again */
-    unsigned restarts; /* how often that happened (tests read it) */
-    uint64_t upto;     /* 0, or the last seq these views may apply */
+    size_t map_size;    /* 0: the default */
+    int redo;           /* the last step met a full map, which grew: do it again */
+    unsigned full;      /* full maps met since the last commit */
+    unsigned restarts;  /* rebuilds or checks whose first phase started again (tests) */
+    size_t scatter_max; /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
+    uint64_t upto;      /* 0, or the last seq these views may apply */
     build_run run;
     unsigned requested;  /* views a caller asked to rebuild, not yet started */
     int check_done;      /* set when a check build has compared */

@@ -1191,7 +1191,8 @@ static dk_views *bulk_waiting_on_writer(world *w)
     dk_views_opts chunked = {1000, 1, 0, 1, 0};
     ASSERT_OK(dk_views_open(w->lg, w->dir, &chunked, &vw));
     dk_views_batch b;
-    ASSERT_OK(dk_views_step(vw, &b)); /* starts the bulk phase and writes one step */
+    for (int i = 0; i < 3 && vw->bulk == NULL; i++)
+        ASSERT_OK(dk_views_step(vw, &b)); /* starts the build, then its bulk phase */
     ASSERT(vw->bulk != NULL);
     sleep(1); /* the folders fill the queue and wait */
     pthread_t t;
@@ -1296,7 +1297,8 @@ TEST(queued_append_after_another_process_grew_the_map)
     dk_views_opts chunked = {1000, 1, 0, 1, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
     dk_views_batch b;
-    ASSERT_OK(dk_views_step(vw, &b)); /* starts the bulk phase */
+    for (int i = 0; i < 3 && vw->bulk == NULL; i++)
+        ASSERT_OK(dk_views_step(vw, &b)); /* starts the build, then its bulk phase */
     ASSERT(vw->bulk != NULL);
     sleep(1); /* the folders fill the queue and wait in push(), holding their snapshots */
     dk_ledger_on_commit(w.lg, rv_on_commit, NULL);
@@ -1452,20 +1454,547 @@ TEST(first_phase_meets_a_full_map_and_starts_again)
     world_close(&w);
 }
 
+/* ---- MDB_MAP_FULL injected at chosen commits of one handle's views environment (the
+ * test is linked with --wrap=mdb_txn_commit; helper-18's harness) ---- */
+
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+static dk_views *fi_vw;  /* whose environment */
+static int fi_bulk_only; /* count only commits of a first-phase step */
+static int fi_from = 1;  /* fail from this counted commit on ... */
+static int fi_count;     /* ... this many of them */
+static int fi_seen, fi_failed;
+static int fi_every; /* if set: fail every fi_every-th counted commit */
+
+int __wrap_mdb_txn_commit(MDB_txn *txn)
+{
+    dk_views *vw = fi_vw;
+    if (vw && vw->env && mdb_txn_env(txn) == vw->env &&
+        (!fi_bulk_only || (vw->run.active && vw->run.bulk == 1 && vw->bulk))) {
+        int n = ++fi_seen;
+        int fail = fi_every ? n % fi_every == 0 && fi_failed < fi_count
+                            : n >= fi_from && fi_failed < fi_count;
+        if (fail) {
+            fi_failed++;
+            mdb_txn_abort(txn);
+            return MDB_MAP_FULL;
+        }
+    }
+    return __real_mdb_txn_commit(txn);
+}
+
+static void fi_arm(dk_views *vw, int bulk_only, int from, int count)
+{
+    fi_vw = vw;
+    fi_bulk_only = bulk_only;
+    fi_from = from;
+    fi_count = count;
+    fi_seen = fi_failed = 0;
+    fi_every = 0;
+}
+
+/* Build records and view databases of any generation other than the live ones. */
+static void leftovers(dk_views *vw, int *records, int *dbs, char *names, size_t cap)
+{
+    MDB_txn *txn;
+    MDB_dbi main_db;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    *records = *dbs = 0;
+    names[0] = 0;
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    ASSERT_EQ(mdb_cursor_open(txn, vw->meta, &cur), 0);
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size == 14 && memcmp(k.mv_data, "build:", 6) == 0)
+            ++*records;
+    mdb_cursor_close(cur);
+    ASSERT_EQ(mdb_dbi_open(txn, NULL, 0, &main_db), 0);
+    ASSERT_EQ(mdb_cursor_open(txn, main_db, &cur), 0);
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+        char *at = strchr(name, '@');
+        if (!at)
+            continue;
+        *at = 0;
+        int id = dk_view_id(name);
+        unsigned long long g = strtoull(at + 1, NULL, 10);
+        if (id >= 0 && st[id].live && st[id].gen == g)
+            continue;
+        ++*dbs;
+        size_t l = strlen(names);
+        snprintf(names + l, cap - l, "%s@%llu ", name, g);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+}
+
+static void many_cases(world *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[32], day[16];
+        snprintf(id, sizeof id, "RV-%04d", i);
+        snprintf(day, sizeof day, "2021-%02d-%02d", 1 + i % 12, 1 + i % 28);
+        open_case(w, id, i % 2 ? "visa" : "asylum", day, w->carol);
+        if (i % 3 == 0)
+            assign(w, id, "carol");
+    }
+}
+
+static void gens(dk_views *vw, uint64_t g[DK_VIEW_COUNT])
+{
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    for (int i = 0; i < DK_VIEW_COUNT; i++) {
+        ASSERT(st[i].live);
+        ASSERT_EQ(st[i].building, 0);
+        g[i] = st[i].gen;
+    }
+}
+
+/* An explicit rebuild of one view over current views; its first phase's `fail_at`th
+ * commit meets a full map. It must rebuild queue (and _cases, always built), nothing
+ * else, end with the swap, and leave no build behind. */
+static void explicit_rebuild_meets_full_map(int fail_at, int how_many)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views_opts o = {1000, 1, 0, 1, 0}; /* bulk phase, one case a chunk: many steps */
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t before[DK_VIEW_COUNT], after[DK_VIEW_COUNT];
+    gens(vw, before);
+    fi_arm(vw, 1, fail_at, how_many);
+    int rc = dk_views_rebuild(vw, "queue");
+    fi_vw = NULL;
+    ASSERT_OK(rc);
+    ASSERT(fi_failed == how_many);
+    gens(vw, after);
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        ASSERT(after[DK_VIEW_QUEUE] != before[DK_VIEW_QUEUE]);
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        if (i != DK_VIEW_QUEUE && i != DK_VIEW_CASES)
+            ASSERT_EQ(after[i], before[i]);
+    int recs, dbs;
+    char names[2048];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+TEST(full_map_at_a_rebuilds_first_bulk_step)
+{
+    explicit_rebuild_meets_full_map(1, 1);
+}
+TEST(full_map_at_a_rebuilds_later_bulk_step)
+{
+    explicit_rebuild_meets_full_map(3, 1);
+}
+TEST(full_map_twice_in_a_rebuild)
+{
+    explicit_rebuild_meets_full_map(2, 2);
+}
+
+/* After the bound's error: does a later sync on the same handle drop what was left? */
+static void restart_bound_then_sync(size_t map)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views_opts o = {1000, 1, 0, 1, map};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    fi_arm(vw, 1, 1, 17);
+    fi_every = 2; /* every other first-phase commit: the build's record is committed */
+    /* it may end in an error naming the full map; what matters is what it leaves */
+    (void)dk_views_rebuild(vw, "queue");
+    fi_vw = NULL;
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_views_sync(vw));
+    int recs, dbs;
+    char names[2048];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+TEST(full_maps_past_the_bound_leave_nothing_behind)
+{
+    restart_bound_then_sync(0);
+}
+TEST(full_maps_past_the_bound_in_a_small_map)
+{
+    restart_bound_then_sync(64u << 10);
+}
+
+/* A check whose first phase meets a full map (at its nth commit, or every other one). */
+static void check_meets_full_map(int from, int count, int every)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views_opts o = {1000, 1, 0, 1, 0};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t before[DK_VIEW_COUNT], after[DK_VIEW_COUNT];
+    gens(vw, before);
+    fi_arm(vw, 1, from, count);
+    fi_every = every;
+    dk_views_check_report rep;
+    diffs d = {0, ""};
+    int rc = dk_views_check(vw, "all", 0, on_diff, &d, &rep);
+    fi_vw = NULL;
+    int recs, dbs;
+    char names[2048];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_OK(rc);
+    ASSERT_EQ(rep.ok, 1);
+    ASSERT_EQ(d.n, 0);
+    gens(vw, after);
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        ASSERT_EQ(after[i], before[i]);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+TEST(full_map_at_a_checks_first_bulk_step)
+{
+    check_meets_full_map(1, 1, 0);
+}
+TEST(full_map_at_a_checks_later_bulk_step)
+{
+    check_meets_full_map(3, 1, 0);
+}
+TEST(full_map_at_every_other_check_step)
+{
+    check_meets_full_map(1, 5, 2);
+}
+
+/* Without a first phase (the ledger is shorter than a rebuild batch): the rebuild's or
+ * check's nth commit meets a full map. */
+TEST(full_map_in_a_short_rebuild)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw)); /* rebuild batch 32768: no bulk */
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t before[DK_VIEW_COUNT];
+    gens(vw, before);
+    fi_arm(vw, 0, 1, 1);
+    int rc = dk_views_rebuild(vw, "queue");
+    fi_vw = NULL;
+    ASSERT_OK(rc);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+TEST(full_map_in_a_short_check)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    fi_arm(vw, 0, 2, 1); /* #1 is check_start's; #2 the first batch of its scratch build */
+    dk_views_check_report rep;
+    int rc = dk_views_check(vw, "all", 0, NULL, NULL, &rep);
+    fi_vw = NULL;
+    ASSERT_OK(rc);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* No fault injection: a check on a new 64 KiB views store, with the default rebuild batch
+ * (the ledger is shorter than one batch: no first phase). */
+TEST(short_check_of_a_tiny_new_store)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views_opts tiny = {0, 0, 0, 0, 64u << 10};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &tiny, &vw));
+    dk_views_check_report rep;
+    int rc = dk_views_check(vw, NULL, 10, NULL, NULL, &rep);
+    ASSERT_OK(rc);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* ---- review: the held (scatter) entries written in a step of their own ---- */
+
+static void rich_cases(world *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[32], day[16], s1[32], s2[32], eff[32];
+        snprintf(id, sizeof id, "SC-%04d", i);
+        snprintf(day, sizeof day, "2020-%02d-%02d", 1 + i % 12, 1 + i % 28);
+        open_case(w, id, i % 2 ? "visa" : "asylum", day, w->carol);
+        assign(w, id, "carol");
+        status_to(w, id, "validated", w->carol);
+        snprintf(s1, sizeof s1, "2020-%02d-%02dT10:00:00Z", 1 + i % 12, 1 + i % 28);
+        snprintf(s2, sizeof s2, "2020-%02d-%02dT11:00:00Z", 1 + i % 12, 1 + i % 28);
+        book(w, id, w->carol, s1, s2);
+        PUT(w, id, "interview.attended", w->carol, NULL, NULL, S_("notes", "ok"));
+        snprintf(eff, sizeof eff, "2020-%02d-%02dT12:00:00Z", 1 + (i + 1) % 12, 1 + i % 28);
+        if (i % 4 == 0)
+            grant(w, id, w->carol, "permission_to_work", eff, "2025-01-01");
+        else if (i % 4 == 1)
+            refuse(w, id, w->carol, eff);
+        if (i % 5 == 0)
+            report_error(w, id, w->carol, eff);
+    }
+}
+
+typedef struct snap {
+    uint64_t entries[DK_VIEW_COUNT];
+    uint8_t digest[DK_VIEW_COUNT][DK_VIEW_DIGEST_BYTES];
+    char *text[DK_VIEW_COUNT];
+} snap;
+
+static void take(dk_views *vw, snap *s)
+{
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    for (int i = 0; i < DK_VIEW_COUNT; i++) {
+        ASSERT(st[i].live);
+        s->entries[i] = st[i].entries;
+        memcpy(s->digest[i], st[i].digest, DK_VIEW_DIGEST_BYTES);
+        s->text[i] = i == DK_VIEW_CASES ? strdup("") : dump(vw, dk_view_name(i));
+    }
+}
+
+static int same(const snap *a, const snap *b)
+{
+    int ok = 1;
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        if (a->entries[i] != b->entries[i] ||
+            memcmp(a->digest[i], b->digest[i], DK_VIEW_DIGEST_BYTES) ||
+            strcmp(a->text[i], b->text[i])) {
+            ok = 0;
+        }
+    return ok;
+}
+
+static void unsnap(snap *s)
+{
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        free(s->text[i]);
+}
+
+/* Rebuilds whose first phase writes the held entries in steps of their own, with a full
+ * map met at each first-phase commit in turn, equal the incremental views. */
+TEST(held_entry_steps_equal_incremental)
+{
+    world w;
+    world_open(&w);
+    golden_scenario(&w);
+    rich_cases(&w, 300);
+    dk_views *vw;
+    dk_views_opts inc = {64, 1u << 20, 0, 0, 0}; /* no first phase: batches of 64 */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &inc, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    snap ref;
+    take(vw, &ref);
+    dk_views_close(vw);
+    dk_views_opts o = {1000, 1, 0, 1, 0}; /* first phase, a case a chunk */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    vw->scatter_max = 8; /* the held entries get steps of their own all along */
+    fi_arm(vw, 1, 1, 0);
+    ASSERT_OK(dk_views_rebuild(vw, "all"));
+    int n = fi_seen;
+    snap s;
+    take(vw, &s);
+    int ok = same(&ref, &s);
+    unsnap(&s);
+    for (int k = 1; k <= n + 1; k++) {
+        fi_arm(vw, 1, k, 1);
+        ASSERT_OK(dk_views_rebuild(vw, "all"));
+        take(vw, &s);
+        ok &= same(&ref, &s);
+        unsnap(&s);
+    }
+    fi_vw = NULL;
+    unsnap(&ref);
+    ASSERT(ok);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Views of 400 cases, in sync, with a rebuild of queue asked for and the second of its
+ * first phase's commits set to meet a full map. */
+static dk_views *queue_rebuild_to_fail(world *w, uint64_t before[DK_VIEW_COUNT])
+{
+    many_cases(w, 400);
+    dk_views_opts o = {1000, 1, 0, 1, 0};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, &o, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    gens(vw, before);
+    ASSERT_OK(dk_views_request_rebuild(vw, "queue"));
+    fi_arm(vw, 1, 2, 1);
+    return vw;
+}
+
+/* Only queue (and _cases, always built) has a new generation. */
+static void only_queue_rebuilt(dk_views *vw, const uint64_t before[DK_VIEW_COUNT])
+{
+    uint64_t after[DK_VIEW_COUNT];
+    gens(vw, after);
+    ASSERT(after[DK_VIEW_QUEUE] != before[DK_VIEW_QUEUE]);
+    for (int i = 0; i < DK_VIEW_COUNT; i++)
+        if (i != DK_VIEW_QUEUE && i != DK_VIEW_CASES)
+            ASSERT_EQ(after[i], before[i]);
+}
+
+/* dk_views_sync and the projector, over an asked-for rebuild whose first phase meets a full map. */
+TEST(full_map_in_a_requested_rebuild_by_sync)
+{
+    world w;
+    world_open(&w);
+    uint64_t before[DK_VIEW_COUNT];
+    dk_views *vw = queue_rebuild_to_fail(&w, before);
+    ASSERT_OK(dk_views_sync(vw));
+    fi_vw = NULL;
+    ASSERT_EQ(fi_failed, 1);
+    only_queue_rebuilt(vw, before);
+    int recs, dbs;
+    char names[2048];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    ASSERT_EQ(vw->requested, 0);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+typedef struct pj_ctx {
+    dk_projector *pj;
+    int swapped, errors;
+} pj_ctx;
+static void pj_on_batch(void *ud, const dk_views_batch *b)
+{
+    pj_ctx *c = ud;
+    if (b->swapped && !c->swapped) {
+        c->swapped = 1;
+        dk_projector_stop(c->pj, NULL, NULL);
+    }
+}
+static void pj_on_error(void *ud, int rc, const char *msg)
+{
+    (void)rc;
+    (void)msg;
+    pj_ctx *c = ud;
+    c->errors++;
+}
+
+TEST(full_map_in_a_projectors_rebuild)
+{
+    world w;
+    world_open(&w);
+    uint64_t before[DK_VIEW_COUNT];
+    dk_views *vw = queue_rebuild_to_fail(&w, before);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pj_ctx c = {NULL, 0, 0};
+    dk_projector_opts po = {50, 0, pj_on_batch, pj_on_error, &c};
+    ASSERT_OK(dk_projector_start(&loop, vw, w.lg, w.dir, &po, &c.pj));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    fi_vw = NULL;
+    ASSERT_EQ(fi_failed, 1);
+    ASSERT(c.swapped);
+    ASSERT_EQ(c.errors, 0);
+    only_queue_rebuilt(vw, before);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Closed mid-rebuild, after n first-phase steps: nothing is left, the old views stand. */
+TEST(close_mid_bulk_leaves_nothing_behind)
+{
+    world w;
+    world_open(&w);
+    golden_scenario(&w);
+    rich_cases(&w, 300);
+    dk_views_opts o = {1000, 1, 0, 1, 0};
+    for (int n = 1; n <= 4; n++) {
+        dk_views *vw;
+        ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+        ASSERT_OK(dk_views_sync(vw));
+        uint64_t before[DK_VIEW_COUNT], after[DK_VIEW_COUNT];
+        gens(vw, before);
+        ASSERT_OK(dk_views_request_rebuild(vw, "all"));
+        dk_views_batch b;
+        for (int i = 0; i < n + 1; i++) /* the first step starts the build */
+            ASSERT_OK(dk_views_step(vw, &b));
+        ASSERT(vw->bulk != NULL);
+        dk_views_close(vw);
+        ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+        int recs, dbs;
+        char names[2048];
+        leftovers(vw, &recs, &dbs, names, sizeof names);
+        ASSERT_EQ(recs, 0);
+        ASSERT_EQ(dbs, 0);
+        gens(vw, after);
+        for (int i = 0; i < DK_VIEW_COUNT; i++)
+            ASSERT_EQ(after[i], before[i]);
+        expect_intact(vw);
+        dk_views_close(vw);
+    }
+    world_close(&w);
+}
+
 TH_MAIN(
-    TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-        TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
-            undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-            TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal)
-                TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                        version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                        TH_ENTRY(projector_follows_appends_in_process)
-                            TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                                rebuild_in_one_case_chunks_equals_incremental)
-                                TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
-                                    first_phase_meets_a_full_map_and_starts_again)
-                                    TH_ENTRY(map_resized_by_another_process_during_a_rebuild)
-                                        TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
-                                            queued_append_after_another_process_grew_the_map)
-                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat))
+    TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(
+        golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
+        TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
+            check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal)
+            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
+                rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds)
+                TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                    views_of_another_ledger_are_refused_then_rebuilt)
+                    TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                        open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                        TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                            append_grows_the_map_during_a_rebuild)
+                            TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
+                                bulk_put_keeps_digests_when_keys_repeat)
+                                TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
+                                    full_map_at_a_rebuilds_later_bulk_step)
+                                    TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                        full_maps_past_the_bound_leave_nothing_behind)
+                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                            full_map_at_a_checks_first_bulk_step)
+                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                full_map_at_every_other_check_step)
+                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                    full_map_in_a_short_check)
+                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                        held_entry_steps_equal_incremental)
+                                                        TH_ENTRY(
+                                                            full_map_in_a_requested_rebuild_by_sync)
+                                                            TH_ENTRY(
+                                                                full_map_in_a_projectors_rebuild)
+                                                                TH_ENTRY(
+                                                                    close_mid_bulk_leaves_nothing_behind))
