@@ -10,7 +10,7 @@
 
 #include "views_int.h"
 
-#define QUEUE_CHUNKS  128   /* folded chunks waiting for the writer */
+#define QUEUE_CHUNKS  64    /* folded chunks waiting for the writer */
 #define STEP_CHUNKS   64    /* chunks written per transaction (8,192 cases by default) */
 #define STEP_SECONDS  0.5   /* a step waits this long at most for its cases */
 #define SCAN_SNAPSHOT 65536 /* records per ledger snapshot, so no read is held for long */
