@@ -89,8 +89,17 @@ int dk__mdb_fail(int rc, const char *what)
     return dk_fail(code, "views: %s: %s", what, mdb_strerror(rc));
 }
 
+/* What every call says once a failed map growth has lost the environment. */
+static int env_lost(void)
+{
+    return dk_fail(DK_EIO, "views: the environment was lost when its map could not grow; close "
+                           "the views and open them again");
+}
+
 int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn)
 {
+    if (vw->env == NULL)
+        return env_lost();
     for (int tries = 0;; tries++) {
         int rc = mdb_txn_begin(vw->env, NULL, flags, txn);
         if (rc == 0)
@@ -114,15 +123,27 @@ int dk__grow_map(dk_views *vw)
                        info.me_mapsize);
     int rc = mdb_env_set_mapsize(vw->env, info.me_mapsize * 2);
     if (rc) {
-        /* LMDB unmapped the old map: map it again, so the handle stays usable */
-        mdb_env_set_mapsize(vw->env, info.me_mapsize);
-        return dk__mdb_fail(rc, "cannot grow the map");
+        /* LMDB has unmapped the environment and will not map it again: open it anew at
+         * the old size, or leave the handle to refuse every call */
+        int err = dk__mdb_fail(rc, "cannot grow the map");
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", dk_errmsg());
+        mdb_env_close(vw->env);
+        vw->env = NULL;
+        size_t keep = vw->map_size;
+        vw->map_size = info.me_mapsize;
+        if (dk__env_open(vw) != 0)
+            vw->env = NULL;
+        vw->map_size = keep;
+        return dk_fail(err, "%s", msg);
     }
     return 0;
 }
 
 int dk__ensure_map(dk_views *vw)
 {
+    if (vw->env == NULL)
+        return env_lost();
     MDB_envinfo info;
     MDB_stat st;
     mdb_env_info(vw->env, &info);
@@ -413,6 +434,13 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
     return dk__build_save(vw, txn, &vs, check ? BUILD_CHECK : 0);
 }
 
+static int pid_alive(uint64_t pid)
+{
+    if (pid == 0 || pid > (uint64_t)INT32_MAX)
+        return 0;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
 int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
 {
     for (int i = 0; i < NV; i++) {
@@ -436,11 +464,19 @@ int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return 0;
 }
 
-static int pid_alive(uint64_t pid)
+int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
 {
-    if (pid == 0 || pid > (uint64_t)INT32_MAX)
+    vset vs;
+    uint64_t pid;
+    unsigned flags;
+    int rc = dk__build_load(vw, txn, gen, &vs, &pid, &flags);
+    if (rc == MDB_NOTFOUND)
         return 0;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    if (rc)
+        return dk__mdb_fail(rc, "cannot read a rebuild's record");
+    if (pid != (uint64_t)getpid() && pid_alive(pid))
+        return 0; /* another process took it over meanwhile */
+    return dk__build_drop(vw, txn, gen, mask);
 }
 
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)

@@ -185,7 +185,7 @@ static void drop_run(dk_views *vw)
     MDB_txn *txn;
     if (dk__txn_begin(vw, 0, &txn) != 0)
         return; /* a later step's sweep drops it */
-    if (dk__build_drop(vw, txn, vw->run.gen, vw->run.mask) == 0)
+    if (dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask) == 0)
         mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
@@ -323,14 +323,12 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         }
         if (bs.seq == target) {
             if (check) {
+                /* The compare reports as it goes: it only reads, in a transaction that is
+                 * then dropped, so nothing can make it run (and report) twice. The
+                 * scratch databases are dropped after, in a transaction of their own. */
                 rc = dk__compare(vw, txn, &live, &bs);
-                if (rc == 0)
-                    rc = dk__build_drop(vw, txn, bs.bgen, bs.mask);
-                rc = finish(vw, txn, rc);
-                if (rc == REDO) {
-                    b->more = 1;
-                    return 0;
-                }
+                mdb_txn_abort(txn);
+                drop_run(vw);
                 vw->run.active = 0;
                 if (rc == 0)
                     vw->check_done = 1;

@@ -148,6 +148,8 @@ int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags);
 int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64_t *gen);
 /* Drop a build's databases and record. */
 int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
+/* The same, unless another living process has taken the build over. */
+int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */

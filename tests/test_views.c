@@ -770,24 +770,19 @@ TEST(tuple_integers_are_decimal)
     }
 }
 
-/* A check that finds a rebuild left by a dead process takes it over and finishes it
- * first: the check needs the handle's one run, and a rebuild taken over but not run would
- * stay recorded as this live process's, blocking others until it exits. */
-/* The golden views, and a started rebuild of stats whose owner's pid is gone; its gen. */
-static uint64_t dead_stats_rebuild(world *w)
+/* A started rebuild of `mask` whose owner's pid is gone (the record left by a process
+ * killed right after the step that started it); its gen. */
+static uint64_t dead_build(world *w, unsigned mask)
 {
     dk_views *vw;
     ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
-    golden_scenario(w);
-    ASSERT_OK(dk_views_sync(vw));
-    MDB_txn *txn; /* a rebuild of stats is started, as another process would */
+    MDB_txn *txn;
     uint64_t gen;
     ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_STATS) | BIT(DK_VIEW_CASES), 0, &gen));
+    ASSERT_OK(dk__build_start(vw, txn, mask, 0, &gen));
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     dk_views_close(vw);
-    pid_t dead = fork(); /* a pid that is gone */
-    ASSERT(dead >= 0);
+    pid_t dead = fork();
     if (dead == 0)
         _exit(0);
     ASSERT_EQ(waitpid(dead, NULL, 0), dead);
@@ -802,7 +797,6 @@ static uint64_t dead_stats_rebuild(world *w)
     MDB_val k = {14, key}, v;
     ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
     uint8_t rec[512];
-    ASSERT(v.mv_size >= 8 && v.mv_size <= sizeof rec);
     memcpy(rec, v.mv_data, v.mv_size);
     for (int i = 0; i < 8; i++)
         rec[i] = (uint8_t)((uint64_t)dead >> (56 - 8 * i));
@@ -813,6 +807,20 @@ static uint64_t dead_stats_rebuild(world *w)
     return gen;
 }
 
+/* The golden views, and a started rebuild of stats whose owner's pid is gone; its gen. */
+static uint64_t dead_stats_rebuild(world *w)
+{
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    golden_scenario(w);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    return dead_build(w, BIT(DK_VIEW_STATS) | BIT(DK_VIEW_CASES));
+}
+
+/* A check that finds a rebuild left by a dead process takes it over and finishes it
+ * first: the check needs the handle's one run, and a rebuild taken over but not run would
+ * stay recorded as this live process's, blocking others until it exits. */
 TEST(check_finishes_a_dead_processs_rebuild_first)
 {
     world w;
@@ -1458,6 +1466,8 @@ TEST(first_phase_meets_a_full_map_and_starts_again)
  * test is linked with --wrap=mdb_txn_commit; helper-18's harness) ---- */
 
 int __real_mdb_txn_commit(MDB_txn *txn);
+static void rv19_after_fault(void);
+#define rv19_after_fault_hook rv19_after_fault
 int __wrap_mdb_txn_commit(MDB_txn *txn);
 static dk_views *fi_vw;  /* whose environment */
 static int fi_bulk_only; /* count only commits of a first-phase step */
@@ -1477,6 +1487,7 @@ int __wrap_mdb_txn_commit(MDB_txn *txn)
         if (fail) {
             fi_failed++;
             mdb_txn_abort(txn);
+            rv19_after_fault_hook();
             return MDB_MAP_FULL;
         }
     }
@@ -1965,6 +1976,186 @@ TEST(close_mid_bulk_leaves_nothing_behind)
     world_close(&w);
 }
 
+/* ---- review 19 ---- */
+/* A check whose compare step meets a full map: the step is retried; the report must be
+ * that of one comparison. */
+static void rv19_check_compare_full(int damage)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw)); /* no first phase */
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t g_q = gen_of(vw, DK_VIEW_QUEUE);
+    if (damage) {
+        dk_views_close(vw);
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi q;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        char name[64];
+        views_env(w.dir, &env);
+        ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        snprintf(name, sizeof name, "queue@%llu", (unsigned long long)g_q);
+        ASSERT_EQ(mdb_dbi_open(txn, name, 0, &q), 0);
+        ASSERT_EQ(mdb_cursor_open(txn, q, &cur), 0);
+        ASSERT_EQ(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+        ASSERT_EQ(mdb_cursor_del(cur, 0), 0);
+        mdb_cursor_close(cur);
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    }
+    /* reference: the same check with no fault */
+    dk_views_check_report ref, rep;
+    diffs d0 = {0, ""}, d1 = {0, ""};
+    fi_arm(vw, 0, 1, 0);
+    ASSERT_OK(dk_views_check(vw, "all", 0, on_diff, &d0, &ref));
+    int n = fi_seen; /* the last counted commit: around the compare, which reports */
+    fi_arm(vw, 0, n, 1);
+    int rc = dk_views_check(vw, "all", 0, on_diff, &d1, &rep);
+    fi_vw = NULL;
+    ASSERT_OK(rc);
+    ASSERT_EQ(fi_failed, 1);
+    ASSERT_EQ(rep.views_checked, ref.views_checked);
+    ASSERT_EQ(rep.differences, ref.differences);
+    ASSERT_EQ(d1.n, d0.n);
+    dk_views_close(vw);
+    world_close(&w);
+}
+TEST(full_map_at_a_checks_compare_reports_once)
+{
+    rv19_check_compare_full(0);
+}
+TEST(full_map_at_a_checks_compare_reports_damage_once)
+{
+    rv19_check_compare_full(1);
+}
+
+#include <sys/resource.h>
+static size_t rv19_vmsize(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+/* A live step meets a full map and the map cannot grow (address space limit): the step
+ * fails; once memory is available again, the same handle must carry on. */
+TEST(failed_map_growth_leaves_the_handle_usable)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer reserves its shadow memory up front: it cannot run under the address
+     * space limit this test sets. The Release build of CI runs it. */
+    return;
+#endif
+    world w;
+    world_open(&w);
+    many_cases(&w, 50);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    open_case(&w, "R19-1", "visa", "2021-05-05", w.carol);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit old, lim;
+        getrlimit(RLIMIT_AS, &old);
+        lim = old;
+        lim.rlim_cur = rv19_vmsize() + (512u << 20); /* room for 1 GiB again, not for 2 */
+        setrlimit(RLIMIT_AS, &lim);
+        fi_arm(vw, 0, 1, 1);                  /* the live step's commit meets a full map */
+        int refused = dk_views_sync(vw) != 0; /* and the map cannot double */
+        setrlimit(RLIMIT_AS, &old);
+        fi_vw = NULL;
+        if (!refused)
+            _exit(3);
+        _exit(dk_views_sync(vw) == 0 ? 0 : 1); /* the same handle carries on */
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+static int rv19_go[2], rv19_ack[2], rv19_armed;
+static dk_views *rv19_a;
+/* the failed first-phase commit of handle A: then another process steps (it may, the
+ * write lock is free) before A's drop_run */
+static void rv19_after_fault(void)
+{
+    char c = 'g';
+    if (!rv19_armed)
+        return;
+    rv19_armed = 0;
+    ASSERT_EQ(write(rv19_go[1], &c, 1), 1);
+    ASSERT_EQ(read(rv19_ack[0], &c, 1), 1);
+}
+
+TEST(a_dropped_run_spares_a_build_another_process_took)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views_opts o = {1000, 1, 0, 1, 0}; /* first phase, a case a chunk */
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    uint64_t g = dead_build(&w, BIT(DK_VIEW_QUEUE) | BIT(DK_VIEW_CASES));
+    ASSERT(pipe(rv19_go) == 0 && pipe(rv19_ack) == 0);
+    pid_t p3 = fork();
+    if (p3 == 0) { /* another process: its own ledger and views handles */
+        char c;
+        if (read(rv19_go[0], &c, 1) != 1)
+            _exit(9);
+        dk_ledger *lg;
+        dk_views *v3;
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, &o, &v3))
+            _exit(8);
+        dk_views_batch b;
+        if (dk_views_step(v3, &b) != 0) /* adopts G, starts and commits a first-phase step */
+            _exit(5);
+        c = 'a';
+        if (write(rv19_ack[1], &c, 1) != 1)
+            _exit(7);
+        if (read(rv19_go[0], &c, 1) != 1) /* A has dropped its run */
+            _exit(6);
+        MDB_txn *txn;
+        vset bs;
+        uint64_t pid;
+        unsigned flags;
+        dk__txn_begin(v3, MDB_RDONLY, &txn);
+        int r = dk__build_load(v3, txn, g, &bs, &pid, &flags); /* still there? */
+        mdb_txn_abort(txn);
+        /* and P3 carries it to the end */
+        _exit(r == 0 && dk_views_sync(v3) == 0 ? 0 : 1);
+    }
+    /* A: a live process that adopts G first, and whose first first-phase step meets a full map */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    rv19_a = vw;
+    fi_arm(vw, 1, 1, 1);
+    rv19_armed = 1;
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b)); /* sweep adopts G; bulk step; the commit fails */
+    fi_vw = NULL;
+    char c = 'g';
+    ASSERT_EQ(write(rv19_go[1], &c, 1), 1);
+    int st;
+    waitpid(p3, &st, 0);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    world_close(&w);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 TH_MAIN(
     TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(
         golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
@@ -1981,20 +2172,24 @@ TH_MAIN(
                             TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
                                 bulk_put_keeps_digests_when_keys_repeat)
                                 TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
-                                    full_map_at_a_rebuilds_later_bulk_step)
-                                    TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                        full_maps_past_the_bound_leave_nothing_behind)
-                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                            full_map_at_a_checks_first_bulk_step)
-                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                full_map_at_every_other_check_step)
-                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                    full_map_in_a_short_check)
-                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                        held_entry_steps_equal_incremental)
-                                                        TH_ENTRY(
-                                                            full_map_in_a_requested_rebuild_by_sync)
+                                    full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild)
+                                    TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(
+                                        full_maps_past_the_bound_in_a_small_map)
+                                        TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(
+                                            full_map_at_a_checks_later_bulk_step)
+                                            TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(
+                                                full_map_in_a_short_rebuild)
+                                                TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(
+                                                    short_check_of_a_tiny_new_store)
+                                                    TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                        full_map_in_a_requested_rebuild_by_sync)
+                                                        TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
+                                                            close_mid_bulk_leaves_nothing_behind)
                                                             TH_ENTRY(
-                                                                full_map_in_a_projectors_rebuild)
+                                                                full_map_at_a_checks_compare_reports_once)
                                                                 TH_ENTRY(
-                                                                    close_mid_bulk_leaves_nothing_behind))
+                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                    TH_ENTRY(
+                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                        TH_ENTRY(
+                                                                            a_dropped_run_spares_a_build_another_process_took))
