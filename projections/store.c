@@ -96,6 +96,22 @@ static int env_lost(void)
                            "the views and open them again");
 }
 
+/* A remap that fails leaves LMDB's environment unmapped for good: open it anew (at `size`,
+ * 0 for the usual first size; LMDB maps at least what the file holds), or leave vw->env
+ * NULL so that every later call says it was lost. Returns `err`, with its message kept. */
+static int reopen_env(dk_views *vw, size_t size, int err)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", dk_errmsg());
+    mdb_env_close(vw->env);
+    vw->env = NULL;
+    size_t keep = vw->map_size;
+    vw->map_size = size;
+    dk__env_open(vw); /* NULL again if it fails */
+    vw->map_size = keep;
+    return dk_fail(err, "%s", msg);
+}
+
 int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn)
 {
     if (vw->env == NULL)
@@ -107,7 +123,9 @@ int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn)
         if (rc != MDB_MAP_RESIZED || tries > 3)
             return dk__mdb_fail(rc, "cannot begin a transaction");
         /* another process grew the map: adopt its size (no txn of ours is open) */
-        mdb_env_set_mapsize(vw->env, 0);
+        if ((rc = mdb_env_set_mapsize(vw->env, 0)) != 0)
+            return reopen_env(vw, 0,
+                              dk__mdb_fail(rc, "views: cannot map what another process grew"));
     }
 }
 
@@ -122,21 +140,8 @@ int dk__grow_map(dk_views *vw)
         return dk_fail(DK_EIO, "views: the map is full at %zu bytes and cannot grow further",
                        info.me_mapsize);
     int rc = mdb_env_set_mapsize(vw->env, info.me_mapsize * 2);
-    if (rc) {
-        /* LMDB has unmapped the environment and will not map it again: open it anew at
-         * the old size, or leave the handle to refuse every call */
-        int err = dk__mdb_fail(rc, "cannot grow the map");
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", dk_errmsg());
-        mdb_env_close(vw->env);
-        vw->env = NULL;
-        size_t keep = vw->map_size;
-        vw->map_size = info.me_mapsize;
-        if (dk__env_open(vw) != 0)
-            vw->env = NULL;
-        vw->map_size = keep;
-        return dk_fail(err, "%s", msg);
-    }
+    if (rc)
+        return reopen_env(vw, info.me_mapsize, dk__mdb_fail(rc, "cannot grow the map"));
     return 0;
 }
 
@@ -526,7 +531,9 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
             unsigned flags;
             if (dk__build_load(vw, txn, dead[i], &vs, &pid, &flags) == 0 &&
                 dk__build_save(vw, txn, &vs, 0) == 0) {
+                /* ours once this transaction commits (finish() undoes it if not) */
                 vw->run = (build_run){1, 0, dead[i], dead_mask[i], 0};
+                vw->adopting = 1;
                 dk__cache_clear(&vw->build_cache);
                 continue;
             }

@@ -91,7 +91,7 @@ void dk_views_close(dk_views *vw)
     if (vw->env && vw->run.active) {
         MDB_txn *txn;
         if (dk__txn_begin(vw, 0, &txn) == 0) {
-            if (dk__build_drop(vw, txn, vw->run.gen, vw->run.mask) == 0)
+            if (dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask) == 0)
                 mdb_txn_commit(txn);
             else
                 mdb_txn_abort(txn);
@@ -164,6 +164,12 @@ static int finish(dk_views *vw, MDB_txn *txn, int rc)
     }
     if (rc == 0)
         vw->full = 0;
+    if (rc && vw->adopting) {
+        /* the record still names the dead process: the build is not ours to carry on */
+        vw->run.active = 0;
+        vw->run.bulk = 0;
+    }
+    vw->adopting = 0;
     if (rc) {
         drop_caches(vw);
         if (rc == DK__VMAPFULL && ++vw->full > FULL_MAX)
@@ -179,16 +185,17 @@ static int finish(dk_views *vw, MDB_txn *txn, int rc)
     return rc;
 }
 
-/* Drop the run's build now (its record and databases), in a transaction of its own. */
+/* Drop the run's build now (its record and databases), in a transaction of its own, once
+ * more if the map was full; failing that, a later step's sweep drops it. */
 static void drop_run(dk_views *vw)
 {
-    MDB_txn *txn;
-    if (dk__txn_begin(vw, 0, &txn) != 0)
-        return; /* a later step's sweep drops it */
-    if (dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask) == 0)
-        mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
+    for (int tries = 0; tries < 2; tries++) {
+        MDB_txn *txn;
+        if (dk__txn_begin(vw, 0, &txn) != 0)
+            return;
+        if (finish(vw, txn, dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
+            return;
+    }
 }
 
 int dk_views_step(dk_views *vw, dk_views_batch *b)

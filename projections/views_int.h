@@ -103,6 +103,7 @@ struct dk_views {
     unsigned full;      /* full maps met since the last commit */
     unsigned restarts;  /* rebuilds or checks whose first phase started again (tests) */
     size_t scatter_max; /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
+    int adopting;       /* the open transaction takes over a dead process's build */
     uint64_t upto;      /* 0, or the last seq these views may apply */
     build_run run;
     unsigned requested;  /* views a caller asked to rebuild, not yet started */

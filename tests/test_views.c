@@ -1,6 +1,7 @@
 /* test_views.c - the projections: a golden scenario through every view against expected
  * output written by hand; undo, corruption and rebuild, version changes, the libuv projector. */
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -772,6 +773,35 @@ TEST(tuple_integers_are_decimal)
 
 /* A started rebuild of `mask` whose owner's pid is gone (the record left by a process
  * killed right after the step that started it); its gen. */
+/* Make build `gen`'s record name a process that is gone, as a killed owner leaves it. */
+static void orphan_build(const char *dir, uint64_t gen)
+{
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    views_env(dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
+    for (int i = 0; i < 8; i++)
+        key[6 + i] = (uint8_t)(gen >> (56 - 8 * i));
+    MDB_val k = {14, key}, v;
+    ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
+    uint8_t rec[512];
+    ASSERT(v.mv_size >= 8 && v.mv_size <= sizeof rec);
+    memcpy(rec, v.mv_data, v.mv_size);
+    for (int i = 0; i < 8; i++)
+        rec[i] = (uint8_t)((uint64_t)dead >> (56 - 8 * i));
+    MDB_val nv = {v.mv_size, rec};
+    ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 static uint64_t dead_build(world *w, unsigned mask)
 {
     dk_views *vw;
@@ -782,28 +812,7 @@ static uint64_t dead_build(world *w, unsigned mask)
     ASSERT_OK(dk__build_start(vw, txn, mask, 0, &gen));
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     dk_views_close(vw);
-    pid_t dead = fork();
-    if (dead == 0)
-        _exit(0);
-    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
-    MDB_env *env;
-    MDB_dbi meta;
-    views_env(w->dir, &env);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
-    for (int i = 0; i < 8; i++)
-        key[6 + i] = (uint8_t)(gen >> (56 - 8 * i));
-    MDB_val k = {14, key}, v;
-    ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
-    uint8_t rec[512];
-    memcpy(rec, v.mv_data, v.mv_size);
-    for (int i = 0; i < 8; i++)
-        rec[i] = (uint8_t)((uint64_t)dead >> (56 - 8 * i));
-    MDB_val nv = {v.mv_size, rec};
-    ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    orphan_build(w->dir, gen);
     return gen;
 }
 
@@ -1160,9 +1169,12 @@ static void *watchdog(void *p)
     _exit(2);
 }
 
-/* Another process grows the ledger's map past 8 MiB. */
-static void grow_map_in_another_process(const char *dir)
+/* Another process writes `bytes` into the LMDB environment in `dir`, with a map of `map`:
+ * this process's map of it is then too small (MDB_MAP_RESIZED at its next transaction). */
+static void grow_map_in_another_process(const char *dir, size_t map, size_t bytes)
 {
+    static char junk[32u << 20];
+    ASSERT(bytes <= sizeof junk);
     pid_t pid = fork();
     if (pid == 0) {
         MDB_env *env;
@@ -1170,13 +1182,12 @@ static void grow_map_in_another_process(const char *dir)
         MDB_dbi dbi;
         mdb_env_create(&env);
         mdb_env_set_maxdbs(env, 32);
-        mdb_env_set_mapsize(env, 256u << 20);
+        mdb_env_set_mapsize(env, map);
         if (mdb_env_open(env, dir, MDB_NOTLS, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
             mdb_dbi_open(txn, "test_junk", MDB_CREATE, &dbi))
             _exit(1);
-        static char junk[16u << 20];
         static char kname[] = "junk";
-        MDB_val k = {4, kname}, v = {sizeof junk, junk};
+        MDB_val k = {4, kname}, v = {bytes, junk};
         _exit(mdb_put(txn, dbi, &k, &v, 0) || mdb_txn_commit(txn) ? 1 : 0);
     }
     int status;
@@ -1214,7 +1225,7 @@ TEST(map_resized_by_another_process_during_a_rebuild)
     world w;
     world_open(&w);
     dk_views *vw = bulk_waiting_on_writer(&w);
-    grow_map_in_another_process(w.dir);
+    grow_map_in_another_process(w.dir, 256u << 20, 16u << 20);
     /* this process's next read sees MDB_MAP_RESIZED and must resize */
     dk_views_batch b;
     int rc = 0;
@@ -1272,7 +1283,7 @@ static void rv_on_commit(void *ud, uint64_t head)
         return;
     for (int i = 0; i < 5000 && !rv_x2_submitted; i++)
         usleep(1000);
-    grow_map_in_another_process(rv_dir);
+    grow_map_in_another_process(rv_dir, 256u << 20, 16u << 20);
 }
 
 static void rv_cb(void *ud, const dk_append_res *res)
@@ -1466,8 +1477,8 @@ TEST(first_phase_meets_a_full_map_and_starts_again)
  * test is linked with --wrap=mdb_txn_commit; helper-18's harness) ---- */
 
 int __real_mdb_txn_commit(MDB_txn *txn);
-static void rv19_after_fault(void);
-#define rv19_after_fault_hook rv19_after_fault
+static void rv_after_fault(void);
+#define rv_after_fault_hook rv_after_fault
 int __wrap_mdb_txn_commit(MDB_txn *txn);
 static dk_views *fi_vw;  /* whose environment */
 static int fi_bulk_only; /* count only commits of a first-phase step */
@@ -1487,7 +1498,7 @@ int __wrap_mdb_txn_commit(MDB_txn *txn)
         if (fail) {
             fi_failed++;
             mdb_txn_abort(txn);
-            rv19_after_fault_hook();
+            rv_after_fault_hook();
             return MDB_MAP_FULL;
         }
     }
@@ -1750,7 +1761,7 @@ TEST(short_check_of_a_tiny_new_store)
     world_close(&w);
 }
 
-/* ---- review: the held (scatter) entries written in a step of their own ---- */
+/* ---- the held (scatter) entries written in a step of their own ---- */
 
 static void rich_cases(world *w, int n)
 {
@@ -1976,10 +1987,10 @@ TEST(close_mid_bulk_leaves_nothing_behind)
     world_close(&w);
 }
 
-/* ---- review 19 ---- */
+/* ---- helper-19's reproducers ---- */
 /* A check whose compare step meets a full map: the step is retried; the report must be
  * that of one comparison. */
-static void rv19_check_compare_full(int damage)
+static void rv_check_compare_full(int damage)
 {
     world w;
     world_open(&w);
@@ -2027,15 +2038,14 @@ static void rv19_check_compare_full(int damage)
 }
 TEST(full_map_at_a_checks_compare_reports_once)
 {
-    rv19_check_compare_full(0);
+    rv_check_compare_full(0);
 }
 TEST(full_map_at_a_checks_compare_reports_damage_once)
 {
-    rv19_check_compare_full(1);
+    rv_check_compare_full(1);
 }
 
-#include <sys/resource.h>
-static size_t rv19_vmsize(void)
+static size_t rv_vmsize(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -2046,6 +2056,17 @@ static size_t rv19_vmsize(void)
     if (f)
         fclose(f);
     return kb * 1024;
+}
+
+/* Let this process map at most `extra` bytes more than it has now; the old limit. */
+static struct rlimit limit_address_space(size_t extra)
+{
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_AS, &old);
+    lim = old;
+    lim.rlim_cur = rv_vmsize() + extra;
+    setrlimit(RLIMIT_AS, &lim);
+    return old;
 }
 /* A live step meets a full map and the map cannot grow (address space limit): the step
  * fails; once memory is available again, the same handle must carry on. */
@@ -2065,11 +2086,7 @@ TEST(failed_map_growth_leaves_the_handle_usable)
     open_case(&w, "R19-1", "visa", "2021-05-05", w.carol);
     pid_t pid = fork();
     if (pid == 0) {
-        struct rlimit old, lim;
-        getrlimit(RLIMIT_AS, &old);
-        lim = old;
-        lim.rlim_cur = rv19_vmsize() + (512u << 20); /* room for 1 GiB again, not for 2 */
-        setrlimit(RLIMIT_AS, &lim);
+        struct rlimit old = limit_address_space(512u << 20); /* 1 GiB again, not 2 */
         fi_arm(vw, 0, 1, 1);                  /* the live step's commit meets a full map */
         int refused = dk_views_sync(vw) != 0; /* and the map cannot double */
         setrlimit(RLIMIT_AS, &old);
@@ -2085,18 +2102,18 @@ TEST(failed_map_growth_leaves_the_handle_usable)
     world_close(&w);
 }
 
-static int rv19_go[2], rv19_ack[2], rv19_armed;
-static dk_views *rv19_a;
+static int rv_go[2], rv_ack[2], rv_armed;
+static dk_views *rv_a;
 /* the failed first-phase commit of handle A: then another process steps (it may, the
  * write lock is free) before A's drop_run */
-static void rv19_after_fault(void)
+static void rv_after_fault(void)
 {
     char c = 'g';
-    if (!rv19_armed)
+    if (!rv_armed)
         return;
-    rv19_armed = 0;
-    ASSERT_EQ(write(rv19_go[1], &c, 1), 1);
-    ASSERT_EQ(read(rv19_ack[0], &c, 1), 1);
+    rv_armed = 0;
+    ASSERT_EQ(write(rv_go[1], &c, 1), 1);
+    ASSERT_EQ(read(rv_ack[0], &c, 1), 1);
 }
 
 TEST(a_dropped_run_spares_a_build_another_process_took)
@@ -2110,11 +2127,11 @@ TEST(a_dropped_run_spares_a_build_another_process_took)
     ASSERT_OK(dk_views_sync(vw));
     dk_views_close(vw);
     uint64_t g = dead_build(&w, BIT(DK_VIEW_QUEUE) | BIT(DK_VIEW_CASES));
-    ASSERT(pipe(rv19_go) == 0 && pipe(rv19_ack) == 0);
+    ASSERT(pipe(rv_go) == 0 && pipe(rv_ack) == 0);
     pid_t p3 = fork();
     if (p3 == 0) { /* another process: its own ledger and views handles */
         char c;
-        if (read(rv19_go[0], &c, 1) != 1)
+        if (read(rv_go[0], &c, 1) != 1)
             _exit(9);
         dk_ledger *lg;
         dk_views *v3;
@@ -2124,9 +2141,9 @@ TEST(a_dropped_run_spares_a_build_another_process_took)
         if (dk_views_step(v3, &b) != 0) /* adopts G, starts and commits a first-phase step */
             _exit(5);
         c = 'a';
-        if (write(rv19_ack[1], &c, 1) != 1)
+        if (write(rv_ack[1], &c, 1) != 1)
             _exit(7);
-        if (read(rv19_go[0], &c, 1) != 1) /* A has dropped its run */
+        if (read(rv_go[0], &c, 1) != 1) /* A has dropped its run */
             _exit(6);
         MDB_txn *txn;
         vset bs;
@@ -2140,14 +2157,14 @@ TEST(a_dropped_run_spares_a_build_another_process_took)
     }
     /* A: a live process that adopts G first, and whose first first-phase step meets a full map */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    rv19_a = vw;
+    rv_a = vw;
     fi_arm(vw, 1, 1, 1);
-    rv19_armed = 1;
+    rv_armed = 1;
     dk_views_batch b;
     ASSERT_OK(dk_views_step(vw, &b)); /* sweep adopts G; bulk step; the commit fails */
     fi_vw = NULL;
     char c = 'g';
-    ASSERT_EQ(write(rv19_go[1], &c, 1), 1);
+    ASSERT_EQ(write(rv_go[1], &c, 1), 1);
     int st;
     waitpid(p3, &st, 0);
     ASSERT_OK(dk_views_sync(vw));
@@ -2156,40 +2173,245 @@ TEST(a_dropped_run_spares_a_build_another_process_took)
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* ---- helper-20's reproducers ---- */
+/* Another process grew the views' map past what this process can map: a read
+ * (dk__txn_begin's MDB_MAP_RESIZED path) fails with an error, not a crash (helper-20). */
+TEST(map_grown_past_reach_by_another_process_is_an_error)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return; /* an address space limit again: the Release build runs it */
+#endif
+    world w;
+    world_open(&w);
+    many_cases(&w, 20);
+    dk_views *vw;
+    dk_views_opts small = {0, 0, 0, 0, 4u << 20};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &small, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    char vdir[512];
+    snprintf(vdir, sizeof vdir, "%s/views", w.dir);
+    grow_map_in_another_process(vdir, 128u << 20, 32u << 20);
+    int st;
+    pid_t pid = fork();
+    if (pid == 0) {
+        limit_address_space(16u << 20); /* no room for the 128 MiB map */
+        dk_view_status vs[DK_VIEW_COUNT];
+        int rc = dk_views_status(vw, vs);
+        _exit(rc != 0 ? 0 : 3);
+    }
+    waitpid(pid, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* an error, not a crash */
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* dk_views_close spares a build another live process has taken over (helper-20). */
+TEST(close_spares_a_build_another_process_took)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 400);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    uint64_t g = dead_build(&w, BIT(DK_VIEW_QUEUE) | BIT(DK_VIEW_CASES));
+    ASSERT(pipe(rv_go) == 0 && pipe(rv_ack) == 0);
+    /* A: adopts G in a step (no first phase: one batch) whose commit meets a full map */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    fi_arm(vw, 0, 1, 1);
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b));
+    fi_vw = NULL;
+    ASSERT_EQ(fi_failed, 1);
+    pid_t p3 = fork();
+    if (p3 == 0) {
+        char c;
+        dk_ledger *lg;
+        dk_views *v3;
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, NULL, &v3))
+            _exit(8);
+        dk_views_batch b3;
+        if (dk_views_step(v3, &b3) != 0) /* adopts G (its record names a dead pid) */
+            _exit(5);
+        int took = v3->run.active && v3->run.gen == g;
+        c = 'a';
+        if (write(rv_ack[1], &c, 1) != 1 || read(rv_go[0], &c, 1) != 1)
+            _exit(7);
+        MDB_txn *txn;
+        vset bs;
+        uint64_t pid;
+        unsigned flags;
+        dk__txn_begin(v3, MDB_RDONLY, &txn);
+        int r = dk__build_load(v3, txn, g, &bs, &pid, &flags);
+        mdb_txn_abort(txn);
+        _exit(took && r == 0 ? 0 : 1);
+    }
+    char c;
+    ASSERT_EQ(read(rv_ack[0], &c, 1), 1);
+    dk_views_close(vw); /* A closes while P3 (alive) owns G */
+    c = 'g';
+    ASSERT_EQ(write(rv_go[1], &c, 1), 1);
+    int st;
+    waitpid(p3, &st, 0);
+    world_close(&w);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* The commit that drops a check's scratch databases meets a full map: it is tried again
+ * once the map has grown, and nothing is left behind. */
+TEST(full_map_when_a_check_drops_its_scratch)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 100);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_check_report ref, rep;
+    fi_arm(vw, 0, 1, 0);
+    ASSERT_OK(dk_views_check(vw, "all", 0, NULL, NULL, &ref));
+    int n = fi_seen; /* drop_run's commit */
+    fi_arm(vw, 0, n, 1);
+    ASSERT_OK(dk_views_check(vw, "all", 0, NULL, NULL, &rep));
+    fi_vw = NULL;
+    ASSERT_EQ(fi_failed, 1);
+    ASSERT_EQ(rep.ok, ref.ok);
+    int records, dbs;
+    char names[1024];
+    leftovers(vw, &records, &dbs, names, sizeof names);
+    ASSERT_EQ(records, 0);
+    ASSERT_EQ(dbs, 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A's step that takes over a dead process's build fails: the build is not A's, so only
+ * the other process that takes it over advances it, and the views come out right
+ * (helper-20: A used to keep the run, and both advanced it from their own caches). */
+TEST(a_failed_adoption_leaves_the_build_to_others)
+{
+    world w;
+    world_open(&w);
+    static const char *who[] = {"carol", "dave", "erin", "frank", "gina"};
+    for (int i = 0; i < 20; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "TW-%02d", i);
+        open_case(&w, id, "visa", "2021-01-01", w.carol);
+    }
+    for (int r = 0; r < 15; r++)
+        for (int i = 0; i < 20; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "TW-%02d", i);
+            assign(&w, id, who[(r + i) % 5]);
+        }
+    dk_views *vw;
+    dk_views_opts o = {1000, 50, 0, 0, 0};
+    /* no live views yet; a build of all views, one batch in (seq 50), whose process died */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    dk_head head;
+    ASSERT_OK(dk_ledger_head(w.lg, &head));
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS, 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq, 50, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    dk_views_close(vw);
+    orphan_build(w.dir, g);
+    ASSERT(pipe(rv_go) == 0 && pipe(rv_ack) == 0);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    fi_arm(vw, 0, 1, 1);
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b)); /* adopts G; its batch's commit fails */
+    fi_vw = NULL;
+    ASSERT(!vw->run.active); /* the adoption was not committed: G is not A's */
+    pid_t p3 = fork();
+    if (p3 == 0) {
+        char c;
+        dk_ledger *lg;
+        dk_views *v3;
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, &o, &v3))
+            _exit(8);
+        for (;;) {
+            dk_views_batch b3;
+            if (dk_views_step(v3, &b3) != 0)
+                _exit(5);
+            c = v3->run.active ? 'a' : 'x';
+            if (write(rv_ack[1], &c, 1) != 1)
+                _exit(7);
+            if (c == 'x')
+                break;
+            if (read(rv_go[0], &c, 1) != 1)
+                _exit(6);
+        }
+        dk_views_close(v3);
+        _exit(0);
+    }
+    int steps = 0;
+    for (;;) {
+        char c;
+        ASSERT_EQ(read(rv_ack[0], &c, 1), 1); /* P3 stepped */
+        if (c == 'x')
+            break;
+        if (vw->run.active)
+            steps++;
+        ASSERT_OK(dk_views_step(vw, &b)); /* then A */
+        c = 'g';
+        ASSERT_EQ(write(rv_go[1], &c, 1), 1);
+    }
+    int st;
+    waitpid(p3, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_check_report rep;
+    diffs d = {0, ""};
+    ASSERT_OK(dk_views_check(vw, "all", 4, on_diff, &d, &rep));
+    ASSERT(rep.ok);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(
-    TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(
-        golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
-        TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
-            check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal)
-            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
-                rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds)
-                TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                    views_of_another_ledger_are_refused_then_rebuilt)
-                    TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                        open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                        TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                            append_grows_the_map_during_a_rebuild)
-                            TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
-                                bulk_put_keeps_digests_when_keys_repeat)
-                                TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
-                                    full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild)
-                                    TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(
-                                        full_maps_past_the_bound_in_a_small_map)
-                                        TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(
-                                            full_map_at_a_checks_later_bulk_step)
-                                            TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(
-                                                full_map_in_a_short_rebuild)
-                                                TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(
-                                                    short_check_of_a_tiny_new_store)
-                                                    TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                        full_map_in_a_requested_rebuild_by_sync)
-                                                        TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
-                                                            close_mid_bulk_leaves_nothing_behind)
-                                                            TH_ENTRY(
-                                                                full_map_at_a_checks_compare_reports_once)
+    TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(
+        map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+        TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
+            golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries)
+            TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
+                check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal)
+                TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
+                    rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds)
+                    TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                        views_of_another_ledger_are_refused_then_rebuilt)
+                        TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                            open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                            TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                append_grows_the_map_during_a_rebuild)
+                                TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
+                                    bulk_put_keeps_digests_when_keys_repeat)
+                                    TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
+                                        full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild)
+                                        TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(
+                                            full_maps_past_the_bound_in_a_small_map)
+                                            TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(
+                                                full_map_at_a_checks_later_bulk_step)
+                                                TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(
+                                                    full_map_in_a_short_rebuild)
+                                                    TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(
+                                                        short_check_of_a_tiny_new_store)
+                                                        TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                            full_map_in_a_requested_rebuild_by_sync)
+                                                            TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
+                                                                close_mid_bulk_leaves_nothing_behind)
                                                                 TH_ENTRY(
-                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                    full_map_at_a_checks_compare_reports_once)
                                                                     TH_ENTRY(
-                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                        full_map_at_a_checks_compare_reports_damage_once)
                                                                         TH_ENTRY(
-                                                                            a_dropped_run_spares_a_build_another_process_took))
+                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                            TH_ENTRY(
+                                                                                a_dropped_run_spares_a_build_another_process_took))
