@@ -74,21 +74,34 @@ static int resize_map(dk_ledger *lg, int grow)
     pthread_rwlock_wrlock(&lg->txn_lock);
     mdb_env_info(lg->env, &info);
     int rc = mdb_env_set_mapsize(lg->env, grow ? info.me_mapsize * 2 : 0);
+    if (rc)
+        atomic_store(&lg->map_lost, 1); /* LMDB unmapped the environment for good */
     pthread_rwlock_unlock(&lg->txn_lock);
     atomic_fetch_sub(&lg->resize_wanted, 1);
     return rc;
+}
+
+/* Every transaction starts here, txn_lock held shared: refused once a failed resize has
+ * left LMDB with no map (any call would read unmapped memory). */
+static int txn_begin(dk_ledger *lg, unsigned flags, MDB_txn **txn)
+{
+    if (atomic_load(&lg->map_lost))
+        return dk__fail(DK_EIO, "the ledger's map could not be resized (out of address "
+                                "space?); close the ledger and open it again");
+    int rc = mdb_txn_begin(lg->env, NULL, flags, txn);
+    return rc == MDB_MAP_RESIZED ? rc : rc ? dk__mdb_err(rc, "cannot begin a transaction") : 0;
 }
 
 int dk__read_begin(dk_ledger *lg, MDB_txn **txn)
 {
     for (;;) {
         pthread_rwlock_rdlock(&lg->txn_lock);
-        int rc = mdb_txn_begin(lg->env, NULL, MDB_RDONLY, txn);
+        int rc = txn_begin(lg, MDB_RDONLY, txn);
         if (rc == 0)
             return 0;
         pthread_rwlock_unlock(&lg->txn_lock);
         if (rc != MDB_MAP_RESIZED)
-            return dk__mdb_err(rc, "cannot begin a read transaction");
+            return rc;
         /* Another process grew the map: adopt its size, then retry. */
         resize_map(lg, 0);
     }
@@ -111,10 +124,10 @@ int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void
     if (lg->read_only)
         return dk__fail(DK_EINVAL, "the ledger was opened read-only");
     pthread_rwlock_rdlock(&lg->txn_lock);
-    int rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    int rc = txn_begin(lg, 0, &txn);
     if (rc) {
         pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin a transaction");
+        return rc == MDB_MAP_RESIZED ? dk__mdb_err(rc, "cannot begin a transaction") : rc;
     }
     rc = fn(lg, txn, arg);
     if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
@@ -731,16 +744,16 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
     head_state h;
     int rc;
     pthread_rwlock_rdlock(&lg->txn_lock);
-    rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+    rc = txn_begin(lg, 0, &txn);
     if (rc == MDB_MAP_RESIZED) {
         pthread_rwlock_unlock(&lg->txn_lock);
         resize_map(lg, 0);
         pthread_rwlock_rdlock(&lg->txn_lock);
-        rc = mdb_txn_begin(lg->env, NULL, 0, &txn);
+        rc = txn_begin(lg, 0, &txn);
     }
     if (rc) {
         pthread_rwlock_unlock(&lg->txn_lock);
-        return dk__mdb_err(rc, "cannot begin the write transaction");
+        return rc == MDB_MAP_RESIZED ? dk__mdb_err(rc, "cannot begin the write transaction") : rc;
     }
     rc = get_head(txn, lg->meta, &h);
     if (rc == 0)

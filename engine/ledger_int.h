@@ -41,6 +41,7 @@ struct dk_ledger {
      * the map is resized (LMDB requires no live transaction then). */
     pthread_rwlock_t txn_lock;
     atomic_int resize_wanted; /* threads waiting for txn_lock to resize the map */
+    atomic_int map_lost;      /* a resize failed: LMDB has no map, so no transaction */
     /* Signature verification: a caller verifies in its own thread while fewer
      * than `cores` verifications run; beyond that its append goes to a pool of
      * `cores` threads that drain the queue without sleeping between events. */
