@@ -44,7 +44,7 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir)
         goto fail;
     }
     pthread_rwlock_rdlock(&lg->txn_lock);
-    int mrc = mdb_env_copyfd2(lg->env, fd, MDB_CP_COMPACT);
+    int mrc = (rc = dk__map_lost(lg)) != 0 ? 0 : mdb_env_copyfd2(lg->env, fd, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&lg->txn_lock);
     if (mrc)
         rc = dk__mdb_err(mrc, "cannot copy the ledger");

@@ -72,8 +72,11 @@ static int resize_map(dk_ledger *lg, int grow)
     MDB_envinfo info;
     atomic_fetch_add(&lg->resize_wanted, 1);
     pthread_rwlock_wrlock(&lg->txn_lock);
-    mdb_env_info(lg->env, &info);
-    int rc = mdb_env_set_mapsize(lg->env, grow ? info.me_mapsize * 2 : 0);
+    int rc = ENOMEM; /* a resize that failed before left no map to read or resize */
+    if (!atomic_load(&lg->map_lost)) {
+        mdb_env_info(lg->env, &info);
+        rc = mdb_env_set_mapsize(lg->env, grow ? info.me_mapsize * 2 : 0);
+    }
     if (rc)
         atomic_store(&lg->map_lost, 1); /* LMDB unmapped the environment for good */
     pthread_rwlock_unlock(&lg->txn_lock);
@@ -81,13 +84,21 @@ static int resize_map(dk_ledger *lg, int grow)
     return rc;
 }
 
-/* Every transaction starts here, txn_lock held shared: refused once a failed resize has
- * left LMDB with no map (any call would read unmapped memory). */
-static int txn_begin(dk_ledger *lg, unsigned flags, MDB_txn **txn)
+int dk__map_lost(dk_ledger *lg)
 {
     if (atomic_load(&lg->map_lost))
         return dk__fail(DK_EIO, "the ledger's map could not be resized (out of address "
                                 "space?); close the ledger and open it again");
+    return 0;
+}
+
+/* Every transaction starts here, txn_lock held shared: refused once a failed resize has
+ * left LMDB with no map (any call would read unmapped memory). */
+static int txn_begin(dk_ledger *lg, unsigned flags, MDB_txn **txn)
+{
+    int lost = dk__map_lost(lg);
+    if (lost)
+        return lost;
     int rc = mdb_txn_begin(lg->env, NULL, flags, txn);
     return rc == MDB_MAP_RESIZED ? rc : rc ? dk__mdb_err(rc, "cannot begin a transaction") : 0;
 }

@@ -80,6 +80,10 @@ int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void
  * DK_E* code; and setting one (an LMDB code). */
 int dk__meta_is(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value);
 int dk__meta_set(dk_ledger *lg, MDB_txn *txn, const char *key, const char *value);
+/* DK_EIO once a failed resize has left LMDB with no map (then no LMDB call may be made on
+ * the environment), else 0. Check it with txn_lock held, before any LMDB call that does
+ * not go through dk__read_begin or dk__write_txn. */
+int dk__map_lost(dk_ledger *lg);
 /* Begin/end a read transaction under txn_lock. */
 int dk__read_begin(dk_ledger *lg, MDB_txn **txn);
 void dk__read_end(dk_ledger *lg, MDB_txn *txn);

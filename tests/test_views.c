@@ -2205,6 +2205,9 @@ TEST(map_grown_past_reach_by_another_process_is_an_error)
     world_close(&w);
 }
 
+/* engine/ledger.c's map growth on MDB_MAP_FULL (engine-private; called here directly). */
+int dk__ledger_grow_map(dk_ledger *lg);
+
 /* The same for the ledger: another process grew its map past what this process can map;
  * reading the ledger then fails with an error, and keeps failing, never crashes. */
 TEST(ledger_map_grown_past_reach_is_an_error)
@@ -2225,6 +2228,12 @@ TEST(ledger_map_grown_past_reach_is_an_error)
         limit_address_space(16u << 20); /* no room for the 128 MiB map */
         if (dk_ledger_head(w.lg, &head) == 0 || dk_ledger_head(w.lg, &head) == 0)
             _exit(3);
+        /* nor may a later growth (an append's full map) or a backup touch the lost map
+         * (helper-21) */
+        char bak[600];
+        snprintf(bak, sizeof bak, "%s/bak", w.dir);
+        if (dk__ledger_grow_map(w.lg) == 0 || dk_ledger_backup(w.lg, bak) == 0)
+            _exit(4);
         _exit(0);
     }
     int st;
