@@ -760,16 +760,7 @@ int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len)
             rc = dk__mdb_fail(rc, "cannot open a cursor");
             break;
         }
-        MDB_val k = {klen, (void *)key}, d = {vlen, (void *)(key + klen)};
-        int m = mdb_cursor_put(cur[v], &k, &d, MDB_NOOVERWRITE);
-        if (m == 0) {
-            dk__digest_xor(vs->digest[v], p + 14);
-            vs->count[v]++;
-        } else if (m == MDB_KEYEXIST) {
-            rc = dk__view_put(txn, vs, v, key, klen, key + klen, vlen, p + 14);
-        } else {
-            rc = dk__mdb_fail(m, "cannot write a view entry");
-        }
+        rc = dk__view_put(txn, cur[v], vs, v, key, klen, key + klen, vlen, p + 14);
     }
     for (int v = 0; v < NV; v++)
         if (cur[v])

@@ -62,6 +62,17 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The CLOCK_REALTIME time `s` seconds from now, for pthread_cond_timedwait. */
+static struct timespec in_seconds(double s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long ns = ts.tv_nsec + (long)(s * 1e9);
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    return ts;
+}
+
 /* Has the rebuild been stopped, or has a thread failed? */
 static int halted(bulk *k)
 {
@@ -161,13 +172,7 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
             continue;
         }
         /* wake now and then to see whether a resize waits */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = in_seconds(0.010);
         k->folder_waits++;
         pthread_cond_timedwait(&k->to_folder, &k->mu, &ts);
         k->folder_waits--;
@@ -367,11 +372,7 @@ static int pop(bulk *k, chunk *out, double deadline)
         double left = deadline - now_s();
         if (left <= 0)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long ns = ts.tv_nsec + (long)(left * 1e9);
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
+        struct timespec ts = in_seconds(left);
         k->writer_waits++;
         pthread_cond_timedwait(&k->to_writer, &k->mu, &ts);
         k->writer_waits--;

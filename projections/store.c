@@ -646,14 +646,15 @@ static int change_entry(MDB_txn *txn, vset *vs, int view, MDB_val *k, int have, 
     return rc ? dk__mdb_fail(rc, "cannot write a view entry") : 0;
 }
 
-int dk__view_put(MDB_txn *txn, vset *vs, int view, const void *key, size_t klen, const void *v,
-                 size_t vlen, const uint8_t *hash)
+int dk__view_put(MDB_txn *txn, MDB_cursor *cur, vset *vs, int view, const void *key, size_t klen,
+                 const void *v, size_t vlen, const uint8_t *hash)
 {
     /* Most puts add a key (all of them in a rebuild): try to add it, and LMDB hands back
      * the value already there if there is one. One B-tree descent for a new key instead
-     * of a lookup and then a put. */
+     * of a lookup and then a put (none, through a cursor already on the key's page). */
     MDB_val k = {klen, (void *)key}, old = {vlen, (void *)v};
-    int rc = mdb_put(txn, vs->dbi[view], &k, &old, MDB_NOOVERWRITE);
+    int rc = cur ? mdb_cursor_put(cur, &k, &old, MDB_NOOVERWRITE)
+                 : mdb_put(txn, vs->dbi[view], &k, &old, MDB_NOOVERWRITE);
     if (rc == 0) {
         uint8_t h[DK_VIEW_DIGEST_BYTES];
         if (hash == NULL)
@@ -686,7 +687,7 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
         if (!(vs->mask & BIT(e->view)))
             continue;
         if (e->kind == OV_PUT) {
-            rc = dk__view_put(txn, vs, e->view, e->key, e->klen, e->val, e->vlen, NULL);
+            rc = dk__view_put(txn, NULL, vs, e->view, e->key, e->klen, e->val, e->vlen, NULL);
             continue;
         }
         MDB_val k = {e->klen, e->key}, old;

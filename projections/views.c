@@ -83,20 +83,15 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
     return 0;
 }
 
+static void drop_run(dk_views *vw);
+
 void dk_views_close(dk_views *vw)
 {
     if (vw == NULL)
         return;
     dk__bulk_stop(vw);
-    if (vw->env && vw->run.active) {
-        MDB_txn *txn;
-        if (dk__txn_begin(vw, 0, &txn) == 0) {
-            if (dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask) == 0)
-                mdb_txn_commit(txn);
-            else
-                mdb_txn_abort(txn);
-        }
-    }
+    if (vw->env && vw->run.active)
+        drop_run(vw);
     if (vw->env)
         mdb_env_close(vw->env);
     dk__ov_free(&vw->ov);

@@ -158,10 +158,11 @@ int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b);
 
 /* Write the overlay into the set's databases, keeping digests and counts. */
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov);
-/* Put one entry into a set's view, keeping its digest and count. `hash` is the entry's
- * dk__entry_hash, or NULL to compute it. */
-int dk__view_put(MDB_txn *txn, vset *vs, int view, const void *key, size_t klen, const void *v,
-                 size_t vlen, const uint8_t *hash);
+/* Put one entry into a set's view, keeping its digest and count; through `cur` (a cursor
+ * on that view's database) if not NULL. `hash` is the entry's dk__entry_hash, or NULL to
+ * compute it. */
+int dk__view_put(MDB_txn *txn, MDB_cursor *cur, vset *vs, int view, const void *key, size_t klen,
+                 const void *v, size_t vlen, const uint8_t *hash);
 void dk__entry_hash(const void *k, size_t klen, const void *v, size_t vlen,
                     uint8_t out[DK_VIEW_DIGEST_BYTES]);
 void dk__digest_xor(uint8_t d[DK_VIEW_DIGEST_BYTES], const uint8_t h[DK_VIEW_DIGEST_BYTES]);
