@@ -440,6 +440,7 @@ static int generate(gen *g)
 typedef struct rb_result {
     int ok;
     double seconds;
+    double cpu_seconds; /* user + system time of the rebuild's threads */
     uint64_t events;
     long maxrss_kb;
     long anon_kb, file_kb;
@@ -493,9 +494,10 @@ static void rebuild_child(const char *dir, int fd)
     dk_head h;
     if (dk_ledger_open(dir, &lo, &lg) == 0 && dk_ledger_head(lg, &h) == 0 &&
         dk_views_open(lg, dir, NULL, &vw) == 0) {
-        double t0 = now_s(), w0 = written_bytes();
+        double t0 = now_s(), w0 = written_bytes(), c0 = cpu_s();
         int rc = dk_views_rebuild(vw, NULL);
         r.seconds = now_s() - t0;
+        r.cpu_seconds = cpu_s() - c0;
         r.written_mb = (written_bytes() - w0) / (1024.0 * 1024.0);
         r.ok = rc == 0;
         if (rc)
@@ -763,6 +765,7 @@ int main(int argc, char **argv)
         line("ledger_events", (double)r.events, "events");
         line("rebuild_seconds", r.seconds, "s");
         line("rebuild_eps", (double)r.events / r.seconds, "events/s");
+        line("rebuild_cpu_ms", r.cpu_seconds * 1000.0, "ms");
         line("rebuild_peak_rss_mb", (double)r.maxrss_kb / 1024.0, "MiB");
         line("rebuild_peak_rss_anon_mb", (double)r.peak_anon_kb / 1024.0, "MiB");
         line("rebuild_end_rss_anon_mb", (double)r.anon_kb / 1024.0, "MiB");

@@ -1,10 +1,12 @@
 /* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain, folder
  * threads (one per core) fold the cases in id order, a gather at a time; the caller writes them. */
 #define _GNU_SOURCE /* pthread_setname_np */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,11 +105,27 @@ static void yield_to_resize(bulk *k)
         usleep(1000);
 }
 
+/* The writer (the caller's thread) is the one stage that cannot be shared between cores;
+ * the scanner has the most slack. Lowering the others' CFS weight keeps the writer's queue
+ * drained, so that less of its work is left for the end (1M reused, eight rounds each:
+ * median 742k events/s at equal weights, 778k at these). A hint: failure is ignored. */
+#define SCAN_NICE 8
+#define FOLD_NICE 4
+
+static void lower_priority(int by)
+{
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if (errno == 0)
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), now + by);
+}
+
 /* The scanner: every record up to head, in seq order, must chain to the one before. */
 static void *scan(void *p)
 {
     bulk *k = p;
     pthread_setname_np(pthread_self(), "dk-views-scan");
+    lower_priority(SCAN_NICE);
     uint8_t prev[DK_HASH_BYTES];
     memset(prev, 0, sizeof prev);
     uint64_t seq = 1;
@@ -271,6 +289,7 @@ static void *fold_cases(void *p)
 {
     bulk *k = p;
     pthread_setname_np(pthread_self(), "dk-views-fold");
+    lower_priority(FOLD_NICE);
     dk_record *recs = NULL;
     size_t recs_cap = 0;
     chunk c = {NULL, 0, 0, NULL, 0, 0};
