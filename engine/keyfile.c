@@ -151,24 +151,21 @@ int dk_key_save(const dk_key *k, const char *path, const char *passphrase)
  * checking that it is a regular file that only its owner can read. */
 static int read_file(const char *path, char *buf)
 {
-    /* Only a regular file is opened (a FIFO in the key's place would hang the open); the
-     * open file must then be the one looked at. */
-    struct stat pre;
-    errno = 0;
-    int fd = stat(path, &pre) == 0 && S_ISREG(pre.st_mode) ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    /* O_NONBLOCK: a FIFO or device in the key's place must not hang the open; what was
+     * opened is then checked to be a regular file (fstat, so it cannot be swapped after the
+     * check). Reads from a regular file ignore the flag. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             return dk__fail(DK_EKEYFILE, "key file %s does not exist", path);
-        if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
-            return dk__fail(DK_EKEYFILE, "key file %s is not a regular file", path);
         return dk__fail(DK_EKEYFILE, "cannot open key file %s: %s", path, strerror(errno));
     }
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0)
         rc = dk__fail(DK_EKEYFILE, "cannot stat key file %s: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode) || st.st_dev != pre.st_dev || st.st_ino != pre.st_ino)
-        rc = dk__fail(DK_EKEYFILE, "key file %s is not a regular file (or was replaced)", path);
+    else if (!S_ISREG(st.st_mode))
+        rc = dk__fail(DK_EKEYFILE, "key file %s is not a regular file", path);
     else if ((st.st_mode & 0177) != 0)
         rc = dk__fail(DK_EKEYFILE,
                       "key file %s has mode %04o: only 0600 or stricter is accepted; run chmod "

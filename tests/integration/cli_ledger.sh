@@ -71,6 +71,9 @@ contains "$ERR" "0600 or stricter" "key with mode 0700 refused"
 mkfifo "$T/fifo.key"; chmod 600 "$T/fifo.key"
 expect_exit 1 timeout 10 "$DOCKET" append --key "$T/fifo.key" --type note.added --case HO-1 --data '{}'
 contains "$ERR" "not a regular file" "a FIFO key file is refused, not waited on"
+mkdir -m 700 "$T/dir.key"
+expect_exit 1 "$DOCKET" append --key "$T/dir.key" --type note.added --case HO-1 --data '{}'
+contains "$ERR" "not a regular file" "a directory as key file is refused"
 # argv: too many arguments, values that are not UTF-8, an option twice
 expect_exit 2 "$DOCKET" head $(seq 1 20)
 contains "$ERR" "too many arguments" "extra arguments refused"
