@@ -6,9 +6,6 @@
 
 #include "views_int.h"
 
-int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
-                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES]);
-
 static const uint32_t code_versions[] = {
 #define XX(id, name, version) version,
     DK_VIEW_MAP(XX)
@@ -22,15 +19,20 @@ typedef struct reader {
     uint64_t seq;
 } reader;
 
+/* Served only if built by this code, and from this ledger: views left from a ledger that
+ * was since replaced or restored would show records it does not hold. */
 static int reader_open(dk_views *vw, int view, reader *r)
 {
     uint32_t version;
     uint64_t gen, count;
-    uint8_t digest[DK_VIEW_DIGEST_BYTES];
-    int rc = dk__txn_begin(vw, MDB_RDONLY, &r->txn);
+    uint8_t digest[DK_VIEW_DIGEST_BYTES], hash[DK_HASH_BYTES];
+    dk_head head;
+    int rc = dk__views_head(vw, &head);
     if (rc)
         return rc;
-    rc = dk__cp_read(vw, r->txn, view, &version, &gen, &r->seq, &count, digest);
+    if ((rc = dk__txn_begin(vw, MDB_RDONLY, &r->txn)) != 0)
+        return rc;
+    rc = dk__cp_read(vw, r->txn, view, &version, &gen, &r->seq, &count, digest, hash);
     if (rc == MDB_NOTFOUND)
         rc =
             dk_fail(DK_ENOTFOUND,
@@ -43,6 +45,8 @@ static int reader_open(dk_views *vw, int view, reader *r)
                      dk_view_name(view), version, code_versions[view]);
     else if (rc)
         rc = dk__mdb_fail(rc, "cannot read a checkpoint");
+    if (rc == 0)
+        rc = dk__views_match(vw, &head, r->seq, hash);
     if (rc == 0 && (rc = dk__db_open(r->txn, view, gen, 0, &r->dbi)) != 0)
         rc = dk__mdb_fail(rc, "cannot open the view");
     if (rc)
@@ -235,7 +239,7 @@ int dk_views_by_status(dk_views *vw, const char *status, dk_views_case_fn fn, vo
     uint64_t gen, seq, count;
     uint8_t dg[DK_VIEW_DIGEST_BYTES];
     bs_ctx b = {strlen(status) + 1, r.txn, 0, 0, fn, udata, status};
-    if (dk__cp_read(vw, r.txn, DK_VIEW_CASE_STATUS, &version, &gen, &seq, &count, dg) == 0 &&
+    if (dk__cp_read(vw, r.txn, DK_VIEW_CASE_STATUS, &version, &gen, &seq, &count, dg, NULL) == 0 &&
         version == code_versions[DK_VIEW_CASE_STATUS] &&
         dk__db_open(r.txn, DK_VIEW_CASE_STATUS, gen, 0, &b.cs) == 0)
         b.have_cs = 1;

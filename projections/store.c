@@ -278,9 +278,8 @@ static int cp_put(dk_views *vw, MDB_txn *txn, int view, const cpoint *cp)
 
 /* Public status needs checkpoints too. */
 int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
-                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES]);
-int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
-                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES])
+                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES],
+                uint8_t hash[DK_HASH_BYTES])
 {
     cpoint cp;
     int rc = cp_get(vw, txn, view, &cp);
@@ -291,6 +290,8 @@ int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_
     *seq = cp.seq;
     *count = cp.count;
     memcpy(digest, cp.digest, DK_VIEW_DIGEST_BYTES);
+    if (hash)
+        memcpy(hash, cp.hash, DK_HASH_BYTES);
     return 0;
 }
 

@@ -13,9 +13,6 @@
 #define DEFAULT_REBUILD_BATCH 32768
 #define DEFAULT_REBUILD_CHUNK 128
 
-int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
-                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES]);
-
 static int64_t wall_us(void)
 {
     struct timespec ts;
@@ -40,6 +37,37 @@ int dk__views_head(dk_views *vw, dk_head *head)
     }
     free(raw);
     return rc;
+}
+
+int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
+                    const uint8_t hash[DK_HASH_BYTES])
+{
+    if (seq == 0)
+        return 0;
+    if (seq > head->seq)
+        return dk_fail(DK_ECORRUPT,
+                       "views: the views are at seq %llu but the ledger's head is %llu: the "
+                       "ledger was replaced or restored; rebuild the views (docket views rebuild)",
+                       (unsigned long long)seq, (unsigned long long)head->seq);
+    uint8_t at[DK_HASH_BYTES];
+    if (seq == head->seq) {
+        memcpy(at, head->hash, DK_HASH_BYTES);
+    } else {
+        uint8_t *raw;
+        size_t len;
+        int rc = dk_ledger_get(vw->lg, seq, &raw, &len);
+        if (rc)
+            return rc;
+        dk_leaf_hash(raw, len, at);
+        free(raw);
+    }
+    if (memcmp(at, hash, DK_HASH_BYTES) != 0)
+        return dk_fail(DK_ECORRUPT,
+                       "views: the views were built up to a record %llu that is not this "
+                       "ledger's: the ledger was replaced or restored, or the views come from "
+                       "another ledger; rebuild the views (docket views rebuild)",
+                       (unsigned long long)seq);
+    return 0;
 }
 
 int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *opts, dk_views **out)
@@ -216,22 +244,15 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     if ((rc = dk__live_load(vw, txn, &live, &stale)) != 0 ||
         (rc = dk__builds_sweep(vw, txn, &others)) != 0)
         return done(b, finish(vw, txn, rc));
-    /* The ledger is shorter than the views, or as long but another record at the views'
-     * seq: it was replaced or restored. (Longer: the next record must chain, apply.c.) */
-    int shorter = live.seq > head.seq;
-    if (live.mask && (shorter || (live.seq == head.seq && live.seq > 0 &&
-                                  memcmp(live.hash, head.hash, DK_HASH_BYTES) != 0))) {
-        if (!vw->requested && !vw->run.active)
-            return done(b,
-                        finish(vw, txn,
-                               dk_fail(DK_ECORRUPT,
-                                       "views: the views are at seq %llu but the ledger's head is "
-                                       "%llu%s: the ledger was replaced or restored; rebuild the "
-                                       "views (docket views rebuild)",
-                                       (unsigned long long)live.seq, (unsigned long long)head.seq,
-                                       shorter ? "" : ", another record")));
+    /* The ledger is shorter than the views, or holds another record at the views' seq: it
+     * was replaced or restored, or the views were copied from another ledger. Past that
+     * point a record that does not chain is the ledger's damage (apply.c). */
+    if (live.mask && (rc = dk__views_match(vw, &head, live.seq, live.hash)) != 0) {
+        if (rc != DK_ECORRUPT || (!vw->requested && !vw->run.active))
+            return done(b, finish(vw, txn, rc));
         live.mask = 0;
         stale = ALL_VIEWS;
+        rc = 0;
     }
     if (vw->live_cache_seq != live.seq || vw->live_cache_gen != live.gen[DK_VIEW_CASES])
         dk__cache_clear(&vw->live_cache);
@@ -471,6 +492,43 @@ static int check_start(dk_views *vw, unsigned mask)
     return 0;
 }
 
+/* A check compares live views with a replay: a view that is not live has nothing to
+ * compare. Never built, another version or frozen behind the others is not damage (the
+ * next project builds it); built from records this ledger does not hold is. */
+static int checkable(dk_views *vw, unsigned mask)
+{
+    dk_view_status st[NV];
+    int rc = dk_views_status(vw, st);
+    if (rc)
+        return rc;
+    for (int v = 0; v < NV; v++) {
+        const dk_view_status *s = &st[v];
+        if (!(mask & BIT(v)) || s->live)
+            continue;
+        if (s->foreign)
+            return dk_fail(DK_ECORRUPT,
+                           "views: view '%s' was built from records this ledger does not hold "
+                           "(seq %llu): the ledger was replaced or restored, or the views come "
+                           "from another ledger; rebuild the views (docket views rebuild)",
+                           s->name, (unsigned long long)s->seq);
+        if (s->version == 0)
+            return dk_fail(DK_ENOTFOUND,
+                           "views: view '%s' is not built yet, so there is nothing to check "
+                           "(docket project builds it)",
+                           s->name);
+        if (s->version != s->code_version)
+            return dk_fail(DK_ENOTFOUND,
+                           "views: view '%s' is stored at version %u and this docket's is %u, "
+                           "so it cannot be checked (docket project rebuilds it)",
+                           s->name, s->version, s->code_version);
+        return dk_fail(DK_ENOTFOUND,
+                       "views: view '%s' is at seq %llu, not with the others, so it cannot be "
+                       "checked (docket project rebuilds it)",
+                       s->name, (unsigned long long)s->seq);
+    }
+    return 0;
+}
+
 int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_diff_fn fn,
                    void *udata, dk_views_check_report *rep)
 {
@@ -479,10 +537,13 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     memset(rep, 0, sizeof *rep);
     if (bad)
         return unknown_view(name);
+    int rc = checkable(vw, mask);
+    if (rc)
+        return rc;
     vw->check_max = max_report;
     vw->check_fn = fn;
     vw->check_ud = udata;
-    int rc = check_start(vw, mask);
+    rc = check_start(vw, mask);
     while (rc == 0 && !vw->check_done) {
         dk_views_batch b;
         vw->redo = 0;
@@ -545,6 +606,7 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
         return rc;
     vset live;
     unsigned stale;
+    uint8_t hashes[NV][DK_HASH_BYTES];
     rc = dk__live_load(vw, txn, &live, &stale);
     /* builds in progress, by anyone */
     unsigned building = 0;
@@ -568,7 +630,8 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
         s->code_version = code[i];
         s->head = head.seq;
         s->building = (building >> i) & 1;
-        int r = dk__cp_read(vw, txn, i, &s->version, &s->gen, &s->seq, &s->entries, s->digest);
+        int r = dk__cp_read(vw, txn, i, &s->version, &s->gen, &s->seq, &s->entries, s->digest,
+                            hashes[i]);
         if (r && r != MDB_NOTFOUND)
             rc = dk__mdb_fail(r, "cannot read a checkpoint");
         s->live = (live.mask >> i) & 1;
@@ -577,12 +640,22 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
     mdb_txn_abort(txn);
     for (int i = 0; rc == 0 && i < NV; i++) {
         dk_view_status *s = &out[i];
-        if (s->lag == 0 || s->seq == 0)
+        if (s->version != 0 && (rc = dk__views_match(vw, &head, s->seq, hashes[i])) != 0) {
+            if (rc != DK_ECORRUPT)
+                break;
+            rc = 0;
+            s->foreign = 1;
+            s->live = 0;
             continue;
+        }
+        if (s->lag == 0)
+            continue;
+        /* behind by the time from its last record (or, with none, the ledger's first) to
+         * the head's */
         uint8_t *raw;
         size_t len;
         dk_record rec;
-        if (dk_ledger_get(vw->lg, s->seq, &raw, &len) == 0) {
+        if (dk_ledger_get(vw->lg, s->seq ? s->seq : 1, &raw, &len) == 0) {
             if (dk_record_decode(raw, len, &rec) == 0)
                 s->lag_us = head.recorded_at - rec.recorded_at;
             free(raw);

@@ -126,10 +126,20 @@ struct dk_views {
 
 /* The ledger's head as these views see it: capped at `upto`. */
 int dk__views_head(dk_views *vw, dk_head *head);
+/* Were views checkpointed at (seq, hash) built from this ledger, whose head is `head`?
+ * 0 if so (or seq is 0). DK_ECORRUPT, saying so and how to repair it, if the ledger is
+ * shorter or holds another record at seq: it was replaced or restored, or the views
+ * were copied from another ledger. */
+int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
+                    const uint8_t hash[DK_HASH_BYTES]);
 
 /* ---- store.c: environment, checkpoints, generations, flush ---- */
 
 int dk__mdb_fail(int rc, const char *what);
+/* A view's checkpoint (hash may be NULL); MDB_NOTFOUND if it has none. */
+int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
+                uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES],
+                uint8_t hash[DK_HASH_BYTES]);
 int dk__env_open(dk_views *vw);
 int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn);
 /* Grow the map before a write if it is more than half used. No txn open. */

@@ -183,6 +183,7 @@ static int print_statuses(const dk_view_status *st, int json)
         char dg[2 * DK_VIEW_DIGEST_BYTES + 1];
         digest_hex(s->digest, dg);
         const char *state = s->building                     ? "building"
+                            : s->foreign                    ? "foreign"
                             : s->live                       ? "live"
                             : s->version == 0               ? "missing"
                             : s->version != s->code_version ? "stale"

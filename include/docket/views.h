@@ -98,6 +98,8 @@ typedef struct dk_view_status {
     uint64_t entries;
     uint8_t digest[DK_VIEW_DIGEST_BYTES];
     int building; /* a rebuild of it is in progress (by some process) */
+    int foreign;  /* built from records this ledger does not hold (it was replaced or
+                     restored, or the views were copied from another ledger): not served */
 } dk_view_status;
 
 /* Status of every view (DK_VIEW_COUNT entries, "_cases" first). */

@@ -36,6 +36,9 @@ equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "no v
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status created a views store"
 expect_exit 2 "$D" views status extra
 contains "$ERR" "takes no view name" "views status with a name is told so"
+# nothing built, nothing to check: not damage (exit 1, not 3)
+expect_exit 1 "$D" views check
+contains "$ERR" "not built yet, so there is nothing to check" "a check before any projection says why"
 # project: every view built and at the head
 expect_exit 0 "$D" project --json
 HEAD=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
@@ -111,4 +114,24 @@ kill -TERM "$FOLLOWER"
 wait "$FOLLOWER"
 equals "$?" 0 "the follower stops cleanly on SIGTERM"
 expect_exit 0 "$D" views check
+
+# views left from a ledger that was since restored from an older backup: not served
+expect_exit 0 "$D" backup "$T/bk"
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "after the backup"
+expect_exit 0 "$D" project
+expect_exit 0 "$D" restore "$T/bk" "$T/restored"
+cp -r "$DOCKET_LEDGER/views" "$T/restored/views"
+export DOCKET_LEDGER="$T/restored"
+expect_exit 0 "$D" views status --json
+equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['foreign']" "restored ledger: the old views are foreign"
+expect_exit 3 "$D" queue cw.ana --no-sync
+contains "$ERR" "the ledger was replaced or restored" "an unsynced read refuses them, saying why"
+expect_exit 3 "$D" query status received
+contains "$ERR" "rebuild the views (docket views rebuild)" "a synced read says how to repair them"
+expect_exit 3 "$D" views check
+contains "$ERR" "built from records this ledger does not hold" "check names them"
+expect_exit 0 "$D" views rebuild
+expect_exit 0 "$D" views check
+expect_exit 0 "$D" queue cw.ana --no-sync --json
+equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1', 'AS-2']" "rebuilt from the restored ledger"
 finish
