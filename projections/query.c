@@ -276,13 +276,21 @@ static int q_one(void *ctx, const MDB_val *k, const MDB_val *v)
     return q->fn(q->ud, &it);
 }
 
-int dk_views_queue(dk_views *vw, const char *caseworker, dk_views_queue_fn fn, void *udata,
-                   uint64_t *as_of)
+int dk_queue_caseworker_check(const char *caseworker)
 {
     if (caseworker == NULL || caseworker[0] == 0 || strlen(caseworker) > DK_ACTOR_MAX)
         return dk_fail(DK_EINVAL, "a caseworker is an actor id of 1..%d bytes", DK_ACTOR_MAX);
+    return 0;
+}
+
+int dk_views_queue(dk_views *vw, const char *caseworker, dk_views_queue_fn fn, void *udata,
+                   uint64_t *as_of)
+{
+    int rc = dk_queue_caseworker_check(caseworker);
+    if (rc)
+        return rc;
     reader r;
-    int rc = reader_open(vw, DK_VIEW_QUEUE, &r);
+    rc = reader_open(vw, DK_VIEW_QUEUE, &r);
     if (rc)
         return rc;
     q_ctx q = {strlen(caseworker) + 1, fn, udata};
@@ -441,9 +449,9 @@ static ymd next_day(ymd a)
     return a;
 }
 
-int dk_views_report(dk_views *vw, const dk_report_query *q, dk_report_result *out, uint64_t *as_of)
+/* The query's fields, and its dates as r[0] (from) and r[1] (to). */
+static int report_parse(const dk_report_query *q, ymd r[2])
 {
-    memset(out, 0, sizeof *out);
     int rc;
     if ((rc = in_list(q->case_type, dk_case_vocabulary("case_type"), "case type")) != 0 ||
         (rc = in_list(q->outcome, dk_case_vocabulary("outcome"), "outcome")) != 0 ||
@@ -451,7 +459,6 @@ int dk_views_report(dk_views *vw, const dk_report_query *q, dk_report_result *ou
          (rc = in_list(q->condition, dk_case_vocabulary("conditions"), "condition")) != 0))
         return rc;
     const char *dates[2] = {q->from, q->to}, *names[2] = {"from", "to"};
-    ymd r[2];
     for (int i = 0; i < 2; i++) {
         if (dates[i] == NULL || strlen(dates[i]) != 10 || !dk_date_valid(dates[i], 10))
             return dk_fail(DK_EINVAL, "--%s '%s' is not a date YYYY-MM-DD", names[i],
@@ -460,6 +467,22 @@ int dk_views_report(dk_views *vw, const dk_report_query *q, dk_report_result *ou
     }
     if (ymd_cmp(r[0], r[1]) > 0)
         return dk_fail(DK_EINVAL, "--from %s is after --to %s", q->from, q->to);
+    return 0;
+}
+
+int dk_report_query_check(const dk_report_query *q)
+{
+    ymd r[2];
+    return report_parse(q, r);
+}
+
+int dk_views_report(dk_views *vw, const dk_report_query *q, dk_report_result *out, uint64_t *as_of)
+{
+    memset(out, 0, sizeof *out);
+    ymd r[2];
+    int rc = report_parse(q, r);
+    if (rc)
+        return rc;
     reader rd;
     if ((rc = reader_open(vw, DK_VIEW_STATS, &rd)) != 0)
         return rc;

@@ -748,6 +748,10 @@ int cmd_queue(int argc, char **argv)
     int rc = one_arg(argc, argv, usage, &ledger, &json, &no_sync, NULL, &who);
     if (rc != CLI_CONTINUE)
         return rc;
+    if (dk_queue_caseworker_check(who) != 0) {
+        cli_dk_fail(DK_EINVAL, "bad caseworker");
+        return EXIT_USAGE;
+    }
     return run_list(ledger, no_sync, json, "caseworker", who, "queue", list_queue);
 }
 
@@ -812,6 +816,10 @@ int cmd_report(int argc, char **argv)
                                         : NULL;
     if (missing)
         return cli_usage_error("report needs %s", missing);
+    if (dk_report_query_check(&rq) != 0) { /* before the views are opened, or synced */
+        cli_dk_fail(DK_EINVAL, "bad report query");
+        return EXIT_USAGE;
+    }
     vopen o;
     if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
         return rc;

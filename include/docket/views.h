@@ -207,6 +207,10 @@ typedef struct dk_report_result {
  * a sum over whole years, months and days of the range, so a calendar year
  * is one lookup. DK_EINVAL naming the bad field. */
 int dk_views_report(dk_views *vw, const dk_report_query *q, dk_report_result *out, uint64_t *as_of);
+/* What dk_views_report checks of its query, and dk_views_queue of its caseworker, without
+ * the views: a caller can refuse bad input before opening (or syncing) anything. */
+int dk_report_query_check(const dk_report_query *q);
+int dk_queue_caseworker_check(const char *caseworker);
 
 typedef struct dk_error_item {
     uint64_t report_seq;

@@ -36,6 +36,12 @@ equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "no v
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status created a views store"
 expect_exit 2 "$D" views status extra
 contains "$ERR" "takes no view name" "views status with a name is told so"
+# bad query arguments are refused before the views are opened (nor built)
+expect_exit 2 "$D" report --case-type asylum --outcome grant --from 2019-01-01 --to 2019-12-31
+contains "$ERR" "outcome 'grant' is not one of" "a bad outcome is named"
+expect_exit 2 "$D" queue ''
+contains "$ERR" "a caseworker is an actor id" "an empty caseworker is refused"
+[ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "a refused query built the views"
 # nothing built, nothing to check: not damage (exit 1, not 3)
 expect_exit 1 "$D" views check
 contains "$ERR" "not built yet, so there is nothing to check" "a check before any projection says why"
