@@ -294,6 +294,55 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
     return rc ? storage(rc, "cannot update the slot index") : 0;
 }
 
+/* The record at `seq` and its event, decoded in place. 0, MDB_NOTFOUND, or <0. */
+static int read_event(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk_record *rec, dk_event *ev)
+{
+    uint8_t key[8];
+    dk__put_be64(key, seq);
+    MDB_val k = {8, key}, v;
+    int rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return rc;
+    if (rc)
+        return storage(rc, "cannot read a record");
+    if (dk_record_decode(v.mv_data, v.mv_size, rec) != 0 ||
+        dk_event_decode_stored(rec->body, rec->body_len, ev) != 0)
+        return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)seq);
+    return 0;
+}
+
+/* ---- corrections ---- */
+
+/* A correction resolves an error report: it cannot take effect before the report did
+ * (the errors view would show a negative time to resolve). Times are the effective ones,
+ * else the recorded ones, as the views use. 0, 1 (rejected) or <0. */
+static int correction_after_report(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, int *code)
+{
+    uint64_t ref = 0;
+    dk_record rec;
+    dk_event rep;
+    if (dk__data_u64(a->ev->data, a->ev->data_len, "error_ref", &ref) != 0)
+        return 0; /* the schema check names it */
+    int rc = read_event(lg, txn, ref, &rec, &rep);
+    if (rc == MDB_NOTFOUND)
+        return 0; /* the fold names it: not an open error report */
+    if (rc)
+        return rc;
+    int64_t reported = rep.has_eff ? rep.eff : rec.recorded_at;
+    int64_t resolved = a->ev->has_eff ? a->ev->eff : a->recorded_at;
+    if (resolved >= reported)
+        return 0;
+    char r1[DK_TIME_LEN], r2[DK_TIME_LEN];
+    dk_time_format(resolved, r1);
+    dk_time_format(reported, r2);
+    *code = DK_ETRANSITION;
+    dk__fail(DK_ETRANSITION,
+             "status.corrected takes effect at %s, before the error report it resolves "
+             "(seq %llu, %s)",
+             r1, (unsigned long long)ref, r2);
+    return 1;
+}
+
 /* ---- reverts ---- */
 
 /* The type of the event a revert targets, after checking it is on this case,
@@ -303,7 +352,7 @@ static int revert_target(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
 {
     const char *s;
     size_t n;
-    uint8_t key[8], want[DK_HASH_BYTES], got[DK_HASH_BYTES];
+    uint8_t want[DK_HASH_BYTES], got[DK_HASH_BYTES];
     char hex[2 * DK_HASH_BYTES + 1];
     /* target_seq is a positive integer: the schema check passed */
 
@@ -320,22 +369,17 @@ static int revert_target(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     hex[n] = 0;
     size_t hl;
     dk_hex_decode(hex, want, sizeof want, &hl);
-    dk__put_be64(key, target);
-    MDB_val k = {8, key}, v;
     dk_record rec;
     dk_event ev;
     *code = DK_ENOTFOUND;
-    rc = mdb_get(txn, lg->log, &k, &v);
-    if (rc == MDB_NOTFOUND || target >= a->seq) {
+    rc = target < a->seq ? read_event(lg, txn, target, &rec, &ev) : MDB_NOTFOUND;
+    if (rc == MDB_NOTFOUND) {
         dk__fail(DK_ENOTFOUND, "event.reverted: there is no earlier record with seq %llu",
                  (unsigned long long)target);
         return 1;
     }
     if (rc)
-        return storage(rc, "cannot read the revert's target");
-    if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
-        dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0)
-        return dk__fail(DK_ECORRUPT, "record %llu does not decode", (unsigned long long)target);
+        return rc;
     if (strcmp(ev.case_id, a->ev->case_id) != 0) {
         *code = DK_EINVAL;
         dk__fail(DK_EINVAL, "event.reverted: seq %llu is not an event of case '%s'",
@@ -412,6 +456,9 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0) {
         *code = rc;
         return 1;
+    } else if (strcmp(ev->type, "status.corrected") == 0 &&
+               (rc = correction_after_report(lg, txn, a, code)) != 0) {
+        return rc;
     }
     if ((rc = update_slots(lg, txn, &old, &st, ev->case_id, code)) != 0)
         return rc;

@@ -74,6 +74,9 @@ contains "$ERR" "status.corrected" "caseworker cannot correct"
 expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
   --from 1999-01-01 --to 1985-02-03 --reason "passport shows 3 February"
 contains "$ERR" "is '1985-03-02'" "correction must name the current value"
+expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
+  --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February" --eff 2001-01-01T00:00:00Z
+contains "$ERR" "before the error report it resolves (seq $ERRSEQ" "a correction cannot take effect before its report"
 expect_exit 0 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
   --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February"
 
