@@ -25,7 +25,8 @@ struct dk_projector {
     uv_fs_event_t fsev;
     uv_idle_t idle;
     int watching, idling, stopping, open_handles;
-    uint64_t lag;
+    uint64_t lag, seq, batches, records;
+    dk__lagstat lags;
     waker wk;
     void (*done)(void *);
     void *done_ud;
@@ -67,6 +68,13 @@ static void on_idle(uv_idle_t *h)
     dk_head head;
     if (dk_ledger_head(pj->lg, &head) == 0)
         pj->lag = head.seq > b.to_seq ? head.seq - b.to_seq : 0;
+    pj->seq = b.to_seq;
+    if (b.to_seq >= b.from_seq) {
+        pj->batches++;
+        pj->records += b.to_seq - b.from_seq + 1;
+        for (uint64_t i = 0; i <= b.to_seq - b.from_seq; i++)
+            dk__lag_add(&pj->lags, b.committed_at - b.recorded_at[i]);
+    }
     if ((b.to_seq >= b.from_seq || b.rebuilt) && pj->o.on_batch)
         pj->o.on_batch(pj->o.udata, &b);
     if (!b.more) {
@@ -177,4 +185,15 @@ void dk_projector_stop(dk_projector *pj, void (*done)(void *udata), void *udata)
 uint64_t dk_projector_lag(const dk_projector *pj)
 {
     return pj->lag;
+}
+
+void dk_projector_stats_get(const dk_projector *pj, dk_projector_stats *out)
+{
+    out->batches = pj->batches;
+    out->records = pj->records;
+    out->seq = pj->seq;
+    out->lag = pj->lag;
+    out->lag_p50_us = dk__lag_quantile(&pj->lags, 0.50);
+    out->lag_p99_us = dk__lag_quantile(&pj->lags, 0.99);
+    out->lag_max_us = pj->lags.max_us;
 }

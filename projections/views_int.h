@@ -133,6 +133,20 @@ int dk__views_head(dk_views *vw, dk_head *head);
 int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
                     const uint8_t hash[DK_HASH_BYTES]);
 
+/* ---- lagstat.c: per-record lag in bounded memory ---- */
+
+#define DK__LAG_RATIO   1.05 /* each bucket ends 5% above the one before */
+#define DK__LAG_BUCKETS 640  /* the last one holds everything past ~3.5e13 µs (a year) */
+typedef struct dk__lagstat {
+    uint64_t n;
+    int64_t max_us;
+    uint64_t bucket[DK__LAG_BUCKETS]; /* bucket b > 0: lags in (1.05^(b-1), 1.05^b] µs */
+} dk__lagstat;
+void dk__lag_add(dk__lagstat *s, int64_t us);
+/* The q-quantile (0 < q <= 1), to within 5% above: its bucket's upper end, capped at the
+ * largest lag seen; 0 if there are none. */
+int64_t dk__lag_quantile(const dk__lagstat *s, double q);
+
 /* ---- store.c: environment, checkpoints, generations, flush ---- */
 
 int dk__mdb_fail(int rc, const char *what);

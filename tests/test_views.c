@@ -965,6 +965,27 @@ TEST(rebuild_swaps_at_the_end)
     world_close(&w);
 }
 
+/* Lag quantiles from the histogram: within 5% above the exact ones, never past the max. */
+TEST(lag_quantiles_within_five_percent)
+{
+    dk__lagstat s;
+    memset(&s, 0, sizeof s);
+    ASSERT_EQ(dk__lag_quantile(&s, 0.5), 0);
+    for (int64_t us = 1; us <= 100000; us++)
+        dk__lag_add(&s, us);
+    ASSERT_EQ(s.n, 100000);
+    ASSERT_EQ(s.max_us, 100000);
+    int64_t p50 = dk__lag_quantile(&s, 0.50), p99 = dk__lag_quantile(&s, 0.99);
+    ASSERT(p50 >= 50000 && p50 <= 52500);
+    ASSERT(p99 >= 99000 && p99 <= 100000);
+    ASSERT_EQ(dk__lag_quantile(&s, 1.0), 100000);
+    dk__lag_add(&s, -5); /* two hosts' clocks: counted as no lag */
+    ASSERT_EQ(s.bucket[0], 2);
+    dk__lag_add(&s, INT64_MAX); /* the last bucket holds the rest */
+    ASSERT_EQ(s.bucket[DK__LAG_BUCKETS - 1], 1);
+    ASSERT_EQ(dk__lag_quantile(&s, 1.0), INT64_MAX);
+}
+
 /* ---- the projector on libuv, in the process that appends ---- */
 
 typedef struct live_ctx {
@@ -975,6 +996,8 @@ typedef struct live_ctx {
     int batches;
     uint64_t seen;
     int done;
+    uint64_t applied, applying_batches; /* as the batches said */
+    dk_projector_stats stats;           /* as the projector said, before it stopped */
 } live_ctx;
 
 static void *appender(void *p)
@@ -999,6 +1022,8 @@ static void on_batch(void *ud, const dk_views_batch *b)
         ASSERT(b->recorded_at != NULL);
         ASSERT(b->recorded_at[b->to_seq - b->from_seq] > 0);
         l->seen = b->to_seq;
+        l->applied += b->to_seq - b->from_seq + 1;
+        l->applying_batches++;
     }
 }
 
@@ -1011,6 +1036,7 @@ static void stop_if_done(uv_timer_t *t)
         l->done = 1;
         uv_timer_stop(t);
         uv_close((uv_handle_t *)t, NULL);
+        dk_projector_stats_get(l->pj, &l->stats);
         dk_projector_stop(l->pj, NULL, NULL);
     }
 }
@@ -1023,7 +1049,10 @@ TEST(projector_follows_appends_in_process)
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     uv_loop_t loop;
     uv_loop_init(&loop);
-    live_ctx l = {&w, 4 + 200, {0}, NULL, 0, 0, 0};
+    live_ctx l;
+    memset(&l, 0, sizeof l);
+    l.w = &w;
+    l.target = 4 + 200;
     dk_projector_opts po = {60000, 0, on_batch, NULL, &l}; /* no file watch, rare timer: the hook */
     ASSERT_OK(dk_projector_start(&loop, vw, w.lg, w.dir, &po, &l.pj));
     uv_timer_init(&loop, &l.guard);
@@ -1036,6 +1065,14 @@ TEST(projector_follows_appends_in_process)
     ASSERT_EQ(uv_loop_close(&loop), 0);
     ASSERT_EQ(l.done, 1);
     ASSERT(l.batches >= 1);
+    /* the projector's own account equals the batches', and its lag is ordered */
+    ASSERT_EQ(l.stats.records, l.applied);
+    ASSERT_EQ(l.stats.batches, l.applying_batches);
+    ASSERT(l.stats.records > 0);
+    ASSERT_EQ(l.stats.seq, l.target);
+    ASSERT_EQ(l.stats.lag, 0);
+    ASSERT(0 <= l.stats.lag_p50_us && l.stats.lag_p50_us <= l.stats.lag_p99_us &&
+           l.stats.lag_p99_us <= l.stats.lag_max_us);
     collect c = {""};
     ASSERT_OK(dk_views_by_status(vw, "received", on_case, &c, NULL));
     ASSERT_CONTAINS(c.s, "LV-0,received,;");
@@ -2443,11 +2480,11 @@ TH_MAIN(
                 TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
                     check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
                     TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
-                        projector_follows_appends_in_process) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                        TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                            open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                            TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                append_grows_the_map_during_a_rebuild)
+                        projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
+                        TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                            rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input)
+                            TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
+                                map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
                                 TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
                                     bulk_put_keeps_digests_when_keys_repeat)
                                     TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(

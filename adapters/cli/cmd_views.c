@@ -413,6 +413,7 @@ typedef struct follow {
     dk_projector *pj;
     int err;
     int verbose;
+    dk_projector_stats stats; /* taken as it stops */
 } follow;
 
 static void on_stopped(void *ud)
@@ -427,6 +428,7 @@ static void stop_follow(follow *f)
     if (f->pj) {
         dk_projector *pj = f->pj;
         f->pj = NULL;
+        dk_projector_stats_get(pj, &f->stats);
         dk_projector_stop(pj, on_stopped, f);
     }
 }
@@ -440,9 +442,10 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_batch(void *ud, const dk_views_batch *b)
 {
     follow *f = ud;
-    if (f->verbose && b->to_seq >= b->from_seq)
-        fprintf(stderr, "docket: views at seq %llu (+%llu)\n", (unsigned long long)b->to_seq,
-                (unsigned long long)(b->to_seq - b->from_seq + 1));
+    if (f->verbose && b->to_seq >= b->from_seq) /* the batch's oldest record lags most */
+        fprintf(stderr, "docket: views at seq %llu (+%llu), lag %.1f ms\n",
+                (unsigned long long)b->to_seq, (unsigned long long)(b->to_seq - b->from_seq + 1),
+                (double)(b->committed_at - b->recorded_at[0]) / 1000.0);
     if (f->verbose && b->swapped)
         fprintf(stderr, "docket: rebuilt views swapped in\n");
 }
@@ -458,12 +461,37 @@ static void on_error(void *ud, int err, const char *msg)
     }
 }
 
+/* What a follower did, printed once it has stopped cleanly. */
+static void print_follow_stats(const dk_projector_stats *s, int json)
+{
+    if (!json) {
+        double p50 = (double)s->lag_p50_us / 1000.0, p99 = (double)s->lag_p99_us / 1000.0,
+               max = (double)s->lag_max_us / 1000.0;
+        printf("projector stopped at seq %llu (%llu behind the head): %llu records in %llu "
+               "batches; lag per record p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+               (unsigned long long)s->seq, (unsigned long long)s->lag,
+               (unsigned long long)s->records, (unsigned long long)s->batches, p50, p99, max);
+        return;
+    }
+    json_t *o = json_object(), *l = json_object();
+    json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
+    json_object_set_new(o, "behind", json_integer((json_int_t)s->lag));
+    json_object_set_new(o, "records", json_integer((json_int_t)s->records));
+    json_object_set_new(o, "batches", json_integer((json_int_t)s->batches));
+    json_object_set_new(l, "p50", json_integer((json_int_t)s->lag_p50_us));
+    json_object_set_new(l, "p99", json_integer((json_int_t)s->lag_p99_us));
+    json_object_set_new(l, "max", json_integer((json_int_t)s->lag_max_us));
+    json_object_set_new(o, "lag_us", l);
+    cli_print_json(o);
+}
+
 static const char project_usage[] =
     "usage: docket project [--follow] [--batch N] [--poll-ms N] [--verbose] [--json]\n"
     "                      [--ledger DIR]\n"
     "Bring every view up to the ledger's head (rebuilding views whose version changed).\n"
     "With --follow, keep following the ledger, woken by changes to its data file (and a\n"
-    "timer every --poll-ms, default 500), until SIGINT or SIGTERM.\n";
+    "timer every --poll-ms, default 500), until SIGINT or SIGTERM; then print what it did and\n"
+    "each record's lag (p50, p99, max). --verbose prints each batch and its lag as it goes.\n";
 
 int cmd_project(int argc, char **argv)
 {
@@ -515,8 +543,8 @@ int cmd_project(int argc, char **argv)
     uv_run(&f.loop, UV_RUN_DEFAULT);
     uv_loop_close(&f.loop);
     rc = f.err ? exit_for(f.err) : EXIT_OK;
-    if (rc == EXIT_OK && verbose)
-        fprintf(stderr, "docket: projector stopped\n");
+    if (rc == EXIT_OK)
+        print_follow_stats(&f.stats, json);
     vclose(&o);
     return rc;
 }

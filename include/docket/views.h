@@ -222,7 +222,7 @@ typedef struct dk_error_item {
     int64_t resolve_us;   /* resolved_at - reported_at */
 } dk_error_item;
 typedef int (*dk_views_error_fn)(void *udata, const dk_error_item *e);
-/* Error reports: the open ones (oldest first), then the resolved ones. */
+/* Error reports: the open ones, then the resolved ones, each in ledger order. */
 int dk_views_errors(dk_views *vw, int open_only, dk_views_error_fn fn, void *udata,
                     uint64_t *as_of);
 
@@ -250,5 +250,17 @@ int dk_projector_start(uv_loop_t *loop, dk_views *vw, dk_ledger *lg, const char 
 void dk_projector_stop(dk_projector *pj, void (*done)(void *udata), void *udata);
 /* Records the projector is behind the ledger (head - checkpoint). */
 uint64_t dk_projector_lag(const dk_projector *pj);
+
+/* What a projector has done since it started, and how far behind the ledger it ran. A
+ * record's lag is from its commit to the ledger (recorded_at) to the commit of the batch
+ * that applied it to the views; records applied while catching up count with their age. */
+typedef struct dk_projector_stats {
+    uint64_t batches, records;      /* live batches that applied records, and those records */
+    uint64_t seq;                   /* the views' checkpoint after the last step */
+    uint64_t lag;                   /* records behind the head after the last step */
+    int64_t lag_p50_us, lag_p99_us; /* per record, to within 5% above (a histogram) */
+    int64_t lag_max_us;
+} dk_projector_stats;
+void dk_projector_stats_get(const dk_projector *pj, dk_projector_stats *out);
 
 #endif

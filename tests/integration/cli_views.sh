@@ -119,6 +119,22 @@ equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1', 'AS-
 kill -TERM "$FOLLOWER"
 wait "$FOLLOWER"
 equals "$?" 0 "the follower stops cleanly on SIGTERM"
+contains "$(cat "$T/follow.out")" "projector stopped at seq $HEAD (0 behind the head)" "the follower reports where it stopped"
+contains "$(cat "$T/follow.out")" "lag per record p50" "and its lag"
+# --json: one document, once stopped
+"$D" project --follow --json --poll-ms 200 >"$T/follow.json" 2>"$T/follow.err" &
+FOLLOWER=$!
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "while following as JSON"
+for i in $(seq 1 600); do
+  SEQ=$("$D" views status --json | python3 -c 'import json,sys; print(min(v["checkpoint"] for v in json.load(sys.stdin)))')
+  [ "$SEQ" -gt "$HEAD" ] && break
+  sleep 0.1
+done
+kill -INT "$FOLLOWER"
+wait "$FOLLOWER"
+equals "$?" 0 "the JSON follower stops cleanly on SIGINT"
+OUT=$(cat "$T/follow.json")
+equals "$(jget "$OUT" '(d["seq"], d["behind"], d["records"] >= 1, d["lag_us"]["p50"] <= d["lag_us"]["p99"] <= d["lag_us"]["max"])')" "($((HEAD + 1)), 0, True, True)" "follower --json: where it stopped and its lag"
 expect_exit 0 "$D" views check
 
 # views left from a ledger that was since restored from an older backup: not served
