@@ -444,7 +444,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         if (rc && in_storage)
             return rc;
         if (rc) {
-            char why[200];
+            char why[DK_ERRMSG_MAX];
             snprintf(why, sizeof why, "%s", dk_errmsg());
             *code = DK_ETRANSITION;
             dk__fail(DK_ETRANSITION,

@@ -6,7 +6,7 @@
 #include "docket/error.h"
 #include "engine_int.h"
 
-static _Thread_local char errbuf[512];
+static _Thread_local char errbuf[DK_ERRMSG_MAX];
 
 const char *dk_strerror(int err)
 {

@@ -53,7 +53,7 @@ struct bulk {
     chunk *q;
     size_t qhead, qn;
     int scanned, stop, err;
-    char errmsg[256];
+    char errmsg[DK_ERRMSG_MAX];
     overlay scatter;
 };
 

@@ -101,7 +101,7 @@ static int env_lost(void)
  * NULL so that every later call says it was lost. Returns `err`, with its message kept. */
 static int reopen_env(dk_views *vw, size_t size, int err)
 {
-    char msg[512];
+    char msg[DK_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%s", dk_errmsg());
     mdb_env_close(vw->env);
     vw->env = NULL;

@@ -1892,7 +1892,7 @@ static void *book(void *arg)
  * ends[i]; the codes in rc[]. */
 static void book_at_once(world *w, const char *prefix, const char *interviewer,
                          const char *const *starts, const char *const *ends, int *rc,
-                         char errs[BOOKERS][256])
+                         char errs[BOOKERS][DK_ERRMSG_MAX])
 {
     tev e[BOOKERS];
     dk_sig sig[BOOKERS];
@@ -1920,7 +1920,7 @@ static void book_at_once(world *w, const char *prefix, const char *interviewer,
     for (int i = 0; i < BOOKERS; i++) {
         pthread_join(th[i], NULL);
         rc[i] = b[i].rc;
-        snprintf(errs[i], 256, "%s", b[i].res.errmsg);
+        snprintf(errs[i], DK_ERRMSG_MAX, "%s", b[i].res.errmsg);
         tev_free(&e[i]);
     }
     pthread_barrier_destroy(&go);
@@ -1949,7 +1949,7 @@ TEST(concurrent_double_booking)
                                               "2026-11-24T11:20:00Z", "2026-11-24T11:25:00Z",
                                               "2026-11-24T12:00:00Z", "2026-11-24T10:31:00Z"};
     int rc[BOOKERS];
-    char errs[BOOKERS][256];
+    char errs[BOOKERS][DK_ERRMSG_MAX];
     uint64_t head = head_seq(w.lg);
     book_at_once(&w, "DB", "ivan", starts, ends, rc, errs);
     int winner = -1, won = 0;

@@ -43,7 +43,7 @@ static void ingest(const char *tag, const cmp_workload *w, dk_ledger *lg, size_t
     for (int k = 0; k < nclients; k++)
         cl[k] = &c;
     cmp_ingest_stats st;
-    char err[600];
+    char err[DK_ERRMSG_MAX + 64];
     if (cmp_run_clients(w, from, to, nclients, cl, append_one, &st, err, sizeof err) != 0)
         cmp_die("ingest %s: %s", tag, err);
     free(cl);
@@ -68,7 +68,7 @@ typedef struct bulk {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int failed;
-    char err[600];
+    char err[DK_ERRMSG_MAX + 64];
 } bulk;
 
 typedef struct bulk_item {
@@ -377,7 +377,7 @@ static void rebuild(const cmp_workload *w, dk_ledger *lg)
     cmp_table *tab = cmp_table_new(w->ncases);
     if (tab == NULL)
         cmp_die("out of memory");
-    char err[600];
+    char err[DK_ERRMSG_MAX + 64];
     dk_iter *it;
     dk_record rec;
     double t0 = cmp_now();

@@ -36,6 +36,9 @@ const char *dk_strerror(int err);
 /* The code's name ("DK_EBADSIG"); never NULL. */
 const char *dk_err_name(int err);
 
+/* The longest detail message kept (with its NUL): longer ones are cut. */
+#define DK_ERRMSG_MAX 1024
+
 /* The detailed message of the last failing docket call on this thread
  * ("case HO-1 is at version 3, the event expected 2"), or "" if none. */
 const char *dk_errmsg(void);

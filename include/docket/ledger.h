@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "docket/crypto.h"
+#include "docket/error.h"
 #include "docket/event.h"
 
 /* Roles an actor may hold (a bit set). */
@@ -63,7 +64,7 @@ typedef struct dk_append_res {
     uint64_t seq;  /* the event's seq (the original one for a duplicate) */
     int duplicate; /* 1 if the command id was already in the ledger */
     int64_t recorded_at;
-    char errmsg[256]; /* why it was rejected, naming the field/actor/case */
+    char errmsg[DK_ERRMSG_MAX]; /* why it was rejected, naming the field/actor/case */
 } dk_append_res;
 
 /* Called once per submitted append, after the transaction holding it is durably

@@ -45,6 +45,9 @@ expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z 
   --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
 expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-12-08T10:00:00Z \
   --end 2026-12-08T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
+# a refused event names every event allowed, in full (the list once ran past 255 bytes)
+expect_exit 1 "$D" appeal lodge AS-1 $(K cw.ana) --grounds "too early"
+contains "$ERR" "interview.no_show, error.reported, status.corrected, contact.updated, event.reverted, case.rolled_back)" "the allowed list is whole"
 expect_exit 0 "$D" interview attended AS-1 $(K cw.ana)
 
 # decision: provenance required; limited leave needs an end; only the assignee or a senior

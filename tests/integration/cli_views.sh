@@ -36,6 +36,8 @@ equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "no v
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status created a views store"
 expect_exit 2 "$D" views status extra
 contains "$ERR" "takes no view name" "views status with a name is told so"
+expect_exit 2 "$D" views check diary extra
+contains "$ERR" "views check takes at most one view name; 'extra' is one too many" "an extra argument is named"
 # bad query arguments are refused before the views are opened (nor built)
 expect_exit 2 "$D" report --case-type asylum --outcome grant --from 2019-01-01 --to 2019-12-31
 contains "$ERR" "outcome 'grant' is not one of" "a bad outcome is named"
