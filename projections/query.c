@@ -27,11 +27,15 @@ static int reader_open(dk_views *vw, int view, reader *r)
     uint64_t gen, count;
     uint8_t digest[DK_VIEW_DIGEST_BYTES], hash[DK_HASH_BYTES];
     dk_head head;
-    int rc = dk__views_head(vw, &head);
+    int rc = dk__txn_begin(vw, MDB_RDONLY, &r->txn);
     if (rc)
         return rc;
-    if ((rc = dk__txn_begin(vw, MDB_RDONLY, &r->txn)) != 0)
+    /* the head after the views' snapshot: read before it, another process could append
+     * and step the views past it in between, and they would look ahead of the ledger */
+    if ((rc = dk__views_head(vw, &head)) != 0) {
+        mdb_txn_abort(r->txn);
         return rc;
+    }
     rc = dk__cp_read(vw, r->txn, view, &version, &gen, &r->seq, &count, digest, hash);
     if (rc == MDB_NOTFOUND)
         rc =

@@ -597,13 +597,15 @@ int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK
 
 int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
 {
-    dk_head head;
-    int rc = dk__views_head(vw, &head);
+    MDB_txn *txn;
+    int rc = dk__txn_begin(vw, MDB_RDONLY, &txn);
     if (rc)
         return rc;
-    MDB_txn *txn;
-    if ((rc = dk__txn_begin(vw, MDB_RDONLY, &txn)) != 0)
+    dk_head head; /* after the views' snapshot (as in reader_open) */
+    if ((rc = dk__views_head(vw, &head)) != 0) {
+        mdb_txn_abort(txn);
         return rc;
+    }
     vset live;
     unsigned stale;
     uint8_t hashes[NV][DK_HASH_BYTES];
