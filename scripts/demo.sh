@@ -55,6 +55,16 @@ echo
 echo "== its audit trail: signers, their roles then, signature checks"
 "$docket" audit case HO-2026-000101
 echo
+echo "== the views (kept by a projector; here brought up to date by the first query)"
+echo "-- cw.lindqvist's queue"
+"$docket" queue cw.lindqvist
+echo "-- interviews on 2026-11-17"
+"$docket" diary 2026-11-17
+echo "-- EUSS applications granted in 2026"
+"$docket" report --case-type euss --outcome granted --from 2026-01-01 --to 2026-12-31
+echo "-- every view against a fresh replay of the ledger"
+"$docket" views check
+echo
 echo "== ledger head and a signed checkpoint (C2SP signed note)"
 "$docket" head
 "$docket" checkpoint
