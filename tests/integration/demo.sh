@@ -7,6 +7,8 @@ DEMO=$(dirname "$0")/../../scripts/demo.sh
 expect_exit 0 bash "$DEMO" "$DOCKET" "$T/demo-ledger" "$T/demo-keys"
 contains "$OUT" "leave in effect" "the demo shows the leave in effect"
 contains "$OUT" "sig-ok" "the demo shows an audit trail"
+contains "$OUT" "10:00-12:00  cw.lindqvist     HO-2026-000102       attended" "the demo shows a diary"
+contains "$OUT" "ok: 7 views equal a fresh replay" "the demo's views check"
 contains "$OUT" "ok: 18 records" "the demo ledger verifies"
 HEAD1=$(DOCKET_LEDGER=$T/demo-ledger "$DOCKET" head --json)
 expect_exit 0 bash "$DEMO" "$DOCKET" "$T/demo-ledger" "$T/demo-keys"
