@@ -315,7 +315,9 @@ static int read_event(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk_record *rec,
 
 /* A correction resolves an error report: it cannot take effect before the report did
  * (the errors view would show a negative time to resolve). Times are the effective ones,
- * else the recorded ones, as the views use. 0, 1 (rejected) or <0. */
+ * else the recorded ones, as the views use. 0, 1 (rejected) or <0. A check at append
+ * only: not in the fold nor in verify's rules pass, so that a ledger written before it
+ * still folds and verifies. */
 static int correction_after_report(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, int *code)
 {
     uint64_t ref = 0;
