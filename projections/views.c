@@ -39,11 +39,9 @@ int dk__views_head(dk_views *vw, dk_head *head)
     return rc;
 }
 
-int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
-                    const uint8_t hash[DK_HASH_BYTES])
+/* Is (seq, hash) the record of this ledger (whose head is `head`) at seq? */
+static int match(dk_views *vw, const dk_head *head, uint64_t seq, const uint8_t hash[DK_HASH_BYTES])
 {
-    if (seq == 0)
-        return 0;
     if (seq > head->seq)
         return dk_fail(DK_ECORRUPT,
                        "views: the views are at seq %llu but the ledger's head is %llu: the "
@@ -68,6 +66,25 @@ int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
                        "another ledger; rebuild the views (docket views rebuild)",
                        (unsigned long long)seq);
     return 0;
+}
+
+int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
+                    const uint8_t hash[DK_HASH_BYTES])
+{
+    if (seq == 0)
+        return 0;
+    if (seq > head->seq && vw->upto && head->seq == vw->upto) {
+        /* past the seq these views were opened to show (`upto`): this ledger's, or not? */
+        dk_head real;
+        int rc = dk_ledger_head(vw->lg, &real);
+        if (rc == 0 && (rc = match(vw, &real, seq, hash)) == 0)
+            rc = dk_fail(DK_EINVAL,
+                         "views: the views are at seq %llu, past seq %llu that they were "
+                         "opened to show; they cannot show the ledger as it was then",
+                         (unsigned long long)seq, (unsigned long long)head->seq);
+        return rc;
+    }
+    return match(vw, head, seq, hash);
 }
 
 int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *opts, dk_views **out)
@@ -459,7 +476,9 @@ int dk_views_rebuild(dk_views *vw, const char *name)
 
 /* Start a check's scratch build of `mask`, after finishing any rebuild this handle has or
  * adopts from a dead process (the check needs the handle's one run). */
-static int check_start(dk_views *vw, unsigned mask)
+/* Before a check: finish this handle's rebuild, and any a dead process left (the sweep
+ * adopts it), so that the views are as live as they will get. */
+static int check_prepare(dk_views *vw)
 {
     int rc = 0;
     if (vw->run.active && (rc = dk_views_sync(vw)) != 0)
@@ -467,20 +486,25 @@ static int check_start(dk_views *vw, unsigned mask)
     MDB_txn *txn;
     if ((rc = dk__ensure_map(vw)) != 0 || (rc = dk__txn_begin(vw, 0, &txn)) != 0)
         return rc;
-    uint64_t gen;
     unsigned others;
     rc = dk__builds_sweep(vw, txn, &others);
-    if (rc == 0 && vw->run.active) {
-        /* The sweep took over a rebuild whose process died: finish it first, or the next
-         * sweep would drop it unfinished. */
-        if ((rc = finish(vw, txn, rc)) != 0)
-            return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
-        if ((rc = dk_views_sync(vw)) != 0 || (rc = dk__ensure_map(vw)) != 0 ||
-            (rc = dk__txn_begin(vw, 0, &txn)) != 0)
-            return rc;
-    }
-    if (rc == 0)
-        rc = dk__build_start(vw, txn, mask | BIT(DK_VIEW_CASES), 1, &gen);
+    int adopted = rc == 0 && vw->run.active;
+    if ((rc = finish(vw, txn, rc)) != 0)
+        return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
+    /* the sweep took over a rebuild whose process died: finish it first, or the next
+     * sweep would drop it unfinished */
+    return adopted ? dk_views_sync(vw) : 0;
+}
+
+/* Start the check's scratch build of `mask` (and _cases) at the live views' seq. */
+static int check_begin(dk_views *vw, unsigned mask)
+{
+    MDB_txn *txn;
+    int rc;
+    if ((rc = dk__ensure_map(vw)) != 0 || (rc = dk__txn_begin(vw, 0, &txn)) != 0)
+        return rc;
+    uint64_t gen;
+    rc = dk__build_start(vw, txn, mask | BIT(DK_VIEW_CASES), 1, &gen);
     if ((rc = finish(vw, txn, rc)) != 0)
         return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
     vw->run = (build_run){1, 1, gen, mask | BIT(DK_VIEW_CASES), 0};
@@ -490,6 +514,12 @@ static int check_start(dk_views *vw, unsigned mask)
     dk__cache_clear(&vw->build_cache);
     vw->check_mask = mask;
     return 0;
+}
+
+static int check_start(dk_views *vw, unsigned mask)
+{
+    int rc = check_prepare(vw);
+    return rc ? rc : check_begin(vw, mask);
 }
 
 /* A check compares live views with a replay: a view that is not live has nothing to
@@ -521,6 +551,11 @@ static int checkable(dk_views *vw, unsigned mask)
                            "views: view '%s' is stored at version %u and this docket's is %u, "
                            "so it cannot be checked (docket project rebuilds it)",
                            s->name, s->version, s->code_version);
+        if (vw->upto && s->seq > s->head)
+            return dk_fail(DK_EINVAL,
+                           "views: view '%s' is at seq %llu, past seq %llu that these views "
+                           "were opened to show",
+                           s->name, (unsigned long long)s->seq, (unsigned long long)s->head);
         return dk_fail(DK_ENOTFOUND,
                        "views: view '%s' is at seq %llu, not with the others, so it cannot be "
                        "checked (docket project rebuilds it)",
@@ -537,13 +572,16 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     memset(rep, 0, sizeof *rep);
     if (bad)
         return unknown_view(name);
-    int rc = checkable(vw, mask);
+    /* _cases first: the others derive from it, and are not live without it */
+    int rc = check_prepare(vw);
+    if (rc == 0)
+        rc = checkable(vw, mask | BIT(DK_VIEW_CASES));
     if (rc)
         return rc;
     vw->check_max = max_report;
     vw->check_fn = fn;
     vw->check_ud = udata;
-    rc = check_start(vw, mask);
+    rc = check_begin(vw, mask);
     while (rc == 0 && !vw->check_done) {
         dk_views_batch b;
         vw->redo = 0;
@@ -643,11 +681,11 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
     for (int i = 0; rc == 0 && i < NV; i++) {
         dk_view_status *s = &out[i];
         if (s->version != 0 && (rc = dk__views_match(vw, &head, s->seq, hashes[i])) != 0) {
-            if (rc != DK_ECORRUPT)
+            if (rc != DK_ECORRUPT && rc != DK_EINVAL)
                 break;
-            rc = 0;
-            s->foreign = 1;
+            s->foreign = rc == DK_ECORRUPT; /* else past `upto`: not to be read as of then */
             s->live = 0;
+            rc = 0;
             continue;
         }
         if (s->lag == 0)

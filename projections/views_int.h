@@ -129,7 +129,8 @@ int dk__views_head(dk_views *vw, dk_head *head);
 /* Were views checkpointed at (seq, hash) built from this ledger, whose head is `head`?
  * 0 if so (or seq is 0). DK_ECORRUPT, saying so and how to repair it, if the ledger is
  * shorter or holds another record at seq: it was replaced or restored, or the views
- * were copied from another ledger. */
+ * were copied from another ledger. DK_EINVAL if they are this ledger's but past `upto`,
+ * the seq the handle was opened to show. */
 int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
                     const uint8_t hash[DK_HASH_BYTES]);
 

@@ -1789,7 +1789,8 @@ TEST(full_map_in_a_short_check)
     dk_views *vw;
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     ASSERT_OK(dk_views_sync(vw));
-    fi_arm(vw, 0, 2, 1); /* #1 is check_start's; #2 the first batch of its scratch build */
+    fi_arm(vw, 0, 3, 1); /* #1 the sweep before the check, #2 its scratch build's start, #3
+                            the first batch of that build */
     dk_views_check_report rep;
     int rc = dk_views_check(vw, "all", 0, NULL, NULL, &rep);
     fi_vw = NULL;
@@ -2470,42 +2471,200 @@ TEST(a_failed_adoption_leaves_the_build_to_others)
     world_close(&w);
 }
 
+/* ---- checks and reads around views that are not (yet) live (helper-23's reproducers) ---- */
+
+/* Set a view's stored version to 99, as a docket of another version would leave it. */
+static void set_version(world *w, const char *view)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi cp;
+    views_env(w->dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cp), 0);
+    MDB_val k = {strlen(view), (void *)view}, v;
+    ASSERT_EQ(mdb_get(txn, cp, &k, &v), 0);
+    uint8_t row[256];
+    ASSERT(v.mv_size <= sizeof row && v.mv_size > 4);
+    memcpy(row, v.mv_data, v.mv_size);
+    row[3] = 99; /* the version's low byte */
+    v.mv_data = row;
+    ASSERT_EQ(mdb_put(txn, cp, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static dk_views *golden_views(world *w)
+{
+    dk_views *vw;
+    world_open(w);
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    golden_scenario(w);
+    ASSERT_OK(dk_views_sync(vw));
+    return vw;
+}
+
+/* Another process appends and projects between a read's snapshot of the views and its
+ * look at the ledger's head (simulated by a hook in mdb_txn_begin, linked with
+ * --wrap=mdb_txn_begin): the views must not be taken for another ledger's. */
+int __real_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn **txn);
+int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn **txn);
+static dk_views *race_vw;
+static world *race_w;
+
+int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn **txn)
+{
+    if (race_vw && race_vw->env == env && (flags & MDB_RDONLY)) {
+        dk_views *vw = race_vw;
+        race_vw = NULL;
+        PUT(race_w, "AS-3", "note.added", race_w->carol, NULL, NULL, S_("text", "racing"));
+        ASSERT_OK(dk_views_sync(vw));
+    }
+    return __real_mdb_txn_begin(env, parent, flags, txn);
+}
+
+TEST(views_advancing_during_a_read_are_still_this_ledgers)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    race_w = &w;
+    collect c = {""};
+    race_vw = vw;
+    ASSERT_OK(dk_views_by_status(vw, "received", on_case, &c, NULL));
+    ASSERT(race_vw == NULL); /* the hook ran */
+    dk_view_status st[DK_VIEW_COUNT];
+    race_vw = vw;
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT(race_vw == NULL);
+    for (int v = 0; v < DK_VIEW_COUNT; v++)
+        ASSERT(st[v].live && !st[v].foreign);
+    dk_views_check_report rep;
+    race_vw = vw;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(race_vw == NULL);
+    ASSERT(rep.ok);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A check names _cases when it is what is not live, not the view asked for. */
+TEST(check_names_a_stale_cases_view)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    set_version(&w, "_cases");
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    ASSERT_ERR(dk_views_check(vw, "queue", 0, NULL, NULL, &rep), DK_ENOTFOUND);
+    ASSERT_CONTAINS(dk_errmsg(), "view '_cases' is stored at version 99");
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A check first finishes this handle's rebuild of a view of another version. */
+TEST(check_finishes_its_own_rebuild_of_a_stale_view_first)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    set_version(&w, "diary");
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b)); /* starts the rebuild of diary */
+    ASSERT(vw->run.active);
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* ... and the rebuild of one that a killed process left (after an upgrade). */
+TEST(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    set_version(&w, "diary");
+    dead_build(&w, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES));
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    /* without any rebuild under way, a stale view is not checked, and not called damaged */
+    dk_views_close(vw);
+    set_version(&w, "stats");
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_ENOTFOUND);
+    ASSERT_CONTAINS(dk_errmsg(), "view 'stats' is stored at version 99 and this docket's is");
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Views opened to show the ledger up to a seq below their checkpoint are this ledger's:
+ * not foreign, and a read says why it cannot serve them. */
+TEST(views_past_upto_are_not_called_foreign)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    dk_views_opts o = {0, 0, 10, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT(!st[DK_VIEW_CASES].foreign && !st[DK_VIEW_CASES].live);
+    collect c = {""};
+    ASSERT_ERR(dk_views_by_status(vw, "received", on_case, &c, NULL), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "past seq 10 that they were opened to show");
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(
-    TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(
-        map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error)
-        TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(
-            full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
-            TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
-                golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                    check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                    TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
-                        projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                        TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                            rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input)
-                            TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
-                                map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
-                                TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
-                                    bulk_put_keeps_digests_when_keys_repeat)
-                                    TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
-                                        full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild)
-                                        TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(
-                                            full_maps_past_the_bound_in_a_small_map)
-                                            TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(
-                                                full_map_at_a_checks_later_bulk_step)
-                                                TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(
-                                                    full_map_in_a_short_rebuild)
-                                                    TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(
-                                                        short_check_of_a_tiny_new_store)
-                                                        TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                            full_map_in_a_requested_rebuild_by_sync)
-                                                            TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
-                                                                close_mid_bulk_leaves_nothing_behind)
-                                                                TH_ENTRY(
-                                                                    full_map_at_a_checks_compare_reports_once)
+    TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+        check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+        TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+            views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+            TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
+                    golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
+                    TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(
+                        corruption_is_named_and_repaired) TH_ENTRY(check_names_a_checkpoint_off_the_chain)
+                        TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
+                            check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+                            TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
+                                projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
+                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                    rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input)
+                                    TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
+                                        map_resized_by_another_process_during_a_rebuild)
+                                        TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
+                                            queued_append_after_another_process_grew_the_map)
+                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                                TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                    full_maps_past_the_bound_leave_nothing_behind)
+                                                    TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                        full_map_at_a_checks_first_bulk_step)
+                                                        TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                            full_map_at_every_other_check_step)
+                                                            TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                full_map_in_a_short_check)
+                                                                TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                    held_entry_steps_equal_incremental)
                                                                     TH_ENTRY(
-                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                        full_map_in_a_requested_rebuild_by_sync)
                                                                         TH_ENTRY(
-                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                            full_map_in_a_projectors_rebuild)
                                                                             TH_ENTRY(
-                                                                                a_dropped_run_spares_a_build_another_process_took))
+                                                                                close_mid_bulk_leaves_nothing_behind)
+                                                                                TH_ENTRY(
+                                                                                    full_map_at_a_checks_compare_reports_once)
+                                                                                    TH_ENTRY(
+                                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                                        TH_ENTRY(
+                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                            TH_ENTRY(
+                                                                                                a_dropped_run_spares_a_build_another_process_took))
