@@ -317,8 +317,8 @@ int cmd_views(int argc, char **argv)
     if (npos < 1)
         return cli_usage_error("views needs a subcommand: status, rebuild, check or dump");
     if (npos > 2)
-        return cli_usage_error("views %s takes at most one view name; '%s' is one too many",
-                               pos[0], pos[2]);
+        return cli_usage_error("views %s takes at most one view name; '%s' is one too many", pos[0],
+                               pos[2]);
     const char *sub = pos[0], *name = npos > 1 ? pos[1] : NULL;
     if (name && strcmp(sub, "status") == 0)
         return cli_usage_error("views status takes no view name");
