@@ -238,6 +238,16 @@ static void drop_run(dk_views *vw)
     }
 }
 
+/* Stop this handle's run and drop what it built. */
+static void give_up_run(dk_views *vw)
+{
+    dk__bulk_stop(vw);
+    if (vw->run.active)
+        drop_run(vw);
+    vw->run.active = 0;
+    vw->run.bulk = 0;
+}
+
 int dk_views_step(dk_views *vw, dk_views_batch *b)
 {
     dk_views_batch dummy;
@@ -481,6 +491,8 @@ int dk_views_rebuild(dk_views *vw, const char *name)
 static int check_prepare(dk_views *vw)
 {
     int rc = 0;
+    if (vw->run.active && vw->run.check)
+        give_up_run(vw); /* a check's scratch build left by a failed check: never finished */
     if (vw->run.active && (rc = dk_views_sync(vw)) != 0)
         return rc;
     MDB_txn *txn;
@@ -492,8 +504,11 @@ static int check_prepare(dk_views *vw)
     if ((rc = finish(vw, txn, rc)) != 0)
         return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
     /* the sweep took over a rebuild whose process died: finish it first, or the next
-     * sweep would drop it unfinished */
-    return adopted ? dk_views_sync(vw) : 0;
+     * sweep would drop it unfinished; if it cannot be finished, it is not kept (the next
+     * project starts it again) */
+    if (adopted && (rc = dk_views_sync(vw)) != 0)
+        give_up_run(vw);
+    return rc;
 }
 
 /* Start the check's scratch build of `mask` (and _cases) at the live views' seq. */
@@ -524,8 +539,9 @@ static int check_start(dk_views *vw, unsigned mask)
 
 /* A check compares live views with a replay: a view that is not live has nothing to
  * compare. Never built, another version or frozen behind the others is not damage (the
- * next project builds it); built from records this ledger does not hold is. */
-static int checkable(dk_views *vw, unsigned mask)
+ * next project builds it); built from records this ledger does not hold is. With `all`
+ * 0, only views that are not this ledger's or past `upto` are refused. */
+static int checkable(dk_views *vw, unsigned mask, int all)
 {
     dk_view_status st[NV];
     int rc = dk_views_status(vw, st);
@@ -533,7 +549,7 @@ static int checkable(dk_views *vw, unsigned mask)
         return rc;
     for (int v = 0; v < NV; v++) {
         const dk_view_status *s = &st[v];
-        if (!(mask & BIT(v)) || s->live)
+        if (!(mask & BIT(v)) || s->live || (!all && !s->foreign && !(vw->upto && s->seq > s->head)))
             continue;
         if (s->foreign)
             return dk_fail(DK_ECORRUPT,
@@ -572,10 +588,14 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     memset(rep, 0, sizeof *rep);
     if (bad)
         return unknown_view(name);
-    /* _cases first: the others derive from it, and are not live without it */
-    int rc = check_prepare(vw);
+    /* Views that are not this ledger's, or past `upto`, are refused before anything is
+     * adopted or finished; then the rebuilds in flight are finished, and what is still
+     * not live is named (_cases first: the others derive from it). */
+    int rc = checkable(vw, mask | BIT(DK_VIEW_CASES), 0);
     if (rc == 0)
-        rc = checkable(vw, mask | BIT(DK_VIEW_CASES));
+        rc = check_prepare(vw);
+    if (rc == 0)
+        rc = checkable(vw, mask | BIT(DK_VIEW_CASES), 1);
     if (rc)
         return rc;
     vw->check_max = max_report;
@@ -598,6 +618,10 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
                                  "were dropped by another process?)");
         }
     }
+    if (rc && vw->run.active && vw->run.check)
+        give_up_run(vw); /* its scratch databases go now, not when the handle closes */
+    vw->check_fn = NULL;
+    vw->check_ud = NULL;
     if (rc == 0)
         *rep = vw->check_rep;
     return rc;

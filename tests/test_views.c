@@ -2621,50 +2621,220 @@ TEST(views_past_upto_are_not_called_foreign)
     world_close(&w);
 }
 
+/* ---- a check's scratch build, adopted rebuilds, and refusals (helper-25's reproducers) ---- */
+
+/* Delete the first entry of the live `view` behind the projector's back. */
+static void damage_first_entry(world *w, int view, uint64_t gen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi q;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    char name[64];
+    views_env(w->dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    snprintf(name, sizeof name, "%s@%llu", dk_view_name(view), (unsigned long long)gen);
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &q), 0);
+    ASSERT_EQ(mdb_cursor_open(txn, q, &cur), 0);
+    ASSERT_EQ(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+    ASSERT_EQ(mdb_cursor_del(cur, 0), 0);
+    mdb_cursor_close(cur);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* A check that fails part-way (a full map at every commit of its scratch build, past the
+ * bound) drops its scratch build at once; the next check reports only to its own
+ * callback, and finds the damage. */
+TEST(a_failed_check_leaves_nothing_for_the_next)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 100);
+    dk_views_opts small = {0, 0, 0, 0, 64u << 10};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &small, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t g_q = gen_of(vw, DK_VIEW_QUEUE);
+    dk_views_close(vw);
+    damage_first_entry(&w, DK_VIEW_QUEUE, g_q);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &small, &vw));
+    diffs d1 = {0, ""};
+    dk_views_check_report rep;
+    fi_arm(vw, 0, 3, 17); /* #1 the sweep, #2 the scratch build's start, #3.. its batches */
+    int rc = dk_views_check(vw, "all", 0, on_diff, &d1, &rep);
+    fi_vw = NULL;
+    ASSERT(rc != 0);
+    ASSERT(!vw->run.active);
+    int recs, dbs;
+    char names[2048];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    size_t n1 = d1.n;
+    diffs d2 = {0, ""};
+    ASSERT_OK(dk_views_check(vw, "all", 0, on_diff, &d2, &rep));
+    ASSERT_EQ(d1.n, n1); /* nothing reported to a call that has returned */
+    ASSERT(!rep.ok);
+    ASSERT_CONTAINS(d2.text, "queue|");
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A check on a handle opened with `upto` below the views' seq checks nothing, and does
+ * not first take over (and keep) a dead process's rebuild, which another process then
+ * finishes. */
+TEST(a_check_past_upto_leaves_a_dead_rebuild_to_others)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    set_version(&w, "diary"); /* after an upgrade, diary is rebuilt ... */
+    dead_build(&w, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES)); /* ... by a process since killed */
+    dk_views_opts o = {0, 0, 10, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    dk_views_check_report rep;
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "past seq 10");
+    ASSERT(!vw->run.active);
+    pid_t p = fork(); /* another process, without upto, projects while this handle is open */
+    if (p == 0) {
+        dk_ledger *lg;
+        dk_views *v3;
+        dk_view_status st[DK_VIEW_COUNT];
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, NULL, &v3) ||
+            dk_views_sync(v3) || dk_views_status(v3, st))
+            _exit(5);
+        _exit(st[DK_VIEW_DIARY].live ? 0 : 1);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Views copied from another ledger, with a rebuild a killed process left part-way: a check
+ * says the views are another ledger's, and does not keep the dead rebuild. */
+TEST(a_check_of_foreign_views_leaves_their_dead_rebuild)
+{
+    world a, b;
+    world_open(&a);
+    char adir[256];
+    snprintf(adir, sizeof adir, "%s", a.dir);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
+    golden_scenario(&a);
+    ASSERT_OK(dk_views_sync(vw));
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, 20, 20, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    dk_views_close(vw);
+    orphan_build(a.dir, g);
+    world_open(&b);
+    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
+    for (int i = 0; i < 40; i++)
+        PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
+    copy_views(adir, b.dir);
+    ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
+    dk_views_check_report rep;
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "built from records this ledger does not hold");
+    ASSERT(!vw->run.active);
+    dk_views_close(vw);
+    world_close(&b);
+    world_close(&a);
+    th_rm_tree(adir);
+}
+
+/* The sweep's adoption of a dead rebuild before a check meets a full map: nothing is
+ * adopted, and checking again adopts, finishes and checks, leaving nothing behind. */
+TEST(full_map_when_a_check_adopts_a_dead_rebuild)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    set_version(&w, "diary");
+    uint64_t g = dead_build(&w, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES));
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    fi_arm(vw, 0, 1, 1);
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_EIO);
+    fi_vw = NULL;
+    ASSERT(!vw->run.active);
+    MDB_txn *txn;
+    vset bs;
+    uint64_t pid;
+    unsigned flags;
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0); /* still the dead one's */
+    mdb_txn_abort(txn);
+    ASSERT(pid != (uint64_t)getpid());
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    int recs, dbs;
+    char names[1024];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(
-    TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-        check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-        TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-            views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-            TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
-                    golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
-                    TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(
-                        corruption_is_named_and_repaired) TH_ENTRY(check_names_a_checkpoint_off_the_chain)
-                        TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                            check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                            TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
-                                projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                                    rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input)
-                                    TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
-                                        map_resized_by_another_process_during_a_rebuild)
-                                        TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
-                                            queued_append_after_another_process_grew_the_map)
-                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                                TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                    full_maps_past_the_bound_leave_nothing_behind)
-                                                    TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                        full_map_at_a_checks_first_bulk_step)
-                                                        TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                            full_map_at_every_other_check_step)
-                                                            TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                full_map_in_a_short_check)
-                                                                TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                    held_entry_steps_equal_incremental)
-                                                                    TH_ENTRY(
-                                                                        full_map_in_a_requested_rebuild_by_sync)
+    TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+        a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
+        TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+            check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+            TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+                TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                    ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
+                        golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
+                        TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(
+                            corruption_is_named_and_repaired) TH_ENTRY(check_names_a_checkpoint_off_the_chain)
+                            TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
+                                check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+                                TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
+                                    projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
+                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                        rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input)
+                                        TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
+                                            map_resized_by_another_process_during_a_rebuild)
+                                            TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
+                                                queued_append_after_another_process_grew_the_map)
+                                                TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                    full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                                    TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                        full_maps_past_the_bound_leave_nothing_behind)
+                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                            full_map_at_a_checks_first_bulk_step)
+                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                full_map_at_every_other_check_step)
+                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                    full_map_in_a_short_check)
+                                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                        held_entry_steps_equal_incremental)
                                                                         TH_ENTRY(
-                                                                            full_map_in_a_projectors_rebuild)
+                                                                            full_map_in_a_requested_rebuild_by_sync)
                                                                             TH_ENTRY(
-                                                                                close_mid_bulk_leaves_nothing_behind)
+                                                                                full_map_in_a_projectors_rebuild)
                                                                                 TH_ENTRY(
-                                                                                    full_map_at_a_checks_compare_reports_once)
+                                                                                    close_mid_bulk_leaves_nothing_behind)
                                                                                     TH_ENTRY(
-                                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                                        full_map_at_a_checks_compare_reports_once)
                                                                                         TH_ENTRY(
-                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                            full_map_at_a_checks_compare_reports_damage_once)
                                                                                             TH_ENTRY(
-                                                                                                a_dropped_run_spares_a_build_another_process_took))
+                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                TH_ENTRY(
+                                                                                                    a_dropped_run_spares_a_build_another_process_took))
