@@ -2504,6 +2504,14 @@ static dk_views *golden_views(world *w)
     return vw;
 }
 
+/* The golden views with `view` stored at another version, closed: as an upgrade finds them. */
+static void golden_with_stale(world *w, const char *view)
+{
+    dk_views *vw = golden_views(w);
+    dk_views_close(vw);
+    set_version(w, view);
+}
+
 /* Another process appends and projects between a read's snapshot of the views and its
  * look at the ledger's head (simulated by a hook in mdb_txn_begin, linked with
  * --wrap=mdb_txn_begin): the views must not be taken for another ledger's. */
@@ -2551,9 +2559,8 @@ TEST(views_advancing_during_a_read_are_still_this_ledgers)
 TEST(check_names_a_stale_cases_view)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
-    set_version(&w, "_cases");
+    dk_views *vw;
+    golden_with_stale(&w, "_cases");
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_check_report rep;
     ASSERT_ERR(dk_views_check(vw, "queue", 0, NULL, NULL, &rep), DK_ENOTFOUND);
@@ -2566,9 +2573,8 @@ TEST(check_names_a_stale_cases_view)
 TEST(check_finishes_its_own_rebuild_of_a_stale_view_first)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
-    set_version(&w, "diary");
+    dk_views *vw;
+    golden_with_stale(&w, "diary");
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_batch b;
     ASSERT_OK(dk_views_step(vw, &b)); /* starts the rebuild of diary */
@@ -2584,9 +2590,8 @@ TEST(check_finishes_its_own_rebuild_of_a_stale_view_first)
 TEST(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
-    set_version(&w, "diary");
+    dk_views *vw;
+    golden_with_stale(&w, "diary");
     dead_build(&w, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES));
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_check_report rep;
@@ -2760,9 +2765,8 @@ TEST(a_check_of_foreign_views_leaves_their_dead_rebuild)
 TEST(full_map_when_a_check_adopts_a_dead_rebuild)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
-    set_version(&w, "diary");
+    dk_views *vw;
+    golden_with_stale(&w, "diary");
     uint64_t g = dead_build(&w, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES));
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_views_check_report rep;
