@@ -485,6 +485,33 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return dk__build_drop(vw, txn, gen, mask);
 }
 
+int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
+{
+    vset vs;
+    uint64_t pid;
+    unsigned flags;
+    int rc = dk__build_load(vw, txn, gen, &vs, &pid, &flags);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_fail(rc, "cannot read a rebuild's record");
+    if (pid != (uint64_t)getpid())
+        return 0; /* not ours (any more) */
+    if (flags & (BUILD_CHECK | BUILD_BULK))
+        return dk__build_drop(vw, txn, gen, mask); /* not resumable */
+    uint8_t kb[14];
+    build_key(kb, gen);
+    MDB_val k = {sizeof kb, kb}, v;
+    if ((rc = mdb_get(txn, vw->meta, &k, &v)) != 0)
+        return dk__mdb_fail(rc, "cannot read a rebuild's record");
+    uint8_t b[BUILD_BYTES];
+    memcpy(b, v.mv_data, sizeof b);
+    put_be64(b, 0); /* no process: the next sweep anywhere adopts it */
+    v.mv_data = b;
+    rc = mdb_put(txn, vw->meta, &k, &v, 0);
+    return rc ? dk__mdb_fail(rc, "cannot release a rebuild") : 0;
+}
+
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
 {
     MDB_cursor *cur;
@@ -525,6 +552,8 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
     if (rc && rc != MDB_NOTFOUND)
         return dk__mdb_fail(rc, "cannot list rebuilds");
     for (size_t i = 0; i < ndead; i++) {
+        if (vw->upto && !dead_check[i])
+            continue; /* a handle capped at `upto` takes over no rebuild: left to others */
         if (!vw->run.active && !dead_check[i]) {
             /* a rebuild whose process died: carry on from its last batch */
             vset vs;

@@ -486,29 +486,54 @@ int dk_views_rebuild(dk_views *vw, const char *name)
 
 /* Start a check's scratch build of `mask`, after finishing any rebuild this handle has or
  * adopts from a dead process (the check needs the handle's one run). */
-/* Before a check: finish this handle's rebuild, and any a dead process left (the sweep
- * adopts it), so that the views are as live as they will get. */
-static int check_prepare(dk_views *vw)
+/* Hand this handle's run back: its record names no process, so that a later sweep takes
+ * it over where it stopped (dk__build_release). */
+static void release_run(dk_views *vw)
 {
-    int rc = 0;
+    dk__bulk_stop(vw);
+    for (int tries = 0; vw->run.active && tries < 2; tries++) {
+        MDB_txn *txn;
+        if (dk__txn_begin(vw, 0, &txn) != 0)
+            break;
+        if (finish(vw, txn, dk__build_release(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
+            break;
+    }
+    vw->run.active = 0;
+    vw->run.bulk = 0;
+}
+
+/* Before a check, first part: drop a scratch build a failed check left (never finished),
+ * and finish this handle's own rebuild. */
+static int check_own_run(dk_views *vw)
+{
     if (vw->run.active && vw->run.check)
-        give_up_run(vw); /* a check's scratch build left by a failed check: never finished */
-    if (vw->run.active && (rc = dk_views_sync(vw)) != 0)
-        return rc;
+        give_up_run(vw);
+    return vw->run.active ? dk_views_sync(vw) : 0;
+}
+
+/* Second part: take over and finish a rebuild whose process died, so that the views are
+ * as live as they will get. One that cannot be finished now is handed back, not kept. */
+static int check_adopt(dk_views *vw)
+{
     MDB_txn *txn;
+    int rc;
     if ((rc = dk__ensure_map(vw)) != 0 || (rc = dk__txn_begin(vw, 0, &txn)) != 0)
         return rc;
     unsigned others;
+    int before = vw->run.active;
     rc = dk__builds_sweep(vw, txn, &others);
-    int adopted = rc == 0 && vw->run.active;
+    int adopted = rc == 0 && !before && vw->run.active;
     if ((rc = finish(vw, txn, rc)) != 0)
         return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
-    /* the sweep took over a rebuild whose process died: finish it first, or the next
-     * sweep would drop it unfinished; if it cannot be finished, it is not kept (the next
-     * project starts it again) */
-    if (adopted && (rc = dk_views_sync(vw)) != 0)
-        give_up_run(vw);
+    if (adopted && ((rc = dk_views_sync(vw)) != 0 || vw->run.active))
+        release_run(vw);
     return rc;
+}
+
+static int check_prepare(dk_views *vw)
+{
+    int rc = check_own_run(vw);
+    return rc ? rc : check_adopt(vw);
 }
 
 /* Start the check's scratch build of `mask` (and _cases) at the live views' seq. */
@@ -588,12 +613,14 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     memset(rep, 0, sizeof *rep);
     if (bad)
         return unknown_view(name);
-    /* Views that are not this ledger's, or past `upto`, are refused before anything is
-     * adopted or finished; then the rebuilds in flight are finished, and what is still
-     * not live is named (_cases first: the others derive from it). */
-    int rc = checkable(vw, mask | BIT(DK_VIEW_CASES), 0);
+    /* This handle's own rebuild is finished first; then views that are not this ledger's,
+     * or past `upto`, are refused before a dead process's rebuild is taken over; then what
+     * is still not live is named (_cases first: the others derive from it). */
+    int rc = check_own_run(vw);
     if (rc == 0)
-        rc = check_prepare(vw);
+        rc = checkable(vw, mask | BIT(DK_VIEW_CASES), 0);
+    if (rc == 0)
+        rc = check_adopt(vw);
     if (rc == 0)
         rc = checkable(vw, mask | BIT(DK_VIEW_CASES), 1);
     if (rc)

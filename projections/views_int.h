@@ -176,6 +176,10 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
 int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
 /* The same, unless another living process has taken the build over. */
 int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
+/* Give up this process's rebuild without losing its progress: its record names no process,
+ * so that the next sweep (here or elsewhere) takes it over; one that cannot be resumed (a
+ * check, or in its first phase) is dropped. */
+int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */

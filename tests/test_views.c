@@ -2520,8 +2520,18 @@ int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn 
 static dk_views *race_vw;
 static world *race_w;
 
+/* and a transient error: the ledger's reader table full for the next tb_fail reads
+ * while tb_vw runs a rebuild that is not a check */
+static dk_views *tb_vw;
+static int tb_fail;
+
 int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn **txn)
 {
+    if (tb_vw && tb_fail > 0 && env != tb_vw->env && (flags & MDB_RDONLY) && tb_vw->run.active &&
+        !tb_vw->run.check) {
+        tb_fail--;
+        return MDB_READERS_FULL;
+    }
     if (race_vw && race_vw->env == env && (flags & MDB_RDONLY)) {
         dk_views *vw = race_vw;
         race_vw = NULL;
@@ -2793,52 +2803,180 @@ TEST(full_map_when_a_check_adopts_a_dead_rebuild)
     world_close(&w);
 }
 
+/* ---- handing rebuilds back (helper-26's reproducers) ---- */
+
+/* A dead process's first build (no live views yet) past seq 30; a handle opened with upto
+ * 10 checks: nothing is live, so the check is refused, and the dead build is left to
+ * others, who finish it. */
+TEST(a_capped_check_leaves_a_dead_first_build_to_others)
+{
+    world w;
+    world_open(&w);
+    many_cases(&w, 40);
+    dk_views_opts o = {0, 30, 0, 0, 0};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    dk_head head;
+    ASSERT_OK(dk_ledger_head(w.lg, &head));
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS, 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq, 30, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    ASSERT(bs.seq > 10);
+    dk_views_close(vw);
+    orphan_build(w.dir, g);
+    dk_views_opts u = {0, 30, 10, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &u, &vw));
+    dk_views_check_report rep;
+    ASSERT(dk_views_check(vw, NULL, 0, NULL, NULL, &rep) != 0);
+    ASSERT(!vw->run.active);
+    pid_t p = fork(); /* another process, without upto, projects while this handle is open */
+    if (p == 0) {
+        dk_ledger *lg;
+        dk_views *v3;
+        dk_view_status st[DK_VIEW_COUNT];
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, NULL, &v3) ||
+            dk_views_sync(v3) || dk_views_status(v3, st))
+            _exit(5);
+        _exit(st[DK_VIEW_CASES].live ? 0 : 1);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A dead process's rebuild of diary, most of the way done; a check takes it over and
+ * meets a transient error (the ledger's reader table full once). The rebuild is handed
+ * back, not thrown away: the next check takes it over again, finishes it and checks. */
+TEST(a_transient_error_hands_an_adopted_rebuild_back)
+{
+    world w;
+    golden_with_stale(&w, "diary");
+    dk_views_opts o = {0, 5, 0, 0, 0};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    dk_head head;
+    ASSERT_OK(dk_ledger_head(w.lg, &head));
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    while (bs.seq < head.seq - 3)
+        ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq - 3, 5, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    uint64_t done_to = bs.seq;
+    dk_views_close(vw);
+    orphan_build(w.dir, g);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_views_check_report rep;
+    tb_vw = vw;
+    tb_fail = 1;
+    int rc = dk_views_check(vw, NULL, 0, NULL, NULL, &rep);
+    tb_vw = NULL;
+    ASSERT(rc != 0);
+    ASSERT_EQ(tb_fail, 0); /* the error was met */
+    ASSERT(!vw->run.active);
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0); /* kept, with its progress */
+    mdb_txn_abort(txn);
+    ASSERT_EQ(pid, 0);
+    ASSERT(bs.seq >= done_to);
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Views copied from another ledger, whose rebuild this handle has under way (asked for,
+ * one step in): a check finishes the handle's own rebuild first, then checks. */
+TEST(a_check_finishes_its_own_rebuild_of_foreign_views)
+{
+    world a, b;
+    world_open(&a);
+    char adir[256];
+    snprintf(adir, sizeof adir, "%s", a.dir);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
+    golden_scenario(&a);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    world_open(&b);
+    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
+    copy_views(adir, b.dir);
+    ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
+    ASSERT_OK(dk_views_request_rebuild(vw, NULL));
+    dk_views_batch bt;
+    ASSERT_OK(dk_views_step(vw, &bt)); /* the rebuild starts */
+    ASSERT(vw->run.active && !vw->run.check);
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    dk_views_close(vw);
+    world_close(&b);
+    world_close(&a);
+    th_rm_tree(adir);
+}
+
 TH_MAIN(
-    TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-        a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
-        TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-            check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-            TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-                views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-                TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                    ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
-                        golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
-                        TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(
-                            corruption_is_named_and_repaired) TH_ENTRY(check_names_a_checkpoint_off_the_chain)
-                            TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                                check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                                TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
-                                    projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                                        rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input)
-                                        TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
-                                            map_resized_by_another_process_during_a_rebuild)
-                                            TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(
-                                                queued_append_after_another_process_grew_the_map)
-                                                TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                    full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                                    TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                        full_maps_past_the_bound_leave_nothing_behind)
-                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                            full_map_at_a_checks_first_bulk_step)
-                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                full_map_at_every_other_check_step)
-                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                    full_map_in_a_short_check)
-                                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                        held_entry_steps_equal_incremental)
-                                                                        TH_ENTRY(
-                                                                            full_map_in_a_requested_rebuild_by_sync)
+    TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+        a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
+        TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+            a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
+            TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+                check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+                TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                    views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+                    TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                        ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                        TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
+                            golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+                            TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
+                                undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
+                                    tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                        version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                        TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                                            lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                            TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                                open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                                                TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                    append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                    TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                        full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                                        TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                            full_maps_past_the_bound_leave_nothing_behind)
+                                                            TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                full_map_at_a_checks_first_bulk_step)
+                                                                TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                    full_map_at_every_other_check_step)
+                                                                    TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                        full_map_in_a_short_check)
+                                                                        TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                            held_entry_steps_equal_incremental)
                                                                             TH_ENTRY(
-                                                                                full_map_in_a_projectors_rebuild)
+                                                                                full_map_in_a_requested_rebuild_by_sync)
                                                                                 TH_ENTRY(
-                                                                                    close_mid_bulk_leaves_nothing_behind)
+                                                                                    full_map_in_a_projectors_rebuild)
                                                                                     TH_ENTRY(
-                                                                                        full_map_at_a_checks_compare_reports_once)
+                                                                                        close_mid_bulk_leaves_nothing_behind)
                                                                                         TH_ENTRY(
-                                                                                            full_map_at_a_checks_compare_reports_damage_once)
+                                                                                            full_map_at_a_checks_compare_reports_once)
                                                                                             TH_ENTRY(
-                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                full_map_at_a_checks_compare_reports_damage_once)
                                                                                                 TH_ENTRY(
-                                                                                                    a_dropped_run_spares_a_build_another_process_took))
+                                                                                                    failed_map_growth_leaves_the_handle_usable)
+                                                                                                    TH_ENTRY(
+                                                                                                        a_dropped_run_spares_a_build_another_process_took))
