@@ -484,8 +484,6 @@ int dk_views_rebuild(dk_views *vw, const char *name)
     }
 }
 
-/* Start a check's scratch build of `mask`, after finishing any rebuild this handle has or
- * adopts from a dead process (the check needs the handle's one run). */
 /* Hand this handle's run back: its record names no process, so that a later sweep takes
  * it over where it stopped (dk__build_release). */
 static void release_run(dk_views *vw)
@@ -556,6 +554,8 @@ static int check_begin(dk_views *vw, unsigned mask)
     return 0;
 }
 
+/* Start a check's scratch build of `mask`, after finishing any rebuild this handle has or
+ * adopts from a dead process (the check needs the handle's one run): a check's restart. */
 static int check_start(dk_views *vw, unsigned mask)
 {
     int rc = check_prepare(vw);
