@@ -440,7 +440,7 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
     return dk__build_save(vw, txn, &vs, check ? BUILD_CHECK : 0);
 }
 
-static int pid_alive(uint64_t pid)
+int dk__pid_alive(uint64_t pid)
 {
     if (pid == 0 || pid > (uint64_t)INT32_MAX)
         return 0;
@@ -480,7 +480,7 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
         return 0;
     if (rc)
         return dk__mdb_fail(rc, "cannot read a rebuild's record");
-    if (pid != (uint64_t)getpid() && pid_alive(pid))
+    if (pid != (uint64_t)getpid() && dk__pid_alive(pid))
         return 0; /* another process took it over meanwhile */
     return dk__build_drop(vw, txn, gen, mask);
 }
@@ -537,7 +537,7 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
         unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
         int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0; /* not resumable */
         int mine = vw->run.active && vw->run.gen == gen;
-        int alive = pid == (uint64_t)getpid() ? mine : pid_alive(pid);
+        int alive = pid == (uint64_t)getpid() ? mine : dk__pid_alive(pid);
         if (!alive) {
             if (ndead < 64) {
                 dead[ndead] = gen;
@@ -552,8 +552,8 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
     if (rc && rc != MDB_NOTFOUND)
         return dk__mdb_fail(rc, "cannot list rebuilds");
     for (size_t i = 0; i < ndead; i++) {
-        if (vw->upto && !dead_check[i])
-            continue; /* a handle capped at `upto` takes over no rebuild: left to others */
+        if ((vw->upto || vw->run.active) && !dead_check[i])
+            continue; /* capped or busy: a resumable rebuild is left to be taken over */
         if (!vw->run.active && !dead_check[i]) {
             /* a rebuild whose process died: carry on from its last batch */
             vset vs;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "views_int.h"
 
@@ -506,7 +507,13 @@ static int check_own_run(dk_views *vw)
 {
     if (vw->run.active && vw->run.check)
         give_up_run(vw);
-    return vw->run.active ? dk_views_sync(vw) : 0;
+    if (!vw->run.active)
+        return 0;
+    uint64_t own = vw->run.gen;
+    int rc = dk_views_sync(vw);
+    if (rc && vw->run.active && !vw->run.check && vw->run.gen != own)
+        release_run(vw); /* taken over by the sync once its own was done: hand it back */
+    return rc;
 }
 
 /* Second part: take over and finish a rebuild whose process died, so that the views are
@@ -708,9 +715,15 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
              r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
                 break;
-            if (v.mv_size >= 16 && (((const uint8_t *)v.mv_data)[15] & BUILD_CHECK) == 0)
-                building |= (unsigned)((const uint8_t *)v.mv_data)[11] |
-                            (unsigned)((const uint8_t *)v.mv_data)[10] << 8;
+            const uint8_t *br = v.mv_data;
+            uint64_t pid = 0;
+            for (int i = 0; v.mv_size >= 16 && i < 8; i++)
+                pid = pid << 8 | br[i];
+            /* a rebuild some process runs: not a check, nor one handed back or whose
+             * process died (it waits for a sweep to take it over) */
+            if (v.mv_size >= 16 && (br[15] & BUILD_CHECK) == 0 &&
+                (pid == (uint64_t)getpid() || dk__pid_alive(pid)))
+                building |= (unsigned)br[11] | (unsigned)br[10] << 8;
         }
         mdb_cursor_close(cur);
     }

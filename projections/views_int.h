@@ -180,6 +180,8 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
  * so that the next sweep (here or elsewhere) takes it over; one that cannot be resumed (a
  * check, or in its first phase) is dropped. */
 int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
+/* Is a process with this pid running (0: no process)? A build record's owner. */
+int dk__pid_alive(uint64_t pid);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */

@@ -2524,11 +2524,13 @@ static world *race_w;
  * while tb_vw runs a rebuild that is not a check */
 static dk_views *tb_vw;
 static int tb_fail;
+static uint64_t tb_gen; /* 0, or only while tb_vw runs this gen */
+static int tb_skip;     /* reads let through first */
 
 int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn **txn)
 {
     if (tb_vw && tb_fail > 0 && env != tb_vw->env && (flags & MDB_RDONLY) && tb_vw->run.active &&
-        !tb_vw->run.check) {
+        !tb_vw->run.check && (tb_gen == 0 || tb_vw->run.gen == tb_gen) && tb_skip-- <= 0) {
         tb_fail--;
         return MDB_READERS_FULL;
     }
@@ -2929,54 +2931,288 @@ TEST(a_check_finishes_its_own_rebuild_of_foreign_views)
     th_rm_tree(adir);
 }
 
+/* ---- rebuilds handed back and left for others (helper-27's reproducers) ---- */
+
+/* Make build g's record name a dead process, from another process (vw's env is open here). */
+static void rv_orphan(const char *dir, uint64_t g)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        pid_t dead = fork();
+        if (dead == 0)
+            _exit(0);
+        waitpid(dead, NULL, 0);
+        MDB_env *env;
+        MDB_txn *t;
+        MDB_dbi meta;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/views", dir);
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 256) ||
+            mdb_env_set_mapsize(env, (size_t)1 << 30) || mdb_env_open(env, path, 0, 0600))
+            _exit(3);
+        if (mdb_txn_begin(env, NULL, 0, &t) || mdb_dbi_open(t, "meta", 0, &meta))
+            _exit(4);
+        uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
+        for (int i = 0; i < 8; i++)
+            key[6 + i] = (uint8_t)(g >> (56 - 8 * i));
+        MDB_val k = {14, key}, v;
+        if (mdb_get(t, meta, &k, &v))
+            _exit(5);
+        uint8_t rec[512];
+        memcpy(rec, v.mv_data, v.mv_size);
+        for (int i = 0; i < 8; i++)
+            rec[i] = (uint8_t)((uint64_t)dead >> (56 - 8 * i));
+        MDB_val nv = {v.mv_size, rec};
+        if (mdb_put(t, meta, &k, &nv, 0) || mdb_txn_commit(t))
+            _exit(6);
+        mdb_env_close(env);
+        _exit(0);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A rebuild of diary (as `views rebuild diary` starts, e.g. to repair it) most of the way
+ * done, whose process then died; its gen. */
+static uint64_t rv_dead_diary(world *w, dk_views *vw)
+{
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    dk_head head;
+    ASSERT_OK(dk_ledger_head(w->lg, &head));
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    dk__cache_clear(&vw->build_cache);
+    while (bs.seq < head.seq - 3)
+        ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq - 3, 5, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    dk__cache_clear(&vw->build_cache);
+    rv_orphan(w->dir, g);
+    return g;
+}
+
+static int rv_record(dk_views *vw, uint64_t g, uint64_t *pid)
+{
+    MDB_txn *txn;
+    vset bs;
+    unsigned flags;
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    int r = dk__build_load(vw, txn, g, &bs, pid, &flags);
+    mdb_txn_abort(txn);
+    return r;
+}
+
+/* Process A's check hands a rebuild back (transient error); process B, part-way through a
+ * rebuild of its own (a projector), steps: its sweep should leave the handed-back rebuild
+ * to be resumed, not drop it. */
+TEST(a_busy_handle_leaves_a_handed_back_rebuild)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    dk_views_opts o = {0, 5, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
+    /* B: its own rebuild of stats under way */
+    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
+    dk_views_batch bt;
+    ASSERT_OK(dk_views_step(vw, &bt));
+    ASSERT(vw->run.active && !vw->run.check);
+    uint64_t g = rv_dead_diary(&w, vw);
+    pid_t p = fork(); /* A: a check, whose adopted rebuild meets a transient error */
+    if (p == 0) {
+        dk_ledger *lg;
+        dk_views *v2;
+        dk_views_check_report rep;
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, &o, &v2))
+            _exit(5);
+        tb_vw = v2;
+        tb_fail = 1;
+        int rc = dk_views_check(v2, NULL, 0, NULL, NULL, &rep);
+        tb_vw = NULL;
+        if (rc == 0 || tb_fail != 0)
+            _exit(6);
+        uint64_t pid;
+        if (rv_record(v2, g, &pid) != 0 || pid != 0)
+            _exit(7);
+        dk_views_close(v2);
+        _exit(0);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    uint64_t pid;
+    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* handed back, pid 0 */
+    ASSERT_EQ(pid, 0);
+    dk_view_status s[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, s));
+    ASSERT(s[DK_VIEW_DIARY].live && !s[DK_VIEW_DIARY].building); /* no process builds it */
+    ASSERT_OK(dk_views_step(vw, &bt));                           /* B steps on its own rebuild */
+    ASSERT_EQ(rv_record(vw, g, &pid), 0);                        /* left to be taken over */
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_views_sync(vw)); /* the next project: an idle handle takes it over */
+    ASSERT_OK(dk_views_status(vw, s));
+    ASSERT(g != g_old);
+    ASSERT_EQ(s[DK_VIEW_DIARY].gen, g);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A check on a handle part-way through its own rebuild, with a dead process's rebuild of
+ * diary most of the way done: the check finishes its own first, then should take over the
+ * dead one and finish it (docs/architecture), not drop it. */
+TEST(a_check_finishes_its_own_rebuild_then_a_dead_one)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    dk_views_opts o = {0, 5, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
+    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
+    dk_views_batch bt;
+    ASSERT_OK(dk_views_step(vw, &bt));
+    ASSERT(vw->run.active && !vw->run.check);
+    uint64_t g = rv_dead_diary(&w, vw);
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    uint64_t pid;
+    ASSERT(rv_record(vw, g, &pid) != 0); /* finished and swapped in: its record is gone */
+    dk_view_status s[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, s));
+    ASSERT(g != g_old);
+    ASSERT_EQ(s[DK_VIEW_DIARY].gen, g);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* With the busy-sweep fix: a check's own rebuild finishes, the ledger moved on meanwhile,
+ * so its sync goes on and (idle now) takes over a dead rebuild, which meets a transient
+ * error: it should be handed back too, not kept by the handle (and dropped at close). */
+TEST(a_rebuild_taken_over_after_its_own_is_handed_back_on_error)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    dk_views_opts o = {0, 5, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
+    dk_views_batch bt;
+    ASSERT_OK(dk_views_step(vw, &bt));
+    ASSERT(vw->run.active && !vw->run.check);
+    uint64_t g = rv_dead_diary(&w, vw);
+    for (int i = 0; i < 3; i++)
+        PUT(&w, "AS-1", "note.added", w.carol, NULL, NULL, S_("text", "later"));
+    dk_views_check_report rep;
+    tb_vw = vw;
+    tb_fail = 1;
+    tb_gen = g;
+    tb_skip = 3;
+    /* the error is met by the taken-over run (gen g), after a few of its reads */
+    int rc = dk_views_check(vw, NULL, 0, NULL, NULL, &rep);
+    tb_vw = NULL;
+    ASSERT(rc != 0);
+    ASSERT_EQ(tb_fail, 0); /* the error was met */
+    ASSERT(!vw->run.active);
+    uint64_t pid;
+    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* handed back */
+    ASSERT_EQ(pid, 0);
+    dk_views_close(vw);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* and not dropped at close */
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A handle capped at the head, on the live views, with a dead rebuild of a stale diary:
+ * its sync builds its own, leaves the dead one; an uncapped handle then finishes that; no
+ * leftovers, no hang. */
+TEST(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
+{
+    world w;
+    golden_with_stale(&w, "diary");
+    dk_head head;
+    ASSERT_OK(dk_ledger_head(w.lg, &head));
+    dk_views_opts o = {0, 5, head.seq, 0, 0};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    uint64_t g = rv_dead_diary(&w, vw);
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t pid;
+    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* the capped handle left it */
+    dk_views_check_report rep;
+    ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
+    ASSERT(rep.ok);
+    dk_views_close(vw);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_views_sync(vw));
+    int recs, dbs;
+    char names[512];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    expect_golden(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(
-    TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-        a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-        TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-            a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
-            TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-                check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-                TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-                    views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-                    TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                        ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                        TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                            golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-                            TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
-                                undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
-                                    tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                        version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                        TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                                            lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                            TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                                open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                                TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                                    append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                    TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                        full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                                        TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                            full_maps_past_the_bound_leave_nothing_behind)
-                                                            TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                full_map_at_a_checks_first_bulk_step)
-                                                                TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                    full_map_at_every_other_check_step)
-                                                                    TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                        full_map_in_a_short_check)
-                                                                        TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                            held_entry_steps_equal_incremental)
-                                                                            TH_ENTRY(
-                                                                                full_map_in_a_requested_rebuild_by_sync)
+    TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
+        a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
+        TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+            a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
+            TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+                a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
+                TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+                    check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+                    TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                        views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+                        TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                            ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                            TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
+                                golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+                                TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
+                                    undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                                    TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
+                                        tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                                        TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                            version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                            TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                                                lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                                TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                                    open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                                                    TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                        append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                        TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                            full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                                            TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                                full_maps_past_the_bound_leave_nothing_behind)
+                                                                TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                    full_map_at_a_checks_first_bulk_step)
+                                                                    TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                        full_map_at_every_other_check_step)
+                                                                        TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                            full_map_in_a_short_check)
+                                                                            TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                                held_entry_steps_equal_incremental)
                                                                                 TH_ENTRY(
-                                                                                    full_map_in_a_projectors_rebuild)
+                                                                                    full_map_in_a_requested_rebuild_by_sync)
                                                                                     TH_ENTRY(
-                                                                                        close_mid_bulk_leaves_nothing_behind)
+                                                                                        full_map_in_a_projectors_rebuild)
                                                                                         TH_ENTRY(
-                                                                                            full_map_at_a_checks_compare_reports_once)
+                                                                                            close_mid_bulk_leaves_nothing_behind)
                                                                                             TH_ENTRY(
-                                                                                                full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                full_map_at_a_checks_compare_reports_once)
                                                                                                 TH_ENTRY(
-                                                                                                    failed_map_growth_leaves_the_handle_usable)
+                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
                                                                                                     TH_ENTRY(
-                                                                                                        a_dropped_run_spares_a_build_another_process_took))
+                                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                                        TH_ENTRY(
+                                                                                                            a_dropped_run_spares_a_build_another_process_took))
