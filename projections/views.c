@@ -130,6 +130,7 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
 }
 
 static void drop_run(dk_views *vw);
+static void release_run(dk_views *vw);
 
 void dk_views_close(dk_views *vw)
 {
@@ -137,7 +138,7 @@ void dk_views_close(dk_views *vw)
         return;
     dk__bulk_stop(vw);
     if (vw->env && vw->run.active)
-        drop_run(vw);
+        release_run(vw);
     if (vw->env)
         mdb_env_close(vw->env);
     dk__ov_free(&vw->ov);
@@ -334,7 +335,8 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
             int finished = 0;
             rc = dk__bulk_step(vw, txn, &bs, &finished);
             if (rc == 0)
-                rc = dk__build_save(vw, txn, &bs, flags | (finished ? 0 : BUILD_BULK));
+                rc = dk__build_save(vw, txn, &bs,
+                                    (flags & ~BUILD_BULK) | (finished ? 0 : BUILD_BULK));
             rc = finish(vw, txn, rc);
             if (rc || finished)
                 dk__bulk_stop(vw);

@@ -3163,14 +3163,153 @@ TEST(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
     world_close(&w);
 }
 
+/* ---- the first phase's flag, and close (helper-28's reproducers) ---- */
+
+static int build_flags(dk_views *vw, uint64_t g, uint64_t *pid, unsigned *flags)
+{
+    MDB_txn *txn;
+    vset bs;
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    int r = dk__build_load(vw, txn, g, &bs, pid, flags);
+    mdb_txn_abort(txn);
+    return r;
+}
+
+/* A rebuild whose first phase is done: its record should be resumable (no BUILD_BULK). */
+TEST(a_rebuild_past_its_first_phase_is_resumable)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    many_cases(&w, 300);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    dk_views_opts o = {0, 5, 0, 1, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_request_rebuild(vw, "diary"));
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b));
+    uint64_t g = vw->run.gen;
+    int steps = 0;
+    while (vw->run.bulk != 2) {
+        ASSERT_OK(dk_views_step(vw, &b));
+        ASSERT(vw->run.active);
+        ASSERT(++steps < 1000);
+    }
+    uint64_t pid;
+    unsigned flags;
+    ASSERT_EQ(build_flags(vw, g, &pid, &flags), 0);
+    ASSERT_EQ(flags & BUILD_BULK, 0u);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* Process R (`docket views rebuild diary`) while a follower F keeps the live views moving:
+ * R's first phase ends, it catches up in batches, and is killed then. F should resume R's
+ * rebuild (it is past its first phase), not drop it. */
+TEST(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    many_cases(&w, 300);
+    ASSERT_OK(dk_views_sync(vw));
+    uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
+    dk_views_close(vw);
+    int go[2], ack[2];
+    ASSERT_EQ(pipe(go), 0);
+    ASSERT_EQ(pipe(ack), 0);
+    pid_t r = fork();
+    if (r == 0) { /* R */
+        dk_ledger *lg;
+        dk_views *v2;
+        dk_views_opts o = {0, 5, 0, 1, 0};
+        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, &o, &v2))
+            _exit(5);
+        dk_views_request_rebuild(v2, "diary");
+        dk_views_batch b;
+        if (dk_views_step(v2, &b))
+            _exit(6);
+        uint64_t g = v2->run.gen;
+        if (dk_views_step(v2, &b) || v2->run.bulk != 1) /* its first phase's first step */
+            _exit(11);
+        if (write(ack[1], &g, 8) != 8) /* first phase under way: F, move the live views */
+            _exit(7);
+        char c;
+        if (read(go[0], &c, 1) != 1)
+            _exit(8);
+        while (v2->run.bulk != 2)
+            if (dk_views_step(v2, &b) || !v2->run.active)
+                _exit(9);
+        /* one catch-up batch, then killed */
+        if (dk_views_step(v2, &b) || !v2->run.active || v2->run.gen != g)
+            _exit(10);
+        uint64_t pid;
+        unsigned flags;
+        build_flags(v2, g, &pid, &flags);
+        kill(getpid(), SIGKILL);
+    }
+    uint64_t g;
+    ASSERT_EQ(read(ack[0], &g, 8), 8);
+    /* F: a follower moving the live views on while R's first phase runs */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    for (int i = 0; i < 30; i++)
+        PUT(&w, "AS-1", "note.added", w.carol, NULL, NULL, S_("text", "later"));
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_EQ(write(go[1], "x", 1), 1);
+    int st;
+    waitpid(r, &st, 0);
+    ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    uint64_t pid;
+    unsigned flags;
+    ASSERT_EQ(build_flags(vw, g, &pid, &flags), 0); /* R's rebuild, past its first phase */
+    ASSERT_OK(dk_views_sync(vw));                   /* F's next step */
+    dk_view_status s[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, s));
+    ASSERT(g != g_old);
+    ASSERT_EQ(s[DK_VIEW_DIARY].gen, g); /* resumed and swapped in */
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A follower takes over a dead process's rebuild (a repair of diary most of the way done)
+ * and is then stopped cleanly (SIGTERM -> dk_views_close): the rebuild should be handed
+ * back, as a check does, not dropped. */
+TEST(close_hands_a_resumable_rebuild_back)
+{
+    world w;
+    dk_views *vw = golden_views(&w);
+    dk_views_close(vw);
+    dk_views_opts o = {0, 5, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
+    uint64_t g = rv_dead_diary(&w, vw);
+    for (int i = 0; i < 10; i++)
+        PUT(&w, "AS-1", "note.added", w.carol, NULL, NULL, S_("text", "later"));
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b)); /* the follower's step: takes it over */
+    ASSERT(vw->run.active && vw->run.gen == g);
+    dk_views_close(vw); /* SIGTERM: the projector stops, vclose */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    uint64_t pid;
+    unsigned flags;
+    ASSERT_EQ(build_flags(vw, g, &pid, &flags), 0); /* handed back, not dropped */
+    ASSERT_EQ(pid, 0);
+    ASSERT_OK(dk_views_sync(vw)); /* the next project resumes it */
+    dk_view_status s[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, s));
+    ASSERT(g != g_old);
+    ASSERT_EQ(s[DK_VIEW_DIARY].gen, g);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TH_MAIN(
-    TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
-        a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
-        TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-            a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-            TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-                a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
-                TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+    TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(
+        close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
+        TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(
+            a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back)
+            TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(
+                a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild)
+                TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
                     check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
                     TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
                         views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
