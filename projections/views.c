@@ -129,7 +129,6 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
     return 0;
 }
 
-static void drop_run(dk_views *vw);
 static void release_run(dk_views *vw);
 
 void dk_views_close(dk_views *vw)
@@ -238,6 +237,22 @@ static void drop_run(dk_views *vw)
         if (finish(vw, txn, dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
             return;
     }
+}
+
+/* Hand this handle's run back: its record names no process, so that a later sweep takes
+ * it over where it stopped (dk__build_release). */
+static void release_run(dk_views *vw)
+{
+    dk__bulk_stop(vw);
+    for (int tries = 0; vw->run.active && tries < 2; tries++) {
+        MDB_txn *txn;
+        if (dk__txn_begin(vw, 0, &txn) != 0)
+            break;
+        if (finish(vw, txn, dk__build_release(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
+            break;
+    }
+    vw->run.active = 0;
+    vw->run.bulk = 0;
 }
 
 /* Stop this handle's run and drop what it built. */
@@ -485,22 +500,6 @@ int dk_views_rebuild(dk_views *vw, const char *name)
         if (!b.rebuilt && !b.more && b.to_seq < b.from_seq)
             return dk_fail(DK_EIO, "views: the rebuild made no progress");
     }
-}
-
-/* Hand this handle's run back: its record names no process, so that a later sweep takes
- * it over where it stopped (dk__build_release). */
-static void release_run(dk_views *vw)
-{
-    dk__bulk_stop(vw);
-    for (int tries = 0; vw->run.active && tries < 2; tries++) {
-        MDB_txn *txn;
-        if (dk__txn_begin(vw, 0, &txn) != 0)
-            break;
-        if (finish(vw, txn, dk__build_release(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
-            break;
-    }
-    vw->run.active = 0;
-    vw->run.bulk = 0;
 }
 
 /* Before a check, first part: drop a scratch build a failed check left (never finished),
