@@ -470,16 +470,23 @@ int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return 0;
 }
 
-int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
+/* A build's owner and flags: 0, MDB_NOTFOUND (no such build), or an error. */
+static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, uint64_t *pid, unsigned *flags)
 {
     vset vs;
+    int rc = dk__build_load(vw, txn, gen, &vs, pid, flags);
+    if (rc && rc != MDB_NOTFOUND)
+        return dk__mdb_fail(rc, "cannot read a rebuild's record");
+    return rc;
+}
+
+int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
+{
     uint64_t pid;
     unsigned flags;
-    int rc = dk__build_load(vw, txn, gen, &vs, &pid, &flags);
-    if (rc == MDB_NOTFOUND)
-        return 0;
+    int rc = build_owner(vw, txn, gen, &pid, &flags);
     if (rc)
-        return dk__mdb_fail(rc, "cannot read a rebuild's record");
+        return rc == MDB_NOTFOUND ? 0 : rc;
     if (pid != (uint64_t)getpid() && dk__pid_alive(pid))
         return 0; /* another process took it over meanwhile */
     return dk__build_drop(vw, txn, gen, mask);
@@ -487,14 +494,11 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
 
 int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
 {
-    vset vs;
     uint64_t pid;
     unsigned flags;
-    int rc = dk__build_load(vw, txn, gen, &vs, &pid, &flags);
-    if (rc == MDB_NOTFOUND)
-        return 0;
+    int rc = build_owner(vw, txn, gen, &pid, &flags);
     if (rc)
-        return dk__mdb_fail(rc, "cannot read a rebuild's record");
+        return rc == MDB_NOTFOUND ? 0 : rc;
     if (pid != (uint64_t)getpid())
         return 0; /* not ours (any more) */
     if (flags & (BUILD_CHECK | BUILD_BULK))

@@ -2699,6 +2699,24 @@ TEST(a_failed_check_leaves_nothing_for_the_next)
     world_close(&w);
 }
 
+/* In another process, without upto: sync the views; is `view` then live? */
+static int another_process_makes_live(world *w, int view)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        dk_ledger *lg;
+        dk_views *v3;
+        dk_view_status st[DK_VIEW_COUNT];
+        if (dk_ledger_open(w->dir, NULL, &lg) || dk_views_open(lg, w->dir, NULL, &v3) ||
+            dk_views_sync(v3) || dk_views_status(v3, st))
+            _exit(5);
+        _exit(st[view].live ? 0 : 1);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 /* A check on a handle opened with `upto` below the views' seq checks nothing, and does
  * not first take over (and keep) a dead process's rebuild, which another process then
  * finishes. */
@@ -2715,19 +2733,8 @@ TEST(a_check_past_upto_leaves_a_dead_rebuild_to_others)
     ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_EINVAL);
     ASSERT_CONTAINS(dk_errmsg(), "past seq 10");
     ASSERT(!vw->run.active);
-    pid_t p = fork(); /* another process, without upto, projects while this handle is open */
-    if (p == 0) {
-        dk_ledger *lg;
-        dk_views *v3;
-        dk_view_status st[DK_VIEW_COUNT];
-        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, NULL, &v3) ||
-            dk_views_sync(v3) || dk_views_status(v3, st))
-            _exit(5);
-        _exit(st[DK_VIEW_DIARY].live ? 0 : 1);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* another process, without upto, projects while this handle is open */
+    ASSERT(another_process_makes_live(&w, DK_VIEW_DIARY));
     dk_views_close(vw);
     world_close(&w);
 }
@@ -2838,19 +2845,8 @@ TEST(a_capped_check_leaves_a_dead_first_build_to_others)
     dk_views_check_report rep;
     ASSERT(dk_views_check(vw, NULL, 0, NULL, NULL, &rep) != 0);
     ASSERT(!vw->run.active);
-    pid_t p = fork(); /* another process, without upto, projects while this handle is open */
-    if (p == 0) {
-        dk_ledger *lg;
-        dk_views *v3;
-        dk_view_status st[DK_VIEW_COUNT];
-        if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, NULL, &v3) ||
-            dk_views_sync(v3) || dk_views_status(v3, st))
-            _exit(5);
-        _exit(st[DK_VIEW_CASES].live ? 0 : 1);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* another process, without upto, projects while this handle is open */
+    ASSERT(another_process_makes_live(&w, DK_VIEW_CASES));
     dk_views_close(vw);
     world_close(&w);
 }
@@ -3007,22 +3003,32 @@ static int rv_record(dk_views *vw, uint64_t g, uint64_t *pid)
     return r;
 }
 
+/* The golden views, opened again with batches of 5, with a rebuild of stats of their own
+ * one step in; *g_old: diary's generation. */
+static dk_views *rebuilding_stats(world *w, uint64_t *g_old)
+{
+    dk_views *vw = golden_views(w);
+    dk_views_close(vw);
+    dk_views_opts o = {0, 5, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w->lg, w->dir, &o, &vw));
+    *g_old = gen_of(vw, DK_VIEW_DIARY);
+    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
+    dk_views_batch b;
+    ASSERT_OK(dk_views_step(vw, &b));
+    ASSERT(vw->run.active && !vw->run.check);
+    return vw;
+}
+
 /* Process A's check hands a rebuild back (transient error); process B, part-way through a
  * rebuild of its own (a projector), steps: its sweep should leave the handed-back rebuild
  * to be resumed, not drop it. */
 TEST(a_busy_handle_leaves_a_handed_back_rebuild)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
+    uint64_t g_old;
+    dk_views *vw = rebuilding_stats(&w, &g_old); /* B: its own rebuild of stats under way */
     dk_views_opts o = {0, 5, 0, 0, 0};
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
-    /* B: its own rebuild of stats under way */
-    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
     dk_views_batch bt;
-    ASSERT_OK(dk_views_step(vw, &bt));
-    ASSERT(vw->run.active && !vw->run.check);
     uint64_t g = rv_dead_diary(&w, vw);
     pid_t p = fork(); /* A: a check, whose adopted rebuild meets a transient error */
     if (p == 0) {
@@ -3069,15 +3075,8 @@ TEST(a_busy_handle_leaves_a_handed_back_rebuild)
 TEST(a_check_finishes_its_own_rebuild_then_a_dead_one)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
-    dk_views_opts o = {0, 5, 0, 0, 0};
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
-    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
-    dk_views_batch bt;
-    ASSERT_OK(dk_views_step(vw, &bt));
-    ASSERT(vw->run.active && !vw->run.check);
+    uint64_t g_old;
+    dk_views *vw = rebuilding_stats(&w, &g_old);
     uint64_t g = rv_dead_diary(&w, vw);
     dk_views_check_report rep;
     ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
@@ -3098,14 +3097,9 @@ TEST(a_check_finishes_its_own_rebuild_then_a_dead_one)
 TEST(a_rebuild_taken_over_after_its_own_is_handed_back_on_error)
 {
     world w;
-    dk_views *vw = golden_views(&w);
-    dk_views_close(vw);
+    uint64_t g_old;
+    dk_views *vw = rebuilding_stats(&w, &g_old);
     dk_views_opts o = {0, 5, 0, 0, 0};
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    ASSERT_OK(dk_views_request_rebuild(vw, "stats"));
-    dk_views_batch bt;
-    ASSERT_OK(dk_views_step(vw, &bt));
-    ASSERT(vw->run.active && !vw->run.check);
     uint64_t g = rv_dead_diary(&w, vw);
     for (int i = 0; i < 3; i++)
         PUT(&w, "AS-1", "note.added", w.carol, NULL, NULL, S_("text", "later"));
