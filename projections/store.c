@@ -516,7 +516,7 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return rc ? dk__mdb_fail(rc, "cannot release a rebuild") : 0;
 }
 
-int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
+int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others)
 {
     MDB_cursor *cur;
     uint8_t kb[14];
@@ -563,8 +563,13 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others)
             vset vs;
             uint64_t pid;
             unsigned flags;
-            if (dk__build_load(vw, txn, dead[i], &vs, &pid, &flags) == 0 &&
-                dk__build_save(vw, txn, &vs, 0) == 0) {
+            int r = dk__build_load(vw, txn, dead[i], &vs, &pid, &flags);
+            /* only one built from this ledger's records: a rebuild left from before the
+             * ledger was replaced or restored is of no use, and is dropped below */
+            int ours = r == 0 ? dk__views_match(vw, head, vs.seq, vs.hash) : 0;
+            if (r == 0 && ours != 0 && ours != DK_ECORRUPT)
+                return ours;
+            if (r == 0 && ours == 0 && dk__build_save(vw, txn, &vs, 0) == 0) {
                 /* ours once this transaction commits (finish() undoes it if not) */
                 vw->run = (build_run){1, 0, dead[i], dead_mask[i], 0};
                 vw->adopting = 1;

@@ -286,7 +286,7 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     vset live, bs;
     unsigned stale, others;
     if ((rc = dk__live_load(vw, txn, &live, &stale)) != 0 ||
-        (rc = dk__builds_sweep(vw, txn, &others)) != 0)
+        (rc = dk__builds_sweep(vw, txn, &head, &others)) != 0)
         return done(b, finish(vw, txn, rc));
     /* The ledger is shorter than the views, or holds another record at the views' seq: it
      * was replaced or restored, or the views were copied from another ledger. Past that
@@ -527,7 +527,10 @@ static int check_adopt(dk_views *vw)
         return rc;
     unsigned others;
     int before = vw->run.active;
-    rc = dk__builds_sweep(vw, txn, &others);
+    dk_head head;
+    rc = dk__views_head(vw, &head);
+    if (rc == 0)
+        rc = dk__builds_sweep(vw, txn, &head, &others);
     int adopted = rc == 0 && !before && vw->run.active;
     if ((rc = finish(vw, txn, rc)) != 0)
         return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;

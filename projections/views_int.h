@@ -183,7 +183,7 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
 /* Is a process with this pid running (0: no process)? A build record's owner. */
 int dk__pid_alive(uint64_t pid);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
-int dk__builds_sweep(dk_views *vw, MDB_txn *txn, unsigned *others);
+int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */
 int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b);
 

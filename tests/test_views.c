@@ -3296,56 +3296,108 @@ TEST(close_hands_a_resumable_rebuild_back)
     world_close(&w);
 }
 
+/* A rebuild a killed process left on views that were then put on another ledger (a
+ * restore under existing views does the same): it is not this ledger's, so no sweep
+ * resumes it (it would swap in another ledger's records, or stall); it is dropped, and
+ * an explicit rebuild repairs the views (helper-29's finding). */
+TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
+{
+    world a, b;
+    world_open(&a);
+    char adir[256];
+    snprintf(adir, sizeof adir, "%s", a.dir);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
+    golden_scenario(&a);
+    ASSERT_OK(dk_views_sync(vw));
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS, 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, 20, 20, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    dk_views_close(vw);
+    orphan_build(a.dir, g);
+    world_open(&b); /* longer than a's rebuild, on another chain */
+    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
+    for (int i = 0; i < 40; i++)
+        PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
+    copy_views(adir, b.dir);
+    ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
+    ASSERT_ERR(dk_views_sync(vw), DK_ECORRUPT); /* the live views: foreign, and said so */
+    ASSERT_CONTAINS(dk_errmsg(), "rebuild the views");
+    ASSERT(!vw->run.active); /* a's rebuild was not taken over */
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    ASSERT(build_flags(vw, g, &pid, &flags) != 0); /* and dropped */
+    expect_view(vw, "by_status", "received XB-1\n");
+    expect_intact(vw);
+    int recs, dbs;
+    char names[1024];
+    leftovers(vw, &recs, &dbs, names, sizeof names);
+    ASSERT_EQ(recs, 0);
+    ASSERT_EQ(dbs, 0);
+    dk_views_close(vw);
+    world_close(&b);
+    world_close(&a);
+    th_rm_tree(adir);
+}
+
 TH_MAIN(
-    TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(
-        close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
-        TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(
-            a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back)
-            TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(
-                a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild)
-                TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-                    check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-                    TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-                        views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-                        TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                            ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                            TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                                golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-                                TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
-                                    undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                                    TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
-                                        tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                                        TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                            version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                            TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                                                lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                                TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                                    open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                                    TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                                        append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                        TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                            full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                                            TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                                full_maps_past_the_bound_leave_nothing_behind)
-                                                                TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                    full_map_at_a_checks_first_bulk_step)
-                                                                    TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                        full_map_at_every_other_check_step)
-                                                                        TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                            full_map_in_a_short_check)
-                                                                            TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                                held_entry_steps_equal_incremental)
-                                                                                TH_ENTRY(
-                                                                                    full_map_in_a_requested_rebuild_by_sync)
+    TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
+        a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back)
+        TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
+            a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
+            TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+                a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
+                TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+                    a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
+                    TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+                        check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+                        TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                            views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+                            TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                                ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                                TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
+                                    golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+                                    TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
+                                        undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                                        TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
+                                            tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                                            TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                                version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                                TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                                                    lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                                    TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                                        open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                                                        TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                            append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                                full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                                                TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                                    full_maps_past_the_bound_leave_nothing_behind)
+                                                                    TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                        full_map_at_a_checks_first_bulk_step)
+                                                                        TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                            full_map_at_every_other_check_step)
+                                                                            TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                                full_map_in_a_short_check)
+                                                                                TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                                    held_entry_steps_equal_incremental)
                                                                                     TH_ENTRY(
-                                                                                        full_map_in_a_projectors_rebuild)
+                                                                                        full_map_in_a_requested_rebuild_by_sync)
                                                                                         TH_ENTRY(
-                                                                                            close_mid_bulk_leaves_nothing_behind)
+                                                                                            full_map_in_a_projectors_rebuild)
                                                                                             TH_ENTRY(
-                                                                                                full_map_at_a_checks_compare_reports_once)
+                                                                                                close_mid_bulk_leaves_nothing_behind)
                                                                                                 TH_ENTRY(
-                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                    full_map_at_a_checks_compare_reports_once)
                                                                                                     TH_ENTRY(
-                                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                                        full_map_at_a_checks_compare_reports_damage_once)
                                                                                                         TH_ENTRY(
-                                                                                                            a_dropped_run_spares_a_build_another_process_took))
+                                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                                            TH_ENTRY(
+                                                                                                                a_dropped_run_spares_a_build_another_process_took))

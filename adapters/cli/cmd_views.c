@@ -96,7 +96,7 @@ static void on_interrupt(int sig)
     raise(sig);
 }
 
-/* Remove the scratch directory if the command is interrupted. */
+/* Remove the scratch directory if the command is interrupted, or its output closed. */
 static void scratch_guard(const char *dir)
 {
     snprintf(scratch_paths[0], sizeof scratch_paths[0], "%s/views/data.mdb", dir);
@@ -110,6 +110,7 @@ static void scratch_guard(const char *dir)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL); /* the reader went away: `| head`, quitting a pager */
 }
 
 /* The views as of views_as_of, built in a new scratch directory. */

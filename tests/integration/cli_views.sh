@@ -156,6 +156,10 @@ expect_exit 3 "$D" views check
 contains "$ERR" "built from records this ledger does not hold" "check names them"
 expect_exit 0 "$D" views rebuild
 expect_exit 0 "$D" views check
+# asof's scratch views are removed even when its reader goes away early (SIGPIPE)
+mkdir "$T/tmp"
+(TMPDIR="$T/tmp" "$D" asof now query status received --json | head -c 1 >/dev/null) 2>/dev/null
+[ -z "$(ls -A "$T/tmp")" ] && ok || fail "asof left its scratch views behind after SIGPIPE: $(ls "$T/tmp")"
 expect_exit 0 "$D" queue cw.ana --no-sync --json
 equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1', 'AS-2']" "rebuilt from the restored ledger"
 finish
