@@ -2739,35 +2739,45 @@ TEST(a_check_past_upto_leaves_a_dead_rebuild_to_others)
     world_close(&w);
 }
 
-/* Views copied from another ledger, with a rebuild a killed process left part-way: a check
- * says the views are another ledger's, and does not keep the dead rebuild. */
-TEST(a_check_of_foreign_views_leaves_their_dead_rebuild)
+/* Ledger a with the golden views and a rebuild of `mask` twenty records in, whose process
+ * died; ledger b, longer and on another chain, with a's views copied onto it. Returns the
+ * rebuild's generation; adir gets a's directory. */
+static uint64_t foreign_views_with_a_dead_rebuild(world *a, world *b, char adir[256], unsigned mask)
 {
-    world a, b;
-    world_open(&a);
-    char adir[256];
-    snprintf(adir, sizeof adir, "%s", a.dir);
+    world_open(a);
+    snprintf(adir, 256, "%s", a->dir);
     dk_views *vw;
-    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
-    golden_scenario(&a);
+    ASSERT_OK(dk_views_open(a->lg, a->dir, NULL, &vw));
+    golden_scenario(a);
     ASSERT_OK(dk_views_sync(vw));
     MDB_txn *txn;
     uint64_t g, pid;
     unsigned flags;
     vset bs;
     ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), 0, &g));
+    ASSERT_OK(dk__build_start(vw, txn, mask, 0, &g));
     ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
     ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, 20, 20, 0));
     ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     dk_views_close(vw);
-    orphan_build(a.dir, g);
-    world_open(&b);
-    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
+    orphan_build(a->dir, g);
+    world_open(b);
+    open_case(b, "XB-1", "visa", "2020-01-01", b->carol);
     for (int i = 0; i < 40; i++)
-        PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
-    copy_views(adir, b.dir);
+        PUT(b, "XB-1", "note.added", b->carol, NULL, NULL, S_("text", "n"));
+    copy_views(adir, b->dir);
+    return g;
+}
+
+/* Views copied from another ledger, with a rebuild a killed process left part-way: a check
+ * says the views are another ledger's, and does not keep the dead rebuild. */
+TEST(a_check_of_foreign_views_leaves_their_dead_rebuild)
+{
+    world a, b;
+    char adir[256];
+    foreign_views_with_a_dead_rebuild(&a, &b, adir, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES));
+    dk_views *vw;
     ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
     dk_views_check_report rep;
     ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_ECORRUPT);
@@ -3303,30 +3313,10 @@ TEST(close_hands_a_resumable_rebuild_back)
 TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 {
     world a, b;
-    world_open(&a);
     char adir[256];
-    snprintf(adir, sizeof adir, "%s", a.dir);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
-    golden_scenario(&a);
-    ASSERT_OK(dk_views_sync(vw));
-    MDB_txn *txn;
-    uint64_t g, pid;
+    uint64_t g = foreign_views_with_a_dead_rebuild(&a, &b, adir, ALL_VIEWS), pid;
     unsigned flags;
-    vset bs;
-    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS, 0, &g));
-    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
-    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, 20, 20, 0));
-    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    dk_views_close(vw);
-    orphan_build(a.dir, g);
-    world_open(&b); /* longer than a's rebuild, on another chain */
-    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
-    for (int i = 0; i < 40; i++)
-        PUT(&b, "XB-1", "note.added", b.carol, NULL, NULL, S_("text", "n"));
-    copy_views(adir, b.dir);
+    dk_views *vw;
     ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
     ASSERT_ERR(dk_views_sync(vw), DK_ECORRUPT); /* the live views: foreign, and said so */
     ASSERT_CONTAINS(dk_errmsg(), "rebuild the views");
