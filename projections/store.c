@@ -440,7 +440,7 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
     return dk__build_save(vw, txn, &vs, check ? BUILD_CHECK : 0);
 }
 
-int dk__pid_alive(uint64_t pid)
+static int pid_alive(uint64_t pid)
 {
     if (pid == 0 || pid > (uint64_t)INT32_MAX)
         return 0;
@@ -487,7 +487,7 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     int rc = build_owner(vw, txn, gen, &pid, &flags);
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    if (pid != (uint64_t)getpid() && dk__pid_alive(pid))
+    if (pid != (uint64_t)getpid() && pid_alive(pid))
         return 0; /* another process took it over meanwhile */
     return dk__build_drop(vw, txn, gen, mask);
 }
@@ -516,6 +516,30 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return rc ? dk__mdb_fail(rc, "cannot release a rebuild") : 0;
 }
 
+unsigned dk__builds_running(dk_views *vw, MDB_txn *txn)
+{
+    unsigned mask = 0;
+    MDB_cursor *cur;
+    uint8_t kb[14];
+    build_key(kb, 0);
+    if (mdb_cursor_open(txn, vw->meta, &cur) != 0)
+        return 0;
+    MDB_val k = {6, kb}, v;
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
+            break;
+        if (v.mv_size != BUILD_BYTES)
+            continue;
+        uint64_t pid = get_be64(v.mv_data);
+        unsigned flags = get_be32((const uint8_t *)v.mv_data + 12);
+        if (!(flags & BUILD_CHECK) && (pid == (uint64_t)getpid() || pid_alive(pid)))
+            mask |= get_be32((const uint8_t *)v.mv_data + 8);
+    }
+    mdb_cursor_close(cur);
+    return mask;
+}
+
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others)
 {
     MDB_cursor *cur;
@@ -541,7 +565,7 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *
         unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
         int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0; /* not resumable */
         int mine = vw->run.active && vw->run.gen == gen;
-        int alive = pid == (uint64_t)getpid() ? mine : dk__pid_alive(pid);
+        int alive = pid == (uint64_t)getpid() ? mine : pid_alive(pid);
         if (!alive) {
             if (ndead < 64) {
                 dead[ndead] = gen;

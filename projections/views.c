@@ -40,6 +40,12 @@ int dk__views_head(dk_views *vw, dk_head *head)
     return rc;
 }
 
+static void known(dk_views *vw, uint64_t seq, const uint8_t hash[DK_HASH_BYTES])
+{
+    vw->known_seq = seq;
+    memcpy(vw->known_hash, hash, DK_HASH_BYTES);
+}
+
 /* Is (seq, hash) the record of this ledger (whose head is `head`) at seq? */
 static int match(dk_views *vw, const dk_head *head, uint64_t seq, const uint8_t hash[DK_HASH_BYTES])
 {
@@ -72,7 +78,8 @@ static int match(dk_views *vw, const dk_head *head, uint64_t seq, const uint8_t 
 int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
                     const uint8_t hash[DK_HASH_BYTES])
 {
-    if (seq == 0)
+    if (seq == 0 || (seq == vw->known_seq && memcmp(hash, vw->known_hash, DK_HASH_BYTES) == 0 &&
+                     seq <= head->seq))
         return 0;
     if (seq > head->seq && vw->upto && head->seq == vw->upto) {
         /* past the seq these views were opened to show (`upto`): this ledger's, or not? */
@@ -85,7 +92,10 @@ int dk__views_match(dk_views *vw, const dk_head *head, uint64_t seq,
                          (unsigned long long)seq, (unsigned long long)head->seq);
         return rc;
     }
-    return match(vw, head, seq, hash);
+    int rc = match(vw, head, seq, hash);
+    if (rc == 0)
+        known(vw, seq, hash);
+    return rc;
 }
 
 int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *opts, dk_views **out)
@@ -129,7 +139,7 @@ int dk_views_open(dk_ledger *lg, const char *ledger_dir, const dk_views_opts *op
     return 0;
 }
 
-static void release_run(dk_views *vw);
+static void end_run(dk_views *vw, int (*op)(dk_views *, MDB_txn *, uint64_t, unsigned));
 
 void dk_views_close(dk_views *vw)
 {
@@ -137,7 +147,7 @@ void dk_views_close(dk_views *vw)
         return;
     dk__bulk_stop(vw);
     if (vw->env && vw->run.active)
-        release_run(vw);
+        end_run(vw, dk__build_release);
     if (vw->env)
         mdb_env_close(vw->env);
     dk__ov_free(&vw->ov);
@@ -226,41 +236,20 @@ static int finish(dk_views *vw, MDB_txn *txn, int rc)
     return rc;
 }
 
-/* Drop the run's build now (its record and databases), in a transaction of its own, once
- * more if the map was full; failing that, a later step's sweep drops it. */
-static void drop_run(dk_views *vw)
-{
-    for (int tries = 0; tries < 2; tries++) {
-        MDB_txn *txn;
-        if (dk__txn_begin(vw, 0, &txn) != 0)
-            return;
-        if (finish(vw, txn, dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
-            return;
-    }
-}
-
-/* Hand this handle's run back: its record names no process, so that a later sweep takes
- * it over where it stopped (dk__build_release). */
-static void release_run(dk_views *vw)
+/* End this handle's run: stop its first phase, then `op` its build (dk__build_drop_own:
+ * drop it; dk__build_release: hand it back, for a later sweep to carry on) in a
+ * transaction of its own, once more if the map was full; failing that, a later sweep
+ * deals with it. The run's other fields stay for the caller to read. */
+static void end_run(dk_views *vw, int (*op)(dk_views *, MDB_txn *, uint64_t, unsigned))
 {
     dk__bulk_stop(vw);
     for (int tries = 0; vw->run.active && tries < 2; tries++) {
         MDB_txn *txn;
         if (dk__txn_begin(vw, 0, &txn) != 0)
             break;
-        if (finish(vw, txn, dk__build_release(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
+        if (finish(vw, txn, op(vw, txn, vw->run.gen, vw->run.mask)) != REDO)
             break;
     }
-    vw->run.active = 0;
-    vw->run.bulk = 0;
-}
-
-/* Stop this handle's run and drop what it built. */
-static void give_up_run(dk_views *vw)
-{
-    dk__bulk_stop(vw);
-    if (vw->run.active)
-        drop_run(vw);
     vw->run.active = 0;
     vw->run.bulk = 0;
 }
@@ -359,14 +348,12 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
                 /* The cases taken off the scan are lost with the aborted step: the build
                  * is dropped and starts again. A rebuild asks for its views again; a
                  * check is started again by dk_views_check. */
-                drop_run(vw);
+                end_run(vw, dk__build_drop_own);
                 if (rc == REDO) {
                     vw->restarts++;
                     if (!vw->run.check)
                         vw->requested |= vw->run.mask;
                 }
-                vw->run.active = 0;
-                vw->run.bulk = 0;
                 b->more = rc == REDO;
                 return rc == REDO ? 0 : rc;
             }
@@ -396,8 +383,7 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
                  * scratch databases are dropped after, in a transaction of their own. */
                 rc = dk__compare(vw, txn, &live, &bs);
                 mdb_txn_abort(txn);
-                drop_run(vw);
-                vw->run.active = 0;
+                end_run(vw, dk__build_drop_own);
                 if (rc == 0)
                     vw->check_done = 1;
                 b->more = live.seq < head.seq;
@@ -438,6 +424,7 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         b->committed_at = wall_us();
         vw->live_cache_seq = live.seq;
         vw->live_cache_gen = live.gen[DK_VIEW_CASES];
+        known(vw, live.seq, live.hash); /* applied from this ledger's records */
         b->to_seq = live.seq;
         b->recorded_at = vw->times;
         b->more = live.seq < head.seq || have_build;
@@ -507,13 +494,14 @@ int dk_views_rebuild(dk_views *vw, const char *name)
 static int check_own_run(dk_views *vw)
 {
     if (vw->run.active && vw->run.check)
-        give_up_run(vw);
+        end_run(vw, dk__build_drop_own);
     if (!vw->run.active)
         return 0;
     uint64_t own = vw->run.gen;
     int rc = dk_views_sync(vw);
     if (rc && vw->run.active && !vw->run.check && vw->run.gen != own)
-        release_run(vw); /* taken over by the sync once its own was done: hand it back */
+        end_run(vw,
+                dk__build_release); /* taken over by the sync once its own was done: hand it back */
     return rc;
 }
 
@@ -535,7 +523,7 @@ static int check_adopt(dk_views *vw)
     if ((rc = finish(vw, txn, rc)) != 0)
         return rc == REDO ? dk_fail(DK_EIO, "views: the map was full; check again") : rc;
     if (adopted && ((rc = dk_views_sync(vw)) != 0 || vw->run.active))
-        release_run(vw);
+        end_run(vw, dk__build_release);
     return rc;
 }
 
@@ -585,7 +573,8 @@ static int checkable(dk_views *vw, unsigned mask, int all)
         return rc;
     for (int v = 0; v < NV; v++) {
         const dk_view_status *s = &st[v];
-        if (!(mask & BIT(v)) || s->live || (!all && !s->foreign && !(vw->upto && s->seq > s->head)))
+        int past_upto = vw->upto && s->seq > s->head;
+        if (!(mask & BIT(v)) || s->live || (!all && !s->foreign && !past_upto))
             continue;
         if (s->foreign)
             return dk_fail(DK_ECORRUPT,
@@ -603,7 +592,7 @@ static int checkable(dk_views *vw, unsigned mask, int all)
                            "views: view '%s' is stored at version %u and this docket's is %u, "
                            "so it cannot be checked (docket project rebuilds it)",
                            s->name, s->version, s->code_version);
-        if (vw->upto && s->seq > s->head)
+        if (past_upto)
             return dk_fail(DK_EINVAL,
                            "views: view '%s' is at seq %llu, past seq %llu that these views "
                            "were opened to show",
@@ -657,7 +646,8 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
         }
     }
     if (rc && vw->run.active && vw->run.check)
-        give_up_run(vw); /* its scratch databases go now, not when the handle closes */
+        end_run(vw,
+                dk__build_drop_own); /* its scratch databases go now, not when the handle closes */
     vw->check_fn = NULL;
     vw->check_ud = NULL;
     if (rc == 0)
@@ -710,27 +700,7 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
     unsigned stale;
     uint8_t hashes[NV][DK_HASH_BYTES];
     rc = dk__live_load(vw, txn, &live, &stale);
-    /* builds in progress, by anyone */
-    unsigned building = 0;
-    MDB_cursor *cur;
-    if (rc == 0 && mdb_cursor_open(txn, vw->meta, &cur) == 0) {
-        MDB_val k = {6, (void *)"build:"}, v;
-        for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0;
-             r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
-                break;
-            const uint8_t *br = v.mv_data;
-            uint64_t pid = 0;
-            for (int i = 0; v.mv_size >= 16 && i < 8; i++)
-                pid = pid << 8 | br[i];
-            /* a rebuild some process runs: not a check, nor one handed back or whose
-             * process died (it waits for a sweep to take it over) */
-            if (v.mv_size >= 16 && (br[15] & BUILD_CHECK) == 0 &&
-                (pid == (uint64_t)getpid() || dk__pid_alive(pid)))
-                building |= (unsigned)br[11] | (unsigned)br[10] << 8;
-        }
-        mdb_cursor_close(cur);
-    }
+    unsigned building = rc == 0 ? dk__builds_running(vw, txn) : 0;
     for (int i = 0; rc == 0 && i < NV; i++) {
         dk_view_status *s = &out[i];
         memset(s, 0, sizeof *s);

@@ -105,6 +105,10 @@ struct dk_views {
     size_t scatter_max; /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
     int adopting;       /* the open transaction takes over a dead process's build */
     uint64_t upto;      /* 0, or the last seq these views may apply */
+    /* the last checkpoint (seq, record hash) found to be this ledger's: its records never
+     * change, so the match need not read the ledger again (views, status, every read) */
+    uint64_t known_seq;
+    uint8_t known_hash[DK_HASH_BYTES];
     build_run run;
     unsigned requested;  /* views a caller asked to rebuild, not yet started */
     int check_done;      /* set when a check build has compared */
@@ -180,8 +184,9 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
  * so that the next sweep (here or elsewhere) takes it over; one that cannot be resumed (a
  * check, or in its first phase) is dropped. */
 int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
-/* Is a process with this pid running (0: no process)? A build record's owner. */
-int dk__pid_alive(uint64_t pid);
+/* The views that running processes (this one included) are rebuilding: not checks, nor
+ * rebuilds handed back or whose process died (they wait for a sweep to take them over). */
+unsigned dk__builds_running(dk_views *vw, MDB_txn *txn);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */
