@@ -1090,21 +1090,28 @@ static void copy_views(const char *from, const char *to)
     ASSERT_EQ(system(cmd), 0);
 }
 
+/* Ledger a with the golden views; ledger b, one case long, with a copy of a's views; adir
+ * gets a's directory. */
+static void golden_views_on_another_ledger(world *a, world *b, char adir[256])
+{
+    world_open(a);
+    snprintf(adir, 256, "%s", a->dir);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(a->lg, a->dir, NULL, &vw));
+    golden_scenario(a);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    world_open(b);
+    open_case(b, "XB-1", "visa", "2020-01-01", b->carol);
+    copy_views(adir, b->dir);
+}
+
 TEST(views_of_another_ledger_are_refused_then_rebuilt)
 {
     world a, b;
-    world_open(&a);
     char adir[256];
-    snprintf(adir, sizeof adir, "%s", a.dir);
+    golden_views_on_another_ledger(&a, &b, adir); /* b: a shorter ledger */
     dk_views *vw;
-    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
-    golden_scenario(&a);
-    ASSERT_OK(dk_views_sync(vw));
-    dk_views_close(vw);
-    /* b: a shorter ledger */
-    world_open(&b);
-    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
-    copy_views(adir, b.dir);
     ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
     collect c = {""}; /* unsynced reads refuse them too: they would show a's cases */
     ASSERT_ERR(dk_views_by_status(vw, "received", on_case, &c, NULL), DK_ECORRUPT);
@@ -2381,6 +2388,46 @@ TEST(full_map_when_a_check_drops_its_scratch)
     world_close(&w);
 }
 
+/* Build g's record: 0 (with its owner, flags and seq, each out may be NULL) or
+ * MDB_NOTFOUND. */
+static int build_record(dk_views *vw, uint64_t g, uint64_t *pid, unsigned *flags, uint64_t *seq)
+{
+    MDB_txn *txn;
+    vset bs;
+    uint64_t p;
+    unsigned f;
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    int r = dk__build_load(vw, txn, g, &bs, &p, &f);
+    mdb_txn_abort(txn);
+    if (pid)
+        *pid = p;
+    if (flags)
+        *flags = f;
+    if (seq)
+        *seq = bs.seq;
+    return r;
+}
+
+/* A build of `mask` started and carried to seq `to` in batches of `batch`, committed (its
+ * record names this process until the caller orphans it); its generation. */
+static uint64_t partial_build(dk_views *vw, unsigned mask, uint64_t to, unsigned batch)
+{
+    MDB_txn *txn;
+    uint64_t g, pid;
+    unsigned flags;
+    vset bs;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, mask, 0, &g));
+    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
+    dk__cache_clear(&vw->build_cache);
+    while (bs.seq < to)
+        ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, to, batch, 0));
+    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    dk__cache_clear(&vw->build_cache);
+    return g;
+}
+
 /* A's step that takes over a dead process's build fails: the build is not A's, so only
  * the other process that takes it over advances it, and the views come out right
  * (helper-20: A used to keep the run, and both advanced it from their own caches). */
@@ -2404,18 +2451,7 @@ TEST(a_failed_adoption_leaves_the_build_to_others)
     dk_views_opts o = {1000, 50, 0, 0, 0};
     /* no live views yet; a build of all views, one batch in (seq 50), whose process died */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    MDB_txn *txn;
-    uint64_t g, pid;
-    unsigned flags;
-    vset bs;
-    dk_head head;
-    ASSERT_OK(dk_ledger_head(w.lg, &head));
-    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS, 0, &g));
-    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
-    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq, 50, 0));
-    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    uint64_t g = partial_build(vw, ALL_VIEWS, 50, 50);
     dk_views_close(vw);
     orphan_build(w.dir, g);
     ASSERT(pipe(rv_go) == 0 && pipe(rv_ack) == 0);
@@ -2750,16 +2786,7 @@ static uint64_t foreign_views_with_a_dead_rebuild(world *a, world *b, char adir[
     ASSERT_OK(dk_views_open(a->lg, a->dir, NULL, &vw));
     golden_scenario(a);
     ASSERT_OK(dk_views_sync(vw));
-    MDB_txn *txn;
-    uint64_t g, pid;
-    unsigned flags;
-    vset bs;
-    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, mask, 0, &g));
-    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
-    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, 20, 20, 0));
-    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    uint64_t g = partial_build(vw, mask, 20, 20);
     dk_views_close(vw);
     orphan_build(a->dir, g);
     world_open(b);
@@ -2835,19 +2862,10 @@ TEST(a_capped_check_leaves_a_dead_first_build_to_others)
     dk_views_opts o = {0, 30, 0, 0, 0};
     dk_views *vw;
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    MDB_txn *txn;
-    uint64_t g, pid;
-    unsigned flags;
-    vset bs;
-    dk_head head;
-    ASSERT_OK(dk_ledger_head(w.lg, &head));
-    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, ALL_VIEWS, 0, &g));
-    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
-    ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq, 30, 0));
-    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    ASSERT(bs.seq > 10);
+    uint64_t g = partial_build(vw, ALL_VIEWS, 30, 30); /* past the cap of 10 below */
+    uint64_t seq;
+    ASSERT_EQ(build_record(vw, g, NULL, NULL, &seq), 0);
+    ASSERT(seq > 10);
     dk_views_close(vw);
     orphan_build(w.dir, g);
     dk_views_opts u = {0, 30, 10, 0, 0};
@@ -2912,17 +2930,9 @@ TEST(a_transient_error_hands_an_adopted_rebuild_back)
 TEST(a_check_finishes_its_own_rebuild_of_foreign_views)
 {
     world a, b;
-    world_open(&a);
     char adir[256];
-    snprintf(adir, sizeof adir, "%s", a.dir);
+    golden_views_on_another_ledger(&a, &b, adir);
     dk_views *vw;
-    ASSERT_OK(dk_views_open(a.lg, a.dir, NULL, &vw));
-    golden_scenario(&a);
-    ASSERT_OK(dk_views_sync(vw));
-    dk_views_close(vw);
-    world_open(&b);
-    open_case(&b, "XB-1", "visa", "2020-01-01", b.carol);
-    copy_views(adir, b.dir);
     ASSERT_OK(dk_views_open(b.lg, b.dir, NULL, &vw));
     ASSERT_OK(dk_views_request_rebuild(vw, NULL));
     dk_views_batch bt;
@@ -2983,34 +2993,11 @@ static void rv_orphan(const char *dir, uint64_t g)
  * done, whose process then died; its gen. */
 static uint64_t rv_dead_diary(world *w, dk_views *vw)
 {
-    MDB_txn *txn;
-    uint64_t g, pid;
-    unsigned flags;
-    vset bs;
     dk_head head;
     ASSERT_OK(dk_ledger_head(w->lg, &head));
-    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
-    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), 0, &g));
-    ASSERT_EQ(dk__build_load(vw, txn, g, &bs, &pid, &flags), 0);
-    dk__cache_clear(&vw->build_cache);
-    while (bs.seq < head.seq - 3)
-        ASSERT_OK(dk__apply_batch(vw, txn, &bs, &vw->build_cache, head.seq - 3, 5, 0));
-    ASSERT_OK(dk__build_save(vw, txn, &bs, 0));
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    dk__cache_clear(&vw->build_cache);
+    uint64_t g = partial_build(vw, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), head.seq - 3, 5);
     rv_orphan(w->dir, g);
     return g;
-}
-
-static int rv_record(dk_views *vw, uint64_t g, uint64_t *pid)
-{
-    MDB_txn *txn;
-    vset bs;
-    unsigned flags;
-    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
-    int r = dk__build_load(vw, txn, g, &bs, pid, &flags);
-    mdb_txn_abort(txn);
-    return r;
 }
 
 /* The golden views, opened again with batches of 5, with a rebuild of stats of their own
@@ -3054,7 +3041,7 @@ TEST(a_busy_handle_leaves_a_handed_back_rebuild)
         if (rc == 0 || tb_fail != 0)
             _exit(6);
         uint64_t pid;
-        if (rv_record(v2, g, &pid) != 0 || pid != 0)
+        if (build_record(v2, g, &pid, NULL, NULL) != 0 || pid != 0)
             _exit(7);
         dk_views_close(v2);
         _exit(0);
@@ -3063,13 +3050,13 @@ TEST(a_busy_handle_leaves_a_handed_back_rebuild)
     waitpid(p, &st, 0);
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     uint64_t pid;
-    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* handed back, pid 0 */
+    ASSERT_EQ(build_record(vw, g, &pid, NULL, NULL), 0); /* handed back, pid 0 */
     ASSERT_EQ(pid, 0);
     dk_view_status s[DK_VIEW_COUNT];
     ASSERT_OK(dk_views_status(vw, s));
     ASSERT(s[DK_VIEW_DIARY].live && !s[DK_VIEW_DIARY].building); /* no process builds it */
     ASSERT_OK(dk_views_step(vw, &bt));                           /* B steps on its own rebuild */
-    ASSERT_EQ(rv_record(vw, g, &pid), 0);                        /* left to be taken over */
+    ASSERT_EQ(build_record(vw, g, &pid, NULL, NULL), 0);         /* left to be taken over */
     ASSERT_OK(dk_views_sync(vw));
     ASSERT_OK(dk_views_sync(vw)); /* the next project: an idle handle takes it over */
     ASSERT_OK(dk_views_status(vw, s));
@@ -3092,7 +3079,8 @@ TEST(a_check_finishes_its_own_rebuild_then_a_dead_one)
     ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
     ASSERT(rep.ok);
     uint64_t pid;
-    ASSERT(rv_record(vw, g, &pid) != 0); /* finished and swapped in: its record is gone */
+    ASSERT(build_record(vw, g, &pid, NULL, NULL) !=
+           0); /* finished and swapped in: its record is gone */
     dk_view_status s[DK_VIEW_COUNT];
     ASSERT_OK(dk_views_status(vw, s));
     ASSERT(g != g_old);
@@ -3125,11 +3113,11 @@ TEST(a_rebuild_taken_over_after_its_own_is_handed_back_on_error)
     ASSERT_EQ(tb_fail, 0); /* the error was met */
     ASSERT(!vw->run.active);
     uint64_t pid;
-    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* handed back */
+    ASSERT_EQ(build_record(vw, g, &pid, NULL, NULL), 0); /* handed back */
     ASSERT_EQ(pid, 0);
     dk_views_close(vw);
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* and not dropped at close */
+    ASSERT_EQ(build_record(vw, g, &pid, NULL, NULL), 0); /* and not dropped at close */
     dk_views_close(vw);
     world_close(&w);
 }
@@ -3149,7 +3137,7 @@ TEST(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
     uint64_t g = rv_dead_diary(&w, vw);
     ASSERT_OK(dk_views_sync(vw));
     uint64_t pid;
-    ASSERT_EQ(rv_record(vw, g, &pid), 0); /* the capped handle left it */
+    ASSERT_EQ(build_record(vw, g, &pid, NULL, NULL), 0); /* the capped handle left it */
     dk_views_check_report rep;
     ASSERT_OK(dk_views_check(vw, NULL, 0, NULL, NULL, &rep));
     ASSERT(rep.ok);
@@ -3168,16 +3156,6 @@ TEST(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
 }
 
 /* ---- the first phase's flag, and close (helper-28's reproducers) ---- */
-
-static int build_flags(dk_views *vw, uint64_t g, uint64_t *pid, unsigned *flags)
-{
-    MDB_txn *txn;
-    vset bs;
-    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
-    int r = dk__build_load(vw, txn, g, &bs, pid, flags);
-    mdb_txn_abort(txn);
-    return r;
-}
 
 /* A rebuild whose first phase is done: its record should be resumable (no BUILD_BULK). */
 TEST(a_rebuild_past_its_first_phase_is_resumable)
@@ -3201,7 +3179,7 @@ TEST(a_rebuild_past_its_first_phase_is_resumable)
     }
     uint64_t pid;
     unsigned flags;
-    ASSERT_EQ(build_flags(vw, g, &pid, &flags), 0);
+    ASSERT_EQ(build_record(vw, g, &pid, &flags, NULL), 0);
     ASSERT_EQ(flags & BUILD_BULK, 0u);
     dk_views_close(vw);
     world_close(&w);
@@ -3246,9 +3224,6 @@ TEST(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
         /* one catch-up batch, then killed */
         if (dk_views_step(v2, &b) || !v2->run.active || v2->run.gen != g)
             _exit(10);
-        uint64_t pid;
-        unsigned flags;
-        build_flags(v2, g, &pid, &flags);
         kill(getpid(), SIGKILL);
     }
     uint64_t g;
@@ -3264,8 +3239,8 @@ TEST(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
     ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     uint64_t pid;
     unsigned flags;
-    ASSERT_EQ(build_flags(vw, g, &pid, &flags), 0); /* R's rebuild, past its first phase */
-    ASSERT_OK(dk_views_sync(vw));                   /* F's next step */
+    ASSERT_EQ(build_record(vw, g, &pid, &flags, NULL), 0); /* R's rebuild, past its first phase */
+    ASSERT_OK(dk_views_sync(vw));                          /* F's next step */
     dk_view_status s[DK_VIEW_COUNT];
     ASSERT_OK(dk_views_status(vw, s));
     ASSERT(g != g_old);
@@ -3295,7 +3270,7 @@ TEST(close_hands_a_resumable_rebuild_back)
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     uint64_t pid;
     unsigned flags;
-    ASSERT_EQ(build_flags(vw, g, &pid, &flags), 0); /* handed back, not dropped */
+    ASSERT_EQ(build_record(vw, g, &pid, &flags, NULL), 0); /* handed back, not dropped */
     ASSERT_EQ(pid, 0);
     ASSERT_OK(dk_views_sync(vw)); /* the next project resumes it */
     dk_view_status s[DK_VIEW_COUNT];
@@ -3322,7 +3297,7 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
     ASSERT_CONTAINS(dk_errmsg(), "rebuild the views");
     ASSERT(!vw->run.active); /* a's rebuild was not taken over */
     ASSERT_OK(dk_views_rebuild(vw, NULL));
-    ASSERT(build_flags(vw, g, &pid, &flags) != 0); /* and dropped */
+    ASSERT(build_record(vw, g, &pid, &flags, NULL) != 0); /* and dropped */
     expect_view(vw, "by_status", "received XB-1\n");
     expect_intact(vw);
     int recs, dbs;
