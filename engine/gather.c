@@ -131,6 +131,60 @@ int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t ma
     return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
+{
+    *out = NULL;
+    if (lg->actor_log == 0)
+        return dk__fail(DK_ENOTFOUND, "this ledger has no actor history yet (open it for "
+                                      "writing once to build it)");
+    dk_gather *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    g->lg = lg;
+    g->upto = upto;
+    int rc = dk__read_begin(lg, &g->txn);
+    if (rc) {
+        free(g);
+        return rc;
+    }
+    MDB_cursor *cur = NULL;
+    if ((rc = begin_case(g, "", 0)) == 0 && (rc = mdb_cursor_open(g->txn, lg->actor_log, &cur)))
+        rc = dk__mdb_err(rc, "cannot open a cursor");
+    /* every actor's changes: its id, then the seq of each as a duplicate value */
+    MDB_val k, v;
+    int m = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; m == 0 && rc == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t seq = v.mv_size == 8 ? dk__get_be64(v.mv_data) : 0;
+        if (seq == 0)
+            rc = dk__fail(DK_ECORRUPT, "the actor history holds a malformed entry");
+        else if (seq <= upto &&
+                 (rc = grow((void **)&g->seq, &g->seq_cap, g->nrec + 1, sizeof *g->seq)) == 0 &&
+                 (rc = grow((void **)&g->raw, &g->raw_cap, g->nrec + 1, sizeof *g->raw)) == 0)
+            g->seq[g->nrec++] = seq;
+    }
+    if (rc == 0 && m != MDB_NOTFOUND)
+        rc = dk__mdb_err(m, "cannot read the actor history");
+    if (cur)
+        mdb_cursor_close(cur);
+    if (rc) {
+        dk_gather_close(g);
+        return rc;
+    }
+    qsort(g->seq, g->nrec, sizeof *g->seq, cmp_u64);
+    if (g->nrec == 0)
+        g->ncases = 0;
+    else
+        g->start[1] = g->nrec;
+    *out = g;
+    return 0;
+}
+
 /* Positions 0..n-1 ordered by seq[pos] (LSD radix sort, a byte a pass, only the bytes
  * that `top` needs). */
 static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, uint32_t **out)
@@ -235,6 +289,11 @@ int dk_gather_reread(dk_gather *g, size_t from)
         return rc;
     }
     return from < g->ncases ? read_from(g, g->start[from]) : 0;
+}
+
+const uint64_t *dk_gather_seqs(const dk_gather *g, size_t i)
+{
+    return g->seq + g->start[i];
 }
 
 size_t dk_gather_count(const dk_gather *g)

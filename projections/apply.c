@@ -378,6 +378,11 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_st
         if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0)
             rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
                          (unsigned long long)recs[i].seq, dk_errmsg());
+        else if (strcmp(evs[i].case_id, case_id) != 0)
+            rc = dk_fail(DK_ECORRUPT,
+                         "views: the case index lists record %llu under case '%s', but it is "
+                         "case '%s''s",
+                         (unsigned long long)recs[i].seq, case_id, evs[i].case_id);
         else
             meta |= dk__is_meta(evs[i].type);
     }

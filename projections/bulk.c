@@ -1,5 +1,5 @@
-/* bulk.c - a long rebuild's first phase: a scanner thread checks the hash chain, folder
- * threads (one per core) fold the cases in id order, a gather at a time; the caller writes them. */
+/* bulk.c - a long rebuild's first phase: folder threads (one per core) fold the cases in id
+ * order, a gather at a time, and check the hash chain as they meet records; the caller writes. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <pthread.h>
@@ -15,7 +15,7 @@
 #define QUEUE_CHUNKS  64    /* folded chunks waiting for the writer */
 #define STEP_CHUNKS   64    /* chunks written per transaction (8,192 cases by default) */
 #define STEP_SECONDS  0.5   /* a step waits this long at most for its cases */
-#define SCAN_SNAPSHOT 65536 /* records per ledger snapshot, so no read is held for long */
+#define WALK_SNAPSHOT 65536 /* records per ledger snapshot of the chain's walk */
 /* Entries of the views a case's history scatters (diary, stats, errors) are kept across
  * steps, up to this many, and written together: each step would otherwise rewrite most
  * of those views' pages. */
@@ -37,22 +37,25 @@ typedef struct chunk {
 } chunk;
 
 struct bulk {
-    pthread_t scanner, folder[FOLDERS_MAX];
+    pthread_t folder[FOLDERS_MAX];
     int folders, folders_started, folders_done;
     /* the case feed: the last case id handed to a folder (under feed_mu) */
     pthread_mutex_t feed_mu;
     char last[DK_CASE_MAX + 1];
-    int feed_done, fed; /* runs handed out */
+    int feed_done, fed;     /* runs handed out */
+    int system_fed, system; /* the system records handed out; 1 if the ledger lists them */
     pthread_mutex_t mu;
     pthread_cond_t to_writer, to_folder;
     int writer_waits, folder_waits; /* threads waiting on each condition */
     dk_ledger *lg;
     size_t chunk_cases; /* cases folded and handed to the writer at once */
     uint64_t head;      /* the rebuild's end: cases are folded up to here */
-    uint8_t hash[DK_HASH_BYTES];
+    uint8_t key[DK__CHAIN_KEY_BYTES];
+    dk__chainsum chain;          /* the folders' records, once each has finished */
+    uint8_t hash[DK_HASH_BYTES]; /* record head's */
     chunk *q;
     size_t qhead, qn;
-    int scanned, stop, err;
+    int stop, err;
     char errmsg[DK_ERRMSG_MAX];
     overlay scatter;
 };
@@ -105,11 +108,10 @@ static void yield_to_resize(bulk *k)
         usleep(1000);
 }
 
-/* The writer (the caller's thread) is the one stage that cannot be shared between cores;
- * the scanner has the most slack. Lowering the others' CFS weight keeps the writer's queue
- * drained, so that less of its work is left for the end (1M reused, eight rounds each:
- * median 742k events/s at equal weights, 778k at these). A hint: failure is ignored. */
-#define SCAN_NICE 8
+/* The writer (the caller's thread) is the one stage that cannot be shared between cores.
+ * Lowering the folders' CFS weight keeps the writer's queue drained, so that less of its
+ * work is left for the end (1M reused, eight rounds each: median 742k events/s at equal
+ * weights, 778k with this and a scanner thread at +8). A hint: failure is ignored. */
 #define FOLD_NICE 4
 
 static void lower_priority(int by)
@@ -120,23 +122,20 @@ static void lower_priority(int by)
         (void)setpriority(PRIO_PROCESS, (id_t)gettid(), now + by);
 }
 
-/* The scanner: every record up to head, in seq order, must chain to the one before. */
-static void *scan(void *p)
+/* The chain walked in seq order, record by record: what names the first record that does
+ * not chain when the folders' sums say one does not (chainsum.c). Sets k->hash. */
+static int walk_chain(bulk *k)
 {
-    bulk *k = p;
-    pthread_setname_np(pthread_self(), "dk-views-scan");
-    lower_priority(SCAN_NICE);
     uint8_t prev[DK_HASH_BYTES];
     memset(prev, 0, sizeof prev);
     uint64_t seq = 1;
     int rc = 0;
-    while (rc == 0 && seq <= k->head && !halted(k)) {
+    while (rc == 0 && seq <= k->head) {
         dk_iter *it;
         yield_to_resize(k);
         if ((rc = dk_iter_open(k->lg, seq, NULL, &it)) != 0)
             break;
-        for (unsigned n = 0; rc == 0 && n < SCAN_SNAPSHOT && seq <= k->head; n++) {
-            /* only the chain: case records are decoded whole by the folders */
+        for (unsigned n = 0; rc == 0 && n < WALK_SNAPSHOT && seq <= k->head; n++) {
             dk_raw raw;
             uint64_t rseq = 0;
             uint8_t rprev[DK_HASH_BYTES];
@@ -162,14 +161,26 @@ static void *scan(void *p)
         }
         dk_iter_close(it);
     }
-    if (rc)
-        fail(k, rc);
-    pthread_mutex_lock(&k->mu);
-    memcpy(k->hash, prev, DK_HASH_BYTES);
-    k->scanned = 1;
-    pthread_cond_broadcast(&k->to_writer);
-    pthread_mutex_unlock(&k->mu);
-    return NULL;
+    if (rc == 0)
+        memcpy(k->hash, prev, DK_HASH_BYTES);
+    return rc;
+}
+
+/* Once every folder is done: does the chain hold over records 1..head? The folders' sums
+ * say so almost always; if they do not, the walk finds the record that breaks it. A chain
+ * that holds although the sums did not means the case index or the actor history left a
+ * record out (or listed one twice), and its views would be wrong. */
+static int chain_verdict(bulk *k)
+{
+    if (dk__chain_closes(&k->chain, k->head, k->hash))
+        return 0;
+    int rc = walk_chain(k);
+    if (rc == 0 && k->system)
+        rc = dk_fail(DK_ECORRUPT,
+                     "views: the ledger's case index and actor history do not list each of "
+                     "records 1..%llu once (docket verify names what is wrong)",
+                     (unsigned long long)k->head);
+    return rc;
 }
 
 /* Hand a folded chunk to the writer: 0, 1 if the rebuild stopped instead, or an error.
@@ -213,13 +224,23 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
 }
 
 /* The next run of cases, after the last one handed out; *g = NULL at the end. Listing
- * them is cheap (the case index, in order); reading their records is left to the caller. */
-static int feed(bulk *k, dk_gather **g)
+ * them is cheap (the case index, in order); reading their records is left to the caller.
+ * The first run is the system records' (*system = 1): they are not folded, only chained. */
+static int feed(bulk *k, dk_gather **g, int *system)
 {
     pthread_mutex_lock(&k->feed_mu);
     int rc = 0;
     *g = NULL;
-    if (!k->feed_done) {
+    *system = 0;
+    if (!k->system_fed) {
+        k->system_fed = 1;
+        rc = dk_gather_open_system(k->lg, k->head, g);
+        k->system = rc == 0;
+        if (rc == DK_ENOTFOUND)
+            rc = 0; /* a ledger from before the actor history: the walk checks its chain */
+        *system = rc == 0 && *g != NULL;
+    }
+    if (rc == 0 && *g == NULL && !k->feed_done) {
         yield_to_resize(k);
         size_t chunks = k->fed++ < k->folders ? FIRST_CHUNKS : GATHER_CHUNKS;
         rc = dk_gather_open(k->lg, k->last, k->chunk_cases * chunks, GATHER_RECORDS, k->head, g);
@@ -253,26 +274,52 @@ static void prefetch_case(const dk_gather *g, size_t i)
             __builtin_prefetch(raw[j].p + off);
 }
 
-/* Fold a gather's cases, handing them to the writer chunk by chunk. */
-static int fold_gather(bulk *k, dk_gather *g, dk_record **recs, size_t *recs_cap, chunk *c)
+/* Decode case i's records into recs, adding each to the folder's chain sums. */
+static int decode_case(bulk *k, dk_gather *g, size_t i, dk_record **recs, size_t *recs_cap,
+                       dk__chainsum *chain, size_t *n)
+{
+    const dk_raw *raw;
+    dk_gather_records(g, i, &raw, n);
+    const uint64_t *seqs = dk_gather_seqs(g, i);
+    if (*n > *recs_cap) {
+        dk_record *more = realloc(*recs, *n * sizeof *more);
+        if (more == NULL)
+            return dk_fail(DK_ENOMEM, "out of memory reading a case");
+        *recs = more;
+        *recs_cap = *n;
+    }
+    for (size_t j = 0; j < *n; j++) {
+        dk_record *r = &(*recs)[j];
+        uint8_t h[DK_HASH_BYTES];
+        if (dk_record_decode(raw[j].p, raw[j].len, r) != 0)
+            return dk_fail(DK_ECORRUPT, "views: record %llu does not decode: %s",
+                           (unsigned long long)seqs[j], dk_errmsg());
+        if (r->seq != seqs[j])
+            return dk_fail(DK_ECORRUPT, "views: expected record %llu, the ledger gave %llu",
+                           (unsigned long long)seqs[j], (unsigned long long)r->seq);
+        dk_leaf_hash(raw[j].p, raw[j].len, h);
+        dk__chain_add(chain, r->seq, h, r->prev);
+        if (r->seq == k->head) {
+            pthread_mutex_lock(&k->mu);
+            memcpy(k->hash, h, DK_HASH_BYTES);
+            pthread_mutex_unlock(&k->mu);
+        }
+    }
+    return 0;
+}
+
+/* Fold a gather's cases, handing them to the writer chunk by chunk; the system records'
+ * gather (`system`) is only chained. */
+static int fold_gather(bulk *k, dk_gather *g, int system, dk_record **recs, size_t *recs_cap,
+                       dk__chainsum *chain, chunk *c)
 {
     int rc = dk_gather_read(g);
     for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
-        const dk_raw *raw;
         size_t n;
         prefetch_case(g, i + PREFETCH_AHEAD);
-        dk_gather_records(g, i, &raw, &n);
-        if (n > *recs_cap) {
-            dk_record *more = realloc(*recs, n * sizeof *more);
-            if (more == NULL)
-                return dk_fail(DK_ENOMEM, "out of memory reading a case");
-            *recs = more;
-            *recs_cap = n;
-        }
-        for (size_t j = 0; rc == 0 && j < n; j++)
-            if (dk_record_decode(raw[j].p, raw[j].len, &(*recs)[j]) != 0)
-                rc = dk_fail(DK_ECORRUPT, "a stored record of case '%s' does not decode: %s",
-                             dk_gather_case(g, i), dk_errmsg());
+        rc = decode_case(k, g, i, recs, recs_cap, chain, &n);
+        if (system)
+            continue;
         if (rc == 0)
             rc = dk__bulk_compute(dk_gather_case(g, i), *recs, n, &c->blob, &c->len, &c->cap);
         if (rc == 0 && ((i + 1) % k->chunk_cases == 0 || i + 1 == dk_gather_count(g))) {
@@ -293,12 +340,15 @@ static void *fold_cases(void *p)
     dk_record *recs = NULL;
     size_t recs_cap = 0;
     chunk c = {NULL, 0, 0, NULL, 0, 0};
+    dk__chainsum chain;
+    dk__chain_init(&chain, k->key);
     int rc = 0;
     while (rc == 0 && !halted(k)) {
         dk_gather *g;
-        if ((rc = feed(k, &g)) != 0 || g == NULL)
+        int system;
+        if ((rc = feed(k, &g, &system)) != 0 || g == NULL)
             break;
-        rc = fold_gather(k, g, &recs, &recs_cap, &c);
+        rc = fold_gather(k, g, system, &recs, &recs_cap, &chain, &c);
         dk_gather_close(g);
     }
     if (rc > 0)
@@ -309,6 +359,7 @@ static void *fold_cases(void *p)
     free(c.own);
     free(recs);
     pthread_mutex_lock(&k->mu);
+    dk__chain_merge(&k->chain, &chain);
     k->folders_done++;
     pthread_cond_broadcast(&k->to_writer);
     pthread_mutex_unlock(&k->mu);
@@ -325,6 +376,8 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
     k->lg = vw->lg;
     k->chunk_cases = vw->rebuild_chunk;
     k->head = head;
+    dk__chain_new_key(k->key);
+    dk__chain_init(&k->chain, k->key);
     dk__ov_init(&k->scatter);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     k->folders = cores < 1 ? 1 : cores > FOLDERS_MAX ? FOLDERS_MAX : (int)cores;
@@ -332,15 +385,6 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->to_writer, NULL);
     pthread_cond_init(&k->to_folder, NULL);
-    if (pthread_create(&k->scanner, NULL, scan, k) != 0) {
-        pthread_mutex_destroy(&k->feed_mu);
-        pthread_mutex_destroy(&k->mu);
-        pthread_cond_destroy(&k->to_writer);
-        pthread_cond_destroy(&k->to_folder);
-        free(k->q);
-        free(k);
-        return dk_fail(DK_EIO, "views: cannot start the rebuild's scanner thread");
-    }
     vw->bulk = k;
     for (int i = 0; i < k->folders; i++) {
         if (pthread_create(&k->folder[i], NULL, fold_cases, k) != 0) {
@@ -364,7 +408,6 @@ void dk__bulk_stop(dk_views *vw)
     pthread_cond_broadcast(&k->to_writer);
     pthread_cond_broadcast(&k->to_folder);
     pthread_mutex_unlock(&k->mu);
-    pthread_join(k->scanner, NULL);
     for (int i = 0; i < k->folders_started; i++)
         pthread_join(k->folder[i], NULL);
     for (size_t i = 0; i < k->qn; i++) {
@@ -386,8 +429,7 @@ static int pop(bulk *k, chunk *out, double deadline)
 {
     int got = 0;
     pthread_mutex_lock(&k->mu);
-    while (k->qn == 0 && !(k->folders_done == k->folders_started && k->scanned) && !k->err &&
-           !k->stop) {
+    while (k->qn == 0 && k->folders_done < k->folders_started && !k->err && !k->stop) {
         double left = deadline - now_s();
         if (left <= 0)
             break;
@@ -434,8 +476,10 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     pthread_mutex_lock(&k->mu);
     if (rc == 0 && k->err)
         rc = dk_fail(k->err, "%s", k->errmsg);
-    int done = rc == 0 && k->scanned && k->folders_done == k->folders_started && k->qn == 0;
+    int done = rc == 0 && k->folders_done == k->folders_started && k->qn == 0;
     pthread_mutex_unlock(&k->mu);
+    if (done)
+        rc = chain_verdict(k);
     if (rc == 0)
         rc = dk__flush(vw, txn, bs, &vw->ov);
     if (rc == 0 && done) {

@@ -123,7 +123,7 @@ struct dk_views {
     uint64_t live_cache_gen;
     scache build_cache;
     overlay ov;
-    bulk *bulk;     /* a rebuild's scanner, while its first phase runs */
+    bulk *bulk;     /* a rebuild's folders, while its first phase runs */
     int64_t *times; /* recorded_at of the last batch */
     size_t ntimes, times_cap;
 };
@@ -151,6 +151,25 @@ void dk__lag_add(dk__lagstat *s, int64_t us);
 /* The q-quantile (0 < q <= 1), to within 5% above: its bucket's upper end, capped at the
  * largest lag seen; 0 if there are none. */
 int64_t dk__lag_quantile(const dk__lagstat *s, double q);
+
+/* ---- chainsum.c: the hash chain checked with records met in any order ---- */
+
+#define DK__CHAIN_KEY_BYTES 16
+typedef struct dk__chainsum {
+    uint8_t key[DK__CHAIN_KEY_BYTES]; /* the rebuild's random SipHash key */
+    uint64_t links[2], prevs[2];      /* the two sums, mod 2^128 (low word first) */
+    uint64_t records;
+} dk__chainsum;
+void dk__chain_new_key(uint8_t key[DK__CHAIN_KEY_BYTES]);
+void dk__chain_init(dk__chainsum *c, const uint8_t key[DK__CHAIN_KEY_BYTES]);
+/* Record `seq` (seq >= 1), whose leaf hash is `hash` and whose prev field is `prev`. */
+void dk__chain_add(dk__chainsum *c, uint64_t seq, const uint8_t hash[DK_HASH_BYTES],
+                   const uint8_t prev[DK_HASH_BYTES]);
+/* Add c's records to into's (same key). */
+void dk__chain_merge(dk__chainsum *into, const dk__chainsum *c);
+/* 1 if the records added are exactly 1..head, each chained to the one before (the first
+ * to zeros), `last` being record head's hash; 0 if not (almost surely: see chainsum.c). */
+int dk__chain_closes(const dk__chainsum *c, uint64_t head, const uint8_t last[DK_HASH_BYTES]);
 
 /* ---- store.c: environment, checkpoints, generations, flush ---- */
 

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <sodium.h>
 #include <uv.h>
 
 #include "docket/views.h"
 #include "fixture.h"
 #include "harness.h"
+#include "rawlmdb.h"
 #include "views_int.h"
 
 /* ---- building casework events (data maps packed with sorted keys) ---- */
@@ -1193,6 +1195,181 @@ TEST(rebuild_in_one_case_chunks_equals_incremental)
     expect_intact(vw);
     dk_views_close(vw);
     world_close(&w);
+}
+
+/* ---- the rebuild's chain check (chainsum.c): records met in any order ---- */
+
+/* A chain of n records with made-up hashes: hash[s], and prev[s] = hash[s - 1]. */
+static void fake_chain(size_t n, uint8_t (*hash)[DK_HASH_BYTES], uint8_t (*prev)[DK_HASH_BYTES])
+{
+    memset(prev[1], 0, DK_HASH_BYTES);
+    for (size_t s = 1; s <= n; s++) {
+        randombytes_buf(hash[s], DK_HASH_BYTES);
+        if (s > 1)
+            memcpy(prev[s], hash[s - 1], DK_HASH_BYTES);
+    }
+}
+
+/* The sums of records order[0..m-1] (seqs), in that order, split between two folders. */
+static int chain_closes(const uint8_t *key, const uint64_t *order, size_t m, uint64_t head,
+                        uint8_t (*hash)[DK_HASH_BYTES], uint8_t (*prev)[DK_HASH_BYTES])
+{
+    dk__chainsum a, b;
+    dk__chain_init(&a, key);
+    dk__chain_init(&b, key);
+    for (size_t i = 0; i < m; i++)
+        dk__chain_add(i % 2 ? &a : &b, order[i], hash[order[i]], prev[order[i]]);
+    dk__chain_merge(&a, &b);
+    return dk__chain_closes(&a, head, hash[head]);
+}
+
+TEST(chain_sums_hold_in_any_order_and_catch_any_break)
+{
+    enum { N = 200 };
+    static uint8_t hash[N + 2][DK_HASH_BYTES], prev[N + 2][DK_HASH_BYTES];
+    uint64_t order[N + 1];
+    uint8_t key[DK__CHAIN_KEY_BYTES];
+    dk__chain_new_key(key);
+    fake_chain(N, hash, prev);
+    for (size_t i = 0; i < N; i++)
+        order[i] = i + 1;
+    for (size_t i = N - 1; i > 0; i--) { /* shuffled */
+        size_t j = randombytes_uniform((uint32_t)i + 1);
+        uint64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    ASSERT(chain_closes(key, order, N, N, hash, prev));
+    uint8_t zeros[DK_HASH_BYTES] = {0};
+    dk__chainsum none;
+    dk__chain_init(&none, key);
+    ASSERT(dk__chain_closes(&none, 0, zeros)); /* an empty ledger */
+    ASSERT(!dk__chain_closes(&none, 1, hash[1]));
+    /* a record whose prev is not the hash of the one before */
+    prev[77][5] ^= 1;
+    ASSERT(!chain_closes(key, order, N, N, hash, prev));
+    prev[77][5] ^= 1;
+    /* the first record's prev is not zeros; the head's hash is not the one given */
+    prev[1][0] ^= 1;
+    ASSERT(!chain_closes(key, order, N, N, hash, prev));
+    prev[1][0] ^= 1;
+    dk__chainsum all;
+    dk__chain_init(&all, key);
+    for (size_t i = 0; i < N; i++)
+        dk__chain_add(&all, order[i], hash[order[i]], prev[order[i]]);
+    ASSERT(!dk__chain_closes(&all, N, hash[N - 1]));
+    ASSERT(!dk__chain_closes(&all, N - 1, hash[N - 1])); /* not the chain's end */
+    /* a record missing; a record met twice in place of another (the same count) */
+    ASSERT(!chain_closes(key, order, N - 1, N, hash, prev));
+    uint64_t dup[N];
+    memcpy(dup, order, sizeof dup);
+    dup[10] = dup[11];
+    ASSERT(!chain_closes(key, dup, N, N, hash, prev));
+    /* two records' places swapped, each keeping its own links */
+    uint8_t t[DK_HASH_BYTES];
+    memcpy(t, hash[40], DK_HASH_BYTES);
+    memcpy(hash[40], hash[41], DK_HASH_BYTES);
+    memcpy(hash[41], t, DK_HASH_BYTES);
+    ASSERT(!chain_closes(key, order, N, N, hash, prev));
+}
+
+/* A ledger of 40 cases with live views, then closed (keys kept) for a raw change; the
+ * views' entries as they were. Returns the seq that opened case CC-07. */
+static uint64_t chained_world(world *w, char *want[DK_VIEW_COUNT])
+{
+    uint64_t seq7 = 0;
+    world_open(w);
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "CC-%02d", i);
+        uint64_t seq = open_case(w, id, i % 2 ? "visa" : "asylum", "2021-03-04", w->carol);
+        if (i == 7)
+            seq7 = seq;
+        if (i % 3 == 0)
+            assign(w, id, "carol");
+    }
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    for (int v = 1; v < DK_VIEW_COUNT; v++)
+        want[v] = dump(vw, dk_view_name(v));
+    dk_views_close(vw);
+    dk_ledger_close(w->lg);
+    w->lg = NULL;
+    return seq7;
+}
+
+/* Reopen the changed ledger: a rebuild (its first phase, as the chain is met case by case)
+ * fails with `code` naming `what`, and the views stay as they were. */
+static void rebuild_refused(world *w, char *want[DK_VIEW_COUNT], int code, const char *what)
+{
+    ASSERT_OK(dk_ledger_open(w->dir, NULL, &w->lg));
+    dk_views_opts chunked = {1000, 1, 0, 1, 0}; /* first phase, one case a chunk */
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, &chunked, &vw));
+    ASSERT_ERR(dk_views_rebuild(vw, NULL), code);
+    ASSERT_CONTAINS(dk_errmsg(), what);
+    ASSERT(vw->bulk == NULL);
+    dk_views_close(vw);
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    for (int v = 1; v < DK_VIEW_COUNT; v++) {
+        expect_view(vw, dk_view_name(v), want[v]);
+        free(want[v]);
+    }
+    dk_views_close(vw);
+    world_close(w);
+}
+
+TEST(rebuild_names_a_record_that_does_not_chain)
+{
+    world w;
+    char *want[DK_VIEW_COUNT];
+    chained_world(&w, want);
+    /* record 20's last signature byte: it still decodes and folds, but its hash changed */
+    raw_env r;
+    MDB_dbi log = raw_open(&r, w.dir, "log");
+    size_t len;
+    uint8_t *b = raw_get_record(&r, log, 20, &len);
+    b[len - 1] ^= 0x20;
+    raw_put_record(&r, log, 20, b, len);
+    free(b);
+    raw_commit(&r);
+    rebuild_refused(&w, want, DK_ECORRUPT, "record 21 does not chain");
+}
+
+TEST(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
+{
+    for (int how = 0; how < 3; how++) {
+        world w;
+        char *want[DK_VIEW_COUNT];
+        uint64_t seq7 = chained_world(&w, want);
+        raw_env r;
+        MDB_dbi cases = raw_open(&r, w.dir, "cases");
+        uint8_t key[DK_CASE_MAX + 9];
+        char sam[] = "sam", what[128];
+        MDB_val k, v = {0, sam + 3};
+        snprintf(what, sizeof what, "do not list each of records 1..");
+        if (how == 0) { /* case CC-07's first record is no longer listed */
+            k = (MDB_val){raw_case_key(key, "CC-07", seq7), key};
+            ASSERT_EQ(mdb_del(r.txn, cases, &k, NULL), 0);
+        } else if (how == 1) { /* ... and is listed under CC-08 as well */
+            k = (MDB_val){raw_case_key(key, "CC-08", seq7), key};
+            ASSERT_EQ(mdb_put(r.txn, cases, &k, &v, 0), 0);
+            snprintf(what, sizeof what,
+                     "the case index lists record %llu under case 'CC-08', but it is case "
+                     "'CC-07''s",
+                     (unsigned long long)seq7);
+        } else { /* sam's enrolment (seq 3) is not in the actor history */
+            MDB_dbi actors = raw_dbi(&r, "actor_log");
+            uint8_t sk[8];
+            raw_seq_key(sk, 3);
+            k = (MDB_val){3, sam};
+            v = (MDB_val){8, sk};
+            ASSERT_EQ(mdb_del(r.txn, actors, &k, &v), 0);
+        }
+        raw_commit(&r);
+        rebuild_refused(&w, want, DK_ECORRUPT, what);
+    }
 }
 
 TEST(open_refuses_bad_input)
@@ -3312,57 +3489,59 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
-        a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back)
-        TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
-            a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
-            TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-                a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-                TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-                    a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
-                    TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-                        check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-                        TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-                            views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-                            TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                                ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                                TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                                    golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-                                    TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
-                                        undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                                        TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
-                                            tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                                            TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                                version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                                TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                                                    lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                                    TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                                        open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                                        TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                                            append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                                full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                                                TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                                    full_maps_past_the_bound_leave_nothing_behind)
-                                                                    TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                        full_map_at_a_checks_first_bulk_step)
-                                                                        TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                            full_map_at_every_other_check_step)
-                                                                            TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                                full_map_in_a_short_check)
-                                                                                TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                                    held_entry_steps_equal_incremental)
-                                                                                    TH_ENTRY(
-                                                                                        full_map_in_a_requested_rebuild_by_sync)
+    TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(
+        rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
+        TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(
+            close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
+            TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(
+                a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
+                TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+                    a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
+                    TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+                        a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
+                        TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+                            check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                                views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+                                TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                                    ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
+                                        golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+                                        TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
+                                            undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                                            TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
+                                                tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                                                TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                                    version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                                    TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                                                        lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                                        TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                                            open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                                                            TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                                append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                                TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                                    full_map_at_a_rebuilds_first_bulk_step)
+                                                                    TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
+                                                                        full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
+                                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                            full_map_at_a_checks_first_bulk_step)
+                                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                                full_map_at_every_other_check_step)
+                                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                                    full_map_in_a_short_check)
+                                                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                                        held_entry_steps_equal_incremental)
                                                                                         TH_ENTRY(
-                                                                                            full_map_in_a_projectors_rebuild)
+                                                                                            full_map_in_a_requested_rebuild_by_sync)
                                                                                             TH_ENTRY(
-                                                                                                close_mid_bulk_leaves_nothing_behind)
+                                                                                                full_map_in_a_projectors_rebuild)
                                                                                                 TH_ENTRY(
-                                                                                                    full_map_at_a_checks_compare_reports_once)
+                                                                                                    close_mid_bulk_leaves_nothing_behind)
                                                                                                     TH_ENTRY(
-                                                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                        full_map_at_a_checks_compare_reports_once)
                                                                                                         TH_ENTRY(
-                                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                                            full_map_at_a_checks_compare_reports_damage_once)
                                                                                                             TH_ENTRY(
-                                                                                                                a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                                TH_ENTRY(
+                                                                                                                    a_dropped_run_spares_a_build_another_process_took))

@@ -175,6 +175,12 @@ int dk_gather_more(const dk_gather *g);
 const char *dk_gather_case(const dk_gather *g, size_t i);
 /* Case i's records in seq order (after dk_gather_read). */
 void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t *n);
+/* The seqs of case i's records, in the same order. */
+const uint64_t *dk_gather_seqs(const dk_gather *g, size_t i);
+/* The system records (ledger.genesis, actor.*) up to `upto`, as one gather of one case
+ * whose id is empty: with the case gathers, every record of the ledger. DK_ENOTFOUND if
+ * the ledger has no actor history yet (made by an older docket, opened read-only). */
+int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out);
 /* End the gather's snapshot (its records' pointers with it), keeping its cases; and read
  * the records of cases from..count-1 again in a new snapshot. */
 void dk_gather_release(dk_gather *g);
