@@ -176,11 +176,12 @@ int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
         dk_gather_close(g);
         return rc;
     }
-    qsort(g->seq, g->nrec, sizeof *g->seq, cmp_u64);
-    if (g->nrec == 0)
+    if (g->nrec == 0) {
         g->ncases = 0;
-    else
+    } else {
+        qsort(g->seq, g->nrec, sizeof *g->seq, cmp_u64);
         g->start[1] = g->nrec;
+    }
     *out = g;
     return 0;
 }
@@ -294,6 +295,11 @@ int dk_gather_reread(dk_gather *g, size_t from)
 const uint64_t *dk_gather_seqs(const dk_gather *g, size_t i)
 {
     return g->seq + g->start[i];
+}
+
+size_t dk_gather_records_count(const dk_gather *g)
+{
+    return g->nrec;
 }
 
 size_t dk_gather_count(const dk_gather *g)

@@ -43,6 +43,7 @@ struct bulk {
     pthread_mutex_t feed_mu;
     char last[DK_CASE_MAX + 1];
     int feed_done, fed;     /* runs handed out */
+    uint64_t records_fed;   /* their records */
     int system_fed, system; /* the system records handed out; 1 if the ledger lists them */
     pthread_mutex_t mu;
     pthread_cond_t to_writer, to_folder;
@@ -223,6 +224,22 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
     return 0;
 }
 
+/* Runs get shorter toward the end (guided self-scheduling): a run holds at most its
+ * folder's share of the records not yet handed out, so that the folders finish together
+ * instead of one folding a whole run alone at the end (1M reused, six alternating rounds:
+ * median 836k -> 862k events/s; a quarter of the share instead: 842k -> 807k, with many
+ * more, smaller runs costing 10% more CPU). */
+#define RUN_MIN_RECORDS 16384
+
+static size_t run_records(const bulk *k)
+{
+    uint64_t left = k->head > k->records_fed ? k->head - k->records_fed : 0;
+    uint64_t share = left / (uint64_t)k->folders;
+    return share >= GATHER_RECORDS   ? GATHER_RECORDS
+           : share < RUN_MIN_RECORDS ? RUN_MIN_RECORDS
+                                     : (size_t)share;
+}
+
 /* The next run of cases, after the last one handed out; *g = NULL at the end. Listing
  * them is cheap (the case index, in order); reading their records is left to the caller.
  * The first run is the system records' (*system = 1): they are not folded, only chained. */
@@ -243,7 +260,9 @@ static int feed(bulk *k, dk_gather **g, int *system)
     if (rc == 0 && *g == NULL && !k->feed_done) {
         yield_to_resize(k);
         size_t chunks = k->fed++ < k->folders ? FIRST_CHUNKS : GATHER_CHUNKS;
-        rc = dk_gather_open(k->lg, k->last, k->chunk_cases * chunks, GATHER_RECORDS, k->head, g);
+        rc = dk_gather_open(k->lg, k->last, k->chunk_cases * chunks, run_records(k), k->head, g);
+        if (rc == 0)
+            k->records_fed += dk_gather_records_count(*g);
         if (rc || !dk_gather_more(*g))
             k->feed_done = 1;
         if (rc == 0 && dk_gather_count(*g))

@@ -550,6 +550,7 @@ static void assert_gathered_case(dk_ledger *lg, const dk_gather *g, size_t i, ui
     const dk_raw *raw;
     size_t n, j = 0;
     dk_gather_records(g, i, &raw, &n);
+    const uint64_t *seqs = dk_gather_seqs(g, i);
     ASSERT(n > 0);
     dk_iter *it;
     dk_record want, got;
@@ -558,6 +559,7 @@ static void assert_gathered_case(dk_ledger *lg, const dk_gather *g, size_t i, ui
         ASSERT(j < n);
         ASSERT_OK(dk_record_decode(raw[j].p, raw[j].len, &got));
         ASSERT_EQ(got.seq, want.seq);
+        ASSERT_EQ(seqs[j], want.seq);
         ASSERT_EQ(raw[j].len, want.raw_len);
         ASSERT_MEM_EQ(raw[j].p, want.raw, want.raw_len);
         j++;
@@ -593,6 +595,7 @@ TEST(gather_reads_runs_of_cases)
     ASSERT_STR_EQ(dk_gather_case(g, 10), "HO-1");
     for (size_t i = 0; i < 11; i++)
         assert_gathered_case(w.lg, g, i, head);
+    ASSERT_EQ(dk_gather_records_count(g), head - 3); /* all but the three system records */
     dk_gather_close(g);
     /* runs of 3 cases, then of one case each (a case's records are never split) */
     for (int limit = 0; limit < 2; limit++) {
@@ -653,6 +656,47 @@ TEST(gather_reads_runs_of_cases)
     ASSERT_CONTAINS(dk_errmsg(), "missing record 7");
     dk_gather_close(g);
     dk_ledger_close(lg);
+}
+
+/* The system records' gather: every record no case holds (genesis, actor changes), in seq
+ * order, up to its end: with the case gathers, each record of the ledger once. */
+TEST(gather_lists_the_system_records)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_key *carol, *dave;
+    ASSERT_OK(fx_enroll(w.lg, w.admin, "carol", "caseworker", ACTOR_N(9), &carol)); /* 5 */
+    dk_append_res res;
+    ASSERT_OK(fx_open_case(w.lg, w.alice, "HO-2", ACTOR_N(10), NULL, &res));       /* 6 */
+    ASSERT_OK(fx_enroll(w.lg, w.admin, "dave", "caseworker", ACTOR_N(11), &dave)); /* 7 */
+    const uint64_t want[] = {1, 2, 3, 5, 7};
+    for (int upto = 0; upto < 2; upto++) {
+        size_t n = upto ? 4 : 5;
+        dk_gather *g;
+        ASSERT_OK(dk_gather_open_system(w.lg, upto ? 6 : 7, &g));
+        ASSERT_OK(dk_gather_read(g));
+        ASSERT_EQ(dk_gather_count(g), 1);
+        ASSERT_STR_EQ(dk_gather_case(g, 0), "");
+        ASSERT_EQ(dk_gather_records_count(g), n);
+        const dk_raw *raw;
+        size_t got;
+        dk_gather_records(g, 0, &raw, &got);
+        ASSERT_EQ(got, n);
+        for (size_t j = 0; j < n; j++) {
+            dk_record rec;
+            ASSERT_OK(dk_record_decode(raw[j].p, raw[j].len, &rec));
+            ASSERT_EQ(rec.seq, want[j]);
+            ASSERT_EQ(dk_gather_seqs(g, 0)[j], want[j]);
+        }
+        dk_gather_close(g);
+    }
+    dk_gather *g;
+    ASSERT_OK(dk_gather_open_system(w.lg, 0, &g)); /* nothing up to seq 0 */
+    ASSERT_EQ(dk_gather_count(g), 0);
+    dk_gather_close(g);
+    dk_key_free(carol);
+    dk_key_free(dave);
+    world_close(&w);
 }
 
 /* Put the ledger back in the layout dockets wrote before the `cases` database: the
@@ -878,7 +922,8 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                                 TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                                     TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
                                         TH_ENTRY(gather_reads_runs_of_cases)
-                                            TH_ENTRY(upgrade_from_the_separate_case_index)
-                                                TH_ENTRY(upgrade_grows_a_full_map)
-                                                    TH_ENTRY(verify_catches_rewritten_signature)
-                                                        TH_ENTRY(verify_catches_rewritten_body))
+                                            TH_ENTRY(gather_lists_the_system_records)
+                                                TH_ENTRY(upgrade_from_the_separate_case_index)
+                                                    TH_ENTRY(upgrade_grows_a_full_map)
+                                                        TH_ENTRY(verify_catches_rewritten_signature)
+                                                            TH_ENTRY(verify_catches_rewritten_body))

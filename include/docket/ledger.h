@@ -170,6 +170,8 @@ int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t ma
                    uint64_t upto, dk_gather **out);
 int dk_gather_read(dk_gather *g);
 size_t dk_gather_count(const dk_gather *g);
+/* The records of all its cases. */
+size_t dk_gather_records_count(const dk_gather *g);
 /* 1 if the gather stopped at a limit (more cases may follow its last), 0 at the end. */
 int dk_gather_more(const dk_gather *g);
 const char *dk_gather_case(const dk_gather *g, size_t i);
