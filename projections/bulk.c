@@ -16,7 +16,7 @@
 #define STEP_CHUNKS   64    /* chunks written per transaction (8,192 cases by default) */
 #define STEP_SECONDS  0.5   /* a step waits this long at most for its cases */
 #define WALK_SNAPSHOT 65536 /* records per ledger snapshot of the chain's walk */
-/* Entries of the views a case's history scatters (diary, stats, errors) are kept across
+/* Entries of the views a case's history scatters (diary, stats, errors; queue) are kept across
  * steps, up to this many, and written together: each step would otherwise rewrite most
  * of those views' pages. */
 #define SCATTER_MAX 32768

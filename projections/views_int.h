@@ -266,10 +266,11 @@ int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_
  * order, appending its entries to a growing blob; merge blobs. */
 int dk__bulk_compute(const char *case_id, const dk_record *recs, size_t n, uint8_t **blob,
                      size_t *blen, size_t *bcap);
-/* Merge blobs: the diary, stats and errors entries into `scatter`, the rest into `ov`. */
+/* Merge blobs: the held views' entries (diary, stats, errors, queue) into `scatter`, the
+ * rest into `ov`. */
 int dk__bulk_merge(overlay *ov, overlay *scatter, const uint8_t *blob, size_t len);
-/* Split a chunk's blob: the entries of the views keyed by the case (no two chunks share
- * those keys) go to `own`, sorted by view and key with their digest hashes, for
+/* Split a chunk's blob: the entries of the views keyed by the case first (no two chunks
+ * share those keys) go to `own`, sorted by view and key with their digest hashes, for
  * dk__bulk_put to write in order with no merging; the rest stay in `blob`. */
 int dk__bulk_sort(uint8_t *blob, size_t *len, uint8_t **own, size_t *olen, size_t *ocap);
 int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len);
