@@ -681,9 +681,10 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /* Replace or delete a key that holds `old` (have: it exists), keeping the digest and
- * count; nothing if the value is the same. */
-static int change_entry(MDB_txn *txn, vset *vs, int view, MDB_val *k, int have, const MDB_val *old,
-                        const void *nv, size_t nvlen, int del)
+ * count; nothing if the value is the same. Through `cur` if not NULL: it is then on the
+ * key when `have`. */
+static int change_entry(MDB_txn *txn, MDB_cursor *cur, vset *vs, int view, MDB_val *k, int have,
+                        const MDB_val *old, const void *nv, size_t nvlen, int del)
 {
     uint8_t h[DK_VIEW_DIGEST_BYTES];
     MDB_dbi dbi = vs->dbi[view];
@@ -698,13 +699,13 @@ static int change_entry(MDB_txn *txn, vset *vs, int view, MDB_val *k, int have, 
     }
     int rc;
     if (del) {
-        rc = mdb_del(txn, dbi, k, NULL);
+        rc = cur ? mdb_cursor_del(cur, 0) : mdb_del(txn, dbi, k, NULL);
     } else {
         MDB_val val = {nvlen, (void *)nv};
         dk__entry_hash(k->mv_data, k->mv_size, nv, nvlen, h);
         dk__digest_xor(vs->digest[view], h);
         vs->count[view]++;
-        rc = mdb_put(txn, dbi, k, &val, 0);
+        rc = cur ? mdb_cursor_put(cur, k, &val, 0) : mdb_put(txn, dbi, k, &val, 0);
     }
     return rc ? dk__mdb_fail(rc, "cannot write a view entry") : 0;
 }
@@ -728,7 +729,7 @@ int dk__view_put(MDB_txn *txn, MDB_cursor *cur, vset *vs, int view, const void *
     }
     if (rc != MDB_KEYEXIST)
         return dk__mdb_fail(rc, "cannot write a view entry");
-    return change_entry(txn, vs, view, &k, 1, &old, v, vlen, 0);
+    return change_entry(txn, cur, vs, view, &k, 1, &old, v, vlen, 0);
 }
 
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
@@ -744,17 +745,25 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
         if (ov->tab[i].used)
             order[n++] = &ov->tab[i];
     qsort(order, n, sizeof *order, cmp_entry);
+    /* in key order through one cursor per view: a cursor left on a leaf page finds the
+     * next key there without a search from the root */
+    MDB_cursor *cur[NV] = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         ov_entry *e = order[i];
         if (!(vs->mask & BIT(e->view)))
             continue;
+        MDB_cursor **c = &cur[e->view];
+        if (*c == NULL && (rc = mdb_cursor_open(txn, vs->dbi[e->view], c)) != 0) {
+            rc = dk__mdb_fail(rc, "cannot open a cursor");
+            break;
+        }
         if (e->kind == OV_PUT) {
-            rc = dk__view_put(txn, NULL, vs, e->view, e->key, e->klen, e->val, e->vlen, NULL);
+            rc = dk__view_put(txn, *c, vs, e->view, e->key, e->klen, e->val, e->vlen, NULL);
             continue;
         }
-        MDB_val k = {e->klen, e->key}, old;
-        int have = mdb_get(txn, vs->dbi[e->view], &k, &old);
+        MDB_val k = {e->klen, e->key}, at = k, old; /* MDB_SET_KEY points `at` into the page */
+        int have = mdb_cursor_get(*c, &at, &old, MDB_SET_KEY);
         if (have && have != MDB_NOTFOUND) {
             rc = dk__mdb_fail(have, "cannot read a view entry");
             break;
@@ -763,15 +772,18 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
         uint8_t cbuf[8];
         if (e->kind == OV_COUNT) {
             uint64_t c0 = have && old.mv_size == 8 ? get_be64(old.mv_data) : 0;
-            uint64_t c = c0 + (uint64_t)e->delta;
-            if ((int64_t)c < 0)
-                c = 0; /* a damaged counter; check will name it */
-            put_be64(cbuf, c);
-            rc = change_entry(txn, vs, e->view, &k, have, &old, cbuf, 8, c == 0);
+            uint64_t cnt = c0 + (uint64_t)e->delta;
+            if ((int64_t)cnt < 0)
+                cnt = 0; /* a damaged counter; check will name it */
+            put_be64(cbuf, cnt);
+            rc = change_entry(txn, *c, vs, e->view, &k, have, &old, cbuf, 8, cnt == 0);
         } else {
-            rc = change_entry(txn, vs, e->view, &k, have, &old, NULL, 0, 1);
+            rc = change_entry(txn, *c, vs, e->view, &k, have, &old, NULL, 0, 1);
         }
     }
+    for (int v = 0; v < NV; v++)
+        if (cur[v])
+            mdb_cursor_close(cur[v]);
     free(order);
     return rc;
 }
