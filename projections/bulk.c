@@ -45,6 +45,7 @@ struct bulk {
     int feed_done, fed;     /* runs handed out */
     uint64_t records_fed;   /* their records */
     int system_fed, system; /* the system records handed out; 1 if the ledger lists them */
+    int tail_flushed;       /* the held set was written once every run was handed out */
     pthread_mutex_t mu;
     pthread_cond_t to_writer, to_folder;
     int writer_waits, folder_waits; /* threads waiting on each condition */
@@ -476,7 +477,12 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     int rc = 0;
     *finished = 0;
     dk__ov_reset(&vw->ov);
-    if (k->scatter.n >= (vw->scatter_max ? vw->scatter_max : SCATTER_MAX)) {
+    pthread_mutex_lock(&k->feed_mu);
+    int last_runs = k->feed_done && !k->tail_flushed;
+    k->tail_flushed |= last_runs;
+    pthread_mutex_unlock(&k->feed_mu);
+    if (k->scatter.n >= (vw->scatter_max ? vw->scatter_max : SCATTER_MAX) ||
+        (last_runs && k->scatter.n > 0)) {
         /* the held entries are written in a step of their own: a transaction's dirty
          * pages are then those of the held set or of one step's cases, not both */
         rc = dk__flush(vw, txn, bs, &k->scatter);
