@@ -629,7 +629,8 @@ static void apply_slot(dk_case_state *st, uint64_t seq, const msgpack_object *m)
     st->interview.seq = seq;
 }
 
-int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev)
+/* The step itself, on *st in place: on failure *st may be left part-changed. */
+static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
 {
     const rule *r = find_rule(ev->type);
     if (r == NULL)
@@ -640,67 +641,79 @@ int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev)
     int rc = data_open(ev, &d);
     if (rc)
         return rc;
-    dk_case_state next = *st;
     const msgpack_object *m = &d.root;
     const char *t = ev->type;
     if (r->to >= 0)
-        next.status = r->to;
+        st->status = r->to;
     if (strcmp(t, "case.opened") == 0) {
         const msgpack_object *a = get(m, "applicant");
-        copy_str(m, "case_type", next.case_type, sizeof next.case_type);
-        copy_str(m, "channel", next.channel, sizeof next.channel);
-        copy_str(m, "received_on", next.received_on, sizeof next.received_on);
-        copy_str(a, "ref", next.applicant_ref, sizeof next.applicant_ref);
-        copy_str(a, "name", next.applicant_name, sizeof next.applicant_name);
-        copy_str(a, "date_of_birth", next.date_of_birth, sizeof next.date_of_birth);
-        copy_str(a, "nationality", next.nationality, sizeof next.nationality);
+        copy_str(m, "case_type", st->case_type, sizeof st->case_type);
+        copy_str(m, "channel", st->channel, sizeof st->channel);
+        copy_str(m, "received_on", st->received_on, sizeof st->received_on);
+        copy_str(a, "ref", st->applicant_ref, sizeof st->applicant_ref);
+        copy_str(a, "name", st->applicant_name, sizeof st->applicant_name);
+        copy_str(a, "date_of_birth", st->date_of_birth, sizeof st->date_of_birth);
+        copy_str(a, "nationality", st->nationality, sizeof st->nationality);
     } else if (strcmp(t, "case.assigned") == 0) {
-        copy_str(m, "caseworker", next.assignee, sizeof next.assignee);
+        copy_str(m, "caseworker", st->assignee, sizeof st->assignee);
     } else if (strcmp(t, "case.status_changed") == 0) {
-        rc = apply_status_changed(&next, ev, m);
+        rc = apply_status_changed(st, ev, m);
     } else if (strcmp(t, "decision.recorded") == 0) {
-        apply_decision(&next, seq, m);
+        apply_decision(st, seq, m);
     } else if (strcmp(t, "leave.cancelled") == 0) {
         if (!st->decision.has || strcmp(st->decision.outcome, "granted") != 0)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
     } else if (strcmp(t, "interview.booked") == 0 || strcmp(t, "interview.rescheduled") == 0) {
-        apply_slot(&next, seq, m);
+        apply_slot(st, seq, m);
     } else if (strncmp(t, "interview.", 10) == 0) {
-        next.interview.active = 0;
-        next.interview.attended += strcmp(t, "interview.attended") == 0;
-        next.interview.no_shows += strcmp(t, "interview.no_show") == 0;
-        next.interview.cancelled += strcmp(t, "interview.cancelled") == 0;
+        st->interview.active = 0;
+        st->interview.attended += strcmp(t, "interview.attended") == 0;
+        st->interview.no_shows += strcmp(t, "interview.no_show") == 0;
+        st->interview.cancelled += strcmp(t, "interview.cancelled") == 0;
     } else if (strcmp(t, "error.reported") == 0) {
-        if (next.open_errors == DK_OPEN_ERRORS_MAX)
+        if (st->open_errors == DK_OPEN_ERRORS_MAX)
             rc = dk__fail(DK_ETRANSITION, "case '%s' already has %d open error reports",
                           ev->case_id, DK_OPEN_ERRORS_MAX);
         else
-            next.error_seqs[next.open_errors++] = seq;
+            st->error_seqs[st->open_errors++] = seq;
     } else if (strcmp(t, "status.corrected") == 0) {
-        rc = apply_corrected(&next, ev, m);
+        rc = apply_corrected(st, ev, m);
     } else if (strcmp(t, "contact.updated") == 0) {
         if (get(m, "email"))
-            copy_str(m, "email", next.email, sizeof next.email);
+            copy_str(m, "email", st->email, sizeof st->email);
         if (get(m, "postal_address"))
-            copy_str(m, "postal_address", next.postal_address, sizeof next.postal_address);
+            copy_str(m, "postal_address", st->postal_address, sizeof st->postal_address);
     } else if (strcmp(t, "appeal.lodged") == 0) {
         /* A refusal, or a grant of less than was sought (an upgrade appeal). */
         if (!st->decision.has || strcmp(st->decision.outcome, "void") == 0)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no decision to appeal", ev->case_id);
-        next.appeal_open = 1;
+        st->appeal_open = 1;
     } else if (strcmp(t, "appeal.decided") == 0) {
-        copy_str(m, "outcome", next.appeal_outcome, sizeof next.appeal_outcome);
-        next.appeal_open = 0;
-        next.status =
+        copy_str(m, "outcome", st->appeal_outcome, sizeof st->appeal_outcome);
+        st->appeal_open = 0;
+        st->status =
             str_eq(get(m, "outcome"), "allowed") ? DK_ST_UNDER_CONSIDERATION : DK_ST_DECIDED;
     }
     data_close(&d);
     if (rc)
         return rc;
-    next.version = st->version + 1;
-    next.last_seq = seq;
-    *st = next;
+    st->version++;
+    st->last_seq = seq;
     return 0;
+}
+
+int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev)
+{
+    dk_case_state next = *st;
+    int rc = apply_in_place(&next, seq, ev);
+    if (rc == 0)
+        *st = next;
+    return rc;
+}
+
+int dk_case_step(dk_case_state *st, uint64_t seq, const dk_event *ev)
+{
+    return apply_in_place(st, seq, ev);
 }
 
 /* ---- permissions ---- */

@@ -403,7 +403,7 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_st
         if (dk__is_meta(evs[i].type))
             continue;
         prev = s;
-        if ((rc = dk_case_apply(&s, recs[i].seq, &evs[i])) != 0) {
+        if ((rc = dk_case_step(&s, recs[i].seq, &evs[i])) != 0) { /* s is given up on failure */
             rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
                          (unsigned long long)recs[i].seq, dk_errmsg());
             break;

@@ -100,6 +100,9 @@ int dk_case_check_schema(const dk_event *ev);
  * naming the current status and the events allowed from it, or DK_ESCHEMA.
  * On failure *st is unchanged. */
 int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev);
+/* The same step without a copy of the state: on failure *st is left part-changed. For
+ * folds that give the state up when a step fails (a rebuild's). */
+int dk_case_step(dk_case_state *st, uint64_t seq, const dk_event *ev);
 
 /* May an actor with `roles` author `ev` on a case in state `st`? Co-signers'
  * ids and roles are given for four-eyes events; `target_type` is the type of
