@@ -194,39 +194,40 @@ typedef struct rule {
     unsigned from;  /* statuses it may be appended in */
     int to;         /* resulting status, SAME or COMPUTED */
     unsigned roles; /* roles that may author it */
+    int data;       /* 1 if applying it reads its data (the others' data is not unpacked) */
 } rule;
 
 static const rule rules[] = {
-    {"case.opened", f_opened, B(NONE), DK_ST_RECEIVED, CW | SC | MG},
-    {"case.assigned", f_assigned, LIVE, SAME, SC | MG},
+    {"case.opened", f_opened, B(NONE), DK_ST_RECEIVED, CW | SC | MG, 1},
+    {"case.assigned", f_assigned, LIVE, SAME, SC | MG, 1},
     {"case.status_changed", f_status_changed, B(RECEIVED) | B(VALIDATED) | B(UNDER_CONSIDERATION),
-     COMPUTED, CW | SC | MG},
-    {"case.withdrawn", f_reason, PRE_DECISION, DK_ST_WITHDRAWN, CW | SC | MG},
+     COMPUTED, CW | SC | MG, 1},
+    {"case.withdrawn", f_reason, PRE_DECISION, DK_ST_WITHDRAWN, CW | SC | MG, 0},
     {"case.closed", f_reason, B(DECIDED) | B(WITHDRAWN) | B(LEAVE_CANCELLED), DK_ST_CLOSED,
-     CW | SC | MG},
-    {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG},
-    {"leave.cancelled", f_leave_cancelled, B(DECIDED), DK_ST_LEAVE_CANCELLED, SC},
-    {"note.added", f_note, EXISTS, SAME, CW | SC | MG},
-    {"document.attached", f_document, EXISTS, SAME, CW | SC | MG},
+     CW | SC | MG, 0},
+    {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG, 1},
+    {"leave.cancelled", f_leave_cancelled, B(DECIDED), DK_ST_LEAVE_CANCELLED, SC, 0},
+    {"note.added", f_note, EXISTS, SAME, CW | SC | MG, 0},
+    {"document.attached", f_document, EXISTS, SAME, CW | SC | MG, 0},
     {"interview.booked", f_booked, B(VALIDATED) | B(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
-     CW | SC | MG},
-    {"interview.rescheduled", f_rescheduled, B(INTERVIEW_SCHEDULED), SAME, CW | SC | MG},
+     CW | SC | MG, 1},
+    {"interview.rescheduled", f_rescheduled, B(INTERVIEW_SCHEDULED), SAME, CW | SC | MG, 1},
     {"interview.cancelled", f_reason, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG},
+     CW | SC | MG, 0},
     {"interview.attended", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG},
+     CW | SC | MG, 0},
     {"interview.no_show", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG},
-    {"error.reported", f_error_reported, EXISTS, SAME, CW | SC | MG},
-    {"status.corrected", f_corrected, EXISTS, COMPUTED, SC | MG},
-    {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG},
-    {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG},
-    {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG},
+     CW | SC | MG, 0},
+    {"error.reported", f_error_reported, EXISTS, SAME, CW | SC | MG, 0},
+    {"status.corrected", f_corrected, EXISTS, COMPUTED, SC | MG, 1},
+    {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG, 1},
+    {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG, 0},
+    {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG, 1},
     /* Undo is not applied through this table: the writer refolds the case without what
      * it voids, and refuses it only on a case with no events (casestore.c), so a case
      * whose opening was voided (status none) can have that void undone. */
-    {"event.reverted", f_reverted, EXISTS, SAME, CW | SC},
-    {"case.rolled_back", f_rolled_back, EXISTS, SAME, CW | SC},
+    {"event.reverted", f_reverted, EXISTS, SAME, CW | SC, 0},
+    {"case.rolled_back", f_rolled_back, EXISTS, SAME, CW | SC, 0},
 };
 #define NRULES (sizeof rules / sizeof rules[0])
 
@@ -638,10 +639,12 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
     if (!(r->from & (1u << st->status)))
         return not_allowed(st, ev);
     data_view d;
-    int rc = data_open(ev, &d);
+    const msgpack_object *m = NULL; /* the data, for the types that read it */
+    int rc = r->data ? data_open(ev, &d) : 0;
     if (rc)
         return rc;
-    const msgpack_object *m = &d.root;
+    if (r->data)
+        m = &d.root;
     const char *t = ev->type;
     if (r->to >= 0)
         st->status = r->to;
@@ -694,7 +697,8 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         st->status =
             str_eq(get(m, "outcome"), "allowed") ? DK_ST_UNDER_CONSIDERATION : DK_ST_DECIDED;
     }
-    data_close(&d);
+    if (r->data)
+        data_close(&d);
     if (rc)
         return rc;
     st->version++;
