@@ -12,7 +12,11 @@
 
 #include "views_int.h"
 
-#define QUEUE_CHUNKS  64    /* folded chunks waiting for the writer */
+/* Folded chunks waiting for the writer: two steps' worth, so that the folders go on while
+ * the writer spends a step on the held set and its commit waits for the disk (with one
+ * step's worth they stalled then: 1M, CPU use fell to 0.6-0.7 of two cores for 50 ms at a
+ * time; median 934k -> 975k events/s, own memory 50.5 -> 51.3 MiB, 10M the same 92-97). */
+#define QUEUE_CHUNKS  128
 #define STEP_CHUNKS   64    /* chunks written per transaction (8,192 cases by default) */
 #define STEP_SECONDS  0.5   /* a step waits this long at most for its cases */
 #define WALK_SNAPSHOT 65536 /* records per ledger snapshot of the chain's walk */
