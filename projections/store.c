@@ -14,7 +14,10 @@
 
 #define INITIAL_MAP ((size_t)1 << 30)
 #define CP_BYTES    76
-#define BUILD_BYTES (56 + NV * 24)
+/* A rebuild's record: owner pid, views, flags, seq, hash, each view's digest and count,
+ * then the owner's start time (records from before it end at BUILD_OLD_BYTES). */
+#define BUILD_OLD_BYTES (56 + NV * 24)
+#define BUILD_BYTES     (BUILD_OLD_BYTES + 8)
 
 static const char *const view_names[] = {
 #define XX(id, name, version) name,
@@ -363,7 +366,7 @@ int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t 
     int rc = mdb_get(txn, vw->meta, &k, &v);
     if (rc)
         return rc;
-    if (v.mv_size != BUILD_BYTES)
+    if (v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES)
         return MDB_CORRUPTED;
     const uint8_t *p = v.mv_data;
     memset(vs, 0, sizeof *vs);
@@ -393,6 +396,7 @@ int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags)
     build_key(kb, vs->bgen);
     memset(b, 0, sizeof b);
     put_be64(b, (uint64_t)getpid());
+    put_be64(b + BUILD_OLD_BYTES, dk__proc_start((uint64_t)getpid()));
     put_be32(b + 8, vs->mask);
     put_be32(b + 12, flags);
     put_be64(b + 16, vs->seq);
@@ -440,11 +444,41 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
     return dk__build_save(vw, txn, &vs, check ? BUILD_CHECK : 0);
 }
 
-static int pid_alive(uint64_t pid)
+uint64_t dk__proc_start(uint64_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so the fields
+     * are counted from the last ')'; starttime is field 22, the 20th after it */
+    const char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/* Does the process that recorded a build still run? Its pid alone is not enough: pids are
+ * reused, and a build whose owner died would then look owned for as long as the
+ * stranger runs. The owner's start time must match too (when both are known). */
+static int owner_alive(uint64_t pid, uint64_t start)
 {
     if (pid == 0 || pid > (uint64_t)INT32_MAX)
         return 0;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return 0;
+    uint64_t now = start ? dk__proc_start(pid) : 0;
+    return start == 0 || now == 0 || now == start;
+}
+
+/* The start time a build record holds (0: unknown, a record from before it was kept). */
+static uint64_t record_start(const MDB_val *v)
+{
+    return v->mv_size == BUILD_BYTES ? get_be64((const uint8_t *)v->mv_data + BUILD_OLD_BYTES) : 0;
 }
 
 int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
@@ -470,24 +504,42 @@ int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return 0;
 }
 
-/* A build's owner and flags: 0, MDB_NOTFOUND (no such build), or an error. */
-static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, uint64_t *pid, unsigned *flags)
+/* A build's record (left in *v), owner and flags: 0, MDB_NOTFOUND (no such build), or an
+ * error. */
+static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, MDB_val *v, uint64_t *pid,
+                       unsigned *flags)
 {
-    vset vs;
-    int rc = dk__build_load(vw, txn, gen, &vs, pid, flags);
+    uint8_t kb[14];
+    build_key(kb, gen);
+    MDB_val k = {sizeof kb, kb};
+    int rc = mdb_get(txn, vw->meta, &k, v);
+    if (rc == 0 && v->mv_size != BUILD_BYTES && v->mv_size != BUILD_OLD_BYTES)
+        rc = MDB_CORRUPTED;
+    if (rc == 0) {
+        *pid = get_be64(v->mv_data);
+        *flags = get_be32((const uint8_t *)v->mv_data + 12);
+    }
     if (rc && rc != MDB_NOTFOUND)
         return dk__mdb_fail(rc, "cannot read a rebuild's record");
     return rc;
+}
+
+/* Is this process the build's owner? The pid alone could be another's, reused. */
+static int own_record(uint64_t pid, const MDB_val *v)
+{
+    uint64_t start = record_start(v);
+    return pid == (uint64_t)getpid() && (start == 0 || start == dk__proc_start((uint64_t)getpid()));
 }
 
 int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
 {
     uint64_t pid;
     unsigned flags;
-    int rc = build_owner(vw, txn, gen, &pid, &flags);
+    MDB_val v;
+    int rc = build_owner(vw, txn, gen, &v, &pid, &flags);
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    if (pid != (uint64_t)getpid() && pid_alive(pid))
+    if (!own_record(pid, &v) && owner_alive(pid, record_start(&v)))
         return 0; /* another process took it over meanwhile */
     return dk__build_drop(vw, txn, gen, mask);
 }
@@ -496,23 +548,22 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
 {
     uint64_t pid;
     unsigned flags;
-    int rc = build_owner(vw, txn, gen, &pid, &flags);
+    MDB_val v;
+    int rc = build_owner(vw, txn, gen, &v, &pid, &flags);
     if (rc)
         return rc == MDB_NOTFOUND ? 0 : rc;
-    if (pid != (uint64_t)getpid())
+    if (!own_record(pid, &v))
         return 0; /* not ours (any more) */
     if (flags & (BUILD_CHECK | BUILD_BULK))
         return dk__build_drop(vw, txn, gen, mask); /* not resumable */
-    uint8_t kb[14];
-    build_key(kb, gen);
-    MDB_val k = {sizeof kb, kb}, v;
-    if ((rc = mdb_get(txn, vw->meta, &k, &v)) != 0)
-        return dk__mdb_fail(rc, "cannot read a rebuild's record");
-    uint8_t b[BUILD_BYTES];
-    memcpy(b, v.mv_data, sizeof b);
+    uint8_t kb[14], b[BUILD_BYTES];
+    memset(b, 0, sizeof b);
+    memcpy(b, v.mv_data, v.mv_size);
     put_be64(b, 0); /* no process: the next sweep anywhere adopts it */
-    v.mv_data = b;
-    rc = mdb_put(txn, vw->meta, &k, &v, 0);
+    put_be64(b + BUILD_OLD_BYTES, 0);
+    build_key(kb, gen);
+    MDB_val k = {sizeof kb, kb}, nv = {sizeof b, b};
+    rc = mdb_put(txn, vw->meta, &k, &nv, 0);
     return rc ? dk__mdb_fail(rc, "cannot release a rebuild") : 0;
 }
 
@@ -529,11 +580,11 @@ unsigned dk__builds_running(dk_views *vw, MDB_txn *txn)
          r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
             break;
-        if (v.mv_size != BUILD_BYTES)
+        if (v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES)
             continue;
         uint64_t pid = get_be64(v.mv_data);
         unsigned flags = get_be32((const uint8_t *)v.mv_data + 12);
-        if (!(flags & BUILD_CHECK) && (pid == (uint64_t)getpid() || pid_alive(pid)))
+        if (!(flags & BUILD_CHECK) && (own_record(pid, &v) || owner_alive(pid, record_start(&v))))
             mask |= get_be32((const uint8_t *)v.mv_data + 8);
     }
     mdb_cursor_close(cur);
@@ -559,13 +610,13 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *
         if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
             break;
         uint64_t gen = get_be64((const uint8_t *)k.mv_data + 6);
-        int bad = v.mv_size != BUILD_BYTES;
+        int bad = v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES;
         uint64_t pid = bad ? 0 : get_be64(v.mv_data);
         unsigned mask = bad ? ALL_VIEWS : get_be32((const uint8_t *)v.mv_data + 8);
         unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
         int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0; /* not resumable */
         int mine = vw->run.active && vw->run.gen == gen;
-        int alive = pid == (uint64_t)getpid() ? mine : pid_alive(pid);
+        int alive = own_record(pid, &v) ? mine : owner_alive(pid, record_start(&v));
         if (!alive) {
             if (ndead < 64) {
                 dead[ndead] = gen;

@@ -191,6 +191,9 @@ int dk__db_open(MDB_txn *txn, int view, uint64_t gen, int create, MDB_dbi *dbi);
  * same seq as _cases. stale gets the views needing a rebuild. */
 int dk__live_load(dk_views *vw, MDB_txn *txn, vset *vs, unsigned *stale);
 int dk__live_save(dk_views *vw, MDB_txn *txn, const vset *vs);
+/* A process's start time (clock ticks since boot, from /proc/PID/stat), 0 if unknown:
+ * with its pid, what names the owner of a build record (pids are reused). */
+uint64_t dk__proc_start(uint64_t pid);
 int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t *pid,
                    unsigned *flags);
 int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags);

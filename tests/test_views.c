@@ -1,6 +1,8 @@
 /* test_views.c - the projections: a golden scenario through every view against expected
  * output written by hand; undo, corruption and rebuild, version changes, the libuv projector. */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -2585,6 +2587,79 @@ static int build_record(dk_views *vw, uint64_t g, uint64_t *pid, unsigned *flags
     return r;
 }
 
+/* Give build `gen`'s record to process `pid`, started at `start` (its last eight bytes). */
+static void reown_build(const char *dir, uint64_t gen, pid_t pid, uint64_t start)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    views_env(dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
+    for (int i = 0; i < 8; i++)
+        key[6 + i] = (uint8_t)(gen >> (56 - 8 * i));
+    MDB_val k = {14, key}, v;
+    ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
+    uint8_t rec[512];
+    ASSERT(v.mv_size >= 16 && v.mv_size <= sizeof rec);
+    memcpy(rec, v.mv_data, v.mv_size);
+    for (int i = 0; i < 8; i++) {
+        rec[i] = (uint8_t)((uint64_t)pid >> (56 - 8 * i));
+        rec[v.mv_size - 8 + (size_t)i] = (uint8_t)(start >> (56 - 8 * i));
+    }
+    MDB_val nv = {v.mv_size, rec};
+    ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* A rebuild's record names its owner by pid and start time: a process that died leaves its
+ * pid to be reused, and the rebuild must not then look owned by the stranger. */
+TEST(a_rebuild_whose_owners_pid_was_reused_is_taken_over)
+{
+    for (int reused = 0; reused < 2; reused++) {
+        world w;
+        world_open(&w);
+        uint64_t gen = dead_stats_rebuild(&w);
+        pid_t child = fork();
+        if (child == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL); /* not left behind if the test fails */
+            pause();
+            _exit(0);
+        }
+        ASSERT(child > 0);
+        uint64_t start = 0;
+        for (int i = 0; i < 1000 && start == 0; i++) /* until its /proc entry is there */
+            start = dk__proc_start((uint64_t)child);
+        ASSERT(start != 0);
+        /* reused: the record's owner started at another time than the child now at its pid */
+        reown_build(w.dir, gen, child, reused ? start + 1 : start);
+        dk_views *vw;
+        ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+        dk_view_status st[DK_VIEW_COUNT];
+        ASSERT_OK(dk_views_status(vw, st));
+        ASSERT_EQ(st[DK_VIEW_STATS].building, !reused);
+        /* a bounded number of steps (a sync would wait for an owner thought alive) */
+        dk_views_batch b;
+        for (int i = 0; i < 50; i++)
+            ASSERT_OK(dk_views_step(vw, &b));
+        uint64_t pid;
+        if (reused) { /* taken over and finished */
+            ASSERT_ERR(build_record(vw, gen, &pid, NULL, NULL), MDB_NOTFOUND);
+            ASSERT_EQ(gen_of(vw, DK_VIEW_STATS), gen);
+        } else { /* left to its owner */
+            ASSERT_OK(build_record(vw, gen, &pid, NULL, NULL));
+            ASSERT_EQ(pid, (uint64_t)child);
+        }
+        expect_golden(vw);
+        dk_views_close(vw);
+        kill(child, SIGKILL);
+        ASSERT_EQ(waitpid(child, NULL, 0), child);
+        world_close(&w);
+    }
+}
+
 /* A build of `mask` started and carried to seq `to` in batches of `batch`, committed (its
  * record names this process until the caller orphans it); its generation. */
 static uint64_t partial_build(dk_views *vw, unsigned mask, uint64_t to, unsigned batch)
@@ -3489,13 +3564,13 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(
-        rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
-        TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(
-            close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
-            TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(
-                a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
-                TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+    TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(
+        rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
+        TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
+            a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back)
+            TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
+                a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
+                TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
                     a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
                     TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
                         a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
