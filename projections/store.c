@@ -14,10 +14,13 @@
 
 #define INITIAL_MAP ((size_t)1 << 30)
 #define CP_BYTES    76
-/* A rebuild's record: owner pid, views, flags, seq, hash, each view's digest and count,
- * then the owner's start time (records from before it end at BUILD_OLD_BYTES). */
+/* A rebuild's record: owner pid, views, flags, seq, hash, each view's digest and count;
+ * then the owner's start time and the version of each view's code that built it. Records
+ * written before those two end at BUILD_OLD_BYTES. */
 #define BUILD_OLD_BYTES (56 + NV * 24)
-#define BUILD_BYTES     (BUILD_OLD_BYTES + 8)
+#define BUILD_START     BUILD_OLD_BYTES
+#define BUILD_VERSIONS  (BUILD_START + 8)
+#define BUILD_BYTES     (BUILD_VERSIONS + NV * 4)
 
 static const char *const view_names[] = {
 #define XX(id, name, version) name,
@@ -396,7 +399,9 @@ int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags)
     build_key(kb, vs->bgen);
     memset(b, 0, sizeof b);
     put_be64(b, (uint64_t)getpid());
-    put_be64(b + BUILD_OLD_BYTES, dk__proc_start((uint64_t)getpid()));
+    put_be64(b + BUILD_START, dk__proc_start((uint64_t)getpid()));
+    for (int i = 0; i < NV; i++)
+        put_be32(b + BUILD_VERSIONS + 4 * i, code_version(i));
     put_be32(b + 8, vs->mask);
     put_be32(b + 12, flags);
     put_be64(b + 16, vs->seq);
@@ -478,7 +483,20 @@ static int owner_alive(uint64_t pid, uint64_t start)
 /* The start time a build record holds (0: unknown, a record from before it was kept). */
 static uint64_t record_start(const MDB_val *v)
 {
-    return v->mv_size == BUILD_BYTES ? get_be64((const uint8_t *)v->mv_data + BUILD_OLD_BYTES) : 0;
+    return v->mv_size == BUILD_BYTES ? get_be64((const uint8_t *)v->mv_data + BUILD_START) : 0;
+}
+
+/* Was the build's work done by this code, view for view? Only then can it be carried on:
+ * a rebuild left by a docket of another version would mix two formats in one view. */
+static int record_versions_ok(const MDB_val *v, unsigned mask)
+{
+    if (v->mv_size != BUILD_BYTES)
+        return 0;
+    for (int i = 0; i < NV; i++)
+        if ((mask & BIT(i)) &&
+            get_be32((const uint8_t *)v->mv_data + BUILD_VERSIONS + 4 * i) != code_version(i))
+            return 0;
+    return 1;
 }
 
 int dk__build_drop(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
@@ -560,7 +578,7 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     memset(b, 0, sizeof b);
     memcpy(b, v.mv_data, v.mv_size);
     put_be64(b, 0); /* no process: the next sweep anywhere adopts it */
-    put_be64(b + BUILD_OLD_BYTES, 0);
+    put_be64(b + BUILD_START, 0);
     build_key(kb, gen);
     MDB_val k = {sizeof kb, kb}, nv = {sizeof b, b};
     rc = mdb_put(txn, vw->meta, &k, &nv, 0);
@@ -614,7 +632,8 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *
         uint64_t pid = bad ? 0 : get_be64(v.mv_data);
         unsigned mask = bad ? ALL_VIEWS : get_be32((const uint8_t *)v.mv_data + 8);
         unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
-        int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0; /* not resumable */
+        /* not resumable: a check, a first phase, or the work of another version's code */
+        int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0 || !record_versions_ok(&v, mask);
         int mine = vw->run.active && vw->run.gen == gen;
         int alive = own_record(pid, &v) ? mine : owner_alive(pid, record_start(&v));
         if (!alive) {

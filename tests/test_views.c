@@ -2587,8 +2587,10 @@ static int build_record(dk_views *vw, uint64_t g, uint64_t *pid, unsigned *flags
     return r;
 }
 
-/* Give build `gen`'s record to process `pid`, started at `start` (its last eight bytes). */
-static void reown_build(const char *dir, uint64_t gen, pid_t pid, uint64_t start)
+/* Overwrite `bytes` bytes (big-endian `value`) of build `gen`'s record at `off`, counted
+ * from its end if `from_end`. */
+static void patch_build(const char *dir, uint64_t gen, size_t off, int from_end, uint64_t value,
+                        int bytes)
 {
     MDB_env *env;
     MDB_txn *txn;
@@ -2602,16 +2604,43 @@ static void reown_build(const char *dir, uint64_t gen, pid_t pid, uint64_t start
     MDB_val k = {14, key}, v;
     ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
     uint8_t rec[512];
-    ASSERT(v.mv_size >= 16 && v.mv_size <= sizeof rec);
+    ASSERT(v.mv_size <= sizeof rec && off + (size_t)bytes <= v.mv_size);
     memcpy(rec, v.mv_data, v.mv_size);
-    for (int i = 0; i < 8; i++) {
-        rec[i] = (uint8_t)((uint64_t)pid >> (56 - 8 * i));
-        rec[v.mv_size - 8 + (size_t)i] = (uint8_t)(start >> (56 - 8 * i));
-    }
+    size_t at = from_end ? v.mv_size - off : off;
+    for (int i = 0; i < bytes; i++)
+        rec[at + (size_t)i] = (uint8_t)(value >> (8 * (bytes - 1 - i)));
     MDB_val nv = {v.mv_size, rec};
     ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+}
+
+/* Give build `gen`'s record to process `pid`, started at `start` (the record ends with the
+ * owner's start time, then each view's code version). */
+static void reown_build(const char *dir, uint64_t gen, pid_t pid, uint64_t start)
+{
+    patch_build(dir, gen, 0, 0, (uint64_t)pid, 8);
+    patch_build(dir, gen, 8 + 4 * DK_VIEW_COUNT, 1, start, 8);
+}
+
+/* A dead process's rebuild done by another version of a view's code is not carried on
+ * (it would mix two formats in one view): it is dropped, and the live view stays. */
+TEST(a_dead_rebuild_by_other_code_is_dropped_not_resumed)
+{
+    world w;
+    world_open(&w);
+    uint64_t gen = dead_stats_rebuild(&w);
+    patch_build(w.dir, gen, 4 * (DK_VIEW_COUNT - DK_VIEW_STATS), 1, 0xdead, 4);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    uint64_t stats_before = gen_of(vw, DK_VIEW_STATS);
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_ERR(build_record(vw, gen, NULL, NULL, NULL), MDB_NOTFOUND);
+    ASSERT_EQ(gen_of(vw, DK_VIEW_STATS), stats_before);
+    expect_golden(vw);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
 }
 
 /* A rebuild's record names its owner by pid and start time: a process that died leaves its
@@ -3564,59 +3593,61 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(
-        rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
-        TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
-            a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back)
-            TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
-                a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
-                TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-                    a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-                    TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-                        a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
-                        TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-                            check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-                                views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-                                TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                                    ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                                        golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-                                        TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
-                                            undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                                            TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
-                                                tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                                                TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                                    version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                                    TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                                                        lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                                        TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                                            open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                                            TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                                                append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                                TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                                    full_map_at_a_rebuilds_first_bulk_step)
-                                                                    TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
-                                                                        full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
-                                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                            full_map_at_a_checks_first_bulk_step)
-                                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                                full_map_at_every_other_check_step)
-                                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                                    full_map_in_a_short_check)
-                                                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                                        held_entry_steps_equal_incremental)
-                                                                                        TH_ENTRY(
-                                                                                            full_map_in_a_requested_rebuild_by_sync)
+    TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(
+        chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain)
+        TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(
+            a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable)
+            TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(
+                a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
+                TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(
+                    a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
+                    TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+                        a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
+                        TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+                            a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
+                            TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
+                                check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+                                TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                                    views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
+                                    TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                                        ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                                        TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
+                                            golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+                                            TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
+                                                undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
+                                                    tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                                                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                                        version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                                        TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
+                                                            lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
+                                                            TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                                                open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                                                                TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                                    append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                                    TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                                        full_map_at_a_rebuilds_first_bulk_step)
+                                                                        TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
+                                                                            full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
+                                                                            TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                                full_map_at_a_checks_first_bulk_step)
+                                                                                TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                                    full_map_at_every_other_check_step)
+                                                                                    TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                                        full_map_in_a_short_check)
+                                                                                        TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                                            held_entry_steps_equal_incremental)
                                                                                             TH_ENTRY(
-                                                                                                full_map_in_a_projectors_rebuild)
+                                                                                                full_map_in_a_requested_rebuild_by_sync)
                                                                                                 TH_ENTRY(
-                                                                                                    close_mid_bulk_leaves_nothing_behind)
+                                                                                                    full_map_in_a_projectors_rebuild)
                                                                                                     TH_ENTRY(
-                                                                                                        full_map_at_a_checks_compare_reports_once)
+                                                                                                        close_mid_bulk_leaves_nothing_behind)
                                                                                                         TH_ENTRY(
-                                                                                                            full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                            full_map_at_a_checks_compare_reports_once)
                                                                                                             TH_ENTRY(
-                                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                                full_map_at_a_checks_compare_reports_damage_once)
                                                                                                                 TH_ENTRY(
-                                                                                                                    a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                    failed_map_growth_leaves_the_handle_usable)
+                                                                                                                    TH_ENTRY(
+                                                                                                                        a_dropped_run_spares_a_build_another_process_took))
