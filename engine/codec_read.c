@@ -207,7 +207,9 @@ static int rd_skip(rd *r, int depth)
 
 /* ---- records: [version, seq, recorded_at, prev, body, [[actor, sig], ...]] ---- */
 
-int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec)
+/* A record; its signatures too if `sigs` (else only their array's header is checked and
+ * the rest of the record is taken to be them: nsigs is 0). */
+static int record_decode(const uint8_t *raw, size_t len, dk_record *rec, int sigs)
 {
     /* the fields before the signatures, and each signature as it is read: a whole
      * dk_record is 600 bytes, most of them room for four signers (1M rebuild: this
@@ -257,6 +259,11 @@ int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec)
     }
     if (rd_fixarray(&r, 1, DK_SIGS_MAX, &n, "must carry 1..4 signatures"))
         goto bad;
+    if (!sigs) {
+        rec->raw = raw;
+        rec->raw_len = len;
+        return 0;
+    }
     rec->nsigs = n;
     for (size_t s = 0; s < rec->nsigs; s++) {
         unsigned two;
@@ -297,6 +304,16 @@ int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec)
 bad:
     memset(rec, 0, sizeof *rec);
     return dk__fail(DK_EDECODE, "record %s", r.why);
+}
+
+int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec)
+{
+    return record_decode(raw, len, rec, 1);
+}
+
+int dk_record_decode_unsigned(const uint8_t *raw, size_t len, dk_record *rec)
+{
+    return record_decode(raw, len, rec, 0);
 }
 
 int dk_record_head(const uint8_t *raw, size_t len, uint64_t *seq, uint8_t prev[DK_HASH_BYTES])
