@@ -57,15 +57,9 @@ static int begin_case(dk_gather *g, const void *id, size_t n)
     return 0;
 }
 
-int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t max_records,
-                   uint64_t upto, dk_gather **out)
+/* A gather with its snapshot taken and nothing listed yet. */
+static int gather_new(dk_ledger *lg, uint64_t upto, dk_gather **out)
 {
-    *out = NULL;
-    size_t alen = strlen(after);
-    if (alen > DK_CASE_MAX)
-        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
-    if (max_cases == 0)
-        return dk__fail(DK_EINVAL, "a gather holds at least one case");
     dk_gather *g = calloc(1, sizeof *g);
     if (g == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
@@ -76,6 +70,23 @@ int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t ma
         free(g);
         return rc;
     }
+    *out = g;
+    return 0;
+}
+
+int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t max_records,
+                   uint64_t upto, dk_gather **out)
+{
+    *out = NULL;
+    size_t alen = strlen(after);
+    if (alen > DK_CASE_MAX)
+        return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
+    if (max_cases == 0)
+        return dk__fail(DK_EINVAL, "a gather holds at least one case");
+    dk_gather *g;
+    int rc = gather_new(lg, upto, &g);
+    if (rc)
+        return rc;
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(g->txn, lg->cases, &cur)) != 0) {
         dk_gather_close(g);
@@ -143,16 +154,10 @@ int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
     if (lg->actor_log == 0)
         return dk__fail(DK_ENOTFOUND, "this ledger has no actor history yet (open it for "
                                       "writing once to build it)");
-    dk_gather *g = calloc(1, sizeof *g);
-    if (g == NULL)
-        return dk__fail(DK_ENOMEM, "out of memory");
-    g->lg = lg;
-    g->upto = upto;
-    int rc = dk__read_begin(lg, &g->txn);
-    if (rc) {
-        free(g);
+    dk_gather *g;
+    int rc = gather_new(lg, upto, &g);
+    if (rc)
         return rc;
-    }
     MDB_cursor *cur = NULL;
     if ((rc = begin_case(g, "", 0)) == 0 && (rc = mdb_cursor_open(g->txn, lg->actor_log, &cur)))
         rc = dk__mdb_err(rc, "cannot open a cursor");

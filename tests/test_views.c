@@ -783,13 +783,11 @@ TEST(tuple_integers_are_decimal)
 
 /* A started rebuild of `mask` whose owner's pid is gone (the record left by a process
  * killed right after the step that started it); its gen. */
-/* Make build `gen`'s record name a process that is gone, as a killed owner leaves it. */
-static void orphan_build(const char *dir, uint64_t gen)
+/* Overwrite `bytes` bytes (big-endian `value`) of build `gen`'s record at `off`, counted
+ * from its end if `from_end`. */
+static void patch_build(const char *dir, uint64_t gen, size_t off, int from_end, uint64_t value,
+                        int bytes)
 {
-    pid_t dead = fork();
-    if (dead == 0)
-        _exit(0);
-    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi meta;
@@ -802,14 +800,25 @@ static void orphan_build(const char *dir, uint64_t gen)
     MDB_val k = {14, key}, v;
     ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
     uint8_t rec[512];
-    ASSERT(v.mv_size >= 8 && v.mv_size <= sizeof rec);
+    ASSERT(v.mv_size <= sizeof rec && off + (size_t)bytes <= v.mv_size);
     memcpy(rec, v.mv_data, v.mv_size);
-    for (int i = 0; i < 8; i++)
-        rec[i] = (uint8_t)((uint64_t)dead >> (56 - 8 * i));
+    size_t at = from_end ? v.mv_size - off : off;
+    for (int i = 0; i < bytes; i++)
+        rec[at + (size_t)i] = (uint8_t)(value >> (8 * (bytes - 1 - i)));
     MDB_val nv = {v.mv_size, rec};
     ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+}
+
+/* Make build `gen`'s record name a process that is gone, as a killed owner leaves it. */
+static void orphan_build(const char *dir, uint64_t gen)
+{
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    ASSERT_EQ(waitpid(dead, NULL, 0), dead);
+    patch_build(dir, gen, 0, 0, (uint64_t)dead, 8);
 }
 
 static uint64_t dead_build(world *w, unsigned mask)
@@ -2585,34 +2594,6 @@ static int build_record(dk_views *vw, uint64_t g, uint64_t *pid, unsigned *flags
     if (seq)
         *seq = bs.seq;
     return r;
-}
-
-/* Overwrite `bytes` bytes (big-endian `value`) of build `gen`'s record at `off`, counted
- * from its end if `from_end`. */
-static void patch_build(const char *dir, uint64_t gen, size_t off, int from_end, uint64_t value,
-                        int bytes)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi meta;
-    views_env(dir, &env);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
-    for (int i = 0; i < 8; i++)
-        key[6 + i] = (uint8_t)(gen >> (56 - 8 * i));
-    MDB_val k = {14, key}, v;
-    ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
-    uint8_t rec[512];
-    ASSERT(v.mv_size <= sizeof rec && off + (size_t)bytes <= v.mv_size);
-    memcpy(rec, v.mv_data, v.mv_size);
-    size_t at = from_end ? v.mv_size - off : off;
-    for (int i = 0; i < bytes; i++)
-        rec[at + (size_t)i] = (uint8_t)(value >> (8 * (bytes - 1 - i)));
-    MDB_val nv = {v.mv_size, rec};
-    ASSERT_EQ(mdb_put(txn, meta, &k, &nv, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
 }
 
 /* Give build `gen`'s record to process `pid`, started at `start` (the record ends with the
