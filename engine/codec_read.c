@@ -207,8 +207,7 @@ static int rd_skip(rd *r, int depth)
 
 /* ---- records: [version, seq, recorded_at, prev, body, [[actor, sig], ...]] ---- */
 
-/* A record; its signatures too if `sigs` (else only their array's header is checked and
- * the rest of the record is taken to be them: nsigs is 0). */
+/* A record; its signatures too if `sigs` (else they are stepped over: nsigs is 0). */
 static int record_decode(const uint8_t *raw, size_t len, dk_record *rec, int sigs)
 {
     /* the fields before the signatures, and each signature as it is read: a whole
@@ -259,10 +258,11 @@ static int record_decode(const uint8_t *raw, size_t len, dk_record *rec, int sig
     }
     if (rd_fixarray(&r, 1, DK_SIGS_MAX, &n, "must carry 1..4 signatures"))
         goto bad;
-    if (!sigs) {
-        rec->raw = raw;
-        rec->raw_len = len;
-        return 0;
+    if (!sigs) { /* stepped over whole, so that the record still ends where they do */
+        for (unsigned s = 0; s < n; s++)
+            if (rd_skip(&r, 1))
+                goto bad;
+        n = 0;
     }
     rec->nsigs = n;
     for (size_t s = 0; s < rec->nsigs; s++) {

@@ -2,6 +2,7 @@
  * detailed message of the last failing call (dk_errmsg). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "docket/error.h"
 #include "engine_int.h"
@@ -43,23 +44,30 @@ const char *dk_errmsg(void)
 
 int dk__fail(int err, const char *fmt, ...)
 {
+    /* into a buffer of its own first: an argument may be dk_errmsg(), errbuf itself */
+    char msg[sizeof errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errbuf, msg, sizeof errbuf);
     return err;
 }
 
 int dk_fail(int err, const char *fmt, ...)
 {
+    /* into a buffer of its own first: an argument may be dk_errmsg(), errbuf itself */
+    char msg[sizeof errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errbuf, msg, sizeof errbuf);
     return err;
 }
 
 void dk__set_errmsg(const char *msg)
 {
-    snprintf(errbuf, sizeof errbuf, "%s", msg);
+    if (msg != errbuf)
+        snprintf(errbuf, sizeof errbuf, "%s", msg);
 }

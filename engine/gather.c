@@ -22,7 +22,8 @@ struct dk_gather {
     uint64_t *seq;
     dk_raw *raw;
     size_t nrec, seq_cap, raw_cap;
-    int more; /* stopped at a limit: cases may follow */
+    int more;         /* stopped at a limit: cases may follow */
+    const char *what; /* what listed the records: "case index" or "actor history" */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -65,6 +66,7 @@ static int gather_new(dk_ledger *lg, uint64_t upto, dk_gather **out)
         return dk__fail(DK_ENOMEM, "out of memory");
     g->lg = lg;
     g->upto = upto;
+    g->what = "case index";
     int rc = dk__read_begin(lg, &g->txn);
     if (rc) {
         free(g);
@@ -151,13 +153,21 @@ static int cmp_u64(const void *a, const void *b)
 int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
 {
     *out = NULL;
-    if (lg->actor_log == 0)
+    dk_gather *g;
+    int rc = lg->actor_log ? gather_new(lg, upto, &g) : DK_ENOTFOUND;
+    /* created on the first write open and filled right after; empty, it is not filled
+     * yet (every ledger's genesis enrols its admin) */
+    MDB_stat st;
+    if (rc == 0 && (mdb_stat(g->txn, lg->actor_log, &st) != 0 || st.ms_entries == 0)) {
+        dk_gather_close(g);
+        rc = DK_ENOTFOUND;
+    }
+    if (rc == DK_ENOTFOUND)
         return dk__fail(DK_ENOTFOUND, "this ledger has no actor history yet (open it for "
                                       "writing once to build it)");
-    dk_gather *g;
-    int rc = gather_new(lg, upto, &g);
     if (rc)
         return rc;
+    g->what = "actor history";
     MDB_cursor *cur = NULL;
     if ((rc = begin_case(g, "", 0)) == 0 && (rc = mdb_cursor_open(g->txn, lg->actor_log, &cur)))
         rc = dk__mdb_err(rc, "cannot open a cursor");
@@ -258,7 +268,7 @@ static int read_from(dk_gather *g, size_t first)
             at = want;
         }
         if (m == MDB_NOTFOUND)
-            rc = dk__fail(DK_ECORRUPT, "case index points at missing record %llu",
+            rc = dk__fail(DK_ECORRUPT, "the %s points at missing record %llu", g->what,
                           (unsigned long long)want);
         else if (m)
             rc = dk__mdb_err(m, "cannot read the ledger");

@@ -128,9 +128,25 @@ static void lower_priority(int by)
         (void)setpriority(PRIO_PROCESS, (id_t)gettid(), now + by);
 }
 
+/* Add record `seq` to the chain sums if it is a system record (of no case). */
+static int add_if_system(bulk *k, const dk_raw *raw, uint64_t seq, const uint8_t h[DK_HASH_BYTES],
+                         const uint8_t prev[DK_HASH_BYTES])
+{
+    dk_record rec;
+    dk_event ev;
+    if (dk_record_decode_unsigned(raw->p, raw->len, &rec) != 0 ||
+        dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0)
+        return dk_fail(DK_ECORRUPT, "views: record %llu does not decode: %s",
+                       (unsigned long long)seq, dk_errmsg());
+    if (ev.case_id[0] == 0)
+        dk__chain_add(&k->chain, seq, h, prev);
+    return 0;
+}
+
 /* The chain walked in seq order, record by record: what names the first record that does
- * not chain when the folders' sums say one does not (chainsum.c). Sets k->hash. */
-static int walk_chain(bulk *k)
+ * not chain when the folders' sums say one does not (chainsum.c). Sets k->hash. With
+ * `system`, the records of no case are added to k->chain: no actor history listed them. */
+static int walk_chain(bulk *k, int system)
 {
     uint8_t prev[DK_HASH_BYTES];
     memset(prev, 0, sizeof prev);
@@ -161,7 +177,11 @@ static int walk_chain(bulk *k)
                              "record %llu",
                              (unsigned long long)seq, (unsigned long long)seq - 1);
             } else {
-                dk_leaf_hash(raw.p, raw.len, prev);
+                uint8_t h[DK_HASH_BYTES];
+                dk_leaf_hash(raw.p, raw.len, h);
+                if (system)
+                    rc = add_if_system(k, &raw, seq, h, rprev);
+                memcpy(prev, h, DK_HASH_BYTES);
                 seq++;
             }
         }
@@ -172,21 +192,60 @@ static int walk_chain(bulk *k)
     return rc;
 }
 
+/* Record head's hash, as the records give it, against what the ledger says it is: its
+ * head's hash, or record head + 1's prev. No prev of the rebuild's own covers its last
+ * record, so a change to that record would otherwise go unseen. */
+static int anchor(bulk *k)
+{
+    dk_head h;
+    uint8_t want[DK_HASH_BYTES];
+    int rc = dk_ledger_head(k->lg, &h);
+    if (rc == 0 && h.seq == k->head) {
+        memcpy(want, h.hash, DK_HASH_BYTES);
+    } else if (rc == 0 && h.seq > k->head) {
+        dk_iter *it;
+        dk_raw raw;
+        uint64_t next;
+        if ((rc = dk_iter_open(k->lg, k->head + 1, NULL, &it)) != 0)
+            return rc;
+        if ((rc = dk_iter_next_raw(it, &raw)) == 0 &&
+            (dk_record_head(raw.p, raw.len, &next, want) != 0 || next != k->head + 1))
+            rc = dk_fail(DK_ECORRUPT, "views: record %llu does not decode",
+                         (unsigned long long)k->head + 1);
+        dk_iter_close(it);
+        if (rc)
+            return rc;
+    } else if (rc == 0) {
+        return dk_fail(DK_ECORRUPT, "views: the ledger ends at record %llu, before record %llu",
+                       (unsigned long long)h.seq, (unsigned long long)k->head);
+    }
+    if (rc == 0 && memcmp(want, k->hash, DK_HASH_BYTES) != 0)
+        rc = dk_fail(DK_ECORRUPT,
+                     "views: record %llu is not the one the ledger's %s names: it was changed "
+                     "after it was written",
+                     (unsigned long long)k->head, h.seq == k->head ? "head" : "next record");
+    return rc;
+}
+
 /* Once every folder is done: does the chain hold over records 1..head? The folders' sums
  * say so almost always; if they do not, the walk finds the record that breaks it. A chain
  * that holds although the sums did not means the case index or the actor history left a
  * record out (or listed one twice), and its views would be wrong. */
 static int chain_verdict(bulk *k)
 {
-    if (dk__chain_closes(&k->chain, k->head, k->hash))
-        return 0;
-    int rc = walk_chain(k);
-    if (rc == 0 && k->system)
-        rc = dk_fail(DK_ECORRUPT,
-                     "views: the ledger's case index and actor history do not list each of "
-                     "records 1..%llu once (docket verify names what is wrong)",
-                     (unsigned long long)k->head);
-    return rc;
+    int rc = 0;
+    if (!dk__chain_closes(&k->chain, k->head, k->hash)) {
+        /* a ledger with no actor history (an older one, read-only): the walk adds the
+         * records the folders could not list, and the sums must close then */
+        rc = walk_chain(k, !k->system);
+        if (rc == 0 && !dk__chain_closes(&k->chain, k->head, k->hash))
+            rc = dk_fail(DK_ECORRUPT,
+                         "views: every record chains, but the ledger's case index and actor "
+                         "history do not list each of records 1..%llu once: its indexes are "
+                         "damaged",
+                         (unsigned long long)k->head);
+    }
+    return rc ? rc : anchor(k);
 }
 
 /* Hand a folded chunk to the writer: 0, 1 if the rebuild stopped instead, or an error.
@@ -299,8 +358,8 @@ static void prefetch_case(const dk_gather *g, size_t i)
 }
 
 /* Decode case i's records into recs, adding each to the folder's chain sums. */
-static int decode_case(bulk *k, dk_gather *g, size_t i, dk_record **recs, size_t *recs_cap,
-                       dk__chainsum *chain, size_t *n)
+static int decode_case(bulk *k, dk_gather *g, size_t i, int system, dk_record **recs,
+                       size_t *recs_cap, dk__chainsum *chain, size_t *n)
 {
     const dk_raw *raw;
     dk_gather_records(g, i, &raw, n);
@@ -321,6 +380,17 @@ static int decode_case(bulk *k, dk_gather *g, size_t i, dk_record **recs, size_t
         if (r->seq != seqs[j])
             return dk_fail(DK_ECORRUPT, "views: expected record %llu, the ledger gave %llu",
                            (unsigned long long)seqs[j], (unsigned long long)r->seq);
+        if (system) { /* listed by the actor history: it must be of no case */
+            dk_event ev;
+            if (dk_event_decode_stored(r->body, r->body_len, &ev) != 0)
+                return dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
+                               (unsigned long long)r->seq, dk_errmsg());
+            if (ev.case_id[0])
+                return dk_fail(DK_ECORRUPT,
+                               "views: the actor history lists record %llu, but it is case "
+                               "'%s''s",
+                               (unsigned long long)r->seq, ev.case_id);
+        }
         dk_leaf_hash(raw[j].p, raw[j].len, h);
         dk__chain_add(chain, r->seq, h, r->prev);
         if (r->seq == k->head) {
@@ -341,7 +411,7 @@ static int fold_gather(bulk *k, dk_gather *g, int system, dk_record **recs, size
     for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
         size_t n;
         prefetch_case(g, i + PREFETCH_AHEAD);
-        rc = decode_case(k, g, i, recs, recs_cap, chain, &n);
+        rc = decode_case(k, g, i, system, recs, recs_cap, chain, &n);
         if (system)
             continue;
         if (rc == 0)

@@ -1117,10 +1117,20 @@ TEST(record_decode_agrees_with_msgpack_reference)
     ASSERT_ERR(dk_record_head(rec, 37, &hseq, hprev), DK_EDECODE); /* truncated prev */
 }
 
-TH_MAIN(TH_ENTRY(round_trip) TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty_case_and_limits)
-            TH_ENTRY(encode_rejects_bad_fields) TH_ENTRY(decode_hand_built_is_canonical)
-                TH_ENTRY(decode_rejects_missing_and_misordered_fields)
-                    TH_ENTRY(decode_rejects_truncation_and_trailing_bytes)
+/* An error message built from the one before (dk_errmsg() as an argument, the buffer the
+ * new message is written to) keeps both. */
+TEST(an_error_message_can_wrap_the_one_before)
+{
+    ASSERT_EQ(dk_fail(DK_EINVAL, "inner %d", 42), DK_EINVAL);
+    ASSERT_EQ(dk_fail(DK_ECORRUPT, "outer: %s (%s)", dk_errmsg(), dk_errmsg()), DK_ECORRUPT);
+    ASSERT_STR_EQ(dk_errmsg(), "outer: inner 42 (inner 42)");
+}
+
+TH_MAIN(TH_ENTRY(an_error_message_can_wrap_the_one_before) TH_ENTRY(round_trip)
+            TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty_case_and_limits)
+                TH_ENTRY(encode_rejects_bad_fields) TH_ENTRY(decode_hand_built_is_canonical)
+                    TH_ENTRY(decode_rejects_missing_and_misordered_fields) TH_ENTRY(
+                        decode_rejects_truncation_and_trailing_bytes)
                         TH_ENTRY(decode_rejects_non_canonical_integers) TH_ENTRY(
                             decode_rejects_wrong_types_and_versions) TH_ENTRY(data_checks)
                             TH_ENTRY(data_depth_and_size) TH_ENTRY(record_round_trip_and_rejections)

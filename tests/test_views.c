@@ -1312,15 +1312,22 @@ static uint64_t chained_world(world *w, char *want[DK_VIEW_COUNT])
 
 /* Reopen the changed ledger: a rebuild (its first phase, as the chain is met case by case)
  * fails with `code` naming `what`, and the views stay as they were. */
-static void rebuild_refused(world *w, char *want[DK_VIEW_COUNT], int code, const char *what)
+static void rebuild_refused(world *w, char *want[DK_VIEW_COUNT], int code, const char *what,
+                            int read_only)
 {
-    ASSERT_OK(dk_ledger_open(w->dir, NULL, &w->lg));
+    dk_ledger_opts lo = {0, 0, read_only, 0};
+    ASSERT_OK(dk_ledger_open(w->dir, &lo, &w->lg));
     dk_views_opts chunked = {1000, 1, 0, 1, 0}; /* first phase, one case a chunk */
     dk_views *vw;
     ASSERT_OK(dk_views_open(w->lg, w->dir, &chunked, &vw));
     ASSERT_ERR(dk_views_rebuild(vw, NULL), code);
     ASSERT_CONTAINS(dk_errmsg(), what);
     ASSERT(vw->bulk == NULL);
+    /* a check meets the same damage in its own first phase: it names it, and does not
+     * blame the live views */
+    dk_views_check_report rep;
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), code);
+    ASSERT_CONTAINS(dk_errmsg(), what);
     dk_views_close(vw);
     ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
     for (int v = 1; v < DK_VIEW_COUNT; v++) {
@@ -1345,23 +1352,23 @@ TEST(rebuild_names_a_record_that_does_not_chain)
     raw_put_record(&r, log, 20, b, len);
     free(b);
     raw_commit(&r);
-    rebuild_refused(&w, want, DK_ECORRUPT, "record 21 does not chain");
+    rebuild_refused(&w, want, DK_ECORRUPT, "record 21 does not chain", 0);
 }
 
 TEST(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
 {
-    for (int how = 0; how < 3; how++) {
+    for (int how = 0; how < 6; how++) {
         world w;
         char *want[DK_VIEW_COUNT];
         uint64_t seq7 = chained_world(&w, want);
         raw_env r;
-        MDB_dbi cases = raw_open(&r, w.dir, "cases");
-        uint8_t key[DK_CASE_MAX + 9];
+        MDB_dbi cases = raw_open(&r, w.dir, "cases"), actors = raw_dbi(&r, "actor_log");
+        uint8_t key[DK_CASE_MAX + 9], sk[8];
         char sam[] = "sam", what[128];
-        MDB_val k, v = {0, sam + 3};
+        MDB_val k = {raw_case_key(key, "CC-07", seq7), key}, v = {0, sam + 3};
+        MDB_val ak = {3, sam}, av = {8, sk};
         snprintf(what, sizeof what, "do not list each of records 1..");
         if (how == 0) { /* case CC-07's first record is no longer listed */
-            k = (MDB_val){raw_case_key(key, "CC-07", seq7), key};
             ASSERT_EQ(mdb_del(r.txn, cases, &k, NULL), 0);
         } else if (how == 1) { /* ... and is listed under CC-08 as well */
             k = (MDB_val){raw_case_key(key, "CC-08", seq7), key};
@@ -1370,16 +1377,141 @@ TEST(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
                      "the case index lists record %llu under case 'CC-08', but it is case "
                      "'CC-07''s",
                      (unsigned long long)seq7);
-        } else { /* sam's enrolment (seq 3) is not in the actor history */
-            MDB_dbi actors = raw_dbi(&r, "actor_log");
-            uint8_t sk[8];
+        } else if (how == 2) { /* sam's enrolment (seq 3) is not in the actor history */
             raw_seq_key(sk, 3);
-            k = (MDB_val){3, sam};
-            v = (MDB_val){8, sk};
-            ASSERT_EQ(mdb_del(r.txn, actors, &k, &v), 0);
+            ASSERT_EQ(mdb_del(r.txn, actors, &ak, &av), 0);
+        } else if (how == 3) { /* CC-07's first record is in the actor history instead */
+            ASSERT_EQ(mdb_del(r.txn, cases, &k, NULL), 0);
+            raw_seq_key(sk, seq7);
+            ASSERT_EQ(mdb_put(r.txn, actors, &ak, &av, 0), 0);
+            snprintf(what, sizeof what,
+                     "the actor history lists record %llu, but it is case 'CC-07''s",
+                     (unsigned long long)seq7);
+        } else if (how == 4) { /* sam's enrolment is in the case index, as a case "" */
+            raw_seq_key(sk, 3);
+            ASSERT_EQ(mdb_del(r.txn, actors, &ak, &av), 0);
+            k = (MDB_val){raw_case_key(key, "", 3), key};
+            ASSERT_EQ(mdb_put(r.txn, cases, &k, &v, 0), 0);
+            snprintf(what, sizeof what, "seq 3");
+        } else { /* no actor history at all (an older ledger, read-only), and CC-07's first
+                  * record not listed: the walk adds the system records, and must see it */
+            ASSERT_EQ(mdb_del(r.txn, cases, &k, NULL), 0);
+            ASSERT_EQ(mdb_drop(r.txn, actors, 1), 0);
         }
         raw_commit(&r);
-        rebuild_refused(&w, want, DK_ECORRUPT, what);
+        rebuild_refused(&w, want, DK_ECORRUPT, what, how == 5);
+    }
+}
+
+/* The rebuild's last record has no later prev of the rebuild's own to cover it: it is
+ * checked against the ledger's head. A byte after its signatures, or a signature byte
+ * changed, is named; the live views stay as they were. */
+TEST(rebuild_checks_its_last_record_against_the_ledgers_head)
+{
+    for (int how = 0; how < 2; how++) {
+        world w;
+        char *want[DK_VIEW_COUNT];
+        chained_world(&w, want);
+        raw_env r;
+        MDB_dbi log = raw_open(&r, w.dir, "log");
+        MDB_stat st;
+        ASSERT_EQ(mdb_stat(r.txn, log, &st), 0);
+        uint64_t head = st.ms_entries;
+        size_t len;
+        uint8_t *b = raw_get_record(&r, log, head, &len);
+        b = realloc(b, len + 1);
+        if (how == 0)
+            b[len++] = 0xc0; /* nil after the signatures */
+        else
+            b[len - 1] ^= 0x20;
+        raw_put_record(&r, log, head, b, len);
+        free(b);
+        raw_commit(&r);
+        char what[96];
+        if (how == 0)
+            snprintf(what, sizeof what, "record %llu does not decode", (unsigned long long)head);
+        else
+            snprintf(what, sizeof what, "record %llu is not the one the ledger's head names",
+                     (unsigned long long)head);
+        rebuild_refused(&w, want, DK_ECORRUPT, what, 0);
+    }
+}
+
+/* An actor history created but not filled yet (a write open stopped in between), read
+ * only: as if there were none, the walk checks the chain and lists the system records. */
+TEST(rebuild_of_a_ledger_whose_actor_history_is_empty)
+{
+    world w;
+    char *want[DK_VIEW_COUNT];
+    chained_world(&w, want);
+    raw_env r;
+    ASSERT_EQ(mdb_drop(r.txn, raw_open(&r, w.dir, "actor_log"), 0), 0); /* emptied */
+    raw_commit(&r);
+    dk_ledger_opts lo = {0, 0, 1, 0};
+    ASSERT_OK(dk_ledger_open(w.dir, &lo, &w.lg));
+    dk_views_opts chunked = {1000, 1, 0, 1, 0};
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    for (int v = 1; v < DK_VIEW_COUNT; v++) {
+        expect_view(vw, dk_view_name(v), want[v]);
+        free(want[v]);
+    }
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A system record gone from the log: the message names the index that pointed at it. */
+TEST(rebuild_names_the_actor_history_when_it_points_at_a_missing_record)
+{
+    world w;
+    char *want[DK_VIEW_COUNT];
+    chained_world(&w, want);
+    raw_env r;
+    uint8_t sk[8];
+    raw_seq_key(sk, 3);
+    MDB_val k = {8, sk};
+    ASSERT_EQ(mdb_del(r.txn, raw_open(&r, w.dir, "log"), &k, NULL), 0);
+    raw_commit(&r);
+    rebuild_refused(&w, want, DK_ECORRUPT, "the actor history points at missing record 3", 0);
+}
+
+/* The smallest ledgers through the first phase: genesis and one enrolment, intact, and
+ * with the genesis record's hash changed. */
+TEST(rebuild_of_a_two_record_ledger)
+{
+    for (int broken = 0; broken < 2; broken++) {
+        const char *dir = th_tmpdir();
+        dk_key *admin, *carol;
+        dk_ledger *lg;
+        ASSERT_OK(dk_key_generate("admin", &admin));
+        ASSERT_OK(dk_ledger_init(dir, "tiny", admin, NULL, &lg));
+        ASSERT_OK(fx_enroll(lg, admin, "carol", "caseworker", 1, &carol));
+        dk_ledger_close(lg);
+        if (broken) {
+            raw_env r;
+            MDB_dbi log = raw_open(&r, dir, "log");
+            size_t len;
+            uint8_t *b = raw_get_record(&r, log, 1, &len);
+            b[len - 1] ^= 1; /* a signature byte of the genesis record */
+            raw_put_record(&r, log, 1, b, len);
+            free(b);
+            raw_commit(&r);
+        }
+        ASSERT_OK(dk_ledger_open(dir, NULL, &lg));
+        dk_views_opts o = {1000, 1, 0, 1, 0};
+        dk_views *vw;
+        ASSERT_OK(dk_views_open(lg, dir, &o, &vw));
+        if (broken) {
+            ASSERT_ERR(dk_views_rebuild(vw, NULL), DK_ECORRUPT);
+            ASSERT_CONTAINS(dk_errmsg(), "record 2 does not chain");
+        } else {
+            ASSERT_OK(dk_views_rebuild(vw, NULL));
+        }
+        dk_views_close(vw);
+        dk_ledger_close(lg);
+        dk_key_free(admin);
+        dk_key_free(carol);
     }
 }
 
@@ -3574,61 +3706,51 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(
-        chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain)
-        TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(
-            a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable)
-            TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(
-                a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
-                TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(
-                    a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
-                    TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-                        a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-                        TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-                            a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild)
-                            TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(
-                                check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
-                                TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
-                                    views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others)
-                                    TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                                        ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                                        TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                                            golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
-                                            TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(
-                                                undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
-                                                    tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                                                    TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                                        version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                                        TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                                                            lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt)
-                                                            TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                                                open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                                                TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                                                    append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                                    TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                                        full_map_at_a_rebuilds_first_bulk_step)
-                                                                        TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
-                                                                            full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
-                                                                            TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                                full_map_at_a_checks_first_bulk_step)
-                                                                                TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                                    full_map_at_every_other_check_step)
-                                                                                    TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                                        full_map_in_a_short_check)
-                                                                                        TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                                            held_entry_steps_equal_incremental)
+    TH_ENTRY(rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(rebuild_of_a_ledger_whose_actor_history_is_empty) TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record) TH_ENTRY(
+        rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over)
+        TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(
+            rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
+            TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(
+                a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others)
+                TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(
+                    views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first)
+                    TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
+                        a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error)
+                        TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(
+                            full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
+                            TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
+                                golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
+                                    check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+                                    TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
+                                        projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
+                                        TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                            rebuild_in_one_case_chunks_equals_incremental)
+                                            TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
+                                                map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
+                                                TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
+                                                    bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
+                                                    TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
+                                                        full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
+                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                            full_map_at_a_checks_first_bulk_step)
+                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                full_map_at_every_other_check_step)
+                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                    full_map_in_a_short_check)
+                                                                    TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                        held_entry_steps_equal_incremental)
+                                                                        TH_ENTRY(
+                                                                            full_map_in_a_requested_rebuild_by_sync)
+                                                                            TH_ENTRY(
+                                                                                full_map_in_a_projectors_rebuild)
+                                                                                TH_ENTRY(
+                                                                                    close_mid_bulk_leaves_nothing_behind)
+                                                                                    TH_ENTRY(
+                                                                                        full_map_at_a_checks_compare_reports_once)
+                                                                                        TH_ENTRY(
+                                                                                            full_map_at_a_checks_compare_reports_damage_once)
                                                                                             TH_ENTRY(
-                                                                                                full_map_in_a_requested_rebuild_by_sync)
+                                                                                                failed_map_growth_leaves_the_handle_usable)
                                                                                                 TH_ENTRY(
-                                                                                                    full_map_in_a_projectors_rebuild)
-                                                                                                    TH_ENTRY(
-                                                                                                        close_mid_bulk_leaves_nothing_behind)
-                                                                                                        TH_ENTRY(
-                                                                                                            full_map_at_a_checks_compare_reports_once)
-                                                                                                            TH_ENTRY(
-                                                                                                                full_map_at_a_checks_compare_reports_damage_once)
-                                                                                                                TH_ENTRY(
-                                                                                                                    failed_map_growth_leaves_the_handle_usable)
-                                                                                                                    TH_ENTRY(
-                                                                                                                        a_dropped_run_spares_a_build_another_process_took))
+                                                                                                    a_dropped_run_spares_a_build_another_process_took))
