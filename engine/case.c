@@ -643,6 +643,10 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
     int rc = r->data ? data_open(ev, &d) : 0;
     if (rc)
         return rc;
+    /* the others' data is not unpacked, but must still be a map (its first byte says) */
+    uint8_t h = !r->data && ev->data && ev->data_len ? ev->data[0] : 0;
+    if (!r->data && (h & 0xf0) != 0x80 && h != 0xde && h != 0xdf)
+        return dk__fail(DK_ESCHEMA, "%s: data is not a map", ev->type);
     if (r->data)
         m = &d.root;
     const char *t = ev->type;

@@ -1,6 +1,7 @@
 /* store.c - the views' LMDB environment (LEDGER_DIR/views): checkpoints, generations,
  * rebuild records and swaps, and the overlay flush that keeps digests. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +353,79 @@ int dk__live_save(dk_views *vw, MDB_txn *txn, const vset *vs)
     return 0;
 }
 
+/* ---- processes: who owns a build ---- */
+
+/* This process's time namespace's boot-time offset, in clock ticks (0 outside one). A
+ * process's start time in /proc is shown shifted by the offset of the process that reads
+ * it, so two processes in different namespaces agree only once each takes its own off. */
+static pthread_mutex_t proc_mu = PTHREAD_MUTEX_INITIALIZER; /* the two caches below */
+
+static int64_t boot_offset_ticks(void)
+{
+    static uint64_t for_pid;
+    static int64_t ticks;
+    pthread_mutex_lock(&proc_mu);
+    int64_t known = ticks;
+    int fresh = for_pid == (uint64_t)getpid();
+    pthread_mutex_unlock(&proc_mu);
+    if (fresh)
+        return known;
+    long hz = sysconf(_SC_CLK_TCK);
+    int64_t off = 0;
+    FILE *f = fopen("/proc/self/timens_offsets", "r");
+    char line[128];
+    while (f && fgets(line, sizeof line, f)) {
+        long long sec, nsec;
+        if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2 && hz > 0)
+            off = (int64_t)sec * hz + (int64_t)nsec * hz / 1000000000;
+    }
+    if (f)
+        fclose(f);
+    pthread_mutex_lock(&proc_mu);
+    ticks = off;
+    for_pid = (uint64_t)getpid();
+    pthread_mutex_unlock(&proc_mu);
+    return off;
+}
+
+uint64_t dk__proc_start(uint64_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so the fields
+     * are counted from the last ')'; starttime is field 22, the 20th after it */
+    const char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    uint64_t t = p ? strtoull(p + 1, NULL, 10) : 0;
+    return t ? t - (uint64_t)boot_offset_ticks() : 0;
+}
+
+/* This process's start time, read once (again after a fork): a process must know its own
+ * builds even when it cannot open a file any more. */
+static uint64_t own_start(void)
+{
+    static uint64_t for_pid, start;
+    pthread_mutex_lock(&proc_mu);
+    uint64_t known = start;
+    int fresh = for_pid == (uint64_t)getpid();
+    pthread_mutex_unlock(&proc_mu);
+    if (fresh)
+        return known;
+    uint64_t now = dk__proc_start((uint64_t)getpid());
+    pthread_mutex_lock(&proc_mu);
+    start = now;
+    for_pid = (uint64_t)getpid();
+    pthread_mutex_unlock(&proc_mu);
+    return now;
+}
+
 /* ---- builds (rebuilds and checks) ---- */
 
 static void build_key(uint8_t k[14], uint64_t gen)
@@ -399,7 +473,7 @@ int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags)
     build_key(kb, vs->bgen);
     memset(b, 0, sizeof b);
     put_be64(b, (uint64_t)getpid());
-    put_be64(b + BUILD_START, dk__proc_start((uint64_t)getpid()));
+    put_be64(b + BUILD_START, own_start());
     for (int i = 0; i < NV; i++)
         put_be32(b + BUILD_VERSIONS + 4 * i, code_version(i));
     put_be32(b + 8, vs->mask);
@@ -447,24 +521,6 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
     }
     *gen = next;
     return dk__build_save(vw, txn, &vs, check ? BUILD_CHECK : 0);
-}
-
-uint64_t dk__proc_start(uint64_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so the fields
-     * are counted from the last ')'; starttime is field 22, the 20th after it */
-    const char *p = strrchr(buf, ')');
-    for (int field = 2; p && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
 /* Does the process that recorded a build still run? Its pid alone is not enough: pids are
@@ -546,7 +602,8 @@ static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, MDB_val *v, uin
 static int own_record(uint64_t pid, const MDB_val *v)
 {
     uint64_t start = record_start(v);
-    return pid == (uint64_t)getpid() && (start == 0 || start == dk__proc_start((uint64_t)getpid()));
+    uint64_t mine = own_start();
+    return pid == (uint64_t)getpid() && (start == 0 || mine == 0 || start == mine);
 }
 
 int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)

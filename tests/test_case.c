@@ -265,6 +265,36 @@ TEST(transition_table)
     ASSERT_EQ(allowed_pairs, 90); /* the count of 1-bits in the table's from sets */
 }
 
+/* Data that is not a map is refused by every type, also those whose data the state does
+ * not read (not unpacked), and the state is left as it was. */
+TEST(apply_refuses_data_that_is_not_a_map)
+{
+    static const uint8_t nil = 0xc0, arr = 0x90;
+    for (size_t t = 0; t < NTYPES; t++) {
+        const char *type = expected[t].type;
+        int s = 0;
+        while (s < DK_ST_COUNT && !((expected[t].from >> s) & 1))
+            s++;
+        ASSERT(s < DK_ST_COUNT);
+        for (int k = 0; k < 2; k++) {
+            dk_case_state st, before;
+            state_for(&st, s, type);
+            before = st;
+            dk_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.v = DK_EVENT_VERSION;
+            snprintf(ev.type, sizeof ev.type, "%s", type);
+            snprintf(ev.case_id, sizeof ev.case_id, "HO-7");
+            snprintf(ev.actor, sizeof ev.actor, "pat");
+            ev.data = k ? &arr : &nil;
+            ev.data_len = 1;
+            if (dk_case_apply(&st, 42, &ev) != DK_ESCHEMA)
+                TH_FAIL("%s with data 0x%02x was not refused as not a map", type, ev.data[0]);
+            ASSERT(memcmp(&st, &before, sizeof st) == 0);
+        }
+    }
+}
+
 TEST(status_changed_edges)
 {
     /* case.status_changed moves only received->validated, validated->under_consideration
@@ -2117,14 +2147,14 @@ TEST(refused_reschedule_keeps_the_old_slot)
     world_close(&w);
 }
 
-TH_MAIN(
-    TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(lifecycle_guards_and_effects)
-        TH_ENTRY(schemas) TH_ENTRY(rescheduled_slot_must_end_after_it_starts)
-            TH_ENTRY(decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
-                TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
-                    TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
-                        TH_ENTRY(state_rows_pack_as_the_reference_does)
-                            TH_ENTRY(new_events_refuse_control_characters_and_far_times)
+TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
+            TH_ENTRY(apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects)
+                TH_ENTRY(schemas) TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
+                    decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
+                    TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
+                        TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
+                            TH_ENTRY(state_rows_pack_as_the_reference_does) TH_ENTRY(
+                                new_events_refuse_control_characters_and_far_times)
                                 TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
                                     TH_ENTRY(rollback_restores_an_earlier_state)
                                         TH_ENTRY(rollback_to_before_opening_can_be_undone)
