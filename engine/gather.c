@@ -85,7 +85,7 @@ int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t ma
         return dk__fail(DK_EINVAL, "case id is longer than %d bytes", DK_CASE_MAX);
     if (max_cases == 0)
         return dk__fail(DK_EINVAL, "a gather holds at least one case");
-    dk_gather *g;
+    dk_gather *g = NULL;
     int rc = gather_new(lg, upto, &g);
     if (rc)
         return rc;
@@ -153,7 +153,7 @@ static int cmp_u64(const void *a, const void *b)
 int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
 {
     *out = NULL;
-    dk_gather *g;
+    dk_gather *g = NULL;
     int rc = lg->actor_log ? gather_new(lg, upto, &g) : DK_ENOTFOUND;
     /* created on the first write open and filled right after; empty, it is not filled
      * yet (every ledger's genesis enrols its admin) */
@@ -341,7 +341,7 @@ void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t
 int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 1], size_t max,
                     size_t *n)
 {
-    dk_gather *g;
+    dk_gather *g = NULL;
     *n = 0;
     if (max == 0)
         return 0;
