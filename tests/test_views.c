@@ -298,6 +298,15 @@ static void on_diff(void *ud, const char *view, const char *key, const char *sto
              stored ? stored : "(absent)", fresh ? fresh : "(absent)");
 }
 
+/* Every view equals its dump in want[] (taken with dump()), which is freed. */
+static void expect_views(dk_views *vw, char *want[DK_VIEW_COUNT])
+{
+    for (int v = 1; v < DK_VIEW_COUNT; v++) {
+        expect_view(vw, dk_view_name(v), want[v]);
+        free(want[v]);
+    }
+}
+
 static void expect_intact(dk_views *vw)
 {
     dk_views_check_report rep;
@@ -1202,10 +1211,7 @@ TEST(rebuild_in_one_case_chunks_equals_incremental)
                              0}; /* bulk phase (more than 1 record), 1 case a chunk */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
     ASSERT_OK(dk_views_rebuild(vw, NULL));
-    for (int v = 1; v < DK_VIEW_COUNT; v++) {
-        expect_view(vw, dk_view_name(v), want[v]);
-        free(want[v]);
-    }
+    expect_views(vw, want);
     expect_intact(vw);
     dk_views_close(vw);
     world_close(&w);
@@ -1333,12 +1339,33 @@ static void rebuild_refused(world *w, char *want[DK_VIEW_COUNT], int code, const
     ASSERT_CONTAINS(dk_errmsg(), what);
     dk_views_close(vw);
     ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
-    for (int v = 1; v < DK_VIEW_COUNT; v++) {
-        expect_view(vw, dk_view_name(v), want[v]);
-        free(want[v]);
-    }
+    expect_views(vw, want);
     dk_views_close(vw);
     world_close(w);
+}
+
+/* Change record `seq` of the ledger in `dir` as a failing disk might: a byte of its last
+ * signature flipped (it still decodes and folds, but its hash changed), or, with
+ * `trailing`, a byte added after it. The ledger's record count is returned. */
+static uint64_t tamper_record(const char *dir, uint64_t seq, int trailing)
+{
+    raw_env r;
+    MDB_dbi log = raw_open(&r, dir, "log");
+    MDB_stat st;
+    ASSERT_EQ(mdb_stat(r.txn, log, &st), 0);
+    if (seq == 0)
+        seq = st.ms_entries; /* the last */
+    size_t len;
+    uint8_t *b = raw_get_record(&r, log, seq, &len);
+    b = realloc(b, len + 1);
+    if (trailing)
+        b[len++] = 0xc0; /* nil after the signatures */
+    else
+        b[len - 1] ^= 0x20;
+    raw_put_record(&r, log, seq, b, len);
+    free(b);
+    raw_commit(&r);
+    return st.ms_entries;
 }
 
 TEST(rebuild_names_a_record_that_does_not_chain)
@@ -1346,15 +1373,7 @@ TEST(rebuild_names_a_record_that_does_not_chain)
     world w;
     char *want[DK_VIEW_COUNT];
     chained_world(&w, want);
-    /* record 20's last signature byte: it still decodes and folds, but its hash changed */
-    raw_env r;
-    MDB_dbi log = raw_open(&r, w.dir, "log");
-    size_t len;
-    uint8_t *b = raw_get_record(&r, log, 20, &len);
-    b[len - 1] ^= 0x20;
-    raw_put_record(&r, log, 20, b, len);
-    free(b);
-    raw_commit(&r);
+    tamper_record(w.dir, 20, 0);
     rebuild_refused(&w, want, DK_ECORRUPT, "record 21 does not chain", 0);
 }
 
@@ -1415,21 +1434,7 @@ TEST(rebuild_checks_its_last_record_against_the_ledgers_head)
         world w;
         char *want[DK_VIEW_COUNT];
         chained_world(&w, want);
-        raw_env r;
-        MDB_dbi log = raw_open(&r, w.dir, "log");
-        MDB_stat st;
-        ASSERT_EQ(mdb_stat(r.txn, log, &st), 0);
-        uint64_t head = st.ms_entries;
-        size_t len;
-        uint8_t *b = raw_get_record(&r, log, head, &len);
-        b = realloc(b, len + 1);
-        if (how == 0)
-            b[len++] = 0xc0; /* nil after the signatures */
-        else
-            b[len - 1] ^= 0x20;
-        raw_put_record(&r, log, head, b, len);
-        free(b);
-        raw_commit(&r);
+        uint64_t head = tamper_record(w.dir, 0, how == 0);
         char what[96];
         if (how == 0)
             snprintf(what, sizeof what, "record %llu does not decode", (unsigned long long)head);
@@ -1456,10 +1461,7 @@ TEST(rebuild_of_a_ledger_whose_actor_history_is_empty)
     dk_views *vw;
     ASSERT_OK(dk_views_open(w.lg, w.dir, &chunked, &vw));
     ASSERT_OK(dk_views_rebuild(vw, NULL));
-    for (int v = 1; v < DK_VIEW_COUNT; v++) {
-        expect_view(vw, dk_view_name(v), want[v]);
-        free(want[v]);
-    }
+    expect_views(vw, want);
     dk_views_close(vw);
     world_close(&w);
 }
@@ -1491,16 +1493,8 @@ TEST(rebuild_of_a_two_record_ledger)
         ASSERT_OK(dk_ledger_init(dir, "tiny", admin, NULL, &lg));
         ASSERT_OK(fx_enroll(lg, admin, "carol", "caseworker", 1, &carol));
         dk_ledger_close(lg);
-        if (broken) {
-            raw_env r;
-            MDB_dbi log = raw_open(&r, dir, "log");
-            size_t len;
-            uint8_t *b = raw_get_record(&r, log, 1, &len);
-            b[len - 1] ^= 1; /* a signature byte of the genesis record */
-            raw_put_record(&r, log, 1, b, len);
-            free(b);
-            raw_commit(&r);
-        }
+        if (broken)
+            tamper_record(dir, 1, 0); /* a signature byte of the genesis record */
         ASSERT_OK(dk_ledger_open(dir, NULL, &lg));
         dk_views_opts o = {1000, 1, 0, 1, 0};
         dk_views *vw;
