@@ -355,42 +355,56 @@ int dk__live_save(dk_views *vw, MDB_txn *txn, const vset *vs)
 
 /* ---- processes: who owns a build ---- */
 
-/* This process's time namespace's boot-time offset, in clock ticks (0 outside one). A
- * process's start time in /proc is shown shifted by the offset of the process that reads
- * it, so two processes in different namespaces agree only once each takes its own off. */
 static pthread_mutex_t proc_mu = PTHREAD_MUTEX_INITIALIZER; /* the two caches below */
 
-static int64_t boot_offset_ticks(void)
+/* This process's time namespace's boot-time offset, in clock ticks (0 outside one), and
+ * whether it is known. A process's start time in /proc is shown shifted by the offset of
+ * the process that reads it, so two processes in different namespaces agree only once each
+ * takes its own off. /proc/self/timens_offsets gives the namespace of the process's
+ * children, which is its own unless it has called unshare(CLONE_NEWTIME) since: then the
+ * offset is unknown. Not cached unless read (a failure to open the file may pass). */
+static int boot_offset_ticks(int64_t *out)
 {
     static uint64_t for_pid;
     static int64_t ticks;
     pthread_mutex_lock(&proc_mu);
-    int64_t known = ticks;
+    *out = ticks;
     int fresh = for_pid == (uint64_t)getpid();
     pthread_mutex_unlock(&proc_mu);
     if (fresh)
-        return known;
+        return 1;
+    struct stat own, children;
+    int same = stat("/proc/self/ns/time", &own) == 0 &&
+               stat("/proc/self/ns/time_for_children", &children) == 0 &&
+               own.st_ino == children.st_ino && own.st_dev == children.st_dev;
     long hz = sysconf(_SC_CLK_TCK);
     int64_t off = 0;
     FILE *f = fopen("/proc/self/timens_offsets", "r");
+    int known = f ? same : errno == ENOENT; /* no time namespaces in this kernel: 0 */
     char line[128];
     while (f && fgets(line, sizeof line, f)) {
         long long sec, nsec;
         if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2 && hz > 0)
-            off = (int64_t)sec * hz + (int64_t)nsec * hz / 1000000000;
+            off = (int64_t)((long double)sec * hz + (long double)nsec * hz / 1e9);
     }
     if (f)
         fclose(f);
+    if (!known)
+        return 0;
     pthread_mutex_lock(&proc_mu);
     ticks = off;
     for_pid = (uint64_t)getpid();
     pthread_mutex_unlock(&proc_mu);
-    return off;
+    *out = off;
+    return 1;
 }
 
 uint64_t dk__proc_start(uint64_t pid)
 {
     char path[64], buf[1024];
+    int64_t off;
+    if (!boot_offset_ticks(&off))
+        return 0;
     snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
@@ -404,7 +418,23 @@ uint64_t dk__proc_start(uint64_t pid)
     for (int field = 2; p && field < 22; field++)
         p = strchr(p + 1, ' ');
     uint64_t t = p ? strtoull(p + 1, NULL, 10) : 0;
-    return t ? t - (uint64_t)boot_offset_ticks() : 0;
+    if (t == 0)
+        return 0;
+    /* the kernel adds the offset in nanoseconds, unsigned: a negative one larger than the
+     * start wraps, to about 2^64 ns in ticks */
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t wrap = hz > 0 ? UINT64_MAX / (uint64_t)(1000000000 / hz) : 0;
+    if (wrap && t > wrap / 2)
+        t -= wrap;
+    t -= (uint64_t)off;
+    return t ? t : 1;
+}
+
+/* Do two start times (dk__proc_start) name the same process start? Each was rounded down
+ * to a tick after its reader's offset was added, so they may differ by one. */
+static int same_start(uint64_t a, uint64_t b)
+{
+    return a == b || a + 1 == b || b + 1 == a;
 }
 
 /* This process's start time, read once (again after a fork): a process must know its own
@@ -419,6 +449,8 @@ static uint64_t own_start(void)
     if (fresh)
         return known;
     uint64_t now = dk__proc_start((uint64_t)getpid());
+    if (now == 0)
+        return 0; /* not known this time: tried again next time */
     pthread_mutex_lock(&proc_mu);
     start = now;
     for_pid = (uint64_t)getpid();
@@ -533,7 +565,7 @@ static int owner_alive(uint64_t pid, uint64_t start)
     if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
         return 0;
     uint64_t now = start ? dk__proc_start(pid) : 0;
-    return start == 0 || now == 0 || now == start;
+    return start == 0 || now == 0 || same_start(now, start);
 }
 
 /* The start time a build record holds (0: unknown, a record from before it was kept). */
@@ -603,7 +635,7 @@ static int own_record(uint64_t pid, const MDB_val *v)
 {
     uint64_t start = record_start(v);
     uint64_t mine = own_start();
-    return pid == (uint64_t)getpid() && (start == 0 || mine == 0 || start == mine);
+    return pid == (uint64_t)getpid() && (start == 0 || mine == 0 || same_start(start, mine));
 }
 
 int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)

@@ -2733,29 +2733,18 @@ static void reown_build(const char *dir, uint64_t gen, pid_t pid, uint64_t start
     patch_build(dir, gen, 8 + 4 * DK_VIEW_COUNT, 1, start, 8);
 }
 
-/* A live owner seen from another time namespace (a container's, a restored process's),
- * where /proc shows every start time shifted by that namespace's boot-time offset, is
- * still its build's owner: nothing takes its rebuild over. Skipped where time namespaces
- * cannot be made (exit 77 from the child). */
-TEST(a_live_owner_in_another_time_namespace_keeps_its_rebuild)
+/* Does a process in a new time namespace with boot-time `offsets` (as written to
+ * /proc/self/timens_offsets) see build g as owned by `owner`, still running, and leave it?
+ * 0 if so, 77 where time namespaces cannot be made. */
+static int owner_seen_from_ns(const char *offsets, const char *dir, uint64_t g, pid_t owner)
 {
-    world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
-    MDB_txn *txn;
-    uint64_t g;
-    ASSERT_OK(dk__txn_begin(vw, 0, &txn)); /* this live process's rebuild of stats */
-    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_STATS) | BIT(DK_VIEW_CASES), 0, &g));
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    pid_t owner = getpid(), c = fork();
+    pid_t c = fork();
     if (c == 0) {
+        size_t n = strlen(offsets);
         if (unshare(CLONE_NEWTIME) != 0)
             _exit(77);
         int fd = open("/proc/self/timens_offsets", O_WRONLY);
-        if (fd < 0 || write(fd, "boottime 1000 0\n", 16) != 16)
+        if (fd < 0 || write(fd, offsets, n) != (ssize_t)n)
             _exit(77);
         close(fd);
         pid_t gc = fork(); /* the first process in the new namespace */
@@ -2764,7 +2753,7 @@ TEST(a_live_owner_in_another_time_namespace_keeps_its_rebuild)
             dk_views *v2;
             dk_view_status st[DK_VIEW_COUNT];
             dk_views_batch b;
-            if (dk_ledger_open(w.dir, NULL, &lg) || dk_views_open(lg, w.dir, NULL, &v2) ||
+            if (dk_ledger_open(dir, NULL, &lg) || dk_views_open(lg, dir, NULL, &v2) ||
                 dk_views_status(v2, st) || dk_views_step(v2, &b))
                 _exit(8);
             uint64_t pid = 0;
@@ -2778,12 +2767,73 @@ TEST(a_live_owner_in_another_time_namespace_keeps_its_rebuild)
     int st;
     ASSERT_EQ(waitpid(c, &st, 0), c);
     ASSERT(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* A live owner seen from another time namespace (a container's, a restored process's),
+ * where /proc shows every start time shifted by that namespace's boot-time offset, is
+ * still its build's owner: nothing takes its rebuild over. Offsets of whole seconds, of a
+ * fraction of a clock tick (/proc rounds start + offset down), and negative past the
+ * owner's start (the kernel's sum wraps). Skipped where time namespaces cannot be made. */
+TEST(a_live_owner_in_another_time_namespace_keeps_its_rebuild)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    MDB_txn *txn;
+    uint64_t g;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn)); /* this live process's rebuild of stats */
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_STATS) | BIT(DK_VIEW_CASES), 0, &g));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    uint64_t start = dk__proc_start((uint64_t)getpid());
+    long hz = sysconf(_SC_CLK_TCK);
+    ASSERT(start != 0 && hz > 0);
+    sleep(2); /* boot time is now past start + 1 s: the negative offset below is valid */
+    char neg[64];
+    snprintf(neg, sizeof neg, "boottime %lld 0\n", -(long long)(start / (uint64_t)hz + 1));
+    const char *offsets[] = {"boottime 1000 0\n", "boottime 1000 9990000\n", neg};
+    for (int i = 0; i < 3; i++) {
+        int r = owner_seen_from_ns(offsets[i], w.dir, g, getpid());
+        if (r == 77) {
+            fprintf(stderr, "  (skipped: no time namespaces here)\n");
+            break;
+        }
+        if (r != 0)
+            TH_FAIL("seen with %s the live owner lost its rebuild (%d)", offsets[i], r);
+    }
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A process that has called unshare(CLONE_NEWTIME) stays in its namespace, while
+ * /proc/self/timens_offsets shows its children's: it must not take those off. Its reading
+ * of a start time is then right or unknown (0), never wrong. */
+TEST(an_unsharing_process_does_not_take_its_childrens_offset_off)
+{
+    pid_t owner = getpid();
+    uint64_t real = dk__proc_start((uint64_t)owner);
+    ASSERT(real != 0);
+    pid_t c = fork();
+    if (c == 0) {
+        if (unshare(CLONE_NEWTIME) != 0)
+            _exit(77);
+        int fd = open("/proc/self/timens_offsets", O_WRONLY);
+        if (fd < 0 || write(fd, "boottime 1000 0\n", 16) != 16)
+            _exit(77);
+        close(fd);
+        uint64_t seen = dk__proc_start((uint64_t)owner);
+        _exit(seen == real || seen == 0 ? 0 : 1);
+    }
+    int st;
+    ASSERT_EQ(waitpid(c, &st, 0), c);
+    ASSERT(WIFEXITED(st));
     if (WEXITSTATUS(st) == 77)
         fprintf(stderr, "  (skipped: no time namespaces here)\n");
     else
         ASSERT_EQ(WEXITSTATUS(st), 0);
-    dk_views_close(vw);
-    world_close(&w);
 }
 
 /* A dead process's rebuild done by another version of a view's code is not carried on
@@ -3444,6 +3494,27 @@ static uint64_t rv_dead_diary(world *w, dk_views *vw)
     return g;
 }
 
+/* Use up every file descriptor (with a lower limit, restored by give_back_descriptors). */
+static int spent_fds[4096], nspent;
+static struct rlimit spent_limit;
+
+static void use_up_descriptors(void)
+{
+    struct rlimit low;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &spent_limit), 0);
+    low = (struct rlimit){256, spent_limit.rlim_max};
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int fd; nspent < 4096 && (fd = open("/dev/null", O_RDONLY)) >= 0;)
+        spent_fds[nspent++] = fd;
+}
+
+static void give_back_descriptors(void)
+{
+    while (nspent > 0)
+        close(spent_fds[--nspent]);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &spent_limit), 0);
+}
+
 /* A process that cannot open a file any more (descriptors used up) still knows its own
  * rebuild: closing hands it back, and no other process sees it as building. */
 TEST(a_handle_out_of_descriptors_still_hands_its_rebuild_back)
@@ -3459,18 +3530,9 @@ TEST(a_handle_out_of_descriptors_still_hands_its_rebuild_back)
     dk_views_batch b;
     ASSERT_OK(dk_views_step(vw, &b)); /* takes it over */
     ASSERT(vw->run.active && vw->run.gen == g);
-    static int fds[4096];
-    int n = 0;
-    struct rlimit rl, low;
-    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    low = (struct rlimit){256, rl.rlim_max};
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-    for (int fd; n < 4096 && (fd = open("/dev/null", O_RDONLY)) >= 0;)
-        fds[n++] = fd;
+    use_up_descriptors();
     dk_views_close(vw); /* hands the rebuild back: its record names no process */
-    while (n > 0)
-        close(fds[--n]);
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    give_back_descriptors();
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     uint64_t pid;
     ASSERT_EQ(build_record(vw, g, &pid, NULL, NULL), 0);
@@ -3478,6 +3540,50 @@ TEST(a_handle_out_of_descriptors_still_hands_its_rebuild_back)
     dk_view_status st[DK_VIEW_COUNT];
     ASSERT_OK(dk_views_status(vw, st));
     ASSERT_EQ(st[DK_VIEW_DIARY].building, 0);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A process's start time not read once (descriptors used up at its first build) is read
+ * again later: its later builds name it, so a stranger reusing its pid after it dies is
+ * still told apart. */
+TEST(a_start_time_not_read_once_is_read_again)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w); /* no build record written by this process yet */
+    MDB_txn *txn;
+    uint64_t g1, g2;
+    use_up_descriptors();
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_STATS) | BIT(DK_VIEW_CASES), 0, &g1));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    give_back_descriptors();
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_start(vw, txn, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES), 0, &g2));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    uint64_t want = dk__proc_start((uint64_t)getpid());
+    ASSERT(want != 0);
+    uint64_t got = 0;
+    const uint8_t *p;
+    MDB_env *env;
+    views_env(w.dir, &env);
+    MDB_dbi meta;
+    ASSERT_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t key[14] = {'b', 'u', 'i', 'l', 'd', ':'};
+    for (int i = 0; i < 8; i++)
+        key[6 + i] = (uint8_t)(g2 >> (56 - 8 * i));
+    MDB_val k = {14, key}, v;
+    ASSERT_EQ(mdb_get(txn, meta, &k, &v), 0);
+    p = (const uint8_t *)v.mv_data + v.mv_size - (8 + 4 * DK_VIEW_COUNT); /* the start time */
+    for (int i = 0; i < 8; i++)
+        got = got << 8 | p[i];
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    ASSERT_EQ(got, want);
     dk_views_close(vw);
     world_close(&w);
 }
@@ -3794,28 +3900,28 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(a_live_owner_in_another_time_namespace_keeps_its_rebuild) TH_ENTRY(a_handle_out_of_descriptors_still_hands_its_rebuild_back) TH_ENTRY(
-        rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(rebuild_of_a_ledger_whose_actor_history_is_empty) TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record)
-        TH_ENTRY(rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(
-            a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break)
-            TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(
-                a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
-                TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
-                    a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                        golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
-                        TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
-                            check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                            TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(
-                                rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                                    rebuild_in_one_case_chunks_equals_incremental)
-                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
-                                        map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
-                                        TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
-                                            bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
-                                            TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
-                                                full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
+    TH_ENTRY(a_start_time_not_read_once_is_read_again) TH_ENTRY(
+        an_unsharing_process_does_not_take_its_childrens_offset_off)
+        TH_ENTRY(a_live_owner_in_another_time_namespace_keeps_its_rebuild) TH_ENTRY(
+            a_handle_out_of_descriptors_still_hands_its_rebuild_back)
+            TH_ENTRY(rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(rebuild_of_a_ledger_whose_actor_history_is_empty) TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record) TH_ENTRY(rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(
+                check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign)
+                TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                    ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
+                    TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
+                        golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                        TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
+                            rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                            TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(
+                                views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
+                                TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                    first_phase_meets_a_full_map_and_starts_again)
+                                    TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                        append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                        TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                            full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                            TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                full_maps_past_the_bound_leave_nothing_behind)
                                                 TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
                                                     full_map_at_a_checks_first_bulk_step)
                                                     TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
