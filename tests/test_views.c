@@ -2875,8 +2875,9 @@ TEST(a_rebuild_whose_owners_pid_was_reused_is_taken_over)
         for (int i = 0; i < 1000 && start == 0; i++) /* until its /proc entry is there */
             start = dk__proc_start((uint64_t)child);
         ASSERT(start != 0);
-        /* reused: the record's owner started at another time than the child now at its pid */
-        reown_build(w.dir, gen, child, reused ? start + 1 : start);
+        /* reused: the record's owner started a second (100 ticks) before the child now at its
+         * pid; within a tick is taken as the same start (see store.c) */
+        reown_build(w.dir, gen, child, reused ? start + 100 : start);
         dk_views *vw;
         ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
         dk_view_status st[DK_VIEW_COUNT];
