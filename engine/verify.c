@@ -147,7 +147,9 @@ static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t 
 typedef struct walk {
     actor_map actors;
     dk__sigpool *pool;
-    uint64_t case_events; /* case events seen, against the index's size */
+    uint64_t case_events;  /* case events seen, against the index's size */
+    int actor_log;         /* 1 if the actor history is there (filled) to be checked */
+    uint64_t actor_events; /* system events seen, against the actor history's size */
 } walk;
 
 static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec,
@@ -207,6 +209,21 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
             return dk__verify_bad(rep, rec->seq, "the index of case '%s' does not list this record",
                                   ev.case_id);
         w->case_events++;
+    } else if (w->actor_log) {
+        /* a system event must be in its actor's history (rebuilds read them through it) */
+        MDB_cursor *ac_cur;
+        uint8_t sk[8];
+        dk__put_be64(sk, rec->seq);
+        MDB_val ak = {strlen(ac.id), ac.id}, av = {8, sk};
+        int rc = mdb_cursor_open(txn, lg->actor_log, &ac_cur);
+        if (rc)
+            return dk__mdb_err(rc, "cannot open a cursor");
+        rc = mdb_cursor_get(ac_cur, &ak, &av, MDB_GET_BOTH);
+        mdb_cursor_close(ac_cur);
+        if (rc)
+            return dk__verify_bad(rep, rec->seq,
+                                  "the actor history of '%s' does not list this record", ac.id);
+        w->actor_events++;
     }
     /* The writer's rules for actor events, as it applied them. */
     actor_slot *old = ac.kind == DK__ACT_NONE ? NULL : map_find(actors, ac.id, 0);
@@ -420,6 +437,9 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
     int rc = dk__read_begin(lg, &txn);
     if (rc)
         return rc;
+    MDB_stat alog;
+    /* an actor history not there yet, or created but not yet filled: a write open fills it */
+    w.actor_log = lg->actor_log && mdb_stat(txn, lg->actor_log, &alog) == 0 && alog.ms_entries;
     if ((rc = mdb_cursor_open(txn, lg->log, &cur)) != 0) {
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
@@ -498,6 +518,12 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
     /* every entry of the case index is a case event seen in the walk */
     if (r == 0 && from == 1)
         r = count_index(lg, txn, w.case_events, expect - 1, rep);
+    /* and every entry of the actor history a system event seen in it */
+    if (r == 0 && from == 1 && w.actor_log && alog.ms_entries != w.actor_events)
+        r = dk__verify_bad(rep, expect - 1,
+                           "the actor history lists %llu records but the log holds %llu system "
+                           "events",
+                           (unsigned long long)alog.ms_entries, (unsigned long long)w.actor_events);
     if (r == 0 && next_cp < ncps)
         r = dk__verify_bad(
             rep, cps[next_cp].size,
