@@ -54,10 +54,10 @@ struct bulk {
     pthread_cond_t to_writer, to_folder;
     int writer_waits, folder_waits; /* threads waiting on each condition */
     dk_ledger *lg;
-    size_t chunk_cases; /* cases folded and handed to the writer at once */
-    uint64_t head;      /* the rebuild's end: cases are folded up to here */
-    uint8_t key[DK__CHAIN_KEY_BYTES];
-    dk__chainsum chain;          /* the folders' records, once each has finished */
+    size_t chunk_cases;          /* cases folded and handed to the writer at once */
+    uint64_t head;               /* the rebuild's end: cases are folded up to here */
+    dk__chainsum chain;          /* the folders' records, once each has finished (its key
+                                  * is the one each folder's sums use) */
     uint8_t hash[DK_HASH_BYTES]; /* record head's */
     chunk *q;
     size_t qhead, qn;
@@ -435,7 +435,7 @@ static void *fold_cases(void *p)
     size_t recs_cap = 0;
     chunk c = {NULL, 0, 0, NULL, 0, 0};
     dk__chainsum chain;
-    dk__chain_init(&chain, k->key);
+    dk__chain_init(&chain, k->chain.key);
     int rc = 0;
     while (rc == 0 && !halted(k)) {
         dk_gather *g;
@@ -470,8 +470,9 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
     k->lg = vw->lg;
     k->chunk_cases = vw->rebuild_chunk;
     k->head = head;
-    dk__chain_new_key(k->key);
-    dk__chain_init(&k->chain, k->key);
+    uint8_t key[DK__CHAIN_KEY_BYTES];
+    dk__chain_new_key(key);
+    dk__chain_init(&k->chain, key);
     dk__ov_init(&k->scatter);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     k->folders = cores < 1 ? 1 : cores > FOLDERS_MAX ? FOLDERS_MAX : (int)cores;

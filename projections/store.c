@@ -355,56 +355,35 @@ int dk__live_save(dk_views *vw, MDB_txn *txn, const vset *vs)
 
 /* ---- processes: who owns a build ---- */
 
-static pthread_mutex_t proc_mu = PTHREAD_MUTEX_INITIALIZER; /* the two caches below */
-
-/* This process's time namespace's boot-time offset, in clock ticks (0 outside one), and
- * whether it is known. A process's start time in /proc is shown shifted by the offset of
- * the process that reads it, so two processes in different namespaces agree only once each
- * takes its own off. /proc/self/timens_offsets gives the namespace of the process's
- * children, which is its own unless it has called unshare(CLONE_NEWTIME) since: then the
- * offset is unknown. Not cached unless read (a failure to open the file may pass). */
-static int boot_offset_ticks(int64_t *out)
+/* This process's time namespace's boot-time offset, in clock ticks (0 outside one): 1 if
+ * known. A process's start time in /proc is shown shifted by the offset of the process
+ * that reads it, so two processes in different namespaces agree only once each takes its
+ * own off. /proc/self/timens_offsets gives the namespace of the process's children, which
+ * is its own unless it has called unshare(CLONE_NEWTIME) since: then it is unknown. */
+static int read_offset(long hz, int64_t *out)
 {
-    static uint64_t for_pid;
-    static int64_t ticks;
-    pthread_mutex_lock(&proc_mu);
-    *out = ticks;
-    int fresh = for_pid == (uint64_t)getpid();
-    pthread_mutex_unlock(&proc_mu);
-    if (fresh)
-        return 1;
     struct stat own, children;
     int same = stat("/proc/self/ns/time", &own) == 0 &&
                stat("/proc/self/ns/time_for_children", &children) == 0 &&
                own.st_ino == children.st_ino && own.st_dev == children.st_dev;
-    long hz = sysconf(_SC_CLK_TCK);
-    int64_t off = 0;
     FILE *f = fopen("/proc/self/timens_offsets", "r");
-    int known = f ? same : errno == ENOENT; /* no time namespaces in this kernel: 0 */
     char line[128];
+    *out = 0;
     while (f && fgets(line, sizeof line, f)) {
         long long sec, nsec;
-        if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2 && hz > 0)
-            off = (int64_t)((long double)sec * hz + (long double)nsec * hz / 1e9);
+        if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2)
+            *out = (int64_t)((long double)sec * hz + (long double)nsec * hz / 1e9);
     }
     if (f)
         fclose(f);
-    if (!known)
-        return 0;
-    pthread_mutex_lock(&proc_mu);
-    ticks = off;
-    for_pid = (uint64_t)getpid();
-    pthread_mutex_unlock(&proc_mu);
-    *out = off;
-    return 1;
+    return f ? same : errno == ENOENT; /* no time namespaces in this kernel: 0 */
 }
 
-uint64_t dk__proc_start(uint64_t pid)
+/* Process pid's start time as /proc shows it to this process, with `off` taken off; 0 if
+ * it cannot be read. */
+static uint64_t read_start(uint64_t pid, long hz, int64_t off)
 {
     char path[64], buf[1024];
-    int64_t off;
-    if (!boot_offset_ticks(&off))
-        return 0;
     snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
@@ -422,12 +401,61 @@ uint64_t dk__proc_start(uint64_t pid)
         return 0;
     /* the kernel adds the offset in nanoseconds, unsigned: a negative one larger than the
      * start wraps, to about 2^64 ns in ticks */
-    long hz = sysconf(_SC_CLK_TCK);
-    uint64_t wrap = hz > 0 ? UINT64_MAX / (uint64_t)(1000000000 / hz) : 0;
-    if (wrap && t > wrap / 2)
+    uint64_t wrap = UINT64_MAX / (uint64_t)(1000000000 / hz);
+    if (t > wrap / 2)
         t -= wrap;
     t -= (uint64_t)off;
     return t ? t : 1;
+}
+
+/* This process's clock tick, offset and start time, read once per pid (again after a
+ * fork), and only once all are known: a process must know its own builds even when it
+ * cannot open a file any more, and a failure to read may pass. 1 if known. */
+static struct {
+    pthread_mutex_t mu;
+    uint64_t pid, start;
+    int64_t off;
+    long hz;
+} self = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+
+static int self_known(long *hz, int64_t *off, uint64_t *start)
+{
+    uint64_t pid = (uint64_t)getpid();
+    pthread_mutex_lock(&self.mu);
+    int known = self.pid == pid;
+    *hz = self.hz;
+    *off = self.off;
+    *start = self.start;
+    pthread_mutex_unlock(&self.mu);
+    if (known)
+        return 1;
+    *hz = sysconf(_SC_CLK_TCK);
+    if (*hz <= 0 || *hz > 1000000000 || !read_offset(*hz, off) ||
+        (*start = read_start(pid, *hz, *off)) == 0)
+        return 0;
+    pthread_mutex_lock(&self.mu);
+    self.pid = pid;
+    self.hz = *hz;
+    self.off = *off;
+    self.start = *start;
+    pthread_mutex_unlock(&self.mu);
+    return 1;
+}
+
+uint64_t dk__proc_start(uint64_t pid)
+{
+    long hz;
+    int64_t off;
+    uint64_t mine;
+    if (!self_known(&hz, &off, &mine))
+        return 0;
+    return pid == (uint64_t)getpid() ? mine : read_start(pid, hz, off);
+}
+
+/* This process's start time; 0 if not known (this time). */
+static uint64_t own_start(void)
+{
+    return dk__proc_start((uint64_t)getpid());
 }
 
 /* Do two start times (dk__proc_start) name the same process start? Each was rounded down
@@ -435,27 +463,6 @@ uint64_t dk__proc_start(uint64_t pid)
 static int same_start(uint64_t a, uint64_t b)
 {
     return a == b || a + 1 == b || b + 1 == a;
-}
-
-/* This process's start time, read once (again after a fork): a process must know its own
- * builds even when it cannot open a file any more. */
-static uint64_t own_start(void)
-{
-    static uint64_t for_pid, start;
-    pthread_mutex_lock(&proc_mu);
-    uint64_t known = start;
-    int fresh = for_pid == (uint64_t)getpid();
-    pthread_mutex_unlock(&proc_mu);
-    if (fresh)
-        return known;
-    uint64_t now = dk__proc_start((uint64_t)getpid());
-    if (now == 0)
-        return 0; /* not known this time: tried again next time */
-    pthread_mutex_lock(&proc_mu);
-    start = now;
-    for_pid = (uint64_t)getpid();
-    pthread_mutex_unlock(&proc_mu);
-    return now;
 }
 
 /* ---- builds (rebuilds and checks) ---- */
