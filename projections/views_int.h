@@ -36,7 +36,8 @@ typedef struct arena_block arena_block;
 typedef struct overlay {
     ov_entry *tab;
     size_t cap, n;
-    arena_block *blocks;
+    arena_block *blocks; /* in use, the newest first */
+    arena_block *spare;  /* kept for the next batch */
 } overlay;
 
 void dk__ov_init(overlay *ov);
