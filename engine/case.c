@@ -188,6 +188,25 @@ static const field f_rolled_back[] = {{"reason", F_STR, 1, 1024, NULL, NULL},
 #define SC DK_ROLE_SENIOR_CASEWORKER
 #define MG DK_ROLE_MIGRATION
 
+/* What applying an event does besides setting the status (apply_in_place). */
+enum op {
+    OP_NONE,
+    OP_OPENED,
+    OP_ASSIGNED,
+    OP_STATUS_CHANGED,
+    OP_DECISION,
+    OP_LEAVE_CANCELLED,
+    OP_SLOT, /* booked or rescheduled */
+    OP_ATTENDED,
+    OP_NO_SHOW,
+    OP_INTERVIEW_CANCELLED,
+    OP_ERROR_REPORTED,
+    OP_CORRECTED,
+    OP_CONTACT,
+    OP_APPEAL_LODGED,
+    OP_APPEAL_DECIDED,
+};
+
 typedef struct rule {
     const char *type;
     const field *schema;
@@ -195,39 +214,44 @@ typedef struct rule {
     int to;         /* resulting status, SAME or COMPUTED */
     unsigned roles; /* roles that may author it */
     int data;       /* 1 if applying it reads its data (the others' data is not unpacked) */
+    enum op op;
 } rule;
 
 static const rule rules[] = {
-    {"case.opened", f_opened, B(NONE), DK_ST_RECEIVED, CW | SC | MG, 1},
-    {"case.assigned", f_assigned, LIVE, SAME, SC | MG, 1},
+    {"case.opened", f_opened, B(NONE), DK_ST_RECEIVED, CW | SC | MG, 1, OP_OPENED},
+    {"case.assigned", f_assigned, LIVE, SAME, SC | MG, 1, OP_ASSIGNED},
     {"case.status_changed", f_status_changed, B(RECEIVED) | B(VALIDATED) | B(UNDER_CONSIDERATION),
-     COMPUTED, CW | SC | MG, 1},
-    {"case.withdrawn", f_reason, PRE_DECISION, DK_ST_WITHDRAWN, CW | SC | MG, 0},
+     COMPUTED, CW | SC | MG, 1, OP_STATUS_CHANGED},
+    {"case.withdrawn", f_reason, PRE_DECISION, DK_ST_WITHDRAWN, CW | SC | MG, 0, OP_NONE},
     {"case.closed", f_reason, B(DECIDED) | B(WITHDRAWN) | B(LEAVE_CANCELLED), DK_ST_CLOSED,
-     CW | SC | MG, 0},
-    {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG, 1},
-    {"leave.cancelled", f_leave_cancelled, B(DECIDED), DK_ST_LEAVE_CANCELLED, SC, 0},
-    {"note.added", f_note, EXISTS, SAME, CW | SC | MG, 0},
-    {"document.attached", f_document, EXISTS, SAME, CW | SC | MG, 0},
+     CW | SC | MG, 0, OP_NONE},
+    {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG, 1,
+     OP_DECISION},
+    {"leave.cancelled", f_leave_cancelled, B(DECIDED), DK_ST_LEAVE_CANCELLED, SC, 0,
+     OP_LEAVE_CANCELLED},
+    {"note.added", f_note, EXISTS, SAME, CW | SC | MG, 0, OP_NONE},
+    {"document.attached", f_document, EXISTS, SAME, CW | SC | MG, 0, OP_NONE},
     {"interview.booked", f_booked, B(VALIDATED) | B(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
-     CW | SC | MG, 1},
-    {"interview.rescheduled", f_rescheduled, B(INTERVIEW_SCHEDULED), SAME, CW | SC | MG, 1},
+     CW | SC | MG, 1, OP_SLOT},
+    {"interview.rescheduled", f_rescheduled, B(INTERVIEW_SCHEDULED), SAME, CW | SC | MG, 1,
+     OP_SLOT},
     {"interview.cancelled", f_reason, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG, 0},
+     CW | SC | MG, 0, OP_INTERVIEW_CANCELLED},
     {"interview.attended", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG, 0},
+     CW | SC | MG, 0, OP_ATTENDED},
     {"interview.no_show", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG, 0},
-    {"error.reported", f_error_reported, EXISTS, SAME, CW | SC | MG, 0},
-    {"status.corrected", f_corrected, EXISTS, COMPUTED, SC | MG, 1},
-    {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG, 1},
-    {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG, 0},
-    {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG, 1},
+     CW | SC | MG, 0, OP_NO_SHOW},
+    {"error.reported", f_error_reported, EXISTS, SAME, CW | SC | MG, 0, OP_ERROR_REPORTED},
+    {"status.corrected", f_corrected, EXISTS, COMPUTED, SC | MG, 1, OP_CORRECTED},
+    {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG, 1, OP_CONTACT},
+    {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG, 0,
+     OP_APPEAL_LODGED},
+    {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG, 1, OP_APPEAL_DECIDED},
     /* Undo is not applied through this table: the writer refolds the case without what
      * it voids, and refuses it only on a case with no events (casestore.c), so a case
      * whose opening was voided (status none) can have that void undone. */
-    {"event.reverted", f_reverted, EXISTS, SAME, CW | SC, 0},
-    {"case.rolled_back", f_rolled_back, EXISTS, SAME, CW | SC, 0},
+    {"event.reverted", f_reverted, EXISTS, SAME, CW | SC, 0, OP_NONE},
+    {"case.rolled_back", f_rolled_back, EXISTS, SAME, CW | SC, 0, OP_NONE},
 };
 #define NRULES (sizeof rules / sizeof rules[0])
 
@@ -242,8 +266,8 @@ static const struct {
 
 static const rule *find_rule(const char *type)
 {
-    for (size_t i = 0; i < NRULES; i++)
-        if (strcmp(rules[i].type, type) == 0)
+    for (size_t i = 0; i < NRULES; i++) /* the first byte rules out most */
+        if (rules[i].type[0] == type[0] && strcmp(rules[i].type, type) == 0)
             return &rules[i];
     return NULL;
 }
@@ -649,10 +673,10 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         return dk__fail(DK_ESCHEMA, "%s: data is not a map", ev->type);
     if (r->data)
         m = &d.root;
-    const char *t = ev->type;
     if (r->to >= 0)
         st->status = r->to;
-    if (strcmp(t, "case.opened") == 0) {
+    switch (r->op) {
+    case OP_OPENED: {
         const msgpack_object *a = get(m, "applicant");
         copy_str(m, "case_type", st->case_type, sizeof st->case_type);
         copy_str(m, "channel", st->channel, sizeof st->channel);
@@ -661,45 +685,62 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         copy_str(a, "name", st->applicant_name, sizeof st->applicant_name);
         copy_str(a, "date_of_birth", st->date_of_birth, sizeof st->date_of_birth);
         copy_str(a, "nationality", st->nationality, sizeof st->nationality);
-    } else if (strcmp(t, "case.assigned") == 0) {
+        break;
+    }
+    case OP_ASSIGNED:
         copy_str(m, "caseworker", st->assignee, sizeof st->assignee);
-    } else if (strcmp(t, "case.status_changed") == 0) {
+        break;
+    case OP_STATUS_CHANGED:
         rc = apply_status_changed(st, ev, m);
-    } else if (strcmp(t, "decision.recorded") == 0) {
+        break;
+    case OP_DECISION:
         apply_decision(st, seq, m);
-    } else if (strcmp(t, "leave.cancelled") == 0) {
+        break;
+    case OP_LEAVE_CANCELLED:
         if (!st->decision.has || strcmp(st->decision.outcome, "granted") != 0)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
-    } else if (strcmp(t, "interview.booked") == 0 || strcmp(t, "interview.rescheduled") == 0) {
+        break;
+    case OP_SLOT:
         apply_slot(st, seq, m);
-    } else if (strncmp(t, "interview.", 10) == 0) {
+        break;
+    case OP_ATTENDED:
+    case OP_NO_SHOW:
+    case OP_INTERVIEW_CANCELLED:
         st->interview.active = 0;
-        st->interview.attended += strcmp(t, "interview.attended") == 0;
-        st->interview.no_shows += strcmp(t, "interview.no_show") == 0;
-        st->interview.cancelled += strcmp(t, "interview.cancelled") == 0;
-    } else if (strcmp(t, "error.reported") == 0) {
+        st->interview.attended += r->op == OP_ATTENDED;
+        st->interview.no_shows += r->op == OP_NO_SHOW;
+        st->interview.cancelled += r->op == OP_INTERVIEW_CANCELLED;
+        break;
+    case OP_ERROR_REPORTED:
         if (st->open_errors == DK_OPEN_ERRORS_MAX)
             rc = dk__fail(DK_ETRANSITION, "case '%s' already has %d open error reports",
                           ev->case_id, DK_OPEN_ERRORS_MAX);
         else
             st->error_seqs[st->open_errors++] = seq;
-    } else if (strcmp(t, "status.corrected") == 0) {
+        break;
+    case OP_CORRECTED:
         rc = apply_corrected(st, ev, m);
-    } else if (strcmp(t, "contact.updated") == 0) {
+        break;
+    case OP_CONTACT:
         if (get(m, "email"))
             copy_str(m, "email", st->email, sizeof st->email);
         if (get(m, "postal_address"))
             copy_str(m, "postal_address", st->postal_address, sizeof st->postal_address);
-    } else if (strcmp(t, "appeal.lodged") == 0) {
+        break;
+    case OP_APPEAL_LODGED:
         /* A refusal, or a grant of less than was sought (an upgrade appeal). */
         if (!st->decision.has || strcmp(st->decision.outcome, "void") == 0)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no decision to appeal", ev->case_id);
         st->appeal_open = 1;
-    } else if (strcmp(t, "appeal.decided") == 0) {
+        break;
+    case OP_APPEAL_DECIDED:
         copy_str(m, "outcome", st->appeal_outcome, sizeof st->appeal_outcome);
         st->appeal_open = 0;
         st->status =
             str_eq(get(m, "outcome"), "allowed") ? DK_ST_UNDER_CONSIDERATION : DK_ST_DECIDED;
+        break;
+    case OP_NONE:
+        break;
     }
     if (r->data)
         data_close(&d);
