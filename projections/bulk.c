@@ -26,9 +26,13 @@
 #define SCATTER_MAX 32768
 #define FOLDERS_MAX 8
 /* A folder reads this many chunks' cases at once (dk_gather: their records in seq order,
- * forward through the log), but no case begun past GATHER_RECORDS records. */
-#define GATHER_CHUNKS  256
-#define GATHER_RECORDS (1u << 18)
+ * forward through the log), but no case begun past GATHER_RECORDS records. A larger run
+ * holds more of the log's records, so fewer are stepped over between two it wants: from
+ * 32,768 cases / 2^18 records, the 1M rebuild's read_from fell from 21% to 17% of its CPU
+ * and its CPU 5% (median 2.14 -> 2.03 s); a run's seqs and pointers (24 bytes a record)
+ * raise own memory by 10 MiB at 1M and 22 MiB at 10M (63 -> 86 MiB), a bound of its own. */
+#define GATHER_CHUNKS  1024
+#define GATHER_RECORDS (1u << 20)
 /* Each folder's first run is this many chunks, so that the writer does not wait for
  * whole runs to be read before its first step. */
 #define FIRST_CHUNKS 8
