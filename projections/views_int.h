@@ -99,13 +99,14 @@ struct dk_views {
     MDB_env *env;
     MDB_dbi meta, checkpoints;
     unsigned batch, rebuild_batch, rebuild_chunk;
-    size_t map_size;    /* 0: the default */
-    int redo;           /* the last step met a full map, which grew: do it again */
-    unsigned full;      /* full maps met since the last commit */
-    unsigned restarts;  /* rebuilds or checks whose first phase started again (tests) */
-    size_t scatter_max; /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
-    int adopting;       /* the open transaction takes over a dead process's build */
-    uint64_t upto;      /* 0, or the last seq these views may apply */
+    size_t map_size;      /* 0: the default */
+    int redo;             /* the last step met a full map, which grew: do it again */
+    unsigned full;        /* full maps met since the last commit */
+    unsigned restarts;    /* rebuilds or checks whose first phase started again (tests) */
+    size_t scatter_max;   /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
+    unsigned step_chunks; /* 0, or (tests) fewer chunks per step than bulk.c's STEP_CHUNKS */
+    int adopting;         /* the open transaction takes over a dead process's build */
+    uint64_t upto;        /* 0, or the last seq these views may apply */
     /* the last checkpoint (seq, record hash) found to be this ledger's: its records never
      * change, so the match need not read the ledger again (views, status, every read) */
     uint64_t known_seq;
