@@ -6,14 +6,25 @@
 
 #include "views_int.h"
 
-/* ---- hashing for the in-memory tables (FNV-1a) ---- */
+/* ---- hashing for the in-memory tables ---- */
 
+/* Eight bytes at a time, each word multiplied in and folded (FNV-1a took a multiply per
+ * byte: 1M rebuild, ov_slot's own share of all CPU fell from 2.5-2.8% to 1.5-1.6%). For
+ * spreading keys over a table, not against an adversary. */
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
+        w |= (uint64_t)b[i] << (8 * i);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
 }
 
 #define FNV0 0xcbf29ce484222325ull
