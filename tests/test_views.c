@@ -793,6 +793,47 @@ TEST(tuple_integers_are_decimal)
     }
 }
 
+/* The overlay's table spreads keys that differ only at their end, or only in length: ten
+ * 7-byte case ids differing in their last byte, and a key with and without one more zero
+ * byte, start their probes at slots of their own (in 4,096; a spreading hash has all but
+ * never more than two of them share one). */
+static size_t ov_homes(const overlay *ov, uint64_t *home)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ov->cap; i++)
+        if (ov->tab[i].used)
+            home[n++] = ov->tab[i].hash & (ov->cap - 1);
+    return n;
+}
+
+TEST(overlay_hash_spreads_keys_differing_at_their_end)
+{
+    overlay ov;
+    dk__ov_init(&ov);
+    char id[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "MF-000%d", i);
+        ASSERT_OK(dk__ov_put(&ov, DK_VIEW_CASES, id, strlen(id), "v", 1));
+    }
+    ASSERT_EQ(ov.cap, 4096);
+    uint64_t home[10];
+    ASSERT_EQ(ov_homes(&ov, home), 10);
+    size_t distinct = 0;
+    for (size_t i = 0; i < 10; i++) {
+        size_t j = 0;
+        while (j < i && home[j] != home[i])
+            j++;
+        distinct += j == i;
+    }
+    ASSERT(distinct >= 8);
+    dk__ov_reset(&ov);
+    ASSERT_OK(dk__ov_put(&ov, DK_VIEW_CASES, "abcde", 5, "v", 1));
+    ASSERT_OK(dk__ov_put(&ov, DK_VIEW_CASES, "abcde\0", 6, "v", 1));
+    ASSERT_EQ(ov_homes(&ov, home), 2);
+    ASSERT(home[0] != home[1]);
+    dk__ov_free(&ov);
+}
+
 /* A started rebuild of `mask` whose owner's pid is gone (the record left by a process
  * killed right after the step that started it); its gen. */
 /* Overwrite `bytes` bytes (big-endian `value`) of build `gen`'s record at `off`, counted
@@ -3912,12 +3953,12 @@ TH_MAIN(
                     ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
                     TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
                         golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
-                        TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(
-                            rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                            TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(
-                                views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
-                                    first_phase_meets_a_full_map_and_starts_again)
+                        TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
+                            overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+                            TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
+                                projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
+                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                    open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
                                     TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
                                         append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
                                         TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
@@ -3929,16 +3970,20 @@ TH_MAIN(
                                                     TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
                                                         full_map_at_every_other_check_step)
                                                         TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                            full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
-                                                            TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                                full_map_in_a_requested_rebuild_by_sync)
-                                                                TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
-                                                                    close_mid_bulk_leaves_nothing_behind)
+                                                            full_map_in_a_short_check)
+                                                            TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                held_entry_steps_equal_incremental)
+                                                                TH_ENTRY(
+                                                                    full_map_in_a_requested_rebuild_by_sync)
                                                                     TH_ENTRY(
-                                                                        full_map_at_a_checks_compare_reports_once)
+                                                                        full_map_in_a_projectors_rebuild)
                                                                         TH_ENTRY(
-                                                                            full_map_at_a_checks_compare_reports_damage_once)
+                                                                            close_mid_bulk_leaves_nothing_behind)
                                                                             TH_ENTRY(
-                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                full_map_at_a_checks_compare_reports_once)
                                                                                 TH_ENTRY(
-                                                                                    a_dropped_run_spares_a_build_another_process_took))
+                                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                                    TH_ENTRY(
+                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                        TH_ENTRY(
+                                                                                            a_dropped_run_spares_a_build_another_process_took))
