@@ -31,12 +31,13 @@
 #define FOLDERS_MAX 8
 /* A folder reads this many chunks' cases at once (dk_gather: their records in seq order,
  * forward through the log), but no case begun past GATHER_RECORDS records. A larger run
- * holds more of the log's records, so fewer are stepped over between two it wants: from
- * 32,768 cases / 2^18 records, the 1M rebuild's read_from fell from 21% to 17% of its CPU
- * and its CPU 5% (median 2.14 -> 2.03 s); a run's seqs and pointers (24 bytes a record)
- * raise own memory by 10 MiB at 1M and 22 MiB at 10M (63 -> 86 MiB), a bound of its own. */
-#define GATHER_CHUNKS  1024
-#define GATHER_RECORDS (1u << 20)
+ * holds more of the log's records, so fewer are stepped over between two it wants. From
+ * 32,768 cases / 2^18 records to 131,072 / 2^20: the 1M rebuild's read_from fell from 21%
+ * to 17% of its CPU, CPU 5% (median 2.14 -> 2.03 s); but a run's seqs, pointers and sort
+ * (32 bytes a record) took own memory at 10M from ~100 to 165-177 MiB. 65,536 / 2^19 (kept)
+ * is as fast at 1M (median 1,056k vs 1,053k) and 2% slower at 10M, in 124-137 MiB. */
+#define GATHER_CHUNKS  512
+#define GATHER_RECORDS (1u << 19)
 /* Each folder's first run is this many chunks, so that the writer does not wait for
  * whole runs to be read before its first step. */
 #define FIRST_CHUNKS 8

@@ -44,7 +44,7 @@ typedef struct dk_views_opts {
     uint64_t upto;          /* 0: follow the ledger's head; else stop at this seq (views
                                of the ledger as it was then, e.g. in a scratch directory) */
     unsigned rebuild_chunk; /* cases a rebuild's folder hands the writer at once (it reads
-                               1,024 times as many in one dk_gather); 0 = 128 */
+                               512 times as many in one dk_gather); 0 = 128 */
     size_t map_size;        /* the views environment's map to start with; 0 = 1 GiB, or
                                twice the file. It doubles whenever it is half used. */
 } dk_views_opts;
