@@ -846,6 +846,124 @@ static int cmp_entry(const void *a, const void *b)
     return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
+/* ---- a flush's order: (view, key), LMDB's ----
+ * By view, then radix-sorted on eight key bytes at a time, starting after the prefix all
+ * of that view's keys share (a caseworker's name in `queue`, a year in `diary`); entries
+ * that tie on their eight bytes are sorted on the next eight, and small groups compared
+ * whole. A comparison sort chased two pointers into the arena and ran memcmp over the
+ * shared prefix at each of its n log n steps (1M rebuild, perf share of all CPU: memcmp,
+ * compare and merge sort 7.1% -> 4.1% with this, LMDB's own key compares included). */
+
+typedef struct flush_item {
+    uint64_t pfx; /* key bytes [off, off + 8) at the current level, big-endian, 0-padded */
+    ov_entry *e;
+} flush_item;
+
+#define RADIX_MIN 64 /* groups smaller than this are compared whole */
+
+static uint64_t key_word(const ov_entry *e, size_t off)
+{
+    uint8_t b[8] = {0};
+    if (off < e->klen)
+        memcpy(b, e->key + off, e->klen - off < 8 ? e->klen - off : 8);
+    return get_be64(b);
+}
+
+/* Sort items by pfx: LSD radix, a byte a pass, skipping the bytes every item shares. */
+static void radix_pfx(flush_item *a, flush_item *tmp, size_t n)
+{
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((a[i].pfx >> shift) & 0xff) + 1]++;
+        int uniform = 0;
+        for (int d = 1; d <= 256; d++)
+            uniform |= count[d] == n;
+        if (uniform)
+            continue;
+        for (int d = 0; d < 256; d++)
+            count[d + 1] += count[d];
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(a[i].pfx >> shift) & 0xff]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
+    }
+}
+
+static int cmp_item_key(const void *a, const void *b)
+{
+    return cmp_entry(&((const flush_item *)a)->e, &((const flush_item *)b)->e);
+}
+
+/* Sort n items of one view whose keys agree (0-padded) on their first `off` bytes. */
+static void sort_items(flush_item *a, flush_item *tmp, size_t n, size_t off)
+{
+    if (n < RADIX_MIN) {
+        qsort(a, n, sizeof *a, cmp_item_key);
+        return;
+    }
+    int longer = 0; /* does any key go on past this level's eight bytes? */
+    for (size_t i = 0; i < n; i++) {
+        a[i].pfx = key_word(a[i].e, off);
+        longer |= a[i].e->klen > off + 8;
+    }
+    radix_pfx(a, tmp, n);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && a[j].pfx == a[i].pfx; j++)
+            ;
+        if (j - i < 2)
+            continue;
+        if (longer)
+            sort_items(a + i, tmp, j - i, off + 8);
+        else /* the keys end here: only their lengths differ */
+            qsort(a + i, j - i, sizeof *a, cmp_item_key);
+    }
+}
+
+/* The overlay's entries in (view, key) order: malloc'd, *n of them. */
+static int flush_order(const overlay *ov, flush_item **out, size_t *n)
+{
+    flush_item *a = malloc(ov->n * sizeof *a), *tmp = malloc(ov->n * sizeof *tmp);
+    if (a == NULL || tmp == NULL) {
+        free(a);
+        free(tmp);
+        return dk_fail(DK_ENOMEM, "out of memory flushing a batch");
+    }
+    size_t start[NV + 1] = {0}, lcp[NV] = {0};
+    const ov_entry *first[NV] = {0};
+    for (size_t i = 0; i < ov->cap; i++) {
+        const ov_entry *e = &ov->tab[i];
+        if (!e->used)
+            continue;
+        if (e->view >= NV) {
+            free(a);
+            free(tmp);
+            return dk_fail(DK_EINVAL, "views: a batch holds an entry of no view (%u)", e->view);
+        }
+        start[e->view + 1]++;
+        if (first[e->view] == NULL) {
+            first[e->view] = e;
+            lcp[e->view] = e->klen;
+        }
+        size_t l = 0, m = lcp[e->view] < e->klen ? lcp[e->view] : e->klen;
+        while (l < m && e->key[l] == first[e->view]->key[l])
+            l++;
+        lcp[e->view] = l;
+    }
+    for (int v = 0; v < NV; v++)
+        start[v + 1] += start[v];
+    size_t at[NV];
+    memcpy(at, start, sizeof at);
+    for (size_t i = 0; i < ov->cap; i++)
+        if (ov->tab[i].used)
+            a[at[ov->tab[i].view]++].e = &ov->tab[i];
+    for (int v = 0; v < NV; v++)
+        sort_items(a + start[v], tmp, start[v + 1] - start[v], lcp[v]);
+    free(tmp);
+    *out = a;
+    *n = start[NV];
+    return 0;
+}
+
 /* Replace or delete a key that holds `old` (have: it exists), keeping the digest and
  * count; nothing if the value is the same. Through `cur` if not NULL: it is then on the
  * key when `have`. */
@@ -903,20 +1021,16 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
     (void)vw;
     if (ov->n == 0)
         return 0;
-    ov_entry **order = malloc(ov->n * sizeof *order);
-    if (order == NULL)
-        return dk_fail(DK_ENOMEM, "out of memory flushing a batch");
+    flush_item *order = NULL;
     size_t n = 0;
-    for (size_t i = 0; i < ov->cap; i++)
-        if (ov->tab[i].used)
-            order[n++] = &ov->tab[i];
-    qsort(order, n, sizeof *order, cmp_entry);
+    int rc = flush_order(ov, &order, &n);
+    if (rc)
+        return rc;
     /* in key order through one cursor per view: a cursor left on a leaf page finds the
      * next key there without a search from the root */
     MDB_cursor *cur[NV] = {0};
-    int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        ov_entry *e = order[i];
+        ov_entry *e = order[i].e;
         if (!(vs->mask & BIT(e->view)))
             continue;
         MDB_cursor **c = &cur[e->view];
