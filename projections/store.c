@@ -901,10 +901,26 @@ static void sort_items(flush_item *a, flush_item *tmp, size_t n, size_t off)
         qsort(a, n, sizeof *a, cmp_item_key);
         return;
     }
-    int longer = 0; /* does any key go on past this level's eight bytes? */
+    int longer = 0, same = 1; /* does any key go on past this level's eight bytes? */
     for (size_t i = 0; i < n; i++) {
         a[i].pfx = key_word(a[i].e, off);
         longer |= a[i].e->klen > off + 8;
+        same &= a[i].pfx == a[0].pfx;
+    }
+    if (same && longer) {
+        /* one run: skip the whole prefix the group shares, not eight bytes a level (each
+         * level reads every key again through its pointer) */
+        const ov_entry *f = a[0].e;
+        size_t l = f->klen;
+        for (size_t i = 1; i < n && l > off + 8; i++) {
+            const ov_entry *e = a[i].e;
+            size_t m = l < e->klen ? l : e->klen, k = off;
+            while (k < m && e->key[k] == f->key[k])
+                k++;
+            l = k;
+        }
+        sort_items(a, tmp, n, l > off + 8 ? l : off + 8);
+        return;
     }
     radix_pfx(a, tmp, n);
     for (size_t i = 0, j; i < n; i = j) {

@@ -834,6 +834,176 @@ TEST(overlay_hash_spreads_keys_differing_at_their_end)
     dk__ov_free(&ov);
 }
 
+/* ---- a flush's order: the keys reach LMDB in (view, key) order, LMDB's own (the test is
+ * linked with --wrap=mdb_cursor_put) ---- */
+
+int __real_mdb_cursor_put(MDB_cursor *cur, MDB_val *key, MDB_val *data, unsigned flags);
+int __wrap_mdb_cursor_put(MDB_cursor *cur, MDB_val *key, MDB_val *data, unsigned flags);
+static struct {
+    int on;
+    size_t n, cap;
+    MDB_dbi *dbi;
+    MDB_val *key;
+} fo_seen;
+
+int __wrap_mdb_cursor_put(MDB_cursor *cur, MDB_val *key, MDB_val *data, unsigned flags)
+{
+    if (fo_seen.on) {
+        if (fo_seen.n == fo_seen.cap) {
+            fo_seen.cap = fo_seen.cap ? fo_seen.cap * 2 : 1024;
+            fo_seen.dbi = realloc(fo_seen.dbi, fo_seen.cap * sizeof *fo_seen.dbi);
+            fo_seen.key = realloc(fo_seen.key, fo_seen.cap * sizeof *fo_seen.key);
+            ASSERT(fo_seen.dbi && fo_seen.key);
+        }
+        void *k = malloc(key->mv_size);
+        ASSERT(k != NULL);
+        memcpy(k, key->mv_data, key->mv_size);
+        fo_seen.dbi[fo_seen.n] = mdb_cursor_dbi(cur);
+        fo_seen.key[fo_seen.n++] = (MDB_val){key->mv_size, k};
+    }
+    return __real_mdb_cursor_put(cur, key, data, flags);
+}
+
+static uint64_t fo_rs = 0x9e3779b97f4a7c15ull;
+static uint64_t fo_rnd(void)
+{
+    fo_rs ^= fo_rs << 13;
+    fo_rs ^= fo_rs >> 7;
+    fo_rs ^= fo_rs << 17;
+    return fo_rs;
+}
+
+/* A key (1..KEY_MAX bytes: LMDB takes no empty key) of one of the shapes a radix sort on
+ * zero-padded words could get wrong: small alphabets with 0x00 in them, prefixes of each
+ * other, lengths on and around the eight-byte words, long prefixes shared by some. */
+static size_t fo_key(uint8_t *k, int shape, const uint8_t *pfx, size_t pfxlen)
+{
+    static const uint8_t alpha[4] = {0x00, 0x01, 0xff, 'a'};
+    size_t len = 0;
+    switch (shape) {
+    case 0:
+        len = fo_rnd() % 41;
+        for (size_t i = 0; i < len; i++)
+            k[i] = alpha[fo_rnd() % 4];
+        break;
+    case 1: /* 0x00 and 0x01 only: many keys are others with zeros added */
+        len = fo_rnd() % 17;
+        for (size_t i = 0; i < len; i++)
+            k[i] = alpha[fo_rnd() % 2];
+        break;
+    case 2: { /* a long prefix most share, a short tail */
+        size_t pl = fo_rnd() % 4 ? pfxlen : fo_rnd() % (pfxlen + 1);
+        memcpy(k, pfx, pl);
+        size_t tl = fo_rnd() % 20;
+        if (pl + tl > KEY_MAX)
+            tl = KEY_MAX - pl;
+        for (size_t i = 0; i < tl; i++)
+            k[pl + i] = alpha[fo_rnd() % 4];
+        len = pl + tl;
+        break;
+    }
+    case 3: /* eight-byte words of two kinds, then a tail of zeros and ones */
+        for (size_t w = 0, words = 1 + fo_rnd() % 6; w < words; w++, len += 8)
+            memset(k + len, fo_rnd() % 8 ? 'a' : 0, 8);
+        for (size_t i = 0, tl = fo_rnd() % 9; i < tl; i++)
+            k[len++] = fo_rnd() % 4 ? 0 : 1;
+        break;
+    case 4: { /* at most eight bytes, mostly zeros: keys differing only in their length */
+        static const uint8_t z[5] = {0x00, 0x00, 0x00, 0x01, 'a'};
+        len = fo_rnd() % 9;
+        for (size_t i = 0; i < len; i++)
+            k[i] = z[fo_rnd() % 5];
+        break;
+    }
+    default: /* mostly one length */
+        len = fo_rnd() % 2 ? 24 : fo_rnd() % 41;
+        for (size_t i = 0; i < len; i++)
+            k[i] = alpha[fo_rnd() % 4];
+        break;
+    }
+    if (shape != 4 && fo_rnd() % 64 == 0) { /* as long as a key can be, differing near its end */
+        len = KEY_MAX;
+        memset(k, fo_rnd() % 2 ? 0 : 'a', len);
+        k[len - 1 - fo_rnd() % 20] = alpha[fo_rnd() % 4];
+    }
+    if (len == 0)
+        k[len++] = alpha[fo_rnd() % 4];
+    return len;
+}
+
+TEST(flush_puts_keys_in_lmdbs_order)
+{
+    const char *dir = th_tmpdir();
+    MDB_env *env;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, NV), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    ASSERT_EQ(mdb_env_open(env, dir, MDB_NOSYNC, 0600), 0);
+    uint8_t pfx[KEY_MAX], key[KEY_MAX];
+    overlay ov;
+    dk__ov_init(&ov);
+    for (int round = 0; round < 60; round++) {
+        MDB_txn *txn;
+        ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+        vset vs;
+        memset(&vs, 0, sizeof vs);
+        vs.mask = ALL_VIEWS;
+        for (int v = 0; v < NV; v++) {
+            char name[16];
+            snprintf(name, sizeof name, "v%d", v);
+            ASSERT_EQ(mdb_dbi_open(txn, name, MDB_CREATE, &vs.dbi[v]), 0);
+        }
+        /* some views with a few keys (compared whole), some with many (radix-sorted) */
+        size_t pfxlen = fo_rnd() % 400;
+        int zeros = fo_rnd() % 2;
+        for (size_t i = 0; i < pfxlen; i++)
+            pfx[i] = zeros ? 0 : (uint8_t)("\0\1\377a"[fo_rnd() % 4]);
+        int shape = round % 6;
+        size_t want = round % 3 == 0 ? 1 + fo_rnd() % 100 : 200 + fo_rnd() % 2000;
+        for (size_t i = 0; i < want; i++) {
+            int view = (int)(fo_rnd() % (1 + round % NV));
+            size_t len = fo_key(key, shape, pfx, pfxlen);
+            ASSERT_OK(dk__ov_put(&ov, view, key, len, "v", 1));
+        }
+        size_t n = ov.n;
+        fo_seen.on = 1;
+        ASSERT_OK(dk__flush(NULL, txn, &vs, &ov));
+        fo_seen.on = 0;
+        ASSERT_EQ(fo_seen.n, n); /* each key once: all are new */
+        for (size_t i = 1; i < fo_seen.n; i++) {
+            int a = 0, b = 0;
+            while (vs.dbi[a] != fo_seen.dbi[i - 1])
+                a++;
+            while (vs.dbi[b] != fo_seen.dbi[i])
+                b++;
+            if (a == b && mdb_cmp(txn, vs.dbi[a], &fo_seen.key[i - 1], &fo_seen.key[i]) < 0)
+                continue;
+            if (a < b)
+                continue;
+            TH_FAIL("round %d: put %zu (view %d, %zu bytes) after a key not before it (view %d, "
+                    "%zu bytes)",
+                    round, i, b, fo_seen.key[i].mv_size, a, fo_seen.key[i - 1].mv_size);
+        }
+        uint64_t total = 0;
+        for (int v = 0; v < NV; v++) {
+            MDB_stat st;
+            ASSERT_EQ(mdb_stat(txn, vs.dbi[v], &st), 0);
+            ASSERT_EQ(st.ms_entries, vs.count[v]);
+            total += st.ms_entries;
+        }
+        ASSERT_EQ(total, n);
+        for (size_t i = 0; i < fo_seen.n; i++)
+            free(fo_seen.key[i].mv_data);
+        fo_seen.n = 0;
+        mdb_txn_abort(txn);
+        dk__ov_reset(&ov);
+    }
+    free(fo_seen.dbi);
+    free(fo_seen.key);
+    dk__ov_free(&ov);
+    mdb_env_close(env);
+}
+
 /* A started rebuild of `mask` whose owner's pid is gone (the record left by a process
  * killed right after the step that started it); its gen. */
 /* Overwrite `bytes` bytes (big-endian `value`) of build `gen`'s record at `off`, counted
@@ -3954,36 +4124,38 @@ TH_MAIN(
                     TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
                         golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
                         TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                            overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                            TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
-                                projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                    open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                    TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                        append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                        TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                            full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                            TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                full_maps_past_the_bound_leave_nothing_behind)
-                                                TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                    full_map_at_a_checks_first_bulk_step)
-                                                    TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                        full_map_at_every_other_check_step)
-                                                        TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                            full_map_in_a_short_check)
-                                                            TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                held_entry_steps_equal_incremental)
-                                                                TH_ENTRY(
-                                                                    full_map_in_a_requested_rebuild_by_sync)
+                            overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
+                            TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(
+                                    views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
+                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
+                                        map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
+                                        TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
+                                            bulk_put_keeps_digests_when_keys_repeat)
+                                            TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
+                                                full_map_at_a_rebuilds_later_bulk_step)
+                                                TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                    full_maps_past_the_bound_leave_nothing_behind)
+                                                    TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                        full_map_at_a_checks_first_bulk_step)
+                                                        TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                            full_map_at_every_other_check_step)
+                                                            TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                full_map_in_a_short_check)
+                                                                TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
+                                                                    held_entry_steps_equal_incremental)
                                                                     TH_ENTRY(
-                                                                        full_map_in_a_projectors_rebuild)
+                                                                        full_map_in_a_requested_rebuild_by_sync)
                                                                         TH_ENTRY(
-                                                                            close_mid_bulk_leaves_nothing_behind)
+                                                                            full_map_in_a_projectors_rebuild)
                                                                             TH_ENTRY(
-                                                                                full_map_at_a_checks_compare_reports_once)
+                                                                                close_mid_bulk_leaves_nothing_behind)
                                                                                 TH_ENTRY(
-                                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                                    full_map_at_a_checks_compare_reports_once)
                                                                                     TH_ENTRY(
-                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                        full_map_at_a_checks_compare_reports_damage_once)
                                                                                         TH_ENTRY(
-                                                                                            a_dropped_run_spares_a_build_another_process_took))
+                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                            TH_ENTRY(
+                                                                                                a_dropped_run_spares_a_build_another_process_took))
