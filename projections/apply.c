@@ -421,7 +421,8 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_st
     if (rc == 0 && meta && (rc = dk_case_fold(recs, n, st, &voids, &nv, &bad)) != 0)
         rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
                      (unsigned long long)bad, dk_errmsg());
-    dk_case_state s, prev;
+    dk_case_state s;
+    step_prev prev;
     memset(&s, 0, sizeof s);
     walk_ctx wc = {recs, n};
     size_t vi = 0;
@@ -432,7 +433,7 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_st
             continue;
         if (dk__is_meta(evs[i].type))
             continue;
-        prev = s;
+        dk__step_prev(&prev, &s);
         if ((rc = dk_case_step(&s, recs[i].seq, &evs[i])) != 0) { /* s is given up on failure */
             rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
                          (unsigned long long)recs[i].seq, dk_errmsg());
@@ -541,7 +542,9 @@ static int apply_record(applier *a, const dk_record *rec)
     dk_case_state next = ce->st;
     if (dk_case_apply(&next, rec->seq, &ev) != 0)
         return recompute(a, ce, rec); /* the stored state was not the fold: re-fold */
-    rc = dk__step_entries(ev.case_id, &ce->st, &next, &ev, rec, time_from_ledger, a, emit_ov, a);
+    step_prev before;
+    dk__step_prev(&before, &ce->st);
+    rc = dk__step_entries(ev.case_id, &before, &next, &ev, rec, time_from_ledger, a, emit_ov, a);
     if (rc == 0) {
         ce->st = next;
         ce->dirty = 1;

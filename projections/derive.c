@@ -170,18 +170,18 @@ static void put_be64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)v;
 }
 
-static size_t diary_key(uint8_t *k, const char *case_id, const dk_case_state *st)
+static size_t diary_key(uint8_t *k, const char *case_id, const struct dk_interview *iv)
 {
     char day[11];
-    day_of(st->interview.slot_start, day);
+    day_of(iv->slot_start, day);
     size_t o = 0;
     memcpy(k, day, 10);
     o = 10;
     k[o++] = 0;
-    put_be64(k + o, (uint64_t)st->interview.slot_start ^ (1ull << 63));
+    put_be64(k + o, (uint64_t)iv->slot_start ^ (1ull << 63));
     o += 8;
-    size_t l = strlen(st->interview.interviewer);
-    memcpy(k + o, st->interview.interviewer, l);
+    size_t l = strlen(iv->interviewer);
+    memcpy(k + o, iv->interviewer, l);
     o += l;
     k[o++] = 0;
     l = strlen(case_id);
@@ -189,24 +189,32 @@ static size_t diary_key(uint8_t *k, const char *case_id, const dk_case_state *st
     return o + l;
 }
 
-static void diary_val(tuple *t, const dk_case_state *st, const char *state)
+static void diary_val(tuple *t, const struct dk_interview *iv, const char *state)
 {
     char a[DK_TIME_LEN], b[DK_TIME_LEN];
-    time_str(st->interview.slot_start, a);
-    time_str(st->interview.slot_end, b);
+    time_str(iv->slot_start, a);
+    time_str(iv->slot_end, b);
     dk__tup_init(t);
     dk__tup_str(t, a);
     dk__tup_str(t, b);
-    dk__tup_str(t, st->interview.location);
+    dk__tup_str(t, iv->location);
     dk__tup_str(t, state);
 }
 
-static int has_seq(const dk_case_state *st, uint64_t seq)
+static int has_seq(const uint64_t *seqs, uint32_t n, uint64_t seq)
 {
-    for (uint32_t i = 0; i < st->open_errors && i < DK_OPEN_ERRORS_MAX; i++)
-        if (st->error_seqs[i] == seq)
+    for (uint32_t i = 0; i < n && i < DK_OPEN_ERRORS_MAX; i++)
+        if (seqs[i] == seq)
             return 1;
     return 0;
+}
+
+void dk__step_prev(step_prev *p, const dk_case_state *st)
+{
+    p->interview = st->interview;
+    p->open_errors = st->open_errors;
+    memcpy(p->error_seqs, st->error_seqs, sizeof p->error_seqs);
+    p->decision_seq = st->decision.seq;
 }
 
 static size_t error_key(uint8_t *k, int open, uint64_t seq)
@@ -216,7 +224,7 @@ static size_t error_key(uint8_t *k, int open, uint64_t seq)
     return 9;
 }
 
-int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_state *q,
+int dk__step_entries(const char *case_id, const step_prev *p, const dk_case_state *q,
                      const dk_event *ev, const dk_record *rec, time_fn tf, void *tctx, emit_fn emit,
                      void *ectx)
 {
@@ -228,25 +236,25 @@ int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_
      * a cancellation drops it; attendance or a no-show marks it */
     if (q->interview.seq != p->interview.seq && q->interview.active) {
         if (p->interview.active) {
-            kl = diary_key(k, case_id, p);
-            diary_val(&t, p, "booked");
+            kl = diary_key(k, case_id, &p->interview);
+            diary_val(&t, &p->interview, "booked");
             if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, -1)) != 0)
                 return rc;
         }
-        kl = diary_key(k, case_id, q);
-        diary_val(&t, q, "booked");
+        kl = diary_key(k, case_id, &q->interview);
+        diary_val(&t, &q->interview, "booked");
         if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, +1)) != 0)
             return rc;
     } else if (p->interview.active && !q->interview.active) {
         const char *now = q->interview.attended > p->interview.attended   ? "attended"
                           : q->interview.no_shows > p->interview.no_shows ? "no_show"
                                                                           : NULL;
-        kl = diary_key(k, case_id, p);
-        diary_val(&t, p, "booked");
+        kl = diary_key(k, case_id, &p->interview);
+        diary_val(&t, &p->interview, "booked");
         if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, -1)) != 0)
             return rc;
         if (now) {
-            diary_val(&t, p, now);
+            diary_val(&t, &p->interview, now);
             if ((rc = emit(ectx, DK_VIEW_DIARY, k, kl, t.buf, t.len, +1)) != 0)
                 return rc;
         }
@@ -254,7 +262,7 @@ int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_
     /* errors: reports opened and resolved at this step */
     for (uint32_t i = 0; i < q->open_errors && i < DK_OPEN_ERRORS_MAX; i++) {
         uint64_t s = q->error_seqs[i];
-        if (has_seq(p, s))
+        if (has_seq(p->error_seqs, p->open_errors, s))
             continue;
         kl = error_key(k, 1, s);
         dk__tup_init(&t);
@@ -265,7 +273,7 @@ int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_
     }
     for (uint32_t i = 0; i < p->open_errors && i < DK_OPEN_ERRORS_MAX; i++) {
         uint64_t s = p->error_seqs[i];
-        if (has_seq(q, s))
+        if (has_seq(q->error_seqs, q->open_errors, s))
             continue;
         int64_t reported = 0, resolved = dk__when(rec, ev);
         if ((rc = tf(tctx, s, &reported)) != 0)
@@ -287,7 +295,7 @@ int dk__step_entries(const char *case_id, const dk_case_state *p, const dk_case_
             return rc;
     }
     /* stats: a decision recorded at this step counts once per period x condition */
-    if (q->decision.has && q->decision.seq == rec->seq && p->decision.seq != rec->seq) {
+    if (q->decision.has && q->decision.seq == rec->seq && p->decision_seq != rec->seq) {
         char day[11], periods[3][11], conds[sizeof q->decision.conditions];
         day_of(dk__when(rec, ev), day);
         snprintf(periods[0], sizeof periods[0], "%.4s", day);

@@ -257,7 +257,16 @@ size_t dk__state_entries(const char *case_id, const dk_case_state *st, sentry ou
 typedef int (*emit_fn)(void *ctx, int view, const uint8_t *k, size_t klen, const uint8_t *v,
                        size_t vlen, int sign);
 typedef int (*time_fn)(void *ctx, uint64_t seq, int64_t *t);
-int dk__step_entries(const char *case_id, const dk_case_state *prev, const dk_case_state *next,
+/* What dk__step_entries reads of the state before a step: a rebuild's walk keeps this much
+ * of it per record (~400 bytes) instead of a copy of the whole 1,440-byte state. */
+typedef struct step_prev {
+    struct dk_interview interview;
+    uint32_t open_errors;
+    uint64_t error_seqs[DK_OPEN_ERRORS_MAX];
+    uint64_t decision_seq;
+} step_prev;
+void dk__step_prev(step_prev *p, const dk_case_state *st);
+int dk__step_entries(const char *case_id, const step_prev *prev, const dk_case_state *next,
                      const dk_event *ev, const dk_record *rec, time_fn tf, void *tctx, emit_fn emit,
                      void *ectx);
 int64_t dk__when(const dk_record *rec, const dk_event *ev);

@@ -65,7 +65,7 @@ typedef struct dk_case_state {
         char rules_version[65];
         uint64_t seq;
     } decision;
-    struct {
+    struct dk_interview {
         int active;
         int64_t slot_start, slot_end;
         char interviewer[DK_ACTOR_MAX + 1];
