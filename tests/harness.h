@@ -4,6 +4,7 @@
 #define DOCKET_TEST_HARNESS_H
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,15 @@ typedef struct {
     const char *name;
     void (*fn)(void);
 } th_test;
+
+/* xorshift64: a test's reproducible random numbers; *state starts non-zero. */
+static inline uint64_t th_xorshift(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
 
 #define TEST(name)     static void test_##name(void)
 #define TH_ENTRY(name) {#name, test_##name},

@@ -980,10 +980,7 @@ TEST(stored_decode_agrees_with_msgpack_reference)
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
 {
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 7;
-    rnd_state ^= rnd_state << 17;
-    return rnd_state;
+    return th_xorshift(&rnd_state);
 }
 
 /* dk_record_decode parses records directly; on records of every integer and length

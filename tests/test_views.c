@@ -867,10 +867,7 @@ int __wrap_mdb_cursor_put(MDB_cursor *cur, MDB_val *key, MDB_val *data, unsigned
 static uint64_t fo_rs = 0x9e3779b97f4a7c15ull;
 static uint64_t fo_rnd(void)
 {
-    fo_rs ^= fo_rs << 13;
-    fo_rs ^= fo_rs >> 7;
-    fo_rs ^= fo_rs << 17;
-    return fo_rs;
+    return th_xorshift(&fo_rs);
 }
 
 /* A key (1..KEY_MAX bytes: LMDB takes no empty key) of one of the shapes a radix sort on

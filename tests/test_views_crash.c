@@ -49,10 +49,7 @@ static void run_child(const char *dir, int rebuild)
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return th_xorshift(&rng);
 }
 
 static void sleep_ms(unsigned ms)
