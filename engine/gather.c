@@ -16,9 +16,12 @@ struct dk_gather {
     dk_ledger *lg;
     MDB_txn *txn;
     uint64_t upto;
-    char (*ids)[DK_CASE_MAX + 1];
+    /* case i's id, NUL-ended, is names + name_at[i]: packed, ids are mostly far shorter
+     * than DK_CASE_MAX (a run of 65,536 cases: 4.3 MiB as fixed slots) */
+    char *names;
+    uint32_t *name_at;
     size_t *start; /* case i's records are raw[start[i] .. start[i + 1]) */
-    size_t ncases, ids_cap, start_cap;
+    size_t ncases, names_len, names_cap, name_at_cap, start_cap;
     uint64_t *seq;
     dk_raw *raw;
     size_t nrec, seq_cap, raw_cap;
@@ -64,14 +67,20 @@ static int reserve(void **p, size_t *cap, size_t n, size_t size)
 static int begin_case(dk_gather *g, const void *id, size_t n)
 {
     if (g->ncases > 0 && g->start[g->ncases - 1] == g->nrec)
-        g->ncases--; /* the previous case had no record up to upto */
-    int rc = grow((void **)&g->ids, &g->ids_cap, g->ncases + 1, sizeof *g->ids);
+        g->names_len = g->name_at[--g->ncases]; /* it had no record up to upto */
+    int rc = grow((void **)&g->name_at, &g->name_at_cap, g->ncases + 1, sizeof *g->name_at);
+    if (rc == 0)
+        rc = grow((void **)&g->names, &g->names_cap, g->names_len + n + 1, 1);
     if (rc == 0)
         rc = grow((void **)&g->start, &g->start_cap, g->ncases + 2, sizeof *g->start);
+    if (rc == 0 && g->names_len + n + 1 > UINT32_MAX)
+        rc = dk__fail(DK_ENOMEM, "a gather's case ids take over 4 GiB");
     if (rc)
         return rc;
-    memcpy(g->ids[g->ncases], id, n);
-    g->ids[g->ncases][n] = 0;
+    memcpy(g->names + g->names_len, id, n);
+    g->names[g->names_len + n] = 0;
+    g->name_at[g->ncases] = (uint32_t)g->names_len;
+    g->names_len += n + 1;
     g->start[g->ncases++] = g->nrec;
     return 0;
 }
@@ -159,7 +168,7 @@ int dk_gather_open(dk_ledger *lg, const char *after, size_t max_cases, size_t ma
         rc = dk__mdb_err(m, "cannot read the case index");
     mdb_cursor_close(cur);
     if (rc == 0 && g->ncases > 0 && g->start[g->ncases - 1] == g->nrec)
-        g->ncases--;
+        g->names_len = g->name_at[--g->ncases];
     if (rc == 0 && g->ncases > 0)
         g->start[g->ncases] = g->nrec;
     if (rc) {
@@ -355,7 +364,7 @@ int dk_gather_more(const dk_gather *g)
 
 const char *dk_gather_case(const dk_gather *g, size_t i)
 {
-    return g->ids[i];
+    return g->names + g->name_at[i];
 }
 
 void dk_gather_records(const dk_gather *g, size_t i, const dk_raw **recs, size_t *n)
@@ -375,7 +384,7 @@ int dk_ledger_cases(dk_ledger *lg, const char *after, char (*ids)[DK_CASE_MAX + 
     if (rc)
         return rc;
     for (; *n < g->ncases; (*n)++)
-        memcpy(ids[*n], g->ids[*n], sizeof ids[*n]);
+        strcpy(ids[*n], dk_gather_case(g, *n));
     dk_gather_close(g);
     return 0;
 }
@@ -386,7 +395,8 @@ void dk_gather_close(dk_gather *g)
         return;
     if (g->txn)
         dk__read_end(g->lg, g->txn);
-    free(g->ids);
+    free(g->names);
+    free(g->name_at);
     free(g->start);
     free(g->seq);
     free(g->raw);

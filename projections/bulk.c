@@ -264,6 +264,17 @@ static int chain_verdict(bulk *k)
  * `next` on again once the resize is done. */
 static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
 {
+    /* The queue holds the chunk's entries at their size: the folder keeps its blob, grown to
+     * a whole chunk's entries, and hands over a copy of the held ones dk__bulk_sort left in
+     * it (the own ones are in `own`, allocated at their size). */
+    chunk out = {NULL, c->len, c->len, c->own, c->olen, c->ocap};
+    if (c->len && (out.blob = malloc(c->len)) == NULL)
+        return dk_fail(DK_ENOMEM, "out of memory folding a case");
+    if (c->len)
+        memcpy(out.blob, c->blob, c->len);
+    c->len = 0;
+    c->own = NULL;
+    c->olen = c->ocap = 0;
     int released = 0;
     pthread_mutex_lock(&k->mu);
     while (k->qn == QUEUE_CHUNKS && !k->stop && !k->err) {
@@ -282,14 +293,16 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
     }
     int stop = k->stop || k->err;
     if (!stop) {
-        k->q[(k->qhead + k->qn++) % QUEUE_CHUNKS] = *c;
-        memset(c, 0, sizeof *c);
+        k->q[(k->qhead + k->qn++) % QUEUE_CHUNKS] = out;
         if (k->writer_waits)
             pthread_cond_signal(&k->to_writer);
     }
     pthread_mutex_unlock(&k->mu);
-    if (stop)
+    if (stop) {
+        free(out.blob);
+        free(out.own);
         return 1;
+    }
     if (released) {
         yield_to_resize(k);
         return dk_gather_reread(g, next);
