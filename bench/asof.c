@@ -9,10 +9,7 @@
 static uint64_t rng = 88172645463325252ull;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    return th_xorshift(&rng);
 }
 
 static void measure(gen *g, int now, size_t n, const char *name)

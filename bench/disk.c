@@ -18,13 +18,13 @@ static double commit_p50(int fd, int pages, long stride, uint64_t *rng)
     memset(page, 7, sizeof page);
     for (int i = 0; i < COMMITS; i++) {
         double s = now_s();
-        *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+        th_xorshift(rng);
         long span = stride > 0 ? stride * pages : 0;
         long base = 1 + (long)(*rng % (uint64_t)(FILE_PAGES - span - 1));
         for (int p = 0; p < pages; p++) {
             long at = base + p * stride;
             if (stride == 0) { /* anywhere in the file */
-                *rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+                th_xorshift(rng);
                 at = 1 + (long)(*rng % (FILE_PAGES - 1));
             }
             if (pwrite(fd, page, sizeof page, (off_t)at * 4096) != (ssize_t)sizeof page)

@@ -128,7 +128,7 @@ int main(int argc, char **argv)
             MDB_txn *t;
             double s = now_s();
             CHECK(mdb_txn_begin(e.env, NULL, 0, &t));
-            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            th_xorshift(&rng);
             append(&e, t, layout, ++seq, (unsigned)(rng % 1000));
             CHECK(mdb_txn_commit(t));
             if (i >= WARM)
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
             MDB_txn *t;
             CHECK(mdb_txn_begin(e.env, NULL, 0, &t));
             for (size_t j = 0; j < batch; j++) {
-                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                th_xorshift(&rng);
                 seq++;
                 append(&e, t, layout, seq, (unsigned)((round_robin ? seq : rng) % cases));
             }
