@@ -627,6 +627,7 @@ TEST(gather_reads_runs_of_cases)
     for (size_t i = 0; i < 6; i++)
         assert_gathered_case(w.lg, g, i, 9);
     ASSERT_STR_EQ(dk_gather_case(g, 4), "G-4");
+    ASSERT_STR_EQ(dk_gather_case(g, 5), "HO-1"); /* after G-5..G-9, dropped: none up to 9 */
     dk_gather_close(g);
     char long_id[DK_CASE_MAX + 2];
     memset(long_id, 'x', sizeof long_id - 1);
@@ -656,6 +657,66 @@ TEST(gather_reads_runs_of_cases)
     ASSERT_CONTAINS(dk_errmsg(), "missing record 7");
     dk_gather_close(g);
     dk_ledger_close(lg);
+}
+
+/* Case ids of 3 to DK_CASE_MAX bytes, opened out of id order, gathered up to seqs that
+ * leave cases with no record between ones that have some (dropped from the run's packed
+ * ids), in runs of every size. */
+TEST(gather_keeps_ids_of_every_length)
+{
+    enum { NC = 120 };
+    static char ids[NC][DK_CASE_MAX + 1], want[NC + 1][DK_CASE_MAX + 1];
+    uint64_t opened_at[NC];
+    world w;
+    world_open(&w, NULL); /* HO-1 at seq 4: after every id below ("000..".."119..") */
+    dk_append_res res;
+    for (int k = 0; k < NC; k++) {
+        int i = k * 7 % NC;
+        size_t len = 3 + (size_t)(i * 37 % (DK_CASE_MAX - 2)); /* 3..DK_CASE_MAX bytes */
+        snprintf(ids[i], sizeof ids[i], "%03d", i);
+        memset(ids[i] + 3, 'x' + i % 3, len - 3);
+        ids[i][len] = 0;
+        ASSERT_OK(fx_open_case(w.lg, w.alice, ids[i], ACTOR_N(100 + (uint64_t)k), NULL, &res));
+        opened_at[i] = res.seq;
+    }
+    uint64_t head = res.seq, uptos[] = {head / 2, head / 3 + 1, head};
+    for (size_t u = 0; u < sizeof uptos / sizeof *uptos; u++) {
+        size_t want_n = 0;
+        for (int i = 0; i < NC; i++)
+            if (opened_at[i] <= uptos[u])
+                strcpy(want[want_n++], ids[i]);
+        strcpy(want[want_n++], "HO-1");
+        for (size_t limit = 1; limit <= 9; limit += 4) {
+            char after[DK_CASE_MAX + 1] = "";
+            size_t seen = 0;
+            for (int more = 1; more;) {
+                dk_gather *g;
+                ASSERT_OK(dk_gather_open(w.lg, after, limit, 1000, uptos[u], &g));
+                ASSERT_OK(dk_gather_read(g));
+                for (size_t i = 0; i < dk_gather_count(g); i++, seen++) {
+                    ASSERT(seen < want_n);
+                    ASSERT_STR_EQ(dk_gather_case(g, i), want[seen]);
+                    assert_gathered_case(w.lg, g, i, uptos[u]);
+                    snprintf(after, sizeof after, "%s", dk_gather_case(g, i));
+                }
+                more = dk_gather_more(g);
+                dk_gather_close(g);
+            }
+            ASSERT_EQ(seen, want_n);
+        }
+    }
+    /* dk_ledger_cases into exactly `max` slots (on the heap: ASan sees an overrun) */
+    for (size_t max = 1; max <= NC + 1; max += 17) {
+        char(*out)[DK_CASE_MAX + 1] = malloc(max * sizeof *out);
+        size_t n;
+        ASSERT(out != NULL);
+        ASSERT_OK(dk_ledger_cases(w.lg, "", out, max, &n));
+        ASSERT_EQ(n, max);
+        for (size_t i = 0; i < n; i++)
+            ASSERT_STR_EQ(out[i], i < NC ? ids[i] : "HO-1");
+        free(out);
+    }
+    world_close(&w);
 }
 
 /* The system records' gather: every record no case holds (genesis, actor changes), in seq
@@ -915,15 +976,15 @@ TEST(verify_catches_rewritten_body)
 
 TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_refuses_missing)
             TH_ENTRY(idempotent_retry) TH_ENTRY(expected_version_conflict)
-                TH_ENTRY(signature_checks) TH_ENTRY(revocation_and_rotation)
-                    TH_ENTRY(auditors_append_nothing_to_cases) TH_ENTRY(system_event_rules)
-                        TH_ENTRY(bad_bodies_leave_ledger_unchanged)
-                            TH_ENTRY(eight_threads_dense_seq)
-                                TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
-                                    TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
-                                        TH_ENTRY(gather_reads_runs_of_cases)
-                                            TH_ENTRY(gather_lists_the_system_records)
-                                                TH_ENTRY(upgrade_from_the_separate_case_index)
-                                                    TH_ENTRY(upgrade_grows_a_full_map)
-                                                        TH_ENTRY(verify_catches_rewritten_signature)
-                                                            TH_ENTRY(verify_catches_rewritten_body))
+                TH_ENTRY(signature_checks) TH_ENTRY(revocation_and_rotation) TH_ENTRY(
+                    auditors_append_nothing_to_cases) TH_ENTRY(system_event_rules)
+                    TH_ENTRY(bad_bodies_leave_ledger_unchanged) TH_ENTRY(eight_threads_dense_seq)
+                        TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
+                            TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
+                                TH_ENTRY(gather_reads_runs_of_cases)
+                                    TH_ENTRY(gather_keeps_ids_of_every_length)
+                                        TH_ENTRY(gather_lists_the_system_records)
+                                            TH_ENTRY(upgrade_from_the_separate_case_index)
+                                                TH_ENTRY(upgrade_grows_a_full_map)
+                                                    TH_ENTRY(verify_catches_rewritten_signature)
+                                                        TH_ENTRY(verify_catches_rewritten_body))
