@@ -446,6 +446,7 @@ typedef struct rb_result {
     double cpu_seconds; /* user + system time of the rebuild's threads */
     uint64_t events;
     long maxrss_kb;
+    long major_faults; /* pages the rebuild waited for the disk to read */
     long anon_kb, file_kb;
     long peak_anon_kb;
     char view[DK_VIEW_COUNT][24]; /* each view's name and entries after the rebuild */
@@ -529,6 +530,7 @@ static void rebuild_child(const char *dir, int fd)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r.maxrss_kb = ru.ru_maxrss;
+    r.major_faults = ru.ru_majflt;
     if (write(fd, &r, sizeof r) != (ssize_t)sizeof r)
         _exit(2);
     _exit(0);
@@ -773,6 +775,7 @@ int main(int argc, char **argv)
         line("rebuild_peak_rss_anon_mb", (double)r.peak_anon_kb / 1024.0, "MiB");
         line("rebuild_end_rss_anon_mb", (double)r.anon_kb / 1024.0, "MiB");
         line("rebuild_end_rss_file_mb", (double)r.file_kb / 1024.0, "MiB");
+        line("rebuild_major_faults", (double)r.major_faults, "pages");
         for (int i = 0; i < DK_VIEW_COUNT; i++) {
             char name[64];
             snprintf(name, sizeof name, "view_%s_entries",
