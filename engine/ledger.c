@@ -13,6 +13,7 @@
 #include <msgpack.h>
 
 #include "docket/docket.h"
+#include "docket/lmdbfile.h"
 #include "engine_int.h"
 #include "ledger_int.h"
 
@@ -317,6 +318,12 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
             goto fail;
         }
         break;
+    }
+    if ((rc = dk_lmdb_file_check(lg->env, "the ledger")) != 0) {
+        char msg[DK_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", dk_errmsg());
+        rc = dk__fail(rc, "%s; restore it from a backup (`docket restore`)", msg);
+        goto fail;
     }
     if (lg->read_only) {
         if ((rc = dk__read_begin(lg, &txn)) != 0)

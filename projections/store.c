@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "docket/lmdbfile.h"
 #include "views_int.h"
 
 #define INITIAL_MAP ((size_t)1 << 30)
@@ -195,6 +196,15 @@ int dk__env_open(dk_views *vw)
         mdb_env_close(vw->env);
         vw->env = NULL;
         return dk__mdb_fail(rc, "cannot open the views environment");
+    }
+    if ((rc = dk_lmdb_file_check(vw->env, "the views store")) != 0) {
+        char msg[DK_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", dk_errmsg());
+        rc = dk_fail(rc,
+                     "%s; views are rebuilt from the ledger: move '%s' aside, then run "
+                     "`docket views rebuild`",
+                     msg, path);
+        goto fail;
     }
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)

@@ -570,6 +570,33 @@ static void assert_gathered_case(dk_ledger *lg, const dk_gather *g, size_t i, ui
 
 /* Gathers hand out every case once, in id order, in runs bounded by cases and records,
  * with each case's records (up to the gather's end) in seq order. */
+/* A ledger file cut short: refused with its sizes on open (writable or read-only), not
+ * mapped and read past its end (SIGBUS). */
+TEST(truncated_file_is_named_not_read)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    char id[16];
+    for (int c = 0; c < 60; c++) {
+        snprintf(id, sizeof id, "T-%d", c);
+        ASSERT_OK(fx_open_case(w.lg, w.alice, id, ACTOR_N(100 + (uint64_t)c), NULL, &res));
+    }
+    world_close(&w);
+    char data[600];
+    snprintf(data, sizeof data, "%s/data.mdb", w.dir);
+    struct stat st;
+    ASSERT_EQ(stat(data, &st), 0);
+    ASSERT(st.st_size > 8 * 4096);
+    ASSERT_EQ(truncate(data, st.st_size - 4096), 0);
+    dk_ledger *lg;
+    ASSERT_ERR(dk_ledger_open(w.dir, NULL, &lg), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "the ledger is truncated");
+    dk_ledger_opts ro = {0, 0, 1, 0};
+    ASSERT_ERR(dk_ledger_open(w.dir, &ro, &lg), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "restore it from a backup");
+}
+
 TEST(gather_reads_runs_of_cases)
 {
     world w;
@@ -981,10 +1008,11 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                     TH_ENTRY(bad_bodies_leave_ledger_unchanged) TH_ENTRY(eight_threads_dense_seq)
                         TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                             TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
-                                TH_ENTRY(gather_reads_runs_of_cases)
-                                    TH_ENTRY(gather_keeps_ids_of_every_length)
-                                        TH_ENTRY(gather_lists_the_system_records)
-                                            TH_ENTRY(upgrade_from_the_separate_case_index)
-                                                TH_ENTRY(upgrade_grows_a_full_map)
-                                                    TH_ENTRY(verify_catches_rewritten_signature)
-                                                        TH_ENTRY(verify_catches_rewritten_body))
+                                TH_ENTRY(truncated_file_is_named_not_read)
+                                    TH_ENTRY(gather_reads_runs_of_cases)
+                                        TH_ENTRY(gather_keeps_ids_of_every_length)
+                                            TH_ENTRY(gather_lists_the_system_records)
+                                                TH_ENTRY(upgrade_from_the_separate_case_index)
+                                                    TH_ENTRY(upgrade_grows_a_full_map)
+                                                        TH_ENTRY(verify_catches_rewritten_signature)
+                                                            TH_ENTRY(verify_catches_rewritten_body))

@@ -652,6 +652,39 @@ static dk_views *reopen_damaged(world *w, diffs *d, dk_views_check_report *rep)
     return vw;
 }
 
+/* A views store cut short (a disk filled, a copy stopped midway): named, not mapped and
+ * read past its end (SIGBUS); moved aside, the views are rebuilt. */
+TEST(truncated_store_is_named_not_read)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    char data[700], aside[700], views[600];
+    snprintf(views, sizeof views, "%s/views", w.dir);
+    snprintf(data, sizeof data, "%s/data.mdb", views);
+    struct stat st;
+    ASSERT_EQ(stat(data, &st), 0);
+    ASSERT(st.st_size > 4 * 4096);
+    off_t cut = st.st_size / 2;
+    ASSERT_EQ(truncate(data, cut), 0);
+    ASSERT_ERR(dk_views_open(w.lg, w.dir, NULL, &vw), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "the views store is truncated");
+    ASSERT_CONTAINS(dk_errmsg(), "docket views rebuild");
+    ASSERT_EQ(stat(data, &st), 0);
+    ASSERT_EQ(st.st_size, cut); /* left as it was */
+    snprintf(aside, sizeof aside, "%s/views.damaged", w.dir);
+    ASSERT_EQ(rename(views, aside), 0);
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_rebuild(vw, NULL));
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TEST(corruption_is_named_and_repaired)
 {
     world w;
@@ -4119,19 +4152,19 @@ TH_MAIN(
                 TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
                     ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
                     TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
-                        golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(corruption_is_named_and_repaired)
+                        golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(corruption_is_named_and_repaired)
                         TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                            overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first)
-                            TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                            overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order)
+                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
                                 version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
                                 TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(
                                     views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
-                                        map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
-                                        TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
-                                            bulk_put_keeps_digests_when_keys_repeat)
-                                            TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
-                                                full_map_at_a_rebuilds_later_bulk_step)
+                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                        first_phase_meets_a_full_map_and_starts_again)
+                                        TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                            append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
                                                 TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
                                                     full_maps_past_the_bound_leave_nothing_behind)
                                                     TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
