@@ -666,9 +666,11 @@ int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK
     char path[4200];
     struct stat st;
     snprintf(path, sizeof path, "%s/views/data.mdb", ledger_dir);
-    if (stat(path, &st) == 0)
+    int found = stat(path, &st) == 0;
+    /* an empty file holds no views either (opening it would make it a store) */
+    if (found && !(S_ISREG(st.st_mode) && st.st_size == 0))
         return 0;
-    if (errno != ENOENT) /* there may be one we cannot see: not "missing" */
+    if (!found && errno != ENOENT) /* there may be one we cannot see: not "missing" */
         return dk_fail(DK_EIO, "views: cannot look at %s: %s", path, strerror(errno));
     dk_head head;
     int rc = dk_ledger_head(lg, &head);

@@ -136,7 +136,10 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
     return EXIT_OK;
 }
 
-static int vopen_all(const char *ledger, const char *batch, int sync, vopen *o)
+/* Open the ledger and its views; `sync` brings them up to date first. Unless `create`,
+ * a ledger with no views store yet is refused before the store is made: commands that
+ * only read the views leave the ledger's directory as they found it. */
+static int vopen_all(const char *ledger, const char *batch, int sync, int create, vopen *o)
 {
     memset(o, 0, sizeof *o);
     dk_views_opts vo = {0, 0, 0, 0, 0};
@@ -153,7 +156,13 @@ static int vopen_all(const char *ledger, const char *batch, int sync, vopen *o)
             vclose(o);
         return rc;
     }
-    int err = dk_views_open(o->lg, dir, &vo, &o->vw);
+    dk_view_status none[DK_VIEW_COUNT];
+    int err = create ? 0 : dk_views_absent(o->lg, dir, none);
+    if (err == 1)
+        err = dk_fail(DK_ENOTFOUND, "the views are not built yet (docket project or docket "
+                                    "views rebuild builds them)");
+    if (err == 0)
+        err = dk_views_open(o->lg, dir, &vo, &o->vw);
     if (err) {
         dk_ledger_close(o->lg);
         o->lg = NULL;
@@ -335,11 +344,11 @@ int cmd_views(int argc, char **argv)
         int shown;
         if ((rc = status_without_store(ledger, json, &shown)) != EXIT_OK || shown)
             return rc;
-        if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, 0, &o)) != EXIT_OK)
             return rc;
         rc = print_status(o.vw, json);
     } else if (strcmp(sub, "rebuild") == 0) {
-        if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, 1, &o)) != EXIT_OK)
             return rc;
         int err = dk_views_rebuild(o.vw, name);
         if (err)
@@ -349,7 +358,7 @@ int cmd_views(int argc, char **argv)
         else
             printf("rebuilt %s\n", name ? name : "all views");
     } else if (strcmp(sub, "check") == 0) {
-        if ((rc = vopen_all(ledger, NULL, 0, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, 0, &o)) != EXIT_OK)
             return rc;
         diff_ctx d = {json, json ? json_array() : NULL};
         dk_views_check_report rep;
@@ -387,7 +396,7 @@ int cmd_views(int argc, char **argv)
     } else if (strcmp(sub, "dump") == 0) {
         if (name == NULL || strcmp(name, "all") == 0)
             return cli_usage_error("views dump needs one view name");
-        if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, !no_sync, !no_sync, &o)) != EXIT_OK)
             return rc;
         dump_ctx d = {json, json ? json_array() : NULL};
         uint64_t as_of = 0;
@@ -517,7 +526,7 @@ int cmd_project(int argc, char **argv)
     if (poll && (poll_ms == 0 || poll_ms > 3600000))
         return cli_usage_error("--poll-ms must be 1..3600000");
     vopen o;
-    if ((rc = vopen_all(ledger, batch, 0, &o)) != EXIT_OK)
+    if ((rc = vopen_all(ledger, batch, 0, 1, &o)) != EXIT_OK)
         return rc;
     if (!follow_flag) {
         int err = dk_views_sync(o.vw);
@@ -705,7 +714,7 @@ static int run_list(const char *ledger, int no_sync, int json, const char *key, 
                     const char *view, list_fn call)
 {
     vopen o;
-    int rc = vopen_all(ledger, NULL, !no_sync, &o);
+    int rc = vopen_all(ledger, NULL, !no_sync, !no_sync, &o);
     if (rc != EXIT_OK)
         return rc;
     qctx q = {json, json ? json_array() : NULL, 0};
@@ -853,7 +862,7 @@ int cmd_report(int argc, char **argv)
         return EXIT_USAGE;
     }
     vopen o;
-    if ((rc = vopen_all(ledger, NULL, !no_sync, &o)) != EXIT_OK)
+    if ((rc = vopen_all(ledger, NULL, !no_sync, !no_sync, &o)) != EXIT_OK)
         return rc;
     dk_report_result res;
     uint64_t as_of = 0;

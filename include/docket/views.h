@@ -104,9 +104,9 @@ typedef struct dk_view_status {
 
 /* Status of every view (DK_VIEW_COUNT entries, "_cases" first). */
 int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT]);
-/* Without opening (so without creating) the views store: 1 if LEDGER_DIR has none yet,
- * with every view's status "missing" in out; 0 if it has one (dk_views_status reads it);
- * or a DK_E* code. */
+/* Without opening (so without creating) the views store: 1 if LEDGER_DIR has none yet (or
+ * only an empty data file), with every view's status "missing" in out; 0 if it has one
+ * (dk_views_status reads it); or a DK_E* code. */
 int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK_VIEW_COUNT]);
 
 /* ---- check ---- */

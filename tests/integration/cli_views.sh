@@ -46,7 +46,20 @@ contains "$ERR" "a caseworker is an actor id" "an empty caseworker is refused"
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "a refused query built the views"
 # nothing built, nothing to check: not damage (exit 1, not 3)
 expect_exit 1 "$D" views check
-contains "$ERR" "not built yet, so there is nothing to check" "a check before any projection says why"
+contains "$ERR" "the views are not built yet" "a check before any projection says why"
+# commands that only read the views leave no store behind when there is none
+for cmd in "views check" "views dump queue --no-sync" "query status received --no-sync" \
+  "queue cw.ana --no-sync" "diary 2019-02-01 --no-sync"; do
+  expect_exit 1 "$D" $cmd
+  contains "$ERR" "not built yet" "$cmd before any projection says why"
+done
+[ ! -e "$DOCKET_LEDGER/views" ] && ok || fail "a read of absent views created a views store"
+mkdir "$DOCKET_LEDGER/views" && : >"$DOCKET_LEDGER/views/data.mdb" # an empty file: no views
+expect_exit 0 "$D" views status --json
+equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "an empty store file: all missing"
+expect_exit 1 "$D" views check
+[ ! -s "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status or check wrote the empty file"
+rm -r "$DOCKET_LEDGER/views"
 # project: every view built and at the head
 expect_exit 0 "$D" project --json
 HEAD=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
