@@ -41,8 +41,7 @@ int dk__actor_id_valid(const char *id, size_t len)
     return 1;
 }
 
-/* DK_EINVAL with a message naming what is wrong with `id`. */
-static int check_actor_id(const char *id)
+int dk_actor_id_check(const char *id)
 {
     if (id == NULL || id[0] == 0)
         return dk__fail(DK_EINVAL, "actor id '' is empty; it needs 1..%d characters", DK_ACTOR_MAX);
@@ -50,19 +49,23 @@ static int check_actor_id(const char *id)
     if (n > DK_ACTOR_MAX)
         return dk__fail(DK_EINVAL, "actor id '%.*s...' is %zu bytes long; the limit is %d",
                         DK_ACTOR_MAX, id, n, DK_ACTOR_MAX);
+    int printable = 1; /* else the id is shown up to its first bad byte only */
+    for (size_t i = 0; i < n; i++)
+        printable &= id[i] >= 0x20 && id[i] < 0x7f;
     for (size_t i = 0; i < n; i++)
         if (!actor_char(id[i]))
             return dk__fail(DK_EINVAL,
-                            "actor id '%s' has byte 0x%02x at position %zu; only "
+                            "actor id '%.*s%s' has byte 0x%02x at position %zu; only "
                             "[A-Za-z0-9._@-] are allowed",
-                            id, (unsigned)(unsigned char)id[i], i);
+                            printable ? (int)n : (int)i, id, printable ? "" : "...",
+                            (unsigned)(unsigned char)id[i], i);
     return 0;
 }
 
 static int key_alloc(const char *id, dk_key **out)
 {
     *out = NULL;
-    int rc = check_actor_id(id);
+    int rc = dk_actor_id_check(id);
     if (rc)
         return rc;
     if ((rc = dk_init()) != 0)

@@ -282,8 +282,11 @@ static int q_one(void *ctx, const MDB_val *k, const MDB_val *v)
 
 int dk_queue_caseworker_check(const char *caseworker)
 {
-    if (caseworker == NULL || caseworker[0] == 0 || strlen(caseworker) > DK_ACTOR_MAX)
-        return dk_fail(DK_EINVAL, "a caseworker is an actor id of 1..%d bytes", DK_ACTOR_MAX);
+    if (dk_actor_id_check(caseworker) != 0) {
+        char why[DK_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", dk_errmsg());
+        return dk_fail(DK_EINVAL, "a caseworker is an actor id: %s", why);
+    }
     return 0;
 }
 

@@ -22,6 +22,9 @@ typedef struct dk_key dk_key; /* an actor's id and Ed25519 keypair */
 
 /* New random keypair for actor `id` (1..64 bytes of [A-Za-z0-9._@-]). */
 int dk_key_generate(const char *id, dk_key **out);
+/* 0 if `id` can name an actor (1..DK_ACTOR_MAX characters of [A-Za-z0-9._@-]); else
+ * DK_EINVAL with a message naming what is wrong (and no byte of it that is not allowed). */
+int dk_actor_id_check(const char *id);
 /* Wipe and free; NULL is a no-op. */
 void dk_key_free(dk_key *k);
 const char *dk_key_id(const dk_key *k);

@@ -43,6 +43,10 @@ expect_exit 2 "$D" report --case-type asylum --outcome grant --from 2019-01-01 -
 contains "$ERR" "outcome 'grant' is not one of" "a bad outcome is named"
 expect_exit 2 "$D" queue ''
 contains "$ERR" "a caseworker is an actor id" "an empty caseworker is refused"
+expect_exit 2 "$D" queue $'cw\xff' --json # no actor can have this id: not an empty queue
+contains "$ERR" "has byte 0xff at position 2" "a caseworker id with a byte no actor id has is refused"
+expect_exit 2 "$D" queue 'cw ana'
+contains "$ERR" "has byte 0x20 at position 2" "a caseworker id with a space is refused"
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "a refused query built the views"
 # nothing built, nothing to check: not damage (exit 1, not 3)
 expect_exit 1 "$D" views check
