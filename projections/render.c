@@ -6,7 +6,32 @@
 
 #include "views_int.h"
 
-/* Append s to out, quoted JSON-style unless it is a plain word. */
+/* Bytes in the well-formed UTF-8 sequence at s[0..n) (Unicode's table 3-7), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c < 0xc2 || c > 0xf4 || len > n)
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* Append s to out, quoted JSON-style unless it is a plain word; a byte that is not part of
+ * well-formed UTF-8 (a damaged entry) is written \xNN, so that the line is valid text. */
 static void put_word(char *out, size_t cap, size_t *o, const char *s, size_t n)
 {
     int plain = n > 0;
@@ -19,14 +44,25 @@ static void put_word(char *out, size_t cap, size_t *o, const char *s, size_t n)
         *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "%.*s", (int)n, s);
     } else {
         *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\"");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0, u; i < n; i++) {
             unsigned char c = (unsigned char)s[i];
             if (c == '"' || c == '\\')
                 *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\\%c", c);
             else if (c < 0x20 || c == 0x7f)
                 *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\\u%04x", c);
-            else
+            else if (c < 0x80)
                 *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "%c", c);
+            else if ((u = utf8_len((const unsigned char *)s + i, n - i)) == 0)
+                *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\\x%02x", c);
+            else if (*o + u < cap) { /* whole, or not at all: never half a character */
+                memcpy(out + *o, s + i, u);
+                *o += u;
+                out[*o] = 0;
+                i += u - 1;
+            } else {
+                *o = cap;
+                break;
+            }
         }
         *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\"");
     }

@@ -716,12 +716,16 @@ TEST(corruption_is_named_and_repaired)
     ASSERT_EQ(mdb_del(txn, bs, &k2, NULL), 0);
     MDB_val k3 = {21, (void *)"2019\0asylum\0granted\0*"}, v3 = {8, (void *)"\0\0\0\0\0\0\0\x07"};
     ASSERT_EQ(mdb_put(txn, st, &k3, &v3, 0), 0);
+    /* a stray key with bytes that are not UTF-8 (and an "é" that is) */
+    MDB_val k4 = {15, (void *)"decided\0AS-\xff\xfe\xc3\xa9"}, v4 = {0, (void *)""};
+    ASSERT_EQ(mdb_put(txn, bs, &k4, &v4, 0), 0);
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 
     dk_views_check_report rep;
     diffs d = {0, ""};
     vw = reopen_damaged(&w, &d, &rep);
+    ASSERT_CONTAINS(d.text, "by_status|decided \"AS-\\xff\\xfe\xc3\xa9\"|");
     ASSERT_CONTAINS(d.text, "case_status|AS-2|status=xyz|status=decided");
     ASSERT_CONTAINS(d.text, "by_status|interview_scheduled VI-1|(absent)|");
     ASSERT_CONTAINS(d.text, "stats|2019 asylum granted *|count=7|count=2");
