@@ -314,7 +314,9 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
             continue;
         }
         if (rc) {
-            rc = dk__mdb_err(rc, "cannot open the ledger");
+            char what[240];
+            snprintf(what, sizeof what, "LMDB cannot open '%.200s'", dir);
+            rc = dk__mdb_err(rc, what);
             goto fail;
         }
         break;

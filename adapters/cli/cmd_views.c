@@ -330,6 +330,13 @@ int cmd_views(int argc, char **argv)
         return cli_usage_error("views %s takes at most one view name; '%s' is one too many", pos[0],
                                pos[2]);
     const char *sub = pos[0], *name = npos > 1 ? pos[1] : NULL;
+    int known = strcmp(sub, "status") == 0 || strcmp(sub, "rebuild") == 0 ||
+                strcmp(sub, "check") == 0 || strcmp(sub, "dump") == 0;
+    if (known && max && strcmp(sub, "check") != 0)
+        return cli_usage_error("--max is an option of views check only");
+    if (known && no_sync && strcmp(sub, "dump") != 0)
+        return cli_usage_error("--no-sync is an option of views dump only (status, check and "
+                               "rebuild never sync)");
     if (name && strcmp(sub, "status") == 0)
         return cli_usage_error("views status takes no view name");
     if (name && strcmp(name, "all") != 0 && dk_view_id(name) < 0)

@@ -11,10 +11,20 @@
 
 #include "cli.h"
 
+/* An error is one line: control bytes from the input it quotes (a newline in a date, an
+ * escape sequence in a name) are written \xNN, not passed to the terminal or log. */
 static int vfail(int code, const char *fmt, va_list ap)
 {
+    char msg[4 * DK_ERRMSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     fputs("docket: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    for (const char *p = msg; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(stderr, "\\x%02x", c);
+        else
+            fputc(c, stderr);
+    }
     fputc('\n', stderr);
     return code;
 }
@@ -231,6 +241,19 @@ static int utf8_ok(const char *s)
     return j != NULL;
 }
 
+/* 1 if `a` is one of `opts`, given as --name or --name=value: the value an option before
+ * it was meant to have is missing (`--max --ledger L`), not "--ledger". */
+static int names_option(const cli_opt *opts, const char *a)
+{
+    if (strncmp(a, "--", 2) != 0)
+        return 0;
+    size_t n = strcspn(a + 2, "=");
+    for (const cli_opt *o = opts; o->name; o++)
+        if (strlen(o->name) == n && strncmp(o->name, a + 2, n) == 0)
+            return 1;
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int *npos, char **pos,
               int maxpos)
 {
@@ -266,6 +289,8 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
         } else if (eq) {
             *o->str = eq + 1;
         } else if (i + 1 < argc) {
+            if (names_option(opts, argv[i + 1]))
+                return cli_usage_error("--%s needs a value before %s", o->name, argv[i + 1]);
             *o->str = argv[++i];
         } else {
             return cli_usage_error("--%s needs a value", o->name);

@@ -38,6 +38,12 @@ expect_exit 2 "$D" views status extra
 contains "$ERR" "takes no view name" "views status with a name is told so"
 expect_exit 2 "$D" views check diary extra
 contains "$ERR" "views check takes at most one view name; 'extra' is one too many" "an extra argument is named"
+expect_exit 2 "$D" views check --max --ledger "$DOCKET_LEDGER"
+contains "$ERR" "--max needs a value before --ledger" "an option taken for another's value is named"
+expect_exit 2 "$D" views status --max 3
+contains "$ERR" "--max is an option of views check only" "--max where it does nothing is refused"
+expect_exit 2 "$D" views rebuild --no-sync
+contains "$ERR" "--no-sync is an option of views dump only" "--no-sync where it does nothing is refused"
 # bad query arguments are refused before the views are opened (nor built)
 expect_exit 2 "$D" report --case-type asylum --outcome grant --from 2019-01-01 --to 2019-12-31
 contains "$ERR" "outcome 'grant' is not one of" "a bad outcome is named"
@@ -45,6 +51,9 @@ expect_exit 2 "$D" queue ''
 contains "$ERR" "a caseworker is an actor id" "an empty caseworker is refused"
 expect_exit 2 "$D" queue $'cw\xff' --json # no actor can have this id: not an empty queue
 contains "$ERR" "has byte 0xff at position 2" "a caseworker id with a byte no actor id has is refused"
+expect_exit 2 "$D" diary $'2019-02-01\n\e[31m' # an error is one line, control bytes shown
+contains "$ERR" "'2019-02-01\\x0a\\x1b[31m' is not a date" "control bytes in an error are written \\xNN"
+equals "$(printf '%s' "$ERR" | wc -l)" "0" "an error quoting a newline is still one line"
 expect_exit 2 "$D" queue 'cw ana'
 contains "$ERR" "has byte 0x20 at position 2" "a caseworker id with a space is refused"
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "a refused query built the views"
