@@ -28,6 +28,10 @@
  * steps, up to this many, and written together: each step would otherwise rewrite most
  * of those views' pages. */
 #define SCATTER_MAX 32768
+/* The held set is written in parts of at most a quarter of SCATTER_MAX, a transaction
+ * each: LMDB keeps a transaction's dirty pages in memory (and the freed ones for reuse),
+ * and the held entries' pages are distinct ones, more of them as the views grow. */
+#define HELD_PARTS  4
 #define FOLDERS_MAX 8
 /* A folder reads this many chunks' cases at once (dk_gather: their records in seq order,
  * forward through the log), but no case begun past GATHER_RECORDS records. A larger run
@@ -73,6 +77,8 @@ struct bulk {
     int stop, err;
     char errmsg[DK_ERRMSG_MAX];
     overlay scatter;
+    flush_item *held; /* the held set in LMDB's order, while it is written in parts */
+    size_t held_n, held_at;
 };
 
 static double now_s(void)
@@ -532,6 +538,7 @@ void dk__bulk_stop(dk_views *vw)
         free(k->q[(k->qhead + i) % QUEUE_CHUNKS].own);
     }
     dk__ov_free(&k->scatter);
+    free(k->held);
     pthread_mutex_destroy(&k->feed_mu);
     pthread_mutex_destroy(&k->mu);
     pthread_cond_destroy(&k->to_writer);
@@ -567,6 +574,15 @@ static int pop(bulk *k, chunk *out, double deadline)
     return got;
 }
 
+/* The held set is written: empty it for the next. */
+static void held_done(bulk *k)
+{
+    free(k->held);
+    k->held = NULL;
+    k->held_n = k->held_at = 0;
+    dk__ov_reset(&k->scatter);
+}
+
 int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
 {
     bulk *k = vw->bulk;
@@ -578,12 +594,19 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     int last_runs = k->feed_done && !k->tail_flushed;
     k->tail_flushed |= last_runs;
     pthread_mutex_unlock(&k->feed_mu);
-    if (k->scatter.n >= (vw->scatter_max ? vw->scatter_max : SCATTER_MAX) ||
-        (last_runs && k->scatter.n > 0)) {
-        /* the held entries are written in a step of their own: a transaction's dirty
-         * pages are then those of the held set or of one step's cases, not both */
-        rc = dk__flush(vw, txn, bs, &k->scatter);
-        dk__ov_reset(&k->scatter);
+    size_t held_max = vw->scatter_max ? vw->scatter_max : SCATTER_MAX;
+    if (k->held == NULL && (k->scatter.n >= held_max || (last_runs && k->scatter.n > 0)) &&
+        (rc = dk__flush_order(&k->scatter, &k->held, &k->held_n)) != 0)
+        return rc;
+    if (k->held) {
+        /* the held entries are written in steps of their own: a transaction's dirty
+         * pages are then those of a part of the held set or of one step's cases */
+        size_t part = vw->held_part ? vw->held_part : (held_max + HELD_PARTS - 1) / HELD_PARTS;
+        size_t n = k->held_n - k->held_at < part ? k->held_n - k->held_at : part;
+        rc = dk__flush_items(vw, txn, bs, k->held + k->held_at, n);
+        k->held_at += n;
+        if (k->held_at == k->held_n)
+            held_done(k);
         return rc;
     }
     /* Fill the step before writing it: a step is a transaction. */
@@ -601,6 +624,12 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
         rc = dk_fail(k->err, "%s", k->errmsg);
     int done = rc == 0 && k->folders_done == k->folders_started && k->qn == 0;
     pthread_mutex_unlock(&k->mu);
+    if (done && k->scatter.n > (vw->held_part ? vw->held_part : held_max / HELD_PARTS)) {
+        /* the last of the held set goes in parts too, from the next step on */
+        rc = dk__flush(vw, txn, bs, &vw->ov);
+        dk__ov_reset(&vw->ov);
+        return rc ? rc : dk__flush_order(&k->scatter, &k->held, &k->held_n);
+    }
     if (done)
         rc = chain_verdict(k);
     if (rc == 0)

@@ -864,11 +864,6 @@ static int cmp_entry(const void *a, const void *b)
  * shared prefix at each of its n log n steps (1M rebuild, perf share of all CPU: memcmp,
  * compare and merge sort 7.1% -> 4.1% with this, LMDB's own key compares included). */
 
-typedef struct flush_item {
-    uint64_t pfx; /* key bytes [off, off + 8) at the current level, big-endian, 0-padded */
-    ov_entry *e;
-} flush_item;
-
 #define RADIX_MIN 64 /* groups smaller than this are compared whole */
 
 static uint64_t key_word(const ov_entry *e, size_t off)
@@ -946,7 +941,7 @@ static void sort_items(flush_item *a, flush_item *tmp, size_t n, size_t off)
 }
 
 /* The overlay's entries in (view, key) order: malloc'd, *n of them. */
-static int flush_order(const overlay *ov, flush_item **out, size_t *n)
+int dk__flush_order(const overlay *ov, flush_item **out, size_t *n)
 {
     flush_item *a = malloc(ov->n * sizeof *a), *tmp = malloc(ov->n * sizeof *tmp);
     if (a == NULL || tmp == NULL) {
@@ -1044,14 +1039,21 @@ int dk__view_put(MDB_txn *txn, MDB_cursor *cur, vset *vs, int view, const void *
 
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
 {
-    (void)vw;
     if (ov->n == 0)
         return 0;
     flush_item *order = NULL;
     size_t n = 0;
-    int rc = flush_order(ov, &order, &n);
-    if (rc)
-        return rc;
+    int rc = dk__flush_order(ov, &order, &n);
+    if (rc == 0)
+        rc = dk__flush_items(vw, txn, vs, order, n);
+    free(order);
+    return rc;
+}
+
+int dk__flush_items(dk_views *vw, MDB_txn *txn, vset *vs, const flush_item *order, size_t n)
+{
+    (void)vw;
+    int rc = 0;
     /* in key order through one cursor per view: a cursor left on a leaf page finds the
      * next key there without a search from the root */
     MDB_cursor *cur[NV] = {0};
@@ -1090,6 +1092,5 @@ int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
     for (int v = 0; v < NV; v++)
         if (cur[v])
             mdb_cursor_close(cur[v]);
-    free(order);
     return rc;
 }

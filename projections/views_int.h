@@ -104,6 +104,7 @@ struct dk_views {
     unsigned full;        /* full maps met since the last commit */
     unsigned restarts;    /* rebuilds or checks whose first phase started again (tests) */
     size_t scatter_max;   /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
+    size_t held_part;     /* 0, or (tests) the entries of a part of the held set's flush */
     unsigned step_chunks; /* 0, or (tests) fewer chunks per step than bulk.c's STEP_CHUNKS */
     int adopting;         /* the open transaction takes over a dead process's build */
     uint64_t upto;        /* 0, or the last seq these views may apply */
@@ -218,6 +219,15 @@ int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b);
 
 /* Write the overlay into the set's databases, keeping digests and counts. */
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov);
+/* The same in parts: the overlay's entries in LMDB's order (a malloc'd array pointing into
+ * the overlay, which must not change until the last part is written), then any run of
+ * them. */
+typedef struct flush_item {
+    uint64_t pfx; /* key bytes [off, off + 8) at the current level, big-endian, 0-padded */
+    ov_entry *e;
+} flush_item;
+int dk__flush_order(const overlay *ov, flush_item **out, size_t *n);
+int dk__flush_items(dk_views *vw, MDB_txn *txn, vset *vs, const flush_item *order, size_t n);
 /* Put one entry into a set's view, keeping its digest and count; through `cur` (a cursor
  * on that view's database) if not NULL. `hash` is the entry's dk__entry_hash, or NULL to
  * compute it. */
