@@ -652,17 +652,25 @@ static dk_views *reopen_damaged(world *w, diffs *d, dk_views_check_report *rep)
     return vw;
 }
 
+/* A world with the golden scenario and its views built, the views handle closed (so that
+ * a test can open the views environment itself). */
+static void golden_views_closed(world *w)
+{
+    dk_views *vw;
+    world_open(w);
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    golden_scenario(w);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+}
+
 /* A views store cut short (a disk filled, a copy stopped midway): named, not mapped and
  * read past its end (SIGBUS); moved aside, the views are rebuilt. */
 TEST(truncated_store_is_named_not_read)
 {
     world w;
-    world_open(&w);
+    golden_views_closed(&w);
     dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
-    dk_views_close(vw);
     char data[700], aside[700], views[600];
     snprintf(views, sizeof views, "%s/views", w.dir);
     snprintf(data, sizeof data, "%s/data.mdb", views);
@@ -760,12 +768,8 @@ TEST(corruption_is_named_and_repaired)
 TEST(check_names_a_checkpoint_off_the_chain)
 {
     world w;
-    world_open(&w);
+    golden_views_closed(&w);
     dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
-    dk_views_close(vw);
     PUT(&w, "AS-3", "note.added", w.carol, NULL, NULL, S_("text", "after the views"));
     MDB_env *env;
     MDB_txn *txn;
