@@ -595,13 +595,13 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
     k->tail_flushed |= last_runs;
     pthread_mutex_unlock(&k->feed_mu);
     size_t held_max = vw->scatter_max ? vw->scatter_max : SCATTER_MAX;
+    size_t part = vw->held_part ? vw->held_part : (held_max + HELD_PARTS - 1) / HELD_PARTS;
     if (k->held == NULL && (k->scatter.n >= held_max || (last_runs && k->scatter.n > 0)) &&
         (rc = dk__flush_order(&k->scatter, &k->held, &k->held_n)) != 0)
         return rc;
     if (k->held) {
         /* the held entries are written in steps of their own: a transaction's dirty
          * pages are then those of a part of the held set or of one step's cases */
-        size_t part = vw->held_part ? vw->held_part : (held_max + HELD_PARTS - 1) / HELD_PARTS;
         size_t n = k->held_n - k->held_at < part ? k->held_n - k->held_at : part;
         rc = dk__flush_items(vw, txn, bs, k->held + k->held_at, n);
         k->held_at += n;
@@ -624,7 +624,7 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
         rc = dk_fail(k->err, "%s", k->errmsg);
     int done = rc == 0 && k->folders_done == k->folders_started && k->qn == 0;
     pthread_mutex_unlock(&k->mu);
-    if (done && k->scatter.n > (vw->held_part ? vw->held_part : held_max / HELD_PARTS)) {
+    if (done && k->scatter.n > part) {
         /* the last of the held set goes in parts too, from the next step on */
         rc = dk__flush(vw, txn, bs, &vw->ov);
         dk__ov_reset(&vw->ov);

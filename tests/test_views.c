@@ -2627,6 +2627,43 @@ TEST(close_mid_bulk_leaves_nothing_behind)
     world_close(&w);
 }
 
+/* A rebuild closed while its held set is written in parts (from helper-39's review):
+ * nothing of the build is left, and the live views are as they were. */
+TEST(close_mid_held_parts_leaves_nothing_behind)
+{
+    world w;
+    world_open(&w);
+    golden_scenario(&w);
+    rich_cases(&w, 300);
+    dk_views_opts o = {1000, 1, 0, 1, 0};
+    for (int n = 1; n <= 14; n++) {
+        dk_views *vw;
+        ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+        ASSERT_OK(dk_views_sync(vw));
+        uint64_t before[DK_VIEW_COUNT], after[DK_VIEW_COUNT];
+        gens(vw, before);
+        vw->scatter_max = 8;
+        vw->held_part = 16;
+        ASSERT_OK(dk_views_request_rebuild(vw, "all"));
+        dk_views_batch b;
+        for (int i = 0; i < n + 1; i++)
+            ASSERT_OK(dk_views_step(vw, &b));
+        dk_views_close(vw);
+        ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+        int recs, dbs;
+        char names[2048];
+        leftovers(vw, &recs, &dbs, names, sizeof names);
+        ASSERT_EQ(recs, 0);
+        ASSERT_EQ(dbs, 0);
+        gens(vw, after);
+        for (int i = 0; i < DK_VIEW_COUNT; i++)
+            ASSERT_EQ(after[i], before[i]);
+        expect_intact(vw);
+        dk_views_close(vw);
+    }
+    world_close(&w);
+}
+
 /* ---- helper-19's reproducers ---- */
 /* A check whose compare step meets a full map: the step is retried; the report must be
  * that of one comparison. */
@@ -4189,20 +4226,18 @@ TH_MAIN(
                                                         TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
                                                             full_map_at_every_other_check_step)
                                                             TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                full_map_in_a_short_check)
-                                                                TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(
-                                                                    held_entry_steps_equal_incremental)
-                                                                    TH_ENTRY(
-                                                                        full_map_in_a_requested_rebuild_by_sync)
+                                                                full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
+                                                                TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                                    full_map_in_a_requested_rebuild_by_sync)
+                                                                    TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
+                                                                        close_mid_bulk_leaves_nothing_behind)
                                                                         TH_ENTRY(
-                                                                            full_map_in_a_projectors_rebuild)
+                                                                            close_mid_held_parts_leaves_nothing_behind)
                                                                             TH_ENTRY(
-                                                                                close_mid_bulk_leaves_nothing_behind)
+                                                                                full_map_at_a_checks_compare_reports_once)
                                                                                 TH_ENTRY(
-                                                                                    full_map_at_a_checks_compare_reports_once)
+                                                                                    full_map_at_a_checks_compare_reports_damage_once)
                                                                                     TH_ENTRY(
-                                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                                        failed_map_growth_leaves_the_handle_usable)
                                                                                         TH_ENTRY(
-                                                                                            failed_map_growth_leaves_the_handle_usable)
-                                                                                            TH_ENTRY(
-                                                                                                a_dropped_run_spares_a_build_another_process_took))
+                                                                                            a_dropped_run_spares_a_build_another_process_took))
