@@ -298,9 +298,13 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
         int r = dk__build_load(vw, txn, vw->run.gen, &bs, &pid, &flags);
         if (r == 0)
             have_build = 1;
-        else if (r == MDB_NOTFOUND)
-            vw->run.active = 0; /* dropped by someone: start again below if still needed */
-        else
+        else if (r == MDB_NOTFOUND) {
+            /* dropped by someone: start again below if still needed, once the first
+             * phase's folders, if any, are stopped (the next would take their place) */
+            dk__bulk_stop(vw);
+            vw->run.active = 0;
+            vw->run.bulk = 0;
+        } else
             return done(b, finish(vw, txn, dk__mdb_fail(r, "cannot read the rebuild record")));
     }
     if (!vw->run.active) {

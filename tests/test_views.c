@@ -1,6 +1,7 @@
 /* test_views.c - the projections: a golden scenario through every view against expected
  * output written by hand; undo, corruption and rebuild, version changes, the libuv projector. */
 #define _GNU_SOURCE /* unshare, CLONE_NEWTIME */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -2627,6 +2628,54 @@ TEST(close_mid_bulk_leaves_nothing_behind)
     world_close(&w);
 }
 
+/* Threads of this process whose name is `name`. */
+static int threads_named(const char *name)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    ASSERT(d != NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f))
+            n += strncmp(comm, name, strlen(name)) == 0;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* A build whose record is dropped under it (by another process's mistake, or by hand)
+ * while its first phase folds: the folders of the dropped build are stopped before a new
+ * build starts its own (they were left running, blocked on a queue no one emptied, with
+ * the ledger's snapshots held). */
+TEST(a_build_dropped_under_its_first_phase_stops_it)
+{
+    world w;
+    world_open(&w);
+    golden_scenario(&w);
+    rich_cases(&w, 300);
+    dk_views_opts o = {1000, 1, 0, 1, 0}; /* first phase, a case a chunk */
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    vw->step_chunks = 4;
+    dk_views_batch b;
+    for (int i = 0; i < 3; i++)
+        ASSERT_OK(dk_views_step(vw, &b)); /* the build, then its first phase's steps */
+    ASSERT(vw->bulk != NULL);
+    MDB_txn *txn;
+    ASSERT_OK(dk__txn_begin(vw, 0, &txn));
+    ASSERT_OK(dk__build_drop_own(vw, txn, vw->run.gen, vw->run.mask));
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    ASSERT_OK(dk_views_sync(vw)); /* a new build, from the start */
+    expect_intact(vw);
+    dk_views_close(vw);
+    ASSERT_EQ(threads_named("dk-views-fold"), 0); /* every folder was stopped and joined */
+    world_close(&w);
+}
+
 /* A rebuild closed while its held set is written in parts (from helper-39's review):
  * nothing of the build is left, and the live views are as they were. */
 TEST(close_mid_held_parts_leaves_nothing_behind)
@@ -4234,10 +4283,12 @@ TH_MAIN(
                                                                         TH_ENTRY(
                                                                             close_mid_held_parts_leaves_nothing_behind)
                                                                             TH_ENTRY(
-                                                                                full_map_at_a_checks_compare_reports_once)
+                                                                                a_build_dropped_under_its_first_phase_stops_it)
                                                                                 TH_ENTRY(
-                                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                                    full_map_at_a_checks_compare_reports_once)
                                                                                     TH_ENTRY(
-                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                        full_map_at_a_checks_compare_reports_damage_once)
                                                                                         TH_ENTRY(
-                                                                                            a_dropped_run_spares_a_build_another_process_took))
+                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                            TH_ENTRY(
+                                                                                                a_dropped_run_spares_a_build_another_process_took))
