@@ -201,8 +201,8 @@ int dk__env_open(dk_views *vw)
         char msg[DK_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", dk_errmsg());
         rc = dk_fail(rc,
-                     "%s; views are rebuilt from the ledger: move '%s' aside, then run "
-                     "`docket views rebuild`",
+                     "%s; views are derived from the ledger: `docket views rebuild` moves "
+                     "'%s' aside and builds them anew",
                      msg, path);
         goto fail;
     }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -136,9 +138,36 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
     return EXIT_OK;
 }
 
-/* Open the ledger and its views; `sync` brings them up to date first. Unless `create`,
- * a ledger with no views store yet is refused before the store is made: commands that
- * only read the views leave the ledger's directory as they found it. */
+enum { OPEN_ONLY, OPEN_CREATE, OPEN_REPLACE };
+
+/* `views rebuild` given a views store that cannot be opened as one (cut short, or not a
+ * views store): the store is derived data, so it is moved aside whole, for whoever wants
+ * to look at it, and the views are built into a new one. 0, or a DK_E* code. */
+static int set_aside(const char *dir)
+{
+    char from[4200], to[4300], why[DK_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", dk_errmsg());
+    char stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
+    snprintf(from, sizeof from, "%s/views", dir);
+    snprintf(to, sizeof to, "%s/views.damaged-%s", dir, stamp);
+    struct stat st;
+    for (int i = 2; stat(to, &st) == 0 && i < 100; i++) /* one already set aside this second */
+        snprintf(to, sizeof to, "%s/views.damaged-%s-%d", dir, stamp, i);
+    if (rename(from, to) != 0)
+        return dk_fail(DK_EIO, "%s; moving it aside to '%s' failed: %s", why, to, strerror(errno));
+    fprintf(stderr,
+            "docket: %s\ndocket: moved the damaged views store to '%s'; building the "
+            "views anew\n",
+            why, to);
+    return 0;
+}
+
+/* Open the ledger and its views; `sync` brings them up to date first. With OPEN_ONLY, a
+ * ledger with no views store yet is refused before the store is made: commands that
+ * only read the views leave the ledger's directory as they found it. OPEN_REPLACE: a
+ * store that cannot be opened is set aside (set_aside) and a new one made. */
 static int vopen_all(const char *ledger, const char *batch, int sync, int create, vopen *o)
 {
     memset(o, 0, sizeof *o);
@@ -157,11 +186,13 @@ static int vopen_all(const char *ledger, const char *batch, int sync, int create
         return rc;
     }
     dk_view_status none[DK_VIEW_COUNT];
-    int err = create ? 0 : dk_views_absent(o->lg, dir, none);
+    int err = create != OPEN_ONLY ? 0 : dk_views_absent(o->lg, dir, none);
     if (err == 1)
         err = dk_fail(DK_ENOTFOUND, "the views are not built yet (docket project or docket "
                                     "views rebuild builds them)");
     if (err == 0)
+        err = dk_views_open(o->lg, dir, &vo, &o->vw);
+    if (err == DK_ECORRUPT && create == OPEN_REPLACE && (err = set_aside(dir)) == 0)
         err = dk_views_open(o->lg, dir, &vo, &o->vw);
     if (err) {
         dk_ledger_close(o->lg);
@@ -351,11 +382,11 @@ int cmd_views(int argc, char **argv)
         int shown;
         if ((rc = status_without_store(ledger, json, &shown)) != EXIT_OK || shown)
             return rc;
-        if ((rc = vopen_all(ledger, NULL, 0, 0, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, OPEN_ONLY, &o)) != EXIT_OK)
             return rc;
         rc = print_status(o.vw, json);
     } else if (strcmp(sub, "rebuild") == 0) {
-        if ((rc = vopen_all(ledger, NULL, 0, 1, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, OPEN_REPLACE, &o)) != EXIT_OK)
             return rc;
         int err = dk_views_rebuild(o.vw, name);
         if (err)
@@ -365,7 +396,7 @@ int cmd_views(int argc, char **argv)
         else
             printf("rebuilt %s\n", name ? name : "all views");
     } else if (strcmp(sub, "check") == 0) {
-        if ((rc = vopen_all(ledger, NULL, 0, 0, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, OPEN_ONLY, &o)) != EXIT_OK)
             return rc;
         diff_ctx d = {json, json ? json_array() : NULL};
         dk_views_check_report rep;
@@ -403,7 +434,8 @@ int cmd_views(int argc, char **argv)
     } else if (strcmp(sub, "dump") == 0) {
         if (name == NULL || strcmp(name, "all") == 0)
             return cli_usage_error("views dump needs one view name");
-        if ((rc = vopen_all(ledger, NULL, !no_sync, !no_sync, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, !no_sync, no_sync ? OPEN_ONLY : OPEN_CREATE, &o)) !=
+            EXIT_OK)
             return rc;
         dump_ctx d = {json, json ? json_array() : NULL};
         uint64_t as_of = 0;
@@ -533,7 +565,7 @@ int cmd_project(int argc, char **argv)
     if (poll && (poll_ms == 0 || poll_ms > 3600000))
         return cli_usage_error("--poll-ms must be 1..3600000");
     vopen o;
-    if ((rc = vopen_all(ledger, batch, 0, 1, &o)) != EXIT_OK)
+    if ((rc = vopen_all(ledger, batch, 0, OPEN_CREATE, &o)) != EXIT_OK)
         return rc;
     if (!follow_flag) {
         int err = dk_views_sync(o.vw);
@@ -721,7 +753,7 @@ static int run_list(const char *ledger, int no_sync, int json, const char *key, 
                     const char *view, list_fn call)
 {
     vopen o;
-    int rc = vopen_all(ledger, NULL, !no_sync, !no_sync, &o);
+    int rc = vopen_all(ledger, NULL, !no_sync, no_sync ? OPEN_ONLY : OPEN_CREATE, &o);
     if (rc != EXIT_OK)
         return rc;
     qctx q = {json, json ? json_array() : NULL, 0};
@@ -869,7 +901,7 @@ int cmd_report(int argc, char **argv)
         return EXIT_USAGE;
     }
     vopen o;
-    if ((rc = vopen_all(ledger, NULL, !no_sync, !no_sync, &o)) != EXIT_OK)
+    if ((rc = vopen_all(ledger, NULL, !no_sync, no_sync ? OPEN_ONLY : OPEN_CREATE, &o)) != EXIT_OK)
         return rc;
     dk_report_result res;
     uint64_t as_of = 0;
