@@ -20,6 +20,7 @@ typedef struct vopen {
     dk_ledger *lg;
     dk_views *vw;
     char scratch[4096];
+    int replaced; /* the views store could not be opened, was set aside, and is new */
 } vopen;
 
 static void scratch_remove(const char *dir);
@@ -192,8 +193,10 @@ static int vopen_all(const char *ledger, const char *batch, int sync, int create
                                     "views rebuild builds them)");
     if (err == 0)
         err = dk_views_open(o->lg, dir, &vo, &o->vw);
-    if (err == DK_ECORRUPT && create == OPEN_REPLACE && (err = set_aside(dir)) == 0)
+    if (err == DK_ECORRUPT && create == OPEN_REPLACE && (err = set_aside(dir)) == 0) {
+        o->replaced = 1;
         err = dk_views_open(o->lg, dir, &vo, &o->vw);
+    }
     if (err) {
         dk_ledger_close(o->lg);
         o->lg = NULL;
@@ -388,13 +391,18 @@ int cmd_views(int argc, char **argv)
     } else if (strcmp(sub, "rebuild") == 0) {
         if ((rc = vopen_all(ledger, NULL, 0, OPEN_REPLACE, &o)) != EXIT_OK)
             return rc;
-        int err = dk_views_rebuild(o.vw, name);
+        if (o.replaced && name && strcmp(name, "all") != 0)
+            fprintf(stderr,
+                    "docket: the new store holds no views yet: rebuilding all of them, "
+                    "not only %s\n",
+                    name);
+        int err = dk_views_rebuild(o.vw, o.replaced ? NULL : name);
         if (err)
             rc = vfail(err, "rebuild failed");
         else if (json)
             rc = print_status(o.vw, 1);
         else
-            printf("rebuilt %s\n", name ? name : "all views");
+            printf("rebuilt %s\n", name && !o.replaced ? name : "all views");
     } else if (strcmp(sub, "check") == 0) {
         if ((rc = vopen_all(ledger, NULL, 0, OPEN_ONLY, &o)) != EXIT_OK)
             return rc;

@@ -203,8 +203,9 @@ truncate -s $(($(stat -c %s "$V") / 2)) "$V"
 expect_exit 3 "$D" views status
 contains "$ERR" "the views store is truncated" "a truncated store is named"
 expect_exit 3 "$D" queue cw.ana --no-sync
-expect_exit 0 "$D" views rebuild
+expect_exit 0 "$D" views rebuild diary
 contains "$ERR" "moved the damaged views store to '$DOCKET_LEDGER/views.damaged-" "rebuild says where it went"
+contains "$ERR" "rebuilding all of them, not only diary" "the new store gets every view"
 ls -d "$DOCKET_LEDGER"/views.damaged-*/data.mdb >/dev/null && ok || fail "the damaged store was not kept"
 expect_exit 0 "$D" views check
 expect_exit 0 "$D" queue cw.ana --no-sync --json
