@@ -197,15 +197,8 @@ int dk__env_open(dk_views *vw)
         vw->env = NULL;
         return dk__mdb_fail(rc, "cannot open the views environment");
     }
-    if ((rc = dk_lmdb_file_check(vw->env, "the views store")) != 0) {
-        char msg[DK_ERRMSG_MAX];
-        snprintf(msg, sizeof msg, "%s", dk_errmsg());
-        rc = dk_fail(rc,
-                     "%s; views are derived from the ledger: `docket views rebuild` moves "
-                     "'%s' aside and builds them anew",
-                     msg, path);
+    if ((rc = dk_lmdb_file_check(vw->env, "the views store")) != 0)
         goto fail;
-    }
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
         goto fail;

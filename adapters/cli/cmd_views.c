@@ -1,10 +1,12 @@
 /* cmd_views.c - the views commands: views status|rebuild|check|dump, project [--follow],
  * and the queries query status, queue, diary, report and errors. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -153,16 +155,50 @@ static int set_aside(const char *dir)
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
     snprintf(from, sizeof from, "%s/views", dir);
     snprintf(to, sizeof to, "%s/views.damaged-%s", dir, stamp);
+    struct stat ls;
+    if (lstat(from, &ls) == 0 && S_ISLNK(ls.st_mode))
+        return dk_fail(DK_ECORRUPT,
+                       "%s; '%s' is a symbolic link, so the damaged store is not moved: move "
+                       "its files aside where it points, then run `docket views rebuild`",
+                       why, from);
     struct stat st;
     for (int i = 2; stat(to, &st) == 0 && i < 100; i++) /* one already set aside this second */
         snprintf(to, sizeof to, "%s/views.damaged-%s-%d", dir, stamp, i);
-    if (rename(from, to) != 0)
-        return dk_fail(DK_EIO, "%s; moving it aside to '%s' failed: %s", why, to, strerror(errno));
+    if (rename(from, to) != 0) {
+        int e = errno;
+        return dk_fail(e == EACCES || e == EPERM ? DK_EDENIED : DK_EIO,
+                       "%s; moving the store aside to '%s' failed: %s", why, to, strerror(e));
+    }
     fprintf(stderr,
             "docket: %s\ndocket: moved the damaged views store to '%s'; building the "
             "views anew\n",
             why, to);
     return 0;
+}
+
+/* The views store of `dir` could not be opened as one: under a lock (two rebuilds may meet
+ * the same damage), open it again, and if it is still damaged, set it aside and make a new
+ * one. 0 with o->vw open, or a DK_E* code. */
+static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo)
+{
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/views.setaside.lock", dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return dk_fail(e == EACCES || e == EPERM ? DK_EDENIED : DK_EIO,
+                       "cannot lock '%s' to set the damaged views store aside: %s", lock,
+                       strerror(e));
+    }
+    int err = dk_views_open(o->lg, dir, vo, &o->vw); /* another rebuild may have done it */
+    if (err == DK_ECORRUPT && (err = set_aside(dir)) == 0) {
+        o->replaced = 1;
+        err = dk_views_open(o->lg, dir, vo, &o->vw);
+    }
+    close(fd); /* and the lock with it */
+    return err;
 }
 
 /* Open the ledger and its views; `sync` brings them up to date first. With OPEN_ONLY, a
@@ -193,14 +229,15 @@ static int vopen_all(const char *ledger, const char *batch, int sync, int create
                                     "views rebuild builds them)");
     if (err == 0)
         err = dk_views_open(o->lg, dir, &vo, &o->vw);
-    if (err == DK_ECORRUPT && create == OPEN_REPLACE && (err = set_aside(dir)) == 0) {
-        o->replaced = 1;
-        err = dk_views_open(o->lg, dir, &vo, &o->vw);
-    }
+    if (err == DK_ECORRUPT && create == OPEN_REPLACE)
+        err = replace_store(o, dir, &vo);
     if (err) {
         dk_ledger_close(o->lg);
         o->lg = NULL;
-        return vfail(err, "cannot open the views");
+        return vfail(err, err == DK_ECORRUPT && create != OPEN_REPLACE
+                              ? "cannot open the views store (`docket views rebuild` sets a "
+                                "damaged one aside and builds the views anew)"
+                              : "cannot open the views");
     }
     if (sync && (err = dk_views_sync(o->vw)) != 0) {
         rc = vfail(err, "cannot bring the views up to date");

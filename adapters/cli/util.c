@@ -75,8 +75,10 @@ int cli_open_ledger(const char *opt, int read_only, dk_ledger **out)
         return EXIT_USAGE;
     dk_ledger_opts o = {0, 0, read_only, 0};
     int rc = dk_ledger_open(dir, &o, out);
-    if (rc)
-        return cli_dk_fail(rc, "cannot open the ledger");
+    if (rc) {
+        cli_dk_fail(rc, "cannot open the ledger");
+        return rc == DK_ECORRUPT ? EXIT_DAMAGE : EXIT_FAIL; /* cut short, not LMDB's, ... */
+    }
     return EXIT_OK;
 }
 

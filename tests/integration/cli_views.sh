@@ -202,6 +202,12 @@ V="$DOCKET_LEDGER/views/data.mdb"
 truncate -s $(($(stat -c %s "$V") / 2)) "$V"
 expect_exit 3 "$D" views status
 contains "$ERR" "the views store is truncated" "a truncated store is named"
+contains "$ERR" "docket views rebuild\` sets a damaged one aside" "and the remedy"
+cp -a "$DOCKET_LEDGER" "$T/L2" && rm -r "$T/L2/views" &&
+  ln -s "$DOCKET_LEDGER/views" "$T/L2/views"
+expect_exit 3 "$D" views rebuild --ledger "$T/L2" # a symlinked store is not moved
+contains "$ERR" "is a symbolic link, so the damaged store is not moved" "a symlinked store is left where it is"
+[ -L "$T/L2/views" ] && ok || fail "the symlink to the views was moved"
 expect_exit 3 "$D" queue cw.ana --no-sync
 expect_exit 0 "$D" views rebuild diary
 contains "$ERR" "moved the damaged views store to '$DOCKET_LEDGER/views.damaged-" "rebuild says where it went"
@@ -210,4 +216,8 @@ ls -d "$DOCKET_LEDGER"/views.damaged-*/data.mdb >/dev/null && ok || fail "the da
 expect_exit 0 "$D" views check
 expect_exit 0 "$D" queue cw.ana --no-sync --json
 equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1', 'AS-2']" "the views anew"
+# a ledger cut short: damage (exit 3), for verify as for the rest
+cp -a "$DOCKET_LEDGER" "$T/cut" && truncate -s 8192 "$T/cut/data.mdb"
+expect_exit 3 "$D" verify --ledger "$T/cut"
+contains "$ERR" "the ledger is truncated" "verify names a truncated ledger"
 finish
