@@ -141,15 +141,16 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
     return EXIT_OK;
 }
 
-enum { OPEN_ONLY, OPEN_CREATE, OPEN_REPLACE };
+/* OPEN_REPLACE: a store that cannot be opened is set aside; OPEN_FRESH: the store is set
+ * aside whatever its state (`views rebuild --fresh`, for damage LMDB meets only later). */
+enum { OPEN_ONLY, OPEN_CREATE, OPEN_REPLACE, OPEN_FRESH };
 
 /* `views rebuild` given a views store that cannot be opened as one (cut short, or not a
  * views store): the store is derived data, so it is moved aside whole, for whoever wants
  * to look at it, and the views are built into a new one. 0, or a DK_E* code. */
-static int set_aside(const char *dir)
+static int set_aside(const char *dir, const char *why)
 {
-    char from[4200], to[4300], why[DK_ERRMSG_MAX];
-    snprintf(why, sizeof why, "%s", dk_errmsg());
+    char from[4200], to[4300];
     char stamp[32];
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
@@ -169,9 +170,7 @@ static int set_aside(const char *dir)
         return dk_fail(e == EACCES || e == EPERM ? DK_EDENIED : DK_EIO,
                        "%s; moving the store aside to '%s' failed: %s", why, to, strerror(e));
     }
-    fprintf(stderr,
-            "docket: %s\ndocket: moved the damaged views store to '%s'; building the "
-            "views anew\n",
+    fprintf(stderr, "docket: %s\ndocket: moved the views store to '%s'; building the views anew\n",
             why, to);
     return 0;
 }
@@ -179,7 +178,7 @@ static int set_aside(const char *dir)
 /* The views store of `dir` could not be opened as one: under a lock (two rebuilds may meet
  * the same damage), open it again, and if it is still damaged, set it aside and make a new
  * one. 0 with o->vw open, or a DK_E* code. */
-static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo)
+static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo, int fresh)
 {
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/views.setaside.lock", dir);
@@ -192,8 +191,17 @@ static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo)
                        "cannot lock '%s' to set the damaged views store aside: %s", lock,
                        strerror(e));
     }
-    int err = dk_views_open(o->lg, dir, vo, &o->vw); /* another rebuild may have done it */
-    if (err == DK_ECORRUPT && (err = set_aside(dir)) == 0) {
+    char why[DK_ERRMSG_MAX] = "views rebuild --fresh: the old store is kept, not opened";
+    struct stat st;
+    char views[4200];
+    snprintf(views, sizeof views, "%s/views", dir);
+    int err = fresh ? (lstat(views, &st) == 0 ? DK_ECORRUPT : 0)
+                    : dk_views_open(o->lg, dir, vo, &o->vw); /* another rebuild may have */
+    if (err == DK_ECORRUPT && !fresh)
+        snprintf(why, sizeof why, "%s", dk_errmsg());
+    if (err == 0 && fresh)
+        err = dk_views_open(o->lg, dir, vo, &o->vw); /* none to set aside */
+    else if (err == DK_ECORRUPT && (err = set_aside(dir, why)) == 0) {
         o->replaced = 1;
         err = dk_views_open(o->lg, dir, vo, &o->vw);
     }
@@ -227,14 +235,16 @@ static int vopen_all(const char *ledger, const char *batch, int sync, int create
     if (err == 1)
         err = dk_fail(DK_ENOTFOUND, "the views are not built yet (docket project or docket "
                                     "views rebuild builds them)");
-    if (err == 0)
+    if (err == 0 && create == OPEN_FRESH)
+        err = replace_store(o, dir, &vo, 1);
+    else if (err == 0)
         err = dk_views_open(o->lg, dir, &vo, &o->vw);
     if (err == DK_ECORRUPT && create == OPEN_REPLACE)
-        err = replace_store(o, dir, &vo);
+        err = replace_store(o, dir, &vo, 0);
     if (err) {
         dk_ledger_close(o->lg);
         o->lg = NULL;
-        return vfail(err, err == DK_ECORRUPT && create != OPEN_REPLACE
+        return vfail(err, err == DK_ECORRUPT && create < OPEN_REPLACE
                               ? "cannot open the views store (`docket views rebuild` sets a "
                                 "damaged one aside and builds the views anew)"
                               : "cannot open the views");
@@ -373,25 +383,25 @@ static int on_row(void *ud, const char *key, const char *value)
 
 static const char views_usage[] =
     "usage: docket views status [--json]\n"
-    "       docket views rebuild [NAME|all] [--json]\n"
+    "       docket views rebuild [NAME|all] [--fresh] [--json]\n"
     "       docket views check [NAME|all] [--max N] [--json]\n"
     "       docket views dump NAME [--no-sync] [--json]\n"
     "  (all take --ledger DIR)\n"
     "Views: case_status, by_status, queue, diary, stats, errors (and _cases, the case states).\n"
     "status: each view's checkpoint, the ledger head and the lag. rebuild: rebuild into fresh\n"
     "databases, then swap them in atomically. check: recompute from the ledger and compare\n"
-    "entry by entry and digest by digest; exit 3 if a view is damaged.\n";
+    "entry by entry and digest by digest; exit 3 if a view is damaged. rebuild sets a store\n"
+    "that cannot be opened aside (views.damaged-TIME), and with --fresh any store, for damage\n"
+    "LMDB meets only while reading.\n";
 
 int cmd_views(int argc, char **argv)
 {
     const char *ledger = NULL, *max = NULL;
-    int json = 0, no_sync = 0, npos;
+    int json = 0, no_sync = 0, fresh = 0, npos;
     char *pos[8];
-    const cli_opt opts[] = {{"ledger", &ledger, NULL},
-                            {"json", NULL, &json},
-                            {"max", &max, NULL},
-                            {"no-sync", NULL, &no_sync},
-                            {NULL, NULL, NULL}};
+    const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"json", NULL, &json},
+                            {"max", &max, NULL},       {"no-sync", NULL, &no_sync},
+                            {"fresh", NULL, &fresh},   {NULL, NULL, NULL}};
     int rc = cli_parse(argc, argv, opts, views_usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
         return rc;
@@ -403,6 +413,8 @@ int cmd_views(int argc, char **argv)
     const char *sub = pos[0], *name = npos > 1 ? pos[1] : NULL;
     int known = strcmp(sub, "status") == 0 || strcmp(sub, "rebuild") == 0 ||
                 strcmp(sub, "check") == 0 || strcmp(sub, "dump") == 0;
+    if (known && fresh && strcmp(sub, "rebuild") != 0)
+        return cli_usage_error("--fresh is an option of views rebuild only");
     if (known && max && strcmp(sub, "check") != 0)
         return cli_usage_error("--max is an option of views check only");
     if (known && no_sync && strcmp(sub, "dump") != 0)
@@ -426,7 +438,7 @@ int cmd_views(int argc, char **argv)
             return rc;
         rc = print_status(o.vw, json);
     } else if (strcmp(sub, "rebuild") == 0) {
-        if ((rc = vopen_all(ledger, NULL, 0, OPEN_REPLACE, &o)) != EXIT_OK)
+        if ((rc = vopen_all(ledger, NULL, 0, fresh ? OPEN_FRESH : OPEN_REPLACE, &o)) != EXIT_OK)
             return rc;
         if (o.replaced && name && strcmp(name, "all") != 0)
             fprintf(stderr,

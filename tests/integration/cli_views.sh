@@ -210,12 +210,18 @@ contains "$ERR" "is a symbolic link, so the damaged store is not moved" "a symli
 [ -L "$T/L2/views" ] && ok || fail "the symlink to the views was moved"
 expect_exit 3 "$D" queue cw.ana --no-sync
 expect_exit 0 "$D" views rebuild diary
-contains "$ERR" "moved the damaged views store to '$DOCKET_LEDGER/views.damaged-" "rebuild says where it went"
+contains "$ERR" "moved the views store to '$DOCKET_LEDGER/views.damaged-" "rebuild says where it went"
 contains "$ERR" "rebuilding all of them, not only diary" "the new store gets every view"
 ls -d "$DOCKET_LEDGER"/views.damaged-*/data.mdb >/dev/null && ok || fail "the damaged store was not kept"
 expect_exit 0 "$D" views check
 expect_exit 0 "$D" queue cw.ana --no-sync --json
 equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1', 'AS-2']" "the views anew"
+# --fresh: the store set aside whatever its state (damage LMDB meets only while reading)
+expect_exit 0 "$D" views rebuild --fresh --json
+contains "$ERR" "views rebuild --fresh: the old store is kept, not opened" "--fresh says what it did"
+equals "$(ls -d "$DOCKET_LEDGER"/views.damaged-* | wc -l)" "2" "a second store set aside"
+expect_exit 0 "$D" views check
+expect_exit 2 "$D" views check --fresh
 # a ledger cut short: damage (exit 3), for verify as for the rest
 cp -a "$DOCKET_LEDGER" "$T/cut" && truncate -s 8192 "$T/cut/data.mdb"
 expect_exit 3 "$D" verify --ledger "$T/cut"
