@@ -274,10 +274,11 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
      * a whole chunk's entries, and hands over a copy of the held ones dk__bulk_sort left in
      * it (the own ones are in `own`, allocated at their size). */
     chunk out = {NULL, c->len, c->len, c->own, c->olen, c->ocap};
-    if (c->len && (out.blob = malloc(c->len)) == NULL)
-        return dk_fail(DK_ENOMEM, "out of memory folding a case");
-    if (c->len)
+    if (c->len) {
+        if ((out.blob = malloc(c->len)) == NULL)
+            return dk_fail(DK_ENOMEM, "out of memory folding a case");
         memcpy(out.blob, c->blob, c->len);
+    }
     c->len = 0;
     c->own = NULL;
     c->olen = c->ocap = 0;
@@ -603,7 +604,7 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
         /* the held entries are written in steps of their own: a transaction's dirty
          * pages are then those of a part of the held set or of one step's cases */
         size_t n = k->held_n - k->held_at < part ? k->held_n - k->held_at : part;
-        rc = dk__flush_items(vw, txn, bs, k->held + k->held_at, n);
+        rc = dk__flush_items(txn, bs, k->held + k->held_at, n);
         k->held_at += n;
         if (k->held_at == k->held_n)
             held_done(k);

@@ -1032,20 +1032,20 @@ int dk__view_put(MDB_txn *txn, MDB_cursor *cur, vset *vs, int view, const void *
 
 int dk__flush(dk_views *vw, MDB_txn *txn, vset *vs, overlay *ov)
 {
+    (void)vw;
     if (ov->n == 0)
         return 0;
     flush_item *order = NULL;
     size_t n = 0;
     int rc = dk__flush_order(ov, &order, &n);
     if (rc == 0)
-        rc = dk__flush_items(vw, txn, vs, order, n);
+        rc = dk__flush_items(txn, vs, order, n);
     free(order);
     return rc;
 }
 
-int dk__flush_items(dk_views *vw, MDB_txn *txn, vset *vs, const flush_item *order, size_t n)
+int dk__flush_items(MDB_txn *txn, vset *vs, const flush_item *order, size_t n)
 {
-    (void)vw;
     int rc = 0;
     /* in key order through one cursor per view: a cursor left on a leaf page finds the
      * next key there without a search from the root */

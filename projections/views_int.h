@@ -227,7 +227,7 @@ typedef struct flush_item {
     ov_entry *e;
 } flush_item;
 int dk__flush_order(const overlay *ov, flush_item **out, size_t *n);
-int dk__flush_items(dk_views *vw, MDB_txn *txn, vset *vs, const flush_item *order, size_t n);
+int dk__flush_items(MDB_txn *txn, vset *vs, const flush_item *order, size_t n);
 /* Put one entry into a set's view, keeping its digest and count; through `cur` (a cursor
  * on that view's database) if not NULL. `hash` is the entry's dk__entry_hash, or NULL to
  * compute it. */

@@ -145,6 +145,11 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
  * aside whatever its state (`views rebuild --fresh`, for damage LMDB meets only later). */
 enum { OPEN_ONLY, OPEN_CREATE, OPEN_REPLACE, OPEN_FRESH };
 
+static int errno_err(int e)
+{
+    return e == EACCES || e == EPERM ? DK_EDENIED : DK_EIO;
+}
+
 /* `views rebuild` given a views store that cannot be opened as one (cut short, or not a
  * views store): the store is derived data, so it is moved aside whole, for whoever wants
  * to look at it, and the views are built into a new one. 0, or a DK_E* code. */
@@ -167,17 +172,17 @@ static int set_aside(const char *dir, const char *why)
         snprintf(to, sizeof to, "%s/views.damaged-%s-%d", dir, stamp, i);
     if (rename(from, to) != 0) {
         int e = errno;
-        return dk_fail(e == EACCES || e == EPERM ? DK_EDENIED : DK_EIO,
-                       "%s; moving the store aside to '%s' failed: %s", why, to, strerror(e));
+        return dk_fail(errno_err(e), "%s; moving the store aside to '%s' failed: %s", why, to,
+                       strerror(e));
     }
     fprintf(stderr, "docket: %s\ndocket: moved the views store to '%s'; building the views anew\n",
             why, to);
     return 0;
 }
 
-/* The views store of `dir` could not be opened as one: under a lock (two rebuilds may meet
- * the same damage), open it again, and if it is still damaged, set it aside and make a new
- * one. 0 with o->vw open, or a DK_E* code. */
+/* The views store of `dir` could not be opened as one (or, `fresh`, is not to be opened):
+ * under a lock, since two rebuilds may meet the same damage, set it aside unless another
+ * rebuild already has, then open a new one. 0 with o->vw open, or a DK_E* code. */
 static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo, int fresh)
 {
     char lock[4200];
@@ -187,24 +192,23 @@ static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo, int
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return dk_fail(e == EACCES || e == EPERM ? DK_EDENIED : DK_EIO,
-                       "cannot lock '%s' to set the damaged views store aside: %s", lock,
-                       strerror(e));
+        return dk_fail(errno_err(e), "cannot lock '%s' to set the damaged views store aside: %s",
+                       lock, strerror(e));
     }
     char why[DK_ERRMSG_MAX] = "views rebuild --fresh: the old store is kept, not opened";
-    struct stat st;
     char views[4200];
+    struct stat st;
     snprintf(views, sizeof views, "%s/views", dir);
-    int err = fresh ? (lstat(views, &st) == 0 ? DK_ECORRUPT : 0)
-                    : dk_views_open(o->lg, dir, vo, &o->vw); /* another rebuild may have */
-    if (err == DK_ECORRUPT && !fresh)
-        snprintf(why, sizeof why, "%s", dk_errmsg());
-    if (err == 0 && fresh)
-        err = dk_views_open(o->lg, dir, vo, &o->vw); /* none to set aside */
-    else if (err == DK_ECORRUPT && (err = set_aside(dir, why)) == 0) {
-        o->replaced = 1;
-        err = dk_views_open(o->lg, dir, vo, &o->vw);
+    int err = 0;
+    if (fresh) {
+        if (lstat(views, &st) == 0)
+            o->replaced = (err = set_aside(dir, why)) == 0;
+    } else if ((err = dk_views_open(o->lg, dir, vo, &o->vw)) == DK_ECORRUPT) {
+        snprintf(why, sizeof why, "%s", dk_errmsg()); /* still damaged: no one set it aside */
+        o->replaced = (err = set_aside(dir, why)) == 0;
     }
+    if (err == 0 && o->vw == NULL)
+        err = dk_views_open(o->lg, dir, vo, &o->vw);
     close(fd); /* and the lock with it */
     return err;
 }
