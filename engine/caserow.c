@@ -57,19 +57,62 @@ static void canon(const dk_case_state *in, dk_case_state *out)
     out->voided = in->voided;
 }
 
-/* Zero bytes at p[i..n), at most max: eight at a time first (the struct is mostly the
- * zero padding of its string fields), then byte by byte. */
+/* A word's bytes that are zero, as the high bit of each (exact: no carries between
+ * bytes). */
+static uint64_t zero_bytes(uint64_t w)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+    return ~(((w & low7) + low7) | w | low7);
+}
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* The index of the first byte in memory order whose bits m marks (m != 0). */
+static size_t first_byte(uint64_t m)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) / 8;
+#else
+    return (size_t)__builtin_clzll(m) / 8;
+#endif
+}
+
+/* Zero bytes at p[i..n), at most max: eight at a time (the struct is mostly the zero
+ * padding of its string fields), the word's first non-zero byte found by its bits. */
 static size_t zero_run(const uint8_t *p, size_t i, size_t n, size_t max)
 {
     size_t run = 0;
-    for (uint64_t w; run + 8 <= max && i + run + 8 <= n; run += 8) {
-        memcpy(&w, p + i + run, 8);
+    while (run + 8 <= max && i + run + 8 <= n) {
+        uint64_t w = load64(p + i + run);
         if (w != 0)
-            break;
+            return run + first_byte(w);
+        run += 8;
     }
     while (run < max && i + run < n && p[i + run] == 0)
         run++;
     return run;
+}
+
+/* Bytes at p[i..n), at most max, before the first pair of zero bytes (a zero at n - 1
+ * pairs with nothing): eight start positions at a time, each word against the next
+ * byte's word. */
+static size_t literal_run(const uint8_t *p, size_t i, size_t n, size_t max)
+{
+    size_t lit = 0;
+    while (lit + 8 <= max && i + lit + 9 <= n) {
+        uint64_t pairs = zero_bytes(load64(p + i + lit)) & zero_bytes(load64(p + i + lit + 1));
+        if (pairs != 0)
+            return lit + first_byte(pairs);
+        lit += 8;
+    }
+    while (i + lit < n && lit < max && !(p[i + lit] == 0 && i + lit + 1 < n && p[i + lit + 1] == 0))
+        lit++;
+    return lit;
 }
 
 size_t dk_case_state_pack(const dk_case_state *st, uint8_t *out, size_t cap)
@@ -91,10 +134,7 @@ size_t dk_case_state_pack(const dk_case_state *st, uint8_t *out, size_t cap)
             i += run;
             continue;
         }
-        size_t lit = 0;
-        while (i + lit < n && lit < 127 &&
-               !(p[i + lit] == 0 && i + lit + 1 < n && p[i + lit + 1] == 0))
-            lit++;
+        size_t lit = literal_run(p, i, n, 127);
         out[o++] = (uint8_t)lit;
         memcpy(out + o, p + i, lit);
         o += lit;

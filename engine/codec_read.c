@@ -63,36 +63,31 @@ static int rd_int(rd *r, uint64_t *u, int64_t *i, int *neg)
         *i = (int8_t)c;
         return 0;
     }
-    static const struct {
-        uint8_t tag, len, neg;
-        uint64_t lo; /* the smallest magnitude this form may carry canonically */
-    } forms[] = {{0xcc, 1, 0, 0x80},        {0xcd, 2, 0, 0x100},      {0xce, 4, 0, 0x10000},
-                 {0xcf, 8, 0, 0x100000000}, {0xd0, 1, 1, 33},         {0xd1, 2, 1, 129},
-                 {0xd2, 4, 1, 32769},       {0xd3, 8, 1, 2147483649u}};
-    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
-        if (c != forms[f].tag)
-            continue;
-        if (rd_take(r, forms[f].len, &b))
-            return -1;
-        uint64_t x = rd_be(b, forms[f].len);
-        if (!forms[f].neg) {
-            if (x < forms[f].lo)
-                return rd_fail(r, "is not in canonical form (integer encoding)");
-            *u = x;
-            return 0;
-        }
-        /* sign-extend, then demand the value did not fit a shorter form */
-        unsigned bits = 8u * forms[f].len;
-        int64_t v = bits == 64
-                        ? (int64_t)x
-                        : (int64_t)(x ^ (1ull << (bits - 1))) - (int64_t)(1ull << (bits - 1));
-        if (v >= 0 || (uint64_t)(-(v + 1)) + 1 < forms[f].lo)
+    /* 0xcc-0xcf: uint 8-64; 0xd0-0xd3: int 8-64. `lo` is the smallest magnitude each
+     * form may carry canonically (a smaller one fits a shorter form). */
+    static const uint64_t lo[8] = {0x80, 0x100, 0x10000, 0x100000000, 33, 129, 32769, 2147483649u};
+    if (c < 0xcc || c > 0xd3)
+        return rd_fail(r, "has a field that is not an integer where one is expected");
+    unsigned f = c - 0xcc, len = 1u << (f & 3);
+    if (rd_take(r, len, &b))
+        return -1;
+    /* a constant width per case: each becomes a load and a byte swap */
+    uint64_t x = len == 1 ? b[0] : len == 2 ? rd_be(b, 2) : len == 4 ? rd_be(b, 4) : rd_be(b, 8);
+    if (f < 4) {
+        if (x < lo[f])
             return rd_fail(r, "is not in canonical form (integer encoding)");
-        *neg = 1;
-        *i = v;
+        *u = x;
         return 0;
     }
-    return rd_fail(r, "has a field that is not an integer where one is expected");
+    /* sign-extend, then demand the value did not fit a shorter form */
+    unsigned bits = 8u * len;
+    int64_t v = bits == 64 ? (int64_t)x
+                           : (int64_t)(x ^ (1ull << (bits - 1))) - (int64_t)(1ull << (bits - 1));
+    if (v >= 0 || (uint64_t)(-(v + 1)) + 1 < lo[f])
+        return rd_fail(r, "is not in canonical form (integer encoding)");
+    *neg = 1;
+    *i = v;
+    return 0;
 }
 
 /* A length after a header byte: hl bytes, at least `lo` (else a shorter form fits). */
