@@ -374,7 +374,7 @@ static int take_i64(rd *r, int64_t *v)
     return 0;
 }
 
-static int body_field(rd *r, int idx, dk_event *ev)
+static int body_field(rd *r, int idx, dk_event *ev, int data_rest)
 {
     uint64_t u = 0;
     int64_t i = 0;
@@ -419,7 +419,9 @@ static int body_field(rd *r, int idx, dk_event *ev)
         if ((rd_peek(r) & 0xf0) != 0x80 && rd_peek(r) != 0xde && rd_peek(r) != 0xdf)
             return rd_fail(r, "has a data field that is not a map");
         ev->data = r->p;
-        if (rd_skip(r, 1))
+        if (data_rest)
+            r->p = r->end;
+        else if (rd_skip(r, 1))
             return -1;
         ev->data_len = (size_t)(r->p - ev->data);
         return 0;
@@ -438,7 +440,7 @@ static int key_is(const struct body_key *bk, const char *k, size_t kl)
     return 1;
 }
 
-int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
+static int decode_stored(const uint8_t *buf, size_t len, dk_event *ev, int data_rest)
 {
     memset(ev, 0, sizeof *ev);
     rd r = {buf, buf + len, NULL};
@@ -465,7 +467,7 @@ int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
                 break;
             }
             want = idx + 1;
-            body_field(&r, idx, ev);
+            body_field(&r, idx, ev, data_rest);
         }
         if (r.why == NULL && want != K_COUNT)
             rd_fail(&r, "lacks a required field");
@@ -479,6 +481,16 @@ int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
     if (rc)
         memset(ev, 0, sizeof *ev);
     return rc;
+}
+
+int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev)
+{
+    return decode_stored(buf, len, ev, 0);
+}
+
+int dk_event_decode_chained(const uint8_t *buf, size_t len, dk_event *ev)
+{
+    return decode_stored(buf, len, ev, 1);
 }
 
 /* ---- reading fields of a data map (engine-private) ---- */

@@ -394,8 +394,11 @@ static int time_from_recs(void *ctx, uint64_t seq, int64_t *t)
                    (unsigned long long)seq);
 }
 
-/* Fold recs[0..n) into *st and collect the entries its history gives. */
-static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_state *st, wset *set)
+/* Fold recs[0..n) into *st and collect the entries its history gives. `chained`: the
+ * caller checks the hash chain over these records before it keeps the result (a
+ * rebuild's first phase), so bodies are read with dk_event_decode_chained. */
+static int walk(const char *case_id, const dk_record *recs, size_t n, int chained,
+                dk_case_state *st, wset *set)
 {
     dk_void *voids = NULL;
     size_t nv = 0;
@@ -405,7 +408,9 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, dk_case_st
     if (evs == NULL)
         return dk_fail(DK_ENOMEM, "out of memory folding a case");
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0)
+        rc = chained ? dk_event_decode_chained(recs[i].body, recs[i].body_len, &evs[i])
+                     : dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i]);
+        if (rc != 0)
             rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
                          (unsigned long long)recs[i].seq, dk_errmsg());
         else if (strcmp(evs[i].case_id, case_id) != 0)
@@ -495,9 +500,9 @@ static int recompute(applier *a, centry *ce, const dk_record *cur)
     wset olds = {0}, news = {0};
     dk_case_state old_st, new_st;
     if (rc == 0)
-        rc = walk(ce->case_id, recs, n - 1, &old_st, &olds);
+        rc = walk(ce->case_id, recs, n - 1, 0, &old_st, &olds);
     if (rc == 0)
-        rc = walk(ce->case_id, recs, n, &new_st, &news);
+        rc = walk(ce->case_id, recs, n, 0, &new_st, &news);
     if (rc == 0)
         rc = emit_items(a, &olds, -1);
     if (rc == 0)
@@ -679,7 +684,7 @@ int dk__bulk_compute(const char *case_id, const dk_record *recs, size_t n, uint8
     dk_case_state st;
     memset(&st, 0, sizeof st);
     if (rc == 0 && n)
-        rc = walk(case_id, recs, n, &st, &set);
+        rc = walk(case_id, recs, n, 1, &st, &set);
     for (size_t i = 0; i < set.n && rc == 0; i++) {
         const witem *w = &set.it[i];
         if (w->view == DK_VIEW_STATS)

@@ -53,6 +53,12 @@ int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev);
  * re-encoding or the data map's contents, which is several times faster.
  * Never use it on bytes from outside the ledger. */
 int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev);
+/* dk_event_decode_stored without the walk through the data map: data is the rest of the
+ * body (its last value), checked only to begin as a map. For a reader that checks the
+ * hash chain over these very bytes before it trusts what it made of them (a rebuild):
+ * an accepted body's data ends where the body does. Readers of ev->data stay bounded
+ * by data_len. */
+int dk_event_decode_chained(const uint8_t *buf, size_t len, dk_event *ev);
 
 /* Check that `data` is one canonical data map: string keys in strictly
  * increasing byte order, values nil/bool/integer/string/array/map only,
