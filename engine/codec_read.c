@@ -476,8 +476,12 @@ static int decode_stored(const uint8_t *buf, size_t len, dk_event *ev, int data_
         if (r.why == NULL && ev->data_len > DK_DATA_MAX)
             rd_fail(&r, "has data over the size limit");
     }
-    int rc =
-        r.why ? dk__fail(DK_EDECODE, "stored event body %s", r.why) : dk__event_check_fields(ev);
+    int rc = r.why        ? dk__fail(DK_EDECODE, "stored event body %s", r.why)
+             : !data_rest ? dk__event_check_fields(ev)
+             : ev->v != DK_EVENT_VERSION
+                 ? dk__fail(DK_EDECODE, "unknown body schema version %u (this docket reads %d)",
+                            (unsigned)ev->v, DK_EVENT_VERSION)
+                 : 0;
     if (rc)
         memset(ev, 0, sizeof *ev);
     return rc;

@@ -1117,9 +1117,9 @@ TEST(record_decode_agrees_with_msgpack_reference)
 /* An error message built from the one before (dk_errmsg() as an argument, the buffer the
  * new message is written to) keeps both. */
 /* dk_event_decode_chained is dk_event_decode_stored without the walk through the data
- * map: on every body stored decode accepts, and on thousands of mutations, it reads the
- * same fields; where it accepts a body stored decode refuses, only the data map's inside
- * was wrong, and data is then still the body's rest, beginning as a map. */
+ * map and the character checks of the ids: on every body stored decode accepts, and on
+ * thousands of mutations, it reads the same fields; where it accepts a body stored decode
+ * refuses, data is still the body's rest, beginning as a map, and the version is right. */
 TEST(chained_decode_reads_what_stored_decode_reads)
 {
     size_t same = 0, only_chained = 0;
@@ -1150,6 +1150,7 @@ TEST(chained_decode_reads_what_stored_decode_reads)
                 ASSERT(chained.data + chained.data_len == m + ml);
                 ASSERT((chained.data[0] & 0xf0) == 0x80 || chained.data[0] == 0xde ||
                        chained.data[0] == 0xdf);
+                ASSERT_EQ(chained.v, DK_EVENT_VERSION);
                 only_chained++;
             }
         }
