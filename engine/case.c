@@ -276,7 +276,7 @@ static const rule *find_rule(const char *type)
 
 static int str_eq(const msgpack_object *o, const char *s)
 {
-    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
+    return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
            memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
 }
 
@@ -311,7 +311,7 @@ static int is_hex64(const msgpack_object *o)
 static int time_of(const msgpack_object *o, int64_t *us)
 {
     char buf[48];
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof buf)
+    if (o == NULL || o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof buf)
         return DK_EINVAL;
     memcpy(buf, o->via.str.ptr, o->via.str.size);
     buf[o->via.str.size] = 0;
@@ -458,8 +458,14 @@ static void data_close(data_view *d)
     msgpack_zone_destroy(&d->z);
 }
 
+/* The value of `key` in a map; NULL if absent, or if `map` is none or not a map. The
+ * lifecycle below reads data the schema checked at its append, but a stored body may
+ * since have been damaged (a rebuild folds before its chain check decides): every
+ * reader of a value checks it is there and of its type. */
 static const msgpack_object *get(const msgpack_object *map, const char *key)
 {
+    if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
     for (uint32_t i = 0; i < map->via.map.size; i++)
         if (str_eq(&map->via.map.ptr[i].key, key))
             return &map->via.map.ptr[i].val;
@@ -553,6 +559,8 @@ static int not_allowed(const dk_case_state *st, const dk_event *ev)
 static int apply_status_changed(dk_case_state *st, const dk_event *ev, const msgpack_object *m)
 {
     const msgpack_object *to = get(m, "to");
+    if (to == NULL || to->type != MSGPACK_OBJECT_STR)
+        return dk__fail(DK_ESCHEMA, "case.status_changed: data.to is missing or not a string");
     int target = dk_status_parse(to->via.str.ptr, to->via.str.size);
     for (size_t i = 0; i < sizeof status_edges / sizeof status_edges[0]; i++)
         if (status_edges[i].from == st->status && status_edges[i].to == target) {
@@ -568,7 +576,16 @@ static int apply_status_changed(dk_case_state *st, const dk_event *ev, const msg
 
 static int apply_corrected(dk_case_state *st, const dk_event *ev, const msgpack_object *m)
 {
-    uint64_t ref = get(m, "error_ref")->via.u64;
+    const msgpack_object *eref = get(m, "error_ref"), *which = get(m, "field"),
+                         *from = get(m, "from"), *to = get(m, "to");
+    if (eref == NULL || eref->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return dk__fail(DK_ESCHEMA, "status.corrected: data.error_ref is missing or not a seq");
+    const msgpack_object *strs[] = {which, from, to};
+    for (size_t k = 0; k < 3; k++)
+        if (strs[k] == NULL || strs[k]->type != MSGPACK_OBJECT_STR)
+            return dk__fail(DK_ESCHEMA,
+                            "status.corrected: data.field, data.from and data.to must be strings");
+    uint64_t ref = eref->via.u64;
     uint32_t i = 0;
     while (i < st->open_errors && st->error_seqs[i] != ref)
         i++;
@@ -576,7 +593,6 @@ static int apply_corrected(dk_case_state *st, const dk_event *ev, const msgpack_
         return dk__fail(DK_ETRANSITION,
                         "status.corrected: seq %llu is not an open error report on case '%s'",
                         (unsigned long long)ref, ev->case_id);
-    const msgpack_object *which = get(m, "field"), *from = get(m, "from"), *to = get(m, "to");
     struct {
         const char *name;
         char *dst;
@@ -627,10 +643,13 @@ static void apply_decision(dk_case_state *st, uint64_t seq, const msgpack_object
     copy_str(m, "valid_until", st->decision.valid_until, sizeof st->decision.valid_until);
     copy_str(m, "rules_version", st->decision.rules_version, sizeof st->decision.rules_version);
     const msgpack_object *nrpf = get(m, "no_recourse_to_public_funds");
-    st->decision.no_recourse_to_public_funds = nrpf && nrpf->via.boolean;
+    st->decision.no_recourse_to_public_funds =
+        nrpf && nrpf->type == MSGPACK_OBJECT_BOOLEAN && nrpf->via.boolean;
     /* Conditions are a set over a fixed vocabulary: listed once each, in the
      * vocabulary's order: all seven take 135 of the field's 160 bytes. */
     const msgpack_object *c = get(m, "conditions");
+    if (c && c->type != MSGPACK_OBJECT_ARRAY)
+        c = NULL;
     size_t n = 0;
     for (int k = 0; c && conditions[k] != NULL; k++) {
         int listed = 0;
@@ -848,16 +867,23 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
             break;
         if (revert) {
             const msgpack_object *t = get(&d.root, "target_seq");
-            for (size_t j = 0; t && j < k; j++)
+            if (t == NULL || t->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                rc =
+                    dk__fail(DK_ESCHEMA, "event.reverted: data.target_seq is missing or not a seq");
+            for (size_t j = 0; rc == 0 && j < k; j++)
                 if (recs[j].seq == t->via.u64 && !voided_by[j])
                     voided_by[j] = recs[k].seq;
         } else {
             int64_t to = 0;
-            time_of(get(&d.root, "to_time"), &to);
-            for (size_t j = 0; j < k; j++)
+            if (time_of(get(&d.root, "to_time"), &to) != 0)
+                rc =
+                    dk__fail(DK_ESCHEMA, "case.rolled_back: data.to_time is missing or not a time");
+            for (size_t j = 0; rc == 0 && j < k; j++)
                 if (recs[j].recorded_at > to && !voided_by[j])
                     voided_by[j] = recs[k].seq;
         }
+        if (rc && bad_seq)
+            *bad_seq = recs[k].seq;
         data_close(&d);
     }
     size_t nv = 0;

@@ -1529,6 +1529,197 @@ TEST(state_rows_pack_as_the_reference_does)
     }
 }
 
+/* Data of every wrong shape, as a damaged stored body could hold (a rebuild folds before
+ * its chain check decides): each key the lifecycle reads missing, or a nil, an integer,
+ * a negative, a boolean, an array or a map where a string, a seq or a list belongs, and
+ * the data itself no map. Every case event type, from every status, applies or refuses
+ * (the run under ASan in CI sees any read through a missing value); and the fold refuses
+ * an undo or a rollback whose target it cannot read, naming it, instead of guessing. */
+static const char *const lifecycle_keys[] = {"applicant",
+                                             "case_type",
+                                             "channel",
+                                             "received_on",
+                                             "caseworker",
+                                             "to",
+                                             "outcome",
+                                             "product_type",
+                                             "immigration_status",
+                                             "valid_from",
+                                             "valid_until",
+                                             "rules_version",
+                                             "no_recourse_to_public_funds",
+                                             "conditions",
+                                             "slot_start",
+                                             "slot_end",
+                                             "interviewer",
+                                             "location",
+                                             "error_ref",
+                                             "field",
+                                             "from",
+                                             "email",
+                                             "postal_address",
+                                             "target_seq",
+                                             "to_time"};
+#define NLKEYS (sizeof lifecycle_keys / sizeof lifecycle_keys[0])
+
+/* One value of shape `v` (0..8); shape 9 leaves the key out. */
+static void pack_shape(msgpack_packer *pk, int v)
+{
+    switch (v) {
+    case 0:
+        msgpack_pack_nil(pk);
+        break;
+    case 1:
+        msgpack_pack_uint64(pk, 7);
+        break;
+    case 2:
+        msgpack_pack_int64(pk, -1);
+        break;
+    case 3:
+        msgpack_pack_true(pk);
+        break;
+    case 4:
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_uint64(pk, 1);
+        msgpack_pack_nil(pk);
+        break;
+    case 5:
+        msgpack_pack_map(pk, 1);
+        msgpack_pack_str(pk, 1);
+        msgpack_pack_str_body(pk, "a", 1);
+        msgpack_pack_uint64(pk, 1);
+        break;
+    case 6:
+        msgpack_pack_str(pk, 6);
+        msgpack_pack_str_body(pk, "status", 6);
+        break;
+    case 7:
+        msgpack_pack_str(pk, 1);
+        msgpack_pack_str_body(pk, "x", 1);
+        break;
+    default:
+        msgpack_pack_map(pk, 0);
+        break;
+    }
+}
+
+/* Data where key `odd` has shape `v` and every other key shape `rest`. */
+static void shaped_data(msgpack_sbuffer *sb, size_t odd, int v, int rest)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, NLKEYS - (v == 9));
+    for (size_t k = 0; k < NLKEYS; k++) {
+        if (k == odd && v == 9)
+            continue;
+        msgpack_pack_str(&pk, strlen(lifecycle_keys[k]));
+        msgpack_pack_str_body(&pk, lifecycle_keys[k], strlen(lifecycle_keys[k]));
+        pack_shape(&pk, k == odd ? v : rest);
+    }
+}
+
+TEST(the_lifecycle_reads_damaged_data_without_trusting_it)
+{
+    static const char *const types[] = {
+        "case.opened",        "case.assigned",     "case.status_changed",   "case.withdrawn",
+        "case.closed",        "decision.recorded", "leave.cancelled",       "note.added",
+        "document.attached",  "interview.booked",  "interview.rescheduled", "interview.cancelled",
+        "interview.attended", "interview.no_show", "error.reported",        "status.corrected",
+        "contact.updated",    "appeal.lodged",     "appeal.decided"};
+    static const uint8_t not_maps[][2] = {{0xc0, 0}, {0x90, 0}, {0xa1, 'x'}, {0x07, 0}};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    size_t applied = 0, refused = 0;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int status = 0; status < DK_ST_COUNT; status++)
+            for (size_t odd = 0; odd <= NLKEYS; odd++)
+                for (int v = 0; v < 10 + 4; v++) {
+                    dk_case_state st;
+                    memset(&st, 0, sizeof st);
+                    st.status = status;
+                    st.open_errors = 1;
+                    st.error_seqs[0] = 7;
+                    st.decision.has = 1;
+                    strcpy(st.decision.outcome, "granted");
+                    dk_event ev;
+                    memset(&ev, 0, sizeof ev);
+                    ev.v = DK_EVENT_VERSION;
+                    strcpy(ev.type, types[t]);
+                    strcpy(ev.case_id, "HO-9");
+                    strcpy(ev.actor, "pat");
+                    if (v >= 10) { /* the data is no map at all */
+                        if (odd > 0)
+                            continue;
+                        ev.data = not_maps[v - 10];
+                        ev.data_len = not_maps[v - 10][0] == 0xa1 ? 2 : 1;
+                    } else {
+                        /* odd == NLKEYS: every key of shape v */
+                        shaped_data(&sb, odd, v, odd == NLKEYS ? v : 6 + (int)(odd % 2));
+                        ev.data = (const uint8_t *)sb.data;
+                        ev.data_len = sb.size;
+                    }
+                    if (dk_case_apply(&st, 9, &ev) == 0)
+                        applied++;
+                    else
+                        refused++;
+                }
+    ASSERT(applied > 1000 && refused > 1000);
+    /* an undo whose target is no seq, a rollback with no time: refused, at its seq */
+    for (int meta = 0; meta < 2; meta++)
+        for (int v = 0; v < 10; v++) {
+            dmap d;
+            fill_valid(&d, "case.opened");
+            tev open;
+            tev_make(&open, "case.opened", "HO-9", "pat", &d, NULL);
+            const char *key = meta ? "to_time" : "target_seq";
+            msgpack_packer pk;
+            msgpack_sbuffer_clear(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_map(&pk, v != 9);
+            if (v != 9) { /* the key it reads, of shape v, or left out */
+                msgpack_pack_str(&pk, strlen(key));
+                msgpack_pack_str_body(&pk, key, strlen(key));
+                pack_shape(&pk, v);
+            }
+            dk_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.v = DK_EVENT_VERSION;
+            strcpy(ev.type, meta ? "case.rolled_back" : "event.reverted");
+            strcpy(ev.case_id, "HO-9");
+            strcpy(ev.actor, "pat");
+            ev.data = (const uint8_t *)sb.data;
+            ev.data_len = sb.size;
+            uint8_t *body;
+            size_t blen;
+            ASSERT_OK(dk_event_encode(&ev, &body, &blen));
+            dk_record recs[2];
+            memset(recs, 0, sizeof recs);
+            recs[0] =
+                (dk_record){.seq = 1, .recorded_at = 1000, .body = open.body, .body_len = open.len};
+            recs[1] = (dk_record){.seq = 2, .recorded_at = 1001, .body = body, .body_len = blen};
+            dk_case_state st;
+            memset(&st, 0, sizeof st);
+            dk_void *voids = NULL;
+            size_t nv = 0;
+            uint64_t bad = 0;
+            int rc = dk_case_fold(recs, 2, &st, &voids, &nv, &bad);
+            if (!meta && v == 1) { /* a seq, 7, which is not on the case: nothing voided */
+                ASSERT_OK(rc);
+                ASSERT_EQ(st.status, DK_ST_RECEIVED);
+                ASSERT_EQ(nv, 0);
+            } else {
+                ASSERT_ERR(rc, DK_ESCHEMA);
+                ASSERT_EQ(bad, 2);
+                ASSERT_CONTAINS(dk_errmsg(), meta ? "data.to_time" : "data.target_seq");
+            }
+            free(voids);
+            free(body);
+            tev_free(&open);
+        }
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* New events may not carry control characters in their text (terminal escapes, carriage
  * returns), nor times outside 0001-9999; tab and newline are text. Stored events are
  * read as they were accepted, so these are rules of the append, not of the schema. */
@@ -2151,9 +2342,10 @@ TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
             TH_ENTRY(apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects)
                 TH_ENTRY(schemas) TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
                     decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
-                    TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
-                        TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
-                            TH_ENTRY(state_rows_pack_as_the_reference_does) TH_ENTRY(
+                    TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes) TH_ENTRY(
+                        permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
+                        TH_ENTRY(state_rows_pack_as_the_reference_does)
+                            TH_ENTRY(the_lifecycle_reads_damaged_data_without_trusting_it) TH_ENTRY(
                                 new_events_refuse_control_characters_and_far_times)
                                 TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
                                     TH_ENTRY(rollback_restores_an_earlier_state)

@@ -1627,6 +1627,33 @@ TEST(rebuild_names_a_record_that_does_not_chain)
     rebuild_refused(&w, want, DK_ECORRUPT, "record 21 does not chain", 0);
 }
 
+/* A failing disk flips one bit inside a body's data map (here "applicant" becomes
+ * "applicanu" in CC-07's case.opened): the body still decodes, stored or chained, and its
+ * hash no longer chains. The first phase must name the record that does not chain, as
+ * docs/architecture.md promises, not crash while folding before its chain verdict. */
+TEST(rebuild_names_a_flipped_bit_in_a_data_map)
+{
+    world w;
+    char *want[DK_VIEW_COUNT];
+    uint64_t seq7 = chained_world(&w, want);
+    raw_env r;
+    MDB_dbi log = raw_open(&r, w.dir, "log");
+    size_t len;
+    uint8_t *b = raw_get_record(&r, log, seq7, &len);
+    uint8_t *at = memmem(b, len,
+                         "\xa9"
+                         "applicant",
+                         10);
+    ASSERT(at != NULL);
+    at[9] ^= 0x01; /* 't' -> 'u' */
+    raw_put_record(&r, log, seq7, b, len);
+    free(b);
+    raw_commit(&r);
+    char what[64];
+    snprintf(what, sizeof what, "record %llu does not chain", (unsigned long long)seq7 + 1);
+    rebuild_refused(&w, want, DK_ECORRUPT, what, 0);
+}
+
 TEST(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
 {
     for (int how = 0; how < 6; how++) {
@@ -4254,15 +4281,15 @@ TH_MAIN(
                 TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
                     ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
                     TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
-                        golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(corruption_is_named_and_repaired)
-                        TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                            overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order)
-                            TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
-                                TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(
-                                    views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
-                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
-                                        first_phase_meets_a_full_map_and_starts_again)
+                        golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read)
+                        TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(
+                            check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end)
+                            TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
+                                check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
+                                TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
+                                    projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
+                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                        open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
                                         TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
                                             append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
                                             TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
