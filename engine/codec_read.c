@@ -440,6 +440,17 @@ static int key_is(const struct body_key *bk, const char *k, size_t kl)
     return 1;
 }
 
+/* What a chained decode still checks of the fields (dk__event_check_fields checks all). */
+static int chained_checks(const dk_event *ev)
+{
+    if (ev->v != DK_EVENT_VERSION)
+        return dk__fail(DK_EDECODE, "unknown body schema version %u (this docket reads %d)",
+                        (unsigned)ev->v, DK_EVENT_VERSION);
+    if (ev->at < 0)
+        return dk__fail(DK_EDECODE, "'at' is negative");
+    return 0;
+}
+
 static int decode_stored(const uint8_t *buf, size_t len, dk_event *ev, int data_rest)
 {
     memset(ev, 0, sizeof *ev);
@@ -476,12 +487,9 @@ static int decode_stored(const uint8_t *buf, size_t len, dk_event *ev, int data_
         if (r.why == NULL && ev->data_len > DK_DATA_MAX)
             rd_fail(&r, "has data over the size limit");
     }
-    int rc = r.why        ? dk__fail(DK_EDECODE, "stored event body %s", r.why)
-             : !data_rest ? dk__event_check_fields(ev)
-             : ev->v != DK_EVENT_VERSION
-                 ? dk__fail(DK_EDECODE, "unknown body schema version %u (this docket reads %d)",
-                            (unsigned)ev->v, DK_EVENT_VERSION)
-                 : 0;
+    int rc = r.why       ? dk__fail(DK_EDECODE, "stored event body %s", r.why)
+             : data_rest ? chained_checks(ev)
+                         : dk__event_check_fields(ev);
     if (rc)
         memset(ev, 0, sizeof *ev);
     return rc;

@@ -1114,8 +1114,6 @@ TEST(record_decode_agrees_with_msgpack_reference)
     ASSERT_ERR(dk_record_head(rec, 37, &hseq, hprev), DK_EDECODE); /* truncated prev */
 }
 
-/* An error message built from the one before (dk_errmsg() as an argument, the buffer the
- * new message is written to) keeps both. */
 /* dk_event_decode_chained is dk_event_decode_stored without the walk through the data
  * map and the character checks of the ids: on every body stored decode accepts, and on
  * thousands of mutations, it reads the same fields; where it accepts a body stored decode
@@ -1151,6 +1149,7 @@ TEST(chained_decode_reads_what_stored_decode_reads)
                 ASSERT((chained.data[0] & 0xf0) == 0x80 || chained.data[0] == 0xde ||
                        chained.data[0] == 0xdf);
                 ASSERT_EQ(chained.v, DK_EVENT_VERSION);
+                ASSERT(chained.at >= 0);
                 only_chained++;
             }
         }
@@ -1161,6 +1160,8 @@ TEST(chained_decode_reads_what_stored_decode_reads)
     ASSERT(same > 1000 && only_chained > 100);
 }
 
+/* An error message built from the one before (dk_errmsg() as an argument, the buffer the
+ * new message is written to) keeps both. */
 TEST(an_error_message_can_wrap_the_one_before)
 {
     ASSERT_EQ(dk_fail(DK_EINVAL, "inner %d", 42), DK_EINVAL);

@@ -53,13 +53,14 @@ int dk_event_decode(const uint8_t *buf, size_t len, dk_event *ev);
  * re-encoding or the data map's contents, which is several times faster.
  * Never use it on bytes from outside the ledger. */
 int dk_event_decode_stored(const uint8_t *buf, size_t len, dk_event *ev);
-/* dk_event_decode_stored without the walk through the data map (data is the rest of the
- * body, its last value, checked only to begin as a map) and without the checks of the
- * type's, case id's and actor id's characters (each string still fits its field and
- * holds no NUL; the version is still checked). For a reader that checks the hash chain
- * over these very bytes before it keeps what it made of them (a rebuild's first phase):
- * a body the ledger accepted passed all of that at its append, and its data ends where
- * the body does. Readers of ev->data stay bounded by data_len. */
+/* dk_event_decode_stored without the walk through the data map (data is the rest of
+ * the body, its last value, checked only to begin as a map) and without the checks of
+ * the characters of type, case id and actor id (each string still fits its field and
+ * holds no NUL; the version and a non-negative `at` are still checked). For a reader
+ * that checks the hash chain over these very bytes before it keeps what it made of
+ * them (a rebuild's first phase): a body the ledger accepted passed all of that at its
+ * append, and its data ends where the body does. Readers of ev->data stay bounded by
+ * data_len, and must not trust its contents. */
 int dk_event_decode_chained(const uint8_t *buf, size_t len, dk_event *ev);
 
 /* Check that `data` is one canonical data map: string keys in strictly
