@@ -166,7 +166,13 @@ int dk__tree_backfill(dk_ledger *lg)
             uint8_t sk[8], leaf[32];
             dk__put_be64(sk, have + 1);
             MDB_val k = {8, sk}, v;
-            if ((rc = mdb_get(txn, lg->log, &k, &v)) != 0) {
+            if ((rc = mdb_get(txn, lg->log, &k, &v)) == MDB_NOTFOUND) {
+                rc = dk__fail(DK_ECORRUPT,
+                              "the ledger's head is record %llu, but its log has no record %llu",
+                              (unsigned long long)head, (unsigned long long)have + 1);
+                break;
+            }
+            if (rc != 0) {
                 rc = dk__mdb_err(rc, "cannot read the log to build the Merkle tree");
                 break;
             }

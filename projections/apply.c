@@ -633,6 +633,13 @@ int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_
         if (rc == 0 && record_times)
             vw->times[vw->ntimes++] = rec.recorded_at;
     }
+    /* `end` is at most the head read before this batch's snapshot, so every record up to
+     * it is in the log: one missing is damage (a stored head past the log's end), not the
+     * end of the log, which a step would otherwise take again and again */
+    if (rc == DK_ENOTFOUND && vs->seq < end)
+        rc = dk_fail(DK_ECORRUPT,
+                     "views: the ledger's head is record %llu, but its log ends at record %llu",
+                     (unsigned long long)end, (unsigned long long)vs->seq);
     if (rc == DK_ENOTFOUND)
         rc = 0;
     if (rc == 0)

@@ -1654,6 +1654,56 @@ TEST(rebuild_names_a_flipped_bit_in_a_data_map)
     rebuild_refused(&w, want, DK_ECORRUPT, what, 0);
 }
 
+/* A stored head past the log's end (the meta row damaged): a step that runs out of
+ * records before the head it read names the damage, instead of taking the same step for
+ * ever (helper-42: `query` and `views rebuild` hung, fdatasync after fdatasync). */
+TEST(a_head_past_the_logs_end_is_damage_not_a_loop)
+{
+    world w;
+    char *want[DK_VIEW_COUNT];
+    chained_world(&w, want);
+    uint64_t last;
+    {
+        raw_env r;
+        MDB_dbi meta = raw_open(&r, w.dir, "meta");
+        MDB_val k = {4, (void *)"head"}, v;
+        ASSERT_EQ(mdb_get(r.txn, meta, &k, &v), 0);
+        uint8_t *b = malloc(v.mv_size);
+        memcpy(b, v.mv_data, v.mv_size);
+        last = 0;
+        for (int i = 0; i < 8; i++)
+            last = last << 8 | b[i];
+        uint64_t past = last + 1000;
+        for (int i = 0; i < 8; i++)
+            b[i] = (uint8_t)(past >> (56 - 8 * i));
+        MDB_val nv = {v.mv_size, b};
+        ASSERT_EQ(mdb_put(r.txn, meta, &k, &nv, 0), 0);
+        free(b);
+        raw_commit(&r);
+    }
+    char what[96];
+    snprintf(what, sizeof what, "head is record %llu, but its log ends at record %llu",
+             (unsigned long long)last + 1000, (unsigned long long)last);
+    /* opened to write, the ledger names it (its tree would take leaves it has not) */
+    ASSERT_ERR(dk_ledger_open(w.dir, NULL, &w.lg), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "log has no record");
+    /* read-only, the views meet it when they step toward that head */
+    dk_ledger_opts ro = {0, 0, 1, 0};
+    ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    int rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++) /* bounded: the bug took this step for ever */
+        rc = dk_views_step(vw, NULL);
+    ASSERT_ERR(rc, DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), what);
+    ASSERT_ERR(dk_views_rebuild(vw, NULL), DK_ECORRUPT);
+    dk_views_close(vw);
+    for (int v = 1; v < DK_VIEW_COUNT; v++)
+        free(want[v]);
+    world_close(&w);
+}
+
 TEST(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
 {
     for (int how = 0; how < 6; how++) {
@@ -4282,39 +4332,41 @@ TH_MAIN(
                     ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
                     TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
                         golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read)
-                        TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(
+                        TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(
                             check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end)
                             TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
                                 check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
                                 TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
                                     projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
-                                        open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
-                                        TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                            append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                            TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
-                                                TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
-                                                    full_maps_past_the_bound_leave_nothing_behind)
-                                                    TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                        full_map_at_a_checks_first_bulk_step)
-                                                        TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                            full_map_at_every_other_check_step)
-                                                            TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
-                                                                TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                                    full_map_in_a_requested_rebuild_by_sync)
-                                                                    TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
-                                                                        close_mid_bulk_leaves_nothing_behind)
-                                                                        TH_ENTRY(
-                                                                            close_mid_held_parts_leaves_nothing_behind)
+                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                        rebuild_in_one_case_chunks_equals_incremental)
+                                        TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                            first_phase_meets_a_full_map_and_starts_again)
+                                            TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                    full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step)
+                                                    TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                        full_maps_past_the_bound_leave_nothing_behind)
+                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                            full_map_at_a_checks_first_bulk_step)
+                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                full_map_at_every_other_check_step)
+                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                    full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
+                                                                    TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                                        full_map_in_a_requested_rebuild_by_sync)
+                                                                        TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
+                                                                            close_mid_bulk_leaves_nothing_behind)
                                                                             TH_ENTRY(
-                                                                                a_build_dropped_under_its_first_phase_stops_it)
+                                                                                close_mid_held_parts_leaves_nothing_behind)
                                                                                 TH_ENTRY(
-                                                                                    full_map_at_a_checks_compare_reports_once)
+                                                                                    a_build_dropped_under_its_first_phase_stops_it)
                                                                                     TH_ENTRY(
-                                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                                        full_map_at_a_checks_compare_reports_once)
                                                                                         TH_ENTRY(
-                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                            full_map_at_a_checks_compare_reports_damage_once)
                                                                                             TH_ENTRY(
-                                                                                                a_dropped_run_spares_a_build_another_process_took))
+                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                TH_ENTRY(
+                                                                                                    a_dropped_run_spares_a_build_another_process_took))
