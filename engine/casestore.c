@@ -203,7 +203,8 @@ size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start)
     return n + 9;
 }
 
-/* Is [start, end) free for the interviewer? 0 free, 1 taken (message set), <0 error.
+/* Is [start, end) free for the interviewer? 0 free, 1 taken, 2 the index is damaged
+ * (message set), <0 error.
  * The writer never lets an interviewer's bookings overlap, so in start order their ends
  * ascend too: only the last bookings starting before `end` can reach past `start`. From
  * there the search walks back, past the case's own booking (which a move gives up), to
@@ -225,7 +226,15 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
     int taken = 0;
     for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
         if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
-            break; /* before this interviewer's first booking */
+            break;           /* before this interviewer's first booking */
+        if (v.mv_size < 8) { /* an end time and a case id, or damage */
+            dk__fail(DK_ECORRUPT,
+                     "the slot index's entry for interviewer '%s' is damaged (%zu bytes); "
+                     "'docket verify' names what else is",
+                     st->interview.interviewer, v.mv_size);
+            taken = 2;
+            break;
+        }
         if (v.mv_size - 8 == clen && memcmp((const char *)v.mv_data + 8, case_id, clen) == 0)
             continue; /* the case's own current slot */
         int64_t s = (int64_t)(dk__get_be64((uint8_t *)k.mv_data + plen) ^ (1ull << 63));
@@ -279,8 +288,10 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
     int rc;
     /* Check before touching the index: a refused move keeps the old slot. */
     if (st->interview.active && (rc = slot_taken(lg, txn, st, case_id)) != 0) {
-        *code = DK_ECONFLICT;
-        return rc;
+        if (rc != 1 && rc != 2)
+            return rc;
+        *code = rc == 2 ? DK_ECORRUPT : DK_ECONFLICT;
+        return 1; /* refused, its message set */
     }
     if (old->interview.active) {
         MDB_val k = {dk__slot_key(key, old->interview.interviewer, old->interview.slot_start), key};

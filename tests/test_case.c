@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "casefix.h"
+#include "rawlmdb.h"
 
 static const char *const status_names[] = {
     "none",    "received", "validated", "under_consideration", "interview_scheduled",
@@ -2258,6 +2259,46 @@ static int try_slot(world *w, const char *case_id, const char *type, const char 
     return try_put(w, case_id, type, w->carol, NULL, &d, res);
 }
 
+/* A damaged entry in the slot index (a value too short to hold an end time): a booking
+ * that meets it is refused as damage, naming the index, instead of reading past the
+ * value (helper-42: a 7-byte value gave an end time from the bytes after it). */
+TEST(a_damaged_slot_entry_is_named_not_read_past)
+{
+    world w;
+    const char *dir = th_tmpdir();
+    world_open(&w, dir);
+    dk_append_res res;
+    open_validated(&w, "SD-1", w.carol);
+    open_validated(&w, "SD-2", w.carol);
+    ASSERT_OK(try_slot(&w, "SD-1", "interview.booked", "ivan", "2026-11-24T09:00:00Z",
+                       "2026-11-24T10:00:00Z", &res));
+    dk_ledger_close(w.lg);
+    for (size_t cut = 0; cut < 8; cut += 7) { /* nothing, or seven bytes */
+        raw_env r;
+        MDB_dbi slots = raw_open(&r, dir, "slots");
+        MDB_cursor *c;
+        MDB_val k, v;
+        ASSERT_EQ(mdb_cursor_open(r.txn, slots, &c), 0);
+        ASSERT_EQ(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+        uint8_t kb[DK_ACTOR_MAX + 9], vb[8] = {0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0};
+        memcpy(kb, k.mv_data, k.mv_size);
+        MDB_val key = {k.mv_size, kb}, val = {cut, vb};
+        mdb_cursor_close(c);
+        ASSERT_EQ(mdb_put(r.txn, slots, &key, &val, 0), 0);
+        raw_commit(&r);
+        ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+        uint64_t head = head_seq(w.lg);
+        ASSERT_ERR(try_slot(&w, "SD-2", "interview.booked", "ivan", "2026-11-24T09:30:00Z",
+                            "2026-11-24T10:30:00Z", &res),
+                   DK_ECORRUPT);
+        ASSERT_CONTAINS(res.errmsg, "slot index");
+        ASSERT_EQ(head_seq(w.lg), head);
+        dk_ledger_close(w.lg);
+    }
+    w.lg = NULL;
+    world_close(&w);
+}
+
 TEST(double_booking_edges)
 {
     world w;
@@ -2349,8 +2390,9 @@ TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
                                 new_events_refuse_control_characters_and_far_times)
                                 TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
                                     TH_ENTRY(rollback_restores_an_earlier_state)
-                                        TH_ENTRY(rollback_to_before_opening_can_be_undone)
-                                            TH_ENTRY(revert_refused_when_later_events_depend_on_it)
-                                                TH_ENTRY(concurrent_double_booking)
-                                                    TH_ENTRY(double_booking_edges) TH_ENTRY(
-                                                        refused_reschedule_keeps_the_old_slot))
+                                        TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
+                                            revert_refused_when_later_events_depend_on_it)
+                                            TH_ENTRY(concurrent_double_booking)
+                                                TH_ENTRY(double_booking_edges) TH_ENTRY(
+                                                    a_damaged_slot_entry_is_named_not_read_past)
+                                                    TH_ENTRY(refused_reschedule_keeps_the_old_slot))
