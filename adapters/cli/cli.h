@@ -27,7 +27,10 @@ typedef struct cli_cmd {
 /* Print "docket: <msg>" to stderr and return EXIT_USAGE / EXIT_FAIL. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Report a failed library call: "docket: <what>: <dk_errmsg() or strerror>". */
+/* The same, returning EXIT_DAMAGE: the ledger or the views hold damage. */
+int cli_damage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Report a failed library call: "docket: <what>: <dk_errmsg() or strerror>"; EXIT_DAMAGE
+ * for DK_ECORRUPT, else EXIT_FAIL. */
 int cli_dk_fail(int err, const char *what);
 
 /* The ledger directory: the --ledger value, else $DOCKET_LEDGER, else NULL

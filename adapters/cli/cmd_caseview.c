@@ -304,8 +304,11 @@ int cmd_history(int argc, char **argv)
     json_t *arr = json_array();
     for (size_t i = 0; i < cr.cv.n; i++) {
         json_t *r = cli_record_json(&cr.cv.recs[i]);
-        if (r == NULL)
-            continue;
+        if (r == NULL) { /* a history that leaves an event out would be silently wrong */
+            rc = cli_damage("record %llu of case '%s' does not decode: %s",
+                            (unsigned long long)cr.cv.recs[i].seq, case_id, dk_errmsg());
+            break;
+        }
         json_t *o = json_object();
         json_object_set(o, "seq", json_object_get(r, "seq"));
         json_object_set(o, "recorded_at", json_object_get(r, "recorded_at"));
@@ -322,6 +325,11 @@ int cmd_history(int argc, char **argv)
         json_object_set_new(o, "voided_by", by);
         json_array_append_new(arr, o);
         json_decref(r);
+    }
+    if (rc != EXIT_OK) { /* nothing printed: stdout stays empty on a failure */
+        json_decref(arr);
+        case_close(&cr);
+        return rc;
     }
     if (json) {
         cli_print_json(arr);

@@ -6,12 +6,14 @@
 
 #include "cli.h"
 
-static void print_record_line(const dk_record *rec)
+/* One line of `log`; 0, or DK_ECORRUPT (the line says so) if the record does not decode. */
+static int print_record_line(const dk_record *rec)
 {
     json_t *o = cli_record_json(rec);
     if (o == NULL) {
-        printf("%llu  (undecodable record)\n", (unsigned long long)rec->seq);
-        return;
+        printf("%llu  (damaged record: it does not decode)\n", (unsigned long long)rec->seq);
+        return dk_fail(DK_ECORRUPT, "record %llu does not decode: %s", (unsigned long long)rec->seq,
+                       dk_errmsg());
     }
     char *data = json_dumps(json_object_get(o, "data"), JSON_COMPACT);
     printf("%-6llu %s  %-14s %-24s %-12s %s\n", (unsigned long long)rec->seq,
@@ -24,6 +26,7 @@ static void print_record_line(const dk_record *rec)
            data ? data : "");
     free(data);
     json_decref(o);
+    return 0;
 }
 
 int cmd_log(int argc, char **argv)
@@ -59,15 +62,19 @@ int cmd_log(int argc, char **argv)
     json_t *arr = json ? json_array() : NULL;
     dk_record rec;
     uint64_t n = 0;
+    int damaged = 0; /* the text listing goes on past a damaged record, then says so */
+    char first_damage[DK_ERRMSG_MAX] = "";
     while (n < max && (err = dk_iter_next(it, &rec)) == 0) {
         n++;
         if (!json) {
-            print_record_line(&rec);
+            if (print_record_line(&rec) != 0 && damaged++ == 0)
+                snprintf(first_damage, sizeof first_damage, "%s", dk_errmsg());
             continue;
         }
         json_t *o = cli_record_json(&rec);
         if (o == NULL) {
-            err = DK_ECORRUPT;
+            err = dk_fail(DK_ECORRUPT, "record %llu does not decode: %s",
+                          (unsigned long long)rec.seq, dk_errmsg());
             break;
         }
         json_array_append_new(arr, o);
@@ -80,6 +87,10 @@ int cmd_log(int argc, char **argv)
     }
     if (json)
         cli_print_json(arr);
+    if (damaged)
+        return cli_damage("%d damaged record%s listed; the first: %s ('docket verify' checks "
+                          "the whole ledger)",
+                          damaged, damaged > 1 ? "s" : "", first_damage);
     return EXIT_OK;
 }
 
@@ -119,7 +130,7 @@ int cmd_show(int argc, char **argv)
         if (fwrite(buf, 1, len, stdout) != len)
             rc = cli_fail("cannot write the record to stdout");
     } else if (dk_record_decode(buf, len, &rec) != 0 || (o = cli_record_json(&rec)) == NULL) {
-        rc = cli_fail("record %llu does not decode: %s", (unsigned long long)seq, dk_errmsg());
+        rc = cli_damage("record %llu does not decode: %s", (unsigned long long)seq, dk_errmsg());
     } else if (json) {
         cli_print_json(o);
     } else {

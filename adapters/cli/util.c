@@ -47,10 +47,20 @@ int cli_fail(const char *fmt, ...)
     return rc;
 }
 
+int cli_damage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(EXIT_DAMAGE, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 int cli_dk_fail(int err, const char *what)
 {
     const char *msg = dk_errmsg();
-    return cli_fail("%s: %s (%s)", what, msg[0] ? msg : dk_strerror(err), dk_err_name(err));
+    int rc = cli_fail("%s: %s (%s)", what, msg[0] ? msg : dk_strerror(err), dk_err_name(err));
+    return err == DK_ECORRUPT ? EXIT_DAMAGE : rc; /* damage met on the way is exit 3 */
 }
 
 const char *cli_ledger_dir(const char *opt)

@@ -141,4 +141,26 @@ expect_exit 3 "$DOCKET" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" False "tampered ledger fails verify"
 equals "$(jget "$OUT" 'd["seq"]')" 4 "verify names the tampered seq"
 
+# damage that leaves the record undecodable (the string's header made an integer): every
+# reader names it and exits 3; none lists the case's history without it
+python3 - "$DOCKET_LEDGER/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+i = b.find(b'\xa9a. Person')  # as flipped above
+assert i > 0, 'record text not found in data.mdb'
+b[i] = 0x09
+open(p, 'wb').write(bytes(b))
+PY
+expect_exit 3 "$DOCKET" log
+contains "$OUT" "4  (damaged record" "log marks the damaged record"
+contains "$ERR" "record 4 does not decode" "log names it"
+expect_exit 3 "$DOCKET" log --json
+equals "$OUT" "" "no half JSON document"
+expect_exit 3 "$DOCKET" show 4 --json
+contains "$ERR" "record 4 does not decode" "show names it"
+expect_exit 3 "$DOCKET" history HO-1
+equals "$OUT" "" "no history with an event left out"
+contains "$ERR" "seq 4" "history names it"
+
 finish
