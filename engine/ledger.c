@@ -478,6 +478,25 @@ static int put_head(MDB_txn *txn, MDB_dbi meta, const head_state *h)
     return mdb_put(txn, meta, &k, &v, 0);
 }
 
+int dk__actor_row_decode(const MDB_val *k, const MDB_val *v, dk_actor_info *a)
+{
+    memset(a, 0, sizeof *a);
+    size_t idlen = k->mv_size < DK_ACTOR_MAX ? k->mv_size : DK_ACTOR_MAX;
+    memcpy(a->id, k->mv_data, idlen);
+    if (k->mv_size < 1 || k->mv_size > DK_ACTOR_MAX || !dk__actor_id_valid(a->id, idlen))
+        return dk__fail(DK_ECORRUPT, "the actor table has a row under a key that is no actor id");
+    if (v->mv_size != ACTOR_ROW)
+        return dk__fail(DK_ECORRUPT, "actor row for '%s' is %zu bytes", a->id, v->mv_size);
+    const uint8_t *p = v->mv_data;
+    memcpy(a->pubkey, p, DK_PUBKEY_BYTES);
+    a->roles = (unsigned)p[32] << 24 | (unsigned)p[33] << 16 | (unsigned)p[34] << 8 | p[35];
+    a->revoked = p[36];
+    a->enrolled_seq = dk__get_be64(p + 37);
+    if (p[36] > 1)
+        return dk__fail(DK_ECORRUPT, "actor row for '%s' has a revoked flag of %u", a->id, p[36]);
+    return 0;
+}
+
 static int get_actor(MDB_txn *txn, MDB_dbi actors, const char *id, dk_actor_info *a)
 {
     MDB_val k = {strlen(id), (void *)id}, v;
@@ -486,16 +505,7 @@ static int get_actor(MDB_txn *txn, MDB_dbi actors, const char *id, dk_actor_info
         return DK_ENOTFOUND;
     if (rc)
         return dk__mdb_err(rc, "cannot read actor");
-    if (v.mv_size != ACTOR_ROW)
-        return dk__fail(DK_ECORRUPT, "actor row for '%s' is %zu bytes", id, v.mv_size);
-    const uint8_t *p = v.mv_data;
-    memset(a, 0, sizeof *a);
-    snprintf(a->id, sizeof a->id, "%s", id);
-    memcpy(a->pubkey, p, DK_PUBKEY_BYTES);
-    a->roles = (unsigned)p[32] << 24 | (unsigned)p[33] << 16 | (unsigned)p[34] << 8 | p[35];
-    a->revoked = p[36];
-    a->enrolled_seq = dk__get_be64(p + 37);
-    return 0;
+    return dk__actor_row_decode(&k, &v, a);
 }
 
 static int put_actor(MDB_txn *txn, MDB_dbi actors, const dk_actor_info *a)

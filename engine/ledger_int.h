@@ -179,6 +179,9 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
 int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,
                         dk_case_state *st);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
+/* An `actors` row (key: the id; value: pubkey, roles, revoked, enrolled seq) into *a;
+ * DK_ECORRUPT naming what is wrong if the key is no actor id or the row is damaged. */
+int dk__actor_row_decode(const MDB_val *k, const MDB_val *v, dk_actor_info *a);
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,
  * with each signer's roles as enrolled then, and compare the stored state

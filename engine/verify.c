@@ -141,8 +141,48 @@ static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t 
     return 0;
 }
 
-/* Check one record's body and signatures against the actor table, then
- * apply its actor change. Returns 1 if the record is bad, <0 on error. */
+/* Every row of the `actors` table (which the writer checks each append's signers and
+ * roles against) equals the actor's state after the whole history: the same key, roles
+ * and revocation, and no row for an actor the history never enrolled. 1 if not. */
+static int check_actor_table(dk_ledger *lg, MDB_txn *txn, actor_map *m, uint64_t head,
+                             dk_verify_report *rep)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, lg->actors, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the actor table");
+    MDB_val k, v;
+    size_t rows = 0;
+    int r = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        dk_actor_info a;
+        rows++;
+        if (dk__actor_row_decode(&k, &v, &a) != 0) {
+            r = dk__verify_bad(rep, head, "the actor table is damaged: %s", dk_errmsg());
+            break;
+        }
+        const actor_slot *s = map_find(m, a.id, 0);
+        if (s == NULL)
+            r = dk__verify_bad(rep, head,
+                               "the actor table has a row for '%s', whom no record enrolled", a.id);
+        else if (memcmp(s->pubkey, a.pubkey, DK_PUBKEY_BYTES) != 0 || s->roles != a.roles ||
+                 (s->revoked != 0) != (a.revoked != 0))
+            r = dk__verify_bad(rep, head,
+                               "the actor table's row for '%s' is not what its history made it "
+                               "(key, roles or revocation): the writer would check appends "
+                               "against it",
+                               a.id);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND && r == 0)
+        return dk__mdb_err(rc, "cannot read the actor table");
+    if (r == 0 && rows != m->n)
+        r = dk__verify_bad(
+            rep, head, "the actor table holds %zu actors but the history enrolled %zu", rows, m->n);
+    return r;
+}
+
 /* The walk's cursors and counters beside the actor table. */
 typedef struct walk {
     actor_map actors;
@@ -152,6 +192,8 @@ typedef struct walk {
     uint64_t actor_events; /* system events seen, against the actor history's size */
 } walk;
 
+/* Check one record's body and signatures against the actor table, then
+ * apply its actor change. Returns 1 if the record is bad, <0 on error. */
 static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec,
                       dk_verify_report *rep)
 {
@@ -524,6 +566,9 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
                            "the actor history lists %llu records but the log holds %llu system "
                            "events",
                            (unsigned long long)alog.ms_entries, (unsigned long long)w.actor_events);
+    /* the actor table the writer checks appends against is what the history made it */
+    if (r == 0 && from == 1)
+        r = check_actor_table(lg, txn, &w.actors, expect - 1, rep);
     if (r == 0 && next_cp < ncps)
         r = dk__verify_bad(
             rep, cps[next_cp].size,

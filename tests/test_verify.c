@@ -677,6 +677,84 @@ TEST(the_actor_history_lists_every_system_record_and_no_other)
     }
 }
 
+/* The actor table (which the writer checks each append's signers and roles against)
+ * must be what the actor history made it: a row given another actor's roles, another key,
+ * a flag of revocation, a row for someone never enrolled, a row cut short, or a missing
+ * row is named; the table put back verifies again (helper-42: a caseworker's row given
+ * every role passed verify, and the writer then let her enrol an admin). */
+static void actor_row(const char *dir, const char *id, int how)
+{
+    raw_env r;
+    MDB_dbi actors = raw_open(&r, dir, "actors");
+    MDB_val k = {strlen(id), (void *)id}, v;
+    uint8_t row[64] = {0};
+    if (how != 4) {
+        ASSERT_EQ(mdb_get(r.txn, actors, &k, &v), 0);
+        ASSERT_EQ(v.mv_size, 45);
+        memcpy(row, v.mv_data, 45);
+    }
+    size_t len = 45;
+    switch (how) {
+    case 0:
+        row[35] ^= 0xff;
+        break; /* roles */
+    case 1:
+        row[5] ^= 0x01;
+        break; /* key */
+    case 2:
+        row[36] = 1;
+        break; /* revoked */
+    case 3:
+        len = 7;
+        break; /* cut short */
+    case 4:
+        k.mv_data = (void *)"mallory";
+        k.mv_size = 7;
+        break; /* never enrolled */
+    }
+    if (how == 5) {
+        ASSERT_EQ(mdb_del(r.txn, actors, &k, NULL), 0);
+    } else {
+        MDB_val nv = {len, row};
+        ASSERT_EQ(mdb_put(r.txn, actors, &k, &nv, 0), 0);
+    }
+    raw_commit(&r);
+}
+
+TEST(the_actor_table_must_be_what_the_history_made_it)
+{
+    const char *dir = th_tmpdir();
+    world w;
+    build(&w, dir);
+    world_close(&w);
+    raw_env r;
+    MDB_dbi actors = raw_open(&r, dir, "actors");
+    MDB_val k = {5, (void *)"carol"}, v;
+    ASSERT_EQ(mdb_get(r.txn, actors, &k, &v), 0);
+    uint8_t keep[45];
+    memcpy(keep, v.mv_data, 45);
+    raw_commit(&r);
+    static const char *const said[] = {
+        "row for 'carol' is not what its history",    "row for 'carol' is not what its history",
+        "row for 'carol' is not what its history",    "actor row for 'carol' is 7 bytes",
+        "row for 'mallory', whom no record enrolled", "holds 3 actors but the history enrolled 4"};
+    for (int how = 0; how < 6; how++) {
+        actor_row(dir, "carol", how);
+        dk_verify_report rep = reverify(dir);
+        expect_bad(&rep, 14, said[how]);
+        /* put back */
+        actors = raw_open(&r, dir, "actors");
+        MDB_val nv = {45, keep};
+        ASSERT_EQ(mdb_put(r.txn, actors, &k, &nv, 0), 0);
+        MDB_val mk = {7, (void *)"mallory"};
+        int d = mdb_del(r.txn, actors, &mk, NULL);
+        ASSERT(d == 0 || d == MDB_NOTFOUND);
+        raw_commit(&r);
+        rep = reverify(dir);
+        ASSERT_EQ(rep.ok, 1);
+    }
+}
+
 TH_MAIN(
     TH_ENTRY(the_actor_history_lists_every_system_record_and_no_other) TH_ENTRY(
         intact_ledger_verifies_on_any_number_of_cores) TH_ENTRY(every_byte_of_a_record_is_covered)
@@ -689,4 +767,5 @@ TH_MAIN(
                         TH_ENTRY(an_older_dockets_slot_index_is_rebuilt)
                             TH_ENTRY(a_double_booking_below_a_failing_case_is_named_first)
                                 TH_ENTRY(the_case_index_must_list_exactly_the_case_events)
-                                    TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends))
+                                    TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends)
+                                        TH_ENTRY(the_actor_table_must_be_what_the_history_made_it))
