@@ -37,10 +37,41 @@ static int change_at(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk__actor_change
     return 0;
 }
 
+int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before, dk_actor_info *out)
+{
+    MDB_cursor *cur;
+    memset(out, 0, sizeof *out);
+    size_t n = strlen(id);
+    int rc = mdb_cursor_open(txn, lg->actor_log, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    MDB_val k = {n, (void *)id}, v;
+    int found = 0;
+    for (int g = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size != 8) {
+            rc = dk__fail(DK_ECORRUPT, "the history of actor '%s' is damaged", id);
+            break;
+        }
+        uint64_t at = dk__get_be64(v.mv_data);
+        if (at >= before)
+            break;
+        dk__actor_change c;
+        if ((rc = change_at(lg, txn, at, &c)) != 0)
+            break;
+        dk__actor_apply(out, &c, at);
+        found = 1;
+    }
+    mdb_cursor_close(cur);
+    if (rc == 0 && !found)
+        rc = dk__fail(DK_ENOTFOUND, "actor '%s' was not enrolled before seq %llu", id,
+                      (unsigned long long)before);
+    return rc;
+}
+
 int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_info *out)
 {
     MDB_txn *txn;
-    MDB_cursor *cur;
     memset(out, 0, sizeof *out);
     size_t n = strlen(id);
     if (n == 0 || n > DK_ACTOR_MAX)
@@ -53,32 +84,8 @@ int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_inf
         return dk__fail(DK_ENOTFOUND, "this ledger has no actor history yet (open it for "
                                       "writing once to build it)");
     }
-    if ((rc = mdb_cursor_open(txn, lg->actor_log, &cur)) != 0) {
-        dk__read_end(lg, txn);
-        return dk__mdb_err(rc, "cannot open a cursor");
-    }
-    MDB_val k = {n, (void *)id}, v;
-    int found = 0;
-    for (int g = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); g == 0;
-         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
-        if (v.mv_size != 8) {
-            rc = dk__fail(DK_ECORRUPT, "the history of actor '%s' is damaged", id);
-            break;
-        }
-        uint64_t at = dk__get_be64(v.mv_data);
-        if (at >= seq)
-            break;
-        dk__actor_change c;
-        if ((rc = change_at(lg, txn, at, &c)) != 0)
-            break;
-        dk__actor_apply(out, &c, at);
-        found = 1;
-    }
-    mdb_cursor_close(cur);
+    rc = dk__actor_fold(lg, txn, id, seq, out);
     dk__read_end(lg, txn);
-    if (rc == 0 && !found)
-        rc = dk__fail(DK_ENOTFOUND, "actor '%s' was not enrolled before seq %llu", id,
-                      (unsigned long long)seq);
     return rc;
 }
 

@@ -401,6 +401,7 @@ void dk_ledger_close(dk_ledger *lg)
     pthread_mutex_unlock(&lg->mu);
     for (int i = 0; pool && i < lg->cores; i++)
         pthread_join(lg->pool[i], NULL);
+    free(lg->trusted);
     free(lg->pool);
     pthread_mutex_lock(&lg->mu);
     lg->stopping = 2;
@@ -541,6 +542,44 @@ static int reject_msg(dk__pending *p, int err)
     return reject(p, err, "%s", dk_errmsg());
 }
 
+/* The writer checks signers against the `actors` table, but trusts a row only once it
+ * equals the actor's history folded (the admin-signed events that enrolled, re-keyed or
+ * revoked it): a damaged row must not grant a role or a key no admin gave. Rows already
+ * matched are kept by id (TRUSTED_SLOTS, direct-mapped), so an actor's history is read
+ * once per change of its row. 0 trusted, else DK_ECORRUPT (message set) or an error. */
+#define TRUSTED_SLOTS 256
+
+static int same_actor(const dk_actor_info *a, const dk_actor_info *b)
+{
+    return strcmp(a->id, b->id) == 0 && memcmp(a->pubkey, b->pubkey, DK_PUBKEY_BYTES) == 0 &&
+           a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0) &&
+           a->enrolled_seq == b->enrolled_seq;
+}
+
+static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
+{
+    if (lg->actor_log == 0)
+        return 0; /* a ledger from before the history, opened before its backfill */
+    if (lg->trusted == NULL && (lg->trusted = calloc(TRUSTED_SLOTS, sizeof *lg->trusted)) == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    uint32_t h = 2166136261u;
+    for (const char *c = row->id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    dk_actor_info *slot = &lg->trusted[h % TRUSTED_SLOTS];
+    if (same_actor(slot, row))
+        return 0;
+    dk_actor_info hist;
+    int rc = dk__actor_fold(lg, txn, row->id, UINT64_MAX, &hist);
+    if (rc == DK_ENOTFOUND || (rc == 0 && !same_actor(&hist, row)))
+        return dk__fail(DK_ECORRUPT,
+                        "the actor table's row for '%s' is not what its history made it (key, "
+                        "roles or revocation); 'docket verify' names the damage",
+                        row->id);
+    if (rc == 0)
+        *slot = hist;
+    return rc;
+}
+
 /* Signature checks inside the transaction: each signer enrolled, not revoked,
  * and its current key the one the signature verifies against. */
 static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__actor_change *ac,
@@ -558,6 +597,10 @@ static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__
             if (rc == DK_ENOTFOUND)
                 return reject(p, DK_EDENIED, "actor '%s' is not enrolled in this ledger",
                               p->sigs[i].actor);
+            if (rc == 0)
+                rc = trust_row(lg, txn, &a);
+            if (rc == DK_ECORRUPT)
+                return reject_msg(p, DK_ECORRUPT); /* this append only: the batch goes on */
             if (rc)
                 return rc;
             if (a.revoked)

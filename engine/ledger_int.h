@@ -65,7 +65,10 @@ struct dk_ledger {
         uint64_t seq;
         int64_t recorded_at;
         uint8_t hash[DK_HASH_BYTES];
-    } written;               /* the head the writer committed last (writer thread only) */
+    } written; /* the head the writer committed last (writer thread only) */
+    /* `actors` rows the writer found equal to their actor's history, by id (writer only:
+     * one batch commits at a time); a row is trusted only while its fields are these. */
+    dk_actor_info *trusted;
     pthread_mutex_t hook_mu; /* held while the hook is set and while it runs */
     dk_commit_fn on_commit;  /* called by the writer after each commit */
     void *on_commit_ud;
@@ -179,6 +182,10 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
 int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,
                         dk_case_state *st);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
+/* Fold actor `id`'s history (its events listed in actor_log) before record `before`, in
+ * `txn`: the key, roles and revocation its signed events gave it. DK_ENOTFOUND if none. */
+int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
+                   dk_actor_info *out);
 /* An `actors` row (key: the id; value: pubkey, roles, revoked, enrolled seq) into *a;
  * DK_ECORRUPT naming what is wrong if the key is no actor id or the row is damaged. */
 int dk__actor_row_decode(const MDB_val *k, const MDB_val *v, dk_actor_info *a);

@@ -680,9 +680,10 @@ TEST(the_actor_history_lists_every_system_record_and_no_other)
 /* The actor table (which the writer checks each append's signers and roles against)
  * must be what the actor history made it: a row given another actor's roles, another key,
  * a flag of revocation, a row for someone never enrolled, a row cut short, or a missing
- * row is named; the table put back verifies again (helper-42: a caseworker's row given
- * every role passed verify, and the writer then let her enrol an admin). */
-static void actor_row(const char *dir, const char *id, int how)
+ * row is named, and the writer refuses the actor's appends as damage; the table put
+ * back verifies again (helper-42: a caseworker's row given every role passed verify, and
+ * the writer then let her enrol an admin). */
+static void actor_row(const char *dir, const char *id, int how, const uint8_t *newkey)
 {
     raw_env r;
     MDB_dbi actors = raw_open(&r, dir, "actors");
@@ -698,8 +699,8 @@ static void actor_row(const char *dir, const char *id, int how)
     case 0:
         row[35] ^= 0xff;
         break; /* roles */
-    case 1:
-        row[5] ^= 0x01;
+    case 1:    /* key: an impostor's */
+        memcpy(row, newkey, DK_PUBKEY_BYTES);
         break; /* key */
     case 2:
         row[36] = 1;
@@ -726,7 +727,8 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
     const char *dir = th_tmpdir();
     world w;
     build(&w, dir);
-    world_close(&w);
+    dk_ledger_close(w.lg); /* the keys kept, for appends below */
+    w.lg = NULL;
     raw_env r;
     MDB_dbi actors = raw_open(&r, dir, "actors");
     MDB_val k = {5, (void *)"carol"}, v;
@@ -738,21 +740,44 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
         "row for 'carol' is not what its history",    "row for 'carol' is not what its history",
         "row for 'carol' is not what its history",    "actor row for 'carol' is 7 bytes",
         "row for 'mallory', whom no record enrolled", "holds 3 actors but the history enrolled 4"};
+    uint64_t head = 14; /* the ledger's head: it grows by the appends each round accepts */
     for (int how = 0; how < 6; how++) {
-        actor_row(dir, "carol", how);
+        dk_key *impostor; /* signs as 'carol' with a key no admin enrolled */
+        ASSERT_OK(dk_key_generate("carol", &impostor));
+        actor_row(dir, "carol", how, dk_key_public(impostor));
         dk_verify_report rep = reverify(dir);
-        expect_bad(&rep, 14, said[how]);
+        expect_bad(&rep, head, said[how]);
+        /* the writer does not trust the row either: carol's append is refused, as damage
+         * (or, her row gone, as not enrolled), and sam's in the same ledger goes on */
+        ASSERT_OK(dk_ledger_open(dir, NULL, &w.lg));
+        dmap d;
+        fill_valid(&d, "note.added");
+        dk_append_res res;
+        int rc = try_put(&w, "V-1", "note.added", how == 1 ? impostor : w.carol, NULL, &d, &res);
+        dk_key_free(impostor);
+        if (how == 4)
+            ASSERT_OK(rc); /* a stranger's row takes nothing from carol */
+        else
+            ASSERT_ERR(rc, how == 5 ? DK_EDENIED : DK_ECORRUPT);
+        if (how < 4)
+            ASSERT_CONTAINS(res.errmsg, how == 3 ? "7 bytes" : "not what its history made it");
+        ASSERT_OK(try_put(&w, "V-1", "note.added", w.sam, NULL, &d, &res));
+        head += 1 + (how == 4);
+        ASSERT_EQ(head_seq(w.lg), head);
+        dk_ledger_close(w.lg);
+        w.lg = NULL;
         /* put back */
         actors = raw_open(&r, dir, "actors");
         MDB_val nv = {45, keep};
         ASSERT_EQ(mdb_put(r.txn, actors, &k, &nv, 0), 0);
         MDB_val mk = {7, (void *)"mallory"};
-        int d = mdb_del(r.txn, actors, &mk, NULL);
-        ASSERT(d == 0 || d == MDB_NOTFOUND);
+        int del = mdb_del(r.txn, actors, &mk, NULL);
+        ASSERT(del == 0 || del == MDB_NOTFOUND);
         raw_commit(&r);
         rep = reverify(dir);
         ASSERT_EQ(rep.ok, 1);
     }
+    world_close(&w);
 }
 
 TH_MAIN(
