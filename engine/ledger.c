@@ -549,11 +549,11 @@ static int reject_msg(dk__pending *p, int err)
  * once per change of its row. 0 trusted, else DK_ECORRUPT (message set) or an error. */
 #define TRUSTED_SLOTS 256
 
+/* What the writer and verify hold a row to: its key, roles and revocation. */
 static int same_actor(const dk_actor_info *a, const dk_actor_info *b)
 {
     return strcmp(a->id, b->id) == 0 && memcmp(a->pubkey, b->pubkey, DK_PUBKEY_BYTES) == 0 &&
-           a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0) &&
-           a->enrolled_seq == b->enrolled_seq;
+           a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0);
 }
 
 static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
