@@ -226,8 +226,9 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
     int taken = 0;
     for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
         if (k.mv_size != plen + 8 || memcmp(k.mv_data, key, plen) != 0)
-            break;           /* before this interviewer's first booking */
-        if (v.mv_size < 8) { /* an end time and a case id, or damage */
+            break; /* before this interviewer's first booking */
+        /* the value is an end time and a case id: shorter is damage */
+        if (v.mv_size < 8) {
             dk__fail(DK_ECORRUPT,
                      "the slot index's entry for interviewer '%s' is damaged (%zu bytes); "
                      "'docket verify' names what else is",
