@@ -401,7 +401,6 @@ void dk_ledger_close(dk_ledger *lg)
     pthread_mutex_unlock(&lg->mu);
     for (int i = 0; pool && i < lg->cores; i++)
         pthread_join(lg->pool[i], NULL);
-    free(lg->trusted);
     free(lg->pool);
     pthread_mutex_lock(&lg->mu);
     lg->stopping = 2;
@@ -414,6 +413,7 @@ void dk_ledger_close(dk_ledger *lg)
     pthread_mutex_unlock(&lg->mu);
     if (running)
         pthread_join(lg->writer, NULL);
+    free(lg->trusted); /* the writer and any leading caller are done */
     mdb_env_close(lg->env);
     pthread_rwlock_destroy(&lg->txn_lock);
     pthread_mutex_destroy(&lg->mu);
@@ -580,6 +580,14 @@ static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
     return rc;
 }
 
+/* The cache holds rows equal to the history as this writer last saw it: forget them when
+ * the history may have changed (an actor event, a batch aborted, another process's commit). */
+static void forget_trusted(dk_ledger *lg)
+{
+    if (lg->trusted)
+        memset(lg->trusted, 0, TRUSTED_SLOTS * sizeof *lg->trusted);
+}
+
 /* Signature checks inside the transaction: each signer enrolled, not revoked,
  * and its current key the one the signature verifies against. */
 static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__actor_change *ac,
@@ -669,6 +677,7 @@ static int apply_actor(dk_ledger *lg, MDB_txn *txn, const dk__actor_change *ac, 
             return rc;
     }
     dk__actor_apply(&a, ac, seq);
+    forget_trusted(lg);
     int rc = put_actor(txn, lg->actors, &a);
     if (rc == MDB_MAP_FULL)
         return rc;
@@ -829,6 +838,8 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
         return rc == MDB_MAP_RESIZED ? dk__mdb_err(rc, "cannot begin the write transaction") : rc;
     }
     rc = get_head(txn, lg->meta, &h);
+    if (rc == 0 && (h.seq != lg->written.seq || memcmp(h.hash, lg->written.hash, DK_HASH_BYTES)))
+        forget_trusted(lg); /* another process appended: its actor events are unseen */
     if (rc == 0)
         rc = check_head(lg, txn, &h);
     int64_t now = now_us();
@@ -849,6 +860,8 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
     } else {
         mdb_txn_abort(txn);
     }
+    if (rc)
+        forget_trusted(lg); /* rows trusted from this batch's writes are gone with it */
     pthread_rwlock_unlock(&lg->txn_lock);
     return rc;
 }

@@ -438,6 +438,87 @@ TEST(close_waits_for_a_caller_committing_its_own_append)
     world_close(&w);
 }
 
+/* dk_ledger_close frees the writer's trusted-row cache (lg->trusted) before the writer
+ * has drained its queue: a batch still queued when close begins is checked against
+ * freed memory (trust_row). The hook holds the first batch while more queue up. */
+static void note_cb(void *ud, const dk_append_res *res)
+{
+    (void)ud;
+    (void)res;
+}
+
+static void *closer(void *arg)
+{
+    dk_ledger_close(arg);
+    return NULL;
+}
+
+TEST(close_keeps_the_trusted_rows_until_the_writer_drains)
+{
+    world w;
+    world_open(&w, NULL);
+    closing c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, -1, &w};
+    dk_ledger_on_commit(w.lg, slow_hook, &c);
+    fx_event fe[4];
+    for (int i = 0; i < 4; i++) {
+        ASSERT_OK(fx_make(&fe[i], w.alice, "note.added", "HO-1", 900 + i, NULL, 0, NULL));
+        ASSERT_OK(dk_ledger_submit(w.lg, &fe[i].req, note_cb, NULL));
+        if (i == 0) { /* the writer is in the first batch's hook: the rest queue */
+            pthread_mutex_lock(&c.mu);
+            while (!c.in_hook)
+                pthread_cond_wait(&c.cv, &c.mu);
+            pthread_mutex_unlock(&c.mu);
+        }
+    }
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, closer, w.lg), 0); /* frees lg->trusted, then waits */
+    pthread_join(t, NULL);
+    for (int i = 0; i < 4; i++)
+        fx_free(&fe[i]);
+    w.lg = NULL;
+    world_close(&w);
+}
+
+/* The writer's trusted-row cache outlives a change of the actor's history: alice's row,
+ * trusted while she was enrolled, is revoked by an admin; a damaged row that puts her
+ * back as she was (written here by another process while the ledger stays open, as an
+ * attacker or a bad disk would) equals the cached one and is trusted without a fold. */
+TEST(a_row_put_back_after_a_revocation_is_not_trusted_from_the_cache)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 1, NULL, &res)); /* cached */
+    ASSERT_OK(
+        fx_actor_event(w.lg, w.admin, "actor.revoked", "alice", NULL, NULL, ACTOR_N(12), &res));
+    pid_t pid = fork();
+    if (pid == 0) { /* another process flips the revoked flag back */
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 32) ||
+            mdb_env_open(env, w.dir, 0, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
+            mdb_dbi_open(txn, "actors", 0, &dbi))
+            _exit(2);
+        MDB_val k = {5, (void *)"alice"}, v;
+        uint8_t row[64];
+        if (mdb_get(txn, dbi, &k, &v) || v.mv_size != 45)
+            _exit(3);
+        memcpy(row, v.mv_data, 45);
+        row[36] = 0;
+        MDB_val nv = {45, row};
+        if (mdb_put(txn, dbi, &k, &nv, 0) || mdb_txn_commit(txn))
+            _exit(4);
+        _exit(0);
+    }
+    int st;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT_EQ(WEXITSTATUS(st), 0);
+    /* the row is not what the history made it: refused as damage, as on a fresh open */
+    ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-1", 3, NULL, &res), DK_ECORRUPT);
+    world_close(&w);
+}
+
 TEST(map_grows_by_itself)
 {
     world w;
@@ -1007,12 +1088,14 @@ TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_ref
                     auditors_append_nothing_to_cases) TH_ENTRY(system_event_rules)
                     TH_ENTRY(bad_bodies_leave_ledger_unchanged) TH_ENTRY(eight_threads_dense_seq)
                         TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
-                            TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
-                                TH_ENTRY(truncated_file_is_named_not_read)
-                                    TH_ENTRY(gather_reads_runs_of_cases)
-                                        TH_ENTRY(gather_keeps_ids_of_every_length)
-                                            TH_ENTRY(gather_lists_the_system_records)
-                                                TH_ENTRY(upgrade_from_the_separate_case_index)
-                                                    TH_ENTRY(upgrade_grows_a_full_map)
-                                                        TH_ENTRY(verify_catches_rewritten_signature)
+                            TH_ENTRY(close_keeps_the_trusted_rows_until_the_writer_drains) TH_ENTRY(
+                                a_row_put_back_after_a_revocation_is_not_trusted_from_the_cache)
+                                TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)
+                                    TH_ENTRY(truncated_file_is_named_not_read)
+                                        TH_ENTRY(gather_reads_runs_of_cases)
+                                            TH_ENTRY(gather_keeps_ids_of_every_length)
+                                                TH_ENTRY(gather_lists_the_system_records)
+                                                    TH_ENTRY(upgrade_from_the_separate_case_index)
+                                                        TH_ENTRY(upgrade_grows_a_full_map) TH_ENTRY(
+                                                            verify_catches_rewritten_signature)
                                                             TH_ENTRY(verify_catches_rewritten_body))

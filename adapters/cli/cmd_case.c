@@ -316,8 +316,10 @@ int cmd_undo(int argc, char **argv)
     dk_record rec;
     dk_event ev;
     if (dk_record_decode(raw, len, &rec) != 0 || dk_event_decode(rec.body, rec.body_len, &ev)) {
+        int bad =
+            cli_damage("record %llu does not decode: %s", (unsigned long long)seq, dk_errmsg());
         free(raw);
-        return cli_fail("record %llu does not decode", (unsigned long long)seq);
+        return bad;
     }
     uint8_t hash[DK_HASH_BYTES];
     char hex[2 * DK_HASH_BYTES + 1];
