@@ -77,4 +77,30 @@ static inline void raw_put_record(raw_env *r, MDB_dbi log, uint64_t seq, const u
     ASSERT_EQ(mdb_put(r->txn, log, &k, &v, 0), 0);
 }
 
+/* The value under the string `key` in database `db` of the closed environment `dir`,
+ * copied into out (at most cap bytes); its length. */
+static inline size_t raw_copy_value(const char *dir, const char *db, const char *key, uint8_t *out,
+                                    size_t cap)
+{
+    raw_env r;
+    MDB_dbi dbi = raw_open(&r, dir, db);
+    MDB_val k = {strlen(key), (void *)key}, v;
+    ASSERT_EQ(mdb_get(r.txn, dbi, &k, &v), 0);
+    ASSERT(v.mv_size <= cap);
+    memcpy(out, v.mv_data, v.mv_size);
+    raw_commit(&r);
+    return v.mv_size;
+}
+
+/* Put `len` bytes under the string `key` in database `db` of the closed environment. */
+static inline void raw_put_value(const char *dir, const char *db, const char *key, const uint8_t *b,
+                                 size_t len)
+{
+    raw_env r;
+    MDB_dbi dbi = raw_open(&r, dir, db);
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)b};
+    ASSERT_EQ(mdb_put(r.txn, dbi, &k, &v, 0), 0);
+    raw_commit(&r);
+}
+
 #endif
