@@ -145,7 +145,10 @@ static int check_index(dk_ledger *lg, MDB_txn *txn, dk__slots *s, uint64_t head,
         const char *who = s->names[h->who];
         uint8_t key[DK_ACTOR_MAX + 9];
         MDB_val k = {dk__slot_key(key, who, h->start), key}, v;
-        if (mdb_get(txn, lg->slots, &k, &v) != 0 || v.mv_size != 8 + h->case_len ||
+        int got = mdb_get(txn, lg->slots, &k, &v);
+        if (got != 0 && got != MDB_NOTFOUND)
+            return dk__mdb_err(got, "cannot read the slot index");
+        if (got == MDB_NOTFOUND || v.mv_size != 8 + h->case_len ||
             (int64_t)dk__get_be64(v.mv_data) != h->end ||
             memcmp((const uint8_t *)v.mv_data + 8, h->case_id, h->case_len) != 0)
             return dk__verify_bad(rep, h->from,
