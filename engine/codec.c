@@ -204,11 +204,21 @@ static int valid_case(const char *s, size_t n)
     return 1;
 }
 
-int dk__event_check_fields(const dk_event *ev)
+int dk__event_check_version_at(const dk_event *ev)
 {
     if (ev->v != DK_EVENT_VERSION)
         return dk__fail(DK_EDECODE, "unknown body schema version %u (this docket reads %d)",
                         (unsigned)ev->v, DK_EVENT_VERSION);
+    if (ev->at < 0)
+        return dk__fail(DK_EDECODE, "'at' is negative");
+    return 0;
+}
+
+int dk__event_check_fields(const dk_event *ev)
+{
+    int rc = dk__event_check_version_at(ev);
+    if (rc)
+        return rc;
     if (!valid_type(ev->type, strlen(ev->type)))
         return dk__fail(DK_EDECODE,
                         "event type '%s' is not 1..%d characters of [a-z0-9_.] starting "
@@ -221,8 +231,6 @@ int dk__event_check_fields(const dk_event *ev)
     if (!dk__actor_id_valid(ev->actor, strlen(ev->actor)))
         return dk__fail(DK_EDECODE, "actor id '%s' is not 1..%d characters of [A-Za-z0-9._@-]",
                         ev->actor, DK_ACTOR_MAX);
-    if (ev->at < 0)
-        return dk__fail(DK_EDECODE, "'at' is negative");
     if (ev->data == NULL)
         return dk__fail(DK_EDECODE, "event has no data map");
     return 0;

@@ -440,17 +440,6 @@ static int key_is(const struct body_key *bk, const char *k, size_t kl)
     return 1;
 }
 
-/* What a chained decode still checks of the fields (dk__event_check_fields checks all). */
-static int chained_checks(const dk_event *ev)
-{
-    if (ev->v != DK_EVENT_VERSION)
-        return dk__fail(DK_EDECODE, "unknown body schema version %u (this docket reads %d)",
-                        (unsigned)ev->v, DK_EVENT_VERSION);
-    if (ev->at < 0)
-        return dk__fail(DK_EDECODE, "'at' is negative");
-    return 0;
-}
-
 static int decode_stored(const uint8_t *buf, size_t len, dk_event *ev, int data_rest)
 {
     memset(ev, 0, sizeof *ev);
@@ -488,7 +477,7 @@ static int decode_stored(const uint8_t *buf, size_t len, dk_event *ev, int data_
             rd_fail(&r, "has data over the size limit");
     }
     int rc = r.why       ? dk__fail(DK_EDECODE, "stored event body %s", r.why)
-             : data_rest ? chained_checks(ev)
+             : data_rest ? dk__event_check_version_at(ev)
                          : dk__event_check_fields(ev);
     if (rc)
         memset(ev, 0, sizeof *ev);

@@ -45,6 +45,17 @@ struct dk_event;
 int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
+/* The part of those a chained decode keeps: the body's version, and `at` not negative. */
+int dk__event_check_version_at(const struct dk_event *ev);
+
+/* FNV-1a of a string: the hash of the small tables keyed by actor id. */
+static inline uint64_t dk__fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
 
 /* Look up a key in a canonical data map (msgpack bytes). The out-params
  * borrow `data`. Return 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value

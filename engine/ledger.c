@@ -562,10 +562,7 @@ static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
         return 0; /* a ledger from before the history, opened before its backfill */
     if (lg->trusted == NULL && (lg->trusted = calloc(TRUSTED_SLOTS, sizeof *lg->trusted)) == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
-    uint32_t h = 2166136261u;
-    for (const char *c = row->id; *c; c++)
-        h = (h ^ (unsigned char)*c) * 16777619u;
-    dk_actor_info *slot = &lg->trusted[h % TRUSTED_SLOTS];
+    dk_actor_info *slot = &lg->trusted[dk__fnv1a(row->id) % TRUSTED_SLOTS];
     if (same_actor(slot, row))
         return 0;
     dk_actor_info hist;

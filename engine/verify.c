@@ -25,14 +25,6 @@ typedef struct actor_map {
     size_t cap, n;
 } actor_map;
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static actor_slot *map_find(actor_map *m, const char *id, int insert)
 {
     if (insert && (m->n + 1) * 2 > m->cap) {
@@ -43,7 +35,7 @@ static actor_slot *map_find(actor_map *m, const char *id, int insert)
         for (size_t i = 0; i < m->cap; i++) {
             if (!m->slots[i].used)
                 continue;
-            size_t j = fnv1a(m->slots[i].id) & (ncap - 1);
+            size_t j = dk__fnv1a(m->slots[i].id) & (ncap - 1);
             while (ns[j].used)
                 j = (j + 1) & (ncap - 1);
             ns[j] = m->slots[i];
@@ -54,7 +46,7 @@ static actor_slot *map_find(actor_map *m, const char *id, int insert)
     }
     if (m->cap == 0)
         return NULL;
-    size_t j = fnv1a(id) & (m->cap - 1);
+    size_t j = dk__fnv1a(id) & (m->cap - 1);
     while (m->slots[j].used) {
         if (strcmp(m->slots[j].id, id) == 0)
             return &m->slots[j];
