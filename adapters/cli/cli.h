@@ -32,6 +32,8 @@ int cli_damage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Report a failed library call: "docket: <what>: <dk_errmsg() or strerror>"; EXIT_DAMAGE
  * for DK_ECORRUPT, else EXIT_FAIL. */
 int cli_dk_fail(int err, const char *what);
+/* The exit code of a failed library call: EXIT_DAMAGE for DK_ECORRUPT, else EXIT_FAIL. */
+int cli_exit_code(int err);
 
 /* The ledger directory: the --ledger value, else $DOCKET_LEDGER, else NULL
  * after printing a usage error. */

@@ -38,17 +38,6 @@ static void vclose(vopen *o)
     o->scratch[0] = 0;
 }
 
-static int exit_for(int err)
-{
-    return err == DK_ECORRUPT ? EXIT_DAMAGE : EXIT_FAIL;
-}
-
-static int vfail(int err, const char *what)
-{
-    cli_dk_fail(err, what);
-    return exit_for(err);
-}
-
 static int parse_batch(const char *s, unsigned *out)
 {
     uint64_t v = 0;
@@ -126,7 +115,7 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
     if (err == 0 && upto == 0)
         err = dk_fail(DK_ENOTFOUND, "the ledger had no records by then");
     if (err)
-        return vfail(err, "as of");
+        return cli_dk_fail(err, "as of");
     const char *tmp = getenv("TMPDIR");
     snprintf(o->scratch, sizeof o->scratch, "%s/docket-asof-XXXXXX", tmp ? tmp : "/tmp");
     if (mkdtemp(o->scratch) == NULL) {
@@ -137,7 +126,7 @@ static int vopen_as_of(vopen *o, dk_views_opts *vo)
     vo->upto = upto;
     if ((err = dk_views_open(o->lg, o->scratch, vo, &o->vw)) != 0 ||
         (err = dk_views_sync(o->vw)) != 0)
-        return vfail(err, "cannot replay the ledger into scratch views");
+        return cli_dk_fail(err, "cannot replay the ledger into scratch views");
     return EXIT_OK;
 }
 
@@ -248,13 +237,13 @@ static int vopen_all(const char *ledger, const char *batch, int sync, int create
     if (err) {
         dk_ledger_close(o->lg);
         o->lg = NULL;
-        return vfail(err, err == DK_ECORRUPT && create < OPEN_REPLACE
-                              ? "cannot open the views store (`docket views rebuild` sets a "
-                                "damaged one aside and builds the views anew)"
-                              : "cannot open the views");
+        return cli_dk_fail(err, err == DK_ECORRUPT && create < OPEN_REPLACE
+                                    ? "cannot open the views store (`docket views rebuild` sets a "
+                                      "damaged one aside and builds the views anew)"
+                                    : "cannot open the views");
     }
     if (sync && (err = dk_views_sync(o->vw)) != 0) {
-        rc = vfail(err, "cannot bring the views up to date");
+        rc = cli_dk_fail(err, "cannot bring the views up to date");
         vclose(o);
         return rc;
     }
@@ -315,7 +304,7 @@ static int print_status(dk_views *vw, int json)
     dk_view_status st[DK_VIEW_COUNT];
     int err = dk_views_status(vw, st);
     if (err)
-        return vfail(err, "cannot read the views' status");
+        return cli_dk_fail(err, "cannot read the views' status");
     return print_statuses(st, json);
 }
 
@@ -334,7 +323,7 @@ static int status_without_store(const char *ledger, int json, int *shown)
     int err = dk_views_absent(lg, dir, st);
     dk_ledger_close(lg);
     if (err < 0)
-        return vfail(err, "cannot read the views' status");
+        return cli_dk_fail(err, "cannot read the views' status");
     if (err == 0)
         return EXIT_OK;
     *shown = 1;
@@ -451,7 +440,7 @@ int cmd_views(int argc, char **argv)
                     name);
         int err = dk_views_rebuild(o.vw, o.replaced ? NULL : name);
         if (err)
-            rc = vfail(err, "rebuild failed");
+            rc = cli_dk_fail(err, "rebuild failed");
         else if (json)
             rc = print_status(o.vw, 1);
         else
@@ -464,7 +453,7 @@ int cmd_views(int argc, char **argv)
         int err = dk_views_check(o.vw, name, (size_t)maxn, on_diff, &d, &rep);
         if (err) {
             json_decref(d.arr);
-            rc = vfail(err, "check failed");
+            rc = cli_dk_fail(err, "check failed");
         } else {
             if (json) {
                 json_t *r = json_object();
@@ -503,7 +492,7 @@ int cmd_views(int argc, char **argv)
         int err = dk_views_dump(o.vw, name, on_row, &d, &as_of);
         if (err) {
             json_decref(d.arr);
-            rc = vfail(err, "cannot read the view");
+            rc = cli_dk_fail(err, "cannot read the view");
         } else if (json) {
             json_t *r = json_object();
             json_object_set_new(r, "view", json_string(name));
@@ -630,7 +619,7 @@ int cmd_project(int argc, char **argv)
         return rc;
     if (!follow_flag) {
         int err = dk_views_sync(o.vw);
-        rc = err ? vfail(err, "cannot bring the views up to date") : print_status(o.vw, json);
+        rc = err ? cli_dk_fail(err, "cannot bring the views up to date") : print_status(o.vw, json);
         vclose(&o);
         return rc;
     }
@@ -651,11 +640,11 @@ int cmd_project(int argc, char **argv)
         uv_run(&f.loop, UV_RUN_DEFAULT);
         uv_loop_close(&f.loop);
         vclose(&o);
-        return vfail(err, "cannot start the projector");
+        return cli_dk_fail(err, "cannot start the projector");
     }
     uv_run(&f.loop, UV_RUN_DEFAULT);
     uv_loop_close(&f.loop);
-    rc = f.err ? exit_for(f.err) : EXIT_OK;
+    rc = f.err ? cli_exit_code(f.err) : EXIT_OK;
     if (rc == EXIT_OK)
         print_follow_stats(&f.stats, json);
     vclose(&o);
@@ -825,7 +814,7 @@ static int run_list(const char *ledger, int no_sync, int json, const char *key, 
         char what[64];
         snprintf(what, sizeof what, err == DK_EINVAL ? "bad %s" : "cannot read the %s view",
                  err == DK_EINVAL ? key : view);
-        rc = err == DK_EINVAL ? (cli_dk_fail(err, what), EXIT_USAGE) : vfail(err, what);
+        rc = err == DK_EINVAL ? (cli_dk_fail(err, what), EXIT_USAGE) : cli_dk_fail(err, what);
     } else {
         print_result(key, arg, &q, as_of);
     }
@@ -971,7 +960,7 @@ int cmd_report(int argc, char **argv)
         cli_dk_fail(err, "bad report query");
         rc = EXIT_USAGE;
     } else if (err) {
-        rc = vfail(err, "cannot read the stats view");
+        rc = cli_dk_fail(err, "cannot read the stats view");
     } else if (json) {
         json_t *r = json_object();
         json_object_set_new(r, "case_type", json_string(rq.case_type));

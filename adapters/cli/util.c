@@ -59,8 +59,13 @@ int cli_damage(const char *fmt, ...)
 int cli_dk_fail(int err, const char *what)
 {
     const char *msg = dk_errmsg();
-    int rc = cli_fail("%s: %s (%s)", what, msg[0] ? msg : dk_strerror(err), dk_err_name(err));
-    return err == DK_ECORRUPT ? EXIT_DAMAGE : rc; /* damage met on the way is exit 3 */
+    cli_fail("%s: %s (%s)", what, msg[0] ? msg : dk_strerror(err), dk_err_name(err));
+    return cli_exit_code(err);
+}
+
+int cli_exit_code(int err)
+{
+    return err == DK_ECORRUPT ? EXIT_DAMAGE : EXIT_FAIL; /* damage met on the way is exit 3 */
 }
 
 const char *cli_ledger_dir(const char *opt)
@@ -85,11 +90,7 @@ int cli_open_ledger(const char *opt, int read_only, dk_ledger **out)
         return EXIT_USAGE;
     dk_ledger_opts o = {0, 0, read_only, 0};
     int rc = dk_ledger_open(dir, &o, out);
-    if (rc) {
-        cli_dk_fail(rc, "cannot open the ledger");
-        return rc == DK_ECORRUPT ? EXIT_DAMAGE : EXIT_FAIL; /* cut short, not LMDB's, ... */
-    }
-    return EXIT_OK;
+    return rc ? cli_dk_fail(rc, "cannot open the ledger") : EXIT_OK; /* damage: exit 3 */
 }
 
 static char *read_tty_line(const char *prompt)
