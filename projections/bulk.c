@@ -17,6 +17,13 @@
  * step's worth they stalled then: 1M, CPU use fell to 0.6-0.7 of two cores for 50 ms at a
  * time; median 934k -> 975k events/s, own memory 50.5 -> 51.3 MiB, 10M the same 92-97). */
 #define QUEUE_CHUNKS 256
+/* ...and at most this many bytes of them. Chunks grow with the cases' histories and, in a
+ * larger ledger, the writer (its views larger) is more often the slower side and the queue
+ * stays full: 256 chunks held 5.2 MB at most on the 1M bench, 15.5 MB at 10M and 24.9 MB
+ * at 20M. With this bound own memory at 20M fell from 85-91 to 67-69 MiB and at 10M from
+ * 64-68 to 61-63 (1M never reaches it); CPU used per second of the rebuild at 10M, median
+ * 1.94 -> 1.93. */
+#define QUEUE_BYTES ((size_t)8 << 20)
 /* Chunks written per transaction (16,384 cases by default). Each commit rewrites branch
  * pages and waits for its sync; from 64 chunks (and a queue of 128), 1M reused, six
  * alternating rounds: median 958k -> 996k events/s, CPU 1.88 -> 1.86 s, own memory the
@@ -81,6 +88,7 @@ struct bulk {
     uint8_t hash[DK_HASH_BYTES]; /* record head's */
     chunk *q;
     size_t qhead, qn;
+    size_t qbytes, queue_bytes; /* the queued chunks' allocations, and their bound */
     int stop, err;
     char errmsg[DK_ERRMSG_MAX];
     overlay scatter;
@@ -291,7 +299,9 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
     c->olen = c->ocap = 0;
     int released = 0;
     pthread_mutex_lock(&k->mu);
-    while (k->qn == QUEUE_CHUNKS && !k->stop && !k->err) {
+    size_t bytes = out.len + out.ocap;
+    while ((k->qn == QUEUE_CHUNKS || (k->qn > 0 && k->qbytes + bytes > k->queue_bytes)) &&
+           !k->stop && !k->err) {
         if (!released && dk_ledger_resize_wanted(k->lg)) {
             pthread_mutex_unlock(&k->mu);
             dk_gather_release(g);
@@ -308,6 +318,7 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
     int stop = k->stop || k->err;
     if (!stop) {
         k->q[(k->qhead + k->qn++) % QUEUE_CHUNKS] = out;
+        k->qbytes += bytes;
         if (k->writer_waits)
             pthread_cond_signal(&k->to_writer);
     }
@@ -507,6 +518,7 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
     }
     k->lg = vw->lg;
     k->chunk_cases = vw->rebuild_chunk;
+    k->queue_bytes = vw->queue_bytes ? vw->queue_bytes : QUEUE_BYTES;
     k->head = head;
     uint8_t key[DK__CHAIN_KEY_BYTES];
     dk__chain_new_key(key);
@@ -574,6 +586,7 @@ static int pop(bulk *k, chunk *out, double deadline)
     }
     if (k->qn > 0) {
         *out = k->q[k->qhead];
+        k->qbytes -= out->len + out->ocap;
         k->qhead = (k->qhead + 1) % QUEUE_CHUNKS;
         k->qn--;
         got = 1;

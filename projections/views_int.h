@@ -106,6 +106,7 @@ struct dk_views {
     size_t scatter_max;   /* 0, or (tests) fewer held entries than bulk.c's SCATTER_MAX */
     size_t held_part;     /* 0, or (tests) the entries of a part of the held set's flush */
     unsigned step_chunks; /* 0, or (tests) fewer chunks per step than bulk.c's STEP_CHUNKS */
+    size_t queue_bytes;   /* 0, or (tests) fewer queued bytes than bulk.c's QUEUE_BYTES */
     int adopting;         /* the open transaction takes over a dead process's build */
     uint64_t upto;        /* 0, or the last seq these views may apply */
     /* the last checkpoint (seq, record hash) found to be this ledger's: its records never

@@ -2566,6 +2566,36 @@ TEST(held_entry_steps_equal_incremental)
     world_close(&w);
 }
 
+/* A first phase whose folders may queue one chunk at a time (the queue's byte bound below
+ * any chunk: each waits for the queue to empty) equals the incremental views. */
+TEST(a_queue_bounded_below_a_chunk_still_equals_incremental)
+{
+    world w;
+    world_open(&w);
+    golden_scenario(&w);
+    rich_cases(&w, 300);
+    dk_views *vw;
+    dk_views_opts inc = {64, 1u << 20, 0, 0, 0}; /* no first phase: batches of 64 */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &inc, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    snap ref;
+    take(vw, &ref);
+    dk_views_close(vw);
+    dk_views_opts o = {1000, 1, 0, 1, 0}; /* first phase, a case a chunk */
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    vw->queue_bytes = 1;
+    vw->step_chunks = 4;
+    ASSERT_OK(dk_views_rebuild(vw, "all"));
+    snap s;
+    take(vw, &s);
+    int ok = same(&ref, &s);
+    unsnap(&s);
+    unsnap(&ref);
+    ASSERT(ok);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 /* Views of 400 cases, in sync, with a rebuild of queue asked for and the second of its
  * first phase's commits set to meet a full map. */
 static dk_views *queue_rebuild_to_fail(world *w, uint64_t before[DK_VIEW_COUNT])
@@ -4343,18 +4373,20 @@ TH_MAIN(
                                                                 TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
                                                                     full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
                                                                     TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                                        full_map_in_a_requested_rebuild_by_sync)
-                                                                        TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
-                                                                            close_mid_bulk_leaves_nothing_behind)
+                                                                        a_queue_bounded_below_a_chunk_still_equals_incremental)
+                                                                        TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
+                                                                            full_map_in_a_projectors_rebuild)
                                                                             TH_ENTRY(
-                                                                                close_mid_held_parts_leaves_nothing_behind)
+                                                                                close_mid_bulk_leaves_nothing_behind)
                                                                                 TH_ENTRY(
-                                                                                    a_build_dropped_under_its_first_phase_stops_it)
+                                                                                    close_mid_held_parts_leaves_nothing_behind)
                                                                                     TH_ENTRY(
-                                                                                        full_map_at_a_checks_compare_reports_once)
+                                                                                        a_build_dropped_under_its_first_phase_stops_it)
                                                                                         TH_ENTRY(
-                                                                                            full_map_at_a_checks_compare_reports_damage_once)
+                                                                                            full_map_at_a_checks_compare_reports_once)
                                                                                             TH_ENTRY(
-                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                full_map_at_a_checks_compare_reports_damage_once)
                                                                                                 TH_ENTRY(
-                                                                                                    a_dropped_run_spares_a_build_another_process_took))
+                                                                                                    failed_map_growth_leaves_the_handle_usable)
+                                                                                                    TH_ENTRY(
+                                                                                                        a_dropped_run_spares_a_build_another_process_took))
