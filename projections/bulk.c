@@ -84,7 +84,7 @@ struct bulk {
     size_t chunk_cases;          /* cases folded and handed to the writer at once */
     uint64_t head;               /* the rebuild's end: cases are folded up to here */
     dk__chainsum chain;          /* the folders' records, once each has finished (its key
-                                  * is the one each folder's sums use) */
+                                  * is the one each folder's fingerprints use) */
     uint8_t hash[DK_HASH_BYTES]; /* record head's */
     chunk *q;
     size_t qhead, qn;
@@ -158,7 +158,7 @@ static void lower_priority(int by)
         (void)setpriority(PRIO_PROCESS, (id_t)gettid(), now + by);
 }
 
-/* Add record `seq` to the chain sums if it is a system record (of no case). */
+/* Add record `seq` to the chain fingerprints if it is a system record (of no case). */
 static int add_if_system(bulk *k, const dk_raw *raw, uint64_t seq, const uint8_t h[DK_HASH_BYTES],
                          const uint8_t prev[DK_HASH_BYTES])
 {
@@ -174,7 +174,7 @@ static int add_if_system(bulk *k, const dk_raw *raw, uint64_t seq, const uint8_t
 }
 
 /* The chain walked in seq order, record by record: what names the first record that does
- * not chain when the folders' sums say one does not (chainsum.c). Sets k->hash. With
+ * not chain when the folders' fingerprints say one does not (chainsum.c). Sets k->hash. With
  * `system`, the records of no case are added to k->chain: no actor history listed them. */
 static int walk_chain(bulk *k, int system)
 {
@@ -257,16 +257,16 @@ static int anchor(bulk *k)
     return rc;
 }
 
-/* Once every folder is done: does the chain hold over records 1..head? The folders' sums
+/* Once every folder is done: does the chain hold over records 1..head? The folders' fingerprints
  * say so almost always; if they do not, the walk finds the record that breaks it. A chain
- * that holds although the sums did not means the case index or the actor history left a
+ * that holds although the fingerprints did not means the case index or the actor history left a
  * record out (or listed one twice), and its views would be wrong. */
 static int chain_verdict(bulk *k)
 {
     int rc = 0;
     if (!dk__chain_closes(&k->chain, k->head, k->hash)) {
         /* a ledger with no actor history (an older one, read-only): the walk adds the
-         * records the folders could not list, and the sums must close then */
+         * records the folders could not list, and the fingerprints must close then */
         rc = walk_chain(k, !k->system);
         if (rc == 0 && !dk__chain_closes(&k->chain, k->head, k->hash))
             rc = dk_fail(DK_ECORRUPT,
@@ -406,7 +406,7 @@ static void prefetch_case(const dk_gather *g, size_t i)
             __builtin_prefetch(raw[j].p + off);
 }
 
-/* Decode case i's records into recs, adding each to the folder's chain sums. */
+/* Decode case i's records into recs, adding each to the folder's chain fingerprints. */
 static int decode_case(bulk *k, dk_gather *g, size_t i, int system, dk_record **recs,
                        size_t *recs_cap, dk__chainsum *chain, size_t *n)
 {

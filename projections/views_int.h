@@ -158,10 +158,10 @@ int64_t dk__lag_quantile(const dk__lagstat *s, double q);
 
 /* ---- chainsum.c: the hash chain checked with records met in any order ---- */
 
-#define DK__CHAIN_KEY_BYTES 16
+#define DK__CHAIN_KEY_BYTES 96
 typedef struct dk__chainsum {
-    uint8_t key[DK__CHAIN_KEY_BYTES]; /* the rebuild's random SipHash key */
-    uint64_t links[2], prevs[2];      /* the two sums, mod 2^128 (low word first) */
+    uint8_t key[DK__CHAIN_KEY_BYTES]; /* the rebuild's random key: six elements mod 2^127 - 1 */
+    uint64_t links[2], prevs[2];      /* the two sides' products mod 2^127 - 1 (low word first) */
     uint64_t records;
 } dk__chainsum;
 void dk__chain_new_key(uint8_t key[DK__CHAIN_KEY_BYTES]);
@@ -174,6 +174,11 @@ void dk__chain_merge(dk__chainsum *into, const dk__chainsum *c);
 /* 1 if the records added are exactly 1..head, each chained to the one before (the first
  * to zeros), `last` being record head's hash; 0 if not (almost surely: see chainsum.c). */
 int dk__chain_closes(const dk__chainsum *c, uint64_t head, const uint8_t last[DK_HASH_BYTES]);
+/* (tests) a * b mod 2^127 - 1, the field the fingerprints are computed in, and the image
+ * of a pair (seq, h) under the key's coefficients. */
+void dk__chain_field_mul(const uint64_t a[2], const uint64_t b[2], uint64_t out[2]);
+void dk__chain_image(const uint8_t key[DK__CHAIN_KEY_BYTES], uint64_t seq,
+                     const uint8_t h[DK_HASH_BYTES], uint64_t out[2]);
 
 /* ---- store.c: environment, checkpoints, generations, flush ---- */
 

@@ -1480,7 +1480,7 @@ static void fake_chain(size_t n, uint8_t (*hash)[DK_HASH_BYTES], uint8_t (*prev)
     }
 }
 
-/* The sums of records order[0..m-1] (seqs), in that order, split between two folders. */
+/* The fingerprints of records order[0..m-1] (seqs), in that order, split between two folders. */
 static int chain_closes(const uint8_t *key, const uint64_t *order, size_t m, uint64_t head,
                         uint8_t (*hash)[DK_HASH_BYTES], uint8_t (*prev)[DK_HASH_BYTES])
 {
@@ -1493,7 +1493,7 @@ static int chain_closes(const uint8_t *key, const uint64_t *order, size_t m, uin
     return dk__chain_closes(&a, head, hash[head]);
 }
 
-TEST(chain_sums_hold_in_any_order_and_catch_any_break)
+TEST(chain_fingerprints_hold_in_any_order_and_catch_any_break)
 {
     enum { N = 200 };
     static uint8_t hash[N + 2][DK_HASH_BYTES], prev[N + 2][DK_HASH_BYTES];
@@ -1541,6 +1541,106 @@ TEST(chain_sums_hold_in_any_order_and_catch_any_break)
     memcpy(hash[40], hash[41], DK_HASH_BYTES);
     memcpy(hash[41], t, DK_HASH_BYTES);
     ASSERT(!chain_closes(key, order, N, N, hash, prev));
+}
+
+/* The field the chain fingerprints are computed in, against a reference that multiplies
+ * by doubling and adding, mod p = 2^127 - 1 (a different method: only additions). */
+typedef unsigned __int128 u128;
+#define P127 ((((u128)1) << 127) - 1)
+
+static u128 ref_add(u128 a, u128 b)
+{
+    u128 s = a + b; /* a, b < p: no overflow */
+    return s >= P127 ? s - P127 : s;
+}
+
+static u128 ref_mul(u128 a, u128 b)
+{
+    u128 r = 0;
+    for (int i = 126; i >= 0; i--) {
+        r = ref_add(r, r);
+        if ((b >> i) & 1)
+            r = ref_add(r, a);
+    }
+    return r;
+}
+
+static u128 field_mul(u128 a, u128 b)
+{
+    uint64_t x[2] = {(uint64_t)a, (uint64_t)(a >> 64)}, y[2] = {(uint64_t)b, (uint64_t)(b >> 64)};
+    uint64_t out[2];
+    dk__chain_field_mul(x, y, out);
+    return (u128)out[1] << 64 | out[0];
+}
+
+TEST(chain_field_products_equal_a_reference)
+{
+    const u128 one = 1, w = ~(uint64_t)0;
+    const u128 edge[] = {0,
+                         1,
+                         2,
+                         P127 - 1,
+                         P127 - 2,
+                         one << 126,
+                         one << 64,
+                         w,
+                         (w << 64) | w, /* p - 1 */
+                         w << 63,
+                         (one << 126) + w,
+                         P127 >> 1,
+                         (P127 >> 1) + 1};
+    size_t ne = sizeof edge / sizeof edge[0], bad = 0;
+    for (size_t i = 0; i < ne; i++)
+        for (size_t j = 0; j < ne; j++) {
+            u128 a = edge[i] % P127, b = edge[j] % P127;
+            bad += field_mul(a, b) != ref_mul(a, b);
+        }
+    for (int i = 0; i < 20000; i++) {
+        u128 a, b;
+        randombytes_buf(&a, sizeof a);
+        randombytes_buf(&b, sizeof b);
+        if (i % 4 == 1) /* values near p, whose reductions carry */
+            a = P127 - 1 - (a >> 100);
+        if (i % 4 == 2)
+            b = P127 - 1 - (b >> 90);
+        a &= P127;
+        b &= P127;
+        a %= P127;
+        b %= P127;
+        bad += field_mul(a, b) != ref_mul(a, b);
+    }
+    /* a pair's image: k0 seq + k1 h0 + ... + k4 h3, with random keys and with every
+     * coefficient and word at its largest (the most carries) */
+    for (int i = 0; i < 4000; i++) {
+        uint8_t key[DK__CHAIN_KEY_BYTES], h[DK_HASH_BYTES];
+        uint64_t seq, words[5], got[2];
+        dk__chain_new_key(key);
+        randombytes_buf(h, sizeof h);
+        randombytes_buf(&seq, sizeof seq);
+        if (i < 2) {
+            for (int j = 0; j < 5; j++) {
+                u128 kmax = (((u128)1) << 125) - 1;
+                memcpy(key + 16 * j, &kmax, 16);
+            }
+            memset(h, i == 0 ? 0xff : 0, sizeof h);
+            seq = i == 0 ? ~(uint64_t)0 : 0;
+        }
+        words[0] = seq;
+        memcpy(words + 1, h, sizeof h);
+        u128 want = 0;
+        for (int j = 0; j < 5; j++) {
+            u128 k;
+            memcpy(&k, key + 16 * j, 16);
+            want = ref_add(want, ref_mul(k, words[j]));
+        }
+        dk__chain_image(key, seq, h, got);
+        bad += ((u128)got[1] << 64 | got[0]) != want;
+    }
+    ASSERT_EQ(bad, 0);
+    /* inputs of 128 bits are taken mod p first: (2^128 - 1) = 1 mod p */
+    ASSERT(field_mul(~(u128)0, 5) == 5);
+    ASSERT(field_mul(P127, 7) == 0);            /* and come out below p: p itself is 0 */
+    ASSERT(field_mul(P127 - 1, P127 - 1) == 1); /* (-1)^2 */
 }
 
 /* A ledger of 40 cases with live views, then closed (keys kept) for a raw change; the
@@ -4340,24 +4440,24 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(a_start_time_not_read_once_is_read_again) TH_ENTRY(
-        an_unsharing_process_does_not_take_its_childrens_offset_off)
-        TH_ENTRY(a_live_owner_in_another_time_namespace_keeps_its_rebuild) TH_ENTRY(
-            a_handle_out_of_descriptors_still_hands_its_rebuild_back)
-            TH_ENTRY(rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(rebuild_of_a_ledger_whose_actor_history_is_empty) TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record) TH_ENTRY(rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_sums_hold_in_any_order_and_catch_any_break) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(
-                check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign)
-                TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                    ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
+    TH_ENTRY(a_start_time_not_read_once_is_read_again) TH_ENTRY(an_unsharing_process_does_not_take_its_childrens_offset_off) TH_ENTRY(
+        a_live_owner_in_another_time_namespace_keeps_its_rebuild) TH_ENTRY(a_handle_out_of_descriptors_still_hands_its_rebuild_back) TH_ENTRY(rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(rebuild_of_a_ledger_whose_actor_history_is_empty) TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record) TH_ENTRY(rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_fingerprints_hold_in_any_order_and_catch_any_break) TH_ENTRY(chain_field_products_equal_a_reference) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views)
+        TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(
+            full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view)
+            TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(
+                views_past_upto_are_not_called_foreign) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error)
+                TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(
+                    full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch)
                     TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
                         golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read)
-                        TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(
-                            check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end)
-                            TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
-                                check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                                TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
-                                    projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent)
-                                    TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
-                                        rebuild_in_one_case_chunks_equals_incremental)
+                        TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
+                            rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop)
+                            TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
+                                overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order)
+                                TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                    version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end)
+                                    TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(
+                                        views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental)
                                         TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
                                             first_phase_meets_a_full_map_and_starts_again)
                                             TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
