@@ -31,6 +31,9 @@
  * the folders' chain check fell from about 760 instructions a record to about 490
  * (cachegrind, 200k-event bench ledger), the rebuild's outside SHA-256 by 3.0%. */
 
+#ifndef __SIZEOF_INT128__
+#error "chainsum.c needs unsigned __int128: a 64-bit target (GCC or Clang)"
+#endif
 typedef unsigned __int128 u128;
 
 #define P    ((((u128)1) << 127) - 1)

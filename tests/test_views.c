@@ -1637,6 +1637,18 @@ TEST(chain_field_products_equal_a_reference)
         bad += ((u128)got[1] << 64 | got[0]) != want;
     }
     ASSERT_EQ(bad, 0);
+    /* keys are drawn afresh, coefficients below 2^125 and z below p */
+    uint8_t k1[DK__CHAIN_KEY_BYTES], k2[DK__CHAIN_KEY_BYTES];
+    dk__chain_new_key(k1);
+    dk__chain_new_key(k2);
+    ASSERT(memcmp(k1, k2, sizeof k1) != 0);
+    for (int j = 0; j < 6; j++) {
+        u128 a, b;
+        memcpy(&a, k1 + 16 * j, 16);
+        memcpy(&b, k2 + 16 * j, 16);
+        ASSERT(a != b);
+        ASSERT(j < 5 ? a < ((u128)1 << 125) : a < P127);
+    }
     /* inputs of 128 bits are taken mod p first: (2^128 - 1) = 1 mod p */
     ASSERT(field_mul(~(u128)0, 5) == 5);
     ASSERT(field_mul(P127, 7) == 0);            /* and come out below p: p itself is 0 */
