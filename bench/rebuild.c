@@ -88,8 +88,12 @@ static void pack_kvs(msgpack_packer *pk, kv *v, size_t n, const char *name)
 
 /* ---- the generator: cases with scripted lifecycles, interleaved ---- */
 /* Appends go through the real path: signed here, verified and casework-checked by the
- * ledger. BENCH_GEN_THREADS clients (default 128) keep both cores busy while each group
- * commit syncs; with 48, a 1M ledger took 102-117 s instead of 82-87 s. */
+ * ledger. BENCH_GEN_THREADS threads (default: one per core) each keep up to FLIGHT appends
+ * of as many different cases in flight (dk_ledger_submit), a case's next event waiting for
+ * its last one's commit. 128 threads each waiting on its own append (dk_ledger_append)
+ * kept both cores busy only 70% of the time, spending a fifth of it in the kernel
+ * switching between them. */
+#define FLIGHT 512
 
 enum {
     S_OPEN,
@@ -109,11 +113,17 @@ enum {
     S_REVERT_NOTE
 };
 
+struct gthread;
+
+/* A case in its lifecycle. busy, pos and the seqs change under its thread's mu once its
+ * first append is in flight. */
 typedef struct gcase {
     uint64_t idx;
     uint8_t steps[MAXSTEPS];
     int n, pos;
     uint64_t error_seq, note_seq;
+    int busy; /* an append of it is in flight */
+    struct gthread *owner;
 } gcase;
 
 typedef struct gen {
@@ -173,6 +183,37 @@ static void date_of(uint64_t idx, uint64_t salt, char out[16])
     if (m > 12)
         m = 12;
     snprintf(out, 16, "%04d-%02d-%02d", y, m, doy % 28 + 1);
+}
+
+typedef struct gthread {
+    gen *g;
+    int t;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* an append of this thread's was answered */
+    int inflight;
+} gthread;
+
+/* An append's answer (on the ledger's writer thread): the case's step is done. */
+static void step_done(void *udata, const dk_append_res *res)
+{
+    gcase *c = udata;
+    gthread *gt = c->owner;
+    pthread_mutex_lock(&gt->mu);
+    if (res->err) {
+        fprintf(stderr, "# an append on C-%07llu was refused: %s\n", (unsigned long long)c->idx,
+                res->errmsg);
+        atomic_fetch_add(&gt->g->failed, 1);
+    } else {
+        if (c->steps[c->pos] == S_ERROR)
+            c->error_seq = res->seq;
+        if (c->steps[c->pos] == S_NOTE)
+            c->note_seq = res->seq;
+        c->pos++;
+    }
+    c->busy = 0;
+    gt->inflight--;
+    pthread_cond_signal(&gt->cv);
+    pthread_mutex_unlock(&gt->mu);
 }
 
 static int do_step(gen *g, gcase *c, uint64_t *cmd)
@@ -334,25 +375,35 @@ static int do_step(gen *g, gcase *c, uint64_t *cmd)
     snprintf(sig.actor, sizeof sig.actor, "%s", dk_key_id(author));
     dk_sign(author, body, blen, sig.sig);
     dk_append_req req = {body, blen, &sig, 1};
-    dk_append_res res;
-    rc = dk_ledger_append(g->lg, &req, &res);
+    rc = dk_ledger_submit(g->lg, &req, step_done, c); /* copies the request */
     free(body);
-    if (rc) {
-        fprintf(stderr, "# append of %s on %s refused: %s\n", type, id, res.errmsg);
-        return rc;
-    }
-    if (step == S_ERROR)
-        c->error_seq = res.seq;
-    if (step == S_NOTE)
-        c->note_seq = res.seq;
-    c->pos++;
-    return 0;
+    if (rc)
+        fprintf(stderr, "# append of %s on %s refused: %s\n", type, id, dk_errmsg());
+    return rc;
 }
 
-typedef struct gthread {
-    gen *g;
-    int t;
-} gthread;
+/* A random one of the thread's active cases with no append in flight, the finished ones
+ * dropped on the way; NULL if it met only cases in flight (caller holds gt->mu). With none
+ * in flight, NULL means no case is left. */
+static gcase *pick(gcase **act, size_t *nact, uint64_t r)
+{
+    size_t k = *nact ? (size_t)(r % *nact) : 0, seen = 0;
+    while (seen < *nact) {
+        if (k >= *nact)
+            k = 0;
+        gcase *c = act[k];
+        if (c->busy) {
+            k++;
+            seen++;
+        } else if (c->pos < c->n) {
+            return c;
+        } else {
+            free(c); /* finished */
+            act[k] = act[--*nact];
+        }
+    }
+    return NULL;
+}
 
 static void *gen_thread(void *p)
 {
@@ -363,37 +414,66 @@ static void *gen_thread(void *p)
         mine++;
     uint64_t per_case = g->events / (g->cases ? g->cases : 1);
     size_t cap = 1024, nact = 0;
-    gcase *act = malloc(cap * sizeof *act);
+    gcase **act = malloc(cap * sizeof *act);
     uint64_t started = 0, done = 0, cmd = ((uint64_t)gt->t << 40) + 1;
     uint64_t r = mix((uint64_t)gt->t + 7);
-    for (;;) {
+    while (act && !atomic_load(&g->failed)) {
         if (atomic_fetch_sub(&g->budget, 1) == 0 || atomic_load(&g->budget) > g->events) {
             atomic_store(&g->budget, 0);
             break;
         }
         /* start a case every `per_case` events of this thread, so every case starts */
         if (started < mine && (nact == 0 || done >= started * (per_case ? per_case : 1))) {
+            gcase *c = calloc(1, sizeof *c);
             if (nact == cap) {
-                cap *= 2;
-                act = realloc(act, cap * sizeof *act);
+                gcase **more = realloc(act, 2 * cap * sizeof *act);
+                if (more) {
+                    act = more;
+                    cap *= 2;
+                }
             }
-            act[nact].idx = (uint64_t)gt->t + started * (uint64_t)g->threads;
-            script(&act[nact]);
-            nact++;
+            if (c == NULL || nact == cap) {
+                free(c);
+                atomic_fetch_add(&g->failed, 1);
+                break;
+            }
+            c->idx = (uint64_t)gt->t + started * (uint64_t)g->threads;
+            c->owner = gt;
+            script(c);
+            act[nact++] = c; /* only this thread touches act */
             started++;
         }
-        if (nact == 0)
-            break;
         r = mix(r);
-        size_t k = r % nact;
-        if (do_step(g, &act[k], &cmd) != 0) {
+        pthread_mutex_lock(&gt->mu);
+        while (gt->inflight >= FLIGHT)
+            pthread_cond_wait(&gt->cv, &gt->mu);
+        gcase *c;
+        while ((c = pick(act, &nact, r)) == NULL && gt->inflight > 0)
+            pthread_cond_wait(&gt->cv, &gt->mu);
+        if (c) {
+            c->busy = 1;
+            gt->inflight++;
+        }
+        pthread_mutex_unlock(&gt->mu);
+        if (c == NULL)
+            break; /* every case of this thread is finished */
+        if (do_step(g, c, &cmd) != 0) {
             atomic_fetch_add(&g->failed, 1);
+            pthread_mutex_lock(&gt->mu);
+            c->busy = 0;
+            gt->inflight--;
+            pthread_mutex_unlock(&gt->mu);
             break;
         }
         done++;
-        if (act[k].pos == act[k].n)
-            act[k] = act[--nact];
     }
+    /* the answers still to come use gt and the cases */
+    pthread_mutex_lock(&gt->mu);
+    while (gt->inflight > 0)
+        pthread_cond_wait(&gt->cv, &gt->mu);
+    pthread_mutex_unlock(&gt->mu);
+    for (size_t i = 0; act && i < nact; i++)
+        free(act[i]);
     free(act);
     return NULL;
 }
@@ -425,11 +505,16 @@ static int generate(gen *g)
     pthread_t th[1024];
     gthread gt[1024];
     for (int t = 0; t < g->threads; t++) {
-        gt[t] = (gthread){g, t};
+        gt[t] = (gthread){.g = g, .t = t};
+        pthread_mutex_init(&gt[t].mu, NULL);
+        pthread_cond_init(&gt[t].cv, NULL);
         pthread_create(&th[t], NULL, gen_thread, &gt[t]);
     }
-    for (int t = 0; t < g->threads; t++)
+    for (int t = 0; t < g->threads; t++) {
         pthread_join(th[t], NULL);
+        pthread_mutex_destroy(&gt[t].mu);
+        pthread_cond_destroy(&gt[t].cv);
+    }
     for (int i = 0; i < NCW; i++)
         dk_key_free(g->cw[i]);
     for (int i = 0; i < NSC; i++)
@@ -745,7 +830,10 @@ int main(int argc, char **argv)
         g.dir = dir;
         g.events = events;
         g.cases = cases;
-        g.threads = getenv("BENCH_GEN_THREADS") ? atoi(getenv("BENCH_GEN_THREADS")) : 128;
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        g.threads = getenv("BENCH_GEN_THREADS") ? atoi(getenv("BENCH_GEN_THREADS"))
+                    : cores < 1                 ? 1
+                                                : (int)cores;
         if (g.threads < 1 || g.threads > 1024) {
             fprintf(stderr, "BENCH_GEN_THREADS must be 1..1024\n");
             return 2;
