@@ -361,13 +361,15 @@ fail:
     return rc;
 }
 
+static int read_head(dk_ledger *lg, dk_head *out, int checked);
+
 int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
 {
     int rc = env_open(dir, opts, 0, out);
     if (rc)
         return rc;
     dk_head h;
-    rc = dk_ledger_head(*out, &h);
+    rc = read_head(*out, &h, 0); /* a damaged head is named by what reads it (verify) */
     if (rc == 0 && h.seq == 0)
         rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
     if (rc == 0 && !(*out)->read_only)
@@ -1289,7 +1291,35 @@ fail:
 
 /* ---- reads ---- */
 
-int dk_ledger_head(dk_ledger *lg, dk_head *out)
+/* A stored head names the log's last record: one past it would have readers step toward
+ * records that do not exist, one short of it would hide the records after it. (The writer
+ * checks the head's hash and time too, before it appends: check_head.) */
+static int head_is_last(dk_ledger *lg, MDB_txn *txn, const head_state *h)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, lg->log, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the ledger");
+    rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    mdb_cursor_close(cur);
+    uint64_t last = 0;
+    if (rc == 0 && k.mv_size == 8)
+        last = dk__get_be64(k.mv_data);
+    else if (rc == 0)
+        return dk__fail(DK_ECORRUPT, "the ledger's log ends with a key of %zu bytes", k.mv_size);
+    else if (rc != MDB_NOTFOUND)
+        return dk__mdb_err(rc, "cannot read the ledger");
+    if (last != h->seq)
+        return dk__fail(DK_ECORRUPT,
+                        "the ledger's head is record %llu, but its log ends at record %llu: "
+                        "check it with docket verify",
+                        (unsigned long long)h->seq, (unsigned long long)last);
+    return 0;
+}
+
+/* The stored head; with `checked`, only if it names the log's last record. */
+static int read_head(dk_ledger *lg, dk_head *out, int checked)
 {
     MDB_txn *txn;
     head_state h;
@@ -1297,6 +1327,8 @@ int dk_ledger_head(dk_ledger *lg, dk_head *out)
     if (rc)
         return rc;
     rc = get_head(txn, lg->meta, &h);
+    if (rc == 0 && checked)
+        rc = head_is_last(lg, txn, &h);
     dk__read_end(lg, txn);
     if (rc == 0) {
         out->seq = h.seq;
@@ -1304,6 +1336,11 @@ int dk_ledger_head(dk_ledger *lg, dk_head *out)
         out->recorded_at = h.recorded_at;
     }
     return rc;
+}
+
+int dk_ledger_head(dk_ledger *lg, dk_head *out)
+{
+    return read_head(lg, out, 1);
 }
 
 int dk_ledger_info(dk_ledger *lg, char id_hex[33], char name[65])

@@ -1784,12 +1784,20 @@ TEST(a_head_past_the_logs_end_is_damage_not_a_loop)
     char what[96];
     snprintf(what, sizeof what, "head is record %llu, but its log ends at record %llu",
              (unsigned long long)last + 1000, (unsigned long long)last);
+    char head_what[128];
+    snprintf(head_what, sizeof head_what,
+             "the ledger's head is record %llu, but its log ends at record %llu",
+             (unsigned long long)last + 1000, (unsigned long long)last);
     /* opened to write, the ledger names it (its tree would take leaves it has not) */
     ASSERT_ERR(dk_ledger_open(w.dir, NULL, &w.lg), DK_ECORRUPT);
     ASSERT_CONTAINS(dk_errmsg(), "log has no record");
     /* read-only, the views meet it when they step toward that head */
     dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
+    /* the head it reads is refused, naming both ends (docket head, views status) */
+    dk_head hd;
+    ASSERT_ERR(dk_ledger_head(w.lg, &hd), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), head_what);
     dk_views *vw;
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     int rc = 0;
