@@ -558,6 +558,19 @@ static int same_actor(const dk_actor_info *a, const dk_actor_info *b)
            a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0);
 }
 
+/* 0 if `row` is the actor's history folded (*hist), DK_ECORRUPT (message set) if not. */
+static int row_is_history(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row,
+                          dk_actor_info *hist)
+{
+    int rc = dk__actor_fold(lg, txn, row->id, UINT64_MAX, hist);
+    if (rc == DK_ENOTFOUND || (rc == 0 && !same_actor(hist, row)))
+        return dk__fail(DK_ECORRUPT,
+                        "the actor table's row for '%s' is not what its history made it (key, "
+                        "roles or revocation); 'docket verify' names the damage",
+                        row->id);
+    return rc;
+}
+
 static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
 {
     if (lg->actor_log == 0)
@@ -568,12 +581,7 @@ static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
     if (same_actor(slot, row))
         return 0;
     dk_actor_info hist;
-    int rc = dk__actor_fold(lg, txn, row->id, UINT64_MAX, &hist);
-    if (rc == DK_ENOTFOUND || (rc == 0 && !same_actor(&hist, row)))
-        return dk__fail(DK_ECORRUPT,
-                        "the actor table's row for '%s' is not what its history made it (key, "
-                        "roles or revocation); 'docket verify' names the damage",
-                        row->id);
+    int rc = row_is_history(lg, txn, row, &hist);
     if (rc == 0)
         *slot = hist;
     return rc;
@@ -958,8 +966,14 @@ static int preverify(dk_ledger *lg, dk__pending *p)
             continue;
         }
         if (key && dk_verify(key, p->body, p->body_len, p->sigs[i].sig) != 0) {
-            rc = dk__fail(DK_EBADSIG, "signature by '%s' does not verify against that actor's key",
-                          p->sigs[i].actor);
+            /* against a row that is not what the actor's history made it, the failure is
+             * the table's damage, not the signer's (the writer's trust_row says the same) */
+            dk_actor_info hist;
+            rc = genesis || lg->actor_log == 0 ? 0 : row_is_history(lg, txn, &a, &hist);
+            if (rc == 0)
+                rc = dk__fail(DK_EBADSIG,
+                              "signature by '%s' does not verify against that actor's key",
+                              p->sigs[i].actor);
         } else if (key) {
             memcpy(p->verified_key[i], key, DK_PUBKEY_BYTES);
             p->verified[i] = 1;

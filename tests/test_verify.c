@@ -712,6 +712,9 @@ static void actor_row(const char *dir, const char *id, int how, const uint8_t *n
         k.mv_data = (void *)"mallory";
         k.mv_size = 7;
         break; /* never enrolled */
+    case 6:
+        row[7] ^= 0x10;
+        break; /* one bit of the key flipped: her own signatures no longer verify against it */
     }
     if (how == 5) {
         ASSERT_EQ(mdb_del(r.txn, actors, &k, NULL), 0);
@@ -734,9 +737,10 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
     static const char *const said[] = {
         "row for 'carol' is not what its history",    "row for 'carol' is not what its history",
         "row for 'carol' is not what its history",    "actor row for 'carol' is 7 bytes",
-        "row for 'mallory', whom no record enrolled", "holds 3 actors but the history enrolled 4"};
+        "row for 'mallory', whom no record enrolled", "holds 3 actors but the history enrolled 4",
+        "row for 'carol' is not what its history"};
     uint64_t head = 14; /* the ledger's head: it grows by the appends each round accepts */
-    for (int how = 0; how < 6; how++) {
+    for (int how = 0; how < 7; how++) {
         dk_key *impostor; /* signs as 'carol' with a key no admin enrolled */
         ASSERT_OK(dk_key_generate("carol", &impostor));
         actor_row(dir, "carol", how, dk_key_public(impostor));
@@ -754,7 +758,7 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
             ASSERT_OK(rc); /* a stranger's row takes nothing from carol */
         else
             ASSERT_ERR(rc, how == 5 ? DK_EDENIED : DK_ECORRUPT);
-        if (how < 4)
+        if (how < 4 || how == 6) /* 6: refused before the writer, as damage, not EBADSIG */
             ASSERT_CONTAINS(res.errmsg, how == 3 ? "7 bytes" : "not what its history made it");
         ASSERT_OK(try_put(&w, "V-1", "note.added", w.sam, NULL, &d, &res));
         head += 1 + (how == 4);
