@@ -40,6 +40,18 @@ static int copy_file(const char *src, const char *dst, mode_t mode)
     return EXIT_OK;
 }
 
+/* Remove a backup's files from `dest` (and `dest`, if the backup made it). */
+static void remove_copy(const char *dest, int made)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/node.key", dest);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/data.mdb", dest);
+    unlink(path);
+    if (made)
+        rmdir(dest);
+}
+
 int cmd_backup(int argc, char **argv)
 {
     const char *ledger = NULL;
@@ -69,21 +81,23 @@ int cmd_backup(int argc, char **argv)
     snprintf(src, sizeof src, "%s/node.key", dir);
     snprintf(dst, sizeof dst, "%s/node.key", pos[0]);
     if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK) {
-        char data[4096]; /* no half a backup left to restore from */
-        snprintf(data, sizeof data, "%s/data.mdb", pos[0]);
-        unlink(dst);
-        unlink(data);
-        if (made)
-            rmdir(pos[0]);
+        remove_copy(pos[0], made); /* no half a backup left to restore from */
         return rc;
     }
     dk_ledger_opts o = {0, 0, 1, 1}; /* the copy, which nothing writes: no lock file */
     dk_head h;
-    if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0 || (err = dk_ledger_head(lg, &h)) != 0) {
-        dk_ledger_close(lg);
-        return cli_dk_fail(err, "the backup does not open");
+    if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0) {
+        rc = cli_dk_fail(err, "the backup does not open");
+        remove_copy(pos[0], made);
+        return rc;
     }
+    err = dk_ledger_head(lg, &h);
     dk_ledger_close(lg);
+    if (err) { /* the copy is faithful: the damage is the ledger's own, kept for its repair */
+        char what[4200];
+        snprintf(what, sizeof what, "backed up to %s, but the ledger is damaged", pos[0]);
+        return cli_dk_fail(err, what);
+    }
     char hash[65];
     dk_hex_encode(h.hash, 32, hash);
     if (json) {
