@@ -405,6 +405,29 @@ static gcase *pick(gcase **act, size_t *nact, uint64_t r)
     return NULL;
 }
 
+/* Add this thread's case number n to its active cases (only this thread touches act);
+ * -1, counted as a failure, if memory runs out. */
+static int start_case(gthread *gt, gcase ***act, size_t *nact, size_t *cap, uint64_t n)
+{
+    gcase *c = NULL;
+    if (*nact == *cap) {
+        gcase **more = realloc(*act, 2 * *cap * sizeof **act);
+        if (more) {
+            *act = more;
+            *cap *= 2;
+        }
+    }
+    if (*nact == *cap || (c = calloc(1, sizeof *c)) == NULL) {
+        atomic_fetch_add(&gt->g->failed, 1);
+        return -1;
+    }
+    c->idx = (uint64_t)gt->t + n * (uint64_t)gt->g->threads;
+    c->owner = gt;
+    script(c);
+    (*act)[(*nact)++] = c;
+    return 0;
+}
+
 static void *gen_thread(void *p)
 {
     gthread *gt = p;
@@ -423,26 +446,9 @@ static void *gen_thread(void *p)
             break;
         }
         /* start a case every `per_case` events of this thread, so every case starts */
-        if (started < mine && (nact == 0 || done >= started * (per_case ? per_case : 1))) {
-            gcase *c = calloc(1, sizeof *c);
-            if (nact == cap) {
-                gcase **more = realloc(act, 2 * cap * sizeof *act);
-                if (more) {
-                    act = more;
-                    cap *= 2;
-                }
-            }
-            if (c == NULL || nact == cap) {
-                free(c);
-                atomic_fetch_add(&g->failed, 1);
-                break;
-            }
-            c->idx = (uint64_t)gt->t + started * (uint64_t)g->threads;
-            c->owner = gt;
-            script(c);
-            act[nact++] = c; /* only this thread touches act */
-            started++;
-        }
+        if (started < mine && (nact == 0 || done >= started * (per_case ? per_case : 1)) &&
+            start_case(gt, &act, &nact, &cap, started++) != 0)
+            break;
         r = mix(r);
         pthread_mutex_lock(&gt->mu);
         while (gt->inflight >= FLIGHT)
@@ -450,13 +456,16 @@ static void *gen_thread(void *p)
         gcase *c;
         while ((c = pick(act, &nact, r)) == NULL && gt->inflight > 0)
             pthread_cond_wait(&gt->cv, &gt->mu);
+        /* none left in hand, each finished before the next was due: start the next now */
+        if (c == NULL && started < mine && start_case(gt, &act, &nact, &cap, started++) == 0)
+            c = act[nact - 1];
         if (c) {
             c->busy = 1;
             gt->inflight++;
         }
         pthread_mutex_unlock(&gt->mu);
         if (c == NULL)
-            break; /* every case of this thread is finished */
+            break; /* every case of this thread is finished (or memory ran out) */
         if (do_step(g, c, &cmd) != 0) {
             atomic_fetch_add(&g->failed, 1);
             pthread_mutex_lock(&gt->mu);
