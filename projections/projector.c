@@ -25,6 +25,7 @@ struct dk_projector {
     uv_fs_event_t fsev;
     uv_idle_t idle;
     int watching, idling, stopping, open_handles;
+    int moved; /* the views store was moved aside or replaced: nothing more is written */
     uint64_t lag, seq, batches, records;
     dk__lagstat lags;
     waker wk;
@@ -47,7 +48,7 @@ static void on_idle(uv_idle_t *h);
 
 static void wake(dk_projector *pj)
 {
-    if (pj->stopping || pj->idling)
+    if (pj->stopping || pj->idling || pj->moved)
         return;
     pj->idling = 1;
     uv_idle_start(&pj->idle, on_idle);
@@ -56,6 +57,17 @@ static void wake(dk_projector *pj)
 static void on_idle(uv_idle_t *h)
 {
     dk_projector *pj = h->data;
+    /* Another process's `views rebuild` may have moved the store aside (damage) and made a
+     * new one, which this handle does not write: say so once and step no more (the timer
+     * wakes this even with no appends, so it is seen within poll_ms). */
+    if (dk__views_store_current(pj->vw) != 0) {
+        pj->moved = 1;
+        pj->idling = 0;
+        uv_idle_stop(&pj->idle);
+        if (pj->o.on_error)
+            pj->o.on_error(pj->o.udata, DK_ECLOSED, dk_errmsg());
+        return;
+    }
     dk_views_batch b;
     int rc = dk_views_step(pj->vw, &b);
     if (rc) {

@@ -172,6 +172,20 @@ static int put_str(MDB_txn *txn, MDB_dbi dbi, const char *k, const void *v, size
     return mdb_put(txn, dbi, &key, &val, 0);
 }
 
+int dk__views_store_current(const dk_views *vw)
+{
+    char data[4300];
+    struct stat st;
+    snprintf(data, sizeof data, "%s/views/data.mdb", vw->dir);
+    if (stat(data, &st) == 0 && (uint64_t)st.st_dev == vw->store_dev &&
+        (uint64_t)st.st_ino == vw->store_ino)
+        return 0;
+    return dk_fail(DK_ECLOSED,
+                   "views: '%s' is no longer the store these views opened (moved aside or "
+                   "replaced by a rebuild, or removed): open the views again to follow it",
+                   data);
+}
+
 int dk__env_open(dk_views *vw)
 {
     char path[4200];
@@ -199,6 +213,11 @@ int dk__env_open(dk_views *vw)
     }
     if ((rc = dk_lmdb_file_check(vw->env, "the views store")) != 0)
         goto fail;
+    int fd;
+    if (mdb_env_get_fd(vw->env, &fd) == 0 && fstat(fd, &st) == 0) {
+        vw->store_dev = (uint64_t)st.st_dev;
+        vw->store_ino = (uint64_t)st.st_ino;
+    }
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
         goto fail;

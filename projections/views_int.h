@@ -130,7 +130,13 @@ struct dk_views {
     bulk *bulk;     /* a rebuild's folders, while its first phase runs */
     int64_t *times; /* recorded_at of the last batch */
     size_t ntimes, times_cap;
+    uint64_t store_dev, store_ino; /* the views store file this handle opened */
 };
+
+/* 0 while LEDGER_DIR/views/data.mdb is still the file these views opened; DK_ECLOSED
+ * (message set) once it was moved aside or replaced by another process's rebuild, or
+ * removed: whatever is written through this handle is then lost. */
+int dk__views_store_current(const dk_views *vw);
 
 /* The ledger's head as these views see it: capped at `upto`. */
 int dk__views_head(dk_views *vw, dk_head *head);

@@ -515,6 +515,8 @@ typedef struct follow {
     dk_projector *pj;
     int err;
     int verbose;
+    int signalled;            /* SIGINT or SIGTERM: stop for good */
+    int reopen;               /* the views store was replaced: follow the new one */
     dk_projector_stats stats; /* taken as it stops */
 } follow;
 
@@ -538,7 +540,9 @@ static void stop_follow(follow *f)
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)signum;
-    stop_follow(h->data);
+    follow *f = h->data;
+    f->signalled = 1;
+    stop_follow(f);
 }
 
 static void on_batch(void *ud, const dk_views_batch *b)
@@ -559,6 +563,9 @@ static void on_error(void *ud, int err, const char *msg)
             dk_err_name(err));
     if (err == DK_ECORRUPT || err == DK_EDENIED) { /* retrying cannot help */
         f->err = err;
+        stop_follow(f);
+    } else if (err == DK_ECLOSED) { /* another process set the store aside: reopen */
+        f->reopen = 1;
         stop_follow(f);
     }
 }
@@ -585,6 +592,27 @@ static void print_follow_stats(const dk_projector_stats *s, int json)
     json_object_set_new(l, "max", json_integer((json_int_t)s->lag_max_us));
     json_object_set_new(o, "lag_us", l);
     cli_print_json(o);
+}
+
+/* Run a projector on o's views until it stops (a signal, an error, or its store
+ * replaced: f->reopen). EXIT_OK, or the exit code of a projector that did not start. */
+static int follow_views(follow *f, vopen *o, const char *ledger, unsigned poll_ms)
+{
+    uv_loop_init(&f->loop);
+    uv_signal_init(&f->loop, &f->sigint);
+    uv_signal_init(&f->loop, &f->sigterm);
+    f->sigint.data = f->sigterm.data = f;
+    uv_signal_start(&f->sigint, on_signal, SIGINT);
+    uv_signal_start(&f->sigterm, on_signal, SIGTERM);
+    dk_projector_opts po = {poll_ms, 1, on_batch, on_error, f};
+    int err = dk_projector_start(&f->loop, o->vw, o->lg, cli_ledger_dir(ledger), &po, &f->pj);
+    if (err) {
+        uv_close((uv_handle_t *)&f->sigint, NULL);
+        uv_close((uv_handle_t *)&f->sigterm, NULL);
+    }
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f->loop);
+    return err ? cli_dk_fail(err, "cannot start the projector") : EXIT_OK;
 }
 
 static const char project_usage[] =
@@ -626,25 +654,19 @@ int cmd_project(int argc, char **argv)
     follow f;
     memset(&f, 0, sizeof f);
     f.verbose = verbose;
-    uv_loop_init(&f.loop);
-    uv_signal_init(&f.loop, &f.sigint);
-    uv_signal_init(&f.loop, &f.sigterm);
-    f.sigint.data = f.sigterm.data = &f;
-    uv_signal_start(&f.sigint, on_signal, SIGINT);
-    uv_signal_start(&f.sigterm, on_signal, SIGTERM);
-    dk_projector_opts po = {(unsigned)poll_ms, 1, on_batch, on_error, &f};
-    int err = dk_projector_start(&f.loop, o.vw, o.lg, cli_ledger_dir(ledger), &po, &f.pj);
-    if (err) {
-        uv_close((uv_handle_t *)&f.sigint, NULL);
-        uv_close((uv_handle_t *)&f.sigterm, NULL);
-        uv_run(&f.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&f.loop);
+    rc = follow_views(&f, &o, ledger, (unsigned)poll_ms);
+    /* A store set aside and replaced by another process's rebuild is followed anew: this
+     * process's views handle still wrote to the old file, which no one reads. */
+    while (rc == EXIT_OK && f.reopen && !f.signalled) {
         vclose(&o);
-        return cli_dk_fail(err, "cannot start the projector");
+        fprintf(stderr, "docket: the views store was replaced; following the new one\n");
+        if ((rc = vopen_all(ledger, batch, 0, OPEN_CREATE, &o)) != EXIT_OK)
+            return rc;
+        f.reopen = 0;
+        rc = follow_views(&f, &o, ledger, (unsigned)poll_ms);
     }
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&f.loop);
-    rc = f.err ? cli_exit_code(f.err) : EXIT_OK;
+    if (rc == EXIT_OK && f.err)
+        rc = cli_exit_code(f.err);
     if (rc == EXIT_OK)
         print_follow_stats(&f.stats, json);
     vclose(&o);

@@ -233,7 +233,9 @@ typedef struct dk_projector dk_projector;
 typedef struct dk_projector_opts {
     unsigned poll_ms; /* fallback timer; 0 = 500 ms */
     int watch_file;   /* watch LEDGER_DIR/data.mdb for other processes' appends */
-    /* Called on the loop thread after each step that did something, and on an error. */
+    /* Called on the loop thread after each step that did something, and on an error:
+     * DK_ECLOSED once (and no step after it) when LEDGER_DIR/views/data.mdb is no longer
+     * the store these views opened, moved aside or replaced by another process. */
     void (*on_batch)(void *udata, const dk_views_batch *b);
     void (*on_error)(void *udata, int err, const char *msg);
     void *udata;

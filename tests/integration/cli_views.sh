@@ -165,6 +165,32 @@ OUT=$(cat "$T/follow.json")
 equals "$(jget "$OUT" '(d["seq"], d["behind"], d["records"] >= 1, d["lag_us"]["p50"] <= d["lag_us"]["p99"] <= d["lag_us"]["max"])')" "($((HEAD + 1)), 0, True, True)" "follower --json: where it stopped and its lag"
 expect_exit 0 "$D" views check
 
+# a follower whose store another process set aside (views rebuild --fresh) follows the
+# new store, instead of writing on into the old one that no one reads
+caught_up() { # wait (generously) until every view's checkpoint reaches the head
+  local want i seq
+  want=$("$D" head --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+  for i in $(seq 1 600); do
+    seq=$("$D" views status --json | python3 -c 'import json,sys; print(min(v["checkpoint"] for v in json.load(sys.stdin)))')
+    [ "$seq" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+"$D" project --follow --poll-ms 100 >"$T/follow3.out" 2>"$T/follow3.err" &
+FOLLOWER=$!
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "before the store is set aside"
+caught_up && ok || fail "the follower caught up before the store was set aside"
+expect_exit 0 "$D" views rebuild --fresh
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "after the store was set aside"
+caught_up && ok || fail "the follower followed the new store"
+kill -TERM "$FOLLOWER"
+wait "$FOLLOWER"
+equals "$?" 0 "the follower of a replaced store stops cleanly"
+contains "$(cat "$T/follow3.err")" "following the new one" "the follower says it follows the new store"
+expect_exit 0 "$D" views check
+rm -rf "$DOCKET_LEDGER"/views.damaged-*
+
 # views left from a ledger that was since restored from an older backup: not served
 expect_exit 0 "$D" backup "$T/bk"
 expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "after the backup"
