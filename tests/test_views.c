@@ -2704,21 +2704,29 @@ static void unsnap(snap *s)
         free(s->text[i]);
 }
 
+/* The golden scenario and 300 rich cases, their views built incrementally (no first
+ * phase: batches of 64) and taken as the reference, then closed. */
+static void rich_world_with_ref(world *w, snap *ref)
+{
+    world_open(w);
+    golden_scenario(w);
+    rich_cases(w, 300);
+    dk_views *vw;
+    dk_views_opts inc = {64, 1u << 20, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w->lg, w->dir, &inc, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    take(vw, ref);
+    dk_views_close(vw);
+}
+
 /* Rebuilds whose first phase writes the held entries in steps of their own, with a full
  * map met at each first-phase commit in turn, equal the incremental views. */
 TEST(held_entry_steps_equal_incremental)
 {
     world w;
-    world_open(&w);
-    golden_scenario(&w);
-    rich_cases(&w, 300);
-    dk_views *vw;
-    dk_views_opts inc = {64, 1u << 20, 0, 0, 0}; /* no first phase: batches of 64 */
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &inc, &vw));
-    ASSERT_OK(dk_views_sync(vw));
     snap ref;
-    take(vw, &ref);
-    dk_views_close(vw);
+    rich_world_with_ref(&w, &ref);
+    dk_views *vw;
     dk_views_opts o = {1000, 1, 0, 1, 0}; /* first phase, a case a chunk */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     vw->scatter_max = 8; /* the held entries get steps of their own all along, */
@@ -2757,16 +2765,9 @@ TEST(held_entry_steps_equal_incremental)
 TEST(a_queue_bounded_below_a_chunk_still_equals_incremental)
 {
     world w;
-    world_open(&w);
-    golden_scenario(&w);
-    rich_cases(&w, 300);
-    dk_views *vw;
-    dk_views_opts inc = {64, 1u << 20, 0, 0, 0}; /* no first phase: batches of 64 */
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &inc, &vw));
-    ASSERT_OK(dk_views_sync(vw));
     snap ref;
-    take(vw, &ref);
-    dk_views_close(vw);
+    rich_world_with_ref(&w, &ref);
+    dk_views *vw;
     dk_views_opts o = {1000, 1, 0, 1, 0}; /* first phase, a case a chunk */
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     vw->queue_bytes = 1;

@@ -108,19 +108,7 @@ expect_exit 1 "$D" restore "$T/nonexistent" "$T/x"
 # a ledger whose stored head is damaged (its seq raised past the log's end) is still
 # backed up, faithfully, for its repair; the command says so and exits 3
 cp -r "$DOCKET_LEDGER" "$T/dmg"
-python3 - "$T/dmg/data.mdb" <<'PY'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, 'rb').read())
-pat = b'\x30\x00\x00\x00\x00\x00\x04\x00head'
-i, n = b.find(pat), 0
-while i >= 0:
-    j = i + len(pat)
-    b[j:j + 8] = (int.from_bytes(b[j:j + 8], 'big') + 1000).to_bytes(8, 'big')
-    i, n = b.find(pat, j), n + 1
-assert n > 0, 'head row not found in data.mdb'
-open(p, 'wb').write(bytes(b))
-PY
+raise_head "$T/dmg/data.mdb"
 expect_exit 3 "$D" backup "$T/bk-dmg" --ledger "$T/dmg"
 contains "$ERR" "backed up to $T/bk-dmg, but the ledger is damaged" "backup of a damaged head says both"
 contains "$ERR" "but its log ends at record" "and names the damage"

@@ -163,22 +163,9 @@ expect_exit 3 "$DOCKET" history HO-1
 equals "$OUT" "" "no history with an event left out"
 contains "$ERR" "seq 4" "history names it"
 
-# a stored head past the log's end (its seq raised by 1000 in every copy of the meta row,
-# size 48, flags 0, a 4-byte key): what reads the head names both ends and exits 3, and
-# verify still opens the ledger to name it
-python3 - "$DOCKET_LEDGER/data.mdb" <<'PY'
-import sys
-p = sys.argv[1]
-b = bytearray(open(p, 'rb').read())
-pat = b'\x30\x00\x00\x00\x00\x00\x04\x00head'
-i, n = b.find(pat), 0
-while i >= 0:
-    j = i + len(pat)
-    b[j:j + 8] = (int.from_bytes(b[j:j + 8], 'big') + 1000).to_bytes(8, 'big')
-    i, n = b.find(pat, j), n + 1
-assert n > 0, 'head row not found in data.mdb'
-open(p, 'wb').write(bytes(b))
-PY
+# a stored head past the log's end (raise_head: its seq raised by 1000): what reads the
+# head names both ends and exits 3, and verify still opens the ledger to name it
+raise_head "$DOCKET_LEDGER/data.mdb"
 expect_exit 3 "$DOCKET" head
 contains "$ERR" "but its log ends at record" "head names a head past the log's end"
 expect_exit 3 "$DOCKET" views status
