@@ -191,7 +191,9 @@ int dk__env_open(dk_views *vw)
     char path[4200];
     struct stat st;
     snprintf(path, sizeof path, "%s/views", vw->dir);
-    if (stat(path, &st) != 0 && mkdir(path, 0700) != 0)
+    /* another process (a rebuild that set a damaged store aside, or a follower) may make it
+     * between the two calls */
+    if (stat(path, &st) != 0 && mkdir(path, 0700) != 0 && errno != EEXIST)
         return dk_fail(DK_EIO, "cannot create the views directory '%s': %s", path, strerror(errno));
     size_t map = INITIAL_MAP;
     char data[4300];

@@ -509,22 +509,45 @@ int cmd_views(int argc, char **argv)
 
 /* ---- project [--follow] ---- */
 
+/* A follower: one loop and its signal handles for the whole run; the projector on it is
+ * replaced when another process moves the views store aside (the handles stay, so a
+ * signal during the reopen is kept, not left to the default action). */
 typedef struct follow {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     dk_projector *pj;
-    int err;
+    vopen *o;
+    const char *ledger, *batch;
+    unsigned poll_ms;
+    int err; /* a projector error that stopped it (exit code from it) */
+    int rc;  /* an exit code from a reopen that failed */
     int verbose;
     int signalled;            /* SIGINT or SIGTERM: stop for good */
     int reopen;               /* the views store was replaced: follow the new one */
     dk_projector_stats stats; /* taken as it stops */
 } follow;
 
+static int start_projector(follow *f);
+
+static void close_signals(follow *f)
+{
+    uv_close((uv_handle_t *)&f->sigint, NULL);
+    uv_close((uv_handle_t *)&f->sigterm, NULL);
+}
+
+/* The projector has stopped: follow the new store, or end the loop. */
 static void on_stopped(void *ud)
 {
     follow *f = ud;
-    uv_close((uv_handle_t *)&f->sigint, NULL);
-    uv_close((uv_handle_t *)&f->sigterm, NULL);
+    if (f->reopen && !f->signalled) {
+        f->reopen = 0;
+        vclose(f->o);
+        fprintf(stderr, "docket: the views store was replaced; following the new one\n");
+        if ((f->rc = vopen_all(f->ledger, f->batch, 0, OPEN_CREATE, f->o)) == EXIT_OK &&
+            (f->rc = start_projector(f)) == EXIT_OK)
+            return;
+    }
+    close_signals(f);
 }
 
 static void stop_follow(follow *f)
@@ -594,9 +617,18 @@ static void print_follow_stats(const dk_projector_stats *s, int json)
     cli_print_json(o);
 }
 
-/* Run a projector on o's views until it stops (a signal, an error, or its store
- * replaced: f->reopen). EXIT_OK, or the exit code of a projector that did not start. */
-static int follow_views(follow *f, vopen *o, const char *ledger, unsigned poll_ms)
+/* A projector on f->o's views, on f's loop. EXIT_OK, or the exit code of its failure. */
+static int start_projector(follow *f)
+{
+    dk_projector_opts po = {f->poll_ms, 1, on_batch, on_error, f};
+    int err =
+        dk_projector_start(&f->loop, f->o->vw, f->o->lg, cli_ledger_dir(f->ledger), &po, &f->pj);
+    return err ? cli_dk_fail(err, "cannot start the projector") : EXIT_OK;
+}
+
+/* Follow until a signal or an error stops the projector, reopening the views whenever
+ * another process replaces their store. EXIT_OK, or an exit code. */
+static int follow_views(follow *f)
 {
     uv_loop_init(&f->loop);
     uv_signal_init(&f->loop, &f->sigint);
@@ -604,15 +636,13 @@ static int follow_views(follow *f, vopen *o, const char *ledger, unsigned poll_m
     f->sigint.data = f->sigterm.data = f;
     uv_signal_start(&f->sigint, on_signal, SIGINT);
     uv_signal_start(&f->sigterm, on_signal, SIGTERM);
-    dk_projector_opts po = {poll_ms, 1, on_batch, on_error, f};
-    int err = dk_projector_start(&f->loop, o->vw, o->lg, cli_ledger_dir(ledger), &po, &f->pj);
-    if (err) {
-        uv_close((uv_handle_t *)&f->sigint, NULL);
-        uv_close((uv_handle_t *)&f->sigterm, NULL);
-    }
+    if ((f->rc = start_projector(f)) != EXIT_OK)
+        close_signals(f);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    return err ? cli_dk_fail(err, "cannot start the projector") : EXIT_OK;
+    if (f->rc != EXIT_OK)
+        return f->rc;
+    return f->err ? cli_exit_code(f->err) : EXIT_OK;
 }
 
 static const char project_usage[] =
@@ -654,19 +684,11 @@ int cmd_project(int argc, char **argv)
     follow f;
     memset(&f, 0, sizeof f);
     f.verbose = verbose;
-    rc = follow_views(&f, &o, ledger, (unsigned)poll_ms);
-    /* A store set aside and replaced by another process's rebuild is followed anew: this
-     * process's views handle still wrote to the old file, which no one reads. */
-    while (rc == EXIT_OK && f.reopen && !f.signalled) {
-        vclose(&o);
-        fprintf(stderr, "docket: the views store was replaced; following the new one\n");
-        if ((rc = vopen_all(ledger, batch, 0, OPEN_CREATE, &o)) != EXIT_OK)
-            return rc;
-        f.reopen = 0;
-        rc = follow_views(&f, &o, ledger, (unsigned)poll_ms);
-    }
-    if (rc == EXIT_OK && f.err)
-        rc = cli_exit_code(f.err);
+    f.o = &o;
+    f.ledger = ledger;
+    f.batch = batch;
+    f.poll_ms = (unsigned)poll_ms;
+    rc = follow_views(&f);
     if (rc == EXIT_OK)
         print_follow_stats(&f.stats, json);
     vclose(&o);

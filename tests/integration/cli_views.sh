@@ -190,6 +190,21 @@ equals "$?" 0 "the follower of a replaced store stops cleanly"
 contains "$(cat "$T/follow3.err")" "following the new one" "the follower says it follows the new store"
 expect_exit 0 "$D" views check
 rm -rf "$DOCKET_LEDGER"/views.damaged-*
+# SIGTERM while it reopens the new store still stops it cleanly (its signal handles stay
+# open across the reopen; closing them left SIGTERM to its default action, exit 143)
+"$D" project --follow --poll-ms 20 >"$T/follow4.out" 2>"$T/follow4.err" &
+FOLLOWER=$!
+caught_up || fail "the follower caught up before the rebuild"
+"$D" views rebuild --fresh >/dev/null 2>&1 &
+REBUILD=$!
+for i in $(seq 1 2000); do grep -q "following the new one" "$T/follow4.err" && break; sleep 0.005; done
+kill -TERM "$FOLLOWER"
+wait "$FOLLOWER"
+equals "$?" 0 "a follower signalled as it reopens stops cleanly"
+contains "$(cat "$T/follow4.out")" "projector stopped at seq" "and reports where it stopped"
+wait "$REBUILD"
+equals "$?" 0 "the rebuild beside it succeeds"
+rm -rf "$DOCKET_LEDGER"/views.damaged-*
 
 # views left from a ledger that was since restored from an older backup: not served
 expect_exit 0 "$D" backup "$T/bk"
