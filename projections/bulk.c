@@ -555,9 +555,12 @@ void dk__bulk_stop(dk_views *vw)
     pthread_mutex_unlock(&k->mu);
     for (int i = 0; i < k->folders_started; i++)
         pthread_join(k->folder[i], NULL);
+    vw->queue_drift = k->qbytes;
     for (size_t i = 0; i < k->qn; i++) {
-        free(k->q[(k->qhead + i) % QUEUE_CHUNKS].blob);
-        free(k->q[(k->qhead + i) % QUEUE_CHUNKS].own);
+        chunk *c = &k->q[(k->qhead + i) % QUEUE_CHUNKS];
+        vw->queue_drift -= c->len + c->ocap;
+        free(c->blob);
+        free(c->own);
     }
     dk__ov_free(&k->scatter);
     free(k->held);

@@ -2761,7 +2761,8 @@ TEST(held_entry_steps_equal_incremental)
 }
 
 /* A first phase whose folders may queue one chunk at a time (the queue's byte bound below
- * any chunk: each waits for the queue to empty) equals the incremental views. */
+ * any chunk: each waits for the queue to empty) equals the incremental views, and the
+ * queue's byte count ends where it began. */
 TEST(a_queue_bounded_below_a_chunk_still_equals_incremental)
 {
     world w;
@@ -2772,7 +2773,9 @@ TEST(a_queue_bounded_below_a_chunk_still_equals_incremental)
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
     vw->queue_bytes = 1;
     vw->step_chunks = 4;
+    vw->queue_drift = 1;
     ASSERT_OK(dk_views_rebuild(vw, "all"));
+    ASSERT_EQ(vw->queue_drift, 0); /* every chunk's bytes counted in, and out */
     snap s;
     take(vw, &s);
     int ok = same(&ref, &s);
