@@ -633,9 +633,10 @@ int dk__apply_batch(dk_views *vw, MDB_txn *txn, vset *vs, scache *cache, uint64_
         if (rc == 0 && record_times)
             vw->times[vw->ntimes++] = rec.recorded_at;
     }
-    /* `end` is at most the head read before this batch's snapshot, so every record up to
-     * it is in the log: one missing is damage (a stored head past the log's end), not the
-     * end of the log, which a step would otherwise take again and again */
+    /* `end` is at most a head read before this batch's snapshot (dk_ledger_head refuses
+     * one past the log's end; a rebuild's target was such a head when it began), so every
+     * record up to it is in the log: one missing is damage, not the end of the log, which
+     * a step would otherwise take again and again */
     if (rc == DK_ENOTFOUND && vs->seq < end)
         rc = dk_fail(DK_ECORRUPT,
                      "views: the ledger's head is record %llu, but its log ends at record %llu",

@@ -519,8 +519,7 @@ typedef struct follow {
     vopen *o;
     const char *ledger, *batch;
     unsigned poll_ms;
-    int err; /* a projector error that stopped it (exit code from it) */
-    int rc;  /* an exit code from a reopen that failed */
+    int rc; /* the exit code of what stopped it: a projector error, a failed reopen */
     int verbose;
     int signalled;            /* SIGINT or SIGTERM: stop for good */
     int reopen;               /* the views store was replaced: follow the new one */
@@ -585,7 +584,7 @@ static void on_error(void *ud, int err, const char *msg)
     fprintf(stderr, "docket: projector: %s (%s)\n", msg[0] ? msg : dk_strerror(err),
             dk_err_name(err));
     if (err == DK_ECORRUPT || err == DK_EDENIED) { /* retrying cannot help */
-        f->err = err;
+        f->rc = cli_exit_code(err);
         stop_follow(f);
     } else if (err == DK_ECLOSED) { /* another process set the store aside: reopen */
         f->reopen = 1;
@@ -640,9 +639,7 @@ static int follow_views(follow *f)
         close_signals(f);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    if (f->rc != EXIT_OK)
-        return f->rc;
-    return f->err ? cli_exit_code(f->err) : EXIT_OK;
+    return f->rc;
 }
 
 static const char project_usage[] =
