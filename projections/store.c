@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
+#include <xxhash.h>
 
 #include "docket/lmdbfile.h"
 #include "views_int.h"
@@ -835,8 +835,12 @@ int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b)
 
 /* ---- digests and the flush ---- */
 
-static const uint8_t digest_key[crypto_shorthash_siphashx24_KEYBYTES] = "docket/views/v1";
-
+/* An entry's digest: XXH3's 128-bit hash of klen(2) key val. A view's digest (their XOR)
+ * finds a view that differs from the one its ledger gives, after damage or a bug: it
+ * guards against accident, not an adversary, who could rewrite the views and their
+ * digests alike (views check recomputes them from the signed ledger instead). It was
+ * SipHash-2-4 with a public key, which guards no better: the rebuild's instructions
+ * outside SHA-256 for this hash fell from 4.3% to 0.9% (200k events, 1,788M -> 1,733M). */
 void dk__entry_hash(const void *k, size_t klen, const void *v, size_t vlen,
                     uint8_t out[DK_VIEW_DIGEST_BYTES])
 {
@@ -849,7 +853,10 @@ void dk__entry_hash(const void *k, size_t klen, const void *v, size_t vlen,
     buf[1] = (uint8_t)klen;
     memcpy(buf + 2, k, klen);
     memcpy(buf + 2 + klen, v, vlen);
-    crypto_shorthash_siphashx24(out, buf, 2 + klen + vlen, digest_key);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(buf, 2 + klen + vlen));
+    _Static_assert(sizeof c.digest == DK_VIEW_DIGEST_BYTES, "a digest is 16 bytes");
+    memcpy(out, c.digest, DK_VIEW_DIGEST_BYTES);
 }
 
 void dk__digest_xor(uint8_t d[DK_VIEW_DIGEST_BYTES], const uint8_t h[DK_VIEW_DIGEST_BYTES])

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config liblmdb-dev libsodium-dev libmsgpack-dev libuv1-dev
-      libjansson-dev nettle-dev)
+      libjansson-dev nettle-dev libxxhash-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

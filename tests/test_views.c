@@ -1192,7 +1192,8 @@ TEST(version_change_rebuilds)
     ASSERT_OK(dk_views_sync(vw));
     ASSERT_OK(dk_views_status(vw, st));
     ASSERT_EQ(st[DK_VIEW_DIARY].live, 1);
-    ASSERT_EQ(st[DK_VIEW_DIARY].version, 1);
+    ASSERT_EQ(st[DK_VIEW_DIARY].version, st[DK_VIEW_DIARY].code_version);
+    ASSERT_EQ(st[DK_VIEW_DIARY].version, 2);
     ASSERT(st[DK_VIEW_DIARY].gen != g);
     expect_golden(vw);
     expect_intact(vw);

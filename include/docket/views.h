@@ -11,17 +11,18 @@
 #include "docket/ledger.h"
 
 /* The views, in order: XX(ID, name, version). A view's version changes when
- * what it stores changes; a stored view of another version is rebuilt
- * automatically (dk_views_step). "_cases" is internal: each case's folded
+ * what it stores or how its digest is computed changes (2: XXH3 digests, not
+ * SipHash); a stored view of another version is rebuilt automatically
+ * (dk_views_step). "_cases" is internal: each case's folded
  * state, the input the other views are derived from. */
 #define DK_VIEW_MAP(XX)                                                                            \
-    XX(CASES, "_cases", 1)                                                                         \
-    XX(CASE_STATUS, "case_status", 1)                                                              \
-    XX(BY_STATUS, "by_status", 1)                                                                  \
-    XX(QUEUE, "queue", 1)                                                                          \
-    XX(DIARY, "diary", 1)                                                                          \
-    XX(STATS, "stats", 1)                                                                          \
-    XX(ERRORS, "errors", 1)
+    XX(CASES, "_cases", 2)                                                                         \
+    XX(CASE_STATUS, "case_status", 2)                                                              \
+    XX(BY_STATUS, "by_status", 2)                                                                  \
+    XX(QUEUE, "queue", 2)                                                                          \
+    XX(DIARY, "diary", 2)                                                                          \
+    XX(STATS, "stats", 2)                                                                          \
+    XX(ERRORS, "errors", 2)
 
 enum {
 #define DK__VIEW_ENUM(id, name, version) DK_VIEW_##id,
