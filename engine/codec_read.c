@@ -253,14 +253,10 @@ static int record_decode(const uint8_t *raw, size_t len, dk_record *rec, int sig
     }
     if (rd_fixarray(&r, 1, DK_SIGS_MAX, &n, "must carry 1..4 signatures"))
         goto bad;
-    if (!sigs) { /* stepped over whole, so that the record still ends where they do */
-        for (unsigned s = 0; s < n; s++)
-            if (rd_skip(&r, 1))
-                goto bad;
-        n = 0;
-    }
-    rec->nsigs = n;
-    for (size_t s = 0; s < rec->nsigs; s++) {
+    /* Without `sigs` each signature is checked the same but not kept: stepping over it
+     * with rd_skip took 245 instructions a record, more than reading it (200k events, the
+     * rebuild's instructions outside SHA-256: 1,696.2M -> 1,659.6M). */
+    for (size_t s = 0; s < n; s++) {
         unsigned two;
         const char *a;
         size_t al;
@@ -277,16 +273,19 @@ static int record_decode(const uint8_t *raw, size_t len, dk_record *rec, int sig
             rd_fail(&r, "has a signer id that is too long or contains a NUL byte");
             goto bad;
         }
-        memcpy(rec->sigs[s].actor, a, al);
-        rec->sigs[s].actor[al] = 0;
         if (rd_bin(&r, &b, &bl))
             goto bad;
         if (bl != DK_SIG_BYTES) {
             rd_fail(&r, "has a signature that is not 64 bytes");
             goto bad;
         }
-        memcpy(rec->sigs[s].sig, b, DK_SIG_BYTES);
+        if (sigs) {
+            memcpy(rec->sigs[s].actor, a, al);
+            rec->sigs[s].actor[al] = 0;
+            memcpy(rec->sigs[s].sig, b, DK_SIG_BYTES);
+        }
     }
+    rec->nsigs = sigs ? n : 0;
     for (size_t s = rec->nsigs; s < DK_SIGS_MAX; s++)
         rec->sigs[s].actor[0] = 0; /* unused: no signer (their signature bytes are not set) */
     if (r.p != r.end) {
