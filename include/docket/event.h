@@ -104,8 +104,9 @@ int dk_record_encode(const dk_record *rec, uint8_t **out, size_t *out_len);
 
 /* Decode and validate a record's layout (not its body or signatures). */
 int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec);
-/* The same, with the signatures stepped over, not read (nsigs is 0): for readers that check
- * the hash chain, which covers them, and not the signatures (a rebuild of the views). */
+/* The same, with the signatures' shapes checked but none kept (nsigs is 0): for readers that
+ * check the hash chain, which covers them, and not the signatures (a rebuild of the views).
+ * It accepts exactly the records dk_record_decode accepts. */
 int dk_record_decode_unsigned(const uint8_t *raw, size_t len, dk_record *rec);
 /* A record's seq and prev, reading only the fields before its body: enough to walk the
  * hash chain (the leaf hash covers all of raw); the rest is not checked. */
