@@ -808,6 +808,33 @@ TEST(check_names_a_checkpoint_off_the_chain)
 }
 
 /* Tuple integers are the decimal digits "%lld" gives, at every edge. */
+/* An entry's digest is XXH3-128 of klen(2, big-endian) key value, in XXH3's canonical
+ * (big-endian) bytes. The expected values were computed apart from docket, by the xxhsum
+ * command of Debian's xxhash 0.8.1 (`printf '\x00\x01kv' | xxhsum -H2 -`): XXH3's output
+ * is fixed from xxHash 0.8.0 on, and a library that changed it would make every stored view
+ * look damaged, which this test says first. */
+TEST(entry_digest_is_xxh3_128_of_length_key_value)
+{
+    static const struct {
+        const char *key, *val;
+        size_t vlen;
+        const char *hex;
+    } kat[] = {
+        {"k", "v", 1, "7bcf0bd9c25ee01e915ad795051e3ed2"},
+        {"case-000001", "\x01\x00\x06status", 9, "ef966708adf4bde6ad7dab54bc55116f"},
+    };
+    for (size_t i = 0; i < sizeof kat / sizeof kat[0]; i++) {
+        uint8_t h[DK_VIEW_DIGEST_BYTES], want[DK_VIEW_DIGEST_BYTES];
+        for (int j = 0; j < DK_VIEW_DIGEST_BYTES; j++) {
+            unsigned b;
+            ASSERT_EQ(sscanf(kat[i].hex + 2 * j, "%2x", &b), 1);
+            want[j] = (uint8_t)b;
+        }
+        dk__entry_hash(kat[i].key, strlen(kat[i].key), kat[i].val, kat[i].vlen, h);
+        ASSERT_MEM_EQ(h, want, DK_VIEW_DIGEST_BYTES);
+    }
+}
+
 TEST(tuple_integers_are_decimal)
 {
     static const int64_t vals[] = {0,
@@ -4550,44 +4577,56 @@ TH_MAIN(
                                     TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(
                                         a_capped_check_leaves_a_dead_first_build_to_others)
                                         TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-                                            a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-                                            TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-                                                a_check_of_foreign_views_leaves_their_dead_rebuild)
-                                                TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(
-                                                    views_advancing_during_a_read_are_still_this_ledgers)
-                                                    TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(
-                                                        check_finishes_its_own_rebuild_of_a_stale_view_first)
-                                                        TH_ENTRY(
-                                                            check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
-                                                            TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
-                                                                a_failed_adoption_leaves_the_build_to_others)
-                                                                TH_ENTRY(
-                                                                    map_grown_past_reach_by_another_process_is_an_error)
+                                            a_check_finishes_its_own_rebuild_of_foreign_views)
+                                            TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(
+                                                a_check_past_upto_leaves_a_dead_rebuild_to_others)
+                                                TH_ENTRY(
+                                                    a_check_of_foreign_views_leaves_their_dead_rebuild)
+                                                    TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(
+                                                        views_advancing_during_a_read_are_still_this_ledgers)
+                                                        TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(
+                                                            check_finishes_its_own_rebuild_of_a_stale_view_first)
+                                                            TH_ENTRY(
+                                                                check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
+                                                                TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
+                                                                    a_failed_adoption_leaves_the_build_to_others)
                                                                     TH_ENTRY(
-                                                                        ledger_map_grown_past_reach_is_an_error)
+                                                                        map_grown_past_reach_by_another_process_is_an_error)
                                                                         TH_ENTRY(
-                                                                            close_spares_a_build_another_process_took)
+                                                                            ledger_map_grown_past_reach_is_an_error)
                                                                             TH_ENTRY(
-                                                                                full_map_when_a_check_drops_its_scratch)
+                                                                                close_spares_a_build_another_process_took)
                                                                                 TH_ENTRY(
-                                                                                    golden_rebuilt_in_one_batch)
+                                                                                    full_map_when_a_check_drops_its_scratch)
                                                                                     TH_ENTRY(
-                                                                                        golden_incremental_record_by_record)
+                                                                                        golden_rebuilt_in_one_batch)
                                                                                         TH_ENTRY(
-                                                                                            golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental)
-                                                                                            TH_ENTRY(a_queue_bounded_below_a_chunk_still_equals_incremental) TH_ENTRY(
-                                                                                                full_map_in_a_requested_rebuild_by_sync)
-                                                                                                TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(
-                                                                                                    close_mid_bulk_leaves_nothing_behind)
+                                                                                            golden_incremental_record_by_record)
+                                                                                            TH_ENTRY(
+                                                                                                golden_incremental_in_odd_batches)
+                                                                                                TH_ENTRY(
+                                                                                                    golden_queries)
                                                                                                     TH_ENTRY(
-                                                                                                        close_mid_held_parts_leaves_nothing_behind)
+                                                                                                        undo_is_honoured_incrementally)
                                                                                                         TH_ENTRY(
-                                                                                                            a_build_dropped_under_its_first_phase_stops_it)
+                                                                                                            truncated_store_is_named_not_read)
                                                                                                             TH_ENTRY(
-                                                                                                                full_map_at_a_checks_compare_reports_once)
+                                                                                                                corruption_is_named_and_repaired)
                                                                                                                 TH_ENTRY(
-                                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                                    rebuild_names_a_flipped_bit_in_a_data_map)
                                                                                                                     TH_ENTRY(
-                                                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                                                        a_head_past_the_logs_end_is_damage_not_a_loop)
                                                                                                                         TH_ENTRY(
-                                                                                                                            a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                            check_names_a_checkpoint_off_the_chain)
+                                                                                                                            TH_ENTRY(
+                                                                                                                                entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild)
+                                                                                                                                TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(
+                                                                                                                                    short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental)
+                                                                                                                                    TH_ENTRY(
+                                                                                                                                        a_queue_bounded_below_a_chunk_still_equals_incremental)
+                                                                                                                                        TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
+                                                                                                                                            full_map_in_a_projectors_rebuild) TH_ENTRY(close_mid_bulk_leaves_nothing_behind) TH_ENTRY(close_mid_held_parts_leaves_nothing_behind) TH_ENTRY(a_build_dropped_under_its_first_phase_stops_it) TH_ENTRY(full_map_at_a_checks_compare_reports_once) TH_ENTRY(full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                                                            TH_ENTRY(
+                                                                                                                                                failed_map_growth_leaves_the_handle_usable)
+                                                                                                                                                TH_ENTRY(
+                                                                                                                                                    a_dropped_run_spares_a_build_another_process_took))
