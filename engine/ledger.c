@@ -551,8 +551,7 @@ static int reject_msg(dk__pending *p, int err)
  * once per change of its row. 0 trusted, else DK_ECORRUPT (message set) or an error. */
 #define TRUSTED_SLOTS 256
 
-/* What the writer and verify hold a row to: its key, roles and revocation. */
-static int same_actor(const dk_actor_info *a, const dk_actor_info *b)
+int dk__actor_same_grant(const dk_actor_info *a, const dk_actor_info *b)
 {
     return strcmp(a->id, b->id) == 0 && memcmp(a->pubkey, b->pubkey, DK_PUBKEY_BYTES) == 0 &&
            a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0);
@@ -563,7 +562,7 @@ static int row_is_history(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row,
                           dk_actor_info *hist)
 {
     int rc = dk__actor_fold(lg, txn, row->id, UINT64_MAX, hist);
-    if (rc == DK_ENOTFOUND || (rc == 0 && !same_actor(hist, row)))
+    if (rc == DK_ENOTFOUND || (rc == 0 && !dk__actor_same_grant(hist, row)))
         return dk__fail(DK_ECORRUPT,
                         "the actor table's row for '%s' is not what its history made it (key, "
                         "roles or revocation); 'docket verify' names the damage",
@@ -578,7 +577,7 @@ static int trust_row(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row)
     if (lg->trusted == NULL && (lg->trusted = calloc(TRUSTED_SLOTS, sizeof *lg->trusted)) == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
     dk_actor_info *slot = &lg->trusted[dk__fnv1a(row->id) % TRUSTED_SLOTS];
-    if (same_actor(slot, row))
+    if (dk__actor_same_grant(slot, row))
         return 0;
     dk_actor_info hist;
     int rc = row_is_history(lg, txn, row, &hist);

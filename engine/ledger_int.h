@@ -181,7 +181,6 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
  * docket's: re-folded), -1 if it is malformed. */
 int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,
                         dk_case_state *st);
-/* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 /* Fold actor `id`'s history (its events listed in actor_log) before record `before`, in
  * `txn`: the key, roles and revocation its signed events gave it. DK_ENOTFOUND if none. */
 int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
@@ -189,6 +188,10 @@ int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
 /* An `actors` row (key: the id; value: pubkey, roles, revoked, enrolled seq) into *a;
  * DK_ECORRUPT naming what is wrong if the key is no actor id or the row is damaged. */
 int dk__actor_row_decode(const MDB_val *k, const MDB_val *v, dk_actor_info *a);
+/* What an `actors` row is held to, by the writer (trusting it) and by verify: the same id,
+ * key, roles and revocation as the actor's history gives. 1 if a and b agree on them. */
+int dk__actor_same_grant(const dk_actor_info *a, const dk_actor_info *b);
+/* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,
  * with each signer's roles as enrolled then, and compare the stored state

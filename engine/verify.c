@@ -155,11 +155,15 @@ static int check_actor_table(dk_ledger *lg, MDB_txn *txn, actor_map *m, uint64_t
             break;
         }
         const actor_slot *s = map_find(m, a.id, 0);
-        if (s == NULL)
+        if (s == NULL) {
             r = dk__verify_bad(rep, head,
                                "the actor table has a row for '%s', whom no record enrolled", a.id);
-        else if (memcmp(s->pubkey, a.pubkey, DK_PUBKEY_BYTES) != 0 || s->roles != a.roles ||
-                 (s->revoked != 0) != (a.revoked != 0))
+            break;
+        }
+        dk_actor_info hist = {.roles = s->roles, .revoked = s->revoked};
+        memcpy(hist.id, s->id, sizeof hist.id);
+        memcpy(hist.pubkey, s->pubkey, DK_PUBKEY_BYTES);
+        if (!dk__actor_same_grant(&hist, &a))
             r = dk__verify_bad(rep, head,
                                "the actor table's row for '%s' is not what its history made it "
                                "(key, roles or revocation): the writer would check appends "

@@ -403,6 +403,15 @@ static void slow_hook(void *ud, uint64_t head_seq)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Wait until the writer is inside slow_hook, holding its batch. */
+static void wait_in_hook(closing *c)
+{
+    pthread_mutex_lock(&c->mu);
+    while (!c->in_hook)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void *one_append(void *arg)
 {
     closing *c = arg;
@@ -419,10 +428,7 @@ TEST(close_waits_for_a_caller_committing_its_own_append)
     dk_ledger_on_commit(w.lg, slow_hook, &c);
     pthread_t t;
     ASSERT_EQ(pthread_create(&t, NULL, one_append, &c), 0);
-    pthread_mutex_lock(&c.mu);
-    while (!c.in_hook)
-        pthread_cond_wait(&c.cv, &c.mu);
-    pthread_mutex_unlock(&c.mu);
+    wait_in_hook(&c);
     dk_ledger_close(w.lg);
     pthread_mutex_lock(&c.mu);
     int done = c.hook_done;
@@ -463,12 +469,8 @@ TEST(close_keeps_the_trusted_rows_until_the_writer_drains)
     for (int i = 0; i < 4; i++) {
         ASSERT_OK(fx_make(&fe[i], w.alice, "note.added", "HO-1", 900 + i, NULL, 0, NULL));
         ASSERT_OK(dk_ledger_submit(w.lg, &fe[i].req, note_cb, NULL));
-        if (i == 0) { /* the writer is in the first batch's hook: the rest queue */
-            pthread_mutex_lock(&c.mu);
-            while (!c.in_hook)
-                pthread_cond_wait(&c.cv, &c.mu);
-            pthread_mutex_unlock(&c.mu);
-        }
+        if (i == 0)
+            wait_in_hook(&c); /* the writer is in the first batch's hook: the rest queue */
     }
     pthread_t t;
     ASSERT_EQ(pthread_create(&t, NULL, closer, w.lg), 0); /* frees lg->trusted, then waits */
