@@ -303,6 +303,7 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
             rc = dk__mdb_err(rc, "cannot set up LMDB");
             goto fail;
         }
+        dk_lmdb_watch_asserts(lg->env);
         unsigned eflags = MDB_NOTLS | (lg->read_only ? MDB_RDONLY : 0) |
                           (lg->read_only && opts && opts->no_lock ? MDB_NOLOCK : 0);
         rc = mdb_env_open(lg->env, dir, eflags, 0600);

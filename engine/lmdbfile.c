@@ -1,6 +1,7 @@
-/* lmdbfile.c - refuses an LMDB data file shorter than its newest meta page says: the pages
- * past its end are mapped but unbacked, and reading one kills the process with SIGBUS. */
+/* lmdbfile.c - refuses an LMDB data file shorter than its newest meta page says (the pages
+ * past its end are mapped but unbacked: a read faults), and notes LMDB's failed assertions. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -30,4 +31,24 @@ int dk_lmdb_file_check(MDB_env *env, const char *what)
                         "reach %llu",
                         what, (unsigned long long)fs.st_size, need);
     return 0;
+}
+
+/* Set by the assert callback, read by signal handlers: a lock-free atomic. */
+static atomic_int lmdb_asserted;
+
+static void on_assert(MDB_env *env, const char *msg)
+{
+    (void)env;
+    (void)msg; /* LMDB prints it to stderr itself, then aborts */
+    atomic_store(&lmdb_asserted, 1);
+}
+
+void dk_lmdb_watch_asserts(MDB_env *env)
+{
+    (void)mdb_env_set_assert(env, on_assert); /* EINVAL without assertions: nothing to watch */
+}
+
+int dk_lmdb_asserted(void)
+{
+    return atomic_load(&lmdb_asserted);
 }

@@ -213,7 +213,10 @@ static int bs_one(void *ctx, const MDB_val *k, const MDB_val *v)
     size_t idlen = k->mv_size - b->plen;
     dk_case_summary s;
     MDB_val ck = {idlen, (void *)id}, cv;
-    if (b->have_cs && mdb_get(b->txn, b->cs, &ck, &cv) == 0) {
+    int g = b->have_cs ? mdb_get(b->txn, b->cs, &ck, &cv) : MDB_NOTFOUND;
+    if (g != 0 && g != MDB_NOTFOUND) /* a broken page: the transaction is spent */
+        return dk__mdb_fail(g, "cannot read the case_status view");
+    if (g == 0) {
         summary_of(id, idlen, &cv, &s);
     } else {
         memset(&s, 0, sizeof s);

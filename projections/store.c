@@ -205,6 +205,7 @@ int dk__env_open(dk_views *vw)
     int rc;
     if ((rc = mdb_env_create(&vw->env)) != 0)
         return dk__mdb_fail(rc, "cannot create the environment");
+    dk_lmdb_watch_asserts(vw->env);
     if ((rc = mdb_env_set_maxdbs(vw->env, 256)) != 0 ||
         (rc = mdb_env_set_maxreaders(vw->env, 512)) != 0 ||
         (rc = mdb_env_set_mapsize(vw->env, map)) != 0 ||
@@ -276,6 +277,11 @@ typedef struct cpoint {
     uint8_t digest[DK_VIEW_DIGEST_BYTES];
 } cpoint;
 
+/* cp_get's "a row is there, but it is not a checkpoint": a view to rebuild. Not
+ * MDB_CORRUPTED, which LMDB returns for a broken page and which leaves the transaction
+ * unusable (every later call: MDB_BAD_TXN), so that it is reported as damage instead. */
+#define CP_MALFORMED (-1)
+
 static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
 {
     const char *name = dk_view_name(view);
@@ -284,7 +290,7 @@ static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
     if (rc)
         return rc;
     if (v.mv_size != CP_BYTES)
-        return MDB_CORRUPTED;
+        return CP_MALFORMED;
     const uint8_t *p = v.mv_data;
     cp->version = get_be32(p);
     cp->gen = get_be64(p + 4);
@@ -315,7 +321,7 @@ int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_
     cpoint cp;
     int rc = cp_get(vw, txn, view, &cp);
     if (rc)
-        return rc;
+        return rc == CP_MALFORMED ? MDB_CORRUPTED : rc;
     *version = cp.version;
     *gen = cp.gen;
     *seq = cp.seq;
@@ -332,7 +338,7 @@ int dk__live_load(dk_views *vw, MDB_txn *txn, vset *vs, unsigned *stale)
     cpoint cp;
     for (int v = 0; v < NV; v++) {
         int rc = cp_get(vw, txn, v, &cp);
-        if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED)
+        if (rc == MDB_NOTFOUND || rc == CP_MALFORMED)
             continue;
         if (rc)
             return dk__mdb_fail(rc, "cannot read a checkpoint");
@@ -811,7 +817,7 @@ int dk__build_swap(dk_views *vw, MDB_txn *txn, vset *live, const vset *b)
                 rc = mdb_drop(txn, dbi, 1);
             if (rc && rc != MDB_NOTFOUND)
                 return dk__mdb_fail(rc, "cannot drop the old view");
-        } else if (rc && rc != MDB_NOTFOUND && rc != MDB_CORRUPTED) {
+        } else if (rc && rc != MDB_NOTFOUND && rc != CP_MALFORMED) {
             return dk__mdb_fail(rc, "cannot read a checkpoint");
         }
         live->mask |= BIT(i);

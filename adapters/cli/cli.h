@@ -24,6 +24,10 @@ typedef struct cli_cmd {
     const char *summary;
 } cli_cmd;
 
+/* Report SIGSEGV, SIGBUS, SIGFPE and LMDB's assertion aborts as likely damage (exit 3, with
+ * what to run) instead of dying bare (faults.c). Unless $DOCKET_NO_FAULT_GUARD is set. */
+void cli_guard_faults(void);
+
 /* Print "docket: <msg>" to stderr and return EXIT_USAGE / EXIT_FAIL. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -56,6 +56,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    cli_guard_faults();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -1,6 +1,5 @@
-/* lmdbfile.h - whether an LMDB environment's data file still holds every page its newest
- * meta page counts: a truncated file would otherwise fault (SIGBUS) at the first read past its end.
- */
+/* lmdbfile.h - damage LMDB itself does not report: a data file shorter than its newest meta
+ * page counts (a read past its end faults), and a page that fails one of LMDB's assertions. */
 #ifndef DOCKET_LMDBFILE_H
 #define DOCKET_LMDBFILE_H
 
@@ -9,5 +8,13 @@
 /* 0, or DK_ECORRUPT naming `what` ("the ledger", "the views store") and both sizes; DK_EIO
  * if the file cannot be examined. Call it after mdb_env_open, before any transaction. */
 int dk_lmdb_file_check(MDB_env *env, const char *what);
+
+/* Have `env` record it when LMDB fails one of its own assertions, which it does on a page
+ * that breaks its invariants (LMDB does not checksum pages) and then calls abort(). A
+ * no-op with an liblmdb built without assertions. Call it after mdb_env_create. */
+void dk_lmdb_watch_asserts(MDB_env *env);
+/* Non-zero once an LMDB assertion failed in this process. Async-signal-safe: a program's
+ * SIGABRT handler can tell damage from other aborts with it. */
+int dk_lmdb_asserted(void);
 
 #endif
