@@ -24,8 +24,10 @@ typedef struct cli_cmd {
     const char *summary;
 } cli_cmd;
 
-/* Report SIGSEGV, SIGBUS, SIGFPE and LMDB's assertion aborts as likely damage (exit 3, with
- * what to run) instead of dying bare (faults.c). Unless $DOCKET_NO_FAULT_GUARD is set. */
+/* Report a fault (SIGSEGV, SIGBUS) in liblmdb's code or on an LMDB file's mapping, and
+ * LMDB's assertion aborts, as likely page damage (exit 3, with what to run) instead of
+ * dying bare; any other fault or signal goes on as before (faults.c). Not when
+ * $DOCKET_NO_FAULT_GUARD is set to any non-empty value. */
 void cli_guard_faults(void);
 
 /* Print "docket: <msg>" to stderr and return EXIT_USAGE / EXIT_FAIL. */

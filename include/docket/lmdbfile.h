@@ -10,8 +10,9 @@
 int dk_lmdb_file_check(MDB_env *env, const char *what);
 
 /* Have `env` record it when LMDB fails one of its own assertions, which it does on a page
- * that breaks its invariants (LMDB does not checksum pages) and then calls abort(). A
- * no-op with an liblmdb built without assertions. Call it after mdb_env_create. */
+ * that breaks its invariants (LMDB does not checksum pages) and then calls abort(). With
+ * an liblmdb built without assertions (NDEBUG) there is nothing to record. Call it after
+ * mdb_env_create. */
 void dk_lmdb_watch_asserts(MDB_env *env);
 /* Non-zero once an LMDB assertion failed in this process. Async-signal-safe: a program's
  * SIGABRT handler can tell damage from other aborts with it. */
