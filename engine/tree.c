@@ -321,8 +321,12 @@ static int add_checkpoint(dk_ledger *lg, MDB_txn *txn, void *p)
             return dk__fail(DK_ENOMEM, "out of memory");
         return 0;
     }
+    if (rc != MDB_NOTFOUND) /* a broken page: this transaction is spent */
+        return dk__mdb_err(rc, "cannot read the checkpoints");
     MDB_val ik = {9, (void *)"ledger_id"}, iv;
-    if (mdb_get(txn, lg->meta, &ik, &iv) != 0 || iv.mv_size != 32)
+    if ((rc = mdb_get(txn, lg->meta, &ik, &iv)) != 0 && rc != MDB_NOTFOUND)
+        return dk__mdb_err(rc, "cannot read the ledger id");
+    if (rc != 0 || iv.mv_size != 32)
         return dk__fail(DK_ECORRUPT, "the ledger has no id");
     snprintf(cp.origin, sizeof cp.origin, "docket/%.32s", (const char *)iv.mv_data);
     if ((rc = dk__tree_root(lg, txn, cp.size, cp.root)) != 0)

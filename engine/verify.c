@@ -338,14 +338,17 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
     if (lg->checkpoints == 0) /* a read-only open of a ledger made before checkpoints */
         return 0;
     MDB_val nk = {11, (void *)"node_pubkey"}, nv;
-    int have_key = mdb_get(txn, lg->meta, &nk, &nv) == 0 && nv.mv_size == DK_PUBKEY_BYTES;
+    int g = mdb_get(txn, lg->meta, &nk, &nv);
+    if (g != 0 && g != MDB_NOTFOUND) /* a broken page: this transaction is spent */
+        return dk__mdb_err(g, "cannot read the node key");
+    int have_key = g == 0 && nv.mv_size == DK_PUBKEY_BYTES;
     if (have_key)
         memcpy(pk, nv.mv_data, DK_PUBKEY_BYTES);
     dk_b64_encode(pk, DK_PUBKEY_BYTES, b64);
-    if (mdb_cursor_open(txn, lg->checkpoints, &cur) != 0)
-        return 0;
+    if ((g = mdb_cursor_open(txn, lg->checkpoints, &cur)) != 0)
+        return dk__mdb_err(g, "cannot read the checkpoints");
     int r = 0;
-    for (int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         uint64_t size = k.mv_size == 8 ? dk__get_be64(k.mv_data) : 0;
         char *note = strndup(v.mv_data, v.mv_size);
@@ -380,6 +383,8 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
         free(note);
     }
     mdb_cursor_close(cur);
+    if (r == 0 && g != 0 && g != MDB_NOTFOUND)
+        r = dk__mdb_err(g, "cannot read the checkpoints");
     return r;
 }
 

@@ -88,7 +88,7 @@ int dk__mdb_fail(int rc, const char *what)
     if (rc == ENOMEM)
         code = DK_ENOMEM;
     else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
-             rc == MDB_VERSION_MISMATCH)
+             rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL) /* deeper than any tree */
         code = DK_ECORRUPT;
     else if (rc == MDB_NOTFOUND)
         code = DK_ENOTFOUND;
