@@ -47,7 +47,7 @@ static uintptr_t hex(const char **p, const char *end)
     return v;
 }
 
-/* Is `name` a word of s..end (a path's last part, or its start)? */
+/* Does s..end hold `name` (a part of a path: "/data.mdb", "/liblmdb.so")? */
 static int has(const char *s, const char *end, const char *name)
 {
     size_t n = strlen(name);
