@@ -246,10 +246,15 @@ int dk_views_by_status(dk_views *vw, const char *status, dk_views_case_fn fn, vo
     uint64_t gen, seq, count;
     uint8_t dg[DK_VIEW_DIGEST_BYTES];
     bs_ctx b = {strlen(status) + 1, r.txn, 0, 0, fn, udata, status};
-    if (dk__cp_read(vw, r.txn, DK_VIEW_CASE_STATUS, &version, &gen, &seq, &count, dg, NULL) == 0 &&
-        version == code_versions[DK_VIEW_CASE_STATUS] &&
-        dk__db_open(r.txn, DK_VIEW_CASE_STATUS, gen, 0, &b.cs) == 0)
-        b.have_cs = 1;
+    /* summaries from case_status where it is built at this version; else the ids alone */
+    int g = dk__cp_read(vw, r.txn, DK_VIEW_CASE_STATUS, &version, &gen, &seq, &count, dg, NULL);
+    if (g == 0 && version == code_versions[DK_VIEW_CASE_STATUS])
+        g = dk__db_open(r.txn, DK_VIEW_CASE_STATUS, gen, 0, &b.cs);
+    b.have_cs = g == 0 && version == code_versions[DK_VIEW_CASE_STATUS];
+    if (g != 0 && g != MDB_NOTFOUND) { /* damage: a broken page spends the transaction */
+        reader_close(&r);
+        return dk__mdb_fail(g, "cannot read the case_status view");
+    }
     char prefix[32];
     memcpy(prefix, status, b.plen); /* includes the NUL separator */
     rc = scan(&r, prefix, b.plen, bs_one, &b);

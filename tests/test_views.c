@@ -1228,6 +1228,45 @@ TEST(version_change_rebuilds)
     world_close(&w);
 }
 
+/* A checkpoint row of the wrong size is not a checkpoint: its view is reported damaged to
+ * readers and rebuilt by the next step, while LMDB's own MDB_CORRUPTED (a broken page,
+ * after which the transaction is spent) is damage that stops the open (cli_damage.sh). */
+TEST(short_checkpoint_row_is_rebuilt)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    golden_scenario(&w);
+    ASSERT_OK(dk_views_sync(vw));
+    dk_views_close(vw);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi cp;
+    views_env(w.dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cp), 0);
+    MDB_val k = {5, (void *)"diary"}, v = {10, (void *)"0123456789"};
+    ASSERT_EQ(mdb_put(txn, cp, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    collect c = {""};
+    ASSERT_ERR(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "checkpoint");
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_ERR(dk_views_status(vw, st), DK_ECORRUPT);
+    ASSERT_OK(dk_views_sync(vw)); /* the diary was not live: rebuilt */
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_EQ(st[DK_VIEW_DIARY].live, 1);
+    ASSERT_EQ(st[DK_VIEW_DIARY].version, st[DK_VIEW_DIARY].code_version);
+    expect_golden(vw);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 /* A rebuild swaps in atomically: until then readers see the old view. */
 TEST(rebuild_swaps_at_the_end)
 {
@@ -4569,64 +4608,58 @@ TH_MAIN(
                     TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(
                         rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
                         TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(
-                            a_rebuild_past_its_first_phase_is_resumable)
-                            TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(
-                                close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild)
-                                TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(
-                                    a_rebuild_taken_over_after_its_own_is_handed_back_on_error)
-                                    TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(
-                                        a_capped_check_leaves_a_dead_first_build_to_others)
-                                        TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-                                            a_check_finishes_its_own_rebuild_of_foreign_views)
-                                            TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(
-                                                a_check_past_upto_leaves_a_dead_rebuild_to_others)
-                                                TH_ENTRY(
-                                                    a_check_of_foreign_views_leaves_their_dead_rebuild)
-                                                    TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(
-                                                        views_advancing_during_a_read_are_still_this_ledgers)
-                                                        TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(
-                                                            check_finishes_its_own_rebuild_of_a_stale_view_first)
-                                                            TH_ENTRY(
-                                                                check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
-                                                                TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
-                                                                    a_failed_adoption_leaves_the_build_to_others)
+                            a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
+                            TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(
+                                a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
+                                TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(
+                                    a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
+                                    TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
+                                        a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
+                                        TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
+                                            a_check_of_foreign_views_leaves_their_dead_rebuild)
+                                            TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(
+                                                views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view)
+                                                TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(
+                                                    check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
+                                                    TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
+                                                        a_failed_adoption_leaves_the_build_to_others)
+                                                        TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
+                                                            ledger_map_grown_past_reach_is_an_error)
+                                                            TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(
+                                                                full_map_when_a_check_drops_its_scratch)
+                                                                TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
+                                                                    golden_incremental_record_by_record)
                                                                     TH_ENTRY(
-                                                                        map_grown_past_reach_by_another_process_is_an_error)
-                                                                        TH_ENTRY(
-                                                                            ledger_map_grown_past_reach_is_an_error)
+                                                                        golden_incremental_in_odd_batches)
+                                                                        TH_ENTRY(golden_queries) TH_ENTRY(
+                                                                            undo_is_honoured_incrementally)
                                                                             TH_ENTRY(
-                                                                                close_spares_a_build_another_process_took)
+                                                                                truncated_store_is_named_not_read)
                                                                                 TH_ENTRY(
-                                                                                    full_map_when_a_check_drops_its_scratch)
+                                                                                    corruption_is_named_and_repaired)
                                                                                     TH_ENTRY(
-                                                                                        golden_rebuilt_in_one_batch)
-                                                                                        TH_ENTRY(
-                                                                                            golden_incremental_record_by_record)
+                                                                                        rebuild_names_a_flipped_bit_in_a_data_map)
+                                                                                        TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
                                                                                             TH_ENTRY(
-                                                                                                golden_incremental_in_odd_batches)
+                                                                                                full_map_at_a_rebuilds_later_bulk_step)
                                                                                                 TH_ENTRY(
-                                                                                                    golden_queries)
+                                                                                                    full_map_twice_in_a_rebuild)
                                                                                                     TH_ENTRY(
-                                                                                                        undo_is_honoured_incrementally)
-                                                                                                        TH_ENTRY(
-                                                                                                            truncated_store_is_named_not_read)
-                                                                                                            TH_ENTRY(
-                                                                                                                corruption_is_named_and_repaired)
+                                                                                                        full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental)
+                                                                                                        TH_ENTRY(a_queue_bounded_below_a_chunk_still_equals_incremental)
+                                                                                                            TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
+                                                                                                                full_map_in_a_projectors_rebuild)
                                                                                                                 TH_ENTRY(
-                                                                                                                    rebuild_names_a_flipped_bit_in_a_data_map)
+                                                                                                                    close_mid_bulk_leaves_nothing_behind)
                                                                                                                     TH_ENTRY(
-                                                                                                                        a_head_past_the_logs_end_is_damage_not_a_loop)
+                                                                                                                        close_mid_held_parts_leaves_nothing_behind)
                                                                                                                         TH_ENTRY(
-                                                                                                                            check_names_a_checkpoint_off_the_chain)
+                                                                                                                            a_build_dropped_under_its_first_phase_stops_it)
                                                                                                                             TH_ENTRY(
-                                                                                                                                entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild)
-                                                                                                                                TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(
-                                                                                                                                    short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental)
+                                                                                                                                full_map_at_a_checks_compare_reports_once)
+                                                                                                                                TH_ENTRY(
+                                                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
                                                                                                                                     TH_ENTRY(
-                                                                                                                                        a_queue_bounded_below_a_chunk_still_equals_incremental)
-                                                                                                                                        TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
-                                                                                                                                            full_map_in_a_projectors_rebuild) TH_ENTRY(close_mid_bulk_leaves_nothing_behind) TH_ENTRY(close_mid_held_parts_leaves_nothing_behind) TH_ENTRY(a_build_dropped_under_its_first_phase_stops_it) TH_ENTRY(full_map_at_a_checks_compare_reports_once) TH_ENTRY(full_map_at_a_checks_compare_reports_damage_once)
-                                                                                                                                            TH_ENTRY(
-                                                                                                                                                failed_map_growth_leaves_the_handle_usable)
-                                                                                                                                                TH_ENTRY(
-                                                                                                                                                    a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                                        failed_map_growth_leaves_the_handle_usable)
+                                                                                                                                        TH_ENTRY(
+                                                                                                                                            a_dropped_run_spares_a_build_another_process_took))
