@@ -1,4 +1,4 @@
-/* backup.c - hot backups: a consistent, compacted copy of the whole LMDB
+/* backup.c - hot backups: a consistent copy, page for page, of the whole LMDB
  * environment from one read snapshot while the writer keeps appending. */
 #include <dirent.h>
 #include <errno.h>
@@ -44,7 +44,11 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir)
         goto fail;
     }
     pthread_rwlock_rdlock(&lg->txn_lock);
-    int mrc = (rc = dk__map_lost(lg)) != 0 ? 0 : mdb_env_copyfd2(lg->env, fd, MDB_CP_COMPACT);
+    /* Page for page, not MDB_CP_COMPACT: compacting walks every tree and trusts each node's
+     * size, so a damaged page made it overflow a heap buffer (ASan) and fault; a copy of
+     * the pages keeps damage as it is, for verify to name. It costs 0.49-0.57 -> 0.65-0.80 s
+     * and 0.04% more bytes at 1M events (bench ledger, three runs each). */
+    int mrc = (rc = dk__map_lost(lg)) != 0 ? 0 : mdb_env_copyfd2(lg->env, fd, 0);
     pthread_rwlock_unlock(&lg->txn_lock);
     if (mrc)
         rc = dk__mdb_err(mrc, "cannot copy the ledger");

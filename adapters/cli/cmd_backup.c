@@ -1,4 +1,4 @@
-/* cmd_backup.c - `docket backup DEST` (hot, consistent, compacted copy while
+/* cmd_backup.c - `docket backup DEST` (hot, consistent copy, page for page, while
  * appends continue) and `docket restore SRC DIR` (install, verify the copy). */
 #include <dirent.h>
 #include <errno.h>
@@ -59,7 +59,7 @@ int cmd_backup(int argc, char **argv)
     char *pos[8];
     const cli_opt opts[] = {{"ledger", &ledger, NULL}, {"json", NULL, &json}, {NULL, NULL, NULL}};
     const char *usage = "usage: docket backup DEST [--ledger DIR] [--json]\n"
-                        "A hot, consistent, compacted copy of the ledger (and its node key)\n"
+                        "A hot, consistent copy of the ledger, page for page (and its node key),\n"
                         "into the new directory DEST, while appends continue.\n";
     int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
@@ -73,26 +73,33 @@ int cmd_backup(int argc, char **argv)
     if ((rc = cli_open_ledger(dir, 1, &lg)) != EXIT_OK)
         return rc;
     int made = access(pos[0], F_OK) != 0; /* the backup makes the directory */
+    static const char *const copied[] = {"data.mdb", "node.key"};
+    cli_on_fault_remove(pos[0], copied, 2, made); /* a damaged page read while copying */
     int err = dk_ledger_backup(lg, pos[0]);
     dk_ledger_close(lg);
-    if (err)
+    if (err) {
+        cli_on_fault_keep();
         return cli_dk_fail(err, "backup failed");
+    }
     char src[4096], dst[4096];
     snprintf(src, sizeof src, "%s/node.key", dir);
     snprintf(dst, sizeof dst, "%s/node.key", pos[0]);
     if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK) {
+        cli_on_fault_keep();
         remove_copy(pos[0], made); /* no half a backup left to restore from */
         return rc;
     }
     dk_ledger_opts o = {0, 0, 1, 1}; /* the copy, which nothing writes: no lock file */
     dk_head h;
     if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0) {
+        cli_on_fault_keep();
         rc = cli_dk_fail(err, "the backup does not open");
         remove_copy(pos[0], made);
         return rc;
     }
     err = dk_ledger_head(lg, &h);
     dk_ledger_close(lg);
+    cli_on_fault_keep(); /* read back: a faithful copy, even of a damaged ledger, is kept */
     if (err) { /* the copy is faithful: the damage is the ledger's own, kept for its repair */
         char what[4200];
         snprintf(what, sizeof what, "backed up to %s, but the ledger is damaged", pos[0]);
@@ -177,6 +184,9 @@ int cmd_restore(int argc, char **argv)
     made_dir = mkdir(pos[1], 0700) == 0;
     if (!made_dir && errno != EEXIST)
         return cli_fail("cannot create '%s': %s", pos[1], strerror(errno));
+    /* until the copy verifies: a page of it faulting the verify must not leave it behind */
+    static const char *const installed[] = {"data.mdb", "lock.mdb", "node.key"};
+    cli_on_fault_remove(pos[1], installed, 3, made_dir);
     /* Copy first and verify the copy: what is installed is what was checked. */
     if ((rc = copy_file(src, dst, 0600)) != EXIT_OK) {
         unrestore(pos[1]);
@@ -203,6 +213,7 @@ int cmd_restore(int argc, char **argv)
         unrestore(pos[1]);
         return rc;
     }
+    cli_on_fault_keep(); /* unrestore() below, if need be, removes the copy itself */
     if (!rep.ok) {
         fprintf(stderr, "docket: restore: the backup is damaged at seq %llu: %s\n",
                 (unsigned long long)rep.seq, rep.reason);

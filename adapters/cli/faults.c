@@ -18,12 +18,45 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "dk_lmdb_asserted must be lock-free in
 /* Each message is one write(): two threads faulting at once do not interleave them. */
 #define ADVICE                                                                                     \
     ". The likely cause is a damaged page in the ledger or in the views store (LMDB does "         \
-    "not checksum its pages). The ledger and the views keep what was last committed; a file "      \
-    "this command was writing (a backup) may be incomplete. `docket verify` checks the "           \
-    "ledger; `docket views rebuild --fresh` rebuilds every view from it.\n"
+    "not checksum its pages). The ledger and the views keep what was last committed; a "           \
+    "backup or restore under way was removed. `docket verify` checks the ledger; `docket "         \
+    "views rebuild --fresh` rebuilds every view from it.\n"
 static const char msg_segv[] = "docket: stopped by SIGSEGV reading an LMDB file" ADVICE;
 static const char msg_bus[] = "docket: stopped by SIGBUS reading an LMDB file" ADVICE;
 static const char msg_abrt[] = "docket: stopped by a failed LMDB assertion" ADVICE;
+
+/* What a stopped command must not leave behind: a backup or a restore half made. Set
+ * before the handler may read it; `undo_n` last. */
+#define UNDO_MAX 4
+static char undo_path[UNDO_MAX][4200], undo_dir[4200];
+static volatile sig_atomic_t undo_n, undo_has_dir;
+
+void cli_on_fault_remove(const char *dir, const char *const *names, size_t n, int and_dir)
+{
+    undo_n = 0;
+    for (size_t i = 0; i < n && i < UNDO_MAX; i++)
+        snprintf(undo_path[i], sizeof undo_path[i], "%s/%s", dir, names[i]);
+    snprintf(undo_dir, sizeof undo_dir, "%s", dir);
+    undo_has_dir = and_dir;
+    undo_n = (sig_atomic_t)(n < UNDO_MAX ? n : UNDO_MAX);
+}
+
+void cli_on_fault_keep(void)
+{
+    undo_n = 0;
+    undo_has_dir = 0;
+}
+
+/* unlink and rmdir are async-signal-safe */
+static void undo(void)
+{
+    for (sig_atomic_t i = 0; i < undo_n; i++)
+        unlink(undo_path[i]);
+    if (undo_has_dir)
+        rmdir(undo_dir);
+    undo_n = 0;
+    undo_has_dir = 0;
+}
 
 static struct sigaction previous[3]; /* SIGSEGV, SIGBUS, SIGABRT: a sanitizer's, or default */
 static const int guarded[3] = {SIGSEGV, SIGBUS, SIGABRT};
@@ -57,12 +90,17 @@ static int has(const char *s, const char *end, const char *name)
     return 0;
 }
 
-/* One line of /proc/self/maps: "lo-hi perms offset dev inode   path". Does it show LMDB
- * at work: the fault's data address `a` in an LMDB data file's mapping (or up to 64 KiB
- * past its end: an offset read off a damaged page), or the faulting instruction `ip` in
- * liblmdb's code (which faults only on pages that break its invariants: a NULL sub-cursor
- * from a damaged node's flags, say)? */
-static int line_shows_lmdb(const char *s, const char *end, uintptr_t a, uintptr_t ip)
+/* Where a fault was: its data address, its instruction, and the word on top of the stack
+ * (a leaf function's return address, such as libc's memcpy's, on x86-64). */
+typedef struct fault_at {
+    uintptr_t addr, ip, caller;
+} fault_at;
+
+/* What /proc/self/maps shows of a fault: bits of these. */
+enum { IN_MDB = 1, IP_LMDB = 2, IP_LIBC = 4, CALLER_LMDB = 8 };
+
+/* One line of /proc/self/maps: "lo-hi perms offset dev inode   path". */
+static unsigned line_shows(const char *s, const char *end, const fault_at *f)
 {
     const char *p = s;
     uintptr_t lo = hex(&p, end);
@@ -70,41 +108,51 @@ static int line_shows_lmdb(const char *s, const char *end, uintptr_t a, uintptr_
         return 0;
     p++;
     uintptr_t hi = hex(&p, end);
-    if (a >= lo && a < hi + 65536 && has(s, end, "/data.mdb"))
-        return 1;
-    return ip >= lo && ip < hi && has(s, end, "/liblmdb.so");
+    unsigned bits = 0;
+    /* up to 64 KiB past the mapping's end: an offset read off a damaged page */
+    if (f->addr >= lo && f->addr < hi + 65536 && has(s, end, "/data.mdb"))
+        bits |= IN_MDB;
+    if (has(s, end, "/liblmdb.so"))
+        bits |= (f->ip >= lo && f->ip < hi ? IP_LMDB : 0) |
+                (f->caller >= lo && f->caller < hi ? CALLER_LMDB : 0);
+    if (f->ip >= lo && f->ip < hi && has(s, end, "/libc.so"))
+        bits |= IP_LIBC;
+    return bits;
 }
 
-/* Does the fault show LMDB at work (line_shows_lmdb)? /proc/self/maps is read with open and
- * read only (both async-signal-safe), a line at a time through a fixed buffer. */
-static int lmdb_fault(uintptr_t a, uintptr_t ip)
+/* Does the fault show LMDB at work? Its address in an LMDB data file's mapping; or its
+ * instruction in liblmdb's code (which faults only on pages that break its invariants: a
+ * NULL sub-cursor from a damaged node's flags, say); or in libc called by liblmdb (a
+ * memcpy of a damaged node's size, in `backup`'s compacting copy). /proc/self/maps is read
+ * with open and read only (both async-signal-safe), a line at a time through a fixed
+ * buffer. */
+static int lmdb_fault(const fault_at *f)
 {
     static char buf[8192];
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     size_t have = 0;
-    int found = 0;
+    unsigned bits = 0;
     for (;;) {
         ssize_t n = read(fd, buf + have, sizeof buf - have);
         if (n <= 0)
             break;
         have += (size_t)n;
         size_t start = 0;
-        for (size_t i = 0; i < have && !found; i++)
+        for (size_t i = 0; i < have; i++)
             if (buf[i] == '\n') {
-                found = line_shows_lmdb(buf + start, buf + i, a, ip);
+                bits |= line_shows(buf + start, buf + i, f);
                 start = i + 1;
             }
-        if (found)
-            break;
         if (start == 0 && have == sizeof buf)
             have = 0; /* a line longer than the buffer: not one of ours */
         memmove(buf, buf + start, have - start);
         have -= start;
     }
     close(fd);
-    return found;
+    return (bits & (IN_MDB | IP_LMDB)) ||
+           (bits & (IP_LIBC | CALLER_LMDB)) == (IP_LIBC | CALLER_LMDB);
 }
 
 /* Not damage: the action that was there before (a sanitizer's report, or the default:
@@ -117,19 +165,19 @@ static void pass_on(int sig, const siginfo_t *si)
         raise(sig);
 }
 
-/* The faulting instruction's address, where this target's context says it; else 0. */
-static uintptr_t fault_ip(const void *ctx)
+/* The faulting instruction's address and the word on top of the stack, where this
+ * target's context says them; else 0. */
+static void fault_where(const void *ctx, fault_at *f)
 {
     const ucontext_t *uc = ctx;
 #if defined(__x86_64__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__i386__)
-    return (uintptr_t)uc->uc_mcontext.gregs[REG_EIP];
+    f->ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    f->caller = *(const uintptr_t *)uc->uc_mcontext.gregs[REG_RSP];
 #elif defined(__aarch64__)
-    return (uintptr_t)uc->uc_mcontext.pc;
+    f->ip = (uintptr_t)uc->uc_mcontext.pc;
+    f->caller = (uintptr_t)uc->uc_mcontext.regs[30]; /* the link register */
 #else
     (void)uc;
-    return 0;
 #endif
 }
 
@@ -140,11 +188,15 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     if (sig == SIGABRT && dk_lmdb_asserted()) {
         msg = msg_abrt;
         len = sizeof msg_abrt - 1;
-    } else if (sig != SIGABRT && si->si_code > 0 &&
-               lmdb_fault((uintptr_t)si->si_addr, fault_ip(uc))) {
-        msg = sig == SIGBUS ? msg_bus : msg_segv;
-        len = sig == SIGBUS ? sizeof msg_bus - 1 : sizeof msg_segv - 1;
+    } else if (sig != SIGABRT && si->si_code > 0) {
+        fault_at f = {(uintptr_t)si->si_addr, 0, 0};
+        fault_where(uc, &f);
+        if (lmdb_fault(&f)) {
+            msg = sig == SIGBUS ? msg_bus : msg_segv;
+            len = sig == SIGBUS ? sizeof msg_bus - 1 : sizeof msg_segv - 1;
+        }
     }
+    undo(); /* whatever stopped it, a half-made copy goes */
     if (msg == NULL) {
         pass_on(sig, si);
         return;

@@ -119,7 +119,33 @@ for p in $(seq 2 $((pages - 1))); do
     run "$D" $q
     not_killed "$q (ledger page $p damaged)"
   done
+  # a backup stopped by a fault leaves nothing; a whole one, even of damage, is kept
+  rm -rf "$T/bk"
+  run "$D" backup "$T/bk"
+  not_killed "backup (ledger page $p damaged)"
+  case "$ERR" in
+  *"stopped by"*) [ ! -e "$T/bk" ] && ok || fail "a backup stopped by a fault left $(ls "$T/bk")" ;;
+  esac
 done
 echo "ledger: $((pages - 2)) pages damaged, verify found $lfound"
+
+# A backup damaged on its way: restore verifies the copy it installs and removes it unless
+# it verifies, also when a page of it stops the verify with a fault.
+rm -rf "$T/bk" "$DOCKET_LEDGER" && cp -a "$T/pristine" "$DOCKET_LEDGER"
+expect_exit 0 "$D" backup "$T/bk"
+cp -a "$T/bk" "$T/bk.pristine"
+rfound=0
+for p in $(seq 2 $((pages - 1))); do
+  rm -rf "$T/bk" "$T/restored" && cp -a "$T/bk.pristine" "$T/bk"
+  damage "$T/bk/data.mdb" "$p" "$((p + 2000))"
+  run "$D" restore "$T/bk" "$T/restored"
+  not_killed "restore (backup page $p damaged)"
+  if [ "$GOT" -ne 0 ]; then
+    rfound=$((rfound + 1))
+    [ ! -e "$T/restored" ] && ok || fail "a restore that failed ($GOT) left $T/restored: $ERR"
+  fi
+done
+echo "backup: $((pages - 2)) pages damaged, restore refused $rfound"
+[ "$rfound" -gt 0 ] && ok || fail "restore refused none of $((pages - 2)) damaged backup pages"
 [ "$lfound" -gt 0 ] && ok || fail "verify found none of $((pages - 2)) damaged ledger pages"
 finish
