@@ -40,6 +40,8 @@ static int copy_file(const char *src, const char *dst, mode_t mode)
     return EXIT_OK;
 }
 
+static int dir_empty(const char *dir);
+
 /* Remove a backup's files from `dest` (and `dest`, if the backup made it). */
 static void remove_copy(const char *dest, int made)
 {
@@ -74,7 +76,8 @@ int cmd_backup(int argc, char **argv)
         return rc;
     int made = access(pos[0], F_OK) != 0; /* the backup makes the directory */
     static const char *const copied[] = {"data.mdb", "node.key"};
-    cli_on_fault_remove(pos[0], copied, 2, made); /* a damaged page read while copying */
+    if (made || dir_empty(pos[0])) /* else the backup refuses DEST: nothing of it is ours */
+        cli_on_fault_remove(pos[0], copied, 2, made); /* a damaged page read while copying */
     int err = dk_ledger_backup(lg, pos[0]);
     dk_ledger_close(lg);
     if (err) {

@@ -15,15 +15,20 @@
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "dk_lmdb_asserted must be lock-free in a handler");
 
-/* Each message is one write(): two threads faulting at once do not interleave them. */
-#define ADVICE                                                                                     \
-    ". The likely cause is a damaged page in the ledger or in the views store (LMDB does "         \
-    "not checksum its pages). The ledger and the views keep what was last committed; a "           \
-    "backup or restore under way was removed. `docket verify` checks the ledger; `docket "         \
-    "views rebuild --fresh` rebuilds every view from it.\n"
-static const char msg_segv[] = "docket: stopped by SIGSEGV reading an LMDB file" ADVICE;
-static const char msg_bus[] = "docket: stopped by SIGBUS reading an LMDB file" ADVICE;
-static const char msg_abrt[] = "docket: stopped by a failed LMDB assertion" ADVICE;
+static const char msg_segv[] = "docket: stopped by SIGSEGV reading an LMDB file";
+static const char msg_bus[] = "docket: stopped by SIGBUS reading an LMDB file";
+static const char msg_abrt[] = "docket: stopped by a failed LMDB assertion";
+static const char msg_cause[] =
+    ". The likely cause is a damaged page in the ledger or in the views store (LMDB does not "
+    "checksum its pages). The ledger and the views keep what was last committed.";
+static const char msg_undone[] = " The backup or restore under way was removed.";
+static const char msg_next[] = " `docket verify` checks the ledger; `docket views rebuild --fresh` "
+                               "rebuilds every view from it (DOCKET_NO_FAULT_GUARD=1 leaves such "
+                               "faults to a debugger).\n";
+
+/* One thread at a time in the handler (its buffer is shared): a second faulting thread
+ * waits for the first to end the process. */
+static atomic_flag in_handler = ATOMIC_FLAG_INIT;
 
 /* What a stopped command must not leave behind: a backup or a restore half made. Set
  * before the handler may read it; `undo_n` last. */
@@ -34,9 +39,13 @@ static volatile sig_atomic_t undo_n, undo_has_dir;
 void cli_on_fault_remove(const char *dir, const char *const *names, size_t n, int and_dir)
 {
     undo_n = 0;
+    undo_has_dir = 0;
     for (size_t i = 0; i < n && i < UNDO_MAX; i++)
-        snprintf(undo_path[i], sizeof undo_path[i], "%s/%s", dir, names[i]);
-    snprintf(undo_dir, sizeof undo_dir, "%s", dir);
+        if ((size_t)snprintf(undo_path[i], sizeof undo_path[i], "%s/%s", dir, names[i]) >=
+            sizeof undo_path[i])
+            return; /* a path this long is not removed: better than another one */
+    if ((size_t)snprintf(undo_dir, sizeof undo_dir, "%s", dir) >= sizeof undo_dir)
+        return;
     undo_has_dir = and_dir;
     undo_n = (sig_atomic_t)(n < UNDO_MAX ? n : UNDO_MAX);
 }
@@ -93,11 +102,11 @@ static int has(const char *s, const char *end, const char *name)
 /* Where a fault was: its data address, its instruction, and the word on top of the stack
  * (a leaf function's return address, such as libc's memcpy's, on x86-64). */
 typedef struct fault_at {
-    uintptr_t addr, ip, caller;
+    uintptr_t addr, ip, sp, caller;
 } fault_at;
 
 /* What /proc/self/maps shows of a fault: bits of these. */
-enum { IN_MDB = 1, IP_LMDB = 2, IP_LIBC = 4, CALLER_LMDB = 8 };
+enum { IN_MDB = 1, IP_LMDB = 2, IP_LIBC = 4, CALLER_LMDB = 8, SP_READABLE = 16 };
 
 /* One line of /proc/self/maps: "lo-hi perms offset dev inode   path". */
 static unsigned line_shows(const char *s, const char *end, const fault_at *f)
@@ -117,16 +126,15 @@ static unsigned line_shows(const char *s, const char *end, const fault_at *f)
                 (f->caller >= lo && f->caller < hi ? CALLER_LMDB : 0);
     if (f->ip >= lo && f->ip < hi && has(s, end, "/libc.so"))
         bits |= IP_LIBC;
+    /* the stack pointer's word, and the next, inside a mapping that can be read */
+    if (f->sp >= lo && f->sp + 2 * sizeof(uintptr_t) <= hi && p + 1 < end && p[1] == 'r')
+        bits |= SP_READABLE;
     return bits;
 }
 
-/* Does the fault show LMDB at work? Its address in an LMDB data file's mapping; or its
- * instruction in liblmdb's code (which faults only on pages that break its invariants: a
- * NULL sub-cursor from a damaged node's flags, say); or in libc called by liblmdb (a
- * memcpy of a damaged node's size, in `backup`'s compacting copy). /proc/self/maps is read
- * with open and read only (both async-signal-safe), a line at a time through a fixed
- * buffer. */
-static int lmdb_fault(const fault_at *f)
+/* What /proc/self/maps shows of the fault (line_shows), read with open and read only (both
+ * async-signal-safe), a line at a time through a fixed buffer. */
+static unsigned scan_maps(const fault_at *f)
 {
     static char buf[8192];
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -151,8 +159,37 @@ static int lmdb_fault(const fault_at *f)
         have -= start;
     }
     close(fd);
-    return (bits & (IN_MDB | IP_LMDB)) ||
-           (bits & (IP_LIBC | CALLER_LMDB)) == (IP_LIBC | CALLER_LMDB);
+    return bits;
+}
+
+/* The word on top of the stack: a leaf function's return address (libc's memcpy's). Read
+ * only once the maps showed it readable; not instrumented, as ASan has no say on it. */
+#if defined(__x86_64__)
+__attribute__((no_sanitize_address)) static uintptr_t top_word(uintptr_t sp)
+{
+    return *(const volatile uintptr_t *)sp;
+}
+#endif
+
+/* Does the fault show LMDB at work? Its address in an LMDB data file's mapping; or its
+ * instruction in liblmdb's code (which faults only on pages that break its invariants: a
+ * NULL sub-cursor from a damaged node's flags, say); or in libc called by liblmdb (a
+ * memcpy of a damaged node's size, as in a compacting copy). */
+static int lmdb_fault(fault_at *f)
+{
+    unsigned bits = scan_maps(f);
+    if (bits & (IN_MDB | IP_LMDB))
+        return 1;
+    if (!(bits & IP_LIBC))
+        return 0;
+    if (f->caller != 0) /* aarch64: the link register, seen by the scan */
+        return (bits & CALLER_LMDB) != 0;
+    if (!(bits & SP_READABLE))
+        return 0;
+#if defined(__x86_64__)
+    f->caller = top_word(f->sp);
+#endif
+    return f->caller != 0 && (scan_maps(f) & CALLER_LMDB) != 0;
 }
 
 /* Not damage: the action that was there before (a sanitizer's report, or the default:
@@ -165,44 +202,57 @@ static void pass_on(int sig, const siginfo_t *si)
         raise(sig);
 }
 
-/* The faulting instruction's address and the word on top of the stack, where this
- * target's context says them; else 0. */
+/* The faulting instruction's and the stack's addresses, where this target's context says
+ * them (on aarch64 the link register is the caller); else 0. */
 static void fault_where(const void *ctx, fault_at *f)
 {
     const ucontext_t *uc = ctx;
 #if defined(__x86_64__)
     f->ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    f->caller = *(const uintptr_t *)uc->uc_mcontext.gregs[REG_RSP];
+    f->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 #elif defined(__aarch64__)
     f->ip = (uintptr_t)uc->uc_mcontext.pc;
-    f->caller = (uintptr_t)uc->uc_mcontext.regs[30]; /* the link register */
+    f->caller = (uintptr_t)uc->uc_mcontext.regs[30];
 #else
     (void)uc;
 #endif
 }
 
+static void say(const char *s, size_t len)
+{
+    ssize_t n = write(STDERR_FILENO, s, len);
+    (void)n; /* nothing more can be done about a lost message here */
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
+    while (atomic_flag_test_and_set(&in_handler))
+        pause(); /* another thread is ending the process */
+    int undone = undo_n > 0 || undo_has_dir;
+    undo(); /* whatever stopped it, a half-made copy goes first */
     const char *msg = NULL;
     size_t len = 0;
     if (sig == SIGABRT && dk_lmdb_asserted()) {
         msg = msg_abrt;
         len = sizeof msg_abrt - 1;
     } else if (sig != SIGABRT && si->si_code > 0) {
-        fault_at f = {(uintptr_t)si->si_addr, 0, 0};
+        fault_at f = {(uintptr_t)si->si_addr, 0, 0, 0};
         fault_where(uc, &f);
         if (lmdb_fault(&f)) {
             msg = sig == SIGBUS ? msg_bus : msg_segv;
             len = sig == SIGBUS ? sizeof msg_bus - 1 : sizeof msg_segv - 1;
         }
     }
-    undo(); /* whatever stopped it, a half-made copy goes */
     if (msg == NULL) {
+        atomic_flag_clear(&in_handler);
         pass_on(sig, si);
         return;
     }
-    ssize_t n = write(STDERR_FILENO, msg, len);
-    (void)n; /* nothing more can be done about a lost message here */
+    say(msg, len);
+    say(msg_cause, sizeof msg_cause - 1);
+    if (undone)
+        say(msg_undone, sizeof msg_undone - 1);
+    say(msg_next, sizeof msg_next - 1);
     _exit(EXIT_DAMAGE);
 }
 
