@@ -58,7 +58,11 @@ int dk__mdb_err(int rc, const char *what)
     if (rc == ENOMEM)
         code = DK_ENOMEM;
     else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
-             rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL) /* deeper than any tree */
+             rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL || rc == MDB_INCOMPATIBLE ||
+             rc == MDB_BAD_TXN)
+        /* CURSOR_FULL: a tree deeper than any real one; INCOMPATIBLE: a database's flags
+         * changed; BAD_TXN: LMDB met a broken page in an earlier call of the transaction
+         * that returned 0 (mdb_cursor_open ignores its page search's error) */
         code = DK_ECORRUPT;
     else if (rc == MDB_NOTFOUND)
         code = DK_ENOTFOUND;

@@ -38,8 +38,10 @@ int dk__older_case_layout(dk_ledger *lg, MDB_txn *txn)
     MDB_dbi dbi;
     if (txn == NULL && dk__read_begin(lg, &own) != 0)
         return 0;
-    int old = marked(lg, txn ? txn : own) == 0 &&
-              mdb_dbi_open(txn ? txn : own, "by_case", 0, &dbi) != MDB_NOTFOUND;
+    /* only a by_case that opens: an error other than MDB_NOTFOUND is damage, which the
+     * reads after this meet and report, not a reason to ask for a write */
+    int old =
+        marked(lg, txn ? txn : own) == 0 && mdb_dbi_open(txn ? txn : own, "by_case", 0, &dbi) == 0;
     if (own)
         dk__read_end(lg, own);
     if (old)

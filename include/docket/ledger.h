@@ -215,9 +215,9 @@ int dk_ledger_checkpoint_get(dk_ledger *lg, uint64_t size, char **note);
 
 /* ---- backups ---- */
 
-/* A hot, consistent, compacted copy of the ledger into `dest_dir` (created;
- * must not already hold a ledger), taken while appends go on: one LMDB read
- * snapshot (mdb_env_copy2 with MDB_CP_COMPACT), fsynced. */
+/* A hot, consistent copy of the ledger into `dest_dir` (created; must not
+ * already hold a ledger), taken while appends go on: one LMDB read snapshot,
+ * page for page (mdb_env_copyfd2 without MDB_CP_COMPACT), fsynced. */
 int dk_ledger_backup(dk_ledger *lg, const char *dest_dir);
 
 /* ---- verification ---- */
