@@ -482,7 +482,12 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         return rc;
     MDB_stat alog;
     /* an actor history not there yet, or created but not yet filled: a write open fills it */
-    w.actor_log = lg->actor_log && mdb_stat(txn, lg->actor_log, &alog) == 0 && alog.ms_entries;
+    int st = lg->actor_log ? mdb_stat(txn, lg->actor_log, &alog) : MDB_NOTFOUND;
+    if (st != 0 && st != MDB_NOTFOUND) { /* a broken page: this transaction is spent */
+        dk__read_end(lg, txn);
+        return dk__mdb_err(st, "cannot read the actor history");
+    }
+    w.actor_log = st == 0 && alog.ms_entries;
     if ((rc = mdb_cursor_open(txn, lg->log, &cur)) != 0) {
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
