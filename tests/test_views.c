@@ -1182,6 +1182,30 @@ TEST(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
 }
 
 /* A stored view of another version is rebuilt on the next step. */
+/* Rewrite the diary's checkpoint row in the closed views store of `dir`: its version byte
+ * set to `version`, then cut to `len` bytes (0: its length kept). */
+static void rewrite_diary_checkpoint(const char *dir, uint8_t version, size_t len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi cp;
+    views_env(dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cp), 0);
+    MDB_val k = {5, (void *)"diary"}, v;
+    ASSERT_EQ(mdb_get(txn, cp, &k, &v), 0);
+    uint8_t row[128];
+    ASSERT(v.mv_size <= sizeof row && v.mv_size > 3);
+    memcpy(row, v.mv_data, v.mv_size);
+    row[3] = version;
+    v.mv_data = row;
+    if (len)
+        v.mv_size = len;
+    ASSERT_EQ(mdb_put(txn, cp, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 TEST(version_change_rebuilds)
 {
     world w;
@@ -1192,21 +1216,7 @@ TEST(version_change_rebuilds)
     ASSERT_OK(dk_views_sync(vw));
     uint64_t g = gen_of(vw, DK_VIEW_DIARY);
     dk_views_close(vw);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi cp;
-    views_env(w.dir, &env);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cp), 0);
-    MDB_val k = {5, (void *)"diary"}, v;
-    ASSERT_EQ(mdb_get(txn, cp, &k, &v), 0);
-    uint8_t row[128];
-    memcpy(row, v.mv_data, v.mv_size);
-    row[3] = 99; /* stored version 99 */
-    v.mv_data = row;
-    ASSERT_EQ(mdb_put(txn, cp, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    rewrite_diary_checkpoint(w.dir, 99, 0); /* stored version 99 */
 
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     dk_view_status st[DK_VIEW_COUNT];
@@ -1234,23 +1244,9 @@ TEST(version_change_rebuilds)
 TEST(short_checkpoint_row_is_rebuilt)
 {
     world w;
-    world_open(&w);
+    golden_views_closed(&w);
+    rewrite_diary_checkpoint(w.dir, 2, 10); /* this version, but 10 bytes long */
     dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
-    dk_views_close(vw);
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi cp;
-    views_env(w.dir, &env);
-    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "checkpoints", 0, &cp), 0);
-    MDB_val k = {5, (void *)"diary"}, v = {10, (void *)"0123456789"};
-    ASSERT_EQ(mdb_put(txn, cp, &k, &v, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     collect c = {""};
     ASSERT_ERR(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL), DK_ECORRUPT);
