@@ -624,8 +624,9 @@ static void rebuild_child(const char *dir, int fd)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     /* VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it may count the
-     * forked generator's pages. In --quick they read alike (ru_maxrss 634.2 MiB, VmHWM
-     * 647.9, in two runs), but only VmHWM is this image's own. A kernel without it: ru_maxrss. */
+     * forked generator's pages. At 1M (fresh ledgers, one run each) they read alike:
+     * ru_maxrss 634.2 MiB, VmHWM 647.9; but only VmHWM is this image's own. A kernel
+     * without it: ru_maxrss. */
     r.maxrss_kb = status_kb("VmHWM:");
     if (r.maxrss_kb < 0)
         r.maxrss_kb = ru.ru_maxrss;

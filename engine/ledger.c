@@ -54,18 +54,7 @@ int dk__mdb_err(int rc, const char *what)
 {
     if (rc == 0)
         return 0;
-    int code = DK_EIO;
-    if (rc == ENOMEM)
-        code = DK_ENOMEM;
-    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
-             rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL || rc == MDB_INCOMPATIBLE ||
-             rc == MDB_BAD_TXN)
-        /* CURSOR_FULL: a tree deeper than any real one; INCOMPATIBLE: a database's flags
-         * changed; BAD_TXN: LMDB met a broken page in an earlier call of the transaction
-         * that returned 0 (mdb_cursor_open ignores its page search's error) */
-        code = DK_ECORRUPT;
-    else if (rc == MDB_NOTFOUND)
-        code = DK_ENOTFOUND;
+    int code = dk_lmdb_code(rc);
     return dk__fail(code, "%s: %s", what, mdb_strerror(rc));
 }
 
@@ -368,32 +357,6 @@ fail:
 
 static int read_head(dk_ledger *lg, dk_head *out, int checked);
 
-/* A ledger with no stored head: never initialised if its log is empty too, else its meta
- * table was damaged (a broken page can make LMDB answer "not found"). */
-static int headless(dk_ledger *lg, const char *dir)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc = dk__read_begin(lg, &txn);
-    if (rc)
-        return rc;
-    int g = mdb_cursor_open(txn, lg->log, &cur);
-    if (g == 0) {
-        g = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        mdb_cursor_close(cur);
-    }
-    dk__read_end(lg, txn);
-    if (g == MDB_NOTFOUND)
-        return dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
-    if (g)
-        return dk__mdb_err(g, "cannot read the ledger's log");
-    return dk__fail(DK_ECORRUPT,
-                    "the ledger at '%s' holds records but no stored head: its meta table is "
-                    "damaged (restore it from a backup or a replica)",
-                    dir);
-}
-
 int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
 {
     int rc = env_open(dir, opts, 0, out);
@@ -401,8 +364,10 @@ int dk_ledger_open(const char *dir, const dk_ledger_opts *opts, dk_ledger **out)
         return rc;
     dk_head h;
     rc = read_head(*out, &h, 0); /* a damaged head is named by what reads it (verify) */
+    if (rc == 0 && h.seq == 0)   /* no head: records in the log say the meta table is damaged */
+        rc = read_head(*out, &h, 1);
     if (rc == 0 && h.seq == 0)
-        rc = headless(*out, dir);
+        rc = dk__fail(DK_ENOTFOUND, "the ledger at '%s' was never initialised", dir);
     if (rc == 0 && !(*out)->read_only)
         rc = dk__upgrade_cases(*out); /* a case index from before the cases database */
     if (rc == 0 && !(*out)->read_only)

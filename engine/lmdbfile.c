@@ -1,5 +1,5 @@
-/* lmdbfile.c - refuses an LMDB data file shorter than its newest meta page says (the pages
- * past its end are mapped but unbacked: a read faults), and notes LMDB's failed assertions. */
+/* lmdbfile.c - what docket makes of LMDB's reports: a data file shorter than its newest meta
+ * page says is refused, LMDB's error codes become dk_err codes, its failed asserts are noted. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -31,6 +31,27 @@ int dk_lmdb_file_check(MDB_env *env, const char *what)
                         "reach %llu",
                         what, (unsigned long long)fs.st_size, need);
     return 0;
+}
+
+int dk_lmdb_code(int rc)
+{
+    switch (rc) {
+    case ENOMEM:
+        return DK_ENOMEM;
+    case MDB_NOTFOUND:
+        return DK_ENOTFOUND;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:          /* not an LMDB file */
+    case MDB_VERSION_MISMATCH: /* another LMDB's format */
+    case MDB_CURSOR_FULL:      /* a tree deeper than any real one */
+    case MDB_INCOMPATIBLE:     /* a database's flags changed */
+    case MDB_BAD_TXN: /* a broken page met by an earlier call that returned 0 (mdb_cursor_open
+                       * ignores its page search's error) */
+        return DK_ECORRUPT;
+    default:
+        return DK_EIO;
+    }
 }
 
 /* Set by the assert callback, read by signal handlers: a lock-free atomic. */

@@ -84,20 +84,7 @@ int dk__mdb_fail(int rc, const char *what)
 {
     if (rc == MDB_MAP_FULL)
         return DK__VMAPFULL;
-    int code = DK_EIO;
-    if (rc == ENOMEM)
-        code = DK_ENOMEM;
-    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
-             rc == MDB_VERSION_MISMATCH || rc == MDB_CURSOR_FULL || rc == MDB_INCOMPATIBLE ||
-             rc == MDB_BAD_TXN)
-        /* CURSOR_FULL: a tree deeper than any real one; INCOMPATIBLE: a database's flags
-         * changed; BAD_TXN: LMDB met a broken page in an earlier call of the transaction
-         * that returned 0 (mdb_cursor_open ignores its page search's error) */
-        code = DK_ECORRUPT;
-    else if (rc == MDB_NOTFOUND)
-        code = DK_ENOTFOUND;
-    else if (rc == EACCES || rc == EROFS)
-        code = DK_EDENIED;
+    int code = rc == EACCES || rc == EROFS ? DK_EDENIED : dk_lmdb_code(rc);
     return dk_fail(code, "views: %s: %s", what, mdb_strerror(rc));
 }
 

@@ -42,16 +42,22 @@ static int copy_file(const char *src, const char *dst, mode_t mode)
 
 static int dir_empty(const char *dir);
 
-/* Remove a backup's files from `dest` (and `dest`, if the backup made it). */
-static void remove_copy(const char *dest, int made)
+/* What a backup writes into DEST, and a restore into DIR: all of it goes again if the
+ * command fails, or a fault stops it (cli_on_fault_remove). */
+static const char *const backup_files[] = {"data.mdb", "node.key"};
+static const char *const restore_files[] = {"data.mdb", "lock.mdb", "node.key"};
+#define NFILES(a) (sizeof(a) / sizeof(a)[0])
+
+/* Remove names[0..n) from `dir`, and `dir` too if the command made it. */
+static void remove_made(const char *dir, const char *const *names, size_t n, int made)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/node.key", dest);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/data.mdb", dest);
-    unlink(path);
+    char path[4200];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
     if (made)
-        rmdir(dest);
+        rmdir(dir);
 }
 
 int cmd_backup(int argc, char **argv)
@@ -75,9 +81,8 @@ int cmd_backup(int argc, char **argv)
     if ((rc = cli_open_ledger(dir, 1, &lg)) != EXIT_OK)
         return rc;
     int made = access(pos[0], F_OK) != 0; /* the backup makes the directory */
-    static const char *const copied[] = {"data.mdb", "node.key"};
-    if (made || dir_empty(pos[0])) /* else the backup refuses DEST: nothing of it is ours */
-        cli_on_fault_remove(pos[0], copied, 2, made); /* a damaged page read while copying */
+    if (made || dir_empty(pos[0]))        /* else the backup refuses DEST: nothing of it is ours */
+        cli_on_fault_remove(pos[0], backup_files, NFILES(backup_files), made);
     int err = dk_ledger_backup(lg, pos[0]);
     dk_ledger_close(lg);
     if (err) {
@@ -89,7 +94,7 @@ int cmd_backup(int argc, char **argv)
     snprintf(dst, sizeof dst, "%s/node.key", pos[0]);
     if (access(src, F_OK) == 0 && (rc = copy_file(src, dst, 0600)) != EXIT_OK) {
         cli_on_fault_keep();
-        remove_copy(pos[0], made); /* no half a backup left to restore from */
+        remove_made(pos[0], backup_files, NFILES(backup_files), made); /* no half a backup */
         return rc;
     }
     dk_ledger_opts o = {0, 0, 1, 1}; /* the copy, which nothing writes: no lock file */
@@ -97,7 +102,7 @@ int cmd_backup(int argc, char **argv)
     if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0) {
         cli_on_fault_keep();
         rc = cli_dk_fail(err, "the backup does not open");
-        remove_copy(pos[0], made);
+        remove_made(pos[0], backup_files, NFILES(backup_files), made);
         return rc;
     }
     err = dk_ledger_head(lg, &h);
@@ -142,14 +147,7 @@ static int made_dir;
 
 static void unrestore(const char *dir)
 {
-    static const char *const files[] = {"data.mdb", "lock.mdb", "node.key"};
-    char path[4096];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    if (made_dir)
-        rmdir(dir);
+    remove_made(dir, restore_files, NFILES(restore_files), made_dir);
 }
 
 static int sync_dir(const char *dir)
@@ -188,8 +186,7 @@ int cmd_restore(int argc, char **argv)
     if (!made_dir && errno != EEXIST)
         return cli_fail("cannot create '%s': %s", pos[1], strerror(errno));
     /* until the copy verifies: a page of it faulting the verify must not leave it behind */
-    static const char *const installed[] = {"data.mdb", "lock.mdb", "node.key"};
-    cli_on_fault_remove(pos[1], installed, 3, made_dir);
+    cli_on_fault_remove(pos[1], restore_files, NFILES(restore_files), made_dir);
     /* Copy first and verify the copy: what is installed is what was checked. */
     if ((rc = copy_file(src, dst, 0600)) != EXIT_OK) {
         unrestore(pos[1]);

@@ -1,5 +1,5 @@
-/* lmdbfile.h - damage LMDB itself does not report: a data file shorter than its newest meta
- * page counts (a read past its end faults), and a page that fails one of LMDB's assertions. */
+/* lmdbfile.h - LMDB's reports as docket reads them: a data file shorter than its newest meta
+ * page counts, which codes mean damage, and a page that fails one of LMDB's assertions. */
 #ifndef DOCKET_LMDBFILE_H
 #define DOCKET_LMDBFILE_H
 
@@ -8,6 +8,11 @@
 /* 0, or DK_ECORRUPT naming `what` ("the ledger", "the views store") and both sizes; DK_EIO
  * if the file cannot be examined. Call it after mdb_env_open, before any transaction. */
 int dk_lmdb_file_check(MDB_env *env, const char *what);
+
+/* The dk_err code of an LMDB (or errno) return that is not 0: DK_ECORRUPT for what only
+ * damage gives, DK_ENOMEM, DK_ENOTFOUND, else DK_EIO. The ledger's and the views' error
+ * reports both classify by it. */
+int dk_lmdb_code(int rc);
 
 /* Have `env` record it when LMDB fails one of its own assertions, which it does on a page
  * that breaks its invariants (LMDB does not checksum pages) and then calls abort(). With
