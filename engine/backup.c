@@ -1,10 +1,11 @@
-/* backup.c - hot backups: a consistent copy, page for page, of the whole LMDB
- * environment from one read snapshot while the writer keeps appending. */
+/* backup.c - hot backups (a consistent copy, page for page, of one LMDB read snapshot
+ * while the writer keeps appending) and restores (a copy installed only once verified). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,33 +13,228 @@
 #include "engine_int.h"
 #include "ledger_int.h"
 
-/* An existing directory must be empty. */
-static int dir_empty(const char *dir)
+#define PATH_CAP 4200
+
+/* A directory being filled: the copy is staged in dir/stage and moved into dir by
+ * rename, data.mdb last, so a stop at any moment (a fault, SIGKILL, a power cut) leaves
+ * either no data.mdb or a whole, synced one. */
+typedef struct fill {
+    const char *dir, *stage, *verb; /* verb: "back up", "restore" (for messages) */
+    const char *const *also;        /* files that travel with the ledger; NULL-terminated */
+    int made;                       /* this call created dir */
+    int lock_fd;                    /* dir, flock'd: one backup or restore into it at a time */
+} fill;
+
+static void path_in(char out[PATH_CAP], const char *dir, const char *a, const char *b)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int empty = d != NULL;
-    while (d && empty && (e = readdir(d)) != NULL)
-        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-    if (d)
-        closedir(d);
-    return empty;
+    snprintf(out, PATH_CAP, b ? "%s/%s/%s" : "%s/%s", dir, a, b);
 }
 
-int dk_ledger_backup(dk_ledger *lg, const char *dest_dir)
+static int is_also(const fill *f, const char *name)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/data.mdb", dest_dir);
-    int made = mkdir(dest_dir, 0700) == 0;
-    if (!made && errno != EEXIST)
-        return dk__fail(DK_EIO, "cannot create '%s': %s", dest_dir, strerror(errno));
-    if (!made && !dir_empty(dest_dir))
-        return dk__fail(DK_EEXIST, "'%s' is not a new or empty directory; back up into one",
-                        dest_dir);
+    for (const char *const *a = f->also; a && *a; a++)
+        if (strcmp(*a, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Remove the stage and what it holds (only names a fill puts there): 0, or -1 if
+ * something else is in it. */
+static int clear_stage(const fill *f)
+{
+    char p[PATH_CAP];
+    static const char *const own[] = {"data.mdb", "lock.mdb", NULL};
+    for (const char *const *n = own; *n; n++) {
+        path_in(p, f->dir, f->stage, *n);
+        unlink(p);
+    }
+    for (const char *const *a = f->also; a && *a; a++) {
+        path_in(p, f->dir, f->stage, *a);
+        unlink(p);
+    }
+    path_in(p, f->dir, f->stage, NULL);
+    return rmdir(p) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* What dir holds: a new or empty directory takes the copy, and so does one holding only
+ * what a stopped fill left (its stage, and files of `also` already moved). */
+static int check_dir(fill *f)
+{
+    DIR *d = opendir(f->dir);
+    if (d == NULL)
+        return dk__fail(DK_EIO, "cannot read '%s': %s", f->dir, strerror(errno));
+    int ledger = 0, other = 0, stage = 0, moved = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        ledger |= strcmp(e->d_name, "data.mdb") == 0;
+        stage |= strcmp(e->d_name, f->stage) == 0;
+        moved |= is_also(f, e->d_name);
+        other |= strcmp(e->d_name, f->stage) != 0 && !is_also(f, e->d_name);
+    }
+    closedir(d);
+    if (ledger)
+        return dk__fail(DK_EEXIST, "'%s' already holds a ledger; %s into a new directory", f->dir,
+                        f->verb);
+    if (other || (moved && !stage)) /* a node key alone is someone's, not a stopped fill's */
+        return dk__fail(DK_EEXIST, "'%s' is not a new or empty directory; %s into one", f->dir,
+                        f->verb);
+    if (!stage)
+        return 0;
+    /* a stopped backup or restore into dir (the lock says none is running): start again */
+    char p[PATH_CAP];
+    for (const char *const *a = f->also; a && *a; a++) {
+        path_in(p, f->dir, *a, NULL);
+        unlink(p);
+    }
+    if (clear_stage(f) != 0)
+        return dk__fail(DK_EEXIST, "'%s/%s' holds files docket did not put there; remove it",
+                        f->dir, f->stage);
+    return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int ok = fd >= 0 && fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    return ok ? 0 : dk__fail(DK_EIO, "cannot sync the directory '%s': %s", dir, strerror(e));
+}
+
+/* Create dir if need be, take it (flock: a second backup or restore into it is
+ * refused), check what it holds and make the stage. */
+static int begin_fill(fill *f)
+{
+    f->made = mkdir(f->dir, 0700) == 0;
+    if (!f->made && errno != EEXIST)
+        return dk__fail(DK_EIO, "cannot create '%s': %s", f->dir, strerror(errno));
+    int rc = 0;
+    f->lock_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (f->lock_fd < 0)
+        rc = dk__fail(DK_EIO, "cannot open '%s': %s", f->dir, strerror(errno));
+    else if (flock(f->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        rc = errno == EWOULDBLOCK
+                 ? dk__fail(DK_EEXIST, "another backup or restore into '%s' is under way", f->dir)
+                 : dk__fail(DK_EIO, "cannot lock '%s': %s", f->dir, strerror(errno));
+    if (rc == 0)
+        rc = check_dir(f);
+    char p[PATH_CAP];
+    path_in(p, f->dir, f->stage, NULL);
+    if (rc == 0 && mkdir(p, 0700) != 0)
+        rc = dk__fail(DK_EIO, "cannot create '%s': %s", p, strerror(errno));
+    if (rc == 0)
+        return 0;
+    if (f->lock_fd >= 0)
+        close(f->lock_fd);
+    if (f->made)
+        rmdir(f->dir);
+    return rc;
+}
+
+/* Undo a fill that did not finish: nothing of it stays, and dir only if it was there. */
+static void abort_fill(fill *f)
+{
+    char p[PATH_CAP];
+    clear_stage(f);
+    for (const char *const *a = f->also; a && *a; a++) { /* moved by finish_fill */
+        path_in(p, f->dir, *a, NULL);
+        unlink(p);
+    }
+    path_in(p, f->dir, "data.mdb", NULL);
+    unlink(p);
+    if (f->made)
+        rmdir(f->dir);
+    close(f->lock_fd);
+}
+
+/* Move the staged copy into dir: the files of `also` first, then data.mdb, each step
+ * synced, so a data.mdb in dir always comes with everything else. */
+static int finish_fill(fill *f)
+{
+    char from[PATH_CAP], to[PATH_CAP];
+    for (const char *const *a = f->also; a && *a; a++) {
+        path_in(from, f->dir, f->stage, *a);
+        path_in(to, f->dir, *a, NULL);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            return dk__fail(DK_EIO, "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+    }
+    int rc = sync_dir(f->dir);
+    path_in(from, f->dir, f->stage, "data.mdb");
+    path_in(to, f->dir, "data.mdb", NULL);
+    if (rc == 0 && rename(from, to) != 0)
+        rc = dk__fail(DK_EIO, "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+    if (rc == 0 && clear_stage(f) != 0)
+        rc = dk__fail(DK_EIO, "cannot remove '%s/%s': %s", f->dir, f->stage, strerror(errno));
+    if (rc == 0)
+        rc = sync_dir(f->dir);
+    if (rc == 0)
+        close(f->lock_fd);
+    return rc;
+}
+
+/* Copy one file, creating dst 0600 (never over another), fsynced. */
+static int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return dk__fail(DK_EIO, "cannot read '%s': %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return dk__fail(DK_EIO, "cannot create '%s': %s", dst, strerror(e));
+    }
+    char buf[1 << 16];
+    ssize_t r;
+    int ok = 1;
+    while (ok && (r = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; ok && off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            ok = w > 0;
+            off += w > 0 ? w : 0;
+        }
+    int e = errno;
+    ok = ok && r == 0 && fsync(out) == 0;
+    close(in);
+    if (close(out) != 0 || !ok)
+        return dk__fail(DK_EIO, "cannot copy '%s' to '%s': %s", src, dst, strerror(e));
+    return 0;
+}
+
+/* Copy each file of `also` that src_dir holds into the stage. */
+static int copy_also(const fill *f, const char *src_dir)
+{
+    char src[PATH_CAP], dst[PATH_CAP];
+    for (const char *const *a = f->also; a && *a; a++) {
+        path_in(src, src_dir, *a, NULL);
+        path_in(dst, f->dir, f->stage, *a);
+        if (access(src, F_OK) != 0)
+            continue;
+        int rc = copy_file(src, dst);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int dk_ledger_backup(dk_ledger *lg, const char *dest_dir, const char *const *also)
+{
+    const char *src_dir;
+    if (mdb_env_get_path(lg->env, &src_dir) != 0)
+        return dk__fail(DK_EINVAL, "the ledger has no path");
+    fill f = {dest_dir, DK_BACKUP_STAGE, "back up", also, 0, -1};
+    int rc = begin_fill(&f);
+    if (rc)
+        return rc;
+    char path[PATH_CAP];
+    path_in(path, dest_dir, f.stage, "data.mdb");
     /* The copy's file is made here, 0600 like the ledger's own whatever the umask (a
      * chmod afterwards can fail on some filesystems); mdb_env_copyfd2 runs its own read
      * transaction: hold the resize lock shared like any other transaction. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc = 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = dk__fail(DK_EIO, "cannot create '%s': %s", path, strerror(errno));
         goto fail;
@@ -52,22 +248,46 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir)
     pthread_rwlock_unlock(&lg->txn_lock);
     if (mrc)
         rc = dk__mdb_err(mrc, "cannot copy the ledger");
-    else if (fsync(fd) != 0)
+    else if (rc == 0 && fsync(fd) != 0)
         rc = dk__fail(DK_EIO, "cannot sync the backup '%s': %s", path, strerror(errno));
     close(fd);
-    if (rc)
-        goto fail;
-    /* and the directory entry, so the copy survives a power cut */
-    fd = open(dest_dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 || fsync(fd) != 0)
-        rc = dk__fail(DK_EIO, "cannot sync the directory '%s': %s", dest_dir, strerror(errno));
-    if (fd >= 0)
-        close(fd);
+    if (rc == 0)
+        rc = copy_also(&f, src_dir);
+    if (rc == 0)
+        rc = finish_fill(&f);
     if (rc == 0)
         return 0;
-fail: /* no half a backup: what this call made goes */
-    unlink(path);
-    if (made)
-        rmdir(dest_dir);
+fail:
+    abort_fill(&f);
+    return rc;
+}
+
+int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *const *also,
+                      dk_verify_report *rep)
+{
+    char src[PATH_CAP], path[PATH_CAP];
+    path_in(src, src_dir, "data.mdb", NULL);
+    if (access(src, R_OK) != 0)
+        return dk__fail(DK_ENOTFOUND, "'%s' holds no backup: %s", src_dir, strerror(errno));
+    fill f = {dest_dir, DK_RESTORE_STAGE, "restore", also, 0, -1};
+    int rc = begin_fill(&f);
+    if (rc)
+        return rc;
+    /* Copy first and verify the copy: what is installed is exactly what was checked. */
+    path_in(path, dest_dir, f.stage, "data.mdb");
+    if ((rc = copy_file(src, path)) == 0)
+        rc = copy_also(&f, src_dir);
+    dk_ledger *lg = NULL;
+    path_in(path, dest_dir, f.stage, NULL);
+    dk_ledger_opts o = {0, 0, 1, 1}; /* the staged copy, which nothing writes: no lock file */
+    if (rc == 0 && (rc = dk_ledger_open(path, &o, &lg)) == 0) {
+        rc = dk_ledger_verify(lg, rep);
+        dk_ledger_close(lg);
+    }
+    if (rc == 0 && rep->ok)
+        rc = finish_fill(&f);
+    if (rc == 0 && rep->ok)
+        return 0;
+    abort_fill(&f); /* a copy that does not verify is not installed */
     return rc;
 }

@@ -1,5 +1,9 @@
 /* test_tree.c - unit tests of the ledger's Merkle tree (tree.c), checkpoints
  * and hot backups (backup.c): roots and proofs of the real log, and tampering. */
+#define _GNU_SOURCE /* memmem */
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include "docket/merkle.h"
 #include "fixture.h"
 #include "harness.h"
@@ -288,8 +292,8 @@ TEST(hot_backup_is_a_verified_copy)
     world_open(&w, 8);
     char dest[1100];
     snprintf(dest, sizeof dest, "%s/backup", w.dir);
-    ASSERT_OK(dk_ledger_backup(w.lg, dest));
-    ASSERT_ERR(dk_ledger_backup(w.lg, dest), DK_EEXIST);
+    ASSERT_OK(dk_ledger_backup(w.lg, dest, NULL));
+    ASSERT_ERR(dk_ledger_backup(w.lg, dest, NULL), DK_EEXIST);
     dk_append_res res;
     ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 77, NULL, &res)); /* after */
     dk_ledger *bk;
@@ -307,9 +311,121 @@ TEST(hot_backup_is_a_verified_copy)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched)
-            TH_ENTRY(verify_catches_a_rewritten_tree_node)
-                TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
-                    TH_ENTRY(tree_is_rebuilt_when_missing)
-                        TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
-                            TH_ENTRY(hot_backup_is_a_verified_copy))
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char p[1300];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    ASSERT(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0);
+}
+
+static void assert_file(const char *dir, const char *name, const char *text)
+{
+    char p[1300], buf[128] = {0};
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "r");
+    if (f == NULL)
+        TH_FAIL("%s is missing", p);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    ASSERT_STR_EQ(buf, text);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[1300];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static const char *const with_key[] = {"node.key", NULL};
+
+/* A backup or restore goes only into a new or empty directory, or one a stopped backup or
+ * restore left (its stage is cleared); never over anything else, nor beside another. */
+TEST(backup_and_restore_fill_only_new_empty_or_stopped_directories)
+{
+    world w;
+    world_open(&w, 3);
+    write_file(w.dir, "node.key", "the node key");
+    char d[8][1100];
+    const char *names[8] = {"bk", "half", "stopped", "foreign", "busy", "r1", "r2", "r3"};
+    for (int i = 0; i < 8; i++)
+        snprintf(d[i], sizeof d[i], "%s/%s", w.dir, names[i]);
+    ASSERT_OK(dk_ledger_backup(w.lg, d[0], with_key));
+    assert_file(d[0], "node.key", "the node key");
+    ASSERT(!exists(d[0], DK_BACKUP_STAGE));
+
+    ASSERT_EQ(mkdir(d[1], 0700), 0); /* a node key alone is someone's: left as it is */
+    write_file(d[1], "node.key", "theirs");
+    ASSERT_ERR(dk_ledger_backup(w.lg, d[1], with_key), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "not a new or empty directory");
+    assert_file(d[1], "node.key", "theirs");
+
+    ASSERT_EQ(mkdir(d[2], 0700), 0); /* what a backup killed part way leaves */
+    ASSERT_EQ(mkdir(strcat(strcat(strcpy(d[7], d[2]), "/"), DK_BACKUP_STAGE), 0700), 0);
+    write_file(d[7], "data.mdb", "half a copy");
+    write_file(d[2], "node.key", "a stale key");
+    ASSERT_OK(dk_ledger_backup(w.lg, d[2], with_key));
+    assert_file(d[2], "node.key", "the node key");
+    ASSERT(!exists(d[2], DK_BACKUP_STAGE));
+    snprintf(d[7], sizeof d[7], "%s/r3", w.dir);
+
+    ASSERT_EQ(mkdir(d[3], 0700), 0); /* a stage holding what docket does not put there */
+    char stage[1200];
+    snprintf(stage, sizeof stage, "%s/%s", d[3], DK_BACKUP_STAGE);
+    ASSERT_EQ(mkdir(stage, 0700), 0);
+    write_file(stage, "notes.txt", "someone's");
+    ASSERT_ERR(dk_ledger_backup(w.lg, d[3], with_key), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "did not put there");
+    assert_file(stage, "notes.txt", "someone's");
+
+    ASSERT_EQ(mkdir(d[4], 0700), 0); /* another backup or restore holds it */
+    int fd = open(d[4], O_RDONLY | O_DIRECTORY);
+    ASSERT(fd >= 0 && flock(fd, LOCK_EX) == 0);
+    ASSERT_ERR(dk_ledger_backup(w.lg, d[4], with_key), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "under way");
+    dk_verify_report rep;
+    ASSERT_ERR(dk_ledger_restore(d[0], d[4], with_key, &rep), DK_EEXIST);
+    close(fd);
+    ASSERT(!exists(d[4], "data.mdb") && !exists(d[4], DK_RESTORE_STAGE));
+
+    ASSERT_OK(dk_ledger_restore(d[0], d[5], with_key, &rep)); /* verified, then installed */
+    ASSERT(rep.ok && rep.checked == 6);
+    assert_file(d[5], "node.key", "the node key");
+    ASSERT(!exists(d[5], DK_RESTORE_STAGE) && !exists(d[5], "lock.mdb"));
+    ASSERT_ERR(dk_ledger_restore(d[0], d[5], with_key, &rep), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "already holds a ledger");
+    ASSERT_ERR(dk_ledger_restore(d[6], d[7], with_key, &rep), DK_ENOTFOUND);
+    ASSERT(!exists(d[7], "."));
+
+    /* a backup whose record was altered does not verify: nothing is installed, and a
+     * directory the restore made goes too */
+    char p[1200];
+    snprintf(p, sizeof p, "%s/data.mdb", d[2]);
+    FILE *f = fopen(p, "r+b");
+    ASSERT(f != NULL);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    int altered = 0; /* every copy of it: LMDB's free pages may hold older ones */
+    for (char *at = buf; (at = memmem(at, n - (size_t)(at - buf), "note 2", 6)) != NULL; at++) {
+        ASSERT(fseek(f, at - buf + 5, SEEK_SET) == 0 && fputc('8', f) == '8');
+        altered++;
+    }
+    ASSERT(altered > 0 && fclose(f) == 0);
+    ASSERT_OK(dk_ledger_restore(d[2], d[6], with_key, &rep));
+    ASSERT(!rep.ok);
+    ASSERT(!exists(d[6], "."));
+    ASSERT_EQ(mkdir(d[7], 0700), 0);
+    ASSERT_OK(dk_ledger_restore(d[2], d[7], with_key, &rep));
+    ASSERT(!rep.ok);
+    ASSERT(exists(d[7], ".") && !exists(d[7], "data.mdb") && !exists(d[7], "node.key") &&
+           !exists(d[7], DK_RESTORE_STAGE));
+    world_close(&w);
+}
+
+TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched) TH_ENTRY(
+    verify_catches_a_rewritten_tree_node) TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
+            TH_ENTRY(tree_is_rebuilt_when_missing) TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
+                TH_ENTRY(hot_backup_is_a_verified_copy)
+                    TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories))

@@ -3305,7 +3305,7 @@ TEST(ledger_map_grown_past_reach_is_an_error)
          * (helper-21) */
         char bak[600];
         snprintf(bak, sizeof bak, "%s/bak", w.dir);
-        if (dk__ledger_grow_map(w.lg) == 0 || dk_ledger_backup(w.lg, bak) == 0)
+        if (dk__ledger_grow_map(w.lg) == 0 || dk_ledger_backup(w.lg, bak, NULL) == 0)
             _exit(4);
         _exit(0);
     }

@@ -30,8 +30,8 @@ typedef struct cli_cmd {
  * $DOCKET_NO_FAULT_GUARD is set to any non-empty value. */
 void cli_guard_faults(void);
 /* Should a guarded signal stop the command from now on, remove DIR/NAME for each of the n
- * names (at most 4), and DIR itself if `and_dir`: a half-made backup or restore must not
- * be left to be taken for a whole one. cli_on_fault_keep() ends that. */
+ * names (at most 4; a directory once empty), and DIR itself if `and_dir`: a backup or
+ * restore stopped half way leaves nothing. cli_on_fault_keep() ends that. */
 void cli_on_fault_remove(const char *dir, const char *const *names, size_t n, int and_dir);
 void cli_on_fault_keep(void);
 

@@ -56,11 +56,12 @@ void cli_on_fault_keep(void)
     undo_has_dir = 0;
 }
 
-/* unlink and rmdir are async-signal-safe */
+/* unlink and rmdir are async-signal-safe; a name that is a directory is removed once empty */
 static void undo(void)
 {
     for (sig_atomic_t i = 0; i < undo_n; i++)
-        unlink(undo_path[i]);
+        if (unlink(undo_path[i]) != 0)
+            rmdir(undo_path[i]);
     if (undo_has_dir)
         rmdir(undo_dir);
     undo_n = 0;

@@ -213,13 +213,6 @@ int dk_ledger_checkpoint(dk_ledger *lg, const dk_key *node, char **note);
  * DK_ENOTFOUND if none. *note is malloc'd. */
 int dk_ledger_checkpoint_get(dk_ledger *lg, uint64_t size, char **note);
 
-/* ---- backups ---- */
-
-/* A hot, consistent copy of the ledger into `dest_dir` (created; must not
- * already hold a ledger), taken while appends go on: one LMDB read snapshot,
- * page for page (mdb_env_copyfd2 without MDB_CP_COMPACT), fsynced. */
-int dk_ledger_backup(dk_ledger *lg, const char *dest_dir);
-
 /* ---- verification ---- */
 
 typedef struct dk_verify_report {
@@ -249,5 +242,29 @@ typedef struct dk_verify_opts {
  * the ledger is intact). opts may be NULL. */
 int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_report *rep);
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep);
+
+/* ---- backups and restores ---- */
+
+/* The directory a backup or restore stages its copy in, inside the directory it fills;
+ * the copy's files are moved out by rename, data.mdb last, each step synced. So a stop
+ * at any moment (a fault, SIGKILL, a power cut) leaves either no data.mdb there or a
+ * whole one; and the next backup or restore into that directory removes the stage. */
+#define DK_BACKUP_STAGE  "backup.partial"
+#define DK_RESTORE_STAGE "restore.partial"
+
+/* A hot, consistent copy of the ledger into `dest_dir`, taken while appends go on: one
+ * LMDB read snapshot, page for page (mdb_env_copyfd2 without MDB_CP_COMPACT), with the
+ * files named in `also` (NULL-terminated, may be NULL) that the ledger's directory holds,
+ * such as its node key. dest_dir is created, or must be empty or hold only what a stopped
+ * backup left; DK_EEXIST if not, or if another backup or restore is filling it. What a
+ * failed call made is removed. */
+int dk_ledger_backup(dk_ledger *lg, const char *dest_dir, const char *const *also);
+
+/* Install the backup in src_dir (its data.mdb and the files of `also` it holds) into
+ * dest_dir (as for a backup), verifying the copy (dk_ledger_verify) before it is moved
+ * into place. Returns 0 when the copy could be verified: if rep->ok, it is installed;
+ * if not, it is removed, as it is on any error. DK_ENOTFOUND if src_dir holds no backup. */
+int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *const *also,
+                      dk_verify_report *rep);
 
 #endif

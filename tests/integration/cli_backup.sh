@@ -62,7 +62,7 @@ DOCKET_LEDGER="$T/restored" expect_exit 0 "$D" checkpoint
 expect_exit 1 "$D" restore "$T/bk3" "$T/restored"
 contains "$ERR" "already holds a ledger" "restore over a ledger refused"
 expect_exit 1 "$D" backup "$T/bk1"
-contains "$ERR" "not a new or empty directory" "backup over a backup refused"
+contains "$ERR" "already holds a ledger" "backup over a backup refused"
 equals "$(stat -c %a "$T/bk1/data.mdb")" 600 "a backup's data file is 0600 whatever the umask"
 # a path is bytes: a directory name that is not UTF-8 works
 expect_exit 0 "$D" backup "$T/caf"$'\xe9' --json
@@ -87,6 +87,20 @@ mkdir "$T/ni2"
 expect_exit 1 "$D" init --ledger "$T/ni2" --admin a --key-out "$T/a6.key" --name $'bad\x1bname'
 [ -d "$T/ni2" ] && [ -z "$(ls -A "$T/ni2")" ] && ok || fail "init emptied but kept a directory it did not make"
 expect_exit 0 "$D" init --ledger "$T/ni2" --admin a --key-out "$T/a6.key" --name good
+
+# a backup or restore killed part way leaves only its stage (never a data.mdb that is not
+# whole); the same command run again clears it and completes (test_crash kills them)
+mkdir -p "$T/stopped/backup.partial" && echo "half a copy" >"$T/stopped/backup.partial/data.mdb"
+expect_exit 0 "$D" backup "$T/stopped"
+[ ! -e "$T/stopped/backup.partial" ] && [ -s "$T/stopped/node.key" ] && ok || fail "a stopped backup's stage was not cleared: $(ls -A "$T/stopped")"
+DOCKET_LEDGER="$T/stopped" expect_exit 0 "$D" verify
+mkdir -p "$T/rstopped/restore.partial" && echo "half a copy" >"$T/rstopped/restore.partial/data.mdb"
+expect_exit 0 "$D" restore "$T/stopped" "$T/rstopped"
+[ "$(ls -A "$T/rstopped")" = "$(printf 'data.mdb\nnode.key')" ] && ok || fail "restore left $(ls -A "$T/rstopped")"
+mkdir -p "$T/foreign/backup.partial" && touch "$T/foreign/backup.partial/mine"
+expect_exit 1 "$D" backup "$T/foreign"
+contains "$ERR" "did not put there" "a stage holding someone's file is refused"
+[ -e "$T/foreign/backup.partial/mine" ] && ok || fail "a refused backup removed someone's file"
 
 # a tampered backup is refused, and nothing is installed
 expect_exit 0 "$D" backup "$T/bk4"
