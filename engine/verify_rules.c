@@ -460,9 +460,13 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
         memset(&srep, 0, sizeof srep);
         srep.ok = 1;
         MDB_val hk = {4, (void *)"head"}, hv;
-        uint64_t head =
-            mdb_get(txn, lg->meta, &hk, &hv) == 0 && hv.mv_size >= 8 ? dk__get_be64(hv.mv_data) : 0;
-        int s = dk__slots_check(lg, txn, c.slots, head, &srep);
+        /* the same snapshot's head, which the walk found to match the chain */
+        int got = mdb_get(txn, lg->meta, &hk, &hv), s;
+        if (got == 0 && hv.mv_size >= 8)
+            s = dk__slots_check(lg, txn, c.slots, dk__get_be64(hv.mv_data), &srep);
+        else
+            s = got ? dk__mdb_err(got, "cannot read the head")
+                    : dk__fail(DK_ECORRUPT, "the stored head is malformed");
         if (s < 0)
             r = s;
         else if (s > 0 && (c.worst.ok || srep.seq < c.worst.seq))

@@ -702,17 +702,18 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return rc ? dk__mdb_fail(rc, "cannot release a rebuild") : 0;
 }
 
-unsigned dk__builds_running(dk_views *vw, MDB_txn *txn)
+int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask)
 {
-    unsigned mask = 0;
     MDB_cursor *cur;
     uint8_t kb[14];
     build_key(kb, 0);
-    if (mdb_cursor_open(txn, vw->meta, &cur) != 0)
-        return 0;
+    *mask = 0;
+    int rc = mdb_cursor_open(txn, vw->meta, &cur);
+    if (rc)
+        return dk__mdb_fail(rc, "cannot list rebuilds");
     MDB_val k = {6, kb}, v;
-    for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0;
-         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
             break;
         if (v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES)
@@ -720,10 +721,10 @@ unsigned dk__builds_running(dk_views *vw, MDB_txn *txn)
         uint64_t pid = get_be64(v.mv_data);
         unsigned flags = get_be32((const uint8_t *)v.mv_data + 12);
         if (!(flags & BUILD_CHECK) && (own_record(pid, &v) || owner_alive(pid, record_start(&v))))
-            mask |= get_be32((const uint8_t *)v.mv_data + 8);
+            *mask |= get_be32((const uint8_t *)v.mv_data + 8);
     }
     mdb_cursor_close(cur);
-    return mask;
+    return rc && rc != MDB_NOTFOUND ? dk__mdb_fail(rc, "cannot list rebuilds") : 0;
 }
 
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others)

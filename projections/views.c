@@ -706,7 +706,9 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
     unsigned stale;
     uint8_t hashes[NV][DK_HASH_BYTES];
     rc = dk__live_load(vw, txn, &live, &stale);
-    unsigned building = rc == 0 ? dk__builds_running(vw, txn) : 0;
+    unsigned building = 0;
+    if (rc == 0)
+        rc = dk__builds_running(vw, txn, &building);
     for (int i = 0; rc == 0 && i < NV; i++) {
         dk_view_status *s = &out[i];
         memset(s, 0, sizeof *s);

@@ -222,9 +222,9 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
  * so that the next sweep (here or elsewhere) takes it over; one that cannot be resumed (a
  * check, or in its first phase) is dropped. */
 int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
-/* The views that running processes (this one included) are rebuilding: not checks, nor
- * rebuilds handed back or whose process died (they wait for a sweep to take them over). */
-unsigned dk__builds_running(dk_views *vw, MDB_txn *txn);
+/* *mask: the views that running processes (this one included) are rebuilding: not checks,
+ * nor rebuilds handed back or whose process died (they wait for a sweep to take them over). */
+int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */
