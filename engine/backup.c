@@ -267,8 +267,14 @@ int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *con
 {
     char src[PATH_CAP], path[PATH_CAP];
     path_in(src, src_dir, "data.mdb", NULL);
-    if (access(src, R_OK) != 0)
-        return dk__fail(DK_ENOTFOUND, "'%s' holds no backup: %s", src_dir, strerror(errno));
+    if (access(src, R_OK) != 0) {
+        int e = errno;
+        path_in(path, src_dir, DK_BACKUP_STAGE, NULL);
+        return dk__fail(DK_ENOTFOUND, "'%s' holds no backup: %s%s", src_dir, strerror(e),
+                        access(path, F_OK) == 0
+                            ? " (only what a backup stopped part way left: take it again)"
+                            : "");
+    }
     fill f = {dest_dir, DK_RESTORE_STAGE, "restore", also, 0, -1};
     int rc = begin_fill(&f);
     if (rc)

@@ -91,6 +91,9 @@ expect_exit 0 "$D" init --ledger "$T/ni2" --admin a --key-out "$T/a6.key" --name
 # a backup or restore killed part way leaves only its stage (never a data.mdb that is not
 # whole); the same command run again clears it and completes (test_crash kills them)
 mkdir -p "$T/stopped/backup.partial" && echo "half a copy" >"$T/stopped/backup.partial/data.mdb"
+expect_exit 1 "$D" restore "$T/stopped" "$T/from-stopped"
+contains "$ERR" "only what a backup stopped part way left" "restore from a stopped backup says what it is"
+[ ! -e "$T/from-stopped" ] && ok || fail "a refused restore made its directory"
 expect_exit 0 "$D" backup "$T/stopped"
 [ ! -e "$T/stopped/backup.partial" ] && [ -s "$T/stopped/node.key" ] && ok || fail "a stopped backup's stage was not cleared: $(ls -A "$T/stopped")"
 DOCKET_LEDGER="$T/stopped" expect_exit 0 "$D" verify
