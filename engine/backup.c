@@ -17,12 +17,17 @@
 
 /* A directory being filled: the copy is staged in dir/stage and moved into dir by
  * rename, data.mdb last, so a stop at any moment (a fault, SIGKILL, a power cut) leaves
- * either no data.mdb or a whole, synced one. */
+ * either no data.mdb or a whole, synced one. Every step inside dir goes through the
+ * directories' descriptors and follows no symbolic link: a stage that someone replaced
+ * with a link never takes a removal or a copy elsewhere. */
 typedef struct fill {
     const char *dir, *stage, *verb; /* verb: "back up", "restore" (for messages) */
-    const char *const *also;        /* files that travel with the ledger; NULL-terminated */
+    const char *const *also;        /* files that travel with the ledger; NULL-terminated, < 64 */
     int made;                       /* this call created dir */
-    int lock_fd;                    /* dir, flock'd: one backup or restore into it at a time */
+    int dir_fd;                     /* dir, flock'd: one backup or restore into it at a time */
+    int stage_fd;                   /* the stage, once made; else -1 */
+    uint64_t moved;                 /* bit i: also[i] was moved into dir */
+    int installed;                  /* data.mdb moved into dir */
 } fill;
 
 static void path_in(char out[PATH_CAP], const char *dir, const char *a, const char *b)
@@ -38,31 +43,36 @@ static int is_also(const fill *f, const char *name)
     return 0;
 }
 
-/* Remove the stage and what it holds (only names a fill puts there): 0, or -1 if
- * something else is in it. */
-static int clear_stage(const fill *f)
+/* Remove the stage and what it holds (only names a fill puts there): 0, or -1 if it is
+ * not a directory (a link, say) or holds something else. */
+static int clear_stage(fill *f)
 {
-    char p[PATH_CAP];
+    int fd = f->stage_fd >= 0
+                 ? f->stage_fd
+                 : openat(f->dir_fd, f->stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
     static const char *const own[] = {"data.mdb", "lock.mdb", NULL};
-    for (const char *const *n = own; *n; n++) {
-        path_in(p, f->dir, f->stage, *n);
-        unlink(p);
-    }
-    for (const char *const *a = f->also; a && *a; a++) {
-        path_in(p, f->dir, f->stage, *a);
-        unlink(p);
-    }
-    path_in(p, f->dir, f->stage, NULL);
-    return rmdir(p) == 0 || errno == ENOENT ? 0 : -1;
+    for (const char *const *n = own; *n; n++)
+        unlinkat(fd, *n, 0);
+    for (const char *const *a = f->also; a && *a; a++)
+        unlinkat(fd, *a, 0);
+    close(fd);
+    f->stage_fd = -1;
+    return unlinkat(f->dir_fd, f->stage, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 /* What dir holds: a new or empty directory takes the copy, and so does one holding only
  * what a stopped fill left (its stage, and files of `also` already moved). */
 static int check_dir(fill *f)
 {
-    DIR *d = opendir(f->dir);
-    if (d == NULL)
+    int fd = dup(f->dir_fd);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
         return dk__fail(DK_EIO, "cannot read '%s': %s", f->dir, strerror(errno));
+    }
     int ledger = 0, other = 0, stage = 0, moved = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -83,52 +93,53 @@ static int check_dir(fill *f)
     if (!stage)
         return 0;
     /* a stopped backup or restore into dir (the lock says none is running): start again */
-    char p[PATH_CAP];
-    for (const char *const *a = f->also; a && *a; a++) {
-        path_in(p, f->dir, *a, NULL);
-        unlink(p);
-    }
     if (clear_stage(f) != 0)
-        return dk__fail(DK_EEXIST, "'%s/%s' holds files docket did not put there; remove it",
+        return dk__fail(DK_EEXIST,
+                        "'%s/%s' is not a directory docket made, or holds files docket did not "
+                        "put there; remove it",
                         f->dir, f->stage);
+    for (const char *const *a = f->also; a && *a; a++)
+        unlinkat(f->dir_fd, *a, 0);
     return 0;
 }
 
-static int sync_dir(const char *dir)
+static int sync_fd(int fd, const char *what)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int ok = fd >= 0 && fsync(fd) == 0;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    return ok ? 0 : dk__fail(DK_EIO, "cannot sync the directory '%s': %s", dir, strerror(e));
+    return fsync(fd) == 0
+               ? 0
+               : dk__fail(DK_EIO, "cannot sync the directory '%s': %s", what, strerror(errno));
 }
 
 /* Create dir if need be, take it (flock: a second backup or restore into it is
  * refused), check what it holds and make the stage. */
 static int begin_fill(fill *f)
 {
+    f->dir_fd = f->stage_fd = -1;
+    size_t n = 0;
+    while (f->also && f->also[n])
+        if (++n == 64)
+            return dk__fail(DK_EINVAL, "a backup takes at most 63 files beside the ledger");
     f->made = mkdir(f->dir, 0700) == 0;
     if (!f->made && errno != EEXIST)
         return dk__fail(DK_EIO, "cannot create '%s': %s", f->dir, strerror(errno));
     int rc = 0;
-    f->lock_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (f->lock_fd < 0)
+    f->dir_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (f->dir_fd < 0)
         rc = dk__fail(DK_EIO, "cannot open '%s': %s", f->dir, strerror(errno));
-    else if (flock(f->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    else if (flock(f->dir_fd, LOCK_EX | LOCK_NB) != 0)
         rc = errno == EWOULDBLOCK
                  ? dk__fail(DK_EEXIST, "another backup or restore into '%s' is under way", f->dir)
                  : dk__fail(DK_EIO, "cannot lock '%s': %s", f->dir, strerror(errno));
     if (rc == 0)
         rc = check_dir(f);
-    char p[PATH_CAP];
-    path_in(p, f->dir, f->stage, NULL);
-    if (rc == 0 && mkdir(p, 0700) != 0)
-        rc = dk__fail(DK_EIO, "cannot create '%s': %s", p, strerror(errno));
+    if (rc == 0 && (mkdirat(f->dir_fd, f->stage, 0700) != 0 ||
+                    (f->stage_fd = openat(f->dir_fd, f->stage,
+                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0))
+        rc = dk__fail(DK_EIO, "cannot create '%s/%s': %s", f->dir, f->stage, strerror(errno));
     if (rc == 0)
         return 0;
-    if (f->lock_fd >= 0)
-        close(f->lock_fd);
+    if (f->dir_fd >= 0)
+        close(f->dir_fd);
     if (f->made)
         rmdir(f->dir);
     return rc;
@@ -137,55 +148,54 @@ static int begin_fill(fill *f)
 /* Undo a fill that did not finish: nothing of it stays, and dir only if it was there. */
 static void abort_fill(fill *f)
 {
-    char p[PATH_CAP];
     clear_stage(f);
-    for (const char *const *a = f->also; a && *a; a++) { /* moved by finish_fill */
-        path_in(p, f->dir, *a, NULL);
-        unlink(p);
-    }
-    path_in(p, f->dir, "data.mdb", NULL);
-    unlink(p);
+    for (size_t i = 0; i < 64 && f->also && f->also[i]; i++)
+        if (f->moved >> i & 1)
+            unlinkat(f->dir_fd, f->also[i], 0);
+    if (f->installed)
+        unlinkat(f->dir_fd, "data.mdb", 0);
+    close(f->dir_fd);
     if (f->made)
         rmdir(f->dir);
-    close(f->lock_fd);
 }
 
 /* Move the staged copy into dir: the files of `also` first, then data.mdb, each step
  * synced, so a data.mdb in dir always comes with everything else. */
 static int finish_fill(fill *f)
 {
-    char from[PATH_CAP], to[PATH_CAP];
-    for (const char *const *a = f->also; a && *a; a++) {
-        path_in(from, f->dir, f->stage, *a);
-        path_in(to, f->dir, *a, NULL);
-        if (rename(from, to) != 0 && errno != ENOENT)
-            return dk__fail(DK_EIO, "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+    for (size_t i = 0; f->also && f->also[i]; i++) {
+        if (renameat(f->stage_fd, f->also[i], f->dir_fd, f->also[i]) == 0)
+            f->moved |= (uint64_t)1 << i;
+        else if (errno != ENOENT) /* ENOENT: a file the source did not hold */
+            return dk__fail(DK_EIO, "cannot move '%s/%s/%s' into place: %s", f->dir, f->stage,
+                            f->also[i], strerror(errno));
     }
-    int rc = sync_dir(f->dir);
-    path_in(from, f->dir, f->stage, "data.mdb");
-    path_in(to, f->dir, "data.mdb", NULL);
-    if (rc == 0 && rename(from, to) != 0)
-        rc = dk__fail(DK_EIO, "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+    int rc = sync_fd(f->dir_fd, f->dir);
+    if (rc == 0 && renameat(f->stage_fd, "data.mdb", f->dir_fd, "data.mdb") != 0)
+        rc = dk__fail(DK_EIO, "cannot move '%s/%s/data.mdb' into place: %s", f->dir, f->stage,
+                      strerror(errno));
+    f->installed = rc == 0;
     if (rc == 0 && clear_stage(f) != 0)
         rc = dk__fail(DK_EIO, "cannot remove '%s/%s': %s", f->dir, f->stage, strerror(errno));
     if (rc == 0)
-        rc = sync_dir(f->dir);
+        rc = sync_fd(f->dir_fd, f->dir);
     if (rc == 0)
-        close(f->lock_fd);
+        close(f->dir_fd);
     return rc;
 }
 
-/* Copy one file, creating dst 0600 (never over another), fsynced. */
-static int copy_file(const char *src, const char *dst)
+/* Copy src into the stage as `name`: created 0600 (never over another), fsynced. */
+static int copy_in(const fill *f, const char *src, const char *name)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return dk__fail(DK_EIO, "cannot read '%s': %s", src, strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int out = openat(f->stage_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
         int e = errno;
         close(in);
-        return dk__fail(DK_EIO, "cannot create '%s': %s", dst, strerror(e));
+        return dk__fail(DK_EIO, "cannot create '%s/%s/%s': %s", f->dir, f->stage, name,
+                        strerror(e));
     }
     char buf[1 << 16];
     ssize_t r;
@@ -200,20 +210,20 @@ static int copy_file(const char *src, const char *dst)
     ok = ok && r == 0 && fsync(out) == 0;
     close(in);
     if (close(out) != 0 || !ok)
-        return dk__fail(DK_EIO, "cannot copy '%s' to '%s': %s", src, dst, strerror(e));
+        return dk__fail(DK_EIO, "cannot copy '%s' into '%s/%s': %s", src, f->dir, f->stage,
+                        strerror(e));
     return 0;
 }
 
 /* Copy each file of `also` that src_dir holds into the stage. */
 static int copy_also(const fill *f, const char *src_dir)
 {
-    char src[PATH_CAP], dst[PATH_CAP];
+    char src[PATH_CAP];
     for (const char *const *a = f->also; a && *a; a++) {
         path_in(src, src_dir, *a, NULL);
-        path_in(dst, f->dir, f->stage, *a);
         if (access(src, F_OK) != 0)
             continue;
-        int rc = copy_file(src, dst);
+        int rc = copy_in(f, src, *a);
         if (rc)
             return rc;
     }
@@ -225,18 +235,18 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir, const char *const *als
     const char *src_dir;
     if (mdb_env_get_path(lg->env, &src_dir) != 0)
         return dk__fail(DK_EINVAL, "the ledger has no path");
-    fill f = {dest_dir, DK_BACKUP_STAGE, "back up", also, 0, -1};
+    fill f = {dest_dir, DK_BACKUP_STAGE, "back up", also, 0, -1, -1, 0, 0};
     int rc = begin_fill(&f);
     if (rc)
         return rc;
-    char path[PATH_CAP];
-    path_in(path, dest_dir, f.stage, "data.mdb");
     /* The copy's file is made here, 0600 like the ledger's own whatever the umask (a
      * chmod afterwards can fail on some filesystems); mdb_env_copyfd2 runs its own read
      * transaction: hold the resize lock shared like any other transaction. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd =
+        openat(f.stage_fd, "data.mdb", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        rc = dk__fail(DK_EIO, "cannot create '%s': %s", path, strerror(errno));
+        rc = dk__fail(DK_EIO, "cannot create '%s/%s/data.mdb': %s", dest_dir, f.stage,
+                      strerror(errno));
         goto fail;
     }
     pthread_rwlock_rdlock(&lg->txn_lock);
@@ -249,7 +259,7 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir, const char *const *als
     if (mrc)
         rc = dk__mdb_err(mrc, "cannot copy the ledger");
     else if (rc == 0 && fsync(fd) != 0)
-        rc = dk__fail(DK_EIO, "cannot sync the backup '%s': %s", path, strerror(errno));
+        rc = dk__fail(DK_EIO, "cannot sync the backup in '%s': %s", dest_dir, strerror(errno));
     close(fd);
     if (rc == 0)
         rc = copy_also(&f, src_dir);
@@ -275,13 +285,12 @@ int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *con
                             ? " (only what a backup stopped part way left: take it again)"
                             : "");
     }
-    fill f = {dest_dir, DK_RESTORE_STAGE, "restore", also, 0, -1};
+    fill f = {dest_dir, DK_RESTORE_STAGE, "restore", also, 0, -1, -1, 0, 0};
     int rc = begin_fill(&f);
     if (rc)
         return rc;
     /* Copy first and verify the copy: what is installed is exactly what was checked. */
-    path_in(path, dest_dir, f.stage, "data.mdb");
-    if ((rc = copy_file(src, path)) == 0)
+    if ((rc = copy_in(&f, src, "data.mdb")) == 0)
         rc = copy_also(&f, src_dir);
     dk_ledger *lg = NULL;
     path_in(path, dest_dir, f.stage, NULL);

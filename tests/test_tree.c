@@ -380,6 +380,18 @@ TEST(backup_and_restore_fill_only_new_empty_or_stopped_directories)
     ASSERT_CONTAINS(dk_errmsg(), "did not put there");
     assert_file(stage, "notes.txt", "someone's");
 
+    /* a stage replaced by a link to another directory: nothing there is touched */
+    char victim[1100], linked[1100];
+    snprintf(victim, sizeof victim, "%s/victim", w.dir);
+    snprintf(linked, sizeof linked, "%s/linked", w.dir);
+    ASSERT(mkdir(victim, 0700) == 0 && mkdir(linked, 0700) == 0);
+    write_file(victim, "data.mdb", "precious");
+    snprintf(stage, sizeof stage, "%s/%s", linked, DK_BACKUP_STAGE);
+    ASSERT_EQ(symlink(victim, stage), 0);
+    ASSERT_ERR(dk_ledger_backup(w.lg, linked, with_key), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "not a directory docket made");
+    assert_file(victim, "data.mdb", "precious");
+
     ASSERT_EQ(mkdir(d[4], 0700), 0); /* another backup or restore holds it */
     int fd = open(d[4], O_RDONLY | O_DIRECTORY);
     ASSERT(fd >= 0 && flock(fd, LOCK_EX) == 0);

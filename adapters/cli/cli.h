@@ -29,11 +29,9 @@ typedef struct cli_cmd {
  * dying bare; any other fault or signal goes on as before (faults.c). Not when
  * $DOCKET_NO_FAULT_GUARD is set to any non-empty value. */
 void cli_guard_faults(void);
-/* Should a guarded signal stop the command from now on, remove DIR/NAME for each of the n
- * names (at most 4; a directory once empty), and DIR itself if `and_dir`: a backup or
- * restore stopped half way leaves nothing. cli_on_fault_keep() ends that. */
-void cli_on_fault_remove(const char *dir, const char *const *names, size_t n, int and_dir);
-void cli_on_fault_keep(void);
+/* A backup or restore is (on) or is no longer (0) under way: should LMDB damage stop it,
+ * the message says what that leaves (only its stage, which the next run removes). */
+void cli_fill_under_way(int on);
 
 /* Print "docket: <msg>" to stderr and return EXIT_USAGE / EXIT_FAIL. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -10,16 +10,6 @@
 /* The files that travel with a ledger: its node key. */
 static const char *const also[] = {"node.key", NULL};
 
-/* What a fault stopping a backup or restore removes (cli_on_fault_remove): the stage and
- * what it holds. The engine's own stage makes a stop by anything else harmless too. */
-#define STAGED(stage)                                                                              \
-    {                                                                                              \
-        stage "/data.mdb", stage "/node.key", stage                                                \
-    }
-static const char *const backup_staged[] = STAGED(DK_BACKUP_STAGE);
-static const char *const restore_staged[] = STAGED(DK_RESTORE_STAGE);
-#define NFILES(a) (sizeof(a) / sizeof(a)[0])
-
 int cmd_backup(int argc, char **argv)
 {
     const char *ledger = NULL;
@@ -42,9 +32,9 @@ int cmd_backup(int argc, char **argv)
     if ((rc = cli_open_ledger(dir, 1, &lg)) != EXIT_OK)
         return rc;
     int made = access(pos[0], F_OK) != 0; /* the backup makes the directory */
-    cli_on_fault_remove(pos[0], backup_staged, NFILES(backup_staged), made);
+    cli_fill_under_way(1);
     int err = dk_ledger_backup(lg, pos[0], also);
-    cli_on_fault_keep(); /* from here on, a whole backup is in DEST (or nothing) */
+    cli_fill_under_way(0); /* from here on, a whole backup is in DEST (or nothing) */
     dk_ledger_close(lg);
     if (err)
         return cli_dk_fail(err, "backup failed");
@@ -96,12 +86,10 @@ int cmd_restore(int argc, char **argv)
         return rc;
     if (npos != 2)
         return cli_usage_error("restore needs SRC and DIR");
-    int made = access(pos[1], F_OK) != 0;
-    /* until the copy verifies: a page of it faulting the verify must not leave it behind */
-    cli_on_fault_remove(pos[1], restore_staged, NFILES(restore_staged), made);
     dk_verify_report rep;
+    cli_fill_under_way(1);
     int err = dk_ledger_restore(pos[0], pos[1], also, &rep);
-    cli_on_fault_keep();
+    cli_fill_under_way(0);
     if (err)
         return cli_dk_fail(err, "restore failed");
     if (!rep.ok) {

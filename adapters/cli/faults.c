@@ -21,7 +21,10 @@ static const char msg_abrt[] = "docket: stopped by a failed LMDB assertion";
 static const char msg_cause[] =
     ". The likely cause is a damaged page in the ledger or in the views store (LMDB does not "
     "checksum its pages). The ledger and the views keep what was last committed.";
-static const char msg_undone[] = " The backup or restore under way was removed.";
+static const char msg_filling[] =
+    " The backup or restore under way left only its stage (backup.partial or restore.partial), "
+    "never a data.mdb that is not whole; the next backup or restore into that directory "
+    "removes it.";
 static const char msg_next[] = " `docket verify` checks the ledger; `docket views rebuild --fresh` "
                                "rebuilds every view from it (DOCKET_NO_FAULT_GUARD=1 leaves such "
                                "faults to a debugger).\n";
@@ -30,42 +33,12 @@ static const char msg_next[] = " `docket verify` checks the ledger; `docket view
  * waits for the first to end the process. */
 static atomic_flag in_handler = ATOMIC_FLAG_INIT;
 
-/* What a stopped command must not leave behind: a backup or a restore half made. Set
- * before the handler may read it; `undo_n` last. */
-#define UNDO_MAX 4
-static char undo_path[UNDO_MAX][4200], undo_dir[4200];
-static volatile sig_atomic_t undo_n, undo_has_dir;
+/* A backup or restore is under way: its message then says what a stop leaves. */
+static volatile sig_atomic_t filling;
 
-void cli_on_fault_remove(const char *dir, const char *const *names, size_t n, int and_dir)
+void cli_fill_under_way(int on)
 {
-    undo_n = 0;
-    undo_has_dir = 0;
-    for (size_t i = 0; i < n && i < UNDO_MAX; i++)
-        if ((size_t)snprintf(undo_path[i], sizeof undo_path[i], "%s/%s", dir, names[i]) >=
-            sizeof undo_path[i])
-            return; /* a path this long is not removed: better than another one */
-    if ((size_t)snprintf(undo_dir, sizeof undo_dir, "%s", dir) >= sizeof undo_dir)
-        return;
-    undo_has_dir = and_dir;
-    undo_n = (sig_atomic_t)(n < UNDO_MAX ? n : UNDO_MAX);
-}
-
-void cli_on_fault_keep(void)
-{
-    undo_n = 0;
-    undo_has_dir = 0;
-}
-
-/* unlink and rmdir are async-signal-safe; a name that is a directory is removed once empty */
-static void undo(void)
-{
-    for (sig_atomic_t i = 0; i < undo_n; i++)
-        if (unlink(undo_path[i]) != 0)
-            rmdir(undo_path[i]);
-    if (undo_has_dir)
-        rmdir(undo_dir);
-    undo_n = 0;
-    undo_has_dir = 0;
+    filling = on;
 }
 
 static struct sigaction previous[3]; /* SIGSEGV, SIGBUS, SIGABRT: a sanitizer's, or default */
@@ -229,8 +202,6 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     while (atomic_flag_test_and_set(&in_handler))
         pause(); /* another thread is ending the process */
-    int undone = undo_n > 0 || undo_has_dir;
-    undo(); /* whatever stopped it, a half-made copy goes first */
     const char *msg = NULL;
     size_t len = 0;
     if (sig == SIGABRT && dk_lmdb_asserted()) {
@@ -251,8 +222,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     }
     say(msg, len);
     say(msg_cause, sizeof msg_cause - 1);
-    if (undone)
-        say(msg_undone, sizeof msg_undone - 1);
+    if (filling)
+        say(msg_filling, sizeof msg_filling - 1);
     say(msg_next, sizeof msg_next - 1);
     _exit(EXIT_DAMAGE);
 }

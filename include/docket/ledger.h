@@ -254,8 +254,8 @@ int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep);
 
 /* A hot, consistent copy of the ledger into `dest_dir`, taken while appends go on: one
  * LMDB read snapshot, page for page (mdb_env_copyfd2 without MDB_CP_COMPACT), with the
- * files named in `also` (NULL-terminated, may be NULL) that the ledger's directory holds,
- * such as its node key. dest_dir is created, or must be empty or hold only what a stopped
+ * files named in `also` (NULL-terminated, at most 63, may be NULL) that the ledger's directory
+ * holds, such as its node key. dest_dir is created, or must be empty or hold only what a stopped
  * backup left; DK_EEXIST if not, or if another backup or restore is filling it. What a
  * failed call made is removed. */
 int dk_ledger_backup(dk_ledger *lg, const char *dest_dir, const char *const *also);

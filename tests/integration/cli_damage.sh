@@ -120,7 +120,7 @@ done
 # The ledger: every page after the meta pages. verify reads every record, index and tree:
 # damage it meets is exit 3; a page it does not need (a free one) may leave it exit 0.
 pages=$(($(stat -c %s "$T/pristine/data.mdb") / 4096))
-lfound=0
+lfound=0 bfault=0
 for p in $(seq 2 $((pages - 1))); do
   rm -rf "$DOCKET_LEDGER" && cp -a "$T/pristine" "$DOCKET_LEDGER"
   damage "$DOCKET_LEDGER/data.mdb" "$p" "$((p + 1000))"
@@ -132,17 +132,22 @@ for p in $(seq 2 $((pages - 1))); do
     run "$D" $q
     not_killed "$q (ledger page $p damaged)"
   done
-  # a backup stopped by a fault leaves nothing; a whole one, even of damage, is kept
+  # a backup stopped by a fault leaves only its stage, never a data.mdb, and says so; a
+  # whole one, even of damage, is kept
   rm -rf "$T/bk"
   run "$D" backup "$T/bk"
   not_killed "backup (ledger page $p damaged)"
   [ "$GOT" -eq 0 ] || [ "$GOT" -eq 3 ] && ok || fail "backup exited $GOT on ledger page $p: $ERR"
   case "$ERR" in *AddressSanitizer*) fail "backup overflowed a buffer on ledger page $p" ;; esac
   case "$ERR" in
-  *"stopped by"*) [ ! -e "$T/bk" ] && ok || fail "a backup stopped by a fault left $(ls "$T/bk")" ;;
+  *"stopped by"*)
+    bfault=$((bfault + 1))
+    [ ! -e "$T/bk/data.mdb" ] && ok || fail "a backup stopped by a fault left a data.mdb"
+    contains "$ERR" "left only its stage" "a backup stopped by a fault says what it left"
+    ;;
   esac
 done
-echo "ledger: $((pages - 2)) pages damaged, verify found $lfound"
+echo "ledger: $((pages - 2)) pages damaged, verify found $lfound, backup stopped by a fault on $bfault"
 
 # Bytes scattered anywhere, not only in headers (fixed seeds): views check and verify still
 # end 0 or 3, and --fresh repairs the views. Seed 81 breaks a page that mdb_cursor_open
@@ -166,12 +171,13 @@ for seed in $(seq 1 12) 81; do
     fail "verify exited $GOT (ledger scattered, seed $seed): $ERR"
 done
 
-# A backup damaged on its way: restore verifies the copy it installs and removes it unless
-# it verifies, also when a page of it stops the verify with a fault.
+# A backup damaged on its way: restore verifies the copy before it installs it, and a copy
+# that does not verify is never installed, also when a page of it stops the verify with a
+# fault (which leaves the copy in its stage, for the next restore into DIR to remove).
 rm -rf "$T/bk" "$DOCKET_LEDGER" && cp -a "$T/pristine" "$DOCKET_LEDGER"
 expect_exit 0 "$D" backup "$T/bk"
 cp -a "$T/bk" "$T/bk.pristine"
-rfound=0
+rfound=0 rfault=0
 for p in $(seq 2 $((pages - 1))); do
   rm -rf "$T/bk" "$T/restored" && cp -a "$T/bk.pristine" "$T/bk"
   damage "$T/bk/data.mdb" "$p" "$((p + 2000))"
@@ -179,10 +185,13 @@ for p in $(seq 2 $((pages - 1))); do
   not_killed "restore (backup page $p damaged)"
   if [ "$GOT" -ne 0 ]; then
     rfound=$((rfound + 1))
-    [ ! -e "$T/restored" ] && ok || fail "a restore that failed ($GOT) left $T/restored: $ERR"
+    case "$ERR" in *"stopped by"*) rfault=$((rfault + 1)) ;; esac
+    case "$ERR" in # a fault leaves the stage only; a failure nothing
+    *"stopped by"*) [ ! -e "$T/restored/data.mdb" ] ;; *) [ ! -e "$T/restored" ] ;; esac && ok ||
+      fail "a restore that failed ($GOT) left $(ls -A "$T/restored"): $ERR"
   fi
 done
-echo "backup: $((pages - 2)) pages damaged, restore refused $rfound"
+echo "backup: $((pages - 2)) pages damaged, restore refused $rfound ($rfault stopped by a fault)"
 [ "$rfound" -gt 0 ] && ok || fail "restore refused none of $((pages - 2)) damaged backup pages"
 [ "$lfound" -gt 0 ] && ok || fail "verify found none of $((pages - 2)) damaged ledger pages"
 finish
