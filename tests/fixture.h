@@ -194,4 +194,16 @@ static inline int fx_enroll(dk_ledger *lg, const dk_key *admin, const char *id, 
     return rc;
 }
 
+/* A new ledger in `dir` named `name`: its genesis by a new key "admin", then "alice"
+ * enrolled as a caseworker (command n 2^50). */
+static inline int fx_ledger_with_alice(const char *dir, const char *name, dk_ledger **lg,
+                                       dk_key **admin, dk_key **alice)
+{
+    int rc = dk_key_generate("admin", admin);
+    if (rc == 0 && (rc = dk_ledger_init(dir, name, *admin, NULL, lg)) == 0 &&
+        (rc = fx_enroll(*lg, *admin, "alice", "caseworker", 1ull << 50, alice)) != 0)
+        dk_ledger_close(*lg);
+    return rc;
+}
+
 #endif

@@ -70,9 +70,7 @@ TEST(sigkill_loses_nothing_acknowledged)
     const char *dir = th_tmpdir();
     dk_key *admin, *alice;
     dk_ledger *lg;
-    ASSERT_OK(dk_key_generate("admin", &admin));
-    ASSERT_OK(dk_ledger_init(dir, "crash", admin, NULL, &lg));
-    ASSERT_OK(fx_enroll(lg, admin, "alice", "caseworker", 1ull << 50, &alice));
+    ASSERT_OK(fx_ledger_with_alice(dir, "crash", &lg, &admin, &alice));
     for (uint64_t c = 0; c < 97; c++) {
         dk_append_res res;
         ASSERT_OK(fx_open_case(lg, alice, case_for(c), (1ull << 51) + c, NULL, &res));
@@ -174,9 +172,7 @@ static dk_head big_ledger(const char *dir, int notes)
 {
     dk_key *admin, *alice;
     dk_ledger *lg;
-    ASSERT_OK(dk_key_generate("admin", &admin));
-    ASSERT_OK(dk_ledger_init(dir, "crash", admin, NULL, &lg));
-    ASSERT_OK(fx_enroll(lg, admin, "alice", "caseworker", 1ull << 50, &alice));
+    ASSERT_OK(fx_ledger_with_alice(dir, "crash", &lg, &admin, &alice));
     dk_append_res res;
     ASSERT_OK(fx_open_case(lg, alice, "HO-1", 1ull << 51, NULL, &res));
     char text[8193];

@@ -63,9 +63,7 @@ TEST(sigkill_mid_batch_leaves_views_equal_to_a_rebuild)
     const char *dir = th_tmpdir();
     dk_key *admin, *alice;
     dk_ledger *lg;
-    ASSERT_OK(dk_key_generate("admin", &admin));
-    ASSERT_OK(dk_ledger_init(dir, "crash", admin, NULL, &lg));
-    ASSERT_OK(fx_enroll(lg, admin, "alice", "caseworker", 1ull << 50, &alice));
+    ASSERT_OK(fx_ledger_with_alice(dir, "crash", &lg, &admin, &alice));
     dk_append_res res;
     for (uint64_t c = 0; c < CASES; c++)
         ASSERT_OK(fx_open_case(lg, alice, case_for(c), (1ull << 51) + c, NULL, &res));
