@@ -14,18 +14,20 @@
 #include "ledger_int.h"
 
 #define PATH_CAP 4200
+#define ALSO_MAX 63
 
 /* A directory being filled: the copy is staged in dir/stage and moved into dir by
  * rename, data.mdb last, so a stop at any moment (a fault, SIGKILL, a power cut) leaves
- * either no data.mdb or a whole, synced one. Every step inside dir goes through the
- * directories' descriptors and follows no symbolic link: a stage that someone replaced
- * with a link never takes a removal or a copy elsewhere. */
+ * either no data.mdb or a whole, synced one with everything that goes with it. Every step
+ * inside dir goes through the directories' descriptors and follows no symbolic link: a
+ * stage that someone replaced with a link never takes a removal or a copy elsewhere. */
 typedef struct fill {
     const char *dir, *stage, *verb; /* verb: "back up", "restore" (for messages) */
-    const char *const *also;        /* files that travel with the ledger; NULL-terminated, < 64 */
+    const char *const *also;        /* files that travel with the ledger; NULL-terminated */
     int made;                       /* this call created dir */
     int dir_fd;                     /* dir, flock'd: one backup or restore into it at a time */
     int stage_fd;                   /* the stage, once made; else -1 */
+    uint64_t staged;                /* bit i: also[i] was copied into the stage */
     uint64_t moved;                 /* bit i: also[i] was moved into dir */
     int installed;                  /* data.mdb moved into dir */
 } fill;
@@ -43,63 +45,106 @@ static int is_also(const fill *f, const char *name)
     return 0;
 }
 
-/* Remove the stage and what it holds (only names a fill puts there): 0, or -1 if it is
- * not a directory (a link, say) or holds something else. */
-static int clear_stage(fill *f)
+/* A name a fill puts in its stage. */
+static int stage_name(const fill *f, const char *name)
 {
-    int fd = f->stage_fd >= 0
-                 ? f->stage_fd
-                 : openat(f->dir_fd, f->stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
+    return strcmp(name, "data.mdb") == 0 || strcmp(name, "lock.mdb") == 0 || is_also(f, name);
+}
+
+/* The names in the directory open as `fd` (not consumed), through `fn`; 0 or errno. */
+static int list_dir(int fd, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    int dfd = dup(fd);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (d == NULL) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return e;
+    }
+    rewinddir(d); /* dup shares the offset with fd */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            fn(ctx, e->d_name);
+    closedir(d);
+    return 0;
+}
+
+typedef struct seen {
+    const fill *f;
+    int ledger, stage, moved, other; /* in dir: data.mdb, the stage, files of `also`, else */
+} seen;
+
+static void see_dir(void *ctx, const char *name)
+{
+    seen *s = ctx;
+    s->ledger |= strcmp(name, "data.mdb") == 0;
+    s->stage |= strcmp(name, s->f->stage) == 0;
+    s->moved |= is_also(s->f, name);
+    s->other |= strcmp(name, s->f->stage) != 0 && !is_also(s->f, name);
+}
+
+static void see_stage(void *ctx, const char *name)
+{
+    seen *s = ctx;
+    s->ledger |= strcmp(name, "data.mdb") == 0;
+    s->other |= !stage_name(s->f, name);
+}
+
+/* Remove the stage (open as fd, consumed) and what it holds, only names a fill puts
+ * there; the caller checked there is nothing else. */
+static int remove_stage(fill *f, int fd)
+{
     static const char *const own[] = {"data.mdb", "lock.mdb", NULL};
     for (const char *const *n = own; *n; n++)
         unlinkat(fd, *n, 0);
     for (const char *const *a = f->also; a && *a; a++)
         unlinkat(fd, *a, 0);
     close(fd);
-    f->stage_fd = -1;
+    if (fd == f->stage_fd)
+        f->stage_fd = -1;
     return unlinkat(f->dir_fd, f->stage, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
 }
 
 /* What dir holds: a new or empty directory takes the copy, and so does one holding only
- * what a stopped fill left (its stage, and files of `also` already moved). */
+ * what a stopped fill left: its stage (a directory holding only names a fill puts there)
+ * and, if the stage still holds data.mdb, files of `also` already moved out of it. Those
+ * are removed; anything else refuses dir, and nothing in it is touched. */
 static int check_dir(fill *f)
 {
-    int fd = dup(f->dir_fd);
-    DIR *d = fd < 0 ? NULL : fdopendir(fd);
-    if (d == NULL) {
-        if (fd >= 0)
-            close(fd);
-        return dk__fail(DK_EIO, "cannot read '%s': %s", f->dir, strerror(errno));
-    }
-    int ledger = 0, other = 0, stage = 0, moved = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        ledger |= strcmp(e->d_name, "data.mdb") == 0;
-        stage |= strcmp(e->d_name, f->stage) == 0;
-        moved |= is_also(f, e->d_name);
-        other |= strcmp(e->d_name, f->stage) != 0 && !is_also(f, e->d_name);
-    }
-    closedir(d);
-    if (ledger)
+    seen d = {f, 0, 0, 0, 0}, st = {f, 0, 0, 0, 0};
+    int e = list_dir(f->dir_fd, see_dir, &d), sfd = -1;
+    if (e)
+        return dk__fail(DK_EIO, "cannot read '%s': %s", f->dir, strerror(e));
+    if (d.ledger)
         return dk__fail(DK_EEXIST, "'%s' already holds a ledger; %s into a new directory", f->dir,
                         f->verb);
-    if (other || (moved && !stage)) /* a node key alone is someone's, not a stopped fill's */
+    if (d.stage) {
+        sfd = openat(f->dir_fd, f->stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sfd < 0 || list_dir(sfd, see_stage, &st) != 0 || st.other) {
+            if (sfd >= 0)
+                close(sfd);
+            return dk__fail(DK_EEXIST,
+                            "'%s/%s' is not a directory docket made, or holds files docket did "
+                            "not put there; remove it",
+                            f->dir, f->stage);
+        }
+    }
+    /* a node key beside no stage holding a copy is someone's, not a stopped fill's */
+    if (d.other || (d.moved && !st.ledger)) {
+        if (sfd >= 0)
+            close(sfd);
         return dk__fail(DK_EEXIST, "'%s' is not a new or empty directory; %s into one", f->dir,
                         f->verb);
-    if (!stage)
+    }
+    if (!d.stage)
         return 0;
     /* a stopped backup or restore into dir (the lock says none is running): start again */
-    if (clear_stage(f) != 0)
-        return dk__fail(DK_EEXIST,
-                        "'%s/%s' is not a directory docket made, or holds files docket did not "
-                        "put there; remove it",
-                        f->dir, f->stage);
     for (const char *const *a = f->also; a && *a; a++)
         unlinkat(f->dir_fd, *a, 0);
+    if (remove_stage(f, sfd) != 0)
+        return dk__fail(DK_EIO, "cannot remove '%s/%s': %s", f->dir, f->stage, strerror(errno));
     return 0;
 }
 
@@ -110,19 +155,33 @@ static int sync_fd(int fd, const char *what)
                : dk__fail(DK_EIO, "cannot sync the directory '%s': %s", what, strerror(errno));
 }
 
+/* The names of `also` are plain file names, none of a fill's own. */
+static int check_also(const char *const *also)
+{
+    for (size_t n = 0; also && also[n]; n++) {
+        const char *a = also[n];
+        if (n == ALSO_MAX)
+            return dk__fail(DK_EINVAL, "a backup takes at most %d files beside the ledger",
+                            ALSO_MAX);
+        if (!*a || strchr(a, '/') || strcmp(a, ".") == 0 || strcmp(a, "..") == 0 ||
+            strcmp(a, "data.mdb") == 0 || strcmp(a, "lock.mdb") == 0 ||
+            strcmp(a, DK_BACKUP_STAGE) == 0 || strcmp(a, DK_RESTORE_STAGE) == 0)
+            return dk__fail(DK_EINVAL, "'%s' cannot be a file beside the ledger in a backup", a);
+    }
+    return 0;
+}
+
 /* Create dir if need be, take it (flock: a second backup or restore into it is
  * refused), check what it holds and make the stage. */
 static int begin_fill(fill *f)
 {
     f->dir_fd = f->stage_fd = -1;
-    size_t n = 0;
-    while (f->also && f->also[n])
-        if (++n == 64)
-            return dk__fail(DK_EINVAL, "a backup takes at most 63 files beside the ledger");
+    int rc = check_also(f->also);
+    if (rc)
+        return rc;
     f->made = mkdir(f->dir, 0700) == 0;
     if (!f->made && errno != EEXIST)
         return dk__fail(DK_EIO, "cannot create '%s': %s", f->dir, strerror(errno));
-    int rc = 0;
     f->dir_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (f->dir_fd < 0)
         rc = dk__fail(DK_EIO, "cannot open '%s': %s", f->dir, strerror(errno));
@@ -132,10 +191,14 @@ static int begin_fill(fill *f)
                  : dk__fail(DK_EIO, "cannot lock '%s': %s", f->dir, strerror(errno));
     if (rc == 0)
         rc = check_dir(f);
-    if (rc == 0 && (mkdirat(f->dir_fd, f->stage, 0700) != 0 ||
-                    (f->stage_fd = openat(f->dir_fd, f->stage,
-                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0))
+    if (rc == 0 && mkdirat(f->dir_fd, f->stage, 0700) != 0)
         rc = dk__fail(DK_EIO, "cannot create '%s/%s': %s", f->dir, f->stage, strerror(errno));
+    else if (rc == 0 &&
+             (f->stage_fd = openat(f->dir_fd, f->stage,
+                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        rc = dk__fail(DK_EIO, "cannot open '%s/%s': %s", f->dir, f->stage, strerror(errno));
+        unlinkat(f->dir_fd, f->stage, AT_REMOVEDIR);
+    }
     if (rc == 0)
         return 0;
     if (f->dir_fd >= 0)
@@ -145,18 +208,43 @@ static int begin_fill(fill *f)
     return rc;
 }
 
-/* Undo a fill that did not finish: nothing of it stays, and dir only if it was there. */
+/* Undo a fill that did not finish: nothing of it stays, and dir only if it was there.
+ * An installed data.mdb goes first, and that is synced, so no stop in between leaves it
+ * without what goes with it. */
 static void abort_fill(fill *f)
 {
-    clear_stage(f);
-    for (size_t i = 0; i < 64 && f->also && f->also[i]; i++)
+    if (f->installed && unlinkat(f->dir_fd, "data.mdb", 0) == 0)
+        fsync(f->dir_fd);
+    for (size_t i = 0; f->also && f->also[i]; i++)
         if (f->moved >> i & 1)
             unlinkat(f->dir_fd, f->also[i], 0);
-    if (f->installed)
-        unlinkat(f->dir_fd, "data.mdb", 0);
+    if (f->stage_fd >= 0)
+        remove_stage(f, f->stage_fd);
     close(f->dir_fd);
     if (f->made)
         rmdir(f->dir);
+}
+
+/* Sync the directory that holds `dir`, which this fill created. */
+static int sync_parent(const fill *f)
+{
+    char parent[PATH_CAP];
+    snprintf(parent, sizeof parent, "%s", f->dir);
+    char *slash = strrchr(parent, '/');
+    while (slash && slash > parent && slash[1] == 0) { /* "a/b/": the slash ending it */
+        *slash = 0;
+        slash = strrchr(parent, '/');
+    }
+    if (slash == NULL)
+        snprintf(parent, sizeof parent, ".");
+    else
+        slash[slash == parent] = 0; /* "/b": the root */
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return dk__fail(DK_EIO, "cannot open the directory '%s': %s", parent, strerror(errno));
+    int rc = sync_fd(fd, parent);
+    close(fd);
+    return rc;
 }
 
 /* Move the staged copy into dir: the files of `also` first, then data.mdb, each step
@@ -164,21 +252,24 @@ static void abort_fill(fill *f)
 static int finish_fill(fill *f)
 {
     for (size_t i = 0; f->also && f->also[i]; i++) {
-        if (renameat(f->stage_fd, f->also[i], f->dir_fd, f->also[i]) == 0)
-            f->moved |= (uint64_t)1 << i;
-        else if (errno != ENOENT) /* ENOENT: a file the source did not hold */
+        if (!(f->staged >> i & 1))
+            continue; /* a file the source did not hold */
+        if (renameat(f->stage_fd, f->also[i], f->dir_fd, f->also[i]) != 0)
             return dk__fail(DK_EIO, "cannot move '%s/%s/%s' into place: %s", f->dir, f->stage,
                             f->also[i], strerror(errno));
+        f->moved |= (uint64_t)1 << i;
     }
     int rc = sync_fd(f->dir_fd, f->dir);
     if (rc == 0 && renameat(f->stage_fd, "data.mdb", f->dir_fd, "data.mdb") != 0)
         rc = dk__fail(DK_EIO, "cannot move '%s/%s/data.mdb' into place: %s", f->dir, f->stage,
                       strerror(errno));
     f->installed = rc == 0;
-    if (rc == 0 && clear_stage(f) != 0)
+    if (rc == 0 && remove_stage(f, f->stage_fd) != 0)
         rc = dk__fail(DK_EIO, "cannot remove '%s/%s': %s", f->dir, f->stage, strerror(errno));
     if (rc == 0)
         rc = sync_fd(f->dir_fd, f->dir);
+    if (rc == 0 && f->made)
+        rc = sync_parent(f); /* the new directory's own entry */
     if (rc == 0)
         close(f->dir_fd);
     return rc;
@@ -199,34 +290,61 @@ static int copy_in(const fill *f, const char *src, const char *name)
     }
     char buf[1 << 16];
     ssize_t r;
-    int ok = 1;
-    while (ok && (r = read(in, buf, sizeof buf)) > 0)
-        for (ssize_t off = 0; ok && off < r;) {
+    int e = 0;
+    while (e == 0 && (r = read(in, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; e == 0 && off < r;) {
             ssize_t w = write(out, buf + off, (size_t)(r - off));
-            ok = w > 0;
-            off += w > 0 ? w : 0;
+            if (w > 0)
+                off += w;
+            else
+                e = w < 0 ? errno : EIO; /* a write of nothing: the disk is full, say */
         }
-    int e = errno;
-    ok = ok && r == 0 && fsync(out) == 0;
+    if (e == 0 && r < 0)
+        e = errno;
+    if (e == 0 && fsync(out) != 0)
+        e = errno;
+    if (close(out) != 0 && e == 0)
+        e = errno;
     close(in);
-    if (close(out) != 0 || !ok)
+    if (e)
         return dk__fail(DK_EIO, "cannot copy '%s' into '%s/%s': %s", src, f->dir, f->stage,
                         strerror(e));
     return 0;
 }
 
 /* Copy each file of `also` that src_dir holds into the stage. */
-static int copy_also(const fill *f, const char *src_dir)
+static int copy_also(fill *f, const char *src_dir)
 {
     char src[PATH_CAP];
-    for (const char *const *a = f->also; a && *a; a++) {
-        path_in(src, src_dir, *a, NULL);
-        if (access(src, F_OK) != 0)
-            continue;
-        int rc = copy_in(f, src, *a);
+    for (size_t i = 0; f->also && f->also[i]; i++) {
+        path_in(src, src_dir, f->also[i], NULL);
+        struct stat st;
+        if (lstat(src, &st) != 0) {
+            if (errno == ENOENT)
+                continue; /* the source has none */
+            return dk__fail(DK_EIO, "cannot read '%s': %s", src, strerror(errno));
+        }
+        int rc = copy_in(f, src, f->also[i]);
         if (rc)
             return rc;
+        f->staged |= (uint64_t)1 << i;
     }
+    return 0;
+}
+
+/* The ledger `lg` opened is the file the stage holds as data.mdb (not another one put
+ * at the stage's path meanwhile): what was verified is what is installed. */
+static int same_file(const fill *f, dk_ledger *lg)
+{
+    int fd;
+    struct stat a, b;
+    if (mdb_env_get_fd(lg->env, &fd) != 0 || fstat(fd, &a) != 0 ||
+        fstatat(f->stage_fd, "data.mdb", &b, AT_SYMLINK_NOFOLLOW) != 0)
+        return dk__fail(DK_EIO, "cannot compare the checked copy with the staged one: %s",
+                        strerror(errno));
+    if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return dk__fail(DK_EIO, "'%s/%s' was replaced while the copy was being checked", f->dir,
+                        f->stage);
     return 0;
 }
 
@@ -235,7 +353,7 @@ int dk_ledger_backup(dk_ledger *lg, const char *dest_dir, const char *const *als
     const char *src_dir;
     if (mdb_env_get_path(lg->env, &src_dir) != 0)
         return dk__fail(DK_EINVAL, "the ledger has no path");
-    fill f = {dest_dir, DK_BACKUP_STAGE, "back up", also, 0, -1, -1, 0, 0};
+    fill f = {dest_dir, DK_BACKUP_STAGE, "back up", also, 0, -1, -1, 0, 0, 0};
     int rc = begin_fill(&f);
     if (rc)
         return rc;
@@ -285,7 +403,7 @@ int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *con
                             ? " (only what a backup stopped part way left: take it again)"
                             : "");
     }
-    fill f = {dest_dir, DK_RESTORE_STAGE, "restore", also, 0, -1, -1, 0, 0};
+    fill f = {dest_dir, DK_RESTORE_STAGE, "restore", also, 0, -1, -1, 0, 0, 0};
     int rc = begin_fill(&f);
     if (rc)
         return rc;
@@ -296,7 +414,8 @@ int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *con
     path_in(path, dest_dir, f.stage, NULL);
     dk_ledger_opts o = {0, 0, 1, 1}; /* the staged copy, which nothing writes: no lock file */
     if (rc == 0 && (rc = dk_ledger_open(path, &o, &lg)) == 0) {
-        rc = dk_ledger_verify(lg, rep);
+        if ((rc = dk_ledger_verify(lg, rep)) == 0)
+            rc = same_file(&f, lg);
         dk_ledger_close(lg);
     }
     if (rc == 0 && rep->ok)

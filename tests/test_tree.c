@@ -436,8 +436,55 @@ TEST(backup_and_restore_fill_only_new_empty_or_stopped_directories)
     world_close(&w);
 }
 
+/* What a stopped backup did not leave is refused and left as it is, even beside what it
+ * would have left; `also` names only plain files; a source key that cannot be read fails
+ * the backup instead of leaving it out. */
+TEST(backup_touches_nothing_a_stopped_one_did_not_leave)
+{
+    world w;
+    world_open(&w, 1);
+    char d[1100], stage[1200];
+    snprintf(d, sizeof d, "%s/mixed", w.dir);
+    snprintf(stage, sizeof stage, "%s/%s", d, DK_BACKUP_STAGE);
+    ASSERT(mkdir(d, 0700) == 0 && mkdir(stage, 0700) == 0);
+    write_file(stage, "data.mdb", "half a copy");
+    write_file(stage, "node.key", "a staged key");
+    write_file(stage, "notes.txt", "someone's");
+    ASSERT_ERR(dk_ledger_backup(w.lg, d, with_key), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "did not put there");
+    assert_file(stage, "data.mdb", "half a copy"); /* nothing removed, ours or not */
+    assert_file(stage, "node.key", "a staged key");
+    assert_file(stage, "notes.txt", "someone's");
+
+    snprintf(d, sizeof d, "%s/emptystage", w.dir); /* no copy staged: the key is someone's */
+    snprintf(stage, sizeof stage, "%s/%s", d, DK_BACKUP_STAGE);
+    ASSERT(mkdir(d, 0700) == 0 && mkdir(stage, 0700) == 0);
+    write_file(d, "node.key", "theirs");
+    ASSERT_ERR(dk_ledger_backup(w.lg, d, with_key), DK_EEXIST);
+    ASSERT_CONTAINS(dk_errmsg(), "not a new or empty directory");
+    assert_file(d, "node.key", "theirs");
+
+    snprintf(d, sizeof d, "%s/names", w.dir);
+    const char *const bad[][2] = {
+        {"../x", NULL}, {"data.mdb", NULL}, {"", NULL}, {DK_RESTORE_STAGE, NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ASSERT_ERR(dk_ledger_backup(w.lg, d, bad[i]), DK_EINVAL);
+        ASSERT(access(d, F_OK) != 0);
+    }
+
+    char key[1100];
+    snprintf(key, sizeof key, "%s/node.key", w.dir);
+    ASSERT_EQ(symlink("/nonexistent/node.key", key), 0); /* there, but unreadable */
+    snprintf(d, sizeof d, "%s/nokey", w.dir);
+    ASSERT_ERR(dk_ledger_backup(w.lg, d, with_key), DK_EIO);
+    ASSERT_CONTAINS(dk_errmsg(), "node.key");
+    ASSERT(access(d, F_OK) != 0); /* made, and removed again */
+    world_close(&w);
+}
+
 TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched) TH_ENTRY(
     verify_catches_a_rewritten_tree_node) TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
             TH_ENTRY(tree_is_rebuilt_when_missing) TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
                 TH_ENTRY(hot_backup_is_a_verified_copy)
-                    TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories))
+                    TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories)
+                        TH_ENTRY(backup_touches_nothing_a_stopped_one_did_not_leave))

@@ -31,7 +31,6 @@ int cmd_backup(int argc, char **argv)
     dk_ledger *lg;
     if ((rc = cli_open_ledger(dir, 1, &lg)) != EXIT_OK)
         return rc;
-    int made = access(pos[0], F_OK) != 0; /* the backup makes the directory */
     cli_fill_under_way(1);
     int err = dk_ledger_backup(lg, pos[0], also);
     cli_fill_under_way(0); /* from here on, a whole backup is in DEST (or nothing) */
@@ -40,15 +39,11 @@ int cmd_backup(int argc, char **argv)
         return cli_dk_fail(err, "backup failed");
     dk_ledger_opts o = {0, 0, 1, 1}; /* the copy, which nothing writes: no lock file */
     dk_head h;
-    if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0) { /* a copy that does not open goes */
-        rc = cli_dk_fail(err, "the backup does not open");
-        char p[4200];
-        for (const char *const *n = (const char *const[]){"data.mdb", "node.key", NULL}; *n; n++)
-            if (snprintf(p, sizeof p, "%s/%s", pos[0], *n) < (int)sizeof p)
-                unlink(p);
-        if (made)
-            rmdir(pos[0]);
-        return rc;
+    /* The copy is whole and synced (dk_ledger_backup): a read-back that fails keeps it */
+    if ((err = dk_ledger_open(pos[0], &o, &lg)) != 0) {
+        char what[4200];
+        snprintf(what, sizeof what, "backed up to %s, but the copy does not open", pos[0]);
+        return cli_dk_fail(err, what);
     }
     err = dk_ledger_head(lg, &h);
     dk_ledger_close(lg);
