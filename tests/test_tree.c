@@ -456,6 +456,18 @@ TEST(backup_touches_nothing_a_stopped_one_did_not_leave)
     assert_file(stage, "node.key", "a staged key");
     assert_file(stage, "notes.txt", "someone's");
 
+    snprintf(d, sizeof d, "%s/dirstage", w.dir); /* a stage's data.mdb that is a directory */
+    snprintf(stage, sizeof stage, "%s/%s", d, DK_BACKUP_STAGE);
+    ASSERT(mkdir(d, 0700) == 0 && mkdir(stage, 0700) == 0);
+    write_file(d, "node.key", "theirs");
+    write_file(stage, "node.key", "theirs too");
+    char sub[1300];
+    snprintf(sub, sizeof sub, "%s/data.mdb", stage);
+    ASSERT_EQ(mkdir(sub, 0700), 0);
+    ASSERT_ERR(dk_ledger_backup(w.lg, d, with_key), DK_EEXIST);
+    assert_file(d, "node.key", "theirs");
+    assert_file(stage, "node.key", "theirs too");
+
     snprintf(d, sizeof d, "%s/emptystage", w.dir); /* no copy staged: the key is someone's */
     snprintf(stage, sizeof stage, "%s/%s", d, DK_BACKUP_STAGE);
     ASSERT(mkdir(d, 0700) == 0 && mkdir(stage, 0700) == 0);
@@ -478,7 +490,11 @@ TEST(backup_touches_nothing_a_stopped_one_did_not_leave)
     snprintf(d, sizeof d, "%s/nokey", w.dir);
     ASSERT_ERR(dk_ledger_backup(w.lg, d, with_key), DK_EIO);
     ASSERT_CONTAINS(dk_errmsg(), "node.key");
-    ASSERT(access(d, F_OK) != 0); /* made, and removed again */
+    ASSERT(access(d, F_OK) != 0);                       /* made, and removed again */
+    ASSERT(unlink(key) == 0 && mkfifo(key, 0600) == 0); /* read, it would never end */
+    ASSERT_ERR(dk_ledger_backup(w.lg, d, with_key), DK_EINVAL);
+    ASSERT_CONTAINS(dk_errmsg(), "not a regular file");
+    ASSERT(access(d, F_OK) != 0);
     world_close(&w);
 }
 
