@@ -195,6 +195,7 @@ int dk__tree_backfill(dk_ledger *lg)
 
 static int with_read(dk_ledger *lg, MDB_txn **txn, uint64_t *head)
 {
+    *head = 0;
     if (lg->tree == 0)
         return dk__fail(DK_ENOTFOUND, "this ledger has no Merkle tree yet (open it for writing "
                                       "once to build it)");

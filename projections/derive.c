@@ -163,12 +163,6 @@ static void day_of(int64_t us, char day[11])
     day[10] = 0;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
 static size_t diary_key(uint8_t *k, const char *case_id, const struct dk_interview *iv)
 {
     char day[11];

@@ -89,14 +89,6 @@ static void put_field(char *out, size_t cap, size_t *o, const char *name, const 
     put_word(out, cap, o, v, strlen(v));
 }
 
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static void time_field(char *out, size_t cap, size_t *o, const char *name, const char *us)
 {
     char t[DK_TIME_LEN];

@@ -53,20 +53,6 @@ static uint32_t code_version(int v)
     return view_versions[v];
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -646,6 +632,8 @@ static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, MDB_val *v, uin
     uint8_t kb[14];
     build_key(kb, gen);
     MDB_val k = {sizeof kb, kb};
+    *pid = 0;
+    *flags = 0;
     int rc = mdb_get(txn, vw->meta, &k, v);
     if (rc == 0 && v->mv_size != BUILD_BYTES && v->mv_size != BUILD_OLD_BYTES)
         rc = MDB_CORRUPTED;
