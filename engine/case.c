@@ -1,6 +1,7 @@
 /* case.c - the casework domain as data and pure functions: per-type schemas,
  * the lifecycle transition table, the role permission table, and the fold
  * that turns a case's events into its state. No I/O, no clock, no globals. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,29 +434,74 @@ static int check_fields(const char *type, const char *prefix, const msgpack_obje
     return 0;
 }
 
-/* Unpacked data, valid until data_close. */
+/* Unpacked data, valid until data_close. The objects live in a zone: the thread's own,
+ * cleared for each use, so that folding an event allocates nothing (a zone made and
+ * freed per event was 1.2% of a rebuild's instructions outside SHA-256); a second view
+ * open on the thread at once gets a zone of its own. */
 typedef struct data_view {
-    msgpack_zone z;
+    msgpack_zone *z;
+    int own; /* z is this view's, not the thread's */
     msgpack_object root;
 } data_view;
 
-static int data_open(const dk_event *ev, data_view *d)
+static pthread_key_t zone_key;
+static int zone_key_ok; /* else every view makes its own zone */
+static pthread_once_t zone_once = PTHREAD_ONCE_INIT;
+static _Thread_local int zone_busy; /* the thread's zone holds an open view's objects */
+
+static void zone_free(void *z)
 {
-    size_t off = 0;
-    if (!msgpack_zone_init(&d->z, 1024))
-        return dk__fail(DK_ENOMEM, "out of memory");
-    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, &d->z, &d->root) !=
-            MSGPACK_UNPACK_SUCCESS ||
-        d->root.type != MSGPACK_OBJECT_MAP) {
-        msgpack_zone_destroy(&d->z);
-        return dk__fail(DK_ESCHEMA, "%s: data is not a map", ev->type);
+    msgpack_zone_free(z);
+}
+
+static void zone_key_make(void)
+{
+    zone_key_ok = pthread_key_create(&zone_key, zone_free) == 0;
+}
+
+/* The thread's zone, cleared; NULL if it has none to give (then the caller makes one). */
+static msgpack_zone *thread_zone(void)
+{
+    pthread_once(&zone_once, zone_key_make);
+    if (zone_busy || !zone_key_ok)
+        return NULL;
+    msgpack_zone *z = pthread_getspecific(zone_key);
+    if (z == NULL) {
+        if ((z = msgpack_zone_new(1024)) == NULL)
+            return NULL;
+        if (pthread_setspecific(zone_key, z) != 0) {
+            msgpack_zone_free(z);
+            return NULL;
+        }
+    } else {
+        msgpack_zone_clear(z);
     }
-    return 0;
+    zone_busy = 1;
+    return z;
 }
 
 static void data_close(data_view *d)
 {
-    msgpack_zone_destroy(&d->z);
+    if (d->own)
+        msgpack_zone_free(d->z);
+    else
+        zone_busy = 0;
+}
+
+static int data_open(const dk_event *ev, data_view *d)
+{
+    size_t off = 0;
+    d->z = thread_zone();
+    d->own = d->z == NULL;
+    if (d->own && (d->z = msgpack_zone_new(1024)) == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    if (msgpack_unpack((const char *)ev->data, ev->data_len, &off, d->z, &d->root) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        d->root.type != MSGPACK_OBJECT_MAP) {
+        data_close(d);
+        return dk__fail(DK_ESCHEMA, "%s: data is not a map", ev->type);
+    }
+    return 0;
 }
 
 /* The value of `key` in a map; NULL if absent, or if `map` is none or not a map. The
