@@ -512,9 +512,13 @@ static const msgpack_object *get(const msgpack_object *map, const char *key)
 {
     if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
         return NULL;
-    for (uint32_t i = 0; i < map->via.map.size; i++)
-        if (str_eq(&map->via.map.ptr[i].key, key))
+    size_t kl = strlen(key); /* once, not once a key compared */
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0)
             return &map->via.map.ptr[i].val;
+    }
     return NULL;
 }
 
