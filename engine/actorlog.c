@@ -11,7 +11,7 @@
 int dk__actorlog_add(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t seq)
 {
     uint8_t sk[8];
-    dk__put_be64(sk, seq);
+    dk_put_be64(sk, seq);
     MDB_val k = {strlen(id), (void *)id}, v = {8, sk};
     int rc = mdb_put(txn, lg->actor_log, &k, &v, 0);
     if (rc == MDB_MAP_FULL)
@@ -23,7 +23,7 @@ int dk__actorlog_add(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t seq)
 static int change_at(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk__actor_change *c)
 {
     uint8_t sk[8];
-    dk__put_be64(sk, seq);
+    dk_put_be64(sk, seq);
     MDB_val k = {8, sk}, v;
     dk_record rec;
     dk_event ev;
@@ -53,7 +53,7 @@ int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
             rc = dk__fail(DK_ECORRUPT, "the history of actor '%s' is damaged", id);
             break;
         }
-        uint64_t at = dk__get_be64(v.mv_data);
+        uint64_t at = dk_get_be64(v.mv_data);
         if (at >= before)
             break;
         dk__actor_change c;
@@ -105,7 +105,7 @@ static int backfill_in(dk_ledger *lg, MDB_txn *txn, void *arg)
         if (dk_record_decode(v.mv_data, v.mv_size, &rec) != 0 ||
             dk_event_decode_stored(rec.body, rec.body_len, &ev) != 0) {
             rc = dk__fail(DK_ECORRUPT, "record %llu does not decode",
-                          (unsigned long long)dk__get_be64(k.mv_data));
+                          (unsigned long long)dk_get_be64(k.mv_data));
             break;
         }
         if (ev.case_id[0] == 0 && dk__actor_change_parse(&ev, &c) == 0 && c.kind != DK__ACT_NONE)

@@ -39,7 +39,7 @@ size_t dk__case_seq_key(uint8_t *key, const char *case_id, size_t n, uint64_t se
 {
     memcpy(key, case_id, n);
     key[n] = 0;
-    dk__put_be64(key + n + 1, seq);
+    dk_put_be64(key + n + 1, seq);
     return n + 9;
 }
 
@@ -52,7 +52,7 @@ int dk__case_key_parse(const MDB_val *k, size_t *id_len, uint64_t *seq)
     if (n > DK_CASE_MAX || k->mv_size != n + 9)
         return -1;
     *id_len = n;
-    *seq = dk__get_be64(nul + 1);
+    *seq = dk_get_be64(nul + 1);
     if (*seq == 0)
         return -1;
     if (*seq == UINT64_MAX)
@@ -84,7 +84,7 @@ int dk__case_version(dk_ledger *lg, MDB_txn *txn, const char *case_id, uint64_t 
         return dk__mdb_err(rc, "cannot read case state");
     if (v.mv_size < 8)
         return dk__fail(DK_ECORRUPT, "case state of '%s' is truncated", case_id);
-    *version = dk__get_be64(v.mv_data);
+    *version = dk_get_be64(v.mv_data);
     return 0;
 }
 
@@ -184,8 +184,8 @@ static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_
 static int store_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_case_state *st)
 {
     uint8_t row[ROW_HEAD + DK_CASE_STATE_PACKED_MAX];
-    dk__put_be64(row, st->version);
-    dk__put_be64(row + 8, st->last_seq);
+    dk_put_be64(row, st->version);
+    dk_put_be64(row + 8, st->last_seq);
     size_t n = dk_case_state_pack(st, row + ROW_HEAD, sizeof row - ROW_HEAD);
     uint8_t key[DK__CASE_KEY_MAX];
     MDB_val k = {dk__case_key(key, case_id, strlen(case_id)), key}, v = {ROW_HEAD + n, row};
@@ -199,7 +199,7 @@ size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start)
     size_t n = strlen(interviewer);
     memcpy(key, interviewer, n);
     key[n] = 0;
-    dk__put_be64(key + n + 1, (uint64_t)start ^ (1ull << 63)); /* sortable signed */
+    dk_put_be64(key + n + 1, (uint64_t)start ^ (1ull << 63)); /* sortable signed */
     return n + 9;
 }
 
@@ -238,8 +238,8 @@ static int slot_taken(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, cons
         }
         if (v.mv_size - 8 == clen && memcmp((const char *)v.mv_data + 8, case_id, clen) == 0)
             continue; /* the case's own current slot */
-        int64_t s = (int64_t)(dk__get_be64((uint8_t *)k.mv_data + plen) ^ (1ull << 63));
-        int64_t e = (int64_t)dk__get_be64(v.mv_data);
+        int64_t s = (int64_t)(dk_get_be64((uint8_t *)k.mv_data + plen) ^ (1ull << 63));
+        int64_t e = (int64_t)dk_get_be64(v.mv_data);
         if (e > st->interview.slot_start) {
             char a[DK_TIME_LEN], b[DK_TIME_LEN];
             dk_time_format(s, a);
@@ -272,7 +272,7 @@ int dk__slot_put(dk_ledger *lg, MDB_txn *txn, const dk_case_state *st, const cha
                  size_t n)
 {
     uint8_t key[DK_ACTOR_MAX + 9], val[8 + DK_CASE_MAX];
-    dk__put_be64(val, (uint64_t)st->interview.slot_end);
+    dk_put_be64(val, (uint64_t)st->interview.slot_end);
     memcpy(val + 8, case_id, n);
     MDB_val k = {dk__slot_key(key, st->interview.interviewer, st->interview.slot_start), key},
             v = {8 + n, val};
@@ -310,7 +310,7 @@ static int update_slots(dk_ledger *lg, MDB_txn *txn, const dk_case_state *old,
 static int read_event(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk_record *rec, dk_event *ev)
 {
     uint8_t key[8];
-    dk__put_be64(key, seq);
+    dk_put_be64(key, seq);
     MDB_val k = {8, key}, v;
     int rc = mdb_get(txn, lg->log, &k, &v);
     if (rc == MDB_NOTFOUND)
@@ -501,8 +501,8 @@ int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t
     if (len < ROW_HEAD + 4)
         return -1;
     const uint8_t *b = row;
-    *version = dk__get_be64(b);
-    *last_seq = dk__get_be64(b + 8);
+    *version = dk_get_be64(b);
+    *last_seq = dk_get_be64(b + 8);
     if (len == RAW_BYTES && get_be32(b + ROW_HEAD) == RAW_LAYOUT) {
         /* Through pack and unpack, so that what is used is what verify compares: no
          * string without its NUL, nothing in the padding. */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "docket/bytes.h"
+
 #if defined(__GNUC__)
 #define DK__PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -16,27 +18,6 @@
 /* Record a detailed message for dk_errmsg() and return `err`. */
 int dk__fail(int err, const char *fmt, ...) DK__PRINTF(2, 3);
 void dk__set_errmsg(const char *msg);
-
-/* Big-endian u64 keys, so LMDB's byte order is numeric order. One load or store and a
- * byte swap: GCC left the byte loops as eight loads and shifts (LMDB's key comparator
- * on the log runs this for every node it meets). */
-static inline void dk__put_be64(uint8_t *p, uint64_t v)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    memcpy(p, &v, 8);
-}
-
-static inline uint64_t dk__get_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
 
 /* 1 if `id` is 1..DK_ACTOR_MAX characters of [A-Za-z0-9._@-]. */
 int dk__actor_id_valid(const char *id, size_t len);

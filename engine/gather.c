@@ -210,7 +210,7 @@ int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
     MDB_val k, v;
     int m = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     for (; m == 0 && rc == 0; m = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint64_t seq = v.mv_size == 8 ? dk__get_be64(v.mv_data) : 0;
+        uint64_t seq = v.mv_size == 8 ? dk_get_be64(v.mv_data) : 0;
         if (seq == 0)
             rc = dk__fail(DK_ECORRUPT, "the actor history holds a malformed entry");
         else if (seq <= upto &&
@@ -293,12 +293,12 @@ static int read_from(dk_gather *g, size_t first)
         if (at != 0 && want > at && want - at <= NEXT_STEPS) {
             while (m == 0 && at < want) {
                 m = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-                at = m == 0 && k.mv_size == 8 ? dk__get_be64(k.mv_data) : UINT64_MAX;
+                at = m == 0 && k.mv_size == 8 ? dk_get_be64(k.mv_data) : UINT64_MAX;
             }
             if (m == 0 && at != want)
                 m = MDB_NOTFOUND;
         } else {
-            dk__put_be64(kb, want);
+            dk_put_be64(kb, want);
             m = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
             at = want;
         }

@@ -205,7 +205,7 @@ void dk_roles_format(unsigned roles, char *out, size_t cap)
 int dk__cmp_be64(const MDB_val *a, const MDB_val *b)
 {
     if (a->mv_size == 8 && b->mv_size == 8) {
-        uint64_t x = dk__get_be64(a->mv_data), y = dk__get_be64(b->mv_data);
+        uint64_t x = dk_get_be64(a->mv_data), y = dk_get_be64(b->mv_data);
         return x < y ? -1 : x > y;
     }
     size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
@@ -435,9 +435,9 @@ static int get_head(MDB_txn *txn, MDB_dbi meta, head_state *h)
     if (v.mv_size != 8 + DK_HASH_BYTES + 8)
         return dk__fail(DK_ECORRUPT, "the stored ledger head is %zu bytes, not 48", v.mv_size);
     const uint8_t *p = v.mv_data;
-    h->seq = dk__get_be64(p);
+    h->seq = dk_get_be64(p);
     memcpy(h->hash, p + 8, DK_HASH_BYTES);
-    h->recorded_at = (int64_t)dk__get_be64(p + 8 + DK_HASH_BYTES);
+    h->recorded_at = (int64_t)dk_get_be64(p + 8 + DK_HASH_BYTES);
     return 0;
 }
 
@@ -452,7 +452,7 @@ static int check_head(dk_ledger *lg, MDB_txn *txn, const head_state *h)
                         memcmp(h->hash, lg->written.hash, DK_HASH_BYTES) == 0))
         return 0;
     uint8_t key[8], leaf[DK_HASH_BYTES];
-    dk__put_be64(key, h->seq);
+    dk_put_be64(key, h->seq);
     MDB_val k = {8, key}, v;
     dk_record rec;
     int rc = mdb_get(txn, lg->log, &k, &v);
@@ -470,9 +470,9 @@ static int check_head(dk_ledger *lg, MDB_txn *txn, const head_state *h)
 static int put_head(MDB_txn *txn, MDB_dbi meta, const head_state *h)
 {
     uint8_t buf[48];
-    dk__put_be64(buf, h->seq);
+    dk_put_be64(buf, h->seq);
     memcpy(buf + 8, h->hash, DK_HASH_BYTES);
-    dk__put_be64(buf + 40, (uint64_t)h->recorded_at);
+    dk_put_be64(buf + 40, (uint64_t)h->recorded_at);
     MDB_val k = {4, (void *)"head"}, v = {sizeof buf, buf};
     return mdb_put(txn, meta, &k, &v, 0);
 }
@@ -490,7 +490,7 @@ int dk__actor_row_decode(const MDB_val *k, const MDB_val *v, dk_actor_info *a)
     memcpy(a->pubkey, p, DK_PUBKEY_BYTES);
     a->roles = (unsigned)p[32] << 24 | (unsigned)p[33] << 16 | (unsigned)p[34] << 8 | p[35];
     a->revoked = p[36];
-    a->enrolled_seq = dk__get_be64(p + 37);
+    a->enrolled_seq = dk_get_be64(p + 37);
     if (p[36] > 1)
         return dk__fail(DK_ECORRUPT, "actor row for '%s' has a revoked flag of %u", a->id, p[36]);
     return 0;
@@ -516,7 +516,7 @@ static int put_actor(MDB_txn *txn, MDB_dbi actors, const dk_actor_info *a)
     row[34] = (uint8_t)(a->roles >> 8);
     row[35] = (uint8_t)a->roles;
     row[36] = (uint8_t)(a->revoked != 0);
-    dk__put_be64(row + 37, a->enrolled_seq);
+    dk_put_be64(row + 37, a->enrolled_seq);
     MDB_val k = {strlen(a->id), (void *)a->id}, v = {sizeof row, row};
     return mdb_put(txn, actors, &k, &v, 0);
 }
@@ -711,9 +711,9 @@ static int check_cmd(dk_ledger *lg, MDB_txn *txn, dk__pending *p)
         return 0;
     if (rc)
         return dk__mdb_err(rc, "cannot read the command index");
-    uint64_t seq = dk__get_be64(v.mv_data);
+    uint64_t seq = dk_get_be64(v.mv_data);
     uint8_t key[8];
-    dk__put_be64(key, seq);
+    dk_put_be64(key, seq);
     MDB_val lk = {8, key}, lv;
     dk_record rec;
     if ((rc = mdb_get(txn, lg->log, &lk, &lv)) != 0)
@@ -789,7 +789,7 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
     if ((rc = dk_record_encode(&rec, &raw, &raw_len)) != 0)
         return rc;
     uint8_t seqkey[8];
-    dk__put_be64(seqkey, rec.seq);
+    dk_put_be64(seqkey, rec.seq);
     MDB_val k = {8, seqkey}, v = {raw_len, raw};
     rc = mdb_put(txn, lg->log, &k, &v, MDB_APPEND);
     if (rc == 0) {
@@ -1314,7 +1314,7 @@ static int head_is_last(dk_ledger *lg, MDB_txn *txn, const head_state *h)
     mdb_cursor_close(cur);
     uint64_t last = 0;
     if (rc == 0 && k.mv_size == 8)
-        last = dk__get_be64(k.mv_data);
+        last = dk_get_be64(k.mv_data);
     else if (rc == 0)
         return dk__fail(DK_ECORRUPT, "the ledger's log ends with a key of %zu bytes", k.mv_size);
     else if (rc != MDB_NOTFOUND)
@@ -1383,7 +1383,7 @@ int dk_ledger_get(dk_ledger *lg, uint64_t seq, uint8_t **raw, size_t *len)
     if (rc)
         return rc;
     uint8_t key[8];
-    dk__put_be64(key, seq);
+    dk_put_be64(key, seq);
     MDB_val k = {8, key}, v;
     rc = mdb_get(txn, lg->log, &k, &v);
     if (rc == MDB_NOTFOUND) {
@@ -1428,7 +1428,7 @@ int dk_ledger_actor(dk_ledger *lg, const char *id, dk_actor_info *out)
 static int time_at(dk_ledger *lg, MDB_txn *txn, uint64_t seq, int64_t *t)
 {
     uint8_t key[8];
-    dk__put_be64(key, seq);
+    dk_put_be64(key, seq);
     MDB_val k = {8, key}, v;
     dk_record rec;
     int rc = mdb_get(txn, lg->log, &k, &v);
@@ -1523,16 +1523,16 @@ static int iter_step(dk_iter *it, MDB_val *v)
         if (rc == 0 && (!dk__case_key_of(&k, it->case_id, idn, &seq) || seq == 0))
             rc = MDB_NOTFOUND; /* past the case's index: its state row, or another case */
         if (rc == 0) {
-            dk__put_be64(key, seq);
+            dk_put_be64(key, seq);
             k.mv_size = 8;
             k.mv_data = key;
             rc = mdb_get(it->txn, it->lg->log, &k, v);
             if (rc == MDB_NOTFOUND)
                 return dk__fail(DK_ECORRUPT, "case index points at missing record %llu",
-                                (unsigned long long)dk__get_be64(key));
+                                (unsigned long long)dk_get_be64(key));
         }
     } else {
-        dk__put_be64(key, it->from);
+        dk_put_be64(key, it->from);
         k.mv_size = 8;
         k.mv_data = key;
         rc = mdb_cursor_get(it->cur, &k, v, it->started ? MDB_NEXT : MDB_SET_RANGE);

@@ -20,7 +20,7 @@ typedef struct tree_ctx {
  * are written with MDB_APPEND into full pages. */
 static void node_key(uint8_t key[9], unsigned level, uint64_t index)
 {
-    dk__put_be64(key, ((index + 1) << level) - 1);
+    dk_put_be64(key, ((index + 1) << level) - 1);
     key[8] = (uint8_t)level;
 }
 
@@ -83,7 +83,7 @@ static int head_seq(dk_ledger *lg, MDB_txn *txn, uint64_t *seq)
         return 0;
     if (rc || v.mv_size != 48)
         return dk__mdb_err(rc ? rc : MDB_CORRUPTED, "cannot read the ledger head");
-    *seq = dk__get_be64(v.mv_data);
+    *seq = dk_get_be64(v.mv_data);
     return 0;
 }
 
@@ -137,8 +137,8 @@ static int tree_have(dk_ledger *lg, MDB_txn *txn, uint64_t head, uint64_t *have)
     if (g)
         return dk__mdb_err(g, "cannot read the Merkle tree");
     const uint8_t *kp = k.mv_data;
-    if (k.mv_size == 9 && kp[8] < 64 && dk__get_be64(kp) < head) {
-        *have = dk__get_be64(kp) + 1;
+    if (k.mv_size == 9 && kp[8] < 64 && dk_get_be64(kp) < head) {
+        *have = dk_get_be64(kp) + 1;
         return 0;
     }
     rc = mdb_drop(txn, lg->tree, 0);
@@ -164,7 +164,7 @@ int dk__tree_backfill(dk_ledger *lg)
             rc = tree_have(lg, txn, head, &have);
         for (uint64_t n = 0; rc == 0 && have < head && n < 10000; n++, have++) {
             uint8_t sk[8], leaf[32];
-            dk__put_be64(sk, have + 1);
+            dk_put_be64(sk, have + 1);
             MDB_val k = {8, sk}, v;
             if ((rc = mdb_get(txn, lg->log, &k, &v)) == MDB_NOTFOUND) {
                 rc = dk__fail(DK_ECORRUPT,
@@ -315,7 +315,7 @@ static int add_checkpoint(dk_ledger *lg, MDB_txn *txn, void *p)
     if (cp.size == 0)
         return dk__fail(DK_EINVAL, "the ledger is empty");
     uint8_t key[8];
-    dk__put_be64(key, cp.size);
+    dk_put_be64(key, cp.size);
     MDB_val k = {8, key}, v;
     if ((rc = mdb_get(txn, lg->checkpoints, &k, &v)) == 0) { /* already there */
         if ((a->note = strndup(v.mv_data, v.mv_size)) == NULL)
@@ -368,7 +368,7 @@ int dk_ledger_checkpoint_get(dk_ledger *lg, uint64_t size, char **note)
     if (rc)
         return rc;
     uint8_t key[8];
-    dk__put_be64(key, size);
+    dk_put_be64(key, size);
     MDB_val k = {8, key}, v;
     if ((rc = mdb_cursor_open(txn, lg->checkpoints, &cur)) == 0) {
         rc = mdb_cursor_get(cur, &k, &v, size ? MDB_SET_KEY : MDB_LAST);

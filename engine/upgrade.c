@@ -70,7 +70,7 @@ static int copy_all(dk_ledger *lg, MDB_txn *txn, MDB_dbi from, int index)
         }
         MDB_val nk = {0, key}, nv = v;
         if (index) {
-            nk.mv_size = dk__case_seq_key(key, k.mv_data, k.mv_size, dk__get_be64(v.mv_data));
+            nk.mv_size = dk__case_seq_key(key, k.mv_data, k.mv_size, dk_get_be64(v.mv_data));
             nv.mv_size = 0;
             nv.mv_data = key;
         } else {

@@ -238,7 +238,7 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
      * case's index (the rules pass reads cases through it). */
     MDB_val ck = {DK_CMD_BYTES, ev.cmd}, cv;
     if (mdb_get(txn, lg->cmd, &ck, &cv) != 0 || cv.mv_size != 8 ||
-        dk__get_be64(cv.mv_data) != rec->seq)
+        dk_get_be64(cv.mv_data) != rec->seq)
         return dk__verify_bad(rep, rec->seq, "the command index does not point at this record");
     if (ac.kind == DK__ACT_NONE) {
         uint8_t ik[DK__CASE_KEY_MAX];
@@ -251,7 +251,7 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
         /* a system event must be in its actor's history (rebuilds read them through it) */
         MDB_cursor *ac_cur;
         uint8_t sk[8];
-        dk__put_be64(sk, rec->seq);
+        dk_put_be64(sk, rec->seq);
         MDB_val ak = {strlen(ac.id), ac.id}, av = {8, sk};
         int rc = mdb_cursor_open(txn, lg->actor_log, &ac_cur);
         if (rc)
@@ -350,7 +350,7 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
     int r = 0;
     for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0 && r == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint64_t size = k.mv_size == 8 ? dk__get_be64(k.mv_data) : 0;
+        uint64_t size = k.mv_size == 8 ? dk_get_be64(k.mv_data) : 0;
         char *note = strndup(v.mv_data, v.mv_size);
         dk_checkpoint cp;
         if (note == NULL) {
@@ -395,7 +395,7 @@ static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *acto
                      uint8_t prev[DK_HASH_BYTES], int64_t *last_time, frontier *fr)
 {
     uint8_t sk[8];
-    dk__put_be64(sk, from - 1);
+    dk_put_be64(sk, from - 1);
     MDB_val k = {8, sk}, v;
     dk_record rec;
     if (mdb_get(txn, lg->log, &k, &v) != 0 || dk_record_decode(v.mv_data, v.mv_size, &rec) != 0)
@@ -416,10 +416,10 @@ static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *acto
             rc = dk__fail(DK_ECORRUPT, "the actor history holds a value of %zu bytes", v.mv_size);
             break;
         }
-        uint64_t at = dk__get_be64(v.mv_data);
+        uint64_t at = dk_get_be64(v.mv_data);
         if (at >= from)
             continue;
-        dk__put_be64(sk, at);
+        dk_put_be64(sk, at);
         MDB_val ak = {8, sk}, av;
         dk_event ev;
         dk__actor_change c;
@@ -506,14 +506,14 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         next_cp++;
     MDB_val start = {8, NULL};
     uint8_t sk[8];
-    dk__put_be64(sk, from);
+    dk_put_be64(sk, from);
     start.mv_data = sk;
     k = start;
     int op = MDB_SET_RANGE;
     while (r == 0 && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
         op = MDB_NEXT;
         dk_record rec;
-        uint64_t kseq = k.mv_size == 8 ? dk__get_be64(k.mv_data) : 0;
+        uint64_t kseq = k.mv_size == 8 ? dk_get_be64(k.mv_data) : 0;
         if (kseq != expect) {
             r = dk__verify_bad(rep, expect, "record %llu is missing (next stored key is %llu)",
                                (unsigned long long)expect, (unsigned long long)kseq);
@@ -556,12 +556,12 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         MDB_val hk = {4, (void *)"head"}, hv;
         if (mdb_get(txn, lg->meta, &hk, &hv) != 0 || hv.mv_size != 48)
             r = dk__verify_bad(rep, 0, "the stored head is missing");
-        else if (dk__get_be64(hv.mv_data) != expect - 1 ||
+        else if (dk_get_be64(hv.mv_data) != expect - 1 ||
                  memcmp((uint8_t *)hv.mv_data + 8, prev, DK_HASH_BYTES) != 0 ||
-                 (int64_t)dk__get_be64((uint8_t *)hv.mv_data + 40) != last_time)
+                 (int64_t)dk_get_be64((uint8_t *)hv.mv_data + 40) != last_time)
             r = dk__verify_bad(rep, expect - 1,
                                "the stored head (seq %llu) does not match the chain",
-                               (unsigned long long)dk__get_be64(hv.mv_data));
+                               (unsigned long long)dk_get_be64(hv.mv_data));
     }
     /* every entry of the case index is a case event seen in the walk */
     if (r == 0 && from == 1)

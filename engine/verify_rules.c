@@ -42,9 +42,9 @@ static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
             rc = dk__fail(DK_ECORRUPT, "the actor history holds a value of %zu bytes", v.mv_size);
             break;
         }
-        uint64_t seq = dk__get_be64(v.mv_data);
+        uint64_t seq = dk_get_be64(v.mv_data);
         uint8_t sk[8];
-        dk__put_be64(sk, seq);
+        dk_put_be64(sk, seq);
         MDB_val lk = {8, sk}, lv;
         dk_record rec;
         dk_event ev;
@@ -423,10 +423,10 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
         for (size_t i = 0; i < n && r == 0; i++) {
             MDB_val sk = recs[i];
             if (mdb_get(txn, lg->log, &sk, &recs[i]) != 0)
-                r = dk__verify_bad(rep, dk__get_be64(sk.mv_data),
+                r = dk__verify_bad(rep, dk_get_be64(sk.mv_data),
                                    "the case index of '%.*s' points at missing record %llu",
                                    (int)idn, (const char *)id.mv_data,
-                                   (unsigned long long)dk__get_be64(sk.mv_data));
+                                   (unsigned long long)dk_get_be64(sk.mv_data));
         }
         if (r)
             break;
@@ -463,7 +463,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
         /* the same snapshot's head, which the walk found to match the chain */
         int got = mdb_get(txn, lg->meta, &hk, &hv), s;
         if (got == 0 && hv.mv_size >= 8)
-            s = dk__slots_check(lg, txn, c.slots, dk__get_be64(hv.mv_data), &srep);
+            s = dk__slots_check(lg, txn, c.slots, dk_get_be64(hv.mv_data), &srep);
         else
             s = got ? dk__mdb_err(got, "cannot read the head")
                     : dk__fail(DK_ECORRUPT, "the stored head is malformed");

@@ -149,7 +149,7 @@ static int check_index(dk_ledger *lg, MDB_txn *txn, dk__slots *s, uint64_t head,
         if (got != 0 && got != MDB_NOTFOUND)
             return dk__mdb_err(got, "cannot read the slot index");
         if (got == MDB_NOTFOUND || v.mv_size != 8 + h->case_len ||
-            (int64_t)dk__get_be64(v.mv_data) != h->end ||
+            (int64_t)dk_get_be64(v.mv_data) != h->end ||
             memcmp((const uint8_t *)v.mv_data + 8, h->case_id, h->case_len) != 0)
             return dk__verify_bad(rep, h->from,
                                   "the slot index does not hold case '%.*s''s booking of "

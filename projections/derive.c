@@ -171,7 +171,7 @@ static size_t diary_key(uint8_t *k, const char *case_id, const struct dk_intervi
     memcpy(k, day, 10);
     o = 10;
     k[o++] = 0;
-    put_be64(k + o, (uint64_t)iv->slot_start ^ (1ull << 63));
+    dk_put_be64(k + o, (uint64_t)iv->slot_start ^ (1ull << 63));
     o += 8;
     size_t l = strlen(iv->interviewer);
     memcpy(k + o, iv->interviewer, l);
@@ -213,7 +213,7 @@ void dk__step_prev(step_prev *p, const dk_case_state *st)
 static size_t error_key(uint8_t *k, int open, uint64_t seq)
 {
     k[0] = open ? 'o' : 'r';
-    put_be64(k + 1, seq);
+    dk_put_be64(k + 1, seq);
     return 9;
 }
 

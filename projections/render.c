@@ -105,14 +105,14 @@ void dk__render_key(int view, const uint8_t *k, size_t klen, char *out, size_t c
     if (view == DK_VIEW_DIARY && klen >= 19) {
         char t[DK_TIME_LEN];
         put_word(out, cap, &o, (const char *)k, 10);
-        dk_time_format((int64_t)(get_be64(k + 11) ^ (1ull << 63)), t);
+        dk_time_format((int64_t)(dk_get_be64(k + 11) ^ (1ull << 63)), t);
         put_sep(out, cap, &o);
         put_word(out, cap, &o, t, strlen(t));
         k += 19;
         klen -= 19;
     } else if (view == DK_VIEW_ERRORS && klen == 9) {
         snprintf(out, cap, "%s %llu", k[0] == 'o' ? "open" : "resolved",
-                 (unsigned long long)get_be64(k + 1));
+                 (unsigned long long)dk_get_be64(k + 1));
         return;
     }
     /* NUL-separated parts */
@@ -180,7 +180,7 @@ void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t c
         return;
     case DK_VIEW_STATS:
         snprintf(out, cap, "count=%llu",
-                 vlen == 8 ? (unsigned long long)get_be64(v) : (unsigned long long)0);
+                 vlen == 8 ? (unsigned long long)dk_get_be64(v) : (unsigned long long)0);
         return;
     case DK_VIEW_ERRORS:
         dk__tup_get(v, vlen, 0, f, sizeof f);

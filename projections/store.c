@@ -270,11 +270,11 @@ static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
         return CP_MALFORMED;
     const uint8_t *p = v.mv_data;
     cp->version = get_be32(p);
-    cp->gen = get_be64(p + 4);
-    cp->seq = get_be64(p + 12);
+    cp->gen = dk_get_be64(p + 4);
+    cp->seq = dk_get_be64(p + 12);
     memcpy(cp->hash, p + 20, DK_HASH_BYTES);
     memcpy(cp->digest, p + 52, DK_VIEW_DIGEST_BYTES);
-    cp->count = get_be64(p + 68);
+    cp->count = dk_get_be64(p + 68);
     return 0;
 }
 
@@ -282,11 +282,11 @@ static int cp_put(dk_views *vw, MDB_txn *txn, int view, const cpoint *cp)
 {
     uint8_t b[CP_BYTES];
     put_be32(b, cp->version);
-    put_be64(b + 4, cp->gen);
-    put_be64(b + 12, cp->seq);
+    dk_put_be64(b + 4, cp->gen);
+    dk_put_be64(b + 12, cp->seq);
     memcpy(b + 20, cp->hash, DK_HASH_BYTES);
     memcpy(b + 52, cp->digest, DK_VIEW_DIGEST_BYTES);
-    put_be64(b + 68, cp->count);
+    dk_put_be64(b + 68, cp->count);
     return put_str(txn, vw->checkpoints, dk_view_name(view), b, sizeof b);
 }
 
@@ -477,7 +477,7 @@ static int same_start(uint64_t a, uint64_t b)
 static void build_key(uint8_t k[14], uint64_t gen)
 {
     memcpy(k, "build:", 6);
-    put_be64(k + 6, gen);
+    dk_put_be64(k + 6, gen);
 }
 
 int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t *pid,
@@ -495,14 +495,14 @@ int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t 
     memset(vs, 0, sizeof *vs);
     vs->build = 1;
     vs->bgen = gen;
-    *pid = get_be64(p);
+    *pid = dk_get_be64(p);
     vs->mask = get_be32(p + 8);
     *flags = get_be32(p + 12);
-    vs->seq = get_be64(p + 16);
+    vs->seq = dk_get_be64(p + 16);
     memcpy(vs->hash, p + 24, DK_HASH_BYTES);
     for (int i = 0; i < NV; i++) {
         memcpy(vs->digest[i], p + 56 + i * 24, DK_VIEW_DIGEST_BYTES);
-        vs->count[i] = get_be64(p + 56 + i * 24 + 16);
+        vs->count[i] = dk_get_be64(p + 56 + i * 24 + 16);
         if (!(vs->mask & BIT(i)))
             continue;
         vs->gen[i] = gen;
@@ -518,17 +518,17 @@ int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags)
     uint8_t kb[14], b[BUILD_BYTES];
     build_key(kb, vs->bgen);
     memset(b, 0, sizeof b);
-    put_be64(b, (uint64_t)getpid());
-    put_be64(b + BUILD_START, own_start());
+    dk_put_be64(b, (uint64_t)getpid());
+    dk_put_be64(b + BUILD_START, own_start());
     for (int i = 0; i < NV; i++)
         put_be32(b + BUILD_VERSIONS + 4 * i, code_version(i));
     put_be32(b + 8, vs->mask);
     put_be32(b + 12, flags);
-    put_be64(b + 16, vs->seq);
+    dk_put_be64(b + 16, vs->seq);
     memcpy(b + 24, vs->hash, DK_HASH_BYTES);
     for (int i = 0; i < NV; i++) {
         memcpy(b + 56 + i * 24, vs->digest[i], DK_VIEW_DIGEST_BYTES);
-        put_be64(b + 56 + i * 24 + 16, vs->count[i]);
+        dk_put_be64(b + 56 + i * 24 + 16, vs->count[i]);
     }
     MDB_val k = {sizeof kb, kb}, v = {sizeof b, b};
     int rc = mdb_put(txn, vw->meta, &k, &v, 0);
@@ -542,10 +542,10 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
     uint64_t next = 1;
     int rc = mdb_get(txn, vw->meta, &k, &v);
     if (rc == 0 && v.mv_size == 8)
-        next = get_be64(v.mv_data);
+        next = dk_get_be64(v.mv_data);
     else if (rc && rc != MDB_NOTFOUND)
         return dk__mdb_fail(rc, "cannot read the generation counter");
-    put_be64(g, next + 1);
+    dk_put_be64(g, next + 1);
     v.mv_size = 8;
     v.mv_data = g;
     if ((rc = mdb_put(txn, vw->meta, &k, &v, 0)) != 0)
@@ -585,7 +585,7 @@ static int owner_alive(uint64_t pid, uint64_t start)
 /* The start time a build record holds (0: unknown, a record from before it was kept). */
 static uint64_t record_start(const MDB_val *v)
 {
-    return v->mv_size == BUILD_BYTES ? get_be64((const uint8_t *)v->mv_data + BUILD_START) : 0;
+    return v->mv_size == BUILD_BYTES ? dk_get_be64((const uint8_t *)v->mv_data + BUILD_START) : 0;
 }
 
 /* Was the build's work done by this code, view for view? Only then can it be carried on:
@@ -638,7 +638,7 @@ static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, MDB_val *v, uin
     if (rc == 0 && v->mv_size != BUILD_BYTES && v->mv_size != BUILD_OLD_BYTES)
         rc = MDB_CORRUPTED;
     if (rc == 0) {
-        *pid = get_be64(v->mv_data);
+        *pid = dk_get_be64(v->mv_data);
         *flags = get_be32((const uint8_t *)v->mv_data + 12);
     }
     if (rc && rc != MDB_NOTFOUND)
@@ -682,8 +682,8 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     uint8_t kb[14], b[BUILD_BYTES];
     memset(b, 0, sizeof b);
     memcpy(b, v.mv_data, v.mv_size);
-    put_be64(b, 0); /* no process: the next sweep anywhere adopts it */
-    put_be64(b + BUILD_START, 0);
+    dk_put_be64(b, 0); /* no process: the next sweep anywhere adopts it */
+    dk_put_be64(b + BUILD_START, 0);
     build_key(kb, gen);
     MDB_val k = {sizeof kb, kb}, nv = {sizeof b, b};
     rc = mdb_put(txn, vw->meta, &k, &nv, 0);
@@ -706,7 +706,7 @@ int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask)
             break;
         if (v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES)
             continue;
-        uint64_t pid = get_be64(v.mv_data);
+        uint64_t pid = dk_get_be64(v.mv_data);
         unsigned flags = get_be32((const uint8_t *)v.mv_data + 12);
         if (!(flags & BUILD_CHECK) && (own_record(pid, &v) || owner_alive(pid, record_start(&v))))
             *mask |= get_be32((const uint8_t *)v.mv_data + 8);
@@ -733,9 +733,9 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 14 || memcmp(k.mv_data, "build:", 6) != 0)
             break;
-        uint64_t gen = get_be64((const uint8_t *)k.mv_data + 6);
+        uint64_t gen = dk_get_be64((const uint8_t *)k.mv_data + 6);
         int bad = v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES;
-        uint64_t pid = bad ? 0 : get_be64(v.mv_data);
+        uint64_t pid = bad ? 0 : dk_get_be64(v.mv_data);
         unsigned mask = bad ? ALL_VIEWS : get_be32((const uint8_t *)v.mv_data + 8);
         unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
         /* not resumable: a check, a first phase, or the work of another version's code */
@@ -878,7 +878,7 @@ static uint64_t key_word(const ov_entry *e, size_t off)
     uint8_t b[8] = {0};
     if (off < e->klen)
         memcpy(b, e->key + off, e->klen - off < 8 ? e->klen - off : 8);
-    return get_be64(b);
+    return dk_get_be64(b);
 }
 
 /* Sort items by pfx: LSD radix, a byte a pass, skipping the bytes every item shares. */
@@ -1086,11 +1086,11 @@ int dk__flush_items(MDB_txn *txn, vset *vs, const flush_item *order, size_t n)
         have = have == 0;
         uint8_t cbuf[8];
         if (e->kind == OV_COUNT) {
-            uint64_t c0 = have && old.mv_size == 8 ? get_be64(old.mv_data) : 0;
+            uint64_t c0 = have && old.mv_size == 8 ? dk_get_be64(old.mv_data) : 0;
             uint64_t cnt = c0 + (uint64_t)e->delta;
             if ((int64_t)cnt < 0)
                 cnt = 0; /* a damaged counter; check will name it */
-            put_be64(cbuf, cnt);
+            dk_put_be64(cbuf, cnt);
             rc = change_entry(txn, *c, vs, e->view, &k, have, &old, cbuf, 8, cnt == 0);
         } else {
             rc = change_entry(txn, *c, vs, e->view, &k, have, &old, NULL, 0, 1);

@@ -9,28 +9,9 @@
 
 #include <lmdb.h>
 
+#include "docket/bytes.h"
 #include "docket/docket.h"
 #include "docket/views.h"
-
-/* Big-endian integers in keys and rows (LMDB's byte order is then numeric order): one
- * load or store and a byte swap. */
-static inline void put_be64(uint8_t *p, uint64_t v)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    memcpy(p, &v, 8);
-}
-
-static inline uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
 
 #define NV           DK_VIEW_COUNT
 #define ALL_VIEWS    ((1u << NV) - 1)

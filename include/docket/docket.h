@@ -3,6 +3,7 @@
 #ifndef DOCKET_DOCKET_H
 #define DOCKET_DOCKET_H
 
+#include "docket/bytes.h"
 #include "docket/case.h"
 #include "docket/crypto.h"
 #include "docket/error.h"
