@@ -456,6 +456,8 @@ static int check_head(dk_ledger *lg, MDB_txn *txn, const head_state *h)
     MDB_val k = {8, key}, v;
     dk_record rec;
     int rc = mdb_get(txn, lg->log, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND) /* not an answer about the head: LMDB's own error */
+        return dk__mdb_err(rc, "cannot read the record the stored head names");
     if (rc == 0 && (rc = dk_record_decode(v.mv_data, v.mv_size, &rec)) == 0) {
         dk_leaf_hash(v.mv_data, v.mv_size, leaf);
         if (rec.recorded_at == h->recorded_at && memcmp(leaf, h->hash, DK_HASH_BYTES) == 0)
