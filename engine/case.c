@@ -1,6 +1,7 @@
 /* case.c - the casework domain as data and pure functions: per-type schemas,
  * the lifecycle transition table, the role permission table, and the fold
- * that turns a case's events into its state. No I/O, no clock, no globals. */
+ * that turns a case's events into its state. No I/O, no clock; its one piece of state is
+ * each thread's msgpack zone, reused to unpack event data (data_open). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,10 +276,16 @@ static const rule *find_rule(const char *type)
 
 /* ---- checking data against a schema ---- */
 
+/* o is the string s of length n. */
+static int str_eq_n(const msgpack_object *o, const char *s, size_t n)
+{
+    return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+           memcmp(o->via.str.ptr, s, n) == 0;
+}
+
 static int str_eq(const msgpack_object *o, const char *s)
 {
-    return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == strlen(s) &&
-           memcmp(o->via.str.ptr, s, o->via.str.size) == 0;
+    return str_eq_n(o, s, strlen(s));
 }
 
 static int in_vocab(const msgpack_object *o, const char *const *vocab)
@@ -513,12 +520,9 @@ static const msgpack_object *get(const msgpack_object *map, const char *key)
     if (map == NULL || map->type != MSGPACK_OBJECT_MAP)
         return NULL;
     size_t kl = strlen(key); /* once, not once a key compared */
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0)
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (str_eq_n(&map->via.map.ptr[i].key, key, kl))
             return &map->via.map.ptr[i].val;
-    }
     return NULL;
 }
 

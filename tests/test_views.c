@@ -416,6 +416,18 @@ static const char want_errors[] = "open 27  case=VI-1 reported=2019-02-06T00:00:
                                   "resolved 12  case=AS-1 reported=2019-03-06T00:00:00.000000Z "
                                   "resolved=2019-03-08T00:00:00.000000Z by_seq=13 took_s=172800\n";
 
+/* A world, its views opened with `o` (NULL: defaults), the golden scenario appended and
+ * projected. */
+static dk_views *golden_views(world *w, const dk_views_opts *o)
+{
+    world_open(w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, o, &vw));
+    golden_scenario(w);
+    ASSERT_OK(dk_views_sync(vw));
+    return vw;
+}
+
 static void expect_golden(dk_views *vw)
 {
     expect_view(vw, "case_status", want_case_status);
@@ -505,11 +517,7 @@ static int on_err(void *ud, const dk_error_item *e)
 TEST(golden_queries)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
+    dk_views *vw = golden_views(&w, NULL);
     collect c = {""};
     uint64_t as_of = 0;
     ASSERT_OK(dk_views_queue(vw, "carol", on_q, &c, &as_of));
@@ -581,12 +589,8 @@ TEST(golden_queries)
 TEST(undo_is_honoured_incrementally)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
     dk_views_opts o = {2, 5, 0, 0, 0};
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
+    dk_views *vw = golden_views(&w, &o);
     /* revert AS-1's grant (11): stats lose it, the case is under consideration again */
     uint64_t r1 = revert(&w, "AS-1", 11, w.carol, w.sue);
     /* revert VI-1's cancellation (25): the first slot comes back... but the second booking
@@ -697,11 +701,7 @@ TEST(truncated_store_is_named_not_read)
 TEST(corruption_is_named_and_repaired)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
+    dk_views *vw = golden_views(&w, NULL);
     uint64_t g_cs = gen_of(vw, DK_VIEW_CASE_STATUS), g_bs = gen_of(vw, DK_VIEW_BY_STATUS);
     uint64_t g_st = gen_of(vw, DK_VIEW_STATS);
     dk_views_close(vw); /* one environment handle per process */
@@ -1209,11 +1209,7 @@ static void rewrite_diary_checkpoint(const char *dir, uint8_t version, size_t le
 TEST(version_change_rebuilds)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
+    dk_views *vw = golden_views(&w, NULL);
     uint64_t g = gen_of(vw, DK_VIEW_DIARY);
     dk_views_close(vw);
     rewrite_diary_checkpoint(w.dir, 99, 0); /* stored version 99 */
@@ -1267,12 +1263,8 @@ TEST(short_checkpoint_row_is_rebuilt)
 TEST(rebuild_swaps_at_the_end)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
     dk_views_opts o = {1000, 4, 0, 0, 0}; /* a rebuild of many small batches */
-    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
+    dk_views *vw = golden_views(&w, &o);
     uint64_t g = gen_of(vw, DK_VIEW_CASE_STATUS);
     ASSERT_OK(dk_views_rebuild(vw, "case_status"));
     uint64_t g2 = gen_of(vw, DK_VIEW_CASE_STATUS);
@@ -3470,11 +3462,7 @@ static int owner_seen_from_ns(const char *offsets, const char *dir, uint64_t g, 
 TEST(a_live_owner_in_another_time_namespace_keeps_its_rebuild)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    golden_scenario(&w);
-    ASSERT_OK(dk_views_sync(vw));
+    dk_views *vw = golden_views(&w, NULL);
     MDB_txn *txn;
     uint64_t g;
     ASSERT_OK(dk__txn_begin(vw, 0, &txn)); /* this live process's rebuild of stats */
@@ -3717,20 +3705,10 @@ static void set_version(world *w, const char *view)
     mdb_env_close(env);
 }
 
-static dk_views *golden_views(world *w)
-{
-    dk_views *vw;
-    world_open(w);
-    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
-    golden_scenario(w);
-    ASSERT_OK(dk_views_sync(vw));
-    return vw;
-}
-
 /* The golden views with `view` stored at another version, closed: as an upgrade finds them. */
 static void golden_with_stale(world *w, const char *view)
 {
-    dk_views *vw = golden_views(w);
+    dk_views *vw = golden_views(w, NULL);
     dk_views_close(vw);
     set_version(w, view);
 }
@@ -3769,7 +3747,7 @@ int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned flags, MDB_txn 
 TEST(views_advancing_during_a_read_are_still_this_ledgers)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     race_w = &w;
     collect c = {""};
     race_vw = vw;
@@ -3847,7 +3825,7 @@ TEST(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
 TEST(views_past_upto_are_not_called_foreign)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     dk_views_close(vw);
     dk_views_opts o = {0, 0, 10, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
@@ -3946,7 +3924,7 @@ static int another_process_makes_live(world *w, int view)
 TEST(a_check_past_upto_leaves_a_dead_rebuild_to_others)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     dk_views_close(vw);
     set_version(&w, "diary"); /* after an upgrade, diary is rebuilt ... */
     dead_build(&w, BIT(DK_VIEW_DIARY) | BIT(DK_VIEW_CASES)); /* ... by a process since killed */
@@ -4213,7 +4191,7 @@ static void give_back_descriptors(void)
 TEST(a_handle_out_of_descriptors_still_hands_its_rebuild_back)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     dk_views_close(vw);
     dk_views_opts o = {0, 5, 0, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
@@ -4285,7 +4263,7 @@ TEST(a_start_time_not_read_once_is_read_again)
  * one step in; *g_old: diary's generation. */
 static dk_views *rebuilding_stats(world *w, uint64_t *g_old)
 {
-    dk_views *vw = golden_views(w);
+    dk_views *vw = golden_views(w, NULL);
     dk_views_close(vw);
     dk_views_opts o = {0, 5, 0, 0, 0};
     ASSERT_OK(dk_views_open(w->lg, w->dir, &o, &vw));
@@ -4442,7 +4420,7 @@ TEST(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
 TEST(a_rebuild_past_its_first_phase_is_resumable)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     many_cases(&w, 300);
     ASSERT_OK(dk_views_sync(vw));
     dk_views_close(vw);
@@ -4472,7 +4450,7 @@ TEST(a_rebuild_past_its_first_phase_is_resumable)
 TEST(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     many_cases(&w, 300);
     ASSERT_OK(dk_views_sync(vw));
     uint64_t g_old = gen_of(vw, DK_VIEW_DIARY);
@@ -4536,7 +4514,7 @@ TEST(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
 TEST(close_hands_a_resumable_rebuild_back)
 {
     world w;
-    dk_views *vw = golden_views(&w);
+    dk_views *vw = golden_views(&w, NULL);
     dk_views_close(vw);
     dk_views_opts o = {0, 5, 0, 0, 0};
     ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
