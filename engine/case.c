@@ -566,6 +566,27 @@ static int check_decision(const dk_event *ev, const msgpack_object *m)
     return 0;
 }
 
+/* A correction's new value obeys the rule of the field it replaces, as at the case's
+ * opening or assignment: an assignee is an actor id, a date of birth a date, and so on
+ * (it used to be any string of up to 256 bytes, cut to the field's size). */
+static int check_correction(const dk_event *ev, const msgpack_object *m)
+{
+    static const struct {
+        const char *name;
+        const field *rule;
+    } rules_of[] = {{"assignee", &f_assigned[0]},
+                    {"applicant_name", &f_applicant[1]},
+                    {"date_of_birth", &f_applicant[0]},
+                    {"nationality", &f_applicant[2]}};
+    static const field status_rule = {"to", F_ENUM, 1, 0, statuses_enum, NULL};
+    const msgpack_object *which = get(m, "field"), *to = get(m, "to");
+    const field *f = &status_rule;
+    for (size_t k = 0; k < sizeof rules_of / sizeof rules_of[0]; k++)
+        if (str_eq(which, rules_of[k].name))
+            f = rules_of[k].rule;
+    return check_field(ev->type, "data.to", f, to);
+}
+
 int dk_case_check_schema(const dk_event *ev)
 {
     const rule *r = find_rule(ev->type);
@@ -586,6 +607,8 @@ int dk_case_check_schema(const dk_event *ev)
         if (e <= s)
             rc = dk__fail(DK_ESCHEMA, "%s: slot_end must be after slot_start", ev->type);
     }
+    if (rc == 0 && strcmp(ev->type, "status.corrected") == 0)
+        rc = check_correction(ev, &d.root);
     if (rc == 0 && strcmp(ev->type, "contact.updated") == 0 && d.root.via.map.size == 0)
         rc = dk__fail(DK_ESCHEMA, "%s needs data.email or data.postal_address", ev->type);
     data_close(&d);

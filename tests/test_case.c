@@ -668,6 +668,35 @@ TEST(schemas)
     fill_valid(&d, "status.corrected");
     d_u64(&d, "error_ref", 0);
     EXPECT_SCHEMA("status.corrected", &d, "data.error_ref");
+    /* a correction's new value obeys its field's own rule (it was any 256 bytes, cut to
+     * the field's size: a name cut inside a character was then dropped from --json) */
+    static const struct {
+        const char *field, *to;
+        int ok;
+    } corrections[] = {
+        {"status", "validated", 1},         {"status", "lost", 0},
+        {"assignee", "cw.dave", 1},         {"assignee", "Not An Actor", 0},
+        {"date_of_birth", "1990-02-28", 1}, {"date_of_birth", "sometime in the 1990s", 0},
+        {"date_of_birth", "1990-02-30", 0}, {"nationality", "SOM", 1},
+        {"nationality", "gbr", 0},          {"nationality", "GBRX", 0},
+        {"applicant_name", "Ana Lopez", 1}, {"applicant_name", "", 0},
+    };
+    for (size_t i = 0; i < sizeof corrections / sizeof corrections[0]; i++) {
+        fill_valid(&d, "status.corrected");
+        d_str(&d, "field", corrections[i].field);
+        d_str(&d, "to", corrections[i].to);
+        if (corrections[i].ok)
+            EXPECT_VALID("status.corrected", &d);
+        else
+            EXPECT_SCHEMA("status.corrected", &d, "data.to");
+    }
+    char long_name[131];
+    memset(long_name, 'a', 127);
+    memcpy(long_name + 127, "\xc3\xa9", 3); /* 129 bytes: over the name's 128 */
+    fill_valid(&d, "status.corrected");
+    d_str(&d, "field", "applicant_name");
+    d_str(&d, "to", long_name);
+    EXPECT_SCHEMA("status.corrected", &d, "data.to");
     fill_valid(&d, "contact.updated");
     d_del(&d, "email");
     EXPECT_SCHEMA("contact.updated", &d, "email");

@@ -80,6 +80,12 @@ contains "$ERR" "is '1985-03-02'" "correction must name the current value"
 expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
   --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February" --eff 2001-01-01T00:00:00Z
 contains "$ERR" "before the error report it resolves (seq $ERRSEQ" "a correction cannot take effect before its report"
+expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
+  --from 1985-03-02 --to "sometime in the 1980s" --reason "passport"
+contains "$ERR" "data.to must be a date" "a corrected date of birth must be a date"
+expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field assignee \
+  --from cw.ana --to "Not An Actor" --reason "passport"
+contains "$ERR" "data.to must be an actor id" "a corrected assignee must be an actor id"
 expect_exit 0 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
   --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February"
 
