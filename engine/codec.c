@@ -199,8 +199,9 @@ static int valid_case(const char *s, size_t n)
     if (n > DK_CASE_MAX || !dk__utf8_valid(s, n))
         return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+            ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] < 0xa0))
+            return 0; /* C0, DEL, or a C1 control (U+0080..U+009F, UTF-8 c2 80..c2 9f) */
     return 1;
 }
 

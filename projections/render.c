@@ -54,7 +54,11 @@ static void put_word(char *out, size_t cap, size_t *o, const char *s, size_t n)
                 *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "%c", c);
             else if ((u = utf8_len((const unsigned char *)s + i, n - i)) == 0)
                 *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\\x%02x", c);
-            else if (*o + u < cap) { /* whole, or not at all: never half a character */
+            else if (u == 2 && c == 0xc2 && (unsigned char)s[i + 1] < 0xa0) { /* C1 control */
+                *o += (size_t)snprintf(out + *o, *o < cap ? cap - *o : 0, "\\u%04x",
+                                       (unsigned char)s[i + 1]);
+                i++;
+            } else if (*o + u < cap) { /* whole, or not at all: never half a character */
                 memcpy(out + *o, s + i, u);
                 *o += u;
                 out[*o] = 0;

@@ -115,6 +115,16 @@ TEST(encode_rejects_bad_fields)
     ASSERT_ERR(dk_event_encode(&ev, &buf, &len), DK_EDECODE);
     ASSERT_CONTAINS(dk_errmsg(), "case id");
     ev = sample();
+    strcpy(ev.case_id, "C1\xc2\x9b"
+                       "31mRED"); /* U+009B, the 8-bit CSI */
+    ASSERT_ERR(dk_event_encode(&ev, &buf, &len), DK_EDECODE);
+    ASSERT_CONTAINS(dk_errmsg(), "case id");
+    ev = sample();
+    strcpy(ev.case_id, "HO-\xc2\xa0"
+                       "1"); /* U+00A0, past the C1 block: printable */
+    ASSERT_OK(dk_event_encode(&ev, &buf, &len));
+    free(buf);
+    ev = sample();
     ev.v = 2;
     ASSERT_ERR(dk_event_encode(&ev, &buf, &len), DK_EDECODE);
     ASSERT_CONTAINS(dk_errmsg(), "version 2");

@@ -81,8 +81,9 @@ int cli_load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp)
 
 /* Parse a decimal u64 option value; prints a usage error naming `opt`. */
 int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
-/* A path as a JSON string: bytes that are not UTF-8 shown as U+FFFD (a path is bytes). */
-json_t *cli_json_path(const char *path);
+/* Text (a path, or what a view or the ledger holds) as a JSON string that is never left
+ * out: bytes that are not UTF-8 shown as U+FFFD. NULL for NULL, as json_string(). */
+json_t *cli_json_text(const char *s);
 /* Append the comma-separated elements of csv to arr as strings; a usage error (EXIT_USAGE)
  * names an empty or repeated element. */
 int cli_split_list(const char *opt, const char *csv, json_t *arr);

@@ -24,8 +24,8 @@ static int emit(void *ud, const dk_audit_entry *e)
         char roles[128];
         dk_roles_format(s->roles, roles, sizeof roles);
         json_t *so = json_object();
-        json_object_set_new(so, "actor", json_string(s->actor));
-        json_object_set_new(so, "roles", json_string(roles));
+        json_object_set_new(so, "actor", cli_json_text(s->actor));
+        json_object_set_new(so, "roles", cli_json_text(roles));
         json_object_set_new(so, "enrolled", json_boolean(s->enrolled));
         json_object_set_new(so, "signature_valid", json_boolean(s->valid));
         json_array_append_new(signers, so);
@@ -33,20 +33,20 @@ static int emit(void *ud, const dk_audit_entry *e)
     }
     json_t *r = json_object();
     json_object_set_new(r, "seq", json_integer((json_int_t)e->rec->seq));
-    json_object_set_new(r, "recorded_at", json_string(t));
-    json_object_set_new(r, "type", json_string(e->ev.type));
-    json_object_set_new(r, "case", e->ev.case_id[0] ? json_string(e->ev.case_id) : json_null());
-    json_object_set_new(r, "actor", json_string(e->ev.actor));
+    json_object_set_new(r, "recorded_at", cli_json_text(t));
+    json_object_set_new(r, "type", cli_json_text(e->ev.type));
+    json_object_set_new(r, "case", e->ev.case_id[0] ? cli_json_text(e->ev.case_id) : json_null());
+    json_object_set_new(r, "actor", cli_json_text(e->ev.actor));
     if (e->ev.has_eff) {
         dk_time_format(e->ev.eff, t);
-        json_object_set_new(r, "eff", json_string(t));
+        json_object_set_new(r, "eff", cli_json_text(t));
     }
     json_object_set_new(r, "signers", signers);
     json_object_set_new(r, "voided_by",
                         e->voided_by ? json_integer((json_int_t)e->voided_by) : json_null());
     if (e->voided_by) {
-        json_object_set_new(r, "void_reason_code", json_string(e->void_reason_code));
-        json_object_set_new(r, "void_reason", json_string(e->void_reason));
+        json_object_set_new(r, "void_reason_code", cli_json_text(e->void_reason_code));
+        json_object_set_new(r, "void_reason", cli_json_text(e->void_reason));
     }
     if (o->json) {
         json_array_append_new(o->arr, r);

@@ -56,9 +56,9 @@ int cmd_backup(int argc, char **argv)
     dk_hex_encode(h.hash, 32, hash);
     if (json) {
         json_t *o2 = json_object();
-        json_object_set_new(o2, "dest", cli_json_path(pos[0]));
+        json_object_set_new(o2, "dest", cli_json_text(pos[0]));
         json_object_set_new(o2, "seq", json_integer((json_int_t)h.seq));
-        json_object_set_new(o2, "hash", json_string(hash));
+        json_object_set_new(o2, "hash", cli_json_text(hash));
         cli_print_json(o2);
     } else {
         printf("backed up to %s: head seq %llu hash %s\n", pos[0], (unsigned long long)h.seq, hash);
@@ -95,7 +95,7 @@ int cmd_restore(int argc, char **argv)
     }
     if (json) {
         json_t *o2 = json_object();
-        json_object_set_new(o2, "dest", cli_json_path(pos[1]));
+        json_object_set_new(o2, "dest", cli_json_text(pos[1]));
         json_object_set_new(o2, "verified_records", json_integer((json_int_t)rep.checked));
         cli_print_json(o2);
     } else {

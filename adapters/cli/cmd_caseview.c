@@ -41,45 +41,45 @@ static json_t *csv_json(const char *csv)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", csv);
     for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
-        json_array_append_new(arr, json_string(c));
+        json_array_append_new(arr, cli_json_text(c));
     return arr;
 }
 
 static json_t *str_or_null(const char *s)
 {
-    return s[0] ? json_string(s) : json_null();
+    return s[0] ? cli_json_text(s) : json_null();
 }
 
 static json_t *state_json(const char *case_id, const dk_case_state *st, const dk_void *voids,
                           size_t nvoids)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "case", json_string(case_id));
-    json_object_set_new(o, "status", json_string(dk_status_name(st->status)));
+    json_object_set_new(o, "case", cli_json_text(case_id));
+    json_object_set_new(o, "status", cli_json_text(dk_status_name(st->status)));
     json_object_set_new(o, "version", json_integer((json_int_t)st->version));
     json_object_set_new(o, "last_seq", json_integer((json_int_t)st->last_seq));
-    json_object_set_new(o, "case_type", json_string(st->case_type));
-    json_object_set_new(o, "channel", json_string(st->channel));
-    json_object_set_new(o, "received_on", json_string(st->received_on));
+    json_object_set_new(o, "case_type", cli_json_text(st->case_type));
+    json_object_set_new(o, "channel", cli_json_text(st->channel));
+    json_object_set_new(o, "received_on", cli_json_text(st->received_on));
     json_t *a = json_object();
-    json_object_set_new(a, "ref", json_string(st->applicant_ref));
-    json_object_set_new(a, "name", json_string(st->applicant_name));
-    json_object_set_new(a, "date_of_birth", json_string(st->date_of_birth));
-    json_object_set_new(a, "nationality", json_string(st->nationality));
+    json_object_set_new(a, "ref", cli_json_text(st->applicant_ref));
+    json_object_set_new(a, "name", cli_json_text(st->applicant_name));
+    json_object_set_new(a, "date_of_birth", cli_json_text(st->date_of_birth));
+    json_object_set_new(a, "nationality", cli_json_text(st->nationality));
     json_object_set_new(o, "applicant", a);
     json_object_set_new(o, "assignee", str_or_null(st->assignee));
     if (st->decision.has) {
         json_t *d = json_object();
         json_object_set_new(d, "seq", json_integer((json_int_t)st->decision.seq));
-        json_object_set_new(d, "outcome", json_string(st->decision.outcome));
-        json_object_set_new(d, "product_type", json_string(st->decision.product_type));
+        json_object_set_new(d, "outcome", cli_json_text(st->decision.outcome));
+        json_object_set_new(d, "product_type", cli_json_text(st->decision.product_type));
         json_object_set_new(d, "immigration_status", str_or_null(st->decision.immigration_status));
         json_object_set_new(d, "no_recourse_to_public_funds",
                             json_boolean(st->decision.no_recourse_to_public_funds));
         json_object_set_new(d, "conditions", csv_json(st->decision.conditions));
         json_object_set_new(d, "valid_from", str_or_null(st->decision.valid_from));
         json_object_set_new(d, "valid_until", str_or_null(st->decision.valid_until));
-        json_object_set_new(d, "rules_version", json_string(st->decision.rules_version));
+        json_object_set_new(d, "rules_version", cli_json_text(st->decision.rules_version));
         json_object_set_new(o, "decision", d);
     } else {
         json_object_set_new(o, "decision", json_null());
@@ -89,11 +89,11 @@ static json_t *state_json(const char *case_id, const dk_case_state *st, const dk
     if (st->interview.active) {
         char t[DK_TIME_LEN];
         dk_time_format(st->interview.slot_start, t);
-        json_object_set_new(iv, "slot_start", json_string(t));
+        json_object_set_new(iv, "slot_start", cli_json_text(t));
         dk_time_format(st->interview.slot_end, t);
-        json_object_set_new(iv, "slot_end", json_string(t));
-        json_object_set_new(iv, "interviewer", json_string(st->interview.interviewer));
-        json_object_set_new(iv, "location", json_string(st->interview.location));
+        json_object_set_new(iv, "slot_end", cli_json_text(t));
+        json_object_set_new(iv, "interviewer", cli_json_text(st->interview.interviewer));
+        json_object_set_new(iv, "location", cli_json_text(st->interview.location));
     }
     json_object_set_new(iv, "attended", json_integer(st->interview.attended));
     json_object_set_new(iv, "no_shows", json_integer(st->interview.no_shows));
@@ -138,7 +138,7 @@ static int one_case_arg(int argc, char **argv, const char *usage, const char **l
 static json_t *effective_json(const char *date, const dk_effective *e)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "date", json_string(date));
+    json_object_set_new(o, "date", cli_json_text(date));
     json_object_set_new(o, "in_effect", json_boolean(e->in_effect));
     json_object_set_new(o, "decision_seq",
                         e->decision_seq ? json_integer((json_int_t)e->decision_seq) : json_null());
@@ -152,7 +152,7 @@ static json_t *effective_json(const char *date, const dk_effective *e)
     json_object_set_new(o, "ended_seq",
                         e->ended_seq ? json_integer((json_int_t)e->ended_seq) : json_null());
     json_object_set_new(o, "ended_on", str_or_null(e->ended_on));
-    json_object_set_new(o, "why", json_string(e->why));
+    json_object_set_new(o, "why", cli_json_text(e->why));
     return o;
 }
 
@@ -208,7 +208,7 @@ static int show_case(const char *ledger, const char *case_id, int64_t asof, cons
         if (asof != DK_TIME_MAX) {
             char t[DK_TIME_LEN];
             dk_time_format(asof, t);
-            json_object_set_new(o, "as_of", json_string(t));
+            json_object_set_new(o, "as_of", cli_json_text(t));
         }
         if (date)
             json_object_set_new(o, "effective", effective_json(date, &eff));

@@ -92,11 +92,11 @@ int cmd_init(int argc, char **argv)
         dk_hex_encode(h.hash, sizeof h.hash, hash);
         if (json) {
             json_t *o = json_object();
-            json_object_set_new(o, "ledger_id", json_string(id));
-            json_object_set_new(o, "name", json_string(nm));
-            json_object_set_new(o, "admin", json_string(admin));
+            json_object_set_new(o, "ledger_id", cli_json_text(id));
+            json_object_set_new(o, "name", cli_json_text(nm));
+            json_object_set_new(o, "admin", cli_json_text(admin));
             json_object_set_new(o, "seq", json_integer((json_int_t)h.seq));
-            json_object_set_new(o, "hash", json_string(hash));
+            json_object_set_new(o, "hash", cli_json_text(hash));
             cli_print_json(o);
         } else {
             printf("created ledger '%s' (%s) in %s\nadministrator %s, key in %s\n", nm, id, dir,
@@ -130,8 +130,8 @@ int cmd_keygen(int argc, char **argv)
     dk_b64_encode(dk_key_public(key), DK_PUBKEY_BYTES, b64);
     if (json) {
         json_t *o = json_object();
-        json_object_set_new(o, "id", json_string(id));
-        json_object_set_new(o, "pubkey", json_string(b64));
+        json_object_set_new(o, "id", cli_json_text(id));
+        json_object_set_new(o, "pubkey", cli_json_text(b64));
         cli_print_json(o);
     } else {
         printf("%s\n", b64);

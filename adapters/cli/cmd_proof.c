@@ -45,12 +45,12 @@ static json_t *checkpoint_json(const char *note, const uint8_t pk[32])
         return NULL;
     dk_b64_encode(cp.root, 32, b64);
     json_t *o = json_object();
-    json_object_set_new(o, "origin", json_string(cp.origin));
+    json_object_set_new(o, "origin", cli_json_text(cp.origin));
     json_object_set_new(o, "size", json_integer((json_int_t)cp.size));
-    json_object_set_new(o, "root", json_string(b64));
-    json_object_set_new(o, "note", json_string(note));
+    json_object_set_new(o, "root", cli_json_text(b64));
+    json_object_set_new(o, "note", cli_json_text(note));
     if (dk_note_vkey(cp.origin, pk, vkey, sizeof vkey) == 0)
-        json_object_set_new(o, "vkey", json_string(vkey));
+        json_object_set_new(o, "vkey", cli_json_text(vkey));
     return o;
 }
 
@@ -102,7 +102,7 @@ int cmd_checkpoint(int argc, char **argv)
             (err = dk_note_vkey(origin, pk, vkey, sizeof vkey)) == 0) {
             if (json) {
                 json_t *o = json_object();
-                json_object_set_new(o, "vkey", json_string(vkey));
+                json_object_set_new(o, "vkey", cli_json_text(vkey));
                 cli_print_json(o);
             } else {
                 printf("%s\n", vkey);
@@ -147,7 +147,7 @@ static json_t *hashes_json(uint8_t proof[][32], size_t n)
     for (size_t i = 0; i < n; i++) {
         char b64[64];
         dk_b64_encode(proof[i], 32, b64);
-        json_array_append_new(arr, json_string(b64));
+        json_array_append_new(arr, cli_json_text(b64));
     }
     return arr;
 }
@@ -222,7 +222,7 @@ int cmd_prove(int argc, char **argv)
         dk_b64_encode(leaf, 32, b64);
         json_object_set_new(o, "leaf_index", json_integer((json_int_t)(a - 1)));
         json_object_set_new(o, "tree_size", json_integer((json_int_t)b));
-        json_object_set_new(o, "leaf_hash", json_string(b64));
+        json_object_set_new(o, "leaf_hash", cli_json_text(b64));
     } else {
         json_object_set_new(o, "old_size", json_integer((json_int_t)a));
         json_object_set_new(o, "new_size", json_integer((json_int_t)b));
@@ -401,11 +401,11 @@ int cmd_proof(int argc, char **argv)
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "ok", json_boolean(err == 0));
-        json_object_set_new(o, "proof", json_string(what));
-        json_object_set_new(o, "origin", json_string(cp.origin));
+        json_object_set_new(o, "proof", cli_json_text(what));
+        json_object_set_new(o, "origin", cli_json_text(cp.origin));
         json_object_set_new(o, "size", json_integer((json_int_t)cp.size));
         if (err)
-            json_object_set_new(o, "reason", json_string(dk_errmsg()));
+            json_object_set_new(o, "reason", cli_json_text(dk_errmsg()));
         cli_print_json(o);
     } else if (err == 0) {
         printf("ok: %s proof verifies against %s at size %llu\n", what, cp.origin,

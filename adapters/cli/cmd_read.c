@@ -170,8 +170,8 @@ int cmd_head(int argc, char **argv)
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "seq", json_integer((json_int_t)h.seq));
-        json_object_set_new(o, "hash", json_string(hash));
-        json_object_set_new(o, "recorded_at", json_string(t));
+        json_object_set_new(o, "hash", cli_json_text(hash));
+        json_object_set_new(o, "recorded_at", cli_json_text(t));
         cli_print_json(o);
     } else {
         printf("seq %llu\nhash %s\nrecorded_at %s\n", (unsigned long long)h.seq, hash, t);
@@ -269,7 +269,7 @@ int cmd_verify(int argc, char **argv)
         json_object_set_new(o, "cases", json_integer((json_int_t)rep.cases));
         if (!rep.ok) {
             json_object_set_new(o, "seq", json_integer((json_int_t)rep.seq));
-            json_object_set_new(o, "reason", json_string(rep.reason));
+            json_object_set_new(o, "reason", cli_json_text(rep.reason));
         }
         cli_print_json(o);
     } else if (rep.ok) {

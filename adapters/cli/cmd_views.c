@@ -274,8 +274,8 @@ static int print_statuses(const dk_view_status *st, int json)
                                                             : "behind";
         if (json) {
             json_t *o = json_object();
-            json_object_set_new(o, "view", json_string(s->name));
-            json_object_set_new(o, "state", json_string(state));
+            json_object_set_new(o, "view", cli_json_text(s->name));
+            json_object_set_new(o, "state", cli_json_text(state));
             json_object_set_new(o, "live", json_boolean(s->live));
             json_object_set_new(o, "version", json_integer(s->version));
             json_object_set_new(o, "code_version", json_integer(s->code_version));
@@ -285,7 +285,7 @@ static int print_statuses(const dk_view_status *st, int json)
             json_object_set_new(o, "lag", json_integer((json_int_t)s->lag));
             json_object_set_new(o, "lag_ms", json_real((double)s->lag_us / 1000.0));
             json_object_set_new(o, "entries", json_integer((json_int_t)s->entries));
-            json_object_set_new(o, "digest", json_string(dg));
+            json_object_set_new(o, "digest", cli_json_text(dg));
             json_array_append_new(arr, o);
         } else {
             printf("%-12s %-8s %7u %10llu %10llu %8llu %10.1f %9llu  %s\n", s->name, state,
@@ -343,10 +343,10 @@ static void on_diff(void *ud, const char *view, const char *key, const char *sto
     diff_ctx *d = ud;
     if (d->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "view", json_string(view));
-        json_object_set_new(o, "key", json_string(key));
-        json_object_set_new(o, "stored", stored ? json_string(stored) : json_null());
-        json_object_set_new(o, "fresh", fresh ? json_string(fresh) : json_null());
+        json_object_set_new(o, "view", cli_json_text(view));
+        json_object_set_new(o, "key", cli_json_text(key));
+        json_object_set_new(o, "stored", stored ? cli_json_text(stored) : json_null());
+        json_object_set_new(o, "fresh", fresh ? cli_json_text(fresh) : json_null());
         json_array_append_new(d->arr, o);
         return;
     }
@@ -365,8 +365,8 @@ static int on_row(void *ud, const char *key, const char *value)
     dump_ctx *d = ud;
     if (d->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "key", json_string(key));
-        json_object_set_new(o, "value", json_string(value));
+        json_object_set_new(o, "key", cli_json_text(key));
+        json_object_set_new(o, "value", cli_json_text(value));
         json_array_append_new(d->arr, o);
     } else {
         printf("%s%s%s\n", key, value[0] ? "  " : "", value);
@@ -465,7 +465,7 @@ int cmd_views(int argc, char **argv)
                 json_t *dmg = json_array();
                 for (int i = 0; i < DK_VIEW_COUNT; i++)
                     if (rep.damaged & (1u << i))
-                        json_array_append_new(dmg, json_string(dk_view_name(i)));
+                        json_array_append_new(dmg, cli_json_text(dk_view_name(i)));
                 json_object_set_new(r, "damaged", dmg);
                 json_object_set_new(r, "diffs", d.arr);
                 cli_print_json(r);
@@ -495,7 +495,7 @@ int cmd_views(int argc, char **argv)
             rc = cli_dk_fail(err, "cannot read the view");
         } else if (json) {
             json_t *r = json_object();
-            json_object_set_new(r, "view", json_string(name));
+            json_object_set_new(r, "view", cli_json_text(name));
             json_object_set_new(r, "as_of_seq", json_integer((json_int_t)as_of));
             json_object_set_new(r, "entries", d.arr);
             cli_print_json(r);
@@ -697,16 +697,16 @@ int cmd_project(int argc, char **argv)
 static json_t *summary_json(const dk_case_summary *c)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "case", json_string(c->case_id));
-    json_object_set_new(o, "status", json_string(c->status));
-    json_object_set_new(o, "case_type", json_string(c->case_type));
-    json_object_set_new(o, "received_on", json_string(c->received_on));
-    json_object_set_new(o, "assignee", c->assignee[0] ? json_string(c->assignee) : json_null());
+    json_object_set_new(o, "case", cli_json_text(c->case_id));
+    json_object_set_new(o, "status", cli_json_text(c->status));
+    json_object_set_new(o, "case_type", cli_json_text(c->case_type));
+    json_object_set_new(o, "received_on", cli_json_text(c->received_on));
+    json_object_set_new(o, "assignee", c->assignee[0] ? cli_json_text(c->assignee) : json_null());
     json_object_set_new(o, "version", json_integer((json_int_t)c->version));
-    json_object_set_new(o, "outcome", c->outcome[0] ? json_string(c->outcome) : json_null());
-    json_object_set_new(o, "conditions", json_string(c->conditions));
+    json_object_set_new(o, "outcome", c->outcome[0] ? cli_json_text(c->outcome) : json_null());
+    json_object_set_new(o, "conditions", cli_json_text(c->conditions));
     json_object_set_new(o, "interview_at",
-                        c->interview_at[0] ? json_string(c->interview_at) : json_null());
+                        c->interview_at[0] ? cli_json_text(c->interview_at) : json_null());
     json_object_set_new(o, "open_errors", json_integer(c->open_errors));
     return o;
 }
@@ -735,9 +735,9 @@ static int on_queue(void *ud, const dk_queue_item *it)
     q->n++;
     if (q->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "case", json_string(it->case_id));
-        json_object_set_new(o, "received_on", json_string(it->received_on));
-        json_object_set_new(o, "status", json_string(it->status));
+        json_object_set_new(o, "case", cli_json_text(it->case_id));
+        json_object_set_new(o, "received_on", cli_json_text(it->received_on));
+        json_object_set_new(o, "status", cli_json_text(it->status));
         json_array_append_new(q->arr, o);
     } else {
         printf("%s  %-20s %s\n", it->received_on, it->case_id, it->status);
@@ -754,12 +754,12 @@ static int on_slot(void *ud, const dk_diary_slot *s)
     q->n++;
     if (q->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "start", json_string(a));
-        json_object_set_new(o, "end", json_string(b));
-        json_object_set_new(o, "interviewer", json_string(s->interviewer));
-        json_object_set_new(o, "case", json_string(s->case_id));
-        json_object_set_new(o, "location", json_string(s->location));
-        json_object_set_new(o, "state", json_string(s->state));
+        json_object_set_new(o, "start", cli_json_text(a));
+        json_object_set_new(o, "end", cli_json_text(b));
+        json_object_set_new(o, "interviewer", cli_json_text(s->interviewer));
+        json_object_set_new(o, "case", cli_json_text(s->case_id));
+        json_object_set_new(o, "location", cli_json_text(s->location));
+        json_object_set_new(o, "state", cli_json_text(s->state));
         json_array_append_new(q->arr, o);
     } else {
         printf("%.5s-%.5s  %-16s %-20s %-9s %s\n", a + 11, b + 11, s->interviewer, s->case_id,
@@ -778,10 +778,10 @@ static int on_error_item(void *ud, const dk_error_item *e)
     if (q->json) {
         json_t *o = json_object();
         json_object_set_new(o, "report_seq", json_integer((json_int_t)e->report_seq));
-        json_object_set_new(o, "case", json_string(e->case_id));
+        json_object_set_new(o, "case", cli_json_text(e->case_id));
         json_object_set_new(o, "open", json_boolean(e->open));
-        json_object_set_new(o, "reported_at", json_string(a));
-        json_object_set_new(o, "resolved_at", e->open ? json_null() : json_string(b));
+        json_object_set_new(o, "reported_at", cli_json_text(a));
+        json_object_set_new(o, "resolved_at", e->open ? json_null() : cli_json_text(b));
         json_object_set_new(o, "resolved_by_seq",
                             e->open ? json_null() : json_integer((json_int_t)e->resolved_by));
         json_object_set_new(o, "resolve_seconds",
@@ -802,7 +802,7 @@ static void print_result(const char *what, const char *arg, qctx *q, uint64_t as
     if (!q->json)
         return;
     json_t *r = json_object();
-    json_object_set_new(r, what, json_string(arg));
+    json_object_set_new(r, what, cli_json_text(arg));
     json_object_set_new(r, "as_of_seq", json_integer((json_int_t)as_of));
     json_object_set_new(r, "count", json_integer((json_int_t)q->n));
     json_object_set_new(r, "items", q->arr);
@@ -1004,11 +1004,12 @@ int cmd_report(int argc, char **argv)
         rc = cli_dk_fail(err, "cannot read the stats view");
     } else if (json) {
         json_t *r = json_object();
-        json_object_set_new(r, "case_type", json_string(rq.case_type));
-        json_object_set_new(r, "outcome", json_string(rq.outcome));
-        json_object_set_new(r, "condition", rq.condition ? json_string(rq.condition) : json_null());
-        json_object_set_new(r, "from", json_string(rq.from));
-        json_object_set_new(r, "to", json_string(rq.to));
+        json_object_set_new(r, "case_type", cli_json_text(rq.case_type));
+        json_object_set_new(r, "outcome", cli_json_text(rq.outcome));
+        json_object_set_new(r, "condition",
+                            rq.condition ? cli_json_text(rq.condition) : json_null());
+        json_object_set_new(r, "from", cli_json_text(rq.from));
+        json_object_set_new(r, "to", cli_json_text(rq.to));
         json_object_set_new(r, "count", json_integer((json_int_t)res.count));
         json_object_set_new(r, "lookups", json_integer((json_int_t)res.lookups));
         json_object_set_new(r, "as_of_seq", json_integer((json_int_t)as_of));

@@ -13,17 +13,27 @@
 
 /* An error is one line: control bytes from the input it quotes (a newline in a date, an
  * escape sequence in a name) are written \xNN, not passed to the terminal or log. */
+static size_t utf8_seq(const unsigned char *p, size_t n);
+
 static int vfail(int code, const char *fmt, va_list ap)
 {
     char msg[4 * DK_ERRMSG_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
     fputs("docket: ", stderr);
-    for (const char *p = msg; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c < 0x20 || c == 0x7f)
-            fprintf(stderr, "\\x%02x", c);
-        else
-            fputc(c, stderr);
+    /* control characters (C0, DEL and C1) and bytes that are not UTF-8 as \xNN: a message
+     * quoting input never drives the terminal */
+    size_t n = strlen(msg);
+    for (size_t i = 0; i < n;) {
+        const unsigned char *p = (const unsigned char *)msg + i;
+        size_t k = p[0] < 0x80 ? 1 : utf8_seq(p, n - i);
+        int control = p[0] < 0x20 || p[0] == 0x7f || (k == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+        if (k == 0 || control) {
+            for (size_t j = 0; j < (k ? k : 1); j++)
+                fprintf(stderr, "\\x%02x", p[j]);
+        } else {
+            fwrite(p, 1, k, stderr);
+        }
+        i += k ? k : 1;
     }
     fputc('\n', stderr);
     return code;
@@ -218,12 +228,15 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return j ? len : 0;
 }
 
-json_t *cli_json_path(const char *path)
+json_t *cli_json_text(const char *path)
 {
+    if (path == NULL)
+        return NULL;
     json_t *j = json_string(path);
     if (j)
         return j;
-    /* a path is bytes: those that are not UTF-8 shown as U+FFFD, never left out */
+    /* bytes that are not UTF-8 (a path's, or a damaged view's) shown as U+FFFD, never left
+     * out: json_string() refuses them, and json_object_set_new() then drops the key */
     size_t n = strlen(path), o = 0;
     char *out = malloc(3 * n + 1);
     if (out == NULL)
@@ -456,9 +469,9 @@ json_t *cli_record_json(const dk_record *rec)
     json_object_set_new(o, "recorded_at", time_json(rec->recorded_at));
     json_object_set_new(o, "hash", hex_json(hash, sizeof hash));
     json_object_set_new(o, "prev", hex_json(rec->prev, sizeof rec->prev));
-    json_object_set_new(o, "type", json_string(ev.type));
-    json_object_set_new(o, "case", json_string(ev.case_id));
-    json_object_set_new(o, "actor", json_string(ev.actor));
+    json_object_set_new(o, "type", cli_json_text(ev.type));
+    json_object_set_new(o, "case", cli_json_text(ev.case_id));
+    json_object_set_new(o, "actor", cli_json_text(ev.actor));
     json_object_set_new(o, "at", time_json(ev.at));
     if (ev.has_eff)
         json_object_set_new(o, "eff", time_json(ev.eff));
@@ -471,7 +484,7 @@ json_t *cli_record_json(const dk_record *rec)
         char b64[128];
         dk_b64_encode(rec->sigs[i].sig, DK_SIG_BYTES, b64);
         json_t *s = json_object();
-        json_object_set_new(s, "actor", json_string(rec->sigs[i].actor));
+        json_object_set_new(s, "actor", cli_json_text(rec->sigs[i].actor));
         json_object_set_new(s, "sig", json_string(b64));
         json_array_append_new(sigs, s);
     }

@@ -54,6 +54,11 @@ contains "$ERR" "has byte 0xff at position 2" "a caseworker id with a byte no ac
 expect_exit 2 "$D" diary $'2019-02-01\n\e[31m' # an error is one line, control bytes shown
 contains "$ERR" "'2019-02-01\\x0a\\x1b[31m' is not a date" "control bytes in an error are written \\xNN"
 equals "$(printf '%s' "$ERR" | wc -l)" "0" "an error quoting a newline is still one line"
+expect_exit 2 "$D" diary $'\xc2\x9b31m\xff' # C1 controls (U+009B, the 8-bit CSI), non-UTF-8
+contains "$ERR" "'\\xc2\\x9b31m\\xff' is not a date" "C1 controls and stray bytes in an error are written \\xNN"
+expect_exit 1 "$D" case open $'C1\xc2\x9b31mRED' $(K cw.ana) --type visa --channel online \
+  --received-on 2019-01-01 --ref P --name N --dob 1985-03-02 --nationality SOM
+contains "$ERR" "case id is not" "a case id with a C1 control is refused"
 expect_exit 2 "$D" queue 'cw ana'
 contains "$ERR" "has byte 0x20 at position 2" "a caseworker id with a space is refused"
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "a refused query built the views"
@@ -263,6 +268,14 @@ contains "$ERR" "views rebuild --fresh: the old store is kept, not opened" "--fr
 equals "$(ls -d "$DOCKET_LEDGER"/views.damaged-* | wc -l)" "2" "a second store set aside"
 expect_exit 0 "$D" views check
 expect_exit 2 "$D" views check --fresh
+# a C1 control in text (U+009B, the 8-bit CSI) is written \u009b in dumps and checks
+open_case C1-1 visa 2019-01-20
+expect_exit 0 "$D" case status-change C1-1 $(K cw.ana) --to validated --reason ok
+expect_exit 0 "$D" interview book C1-1 $(K cw.ana) --start 2019-02-02T10:00:00Z \
+  --end 2019-02-02T11:00:00Z --location $'room \xc2\x9b4' --interviewer sc.ben
+expect_exit 0 "$D" views dump diary
+contains "$OUT" 'location="room \u009b4"' "a C1 control in a dump is escaped"
+case "$OUT" in *$'\xc2\x9b'*) fail "a dump wrote a raw C1 control" ;; *) ok ;; esac
 # a ledger cut short: damage (exit 3), for verify as for the rest
 cp -a "$DOCKET_LEDGER" "$T/cut" && truncate -s 8192 "$T/cut/data.mdb"
 expect_exit 3 "$D" verify --ledger "$T/cut"
