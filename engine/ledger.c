@@ -1349,6 +1349,25 @@ static int read_head(dk_ledger *lg, dk_head *out, int checked)
     return rc;
 }
 
+int dk_ledger_file_current(dk_ledger *lg)
+{
+    const char *dir = NULL;
+    mdb_filehandle_t fd;
+    struct stat open_st, path_st;
+    if (mdb_env_get_path(lg->env, &dir) != 0 || mdb_env_get_fd(lg->env, &fd) != 0 ||
+        fstat(fd, &open_st) != 0)
+        return dk__fail(DK_EIO, "cannot tell which file this ledger handle has open");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (stat(path, &path_st) == 0 && path_st.st_dev == open_st.st_dev &&
+        path_st.st_ino == open_st.st_ino)
+        return 0;
+    return dk__fail(DK_ECLOSED,
+                    "'%s' is no longer the ledger file this handle opened (moved, removed, or "
+                    "replaced by a restore): open the ledger again to follow it",
+                    path);
+}
+
 int dk_ledger_head(dk_ledger *lg, dk_head *out)
 {
     return read_head(lg, out, 1);

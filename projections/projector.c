@@ -58,8 +58,9 @@ static void on_idle(uv_idle_t *h)
 {
     dk_projector *pj = h->data;
     /* Another process's `views rebuild` may have moved the store aside (damage) and made a
-     * new one, which this handle does not write: say so once and step no more (the timer
-     * wakes this even with no appends, so it is seen within poll_ms). */
+     * new one, which this handle does not write, or a restored ledger may have been moved
+     * into place: say so once and step no more (the timer wakes this even with no appends,
+     * so it is seen within poll_ms). */
     if (dk__views_store_current(pj->vw) != 0) {
         pj->moved = 1;
         pj->idling = 0;
@@ -78,9 +79,12 @@ static void on_idle(uv_idle_t *h)
         return; /* the timer tries again */
     }
     dk_head head;
-    if (dk_ledger_head(pj->lg, &head) == 0)
+    /* from 1 to 0 with more to do: the step was redone before it read the views' seq */
+    int known = b.from_seq > 1 || b.to_seq >= b.from_seq || !b.more;
+    if (known && dk_ledger_head(pj->lg, &head) == 0)
         pj->lag = head.seq > b.to_seq ? head.seq - b.to_seq : 0;
-    pj->seq = b.to_seq;
+    if (known)
+        pj->seq = b.to_seq;
     if (b.to_seq >= b.from_seq) {
         pj->batches++;
         pj->records += b.to_seq - b.from_seq + 1;

@@ -151,6 +151,12 @@ static int put_str(MDB_txn *txn, MDB_dbi dbi, const char *k, const void *v, size
 
 int dk__views_store_current(const dk_views *vw)
 {
+    /* a ledger replaced under these views (a restore moved into place) is no more theirs:
+     * stepping on would write the old file's records into views the new one's rebuild
+     * repaired (the views' own check reads the head through this stale handle) */
+    int rc = dk_ledger_file_current(vw->lg);
+    if (rc)
+        return rc;
     char data[4300];
     struct stat st;
     snprintf(data, sizeof data, "%s/views/data.mdb", vw->dir);

@@ -260,6 +260,8 @@ int dk_views_step(dk_views *vw, dk_views_batch *b)
     if (b == NULL)
         b = &dummy;
     memset(b, 0, sizeof *b);
+    b->from_seq = 1; /* none applied (to < from), also when the step stops before it knows
+                        where the views are (a full map: REDO) */
     int rc = dk__ensure_map(vw);
     if (rc)
         return rc;

@@ -136,9 +136,10 @@ struct dk_views {
     uint64_t store_dev, store_ino; /* the views store file this handle opened */
 };
 
-/* 0 while LEDGER_DIR/views/data.mdb is still the file these views opened; DK_ECLOSED
- * (message set) once it was moved aside or replaced by another process's rebuild, or
- * removed: whatever is written through this handle is then lost. */
+/* 0 while LEDGER_DIR/views/data.mdb is still the file these views opened, and the
+ * ledger's data.mdb the file its handle opened; DK_ECLOSED (message set) once either was
+ * moved aside or replaced (another process's rebuild, a restore moved into place), or
+ * removed: whatever is written through these handles is then lost, or wrong. */
 int dk__views_store_current(const dk_views *vw);
 
 /* The ledger's head as these views see it: capped at `upto`. */

@@ -1435,6 +1435,30 @@ static void moved_stop(uv_timer_t *t)
     dk_projector_stop(m->pj, NULL, NULL);
 }
 
+/* A restored ledger moved into place under open views (helper-53's review: a follower
+ * went on applying the old file's records, over views a rebuild had just repaired). */
+TEST(views_whose_ledger_file_was_replaced_say_so)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_ledger_file_current(w.lg));
+    ASSERT_OK(dk__views_store_current(vw));
+    char data[512], old[512], cmd[1200];
+    snprintf(data, sizeof data, "%s/data.mdb", w.dir);
+    snprintf(old, sizeof old, "%s/data.mdb.old", w.dir);
+    ASSERT_EQ(rename(data, old), 0);
+    ASSERT_ERR(dk_ledger_file_current(w.lg), DK_ECLOSED); /* removed */
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", old, data);
+    ASSERT_EQ(system(cmd), 0); /* the same bytes, another file: a restore moved in */
+    ASSERT_ERR(dk__views_store_current(vw), DK_ECLOSED);
+    ASSERT_CONTAINS(dk_errmsg(), "is no longer the ledger file this handle opened");
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 TEST(a_projector_whose_store_was_set_aside_says_so_and_stops_writing)
 {
     world w;
@@ -4613,7 +4637,7 @@ TH_MAIN(
                                                                                     corruption_is_named_and_repaired)
                                                                                     TH_ENTRY(
                                                                                         rebuild_names_a_flipped_bit_in_a_data_map)
-                                                                                        TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
+                                                                                        TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
                                                                                             TH_ENTRY(
                                                                                                 full_map_at_a_rebuilds_later_bulk_step)
                                                                                                 TH_ENTRY(

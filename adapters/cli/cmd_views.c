@@ -541,7 +541,8 @@ static void on_stopped(void *ud)
     if (f->reopen && !f->signalled) {
         f->reopen = 0;
         vclose(f->o);
-        fprintf(stderr, "docket: the views store was replaced; following the new one\n");
+        fprintf(stderr, "docket: the ledger or its views store was replaced; following the new "
+                        "one\n");
         if ((f->rc = vopen_all(f->ledger, f->batch, 0, OPEN_CREATE, f->o)) == EXIT_OK &&
             (f->rc = start_projector(f)) == EXIT_OK)
             return;

@@ -102,6 +102,10 @@ typedef struct dk_head {
 } dk_head;
 
 int dk_ledger_head(dk_ledger *lg, dk_head *out);
+/* 0 if the directory this handle opened still holds, as data.mdb, the file the handle
+ * has open; DK_ECLOSED, naming it, if that file was moved, removed or replaced (a
+ * restore moved into place): a long-running reader then opens the ledger again. */
+int dk_ledger_file_current(dk_ledger *lg);
 /* The exact record bytes at `seq`, malloc'd (caller frees). DK_ENOTFOUND if absent. */
 int dk_ledger_get(dk_ledger *lg, uint64_t seq, uint8_t **raw, size_t *len);
 /* The last seq recorded at or before `t` (0 if none). Binary search. */

@@ -228,6 +228,28 @@ expect_exit 3 "$D" views check
 contains "$ERR" "built from records this ledger does not hold" "check names them"
 expect_exit 0 "$D" views rebuild
 expect_exit 0 "$D" views check
+# a follower whose ledger is replaced under it (a restore moved into place) does not write
+# the old file's records into the views: it opens the new ledger, whose views these are
+# not, and stops with exit 3 until they are rebuilt (it went on following the old file)
+expect_exit 0 "$D" backup "$T/bk2"
+"$D" project --follow --poll-ms 50 >"$T/follow5.out" 2>"$T/follow5.err" &
+FOLLOWER=$!
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "after the second backup"
+caught_up || fail "the follower caught up before the ledger was replaced"
+expect_exit 0 "$D" restore "$T/bk2" "$T/restored2"
+kill -STOP "$FOLLOWER" # the two moves are not one step: it must not look in between
+mv "$DOCKET_LEDGER" "$T/replaced" && mv "$T/restored2" "$DOCKET_LEDGER" &&
+  mv "$T/replaced/views" "$DOCKET_LEDGER/views"
+kill -CONT "$FOLLOWER"
+for i in $(seq 1 300); do kill -0 "$FOLLOWER" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$FOLLOWER" 2>/dev/null && { fail "the follower went on after its ledger was replaced"; kill -KILL "$FOLLOWER"; }
+wait "$FOLLOWER"
+equals "$?" 3 "a follower whose ledger was replaced stops: the views are not the new one's"
+contains "$(cat "$T/follow5.err")" "is no longer the ledger file this handle opened" \
+  "the follower says its ledger was replaced"
+contains "$(cat "$T/follow5.err")" "rebuild the views" "and how to go on"
+expect_exit 0 "$D" views rebuild
+expect_exit 0 "$D" views check
 # asof's scratch views are removed even when its reader goes away early: more output
 # than a pipe's buffer, so the write that meets the closed pipe (SIGPIPE) comes while
 # the scratch views are open
