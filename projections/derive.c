@@ -163,6 +163,9 @@ static void day_of(int64_t us, char day[11])
     day[10] = 0;
 }
 
+/* day NUL start(8) interviewer NUL case NUL booking seq(8): the booking's seq keeps two
+ * bookings of one slot apart (the same slot booked again after an attended interview
+ * used to overwrite it, and its cancellation then dropped both). */
 static size_t diary_key(uint8_t *k, const char *case_id, const struct dk_interview *iv)
 {
     char day[11];
@@ -179,7 +182,10 @@ static size_t diary_key(uint8_t *k, const char *case_id, const struct dk_intervi
     k[o++] = 0;
     l = strlen(case_id);
     memcpy(k + o, case_id, l);
-    return o + l;
+    o += l;
+    k[o++] = 0;
+    dk_put_be64(k + o, iv->seq);
+    return o + 8;
 }
 
 static void diary_val(tuple *t, const struct dk_interview *iv, const char *state)

@@ -344,8 +344,12 @@ static int d_one(void *ctx, const MDB_val *k, const MDB_val *v)
         return 0;
     size_t il = (size_t)(z - rest);
     memcpy(s.interviewer, rest, il < DK_ACTOR_MAX ? il : DK_ACTOR_MAX);
-    size_t cl = n - il - 1;
+    size_t cl = n - il - 1; /* the case, NUL, the booking's seq */
+    if (cl < 9 || z[cl - 8] != 0)
+        return 0;
+    cl -= 9;
     memcpy(s.case_id, z + 1, cl < DK_CASE_MAX ? cl : DK_CASE_MAX);
+    s.booked_at = dk_get_be64((const uint8_t *)z + 1 + cl + 1);
     dk__tup_get(v->mv_data, v->mv_size, 1, f, sizeof f);
     if (dk_time_parse(f, &s.end) != 0)
         s.end = 0;

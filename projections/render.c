@@ -106,14 +106,16 @@ void dk__render_key(int view, const uint8_t *k, size_t klen, char *out, size_t c
 {
     size_t o = 0;
     out[0] = 0;
-    if (view == DK_VIEW_DIARY && klen >= 19) {
+    uint64_t booked_at = 0; /* a diary key ends NUL, then the booking's seq */
+    if (view == DK_VIEW_DIARY && klen >= 19 + 9 && k[klen - 9] == 0) {
         char t[DK_TIME_LEN];
         put_word(out, cap, &o, (const char *)k, 10);
         dk_time_format((int64_t)(dk_get_be64(k + 11) ^ (1ull << 63)), t);
         put_sep(out, cap, &o);
         put_word(out, cap, &o, t, strlen(t));
+        booked_at = dk_get_be64(k + klen - 8);
         k += 19;
-        klen -= 19;
+        klen -= 19 + 9;
     } else if (view == DK_VIEW_ERRORS && klen == 9) {
         snprintf(out, cap, "%s %llu", k[0] == 'o' ? "open" : "resolved",
                  (unsigned long long)dk_get_be64(k + 1));
@@ -130,6 +132,8 @@ void dk__render_key(int view, const uint8_t *k, size_t klen, char *out, size_t c
         k += n + 1;
         klen -= n + 1;
     }
+    if (booked_at && o < cap)
+        snprintf(out + o, cap - o, " booked_at=%llu", (unsigned long long)booked_at);
 }
 
 static const char *const status_fields[] = {

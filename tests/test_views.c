@@ -394,11 +394,11 @@ static const char want_by_status[] = "decided AS-1\n"
 static const char want_queue[] = "carol 2019-01-10 AS-1  status=decided\n"
                                  "carol 2019-01-20 AS-2  status=decided\n"
                                  "sam 2019-02-01 VI-1  status=interview_scheduled\n";
-static const char want_diary[] =
-    "2019-02-04 2019-02-04T09:00:00.000000Z ivan AS-1  until=2019-02-04T10:00:00.000000Z "
-    "location=Croydon state=attended\n"
-    "2019-02-05 2019-02-05T14:00:00.000000Z ivan VI-1  until=2019-02-05T15:00:00.000000Z "
-    "location=Croydon state=booked\n";
+static const char want_diary[] = /* booked_at: the slot's booking or move (9, 26) */
+    "2019-02-04 2019-02-04T09:00:00.000000Z ivan AS-1 booked_at=9  "
+    "until=2019-02-04T10:00:00.000000Z location=Croydon state=attended\n"
+    "2019-02-05 2019-02-05T14:00:00.000000Z ivan VI-1 booked_at=26  "
+    "until=2019-02-05T15:00:00.000000Z location=Croydon state=booked\n";
 static const char want_stats[] = "2019 asylum granted *  count=2\n"
                                  "2019 asylum granted no_recourse_to_public_funds  count=1\n"
                                  "2019 asylum granted permission_to_work  count=2\n"
@@ -1226,7 +1226,7 @@ TEST(version_change_rebuilds)
     ASSERT_OK(dk_views_status(vw, st));
     ASSERT_EQ(st[DK_VIEW_DIARY].live, 1);
     ASSERT_EQ(st[DK_VIEW_DIARY].version, st[DK_VIEW_DIARY].code_version);
-    ASSERT_EQ(st[DK_VIEW_DIARY].version, 2);
+    ASSERT_EQ(st[DK_VIEW_DIARY].version, 3);
     ASSERT(st[DK_VIEW_DIARY].gen != g);
     expect_golden(vw);
     expect_intact(vw);
@@ -1433,6 +1433,38 @@ static void moved_stop(uv_timer_t *t)
     moved_ctx *m = t->data;
     uv_close((uv_handle_t *)t, NULL);
     dk_projector_stop(m->pj, NULL, NULL);
+}
+
+/* A slot booked again after its interview was attended, then that booking cancelled
+ * (helper-52's review): the attended interview stays in the diary. Its key was (day,
+ * start, interviewer, case), so the second booking overwrote it and the cancellation
+ * dropped it. */
+TEST(a_slot_booked_twice_keeps_both_bookings_in_the_diary)
+{
+    world w;
+    world_open(&w);
+    ASSERT_EQ(open_case(&w, "RB-1", "asylum", "2025-04-01", w.carol), 5);
+    assign(&w, "RB-1", "carol");                                                   /* 6 */
+    status_to(&w, "RB-1", "validated", w.carol);                                   /* 7 */
+    book(&w, "RB-1", w.carol, "2025-05-05T09:00:00Z", "2025-05-05T11:00:00Z");     /* 8 */
+    PUT(&w, "RB-1", "interview.attended", w.carol, NULL, NULL, S_("notes", "ok")); /* 9 */
+    book(&w, "RB-1", w.carol, "2025-05-05T09:00:00Z", "2025-05-05T11:00:00Z");     /* 10 */
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    expect_view(vw, "diary",
+                "2025-05-05 2025-05-05T09:00:00.000000Z ivan RB-1 booked_at=8  "
+                "until=2025-05-05T11:00:00.000000Z location=Croydon state=attended\n"
+                "2025-05-05 2025-05-05T09:00:00.000000Z ivan RB-1 booked_at=10  "
+                "until=2025-05-05T11:00:00.000000Z location=Croydon state=booked\n");
+    PUT(&w, "RB-1", "interview.cancelled", w.carol, NULL, NULL, S_("reason", "dup")); /* 11 */
+    ASSERT_OK(dk_views_sync(vw));
+    expect_view(vw, "diary",
+                "2025-05-05 2025-05-05T09:00:00.000000Z ivan RB-1 booked_at=8  "
+                "until=2025-05-05T11:00:00.000000Z location=Croydon state=attended\n");
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
 }
 
 /* A restored ledger moved into place under open views (helper-53's review: a follower
@@ -4595,69 +4627,60 @@ TEST(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
 }
 
 TH_MAIN(
-    TH_ENTRY(a_start_time_not_read_once_is_read_again) TH_ENTRY(
-        an_unsharing_process_does_not_take_its_childrens_offset_off) TH_ENTRY(a_live_owner_in_another_time_namespace_keeps_its_rebuild)
-        TH_ENTRY(a_handle_out_of_descriptors_still_hands_its_rebuild_back) TH_ENTRY(
-            rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(rebuild_of_a_ledger_whose_actor_history_is_empty)
-            TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record) TH_ENTRY(
-                rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed)
-                TH_ENTRY(a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(
-                    chain_fingerprints_hold_in_any_order_and_catch_any_break) TH_ENTRY(chain_field_products_equal_a_reference)
-                    TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(
-                        rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it)
-                        TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed) TH_ENTRY(
-                            a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower)
-                            TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(
-                                a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one)
-                                TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(
-                                    a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others)
-                                    TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(
-                                        a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next)
-                                        TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(
-                                            a_check_of_foreign_views_leaves_their_dead_rebuild)
-                                            TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(
-                                                views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view)
-                                                TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(
-                                                    check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
-                                                    TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
-                                                        a_failed_adoption_leaves_the_build_to_others)
-                                                        TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(
-                                                            ledger_map_grown_past_reach_is_an_error)
-                                                            TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(
-                                                                full_map_when_a_check_drops_its_scratch)
-                                                                TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(
-                                                                    golden_incremental_record_by_record)
-                                                                    TH_ENTRY(
-                                                                        golden_incremental_in_odd_batches)
-                                                                        TH_ENTRY(golden_queries) TH_ENTRY(
-                                                                            undo_is_honoured_incrementally)
-                                                                            TH_ENTRY(
-                                                                                truncated_store_is_named_not_read)
+    TH_ENTRY(a_start_time_not_read_once_is_read_again) TH_ENTRY(an_unsharing_process_does_not_take_its_childrens_offset_off) TH_ENTRY(
+        a_live_owner_in_another_time_namespace_keeps_its_rebuild) TH_ENTRY(a_handle_out_of_descriptors_still_hands_its_rebuild_back)
+        TH_ENTRY(rebuild_checks_its_last_record_against_the_ledgers_head) TH_ENTRY(
+            rebuild_of_a_ledger_whose_actor_history_is_empty) TH_ENTRY(rebuild_names_the_actor_history_when_it_points_at_a_missing_record)
+            TH_ENTRY(rebuild_of_a_two_record_ledger) TH_ENTRY(a_dead_rebuild_by_other_code_is_dropped_not_resumed) TH_ENTRY(
+                a_rebuild_whose_owners_pid_was_reused_is_taken_over) TH_ENTRY(chain_fingerprints_hold_in_any_order_and_catch_any_break)
+                TH_ENTRY(chain_field_products_equal_a_reference) TH_ENTRY(rebuild_names_a_record_that_does_not_chain) TH_ENTRY(
+                    rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
+                    TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
+                        a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back)
+                        TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(
+                            a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error)
+                            TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(
+                                a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back)
+                                TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(
+                                    a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others)
+                                    TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(
+                                        full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers)
+                                        TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(
+                                            check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
+                                            TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(
+                                                a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error)
+                                                TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(
+                                                    close_spares_a_build_another_process_took)
+                                                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
+                                                        golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record)
+                                                        TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(
+                                                            golden_queries) TH_ENTRY(undo_is_honoured_incrementally)
+                                                            TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(
+                                                                corruption_is_named_and_repaired)
+                                                                TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(
+                                                                    a_head_past_the_logs_end_is_damage_not_a_loop)
+                                                                    TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
+                                                                        entry_digest_is_xxh3_128_of_length_key_value)
+                                                                        TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
+                                                                            overlay_hash_spreads_keys_differing_at_their_end)
+                                                                            TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
+                                                                                check_finishes_a_dead_processs_rebuild_first)
                                                                                 TH_ENTRY(
-                                                                                    corruption_is_named_and_repaired)
+                                                                                    rebuild_finishes_a_dead_processs_rebuild_and_its_own)
                                                                                     TH_ENTRY(
-                                                                                        rebuild_names_a_flipped_bit_in_a_data_map)
-                                                                                        TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
+                                                                                        version_change_rebuilds)
+                                                                                        TH_ENTRY(
+                                                                                            short_checkpoint_row_is_rebuilt)
                                                                                             TH_ENTRY(
-                                                                                                full_map_at_a_rebuilds_later_bulk_step)
+                                                                                                rebuild_swaps_at_the_end)
                                                                                                 TH_ENTRY(
-                                                                                                    full_map_twice_in_a_rebuild)
+                                                                                                    projector_follows_appends_in_process)
                                                                                                     TH_ENTRY(
-                                                                                                        full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental)
-                                                                                                        TH_ENTRY(a_queue_bounded_below_a_chunk_still_equals_incremental)
-                                                                                                            TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
-                                                                                                                full_map_in_a_projectors_rebuild)
+                                                                                                        a_slot_booked_twice_keeps_both_bookings_in_the_diary) TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild)
+                                                                                                        TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(a_queue_bounded_below_a_chunk_still_equals_incremental) TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(full_map_in_a_projectors_rebuild) TH_ENTRY(close_mid_bulk_leaves_nothing_behind) TH_ENTRY(close_mid_held_parts_leaves_nothing_behind) TH_ENTRY(a_build_dropped_under_its_first_phase_stops_it) TH_ENTRY(full_map_at_a_checks_compare_reports_once)
+                                                                                                            TH_ENTRY(
+                                                                                                                full_map_at_a_checks_compare_reports_damage_once)
                                                                                                                 TH_ENTRY(
-                                                                                                                    close_mid_bulk_leaves_nothing_behind)
+                                                                                                                    failed_map_growth_leaves_the_handle_usable)
                                                                                                                     TH_ENTRY(
-                                                                                                                        close_mid_held_parts_leaves_nothing_behind)
-                                                                                                                        TH_ENTRY(
-                                                                                                                            a_build_dropped_under_its_first_phase_stops_it)
-                                                                                                                            TH_ENTRY(
-                                                                                                                                full_map_at_a_checks_compare_reports_once)
-                                                                                                                                TH_ENTRY(
-                                                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
-                                                                                                                                    TH_ENTRY(
-                                                                                                                                        failed_map_growth_leaves_the_handle_usable)
-                                                                                                                                        TH_ENTRY(
-                                                                                                                                            a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                        a_dropped_run_spares_a_build_another_process_took))

@@ -761,6 +761,7 @@ static int on_slot(void *ud, const dk_diary_slot *s)
         json_object_set_new(o, "case", cli_json_text(s->case_id));
         json_object_set_new(o, "location", cli_json_text(s->location));
         json_object_set_new(o, "state", cli_json_text(s->state));
+        json_object_set_new(o, "booked_at", json_integer((json_int_t)s->booked_at));
         json_array_append_new(q->arr, o);
     } else {
         printf("%.5s-%.5s  %-16s %-20s %-9s %s\n", a + 11, b + 11, s->interviewer, s->case_id,

@@ -20,7 +20,7 @@
     XX(CASE_STATUS, "case_status", 2)                                                              \
     XX(BY_STATUS, "by_status", 2)                                                                  \
     XX(QUEUE, "queue", 2)                                                                          \
-    XX(DIARY, "diary", 2)                                                                          \
+    XX(DIARY, "diary", 3)                                                                          \
     XX(STATS, "stats", 2)                                                                          \
     XX(ERRORS, "errors", 2)
 
@@ -184,7 +184,8 @@ typedef struct dk_diary_slot {
     char interviewer[DK_ACTOR_MAX + 1];
     char case_id[DK_CASE_MAX + 1];
     char location[129];
-    char state[12]; /* booked, attended, no_show */
+    char state[12];     /* booked, attended, no_show */
+    uint64_t booked_at; /* seq of the booking (or move) that made the slot */
 } dk_diary_slot;
 typedef int (*dk_views_diary_fn)(void *udata, const dk_diary_slot *s);
 /* Interview slots starting on `day` (YYYY-MM-DD, UTC), by start time: booked,
