@@ -237,8 +237,10 @@ static const rule rules[] = {
      CW | SC | MG, 1, OP_SLOT},
     {"interview.rescheduled", f_rescheduled, B(INTERVIEW_SCHEDULED), SAME, CW | SC | MG, 1,
      OP_SLOT},
-    {"interview.cancelled", f_reason, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
-     CW | SC | MG, 0, OP_INTERVIEW_CANCELLED},
+    /* also after a withdrawal or closure that left an interview booked, which the
+     * cancellation releases (the status stays: apply_in_place) */
+    {"interview.cancelled", f_reason, B(INTERVIEW_SCHEDULED) | B(WITHDRAWN) | B(CLOSED),
+     DK_ST_UNDER_CONSIDERATION, CW | SC | MG, 0, OP_INTERVIEW_CANCELLED},
     {"interview.attended", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
      CW | SC | MG, 0, OP_ATTENDED},
     {"interview.no_show", f_notes_opt, B(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION,
@@ -769,6 +771,7 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         return dk__fail(DK_ESCHEMA, "%s: data is not a map", ev->type);
     if (r->data)
         m = &d.root;
+    int before = st->status;
     if (r->to >= 0)
         st->status = r->to;
     switch (r->op) {
@@ -799,9 +802,18 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
     case OP_SLOT:
         apply_slot(st, seq, m);
         break;
+    case OP_INTERVIEW_CANCELLED:
+        if (before == DK_ST_WITHDRAWN || before == DK_ST_CLOSED) {
+            st->status = before; /* a case that has ended keeps its status */
+            if (!st->interview.active) {
+                rc = dk__fail(DK_ETRANSITION, "case '%s' is '%s' and has no interview booked",
+                              ev->case_id, dk_status_name(before));
+                break;
+            }
+        }
+        /* fall through */
     case OP_ATTENDED:
     case OP_NO_SHOW:
-    case OP_INTERVIEW_CANCELLED:
         st->interview.active = 0;
         st->interview.attended += r->op == OP_ATTENDED;
         st->interview.no_shows += r->op == OP_NO_SHOW;

@@ -48,7 +48,8 @@ static const xrow expected[] = {
     {"interview.booked", S(VALIDATED) | S(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
      R_CW | R_SC | R_MG},
     {"interview.rescheduled", S(INTERVIEW_SCHEDULED), TO_SAME, R_CW | R_SC | R_MG},
-    {"interview.cancelled", S(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG},
+    {"interview.cancelled", S(INTERVIEW_SCHEDULED) | S(WITHDRAWN) | S(CLOSED),
+     DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG}, /* withdrawn, closed: status kept */
     {"interview.attended", S(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG},
     {"interview.no_show", S(INTERVIEW_SCHEDULED), DK_ST_UNDER_CONSIDERATION, R_CW | R_SC | R_MG},
     {"error.reported", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
@@ -168,6 +169,8 @@ static int event_for(dmap *d, const char *type, int status)
     }
     if (is(type, "appeal.decided"))
         return DK_ST_DECIDED; /* dismissed */
+    if (is(type, "interview.cancelled") && (status == DK_ST_WITHDRAWN || status == DK_ST_CLOSED))
+        return status; /* the slot a withdrawal or closure left booked is released */
     return r->to == TO_SAME ? status : r->to;
 }
 
@@ -263,7 +266,7 @@ TEST(transition_table)
             tev_free(&e);
         }
     }
-    ASSERT_EQ(allowed_pairs, 90); /* the count of 1-bits in the table's from sets */
+    ASSERT_EQ(allowed_pairs, 92); /* the count of 1-bits in the table's from sets */
 }
 
 /* Data that is not a map is refused by every type, also those whose data the state does
@@ -427,6 +430,21 @@ TEST(lifecycle_guards_and_effects)
     ASSERT_EQ(st.status, DK_ST_VALIDATED);
     ASSERT_EQ(st.open_errors, 0); /* the report is resolved */
     ASSERT_ERR(apply_pure(&st, 13, "status.corrected", &d), DK_ETRANSITION); /* only once */
+
+    /* interview.cancelled after a withdrawal or closure releases the slot it left booked,
+     * and the case keeps its status; with no interview booked it is refused */
+    static const int ended[] = {DK_ST_WITHDRAWN, DK_ST_CLOSED};
+    for (size_t i = 0; i < 2; i++) {
+        int s = ended[i];
+        state_for(&st, s, "interview.cancelled");
+        fill_valid(&d, "interview.cancelled");
+        ASSERT_OK(apply_pure(&st, 14, "interview.cancelled", &d));
+        ASSERT_EQ(st.status, s);
+        ASSERT_EQ(st.interview.active, 0);
+        ASSERT_EQ(st.interview.cancelled, 1);
+        ASSERT_ERR(apply_pure(&st, 15, "interview.cancelled", &d), DK_ETRANSITION);
+        ASSERT_CONTAINS(dk_errmsg(), "has no interview booked");
+    }
 
     /* error reports: at most DK_OPEN_ERRORS_MAX open */
     state_for(&st, DK_ST_CLOSED, "error.reported");
@@ -1464,8 +1482,8 @@ static void prop_run(const char *dir, uint64_t seed, int steps, prop *p)
 /* DOCKET_PROP_SEEDS=N adds N seeds taken from the clock (a longer soak; each printed). */
 TEST(ledger_agrees_with_model)
 {
-    uint64_t seeds[64] = {0x5eed0001, 0xdecafbad, 0x0ddba11};
-    size_t nseeds = 3;
+    uint64_t seeds[64] = {0x5eed0001, 0xdecafbad, 0x0ddba11, 0xca5e5107};
+    size_t nseeds = 4;
     const char *extra = getenv("DOCKET_PROP_SEEDS");
     for (long more = extra ? strtol(extra, NULL, 10) : 0; more > 0 && nseeds < 64; more--) {
         struct timespec ts;
@@ -1478,7 +1496,7 @@ TEST(ledger_agrees_with_model)
     const char *base = th_tmpdir();
     for (size_t i = 0; i < nseeds; i++) {
         prop p;
-        if (i >= 3)
+        if (i >= 4)
             fprintf(stderr, "# model walk with seed 0x%llx\n", (unsigned long long)seeds[i]);
         snprintf(dir, sizeof dir, "%s/seed%zu", base, i);
         prop_run(dir, seeds[i], 1500, &p);

@@ -209,6 +209,30 @@ contains "$ERR" "unknown subject" "unbuilt audit named"
 expect_exit 1 "$D" audit case NOPE
 contains "$ERR" "NOPE" "missing case named"
 
+# a withdrawal leaves its interview booked: the slot stays taken until that interview is
+# cancelled, which a withdrawn (or closed) case allows, keeping its status
+expect_exit 0 "$D" case open WD-1 $(K cw.ana) --type visa --channel online \
+  --received-on 2026-10-01 --ref P-5001 --name "Lena Berg" --dob 1979-11-30 --nationality SWE
+expect_exit 0 "$D" case status-change WD-1 $(K cw.ana) --to validated --reason ok
+expect_exit 1 "$D" interview cancel WD-1 $(K cw.ana) --reason "none booked"
+expect_exit 0 "$D" interview book WD-1 $(K cw.ana) --start 2027-01-05T10:00:00Z \
+  --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
+expect_exit 0 "$D" case withdraw WD-1 $(K cw.ana) --reason "applicant left the UK"
+expect_exit 0 "$D" case open WD-2 $(K cw.ana) --type visa --channel online \
+  --received-on 2026-10-02 --ref P-5002 --name "Omar Haddad" --dob 1988-04-12 --nationality SYR
+expect_exit 0 "$D" case status-change WD-2 $(K cw.ana) --to validated --reason ok
+expect_exit 1 "$D" interview book WD-2 $(K cw.ana) --start 2027-01-05T10:00:00Z \
+  --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
+contains "$ERR" "already booked" "a withdrawn case's interview still holds its slot"
+expect_exit 0 "$D" interview cancel WD-1 $(K cw.ana) --reason "case withdrawn"
+expect_exit 0 "$D" status WD-1 --json
+equals "$(jget "$OUT" '(d["status"], d["interview"]["active"])')" "('withdrawn', False)" \
+  "cancelling a withdrawn case's interview keeps it withdrawn and frees the slot"
+expect_exit 1 "$D" interview cancel WD-1 $(K cw.ana) --reason "again"
+contains "$ERR" "has no interview booked" "a second cancellation is refused, saying why"
+expect_exit 0 "$D" interview book WD-2 $(K cw.ana) --start 2027-01-05T10:00:00Z \
+  --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
+
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
 finish
