@@ -665,6 +665,9 @@ int cmd_project(int argc, char **argv)
         return rc;
     if (npos != 0)
         return cli_usage_error("project takes no arguments");
+    if (!follow_flag && (poll || verbose)) /* they would do nothing: say so */
+        return cli_usage_error("%s is an option of project --follow only",
+                               poll ? "--poll-ms" : "--verbose");
     uint64_t poll_ms = 0;
     if (poll && (rc = cli_parse_u64("--poll-ms", poll, &poll_ms)) != EXIT_OK)
         return rc;

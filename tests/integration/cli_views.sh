@@ -44,6 +44,10 @@ expect_exit 2 "$D" views status --max 3
 contains "$ERR" "--max is an option of views check only" "--max where it does nothing is refused"
 expect_exit 2 "$D" views rebuild --no-sync
 contains "$ERR" "--no-sync is an option of views dump only" "--no-sync where it does nothing is refused"
+expect_exit 2 "$D" project --poll-ms 50
+contains "$ERR" "--poll-ms is an option of project --follow only" "--poll-ms without --follow is refused"
+expect_exit 2 "$D" project --verbose
+contains "$ERR" "--verbose is an option of project --follow only" "--verbose without --follow is refused"
 # bad query arguments are refused before the views are opened (nor built)
 expect_exit 2 "$D" report --case-type asylum --outcome grant --from 2019-01-01 --to 2019-12-31
 contains "$ERR" "outcome 'grant' is not one of" "a bad outcome is named"
