@@ -748,6 +748,16 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
                 s->lag_us = head.recorded_at - rec.recorded_at;
             free(raw);
         }
+        /* and how long the first record it has not applied has waited: an idle ledger's
+         * lag_us counts the idle time between the last record applied and the head */
+        if (dk_ledger_get(vw->lg, s->seq + 1, &raw, &len) == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+            if (dk_record_decode(raw, len, &rec) == 0 && now > rec.recorded_at)
+                s->wait_us = now - rec.recorded_at;
+            free(raw);
+        }
     }
     return rc;
 }

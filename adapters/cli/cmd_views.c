@@ -284,6 +284,7 @@ static int print_statuses(const dk_view_status *st, int json)
             json_object_set_new(o, "head", json_integer((json_int_t)s->head));
             json_object_set_new(o, "lag", json_integer((json_int_t)s->lag));
             json_object_set_new(o, "lag_ms", json_real((double)s->lag_us / 1000.0));
+            json_object_set_new(o, "waiting_ms", json_real((double)s->wait_us / 1000.0));
             json_object_set_new(o, "entries", json_integer((json_int_t)s->entries));
             json_object_set_new(o, "digest", cli_json_text(dg));
             json_array_append_new(arr, o);

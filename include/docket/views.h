@@ -96,6 +96,8 @@ typedef struct dk_view_status {
     uint64_t head;         /* the ledger's head */
     uint64_t lag;          /* head - seq */
     int64_t lag_us;        /* head's recorded_at - checkpoint record's recorded_at */
+    int64_t wait_us;       /* now - recorded_at of the first record not applied (0: none):
+                              how long the oldest waiting record has waited */
     uint64_t entries;
     uint8_t digest[DK_VIEW_DIGEST_BYTES];
     int building; /* a rebuild of it is in progress (by some process) */

@@ -90,6 +90,7 @@ equals "$(jget "$OUT" 'sorted(set(v["checkpoint"] for v in d))')" "[$HEAD]" "eve
 equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['live']" "every view live"
 equals "$(jget "$OUT" '[v["view"] for v in d]')" \
   "['_cases', 'case_status', 'by_status', 'queue', 'diary', 'stats', 'errors']" "the views"
+equals "$(jget "$OUT" 'sorted(set(v["waiting_ms"] for v in d))')" "[0.0]" "at the head, nothing waits"
 
 # queries, text and JSON
 expect_exit 0 "$D" queue cw.ana --json
@@ -302,6 +303,16 @@ expect_exit 0 "$D" interview book C1-1 $(K cw.ana) --start 2019-02-02T10:00:00Z 
 expect_exit 0 "$D" views dump diary
 contains "$OUT" 'location="room \u009b4"' "a C1 control in a dump is escaped"
 case "$OUT" in *$'\xc2\x9b'*) fail "a dump wrote a raw C1 control" ;; *) ok ;; esac
+# a record the views have not applied: waiting_ms is its age (the sleep, and some), while
+# lag_ms spans the ledger time from the last record applied to it
+sleep 1.2
+expect_exit 0 "$D" note C1-1 $(K cw.ana) --text "not yet projected"
+sleep 0.3
+expect_exit 0 "$D" views status --json
+equals "$(jget "$OUT" 'sorted(set(v["lag"] for v in d))')" "[1]" "one record behind"
+equals "$(jget "$OUT" 'all(200 <= v["waiting_ms"] < 60000 for v in d)')" "True" "the record's wait"
+equals "$(jget "$OUT" 'all(v["lag_ms"] >= 1200 for v in d)')" "True" "lag_ms counts the quiet time"
+expect_exit 0 "$D" project
 # a ledger cut short: damage (exit 3), for verify as for the rest
 cp -a "$DOCKET_LEDGER" "$T/cut" && truncate -s 8192 "$T/cut/data.mdb"
 expect_exit 3 "$D" verify --ledger "$T/cut"
