@@ -1469,15 +1469,22 @@ TEST(a_slot_booked_twice_keeps_both_bookings_in_the_diary)
 
 /* A restored ledger moved into place under open views (helper-53's review: a follower
  * went on applying the old file's records, over views a rebuild had just repaired). */
+/* A world with its views open and synced, whose files are both the ones opened. */
+static dk_views *synced_views(world *w)
+{
+    world_open(w);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w->lg, w->dir, NULL, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_ledger_file_current(w->lg));
+    ASSERT_OK(dk__views_store_current(vw));
+    return vw;
+}
+
 TEST(views_whose_ledger_file_was_replaced_say_so)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    ASSERT_OK(dk_views_sync(vw));
-    ASSERT_OK(dk_ledger_file_current(w.lg));
-    ASSERT_OK(dk__views_store_current(vw));
+    dk_views *vw = synced_views(&w);
     char data[512], old[512], cmd[1200];
     snprintf(data, sizeof data, "%s/data.mdb", w.dir);
     snprintf(old, sizeof old, "%s/data.mdb.old", w.dir);
@@ -1494,11 +1501,7 @@ TEST(views_whose_ledger_file_was_replaced_say_so)
 TEST(a_projector_whose_store_was_set_aside_says_so_and_stops_writing)
 {
     world w;
-    world_open(&w);
-    dk_views *vw;
-    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
-    ASSERT_OK(dk_views_sync(vw));
-    ASSERT_OK(dk__views_store_current(vw));
+    dk_views *vw = synced_views(&w);
     dk_head hd;
     ASSERT_OK(dk_ledger_head(w.lg, &hd));
     uint64_t before = hd.seq;
