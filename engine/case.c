@@ -875,13 +875,17 @@ int dk_case_step(dk_case_state *st, uint64_t seq, const dk_event *ev)
 
 /* ---- permissions ---- */
 
+/* A rollback; an undo whose chain of targets ends at a decision, a leave cancellation or
+ * a rollback (undoing the undo of a decision re-applies the decision, and undoing a
+ * rollback re-applies all it voided: each as weighty as the first). */
 static int needs_four_eyes(const dk_event *ev, const char *target_type)
 {
     if (strcmp(ev->type, "case.rolled_back") == 0)
         return 1;
     return strcmp(ev->type, "event.reverted") == 0 && target_type &&
            (strcmp(target_type, "decision.recorded") == 0 ||
-            strcmp(target_type, "leave.cancelled") == 0);
+            strcmp(target_type, "leave.cancelled") == 0 ||
+            strcmp(target_type, "case.rolled_back") == 0);
 }
 
 int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
@@ -906,15 +910,31 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
                         "is assigned to '%s', and only a senior caseworker may decide another's "
                         "case",
                         ev->actor, have, ev->case_id, st->assignee[0] ? st->assignee : "nobody");
-    if (needs_four_eyes(ev, target_type)) {
-        for (size_t i = 0; i < ncos; i++)
-            if ((cosigner_roles[i] & SC) && strcmp(cosigners[i], ev->actor) != 0)
-                return 0;
+    int four_eyes = !needs_four_eyes(ev, target_type);
+    for (size_t i = 0; !four_eyes && i < ncos; i++)
+        four_eyes = (cosigner_roles[i] & SC) && strcmp(cosigners[i], ev->actor) != 0;
+    if (!four_eyes)
         return dk__fail(DK_EDENIED,
                         "%s%s%s needs four eyes: a second signature by a senior caseworker other "
                         "than '%s'",
                         ev->type, target_type ? " of " : "", target_type ? target_type : "",
                         ev->actor);
+    /* an undo undoes (or redoes) what its chain ends at: its author, or a co-signer, must
+     * be one who may author that (a caseworker alone does not void a senior's assignment
+     * or correction) */
+    const rule *t =
+        strcmp(ev->type, "event.reverted") == 0 && target_type ? find_rule(target_type) : NULL;
+    unsigned signers = roles;
+    for (size_t i = 0; t && i < ncos; i++)
+        if (strcmp(cosigners[i], ev->actor) != 0)
+            signers |= cosigner_roles[i];
+    if (t && !(signers & t->roles)) {
+        char need[128];
+        dk_roles_format(t->roles, need, sizeof need);
+        return dk__fail(DK_EDENIED,
+                        "actor '%s' (role %s) may not undo %s on case '%s' without a co-signer "
+                        "who may author it (one of: %s)",
+                        ev->actor, have[0] ? have : "none", target_type, ev->case_id, need);
     }
     return 0;
 }

@@ -407,6 +407,21 @@ static int revert_target(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
                  (unsigned long long)target);
         return 1;
     }
+    /* an undo of an undo acts on what that one undid: follow the chain to its end (each
+     * link was checked when it was appended: same case, earlier, its hash) */
+    while (strcmp(ev.type, "event.reverted") == 0) {
+        uint64_t next = 0;
+        if (dk__data_u64(ev.data, ev.data_len, "target_seq", &next) != 0 || next >= target)
+            return dk__fail(DK_ECORRUPT, "record %llu, an undo, names no earlier target",
+                            (unsigned long long)target);
+        target = next;
+        if ((rc = read_event(lg, txn, target, &rec, &ev)) != 0)
+            return rc == MDB_NOTFOUND ? dk__fail(DK_ECORRUPT,
+                                                 "the undo chain names missing "
+                                                 "record %llu",
+                                                 (unsigned long long)target)
+                                      : rc;
+    }
     snprintf(type, cap, "%s", ev.type);
     return 0;
 }

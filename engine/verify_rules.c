@@ -184,6 +184,23 @@ static const char *revert_target(const case_buf *b, size_t i, dk_verify_report *
                            (unsigned long long)target);
             return NULL;
         }
+        /* an undo of an undo acts on what that one undid: the chain's end (each earlier
+         * link was checked when verify met it) */
+        while (strcmp(b->evs[j].type, "event.reverted") == 0) {
+            uint64_t next = 0;
+            size_t k = j;
+            if (dk__data_u64(b->evs[j].data, b->evs[j].data_len, "target_seq", &next) == 0)
+                for (k = 0; k < j && b->recs[k].seq != next; k++)
+                    ;
+            if (k >= j) {
+                dk__verify_bad(rep, b->recs[i].seq,
+                               "event.reverted names seq %llu, an undo whose own target is not "
+                               "an earlier event of case '%s'",
+                               (unsigned long long)target, ev->case_id);
+                return NULL;
+            }
+            j = k;
+        }
         return b->evs[j].type;
     }
     dk__verify_bad(rep, b->recs[i].seq,

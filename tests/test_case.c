@@ -867,13 +867,12 @@ TEST(decision_needs_assignment_or_seniority)
 
 TEST(four_eyes)
 {
-    const char *four_eyed[] = {"decision.recorded", "leave.cancelled"};
-    const char *other[] = {"note.added", "case.status_changed", "event.reverted",
-                           "case.rolled_back", "interview.booked"};
+    const char *four_eyed[] = {"decision.recorded", "leave.cancelled", "case.rolled_back"};
+    const char *other[] = {"note.added", "case.status_changed", "interview.booked"};
     const char *sam[] = {"sam"}, *carol_sam[] = {"carol", "sam"}, *pat[] = {"pat"},
                *carol[] = {"carol"};
     unsigned senior[] = {R_SC}, cw[] = {R_CW}, cw_senior[] = {R_CW, R_SC | R_CW};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         const char *tt = four_eyed[i];
         /* no co-signer, a caseworker, the author again: refused */
         ASSERT_ERR(permit("event.reverted", "pat", R_CW, "pat", NULL, NULL, 0, tt), DK_EDENIED);
@@ -896,6 +895,20 @@ TEST(four_eyes)
                DK_EDENIED);
     ASSERT_ERR(permit("case.rolled_back", "pat", R_CW, "pat", carol, cw, 1, NULL), DK_EDENIED);
     ASSERT_OK(permit("case.rolled_back", "pat", R_CW, "pat", sam, senior, 1, NULL));
+    /* an undo needs, in its author or a co-signer, a role that may author what it undoes
+     * (its chain's end): a caseworker alone does not void a senior's assignment,
+     * correction or appeal decision */
+    const char *senior_only[] = {"case.assigned", "status.corrected", "appeal.decided"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *tt = senior_only[i];
+        ASSERT_ERR(permit("event.reverted", "pat", R_CW, "pat", NULL, NULL, 0, tt), DK_EDENIED);
+        ASSERT_CONTAINS(dk_errmsg(), "may not undo");
+        ASSERT_CONTAINS(dk_errmsg(), tt);
+        ASSERT_ERR(permit("event.reverted", "pat", R_CW, "pat", carol, cw, 1, tt), DK_EDENIED);
+        ASSERT_ERR(permit("event.reverted", "pat", R_CW, "pat", pat, senior, 1, tt), DK_EDENIED);
+        ASSERT_OK(permit("event.reverted", "pat", R_CW, "pat", sam, senior, 1, tt));
+        ASSERT_OK(permit("event.reverted", "sam", R_SC, "pat", NULL, NULL, 0, tt));
+    }
     /* a migration actor may not revert at all */
     ASSERT_ERR(permit("event.reverted", "mig", R_MG, "pat", sam, senior, 1, "note.added"),
                DK_EDENIED);
@@ -1288,6 +1301,7 @@ static void prop_step(prop *p, int step)
     int target_err = 0;
     char target_buf[DK_TYPE_MAX + 1];
     const char *target_type = NULL;
+    int redo = 0; /* an undo of an undo */
     memset(&self, 0, sizeof self);
     random_data(p, c, type, &d, step);
 
@@ -1308,7 +1322,15 @@ static void prop_step(prop *p, int step)
             target_err = DK_EINVAL;
         d_str(&d, "target_hash", hex);
         d_u64(&d, "target_seq", tc->r[j].seq);
-        snprintf(target_buf, sizeof target_buf, "%s", tc->r[j].type);
+        /* an undo of an undo acts on what that one undid: the chain's end */
+        size_t root = j;
+        redo = is(tc->r[j].type, "event.reverted");
+        for (size_t k = 0; k < tc->n && is(tc->r[root].type, "event.reverted");)
+            if (tc->r[k].seq == tc->r[root].target)
+                root = k, k = 0;
+            else
+                k++;
+        snprintf(target_buf, sizeof target_buf, "%s", tc->r[root].type);
         target_type = target_buf;
         self.meta = 1;
         self.target = tc->r[j].seq;
@@ -1401,7 +1423,7 @@ static void prop_step(prop *p, int step)
         c->st = nw;
         p->n[N_ACCEPTED]++;
         p->n[N_REVERTS] += self.meta == 1;
-        p->n[N_REDOS] += self.meta == 1 && is(target_type, "event.reverted");
+        p->n[N_REDOS] += self.meta == 1 && redo;
         p->n[N_ROLLBACKS] += self.meta == 2;
         p->n[N_DECISIONS] += is(type, "decision.recorded");
     } else {

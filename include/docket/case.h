@@ -105,9 +105,12 @@ int dk_case_apply(dk_case_state *st, uint64_t seq, const dk_event *ev);
 int dk_case_step(dk_case_state *st, uint64_t seq, const dk_event *ev);
 
 /* May an actor with `roles` author `ev` on a case in state `st`? Co-signers'
- * ids and roles are given for four-eyes events; `target_type` is the type of
- * the event an event.reverted voids (else NULL). DK_EDENIED naming actor,
- * role and event type. */
+ * ids and roles are given for four-eyes events; for an event.reverted,
+ * `target_type` is the type its chain of targets ends at (the target, or, when
+ * that is itself an event.reverted, its target, and so on), else NULL: undoing
+ * needs the roles that may author that type, and four eyes when it is a
+ * decision, a leave cancellation or a rollback. DK_EDENIED naming actor, role
+ * and event type. */
 int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
                    const char *const *cosigners, const unsigned *cosigner_roles, size_t ncos,
                    const char *target_type);

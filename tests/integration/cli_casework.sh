@@ -233,6 +233,25 @@ contains "$ERR" "has no interview booked" "a second cancellation is refused, say
 expect_exit 0 "$D" interview book WD-2 $(K cw.ana) --start 2027-01-05T10:00:00Z \
   --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
 
+# undo acts on what its chain of targets ends at (helper-54's review): undoing the senior-
+# approved undo of a decision re-applies the decision, so it needs four eyes too; and a
+# caseworker alone does not undo a senior's assignment
+expect_exit 0 "$D" interview cancel WD-2 $(K cw.ana) --reason "not needed"
+expect_exit 0 "$D" case assign WD-2 $(K sc.ben) --to cw.ana --json
+ASSIGN=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" decide WD-2 $(K cw.ana) --grant --product WORK --status LTR \
+  --valid-from 2027-01-01 --valid-until 2028-12-31 --no-nrpf --rationale "meets the rules" \
+  --rules-version v --json
+DEC=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" undo "$DEC" $(K cw.ana) --cosign "$T/sc.ben.key" --reason "wrong product" --json
+UNDO=$(jget "$OUT" 'd["seq"]')
+expect_exit 1 "$D" undo "$UNDO" $(K cw.eve) --reason "put it back"
+contains "$ERR" "needs four eyes" "undoing the undo of a decision needs four eyes"
+contains "$ERR" "decision.recorded" "and names the decision it would re-apply"
+expect_exit 1 "$D" undo "$ASSIGN" $(K cw.ana) --reason "mine"
+contains "$ERR" "may not undo case.assigned" "a caseworker alone does not undo an assignment"
+expect_exit 0 "$D" undo "$ASSIGN" $(K cw.ana) --cosign "$T/sc.ben.key" --reason "assigned in error"
+
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
 finish
