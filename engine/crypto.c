@@ -258,6 +258,20 @@ int dk_b64_decode(const char *in, uint8_t *out, size_t cap, size_t *out_len)
             0 ||
         end != in + inlen)
         return dk__fail(DK_EDECODE, "not padded base64 of at most %zu bytes", cap);
+    /* and canonical: the bytes encode back to exactly the input. libsodium 1.0.18 reads
+     * any byte from 0x80 up as '/', and lets unused low bits before the padding be set,
+     * so a damaged note or key could still decode (helper-55's review) */
+    if (dk_b64_len(n) != inlen + 1)
+        return dk__fail(DK_EDECODE, "not canonical base64");
+    char *again = malloc(inlen + 1);
+    if (again == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    dk_b64_encode(out, n, again);
+    int same = memcmp(again, in, inlen) == 0;
+    free(again);
+    if (!same)
+        return dk__fail(DK_EDECODE, "not canonical base64 (a character outside its alphabet, "
+                                    "or bits set past the data)");
     *out_len = n;
     return 0;
 }
