@@ -304,6 +304,147 @@ typedef struct ckpt_arg {
     char *note;
 } ckpt_arg;
 
+/* A compact range: the roots of the perfect subtrees that cover leaves [0, n), largest
+ * first (one per set bit of n). */
+typedef struct frontier {
+    unsigned level[64];
+    uint8_t hash[64][32];
+    int n;
+} frontier;
+
+static void frontier_push(frontier *f, const uint8_t leaf[32])
+{
+    f->level[f->n] = 0;
+    memcpy(f->hash[f->n++], leaf, 32);
+    while (f->n >= 2 && f->level[f->n - 1] == f->level[f->n - 2]) {
+        dk_node_hash(f->hash[f->n - 2], f->hash[f->n - 1], f->hash[f->n - 2]);
+        f->level[f->n - 2]++;
+        f->n--;
+    }
+}
+
+/* MTH of the leaves a frontier covers (n >= 1): the subtrees folded right to left. */
+static void frontier_root(const frontier *f, uint8_t root[32])
+{
+    memcpy(root, f->hash[f->n - 1], 32);
+    for (int i = f->n - 2; i >= 0; i--)
+        dk_node_hash(f->hash[i], root, root);
+}
+
+/* The latest checkpoint below `size`, verified against the node key: its size, or 0 (and
+ * its root) if there is none. */
+static int last_checkpoint(dk_ledger *lg, MDB_txn *txn, uint64_t size, const char *origin,
+                           uint64_t *at, uint8_t root[32])
+{
+    *at = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, lg->checkpoints, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the checkpoints");
+    uint8_t key[8];
+    dk_put_be64(key, size);
+    MDB_val k = {8, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    char *note = rc == 0 ? strndup(v.mv_data, v.mv_size) : NULL;
+    uint64_t cp_size = rc == 0 && k.mv_size == 8 ? dk_get_be64(k.mv_data) : 0;
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_err(rc, "cannot read the checkpoints");
+    if (note == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    uint8_t pk[DK_PUBKEY_BYTES];
+    char vkey[DK_ORIGIN_MAX + 128];
+    MDB_val nk = {11, (void *)"node_pubkey"}, nv;
+    dk_checkpoint cp;
+    rc = mdb_get(txn, lg->meta, &nk, &nv);
+    if (rc == 0 && nv.mv_size == DK_PUBKEY_BYTES) {
+        memcpy(pk, nv.mv_data, DK_PUBKEY_BYTES);
+        rc = dk_note_vkey(origin, pk, vkey, sizeof vkey);
+        if (rc == 0)
+            rc = dk_note_open(note, vkey, &cp);
+        if (rc == 0 && cp.size != cp_size)
+            rc = DK_EPROOF;
+    } else {
+        rc = rc ? dk__mdb_err(rc, "cannot read the node key") : DK_EPROOF;
+    }
+    free(note);
+    if (rc)
+        return dk__fail(DK_ECORRUPT,
+                        "the stored checkpoint at size %llu does not verify against this "
+                        "ledger's node key and origin: refusing to sign another (docket verify "
+                        "names the damage)",
+                        (unsigned long long)cp_size);
+    *at = cp_size;
+    memcpy(root, cp.root, 32);
+    return 0;
+}
+
+/* Before the node key signs the stored tree at `size`: it must be the tree of the records.
+ * The stored nodes covering the leaves of the last checkpoint must hash to that
+ * checkpoint's root, and the records after it, hashed afresh, must extend them to
+ * `root` (which the stored nodes gave). Without this a damaged node, or a history
+ * rewritten under old checkpoints, was signed as it was: a fork of the node's own log. */
+static int tree_matches_records(dk_ledger *lg, MDB_txn *txn, uint64_t size, const char *origin,
+                                const uint8_t root[32])
+{
+    uint64_t m;
+    uint8_t signed_root[32], got[32];
+    int rc = last_checkpoint(lg, txn, size, origin, &m, signed_root);
+    if (rc)
+        return rc;
+    tree_ctx c = {lg, txn, 0};
+    frontier f = {.n = 0};
+    uint64_t start = 0;
+    for (int level = 63; level >= 0; level--)
+        if ((m >> level) & 1) {
+            if ((rc = get_node(&c, (unsigned)level, start >> level, f.hash[f.n])) != 0)
+                return rc;
+            f.level[f.n++] = (unsigned)level;
+            start += 1ull << level;
+        }
+    if (m > 0) {
+        frontier_root(&f, got);
+        if (memcmp(got, signed_root, 32) != 0)
+            return dk__fail(DK_ECORRUPT,
+                            "the stored Merkle tree does not hash to the root the checkpoint at "
+                            "size %llu signed: refusing to sign (docket verify names the damage)",
+                            (unsigned long long)m);
+    }
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, lg->log, &cur)) != 0)
+        return dk__mdb_err(rc, "cannot read the ledger");
+    uint8_t key[8];
+    dk_put_be64(key, m + 1);
+    MDB_val k = {8, key}, v;
+    uint64_t seq = m;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); rc == 0 && seq < size;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8 || dk_get_be64(k.mv_data) != seq + 1)
+            break;
+        uint8_t leaf[32];
+        dk_leaf_hash(v.mv_data, v.mv_size, leaf);
+        frontier_push(&f, leaf);
+        seq++;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return dk__mdb_err(rc, "cannot read the ledger");
+    if (seq != size)
+        return dk__fail(DK_ECORRUPT, "the log lacks record %llu below its head %llu",
+                        (unsigned long long)seq + 1, (unsigned long long)size);
+    frontier_root(&f, got);
+    if (memcmp(got, root, 32) != 0)
+        return dk__fail(DK_ECORRUPT,
+                        "the stored Merkle tree's root at size %llu is not the tree of the "
+                        "records after the checkpoint at size %llu: refusing to sign (docket "
+                        "verify names the damage)",
+                        (unsigned long long)size, (unsigned long long)m);
+    return 0;
+}
+
 static int add_checkpoint(dk_ledger *lg, MDB_txn *txn, void *p)
 {
     ckpt_arg *a = p;
@@ -330,7 +471,8 @@ static int add_checkpoint(dk_ledger *lg, MDB_txn *txn, void *p)
     if (rc != 0 || iv.mv_size != 32)
         return dk__fail(DK_ECORRUPT, "the ledger has no id");
     snprintf(cp.origin, sizeof cp.origin, "docket/%.32s", (const char *)iv.mv_data);
-    if ((rc = dk__tree_root(lg, txn, cp.size, cp.root)) != 0)
+    if ((rc = dk__tree_root(lg, txn, cp.size, cp.root)) != 0 ||
+        (rc = tree_matches_records(lg, txn, cp.size, cp.origin, cp.root)) != 0)
         return rc;
     if ((rc = dk_note_sign(&cp, a->node, &a->note)) != 0)
         return rc;

@@ -178,6 +178,62 @@ TEST(verify_catches_a_rewritten_tree_node)
     world_close(&w);
 }
 
+/* Overwrite the stored Merkle node (level, index) of the closed ledger in dir. */
+static void smash_node(const char *dir, unsigned level, uint64_t index)
+{
+    raw_env r;
+    MDB_dbi tree = raw_open(&r, dir, "tree");
+    uint8_t key[9], val[32];
+    dk_put_be64(key, ((index + 1) << level) - 1); /* keyed by its last leaf, then level */
+    key[8] = (uint8_t)level;
+    memset(val, 0xAB, 32);
+    MDB_val k = {9, key}, v = {32, val}, old;
+    ASSERT_EQ(mdb_get(r.txn, tree, &k, &old), 0);
+    ASSERT_EQ(mdb_put(r.txn, tree, &k, &v, 0), 0);
+    raw_commit(&r);
+}
+
+/* helper-55's review: the node key signed whatever tree was stored, so one damaged node
+ * (or a history rewritten under old checkpoints) became a signed fork of its own log. */
+TEST(checkpoint_signs_only_the_tree_of_the_records)
+{
+    world w;
+    char *note;
+    /* no checkpoint yet: the whole tree is hashed afresh from the records */
+    world_open(&w, 10); /* 13 records: the root is (3,0), (2,2), leaf 12 */
+    dk_ledger_close(w.lg);
+    smash_node(w.dir, 3, 0);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "refusing to sign");
+    ASSERT_ERR(dk_ledger_checkpoint_get(w.lg, 0, &note), DK_ENOTFOUND); /* nothing signed */
+    world_close(&w);
+    /* after a checkpoint: the nodes under it must still hash to its root */
+    world_open(&w, 10);
+    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note));
+    free(note);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 99, NULL, &res)); /* 14 */
+    dk_ledger_close(w.lg);
+    smash_node(w.dir, 3, 0);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "the checkpoint at size 13 signed");
+    world_close(&w);
+    /* and the records after it must hash to the stored root: here a node over them */
+    world_open(&w, 10);
+    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note));
+    free(note);
+    for (uint64_t i = 0; i < 3; i++) /* 16 records: the root is node (4,0) */
+        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 100 + i, NULL, &res));
+    dk_ledger_close(w.lg);
+    smash_node(w.dir, 4, 0);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "is not the tree of the records after the checkpoint at size 13");
+    world_close(&w);
+}
+
 TEST(verify_catches_a_truncated_log_by_its_checkpoint)
 {
     world w;
@@ -499,8 +555,10 @@ TEST(backup_touches_nothing_a_stopped_one_did_not_leave)
 }
 
 TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched) TH_ENTRY(
-    verify_catches_a_rewritten_tree_node) TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
-            TH_ENTRY(tree_is_rebuilt_when_missing) TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
-                TH_ENTRY(hot_backup_is_a_verified_copy)
-                    TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories)
-                        TH_ENTRY(backup_touches_nothing_a_stopped_one_did_not_leave))
+    verify_catches_a_rewritten_tree_node) TH_ENTRY(checkpoint_signs_only_the_tree_of_the_records)
+            TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
+                TH_ENTRY(tree_is_rebuilt_when_missing)
+                    TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
+                        TH_ENTRY(hot_backup_is_a_verified_copy)
+                            TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories)
+                                TH_ENTRY(backup_touches_nothing_a_stopped_one_did_not_leave))
