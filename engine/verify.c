@@ -208,6 +208,25 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
         return dk__verify_bad(rep, rec->seq, "%s",
                               rec->seq == 1 ? "the first record is not ledger.genesis"
                                             : "ledger.genesis after the first record");
+    if (ac.kind == DK__ACT_GENESIS) {
+        /* the ledger's id (its checkpoints' origin) and name, as meta keeps them for
+         * readers, are the genesis record's (helper-55: a changed id went unnoticed) */
+        static const char *const fields[] = {"ledger_id", "name"};
+        for (int f = 0; f < 2; f++) {
+            const char *s;
+            size_t sl;
+            MDB_val mk = {strlen(fields[f]), (void *)fields[f]}, mv;
+            int g = mdb_get(txn, lg->meta, &mk, &mv);
+            if (g != 0 && g != MDB_NOTFOUND)
+                return dk__mdb_err(g, "cannot read the ledger's identity");
+            if (dk__data_str(ev.data, ev.data_len, fields[f], &s, &sl) != 0 || g != 0 ||
+                mv.mv_size != sl || memcmp(mv.mv_data, s, sl) != 0)
+                return dk__verify_bad(rep, rec->seq,
+                                      "the ledger's stored %s is not the one its genesis record "
+                                      "gives",
+                                      fields[f]);
+        }
+    }
     for (size_t i = 0; i < rec->nsigs; i++) {
         const uint8_t *key;
         unsigned roles;
@@ -344,6 +363,14 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
     int have_key = g == 0 && nv.mv_size == DK_PUBKEY_BYTES;
     if (have_key)
         memcpy(pk, nv.mv_data, DK_PUBKEY_BYTES);
+    /* every checkpoint names this ledger: its origin is docket/<ledger id> (the id is
+     * checked against the genesis record) */
+    char origin[DK_ORIGIN_MAX + 1] = "";
+    MDB_val ik = {9, (void *)"ledger_id"}, iv;
+    if ((g = mdb_get(txn, lg->meta, &ik, &iv)) != 0 && g != MDB_NOTFOUND)
+        return dk__mdb_err(g, "cannot read the ledger id");
+    if (g == 0 && iv.mv_size == 32)
+        snprintf(origin, sizeof origin, "docket/%.32s", (const char *)iv.mv_data);
     dk_b64_encode(pk, DK_PUBKEY_BYTES, b64);
     if ((g = mdb_cursor_open(txn, lg->checkpoints, &cur)) != 0)
         return dk__mdb_err(g, "cannot read the checkpoints");
@@ -365,6 +392,11 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
         } else if (cp.size != size) {
             r = dk__verify_bad(rep, size, "the checkpoint stored under size %llu says size %llu",
                                (unsigned long long)size, (unsigned long long)cp.size);
+        } else if (strcmp(cp.origin, origin) != 0) {
+            r = dk__verify_bad(rep, size,
+                               "the checkpoint of size %llu names origin '%s', not this "
+                               "ledger's '%s'",
+                               (unsigned long long)size, cp.origin, origin);
         } else {
             if (*n == cap) {
                 cap = cap ? 2 * cap : 16;

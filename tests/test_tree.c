@@ -234,6 +234,32 @@ TEST(checkpoint_signs_only_the_tree_of_the_records)
     world_close(&w);
 }
 
+/* A checkpoint signed by the node key, but under another origin than this ledger's. */
+TEST(verify_names_a_checkpoint_of_another_origin)
+{
+    world w;
+    world_open(&w, 2); /* 5 records */
+    dk_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    snprintf(cp.origin, sizeof cp.origin, "docket/%032d", 7);
+    cp.size = 5;
+    ASSERT_OK(dk_ledger_root(w.lg, 5, cp.root));
+    char *note;
+    ASSERT_OK(dk_note_sign(&cp, w.node, &note));
+    dk_ledger_close(w.lg);
+    raw_env r;
+    MDB_dbi cps = raw_open(&r, w.dir, "checkpoints");
+    uint8_t key[8];
+    dk_put_be64(key, 5);
+    MDB_val k = {8, key}, v = {strlen(note), note};
+    ASSERT_EQ(mdb_put(r.txn, cps, &k, &v, 0), 0);
+    raw_commit(&r);
+    free(note);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    expect_damage(w.lg, "names origin 'docket/00000000000000000000000000000007'");
+    world_close(&w);
+}
+
 TEST(verify_catches_a_truncated_log_by_its_checkpoint)
 {
     world w;
@@ -556,9 +582,9 @@ TEST(backup_touches_nothing_a_stopped_one_did_not_leave)
 
 TH_MAIN(TH_ENTRY(roots_and_proofs_of_the_log) TH_ENTRY(checkpoints_signed_stored_fetched) TH_ENTRY(
     verify_catches_a_rewritten_tree_node) TH_ENTRY(checkpoint_signs_only_the_tree_of_the_records)
-            TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint)
-                TH_ENTRY(tree_is_rebuilt_when_missing)
-                    TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
-                        TH_ENTRY(hot_backup_is_a_verified_copy)
-                            TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories)
-                                TH_ENTRY(backup_touches_nothing_a_stopped_one_did_not_leave))
+            TH_ENTRY(verify_names_a_checkpoint_of_another_origin)
+                TH_ENTRY(verify_catches_a_truncated_log_by_its_checkpoint) TH_ENTRY(
+                    tree_is_rebuilt_when_missing) TH_ENTRY(a_tree_of_an_older_format_is_rebuilt)
+                    TH_ENTRY(hot_backup_is_a_verified_copy)
+                        TH_ENTRY(backup_and_restore_fill_only_new_empty_or_stopped_directories)
+                            TH_ENTRY(backup_touches_nothing_a_stopped_one_did_not_leave))

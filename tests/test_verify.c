@@ -641,6 +641,35 @@ TEST(a_head_with_another_time_is_named_and_stops_appends)
     world_close(&w);
 }
 
+/* The ledger's id (its checkpoints' origin) and name in meta are the genesis record's
+ * (helper-55's review: a changed id or name went unnoticed, and the next checkpoint was
+ * signed under the changed origin). */
+TEST(a_stored_id_or_name_unlike_the_genesis_is_named)
+{
+    static const char *const fields[] = {"ledger_id", "name"};
+    for (int f = 0; f < 2; f++) {
+        const char *dir = th_tmpdir();
+        world w;
+        build(&w, dir);
+        dk_ledger_close(w.lg);
+        w.lg = NULL;
+        raw_env r;
+        MDB_dbi meta = raw_open(&r, dir, "meta");
+        MDB_val k = {strlen(fields[f]), (void *)fields[f]}, v;
+        ASSERT_EQ(mdb_get(r.txn, meta, &k, &v), 0);
+        char changed[64];
+        memcpy(changed, v.mv_data, v.mv_size);
+        changed[0] = changed[0] == 'a' ? 'b' : 'a';
+        MDB_val nv = {v.mv_size, changed};
+        ASSERT_EQ(mdb_put(r.txn, meta, &k, &nv, 0), 0);
+        raw_commit(&r);
+        dk_verify_report rep = reverify(dir);
+        expect_bad(&rep, 1, fields[f]);
+        ASSERT_CONTAINS(rep.reason, "genesis");
+        world_close(&w);
+    }
+}
+
 /* Change the actor history: drop (how 0) or add (how 1) carol's entry for *seq. */
 static void touch_actor_history(raw_env *r, MDB_dbi log, void *arg)
 {
@@ -790,6 +819,7 @@ TH_MAIN(
                     TH_ENTRY(many_interviewers_are_told_apart)
                         TH_ENTRY(an_older_dockets_slot_index_is_rebuilt)
                             TH_ENTRY(a_double_booking_below_a_failing_case_is_named_first)
-                                TH_ENTRY(the_case_index_must_list_exactly_the_case_events)
-                                    TH_ENTRY(a_head_with_another_time_is_named_and_stops_appends)
+                                TH_ENTRY(the_case_index_must_list_exactly_the_case_events) TH_ENTRY(
+                                    a_head_with_another_time_is_named_and_stops_appends)
+                                    TH_ENTRY(a_stored_id_or_name_unlike_the_genesis_is_named)
                                         TH_ENTRY(the_actor_table_must_be_what_the_history_made_it))
