@@ -147,8 +147,10 @@ int dk_note_open(const char *note, const char *vkey, dk_checkpoint *cp)
     int rc = parse_vkey(vkey, cp->origin, name, pk, id);
     if (rc)
         return rc;
-    /* Signature lines: "— <name> <base64(id || sig)>\n"; find ours. */
+    /* Signature lines: "— <name> <base64(id || sig)>\n", each well formed, to the end of
+     * the note (as C2SP's note.Open reads them); ours once, and valid. */
     size_t nlen = strlen(name);
+    int found = 0;
     for (const char *line = sep + 2; *line;) {
         const char *end = strchr(line, '\n');
         if (end == NULL)
@@ -156,26 +158,32 @@ int dk_note_open(const char *note, const char *vkey, dk_checkpoint *cp)
         size_t dl = strlen(EM_DASH " ");
         if (strncmp(line, EM_DASH " ", dl) != 0)
             return dk__fail(DK_EPROOF, "malformed signature line");
-        const char *nm = line + dl;
-        if ((size_t)(end - nm) > nlen + 1 && strncmp(nm, name, nlen) == 0 && nm[nlen] == ' ') {
-            char b64[160];
-            size_t sl = (size_t)(end - (nm + nlen + 1));
-            uint8_t blob[4 + 64];
-            if (sl < sizeof b64) {
-                memcpy(b64, nm + nlen + 1, sl);
-                b64[sl] = 0;
-                if (dk_b64_decode(b64, blob, sizeof blob, &got) == 0 && got == sizeof blob &&
-                    memcmp(blob, id, 4) == 0) {
-                    if (dk_verify_raw(pk, (const uint8_t *)note, blen, blob + 4) != 0)
-                        return dk__fail(DK_EPROOF,
-                                        "the checkpoint's signature by '%s' does not "
-                                        "verify: it was altered or signed by another key",
-                                        name);
-                    return 0;
-                }
-            }
+        const char *nm = line + dl, *sp = memchr(nm, ' ', (size_t)(end - nm));
+        char b64[160];
+        uint8_t blob[4 + 64];
+        size_t sl = sp ? (size_t)(end - sp - 1) : 0;
+        if (sp == NULL || sp == nm || sl == 0 || sl >= sizeof b64)
+            return dk__fail(DK_EPROOF, "malformed signature line");
+        memcpy(b64, sp + 1, sl);
+        b64[sl] = 0;
+        if (dk_b64_decode(b64, blob, sizeof blob, &got) != 0 || got < 5)
+            return dk__fail(DK_EPROOF, "a signature line's signature is not base64 of a key id "
+                                       "and a signature");
+        if ((size_t)(sp - nm) == nlen && strncmp(nm, name, nlen) == 0 && got == sizeof blob &&
+            memcmp(blob, id, 4) == 0) {
+            if (found)
+                return dk__fail(DK_EPROOF, "the checkpoint carries two signatures by key '%s'",
+                                name);
+            if (dk_verify_raw(pk, (const uint8_t *)note, blen, blob + 4) != 0)
+                return dk__fail(DK_EPROOF,
+                                "the checkpoint's signature by '%s' does not "
+                                "verify: it was altered or signed by another key",
+                                name);
+            found = 1;
         }
         line = end + 1;
     }
+    if (found)
+        return 0;
     return dk__fail(DK_EPROOF, "the checkpoint carries no signature by key '%s'", name);
 }

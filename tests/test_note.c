@@ -78,6 +78,23 @@ TEST(rejections)
             TH_FAIL("altering byte %zu of the body still verified", i);
         note[i] = saved;
     }
+    /* after our valid signature: only well-formed signature lines, ours once (helper-55:
+     * trailing text and a repeated line were read past) */
+    char longer[2048];
+    snprintf(longer, sizeof longer, "%strailing text\n", note);
+    ASSERT_ERR(dk_note_open(longer, vkey, &back), DK_EPROOF);
+    snprintf(longer, sizeof longer, "%sx", note); /* no final newline */
+    ASSERT_ERR(dk_note_open(longer, vkey, &back), DK_EPROOF);
+    snprintf(longer, sizeof longer, "%s%s", note, strstr(note, "\n\n") + 2); /* ours twice */
+    ASSERT_ERR(dk_note_open(longer, vkey, &back), DK_EPROOF);
+    ASSERT_CONTAINS(dk_errmsg(), "two signatures");
+    snprintf(longer, sizeof longer, "%s\xe2\x80\x94 other AAAA\n", note); /* too short */
+    ASSERT_ERR(dk_note_open(longer, vkey, &back), DK_EPROOF);
+    char *other_note;
+    ASSERT_OK(dk_note_sign(&cp, other, &other_note)); /* a second signer's line is fine */
+    snprintf(longer, sizeof longer, "%s%s", note, strstr(other_note, "\n\n") + 2);
+    ASSERT_OK(dk_note_open(longer, vkey, &back));
+    free(other_note);
     /* the signature altered */
     char *sig = strrchr(note, ' ') + 10;
     *sig = *sig == 'A' ? 'B' : 'A';

@@ -286,6 +286,10 @@ int cli_load_checkpoint(const char *path, const char *pubkey, dk_checkpoint *cp)
     char *text = slurp(path, &len);
     if (text == NULL)
         return cli_fail("cannot read checkpoint file '%s': %s", path, strerror(errno));
+    if (strlen(text) != len) { /* the note would end at the NUL, and the rest go unread */
+        free(text);
+        return cli_fail("checkpoint file '%s' holds a NUL byte: it is not a note", path);
+    }
     const char *note = text;
     json_t *j = json_loads(text, 0, NULL);
     if (j && json_is_string(json_object_get(j, "note")))

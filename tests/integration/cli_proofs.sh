@@ -52,6 +52,15 @@ expect_exit 3 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$VKEY" --in
 otherpub=$("$D" keygen --id other --out "$T/other.key")
 expect_exit 1 "$D" proof verify --checkpoint "$T/cp9.json" --pubkey "$otherpub" --inclusion "$T/incl.json" --record "$T/rec5.bin"
 contains "$ERR" "signature" "checkpoint by another key refused"
+# the note itself (not the JSON) as the checkpoint; with text after it, or a NUL, refused
+jget "$(cat "$T/cp9.json")" 'd["note"]' | head -c -1 >"$T/cp9.note"
+expect_exit 0 "$D" proof verify --checkpoint "$T/cp9.note" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec5.bin"
+{ cat "$T/cp9.note"; printf 'appended\n'; } >"$T/cp9.more"
+expect_exit 1 "$D" proof verify --checkpoint "$T/cp9.more" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec5.bin"
+contains "$ERR" "malformed signature line" "text after the signatures refused"
+{ cat "$T/cp9.note"; printf '\0ignored\n'; } >"$T/cp9.nul"
+expect_exit 1 "$D" proof verify --checkpoint "$T/cp9.nul" --pubkey "$VKEY" --inclusion "$T/incl.json" --record "$T/rec5.bin"
+contains "$ERR" "holds a NUL byte" "a NUL in a checkpoint file refused"
 
 # consistency 3 -> 9
 expect_exit 0 "$D" prove consistency 3 9
