@@ -308,9 +308,11 @@ static int do_step(gen *g, gcase *c, uint64_t *cmd)
             static const char *const conds[] = {"permission_to_work",
                                                 "no_recourse_to_public_funds,permission_to_work",
                                                 "no_permission_to_work", "reporting", ""};
-            v[n++] = (kv){"conditions", K_LIST, conds[(r >> 8) % 5], 0};
+            const char *cond = conds[(r >> 8) % 5];
+            v[n++] = (kv){"conditions", K_LIST, cond, 0};
             v[n++] = (kv){"immigration_status", K_STR, "LTR", 0};
-            v[n++] = (kv){"no_recourse_to_public_funds", K_BOOL, NULL, 0};
+            v[n++] = (kv){"no_recourse_to_public_funds", K_BOOL, NULL,
+                          strstr(cond, "no_recourse") != NULL}; /* as the conditions say */
             v[n++] = (kv){"outcome", K_STR, "granted", 0};
             v[n++] = (kv){"valid_from", K_STR, date, 0};
             v[n++] = (kv){"valid_until", K_STR, until, 0};

@@ -545,26 +545,61 @@ static int is_limited_leave(const msgpack_object *st)
     return st && !str_eq(st, "ILR") && !str_eq(st, "ILE");
 }
 
-/* Cross-field rules of a decision: provenance, and what a grant must say. */
+/* Does the list `l` hold the string s? */
+static int lists(const msgpack_object *l, const char *s)
+{
+    for (uint32_t i = 0; l && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++)
+        if (str_eq(&l->via.array.ptr[i], s))
+            return 1;
+    return 0;
+}
+
+/* Cross-field rules of a decision: provenance, what a grant must say, and nothing that
+ * contradicts itself (helper-54's review: a grant "without" NRPF that listed the NRPF
+ * condition, indefinite leave with an end date, a refusal carrying leave details). */
 static int check_decision(const dk_event *ev, const msgpack_object *m)
 {
     const msgpack_object *outcome = get(m, "outcome"), *status = get(m, "immigration_status");
-    if (str_eq(outcome, "granted")) {
-        if (status == NULL)
-            return dk__fail(DK_ESCHEMA, "%s: a grant needs data.immigration_status", ev->type);
-        if (get(m, "valid_from") == NULL)
-            return dk__fail(DK_ESCHEMA, "%s: a grant needs data.valid_from", ev->type);
-        if (get(m, "no_recourse_to_public_funds") == NULL)
-            return dk__fail(DK_ESCHEMA, "%s: a grant needs data.no_recourse_to_public_funds",
-                            ev->type);
-        if (is_limited_leave(status) && get(m, "valid_until") == NULL)
-            return dk__fail(DK_ESCHEMA,
-                            "%s: a grant of limited leave (%.*s) needs data.valid_until", ev->type,
-                            (int)status->via.str.size, status->via.str.ptr);
-        const msgpack_object *from = get(m, "valid_from"), *until = get(m, "valid_until");
-        if (until && from && memcmp(until->via.str.ptr, from->via.str.ptr, 10) < 0)
-            return dk__fail(DK_ESCHEMA, "%s: valid_until is before valid_from", ev->type);
+    const msgpack_object *conds = get(m, "conditions");
+    if (lists(conds, "permission_to_work") && lists(conds, "no_permission_to_work"))
+        return dk__fail(DK_ESCHEMA,
+                        "%s: data.conditions lists both permission_to_work and "
+                        "no_permission_to_work",
+                        ev->type);
+    if (!str_eq(outcome, "granted")) {
+        static const char *const leave[] = {"immigration_status", "valid_from", "valid_until",
+                                            "no_recourse_to_public_funds", "conditions"};
+        for (size_t i = 0; i < sizeof leave / sizeof leave[0]; i++)
+            if (get(m, leave[i]))
+                return dk__fail(DK_ESCHEMA,
+                                "%s: a decision that is not a grant gives no leave, so has no "
+                                "data.%s",
+                                ev->type, leave[i]);
+        return 0;
     }
+    /* a grant */
+    if (status == NULL)
+        return dk__fail(DK_ESCHEMA, "%s: a grant needs data.immigration_status", ev->type);
+    if (get(m, "valid_from") == NULL)
+        return dk__fail(DK_ESCHEMA, "%s: a grant needs data.valid_from", ev->type);
+    if (get(m, "no_recourse_to_public_funds") == NULL)
+        return dk__fail(DK_ESCHEMA, "%s: a grant needs data.no_recourse_to_public_funds", ev->type);
+    if (is_limited_leave(status) && get(m, "valid_until") == NULL)
+        return dk__fail(DK_ESCHEMA, "%s: a grant of limited leave (%.*s) needs data.valid_until",
+                        ev->type, (int)status->via.str.size, status->via.str.ptr);
+    const msgpack_object *from = get(m, "valid_from"), *until = get(m, "valid_until");
+    if (until && from && memcmp(until->via.str.ptr, from->via.str.ptr, 10) < 0)
+        return dk__fail(DK_ESCHEMA, "%s: valid_until is before valid_from", ev->type);
+    if (!is_limited_leave(status) && until)
+        return dk__fail(DK_ESCHEMA, "%s: indefinite leave (%.*s) has no valid_until", ev->type,
+                        (int)status->via.str.size, status->via.str.ptr);
+    const msgpack_object *nrpf = get(m, "no_recourse_to_public_funds");
+    int flag = nrpf->type == MSGPACK_OBJECT_BOOLEAN && nrpf->via.boolean;
+    if (flag != lists(conds, "no_recourse_to_public_funds"))
+        return dk__fail(DK_ESCHEMA,
+                        "%s: data.no_recourse_to_public_funds is %s but data.conditions %s "
+                        "no_recourse_to_public_funds",
+                        ev->type, flag ? "true" : "false", flag ? "does not list" : "lists");
     return 0;
 }
 

@@ -629,16 +629,46 @@ TEST(schemas)
     fill_valid(&d, "decision.recorded");
     d_str(&d, "valid_from", "2026-11-31");
     EXPECT_SCHEMA("decision.recorded", &d, "data.valid_from");
-    /* a refusal needs no leave details */
+    /* a refusal or a void decision gives no leave: it needs none of its details, and
+     * carries none (helper-54's review: a refusal printed a status and dates) */
+    static const char *const leave[] = {"conditions", "immigration_status",
+                                        "no_recourse_to_public_funds", "valid_from", "valid_until"};
+    for (size_t o = 0; o < 2; o++)
+        for (size_t keep = 0; keep <= 5; keep++) {
+            fill_valid(&d, "decision.recorded");
+            d_str(&d, "outcome", o ? "void" : "refused");
+            for (size_t i = 0; i < 5; i++)
+                if (i != keep)
+                    d_del(&d, leave[i]);
+            if (keep == 5) {
+                EXPECT_VALID("decision.recorded", &d);
+            } else {
+                EXPECT_SCHEMA("decision.recorded", &d, leave[keep]);
+                ASSERT_CONTAINS(dk_errmsg(), "not a grant");
+            }
+        }
     fill_valid(&d, "decision.recorded");
     d_str(&d, "outcome", "refused");
-    d_del(&d, "immigration_status");
-    d_del(&d, "valid_from");
-    d_del(&d, "valid_until");
-    d_del(&d, "no_recourse_to_public_funds");
-    EXPECT_VALID("decision.recorded", &d);
+    for (size_t i = 0; i < 5; i++)
+        d_del(&d, leave[i]);
     d_del(&d, "rationale");
     EXPECT_SCHEMA("decision.recorded", &d, "data.rationale");
+    /* a grant that contradicts itself */
+    fill_valid(&d, "decision.recorded"); /* NRPF true, and listed */
+    d_bool(&d, "no_recourse_to_public_funds", 0);
+    EXPECT_SCHEMA("decision.recorded", &d, "no_recourse_to_public_funds");
+    ASSERT_CONTAINS(dk_errmsg(), "lists");
+    d_list(&d, "conditions", "permission_to_work");
+    EXPECT_VALID("decision.recorded", &d); /* false, and not listed */
+    d_bool(&d, "no_recourse_to_public_funds", 1);
+    EXPECT_SCHEMA("decision.recorded", &d, "does not list");
+    fill_valid(&d, "decision.recorded");
+    d_list(&d, "conditions",
+           "permission_to_work,no_recourse_to_public_funds,no_permission_to_work");
+    EXPECT_SCHEMA("decision.recorded", &d, "no_permission_to_work");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "immigration_status", "ILE"); /* indefinite leave has no end */
+    EXPECT_SCHEMA("decision.recorded", &d, "indefinite leave (ILE) has no valid_until");
 
     /* interviews */
     fill_valid(&d, "interview.booked");
@@ -1234,7 +1264,13 @@ static void random_data(prop *p, const mcase *c, const char *type, dmap *d, int 
     } else if (is(type, "decision.recorded")) {
         unsigned o = rn(p, 10);
         d_str(d, "outcome", o < 5 ? "granted" : o < 8 ? "refused" : "void");
-        if (rn(p, 2)) {
+        if (o >= 5) { /* no leave in a refusal or a void decision */
+            static const char *const leave[] = {"conditions", "immigration_status",
+                                                "no_recourse_to_public_funds", "valid_from",
+                                                "valid_until"};
+            for (size_t i = 0; i < 5; i++)
+                d_del(d, leave[i]);
+        } else if (rn(p, 2)) {
             d_str(d, "immigration_status", "ILR");
             d_del(d, "valid_until");
         }

@@ -214,7 +214,8 @@ static uint64_t grant(world *w, const char *id, const dk_key *by, const char *co
                       const char *eff, const char *until)
 {
     return PUT(w, id, "decision.recorded", by, NULL, eff, L_("conditions", conds),
-               S_("immigration_status", "LTR"), B_("no_recourse_to_public_funds", 0),
+               S_("immigration_status", "LTR"),
+               B_("no_recourse_to_public_funds", strstr(conds, "no_recourse") != NULL),
                S_("outcome", "granted"), S_("product_type", "PROTECTION"),
                S_("rationale", "meets the rules"), S_("rules_version", "HC395"),
                S_("valid_from", "2019-03-01"), S_("valid_until", until));

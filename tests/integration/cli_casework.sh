@@ -57,6 +57,16 @@ contains "$ERR" "rationale" "decision without rationale refused"
 expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
   --valid-from 2026-12-10 --no-nrpf --rationale "well-founded fear" --rules-version "Part 11"
 contains "$ERR" "valid_until" "limited leave without an end refused"
+expect_exit 1 "$D" decide AS-1 $(K cw.ana) --refuse --product PROTECTION --status LTR \
+  --rationale "not credible" --rules-version "Part 11"
+contains "$ERR" "not a grant gives no leave" "a refusal carrying a leave status refused"
+expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status ILR \
+  --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --rationale r --rules-version v
+contains "$ERR" "indefinite leave (ILR) has no valid_until" "indefinite leave with an end refused"
+expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
+  --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf \
+  --conditions no_recourse_to_public_funds --rationale r --rules-version v
+contains "$ERR" "no_recourse_to_public_funds is false but data.conditions lists" "NRPF both ways refused"
 expect_exit 1 "$D" decide AS-1 $(K cw.eve) --grant --product PROTECTION --status LTR \
   --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --rationale x --rules-version y
 contains "$ERR" "assigned to 'cw.ana'" "only the assignee decides"
