@@ -307,8 +307,8 @@ typedef struct ckpt_arg {
 /* A compact range: the roots of the perfect subtrees that cover leaves [0, n), largest
  * first (one per set bit of n). */
 typedef struct frontier {
-    unsigned level[64];
-    uint8_t hash[64][32];
+    unsigned level[65]; /* a set bit each, and one leaf pushed before it merges */
+    uint8_t hash[65][32];
     int n;
 } frontier;
 
