@@ -426,6 +426,54 @@ static int revert_target(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     return 0;
 }
 
+/* ---- assignees ---- */
+
+int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1])
+{
+    const char *s = NULL, *f = NULL;
+    size_t n = 0, fl = 0;
+    if (strcmp(ev->type, "case.assigned") == 0)
+        dk__data_str(ev->data, ev->data_len, "caseworker", &s, &n);
+    else if (strcmp(ev->type, "status.corrected") == 0 &&
+             dk__data_str(ev->data, ev->data_len, "field", &f, &fl) == 0 && fl == 8 &&
+             memcmp(f, "assignee", 8) == 0)
+        dk__data_str(ev->data, ev->data_len, "to", &s, &n);
+    if (s == NULL || n == 0 || n > DK_ACTOR_MAX)
+        return 0; /* the schema refuses those */
+    memcpy(out, s, n);
+    out[n] = 0;
+    return 1;
+}
+
+int dk__assignable(const char *id, const dk_actor_info *a)
+{
+    if (a == NULL || a->revoked)
+        return dk__fail(DK_EDENIED, "'%s' is %s: a case is assigned to an enrolled caseworker", id,
+                        a ? "revoked" : "not an enrolled actor");
+    if (!(a->roles & (DK_ROLE_CASEWORKER | DK_ROLE_SENIOR_CASEWORKER)))
+        return dk__fail(DK_EDENIED, "'%s' is not a caseworker: a case is assigned to one", id);
+    return 0;
+}
+
+/* Is the event's new assignee, if it names one, an actor who may be given cases? 0, 1
+ * (rejected) or <0. (helper-54's review: any well-formed id was taken, `admin`, an
+ * auditor, or no one enrolled, and the case could then not be decided by its assignee.) */
+static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, int *code)
+{
+    char id[DK_ACTOR_MAX + 1];
+    if (!dk__new_assignee(a->ev, id))
+        return 0;
+    dk_actor_info who;
+    int rc = dk__actor_fold(lg, txn, id, a->seq, &who);
+    if (rc && rc != DK_ENOTFOUND)
+        return rc;
+    if ((rc = dk__assignable(id, rc ? NULL : &who)) != 0) {
+        *code = rc;
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- the check ---- */
 
 int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
@@ -485,6 +533,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0) {
         *code = rc;
         return 1;
+    } else if ((rc = check_assignee(lg, txn, a, code)) != 0) {
+        return rc;
     } else if (strcmp(ev->type, "status.corrected") == 0 &&
                (rc = correction_after_report(lg, txn, a, code)) != 0) {
         return rc;

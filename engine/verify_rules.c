@@ -280,6 +280,10 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_veri
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
                                   dk_errmsg());
         }
+        char assignee[DK_ACTOR_MAX + 1];
+        if (!revert && !rollback && dk__new_assignee(ev, assignee) &&
+            dk__assignable(assignee, actor_at(h, assignee, rec->seq)) != 0)
+            return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
         int rc;
         if (!dk__same_slot(&before, &st) && (rc = slot_moved(b, rec->seq, &st)) != 0)
             return rc;

@@ -1065,6 +1065,28 @@ TEST(permissions_at_the_ledger)
     fold_case(w.lg, "PL-1", &st);
     ASSERT_EQ(st.status, DK_ST_UNDER_CONSIDERATION);
     ASSERT_EQ(st.decision.has, 0);
+    /* a case goes only to an enrolled caseworker or senior (helper-54's review: any
+     * well-formed id was taken), by assignment or by correction */
+    static const char *const not_assignable[] = {"ghost.nobody", "audrey", "chuck", "admin"};
+    head = head_seq(w.lg);
+    for (size_t i = 0; i < 4; i++) {
+        fill_valid(&d, "case.assigned");
+        d_str(&d, "caseworker", not_assignable[i]);
+        ASSERT_ERR(try_put(&w, "PL-1", "case.assigned", w.sue, NULL, &d, &res), DK_EDENIED);
+        ASSERT_CONTAINS(res.errmsg, not_assignable[i]);
+    }
+    fill_valid(&d, "error.reported");
+    uint64_t err = PUT(&w, "PL-1", "error.reported", w.carol, NULL, &d);
+    fill_valid(&d, "status.corrected");
+    d_u64(&d, "error_ref", err);
+    d_str(&d, "field", "assignee");
+    d_str(&d, "from", "carol");
+    d_str(&d, "to", "ghost.nobody");
+    ASSERT_ERR(try_put(&w, "PL-1", "status.corrected", w.sue, NULL, &d, &res), DK_EDENIED);
+    ASSERT_CONTAINS(res.errmsg, "not an enrolled actor");
+    ASSERT_EQ(head_seq(w.lg), head + 1); /* the error report only */
+    d_str(&d, "to", "sam");
+    PUT(&w, "PL-1", "status.corrected", w.sue, NULL, &d);
     dk_key_free(audrey);
     dk_key_free(chuck);
     dk_key_free(mig);

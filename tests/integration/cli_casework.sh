@@ -23,6 +23,8 @@ expect_exit 0 "$D" case open AS-1 $(K cw.ana) --type asylum --channel assisted_d
   --received-on 2026-09-14 --ref P-4410 --name "Yusuf Abdi" --dob 1985-03-02 --nationality SOM
 expect_exit 1 "$D" case assign AS-1 $(K cw.ana) --to cw.ana
 contains "$ERR" "may not append case.assigned" "caseworker cannot assign"
+expect_exit 1 "$D" case assign AS-1 $(K sc.ben) --to ghost.nobody
+contains "$ERR" "'ghost.nobody' is not an enrolled actor" "a case goes only to an enrolled caseworker"
 expect_exit 0 "$D" case assign AS-1 $(K sc.ben) --to cw.ana
 expect_exit 1 "$D" decide AS-1 $(K cw.ana) --grant --product PROTECTION --status LTR \
   --valid-from 2026-12-10 --valid-until 2031-12-10 --no-nrpf --rationale r --rules-version v
