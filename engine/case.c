@@ -835,7 +835,13 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
         break;
     case OP_SLOT:
-        apply_slot(st, seq, m);
+        /* a move needs a booking to move: a status corrected to interview_scheduled has
+         * none, and the move used to invent one with no interviewer (helper-54) */
+        if (!st->interview.active && strcmp(ev->type, "interview.rescheduled") == 0)
+            rc = dk__fail(DK_ETRANSITION, "case '%s' has no interview booked to reschedule",
+                          ev->case_id);
+        else
+            apply_slot(st, seq, m);
         break;
     case OP_INTERVIEW_CANCELLED:
         if (before == DK_ST_WITHDRAWN || before == DK_ST_CLOSED) {

@@ -479,6 +479,12 @@ TEST(lifecycle_guards_and_effects)
     ASSERT_EQ(st.interview.active, 0);
     ASSERT_EQ(st.interview.no_shows, 1);
     ASSERT_EQ(st.status, DK_ST_UNDER_CONSIDERATION);
+    /* a move needs a booking: a status corrected to interview_scheduled has none */
+    st.status = DK_ST_INTERVIEW_SCHEDULED;
+    fill_valid(&d, "interview.rescheduled");
+    ASSERT_ERR(apply_pure(&st, 23, "interview.rescheduled", &d), DK_ETRANSITION);
+    ASSERT_CONTAINS(dk_errmsg(), "no interview booked to reschedule");
+    st.status = DK_ST_UNDER_CONSIDERATION;
 
     /* unknown types */
     fill_valid(&d, "note.added");
