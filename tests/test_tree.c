@@ -193,45 +193,45 @@ static void smash_node(const char *dir, unsigned level, uint64_t index)
     raw_commit(&r);
 }
 
+/* A world of 13 records, checkpointed first if `first`, then `more` notes; the stored
+ * node (level, index) smashed; the next checkpoint must be refused, naming `needle`. */
+static void checkpoint_refused(int first, int more, unsigned level, uint64_t index,
+                               const char *needle)
+{
+    world w;
+    char *note;
+    dk_append_res res;
+    world_open(&w, 10);
+    if (first) {
+        ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note));
+        free(note);
+    }
+    for (int i = 0; i < more; i++)
+        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 100 + (uint64_t)i, NULL, &res));
+    dk_ledger_close(w.lg);
+    smash_node(w.dir, level, index);
+    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
+    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), needle);
+    if (first) { /* nothing new was signed: the latest is still the first, of 13 */
+        ASSERT_OK(dk_ledger_checkpoint_get(w.lg, 0, &note));
+        ASSERT(strstr(note, "\n13\n") != NULL);
+        free(note);
+    } else {
+        ASSERT_ERR(dk_ledger_checkpoint_get(w.lg, 0, &note), DK_ENOTFOUND);
+    }
+    world_close(&w);
+}
+
 /* helper-55's review: the node key signed whatever tree was stored, so one damaged node
  * (or a history rewritten under old checkpoints) became a signed fork of its own log. */
 TEST(checkpoint_signs_only_the_tree_of_the_records)
 {
-    world w;
-    char *note;
-    /* no checkpoint yet: the whole tree is hashed afresh from the records */
-    world_open(&w, 10); /* 13 records: the root is (3,0), (2,2), leaf 12 */
-    dk_ledger_close(w.lg);
-    smash_node(w.dir, 3, 0);
-    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
-    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
-    ASSERT_CONTAINS(dk_errmsg(), "refusing to sign");
-    ASSERT_ERR(dk_ledger_checkpoint_get(w.lg, 0, &note), DK_ENOTFOUND); /* nothing signed */
-    world_close(&w);
-    /* after a checkpoint: the nodes under it must still hash to its root */
-    world_open(&w, 10);
-    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note));
-    free(note);
-    dk_append_res res;
-    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 99, NULL, &res)); /* 14 */
-    dk_ledger_close(w.lg);
-    smash_node(w.dir, 3, 0);
-    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
-    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
-    ASSERT_CONTAINS(dk_errmsg(), "the checkpoint at size 13 signed");
-    world_close(&w);
-    /* and the records after it must hash to the stored root: here a node over them */
-    world_open(&w, 10);
-    ASSERT_OK(dk_ledger_checkpoint(w.lg, w.node, &note));
-    free(note);
-    for (uint64_t i = 0; i < 3; i++) /* 16 records: the root is node (4,0) */
-        ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 100 + i, NULL, &res));
-    dk_ledger_close(w.lg);
-    smash_node(w.dir, 4, 0);
-    ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
-    ASSERT_ERR(dk_ledger_checkpoint(w.lg, w.node, &note), DK_ECORRUPT);
-    ASSERT_CONTAINS(dk_errmsg(), "is not the tree of the records after the checkpoint at size 13");
-    world_close(&w);
+    /* 13 records: the root is (3,0), (2,2), leaf 12; 16: the root is node (4,0) */
+    checkpoint_refused(0, 0, 3, 0, "refusing to sign"); /* no checkpoint: all hashed afresh */
+    checkpoint_refused(1, 1, 3, 0, "the checkpoint at size 13 signed"); /* under it */
+    checkpoint_refused(1, 3, 4, 0, /* over the records after it */
+                       "is not the tree of the records after the checkpoint at size 13");
 }
 
 /* A checkpoint signed by the node key, but under another origin than this ledger's. */

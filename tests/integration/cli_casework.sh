@@ -17,6 +17,12 @@ for who in cw.ana cw.eve sc.ben sc.cho aud.dee; do
   expect_exit 0 "$D" actor enroll --key "$T/admin.key" --id "$who" --pubkey "$pub" --roles "$roles"
 done
 K() { echo "--key=$T/$1.key"; }
+# open_validated WHO ID TYPE RECEIVED REF NAME DOB NATIONALITY: a case opened and validated
+open_validated() {
+  expect_exit 0 "$D" case open "$2" $(K "$1") --type "$3" --channel online --received-on "$4" \
+    --ref "$5" --name "$6" --dob "$7" --nationality "$8"
+  expect_exit 0 "$D" case status-change "$2" $(K "$1") --to validated --reason ok
+}
 
 # open, assign, validate
 expect_exit 0 "$D" case open AS-1 $(K cw.ana) --type asylum --channel assisted_digital \
@@ -35,9 +41,7 @@ expect_exit 0 "$D" case status-change AS-1 $(K cw.ana) --to validated --reason "
 # interview, no-show, rebooking; double-booking refused
 expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-12-01T10:00:00Z \
   --end 2026-12-01T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
-expect_exit 0 "$D" case open AS-2 $(K cw.eve) --type asylum --channel online \
-  --received-on 2026-09-20 --ref P-4411 --name "Amina Farah" --dob 1990-07-01 --nationality ERI
-expect_exit 0 "$D" case status-change AS-2 $(K cw.eve) --to validated --reason ok
+open_validated cw.eve AS-2 asylum 2026-09-20 P-4411 "Amina Farah" 1990-07-01 ERI
 expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
   --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
 contains "$ERR" "already booked" "double-booking refused"
@@ -223,16 +227,12 @@ contains "$ERR" "NOPE" "missing case named"
 
 # a withdrawal leaves its interview booked: the slot stays taken until that interview is
 # cancelled, which a withdrawn (or closed) case allows, keeping its status
-expect_exit 0 "$D" case open WD-1 $(K cw.ana) --type visa --channel online \
-  --received-on 2026-10-01 --ref P-5001 --name "Lena Berg" --dob 1979-11-30 --nationality SWE
-expect_exit 0 "$D" case status-change WD-1 $(K cw.ana) --to validated --reason ok
+open_validated cw.ana WD-1 visa 2026-10-01 P-5001 "Lena Berg" 1979-11-30 SWE
 expect_exit 1 "$D" interview cancel WD-1 $(K cw.ana) --reason "none booked"
 expect_exit 0 "$D" interview book WD-1 $(K cw.ana) --start 2027-01-05T10:00:00Z \
   --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
 expect_exit 0 "$D" case withdraw WD-1 $(K cw.ana) --reason "applicant left the UK"
-expect_exit 0 "$D" case open WD-2 $(K cw.ana) --type visa --channel online \
-  --received-on 2026-10-02 --ref P-5002 --name "Omar Haddad" --dob 1988-04-12 --nationality SYR
-expect_exit 0 "$D" case status-change WD-2 $(K cw.ana) --to validated --reason ok
+open_validated cw.ana WD-2 visa 2026-10-02 P-5002 "Omar Haddad" 1988-04-12 SYR
 expect_exit 1 "$D" interview book WD-2 $(K cw.ana) --start 2027-01-05T10:00:00Z \
   --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
 contains "$ERR" "already booked" "a withdrawn case's interview still holds its slot"
