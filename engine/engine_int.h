@@ -43,6 +43,20 @@ static inline uint64_t dk__fnv1a(const char *s)
     return h;
 }
 
+/* The Merkle frontier (merkle.c): the roots of the complete subtrees of the leaves so
+ * far, largest first; after n leaves there is one per set bit of n. A push also keeps
+ * the nodes it completed (levels 0..nformed-1), to be compared with a stored tree. */
+typedef struct dk__frontier {
+    uint8_t h[65][32]; /* one per set bit, and a pushed leaf before it merges */
+    uint64_t size[65];
+    int n;
+    uint8_t formed[65][32];
+    int nformed;
+} dk__frontier;
+void dk__frontier_push(dk__frontier *f, const uint8_t leaf[32]);
+/* MTH of the leaves the frontier covers (of none: SHA-256 of nothing). */
+void dk__frontier_root(const dk__frontier *f, uint8_t root[32]);
+
 /* Look up a key in a canonical data map (msgpack bytes). The out-params
  * borrow `data`. Return 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value
  * has another type. */

@@ -249,3 +249,6 @@ int dk__tree_check_format(dk_ledger *lg);
 int dk__tree_root(dk_ledger *lg, MDB_txn *txn, uint64_t size, uint8_t root[32]);
 /* One stored node (a complete subtree); DK_ECORRUPT if missing. */
 int dk__tree_node(dk_ledger *lg, MDB_txn *txn, unsigned level, uint64_t index, uint8_t out[32]);
+/* The frontier of the first `size` leaves, from the stored tree's nodes (verify --from,
+ * and the check before a checkpoint is signed). */
+int dk__tree_frontier(dk_ledger *lg, MDB_txn *txn, uint64_t size, dk__frontier *f);

@@ -53,6 +53,31 @@ static int range_hash(dk_merkle_get_fn get, void *ctx, uint64_t start, uint64_t 
     return rc;
 }
 
+void dk__frontier_push(dk__frontier *f, const uint8_t leaf[32])
+{
+    memcpy(f->h[f->n], leaf, 32);
+    memcpy(f->formed[0], leaf, 32);
+    f->nformed = 1;
+    f->size[f->n++] = 1;
+    while (f->n >= 2 && f->size[f->n - 1] == f->size[f->n - 2]) {
+        node_hash(f->h[f->n - 2], f->h[f->n - 1], f->h[f->n - 2]);
+        memcpy(f->formed[f->nformed++], f->h[f->n - 2], 32);
+        f->size[f->n - 2] *= 2;
+        f->n--;
+    }
+}
+
+void dk__frontier_root(const dk__frontier *f, uint8_t root[32])
+{
+    if (f->n == 0) {
+        dk_sha256("", 0, root);
+        return;
+    }
+    memcpy(root, f->h[f->n - 1], 32);
+    for (int i = f->n - 2; i >= 0; i--)
+        node_hash(f->h[i], root, root);
+}
+
 int dk_merkle_append(dk_merkle_get_fn get, dk_merkle_put_fn put, void *ctx, uint64_t index,
                      const uint8_t leaf_hash[32])
 {

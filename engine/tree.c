@@ -304,31 +304,21 @@ typedef struct ckpt_arg {
     char *note;
 } ckpt_arg;
 
-/* A compact range: the roots of the perfect subtrees that cover leaves [0, n), largest
- * first (one per set bit of n). */
-typedef struct frontier {
-    unsigned level[65]; /* a set bit each, and one leaf pushed before it merges */
-    uint8_t hash[65][32];
-    int n;
-} frontier;
-
-static void frontier_push(frontier *f, const uint8_t leaf[32])
+int dk__tree_frontier(dk_ledger *lg, MDB_txn *txn, uint64_t size, dk__frontier *f)
 {
-    f->level[f->n] = 0;
-    memcpy(f->hash[f->n++], leaf, 32);
-    while (f->n >= 2 && f->level[f->n - 1] == f->level[f->n - 2]) {
-        dk_node_hash(f->hash[f->n - 2], f->hash[f->n - 1], f->hash[f->n - 2]);
-        f->level[f->n - 2]++;
-        f->n--;
+    f->n = 0;
+    f->nformed = 0;
+    uint64_t start = 0;
+    for (int l = 63; l >= 0; l--) {
+        if (!(size >> l & 1))
+            continue;
+        int rc = dk__tree_node(lg, txn, (unsigned)l, start >> l, f->h[f->n]);
+        if (rc)
+            return rc;
+        f->size[f->n++] = 1ull << l;
+        start += 1ull << l;
     }
-}
-
-/* MTH of the leaves a frontier covers (n >= 1): the subtrees folded right to left. */
-static void frontier_root(const frontier *f, uint8_t root[32])
-{
-    memcpy(root, f->hash[f->n - 1], 32);
-    for (int i = f->n - 2; i >= 0; i--)
-        dk_node_hash(f->hash[i], root, root);
+    return 0;
 }
 
 /* The latest checkpoint below `size`, verified against the node key: its size, or 0 (and
@@ -395,18 +385,11 @@ static int tree_matches_records(dk_ledger *lg, MDB_txn *txn, uint64_t size, cons
     int rc = last_checkpoint(lg, txn, size, origin, &m, signed_root);
     if (rc)
         return rc;
-    tree_ctx c = {lg, txn, 0};
-    frontier f = {.n = 0};
-    uint64_t start = 0;
-    for (int level = 63; level >= 0; level--)
-        if ((m >> level) & 1) {
-            if ((rc = get_node(&c, (unsigned)level, start >> level, f.hash[f.n])) != 0)
-                return rc;
-            f.level[f.n++] = (unsigned)level;
-            start += 1ull << level;
-        }
+    dk__frontier f;
+    if ((rc = dk__tree_frontier(lg, txn, m, &f)) != 0)
+        return rc;
     if (m > 0) {
-        frontier_root(&f, got);
+        dk__frontier_root(&f, got);
         if (memcmp(got, signed_root, 32) != 0)
             return dk__fail(DK_ECORRUPT,
                             "the stored Merkle tree does not hash to the root the checkpoint at "
@@ -426,7 +409,7 @@ static int tree_matches_records(dk_ledger *lg, MDB_txn *txn, uint64_t size, cons
             break;
         uint8_t leaf[32];
         dk_leaf_hash(v.mv_data, v.mv_size, leaf);
-        frontier_push(&f, leaf);
+        dk__frontier_push(&f, leaf);
         seq++;
     }
     mdb_cursor_close(cur);
@@ -435,7 +418,7 @@ static int tree_matches_records(dk_ledger *lg, MDB_txn *txn, uint64_t size, cons
     if (seq != size)
         return dk__fail(DK_ECORRUPT, "the log lacks record %llu below its head %llu",
                         (unsigned long long)seq + 1, (unsigned long long)size);
-    frontier_root(&f, got);
+    dk__frontier_root(&f, got);
     if (memcmp(got, root, 32) != 0)
         return dk__fail(DK_ECORRUPT,
                         "the stored Merkle tree's root at size %llu is not the tree of the "

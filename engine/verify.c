@@ -60,43 +60,6 @@ static actor_slot *map_find(actor_map *m, const char *id, int insert)
     return &m->slots[j];
 }
 
-/* The Merkle frontier: the roots of the complete subtrees of the leaves so
- * far, largest first; after n leaves there is one per set bit of n. A push
- * also keeps the nodes it completed (levels 0..nformed-1), to be compared
- * with the stored tree. */
-typedef struct frontier {
-    uint8_t h[64][32];
-    uint64_t size[64];
-    int n;
-    uint8_t formed[64][32];
-    int nformed;
-} frontier;
-
-static void frontier_push(frontier *f, const uint8_t leaf[32])
-{
-    memcpy(f->h[f->n], leaf, 32);
-    memcpy(f->formed[0], leaf, 32);
-    f->nformed = 1;
-    f->size[f->n++] = 1;
-    while (f->n >= 2 && f->size[f->n - 1] == f->size[f->n - 2]) {
-        dk_node_hash(f->h[f->n - 2], f->h[f->n - 1], f->h[f->n - 2]);
-        memcpy(f->formed[f->nformed++], f->h[f->n - 2], 32);
-        f->size[f->n - 2] *= 2;
-        f->n--;
-    }
-}
-
-static void frontier_root(const frontier *f, uint8_t root[32])
-{
-    if (f->n == 0) {
-        dk_sha256("", 0, root);
-        return;
-    }
-    memcpy(root, f->h[f->n - 1], 32);
-    for (int i = f->n - 2; i >= 0; i--)
-        dk_node_hash(f->h[i], root, root);
-}
-
 /* Stored checkpoints, checked as the walk reaches their sizes. */
 typedef struct ckpt {
     uint64_t size;
@@ -116,7 +79,7 @@ int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...)
 
 /* Compare the nodes completed by leaf `index` with the stored tree: a node
  * off the current frontier never reaches the root, but proofs use it. */
-static int check_nodes(dk_ledger *lg, MDB_txn *txn, const frontier *f, uint64_t index,
+static int check_nodes(dk_ledger *lg, MDB_txn *txn, const dk__frontier *f, uint64_t index,
                        dk_verify_report *rep)
 {
     for (int l = 0; l < f->nformed; l++) {
@@ -424,7 +387,7 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
  * the previous record's hash and time, and the Merkle frontier of the first
  * from-1 leaves (from the stored tree). The prefix is trusted. */
 static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *actors,
-                     uint8_t prev[DK_HASH_BYTES], int64_t *last_time, frontier *fr)
+                     uint8_t prev[DK_HASH_BYTES], int64_t *last_time, dk__frontier *fr)
 {
     uint8_t sk[8];
     dk_put_be64(sk, from - 1);
@@ -478,17 +441,7 @@ static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *acto
         a->revoked = info.revoked;
     }
     mdb_cursor_close(cur);
-    uint64_t size = from - 1, start = 0;
-    fr->n = 0;
-    for (int l = 63; rc == 0 && l >= 0; l--) {
-        if (!(size >> l & 1))
-            continue;
-        if ((rc = dk__tree_node(lg, txn, (unsigned)l, start >> l, fr->h[fr->n])) != 0)
-            break;
-        fr->size[fr->n++] = 1ull << l;
-        start += 1ull << l;
-    }
-    return rc;
+    return rc ? rc : dk__tree_frontier(lg, txn, from - 1, fr);
 }
 
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep)
@@ -524,7 +477,7 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         dk__read_end(lg, txn);
         return dk__mdb_err(rc, "cannot open a cursor");
     }
-    frontier fr;
+    dk__frontier fr;
     fr.n = 0;
     ckpt *cps = NULL;
     size_t ncps = 0, next_cp = 0;
@@ -564,12 +517,12 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         else
             r = check_body(lg, txn, &w, &rec, rep);
         dk_leaf_hash(rec.raw, rec.raw_len, prev);
-        frontier_push(&fr, prev);
+        dk__frontier_push(&fr, prev);
         if (r == 0 && lg->tree != 0)
             r = check_nodes(lg, txn, &fr, kseq - 1, rep);
         while (r == 0 && next_cp < ncps && cps[next_cp].size == kseq) {
             uint8_t root[32];
-            frontier_root(&fr, root);
+            dk__frontier_root(&fr, root);
             if (memcmp(root, cps[next_cp].root, 32) != 0)
                 r = dk__verify_bad(
                     rep, kseq,
@@ -615,7 +568,7 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
             (unsigned long long)cps[next_cp].size, (unsigned long long)(expect - 1));
     if (r == 0 && expect > 1 && lg->tree != 0) {
         uint8_t want[32], got[32];
-        frontier_root(&fr, want);
+        dk__frontier_root(&fr, want);
         if (dk__tree_root(lg, txn, expect - 1, got) != 0 || memcmp(want, got, 32) != 0)
             r = dk__verify_bad(rep, expect - 1,
                                "the stored Merkle tree does not match the records");

@@ -5,6 +5,7 @@
 
 #include "docket/docket.h"
 #include "docket/merkle.h"
+#include "engine_int.h"
 #include "harness.h"
 
 /* ---- an in-memory node store, counting its reads ---- */
@@ -151,6 +152,25 @@ TEST(roots_match_naive_mth)
         ASSERT_OK(dk_merkle_root(sget, &s, size, got));
         if (memcmp(got, want, 32) != 0)
             TH_FAIL("root of %llu leaves differs from MTH", (unsigned long long)size);
+    }
+    /* the frontier that verify and the checkpoint's check push leaves onto gives the same
+     * roots, and completes exactly the nodes the store holds */
+    dk__frontier f;
+    memset(&f, 0, sizeof f);
+    dk__frontier_root(&f, got);
+    dk_sha256("", 0, want);
+    ASSERT_MEM_EQ(got, want, 32);
+    for (uint64_t size = 1; size <= n; size++) {
+        dk__frontier_push(&f, leaves[size - 1]);
+        mth(leaves, size, want);
+        dk__frontier_root(&f, got);
+        if (memcmp(got, want, 32) != 0)
+            TH_FAIL("the frontier's root of %llu leaves differs from MTH",
+                    (unsigned long long)size);
+        for (int l = 0; l < f.nformed; l++) {
+            ASSERT_OK(sget(&s, (unsigned)l, (size - 1) >> l, want));
+            ASSERT_MEM_EQ(f.formed[l], want, 32);
+        }
     }
     free(leaves);
     store_free(&s);
