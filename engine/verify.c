@@ -462,6 +462,7 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
     int jobs = opts && opts->jobs > 0 ? opts->jobs : lg->cores;
     memset(rep, 0, sizeof *rep);
     rep->ok = 1;
+    rep->tree_checked = lg->tree != 0;
     int rc = dk__read_begin(lg, &txn);
     if (rc)
         return rc;

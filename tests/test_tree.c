@@ -360,11 +360,17 @@ TEST(a_tree_of_an_older_format_is_rebuilt)
     dk_ledger_opts ro = {0, 0, 1, 0};
     ASSERT_OK(dk_ledger_open(w.dir, &ro, &w.lg));
     ASSERT_ERR(dk_ledger_root(w.lg, 12, after), DK_ENOTFOUND);
+    dk_verify_report rep; /* a read-only verify says it did not check the tree */
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT(rep.ok);
+    ASSERT_EQ(rep.tree_checked, 0);
     dk_ledger_close(w.lg);
     ASSERT_OK(dk_ledger_open(w.dir, NULL, &w.lg));
     ASSERT_OK(dk_ledger_root(w.lg, 12, after));
     ASSERT_MEM_EQ(after, before, 32);
     assert_verifies(w.lg);
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT_EQ(rep.tree_checked, 1);
     world_close(&w);
 }
 

@@ -267,6 +267,7 @@ int cmd_verify(int argc, char **argv)
         json_object_set_new(o, "checked", json_integer((json_int_t)rep.checked));
         json_object_set_new(o, "signatures", json_integer((json_int_t)rep.signatures));
         json_object_set_new(o, "cases", json_integer((json_int_t)rep.cases));
+        json_object_set_new(o, "tree_checked", json_boolean(rep.tree_checked));
         if (!rep.ok) {
             json_object_set_new(o, "seq", json_integer((json_int_t)rep.seq));
             json_object_set_new(o, "reason", cli_json_text(rep.reason));
@@ -279,6 +280,11 @@ int cmd_verify(int argc, char **argv)
     } else {
         printf("FAILED at seq %llu: %s\n", (unsigned long long)rep.seq, rep.reason);
     }
+    if (rep.ok && !rep.tree_checked) /* said, not hidden: an auditor reads "ok" as all */
+        fprintf(stderr, "docket: verify: the stored Merkle tree was not checked: it is not in "
+                        "this docket's format (an older docket's, or its format key was "
+                        "damaged); open the ledger for writing once to rebuild it, then verify "
+                        "again\n");
     if (!rep.ok)
         fprintf(stderr, "docket: verify: ledger damaged at seq %llu: %s\n",
                 (unsigned long long)rep.seq, rep.reason);

@@ -225,6 +225,9 @@ typedef struct dk_verify_report {
     uint64_t checked;    /* records checked */
     uint64_t signatures; /* signatures checked */
     uint64_t cases;      /* cases whose events were re-checked against the rules */
+    int tree_checked;    /* the stored Merkle tree was compared with the records (0: it is
+                            not in this docket's format, an older docket's or its format key
+                            damaged, and a write open rebuilds it) */
     char reason[256];    /* why it is bad */
 } dk_verify_report;
 

@@ -112,7 +112,21 @@ expect_exit 0 "$DOCKET" head --json
 equals "$(jget "$OUT" 'd["seq"]')" 4 "head seq"
 expect_exit 0 "$DOCKET" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify ok"
-equals "$(jget "$OUT" '(d["checked"], d["signatures"], d["cases"])')" "(4, 4, 1)" "verify counts"
+equals "$(jget "$OUT" '(d["checked"], d["signatures"], d["cases"], d["tree_checked"])')" "(4, 4, 1, True)" "verify counts, the tree checked"
+# the tree's format mark gone (an older docket's tree, or damage): verify says it did not
+# check the tree, rather than a bare "ok"
+cp -a "$DOCKET_LEDGER" "$T/untree"
+python3 - "$T/untree/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+assert b.find(b'tree_format') >= 0, 'tree_format not found'
+b = b.replace(b'tree_format', b'tree_formaX')  # every copy: the key is no longer found
+open(p, 'wb').write(bytes(b))
+PY
+expect_exit 0 "$DOCKET" verify --ledger "$T/untree" --json
+equals "$(jget "$OUT" 'd["tree_checked"]')" False "verify reports the tree unchecked"
+contains "$ERR" "the stored Merkle tree was not checked" "and says so on stderr"
 expect_exit 0 "$DOCKET" verify --jobs 1 --from 3 --json
 equals "$(jget "$OUT" 'd["checked"]')" 2 "verify --from checks the rest"
 expect_exit 0 "$DOCKET" verify --no-rules --json
