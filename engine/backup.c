@@ -36,9 +36,9 @@ typedef struct fill {
     ino_t copy_ino;                 /* verified and installed must be that file */
 } fill;
 
-static void path_in(char out[PATH_CAP], const char *dir, const char *a, const char *b)
+static void path_in(char out[PATH_CAP], const char *dir, const char *name)
 {
-    snprintf(out, PATH_CAP, b ? "%s/%s/%s" : "%s/%s", dir, a, b);
+    snprintf(out, PATH_CAP, "%s/%s", dir, name);
 }
 
 static int is_also(const fill *f, const char *name)
@@ -194,16 +194,8 @@ static int check_also(const char *const *also)
 static int sync_parent(const fill *f)
 {
     char parent[PATH_CAP];
-    snprintf(parent, sizeof parent, "%s", f->dir);
-    char *slash = strrchr(parent, '/');
-    while (slash && slash > parent && slash[1] == 0) { /* "a/b/": the slash ending it */
-        *slash = 0;
-        slash = strrchr(parent, '/');
-    }
-    if (slash == NULL)
-        snprintf(parent, sizeof parent, ".");
-    else
-        slash[slash == parent] = 0; /* "/b": the root */
+    if (dk__parent_dir(f->dir, parent, sizeof parent) != 0)
+        return dk__fail(DK_EINVAL, "the path '%s' is too long", f->dir);
     int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return dk__fail(DK_EIO, "cannot open the directory '%s': %s", parent, strerror(errno));
@@ -211,6 +203,8 @@ static int sync_parent(const fill *f)
     close(fd);
     return rc;
 }
+
+static void abort_fill(fill *f);
 
 /* Create dir if need be, take it (flock: a second backup or restore into it is
  * refused), check what it holds, make the stage and sync dir's own entry. */
@@ -244,14 +238,8 @@ static int begin_fill(fill *f)
     }
     if (rc == 0)
         rc = sync_parent(f);
-    if (rc == 0)
-        return 0;
-    if (f->stage_fd >= 0)
-        remove_stage(f, f->stage_fd);
-    if (f->made && f->locked) /* while it is ours: not one another run has taken */
-        rmdir(f->dir);
-    if (f->dir_fd >= 0)
-        close(f->dir_fd);
+    if (rc)
+        abort_fill(f);
     return rc;
 }
 
@@ -267,9 +255,11 @@ static void abort_fill(fill *f)
             unlinkat(f->dir_fd, f->also[i], 0);
     if (f->stage_fd >= 0)
         remove_stage(f, f->stage_fd);
-    if (f->made)
-        rmdir(f->dir); /* before the lock goes */
-    close(f->dir_fd);
+    if (f->made && f->locked) /* while it is ours (before the lock goes): not one another
+                                 run has taken */
+        rmdir(f->dir);
+    if (f->dir_fd >= 0)
+        close(f->dir_fd);
 }
 
 /* Move one staged file into dir, never over a file already there (another process may
@@ -364,13 +354,8 @@ static int copy_in(fill *f, const char *src, const char *name, int is_data)
     ssize_t r;
     int e = 0;
     while (e == 0 && (r = read(in, buf, sizeof buf)) > 0)
-        for (ssize_t off = 0; e == 0 && off < r;) {
-            ssize_t w = write(out, buf + off, (size_t)(r - off));
-            if (w > 0)
-                off += w;
-            else
-                e = w < 0 ? errno : EIO; /* a write of nothing: the disk is full, say */
-        }
+        if (dk__write_all(out, buf, (size_t)r) != 0)
+            e = errno;
     if (e == 0 && r < 0)
         e = errno;
     if (e == 0 && fsync(out) != 0)
@@ -396,7 +381,7 @@ static int copy_also(fill *f, const char *src_dir)
 {
     char src[PATH_CAP];
     for (size_t i = 0; f->also && f->also[i]; i++) {
-        path_in(src, src_dir, f->also[i], NULL);
+        path_in(src, src_dir, f->also[i]);
         struct stat st;
         if (lstat(src, &st) != 0) {
             if (errno == ENOENT)
@@ -462,10 +447,10 @@ int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *con
                       dk_verify_report *rep)
 {
     char src[PATH_CAP], path[PATH_CAP];
-    path_in(src, src_dir, "data.mdb", NULL);
+    path_in(src, src_dir, "data.mdb");
     if (access(src, R_OK) != 0) {
         int e = errno;
-        path_in(path, src_dir, DK_BACKUP_STAGE, NULL);
+        path_in(path, src_dir, DK_BACKUP_STAGE);
         return dk__fail(DK_ENOTFOUND, "'%s' holds no backup: %s%s", src_dir, strerror(e),
                         access(path, F_OK) == 0
                             ? " (only what a backup stopped part way left: take it again)"
@@ -479,7 +464,7 @@ int dk_ledger_restore(const char *src_dir, const char *dest_dir, const char *con
     if ((rc = copy_in(&f, src, "data.mdb", 1)) == 0)
         rc = copy_also(&f, src_dir);
     dk_ledger *lg = NULL;
-    path_in(path, dest_dir, f.stage, NULL);
+    path_in(path, dest_dir, f.stage);
     dk_ledger_opts o = {0, 0, 1, 1}; /* the staged copy, which nothing writes: no lock file */
     if (rc == 0 && (rc = dk_ledger_open(path, &o, &lg)) == 0) {
         int lfd;

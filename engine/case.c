@@ -582,7 +582,8 @@ static int check_decision(const dk_event *ev, const msgpack_object *m)
         return dk__fail(DK_ESCHEMA, "%s: a grant needs data.immigration_status", ev->type);
     if (get(m, "valid_from") == NULL)
         return dk__fail(DK_ESCHEMA, "%s: a grant needs data.valid_from", ev->type);
-    if (get(m, "no_recourse_to_public_funds") == NULL)
+    const msgpack_object *nrpf = get(m, "no_recourse_to_public_funds");
+    if (nrpf == NULL)
         return dk__fail(DK_ESCHEMA, "%s: a grant needs data.no_recourse_to_public_funds", ev->type);
     if (is_limited_leave(status) && get(m, "valid_until") == NULL)
         return dk__fail(DK_ESCHEMA, "%s: a grant of limited leave (%.*s) needs data.valid_until",
@@ -593,7 +594,6 @@ static int check_decision(const dk_event *ev, const msgpack_object *m)
     if (!is_limited_leave(status) && until)
         return dk__fail(DK_ESCHEMA, "%s: indefinite leave (%.*s) has no valid_until", ev->type,
                         (int)status->via.str.size, status->via.str.ptr);
-    const msgpack_object *nrpf = get(m, "no_recourse_to_public_funds");
     int flag = nrpf->type == MSGPACK_OBJECT_BOOLEAN && nrpf->via.boolean;
     if (flag != lists(conds, "no_recourse_to_public_funds"))
         return dk__fail(DK_ESCHEMA,
@@ -615,9 +615,8 @@ static int check_correction(const dk_event *ev, const msgpack_object *m)
                     {"applicant_name", &f_applicant[1]},
                     {"date_of_birth", &f_applicant[0]},
                     {"nationality", &f_applicant[2]}};
-    static const field status_rule = {"to", F_ENUM, 1, 0, statuses_enum, NULL};
     const msgpack_object *which = get(m, "field"), *to = get(m, "to");
-    const field *f = &status_rule;
+    const field *f = &f_status_changed[1]; /* a status, as case.status_changed's "to" */
     for (size_t k = 0; k < sizeof rules_of / sizeof rules_of[0]; k++)
         if (str_eq(which, rules_of[k].name))
             f = rules_of[k].rule;

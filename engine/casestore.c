@@ -23,11 +23,6 @@ static int storage(int mdb_rc, const char *what)
     return mdb_rc == MDB_MAP_FULL ? DK__MAPFULL : dk__mdb_err(mdb_rc, what);
 }
 
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* ---- keys of the cases database ---- */
 
 size_t dk__case_key(uint8_t *key, const char *case_id, size_t n)
@@ -568,7 +563,7 @@ int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t
     const uint8_t *b = row;
     *version = dk_get_be64(b);
     *last_seq = dk_get_be64(b + 8);
-    if (len == RAW_BYTES && get_be32(b + ROW_HEAD) == RAW_LAYOUT) {
+    if (len == RAW_BYTES && dk_get_be32(b + ROW_HEAD) == RAW_LAYOUT) {
         /* Through pack and unpack, so that what is used is what verify compares: no
          * string without its NUL, nothing in the padding. */
         dk_case_state raw;
@@ -582,5 +577,5 @@ int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t
     if (dk_case_state_unpack(b + ROW_HEAD, len - ROW_HEAD, st) == 0)
         return 1;
     memset(st, 0, sizeof *st);
-    return older_layout(get_be32(b + ROW_HEAD)) ? 0 : -1;
+    return older_layout(dk_get_be32(b + ROW_HEAD)) ? 0 : -1;
 }

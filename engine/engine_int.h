@@ -43,6 +43,13 @@ static inline uint64_t dk__fnv1a(const char *s)
     return h;
 }
 
+/* fileio.c: write all n bytes (retrying EINTR); 0, or -1 with errno set (EIO for a write
+ * of nothing). */
+int dk__write_all(int fd, const void *buf, size_t n);
+/* The directory that holds `path` ("." for a bare name, "/" for "/x"; trailing slashes
+ * ignored) into out; -1 if it does not fit. */
+int dk__parent_dir(const char *path, char *out, size_t cap);
+
 /* The Merkle frontier (merkle.c): the roots of the complete subtrees of the leaves so
  * far, largest first; after n leaves there is one per set bit of n. A push also keeps
  * the nodes it completed (levels 0..nformed-1), to be compared with a stored tree. */

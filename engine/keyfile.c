@@ -56,35 +56,11 @@ static int derive(const char *pass, const uint8_t *salt, unsigned long long ops,
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Best effort: make the new directory entry durable too. */
 static void fsync_parent(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
+    if (dk__parent_dir(path, dir, sizeof dir) != 0)
         return;
     int fd = open(dir, O_RDONLY);
     if (fd >= 0) {
@@ -133,7 +109,7 @@ int dk_key_save(const dk_key *k, const char *path, const char *passphrase)
                             path);
         return dk__fail(DK_EIO, "cannot create key file %s: %s", path, strerror(errno));
     }
-    int ok = write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0;
+    int ok = dk__write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0;
     int err = errno;
     if (close(fd) != 0 && ok) {
         ok = 0;

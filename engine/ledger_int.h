@@ -10,6 +10,7 @@
 
 #include "docket/case.h"
 #include "docket/ledger.h"
+#include "docket/note.h"
 #include "engine_int.h"
 
 /* Named databases:
@@ -34,6 +35,7 @@ typedef struct dk__pending dk__pending;
 
 struct dk_ledger {
     MDB_env *env;
+    uint64_t file_dev, file_ino; /* data.mdb as opened (dk_ledger_file_current) */
     MDB_dbi log, cmd, meta, actors, cases, slots, tree, checkpoints, actor_log;
     int read_only;
     unsigned max_batch;
@@ -249,6 +251,9 @@ int dk__tree_check_format(dk_ledger *lg);
 int dk__tree_root(dk_ledger *lg, MDB_txn *txn, uint64_t size, uint8_t root[32]);
 /* One stored node (a complete subtree); DK_ECORRUPT if missing. */
 int dk__tree_node(dk_ledger *lg, MDB_txn *txn, unsigned level, uint64_t index, uint8_t out[32]);
+/* The origin every checkpoint names, "docket/<ledger id>", from meta inside txn;
+ * DK_ECORRUPT if the ledger has no id. */
+int dk__ledger_origin_in(dk_ledger *lg, MDB_txn *txn, char origin[DK_ORIGIN_MAX + 1]);
 /* The frontier of the first `size` leaves, from the stored tree's nodes (verify --from,
  * and the check before a checkpoint is signed). */
 int dk__tree_frontier(dk_ledger *lg, MDB_txn *txn, uint64_t size, dk__frontier *f);

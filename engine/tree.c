@@ -321,10 +321,22 @@ int dk__tree_frontier(dk_ledger *lg, MDB_txn *txn, uint64_t size, dk__frontier *
     return 0;
 }
 
-/* The latest checkpoint below `size`, verified against the node key: its size, or 0 (and
- * its root) if there is none. */
+int dk__ledger_origin_in(dk_ledger *lg, MDB_txn *txn, char origin[DK_ORIGIN_MAX + 1])
+{
+    MDB_val ik = {9, (void *)"ledger_id"}, iv;
+    int rc = mdb_get(txn, lg->meta, &ik, &iv);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return dk__mdb_err(rc, "cannot read the ledger id");
+    if (rc != 0 || iv.mv_size != 32)
+        return dk__fail(DK_ECORRUPT, "the ledger has no id");
+    snprintf(origin, DK_ORIGIN_MAX + 1, "docket/%.32s", (const char *)iv.mv_data);
+    return 0;
+}
+
+/* The latest checkpoint below `size`, verified against the node key `pk` under `origin`:
+ * its size, or 0 (and its root) if there is none. */
 static int last_checkpoint(dk_ledger *lg, MDB_txn *txn, uint64_t size, const char *origin,
-                           uint64_t *at, uint8_t root[32])
+                           const uint8_t pk[DK_PUBKEY_BYTES], uint64_t *at, uint8_t root[32])
 {
     *at = 0;
     MDB_cursor *cur;
@@ -345,21 +357,13 @@ static int last_checkpoint(dk_ledger *lg, MDB_txn *txn, uint64_t size, const cha
         return dk__mdb_err(rc, "cannot read the checkpoints");
     if (note == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
-    uint8_t pk[DK_PUBKEY_BYTES];
     char vkey[DK_ORIGIN_MAX + 128];
-    MDB_val nk = {11, (void *)"node_pubkey"}, nv;
     dk_checkpoint cp;
-    rc = mdb_get(txn, lg->meta, &nk, &nv);
-    if (rc == 0 && nv.mv_size == DK_PUBKEY_BYTES) {
-        memcpy(pk, nv.mv_data, DK_PUBKEY_BYTES);
-        rc = dk_note_vkey(origin, pk, vkey, sizeof vkey);
-        if (rc == 0)
-            rc = dk_note_open(note, vkey, &cp);
-        if (rc == 0 && cp.size != cp_size)
-            rc = DK_EPROOF;
-    } else {
-        rc = rc ? dk__mdb_err(rc, "cannot read the node key") : DK_EPROOF;
-    }
+    rc = dk_note_vkey(origin, pk, vkey, sizeof vkey);
+    if (rc == 0)
+        rc = dk_note_open(note, vkey, &cp);
+    if (rc == 0 && cp.size != cp_size)
+        rc = DK_EPROOF;
     free(note);
     if (rc)
         return dk__fail(DK_ECORRUPT,
@@ -378,11 +382,11 @@ static int last_checkpoint(dk_ledger *lg, MDB_txn *txn, uint64_t size, const cha
  * `root` (which the stored nodes gave). Without this a damaged node, or a history
  * rewritten under old checkpoints, was signed as it was: a fork of the node's own log. */
 static int tree_matches_records(dk_ledger *lg, MDB_txn *txn, uint64_t size, const char *origin,
-                                const uint8_t root[32])
+                                const uint8_t pk[DK_PUBKEY_BYTES], const uint8_t root[32])
 {
     uint64_t m;
     uint8_t signed_root[32], got[32];
-    int rc = last_checkpoint(lg, txn, size, origin, &m, signed_root);
+    int rc = last_checkpoint(lg, txn, size, origin, pk, &m, signed_root);
     if (rc)
         return rc;
     dk__frontier f;
@@ -448,14 +452,11 @@ static int add_checkpoint(dk_ledger *lg, MDB_txn *txn, void *p)
     }
     if (rc != MDB_NOTFOUND) /* a broken page: this transaction is spent */
         return dk__mdb_err(rc, "cannot read the checkpoints");
-    MDB_val ik = {9, (void *)"ledger_id"}, iv;
-    if ((rc = mdb_get(txn, lg->meta, &ik, &iv)) != 0 && rc != MDB_NOTFOUND)
-        return dk__mdb_err(rc, "cannot read the ledger id");
-    if (rc != 0 || iv.mv_size != 32)
-        return dk__fail(DK_ECORRUPT, "the ledger has no id");
-    snprintf(cp.origin, sizeof cp.origin, "docket/%.32s", (const char *)iv.mv_data);
-    if ((rc = dk__tree_root(lg, txn, cp.size, cp.root)) != 0 ||
-        (rc = tree_matches_records(lg, txn, cp.size, cp.origin, cp.root)) != 0)
+    /* the signing key is the node key (dk_ledger_checkpoint compared them) */
+    if ((rc = dk__ledger_origin_in(lg, txn, cp.origin)) != 0 ||
+        (rc = dk__tree_root(lg, txn, cp.size, cp.root)) != 0 ||
+        (rc = tree_matches_records(lg, txn, cp.size, cp.origin, dk_key_public(a->node), cp.root)) !=
+            0)
         return rc;
     if ((rc = dk_note_sign(&cp, a->node, &a->note)) != 0)
         return rc;

@@ -329,11 +329,8 @@ static int load_checkpoints(dk_ledger *lg, MDB_txn *txn, ckpt **out, size_t *n,
     /* every checkpoint names this ledger: its origin is docket/<ledger id> (the id is
      * checked against the genesis record) */
     char origin[DK_ORIGIN_MAX + 1] = "";
-    MDB_val ik = {9, (void *)"ledger_id"}, iv;
-    if ((g = mdb_get(txn, lg->meta, &ik, &iv)) != 0 && g != MDB_NOTFOUND)
-        return dk__mdb_err(g, "cannot read the ledger id");
-    if (g == 0 && iv.mv_size == 32)
-        snprintf(origin, sizeof origin, "docket/%.32s", (const char *)iv.mv_data);
+    if ((g = dk__ledger_origin_in(lg, txn, origin)) != 0 && g != DK_ECORRUPT)
+        return g; /* LMDB's error; no id (DK_ECORRUPT) leaves "" for no checkpoint to match */
     dk_b64_encode(pk, DK_PUBKEY_BYTES, b64);
     if ((g = mdb_cursor_open(txn, lg->checkpoints, &cur)) != 0)
         return dk__mdb_err(g, "cannot read the checkpoints");

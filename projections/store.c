@@ -53,19 +53,6 @@ static uint32_t code_version(int v)
     return view_versions[v];
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int dk__mdb_fail(int rc, const char *what)
 {
     if (rc == MDB_MAP_FULL)
@@ -275,7 +262,7 @@ static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
     if (v.mv_size != CP_BYTES)
         return CP_MALFORMED;
     const uint8_t *p = v.mv_data;
-    cp->version = get_be32(p);
+    cp->version = dk_get_be32(p);
     cp->gen = dk_get_be64(p + 4);
     cp->seq = dk_get_be64(p + 12);
     memcpy(cp->hash, p + 20, DK_HASH_BYTES);
@@ -287,7 +274,7 @@ static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
 static int cp_put(dk_views *vw, MDB_txn *txn, int view, const cpoint *cp)
 {
     uint8_t b[CP_BYTES];
-    put_be32(b, cp->version);
+    dk_put_be32(b, cp->version);
     dk_put_be64(b + 4, cp->gen);
     dk_put_be64(b + 12, cp->seq);
     memcpy(b + 20, cp->hash, DK_HASH_BYTES);
@@ -502,8 +489,8 @@ int dk__build_load(dk_views *vw, MDB_txn *txn, uint64_t gen, vset *vs, uint64_t 
     vs->build = 1;
     vs->bgen = gen;
     *pid = dk_get_be64(p);
-    vs->mask = get_be32(p + 8);
-    *flags = get_be32(p + 12);
+    vs->mask = dk_get_be32(p + 8);
+    *flags = dk_get_be32(p + 12);
     vs->seq = dk_get_be64(p + 16);
     memcpy(vs->hash, p + 24, DK_HASH_BYTES);
     for (int i = 0; i < NV; i++) {
@@ -527,9 +514,9 @@ int dk__build_save(dk_views *vw, MDB_txn *txn, const vset *vs, unsigned flags)
     dk_put_be64(b, (uint64_t)getpid());
     dk_put_be64(b + BUILD_START, own_start());
     for (int i = 0; i < NV; i++)
-        put_be32(b + BUILD_VERSIONS + 4 * i, code_version(i));
-    put_be32(b + 8, vs->mask);
-    put_be32(b + 12, flags);
+        dk_put_be32(b + BUILD_VERSIONS + 4 * i, code_version(i));
+    dk_put_be32(b + 8, vs->mask);
+    dk_put_be32(b + 12, flags);
     dk_put_be64(b + 16, vs->seq);
     memcpy(b + 24, vs->hash, DK_HASH_BYTES);
     for (int i = 0; i < NV; i++) {
@@ -602,7 +589,7 @@ static int record_versions_ok(const MDB_val *v, unsigned mask)
         return 0;
     for (int i = 0; i < NV; i++)
         if ((mask & BIT(i)) &&
-            get_be32((const uint8_t *)v->mv_data + BUILD_VERSIONS + 4 * i) != code_version(i))
+            dk_get_be32((const uint8_t *)v->mv_data + BUILD_VERSIONS + 4 * i) != code_version(i))
             return 0;
     return 1;
 }
@@ -645,7 +632,7 @@ static int build_owner(dk_views *vw, MDB_txn *txn, uint64_t gen, MDB_val *v, uin
         rc = MDB_CORRUPTED;
     if (rc == 0) {
         *pid = dk_get_be64(v->mv_data);
-        *flags = get_be32((const uint8_t *)v->mv_data + 12);
+        *flags = dk_get_be32((const uint8_t *)v->mv_data + 12);
     }
     if (rc && rc != MDB_NOTFOUND)
         return dk__mdb_fail(rc, "cannot read a rebuild's record");
@@ -713,9 +700,9 @@ int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask)
         if (v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES)
             continue;
         uint64_t pid = dk_get_be64(v.mv_data);
-        unsigned flags = get_be32((const uint8_t *)v.mv_data + 12);
+        unsigned flags = dk_get_be32((const uint8_t *)v.mv_data + 12);
         if (!(flags & BUILD_CHECK) && (own_record(pid, &v) || owner_alive(pid, record_start(&v))))
-            *mask |= get_be32((const uint8_t *)v.mv_data + 8);
+            *mask |= dk_get_be32((const uint8_t *)v.mv_data + 8);
     }
     mdb_cursor_close(cur);
     return rc && rc != MDB_NOTFOUND ? dk__mdb_fail(rc, "cannot list rebuilds") : 0;
@@ -742,8 +729,8 @@ int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *
         uint64_t gen = dk_get_be64((const uint8_t *)k.mv_data + 6);
         int bad = v.mv_size != BUILD_BYTES && v.mv_size != BUILD_OLD_BYTES;
         uint64_t pid = bad ? 0 : dk_get_be64(v.mv_data);
-        unsigned mask = bad ? ALL_VIEWS : get_be32((const uint8_t *)v.mv_data + 8);
-        unsigned flags = bad ? BUILD_CHECK : get_be32((const uint8_t *)v.mv_data + 12);
+        unsigned mask = bad ? ALL_VIEWS : dk_get_be32((const uint8_t *)v.mv_data + 8);
+        unsigned flags = bad ? BUILD_CHECK : dk_get_be32((const uint8_t *)v.mv_data + 12);
         /* not resumable: a check, a first phase, or the work of another version's code */
         int check = (flags & (BUILD_CHECK | BUILD_BULK)) != 0 || !record_versions_ok(&v, mask);
         int mine = vw->run.active && vw->run.gen == gen;
