@@ -1238,11 +1238,15 @@ TEST(version_change_rebuilds)
 /* A checkpoint row of the wrong size is not a checkpoint: its view is reported damaged to
  * readers and rebuilt by the next step, while LMDB's own MDB_CORRUPTED (a broken page,
  * after which the transaction is spent) is damage that stops the open (cli_damage.sh). */
+#define VERSION_OF(id, name, version) version,
+static const uint32_t code_versions[] = {DK_VIEW_MAP(VERSION_OF)};
+#undef VERSION_OF
+
 TEST(short_checkpoint_row_is_rebuilt)
 {
     world w;
     golden_views_closed(&w);
-    rewrite_diary_checkpoint(w.dir, 2, 10); /* this version, but 10 bytes long */
+    rewrite_diary_checkpoint(w.dir, code_versions[DK_VIEW_DIARY], 10); /* 10 bytes long */
     dk_views *vw;
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     collect c = {""};

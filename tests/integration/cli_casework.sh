@@ -229,6 +229,7 @@ contains "$ERR" "NOPE" "missing case named"
 # cancelled, which a withdrawn (or closed) case allows, keeping its status
 open_validated cw.ana WD-1 visa 2026-10-01 P-5001 "Lena Berg" 1979-11-30 SWE
 expect_exit 1 "$D" interview cancel WD-1 $(K cw.ana) --reason "none booked"
+contains "$ERR" "is 'validated'; 'interview.cancelled' is not allowed" "no interview to cancel yet"
 expect_exit 0 "$D" interview book WD-1 $(K cw.ana) --start 2027-01-05T10:00:00Z \
   --end 2027-01-05T11:00:00Z --location "room 6" --interviewer cw.ana
 expect_exit 0 "$D" case withdraw WD-1 $(K cw.ana) --reason "applicant left the UK"
