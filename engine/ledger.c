@@ -315,13 +315,7 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
         }
         break;
     }
-    /* the file this handle has open, for dk_ledger_file_current */
-    mdb_filehandle_t fd;
-    struct stat fst;
-    if (mdb_env_get_fd(lg->env, &fd) == 0 && fstat(fd, &fst) == 0) {
-        lg->file_dev = (uint64_t)fst.st_dev;
-        lg->file_ino = (uint64_t)fst.st_ino;
-    }
+    lg->file = dk_lmdb_file_id(lg->env); /* for dk_ledger_file_current */
     if ((rc = dk_lmdb_file_check(lg->env, "the ledger")) != 0) {
         char msg[DK_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", dk_errmsg());
@@ -1359,13 +1353,11 @@ static int read_head(dk_ledger *lg, dk_head *out, int checked)
 int dk_ledger_file_current(dk_ledger *lg)
 {
     const char *dir = NULL;
-    struct stat st;
     if (mdb_env_get_path(lg->env, &dir) != 0)
         return dk__fail(DK_EIO, "cannot tell which directory this ledger handle opened");
     char path[4200];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (stat(path, &st) == 0 && (uint64_t)st.st_dev == lg->file_dev &&
-        (uint64_t)st.st_ino == lg->file_ino)
+    if (dk_file_is(path, lg->file))
         return 0;
     return dk__fail(DK_ECLOSED,
                     "'%s' is no longer the ledger file this handle opened (moved, removed, or "

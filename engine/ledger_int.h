@@ -10,6 +10,7 @@
 
 #include "docket/case.h"
 #include "docket/ledger.h"
+#include "docket/lmdbfile.h"
 #include "docket/note.h"
 #include "engine_int.h"
 
@@ -35,7 +36,7 @@ typedef struct dk__pending dk__pending;
 
 struct dk_ledger {
     MDB_env *env;
-    uint64_t file_dev, file_ino; /* data.mdb as opened (dk_ledger_file_current) */
+    dk_file_id file; /* data.mdb as opened (dk_ledger_file_current) */
     MDB_dbi log, cmd, meta, actors, cases, slots, tree, checkpoints, actor_log;
     int read_only;
     unsigned max_batch;

@@ -1,5 +1,5 @@
-/* lmdbfile.c - what docket makes of LMDB's reports: a data file shorter than its newest meta
- * page says is refused, LMDB's error codes become dk_err codes, its failed asserts are noted. */
+/* lmdbfile.c - what docket makes of LMDB's reports: a short data file is refused, error codes
+ * become dk_err codes, failed asserts are noted, an env's open file is told by its identity. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -73,4 +73,21 @@ void dk_lmdb_watch_asserts(MDB_env *env)
 int dk_lmdb_asserted(void)
 {
     return atomic_load(&lmdb_asserted);
+}
+
+dk_file_id dk_lmdb_file_id(MDB_env *env)
+{
+    dk_file_id id = {0, 0};
+    mdb_filehandle_t fd;
+    struct stat st;
+    if (mdb_env_get_fd(env, &fd) == 0 && fstat(fd, &st) == 0)
+        id = (dk_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
+    return id;
+}
+
+int dk_file_is(const char *path, dk_file_id id)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (uint64_t)st.st_dev == id.dev && (uint64_t)st.st_ino == id.ino &&
+           id.ino != 0;
 }

@@ -145,10 +145,8 @@ int dk__views_store_current(const dk_views *vw)
     if (rc)
         return rc;
     char data[4300];
-    struct stat st;
     snprintf(data, sizeof data, "%s/views/data.mdb", vw->dir);
-    if (stat(data, &st) == 0 && (uint64_t)st.st_dev == vw->store_dev &&
-        (uint64_t)st.st_ino == vw->store_ino)
+    if (dk_file_is(data, vw->store))
         return 0;
     return dk_fail(DK_ECLOSED,
                    "views: '%s' is no longer the store these views opened (moved aside or "
@@ -186,11 +184,7 @@ int dk__env_open(dk_views *vw)
     }
     if ((rc = dk_lmdb_file_check(vw->env, "the views store")) != 0)
         goto fail;
-    int fd;
-    if (mdb_env_get_fd(vw->env, &fd) == 0 && fstat(fd, &st) == 0) {
-        vw->store_dev = (uint64_t)st.st_dev;
-        vw->store_ino = (uint64_t)st.st_ino;
-    }
+    vw->store = dk_lmdb_file_id(vw->env);
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
         goto fail;

@@ -11,6 +11,7 @@
 
 #include "docket/bytes.h"
 #include "docket/docket.h"
+#include "docket/lmdbfile.h"
 #include "docket/views.h"
 
 #define NV           DK_VIEW_COUNT
@@ -133,7 +134,7 @@ struct dk_views {
     bulk *bulk;     /* a rebuild's folders, while its first phase runs */
     int64_t *times; /* recorded_at of the last batch */
     size_t ntimes, times_cap;
-    uint64_t store_dev, store_ino; /* the views store file this handle opened */
+    dk_file_id store; /* the views store file this handle opened */
 };
 
 /* 0 while LEDGER_DIR/views/data.mdb is still the file these views opened, and the

@@ -1,13 +1,25 @@
 /* lmdbfile.h - LMDB's reports as docket reads them: a data file shorter than its newest meta
- * page counts, which codes mean damage, and a page that fails one of LMDB's assertions. */
+ * page counts, which codes mean damage, a failed assertion, and which file an env has open. */
 #ifndef DOCKET_LMDBFILE_H
 #define DOCKET_LMDBFILE_H
+
+#include <stdint.h>
 
 #include <lmdb.h>
 
 /* 0, or DK_ECORRUPT naming `what` ("the ledger", "the views store") and both sizes; DK_EIO
  * if the file cannot be examined. Call it after mdb_env_open, before any transaction. */
 int dk_lmdb_file_check(MDB_env *env, const char *what);
+
+/* Which file an environment has open, as (device, inode), and whether a path still names
+ * it: a long-running reader learns that its file was moved, replaced or removed. */
+typedef struct dk_file_id {
+    uint64_t dev, ino;
+} dk_file_id;
+/* The data file `env` has open (all zero if it cannot be told: it then matches no path). */
+dk_file_id dk_lmdb_file_id(MDB_env *env);
+/* 1 if `path` is that file now; 0 if not, or if `path` is gone. */
+int dk_file_is(const char *path, dk_file_id id);
 
 /* The dk_err code of an LMDB (or errno) return that is not 0: DK_ECORRUPT for what only
  * damage gives, DK_ENOMEM, DK_ENOTFOUND, else DK_EIO. The ledger's and the views' error
