@@ -824,6 +824,7 @@ int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len)
     /* one cursor per view: the entries come sorted, and a cursor left on a leaf page
      * finds the next key there without a search from the root */
     MDB_cursor *cur[NV] = {0};
+    int append[NV] = {0};
     int rc = 0;
     for (size_t off = 0; rc == 0 && off + 14 + DK_VIEW_DIGEST_BYTES <= len;) {
         const uint8_t *p = own + off;
@@ -833,9 +834,36 @@ int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len)
         int v = p[0];
         if (v >= NV || !(vs->mask & BIT(v)))
             continue;
-        if (cur[v] == NULL && (rc = mdb_cursor_open(txn, vs->dbi[v], &cur[v])) != 0) {
-            rc = dk__mdb_fail(rc, "cannot open a cursor");
-            break;
+        if (cur[v] == NULL) {
+            if ((rc = mdb_cursor_open(txn, vs->dbi[v], &cur[v])) != 0) {
+                rc = dk__mdb_fail(rc, "cannot open a cursor");
+                break;
+            }
+            /* past the view's last key: appended (no search, and a full page is left
+             * full when the next is begun) */
+            MDB_val lk, lv;
+            int m = mdb_cursor_get(cur[v], &lk, &lv, MDB_LAST);
+            if (m == MDB_NOTFOUND)
+                append[v] = 1;
+            else if (m == 0) {
+                size_t l = lk.mv_size < klen ? lk.mv_size : klen;
+                int c = memcmp(key, lk.mv_data, l);
+                append[v] = c > 0 || (c == 0 && klen > lk.mv_size);
+            }
+        }
+        if (append[v]) {
+            MDB_val k = {klen, (void *)key}, d = {vlen, (void *)(key + klen)};
+            int m = mdb_cursor_put(cur[v], &k, &d, MDB_APPEND);
+            if (m == 0) {
+                dk__digest_xor(vs->digest[v], p + 14);
+                vs->count[v]++;
+                continue;
+            }
+            if (m != MDB_KEYEXIST) {
+                rc = dk__mdb_fail(m, "cannot write a view entry");
+                break;
+            }
+            append[v] = 0;
         }
         rc = dk__view_put(txn, cur[v], vs, v, key, klen, key + klen, vlen, p + 14);
     }
