@@ -843,12 +843,15 @@ int dk__bulk_put(MDB_txn *txn, vset *vs, const uint8_t *own, size_t len)
              * full when the next is begun) */
             MDB_val lk, lv;
             int m = mdb_cursor_get(cur[v], &lk, &lv, MDB_LAST);
-            if (m == MDB_NOTFOUND)
+            if (m == MDB_NOTFOUND) {
                 append[v] = 1;
-            else if (m == 0) {
+            } else if (m == 0) {
                 size_t l = lk.mv_size < klen ? lk.mv_size : klen;
                 int c = memcmp(key, lk.mv_data, l);
                 append[v] = c > 0 || (c == 0 && klen > lk.mv_size);
+            } else {
+                rc = dk__mdb_fail(m, "cannot read a view's last entry");
+                break;
             }
         }
         if (append[v]) {
