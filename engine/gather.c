@@ -236,51 +236,73 @@ int dk_gather_open_system(dk_ledger *lg, uint64_t upto, dk_gather **out)
     return 0;
 }
 
-/* A record to read: its seq, and its position in the gather. */
-typedef struct rec_at {
-    uint64_t seq;
-    size_t pos;
-} rec_at;
-
-/* The records at positions 0..n-1 (seqs up to `top`) as (seq, pos) pairs in seq order: an
- * LSD radix sort, a byte a pass, only the bytes that `top` needs, every pass's counts taken
- * in one pass. The pairs carry their seq: sorting positions alone made each pass, and then
- * the read, load seq[pos] at random over the run's 4 MiB. (The order is the reads', for
- * speed: each record is found by its seq whatever the order.) */
-static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, rec_at **out)
+/* Bits needed to write x (0 for 0). */
+static int bits_of(uint64_t x)
 {
-    rec_at *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b);
-    if (a == NULL || b == NULL) {
-        free(a);
-        free(b);
-        return dk__fail(DK_ENOMEM, "out of memory gathering cases");
-    }
-    int passes = 0;
-    while (passes < 8 && (top >> (8 * passes)) != 0)
-        passes++;
-    size_t count[8][256];
-    memset(count, 0, sizeof count);
-    for (size_t i = 0; i < n; i++) {
-        a[i].seq = seq[i];
-        a[i].pos = i;
-        for (int d = 0; d < passes; d++)
-            count[d][(seq[i] >> (8 * d)) & 0xff]++;
-    }
-    for (int d = 0; d < passes; d++) {
-        size_t sum = 0;
-        for (int v = 0; v < 256; v++) {
-            size_t c = count[d][v];
-            count[d][v] = sum;
-            sum += c;
+    return x ? 64 - __builtin_clzll(x) : 0;
+}
+
+/* Sort a[0..n-1] in place: MSD radix by the byte at `shift`, each bucket then by the next
+ * byte down, small ones by insertion. No scratch buffer: a run's keys are 4 MiB. */
+static void sort_keys(uint64_t *a, size_t n, int shift)
+{
+    if (n <= 32) {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t v = a[i];
+            size_t j = i;
+            for (; j > 0 && a[j - 1] > v; j--)
+                a[j] = a[j - 1];
+            a[j] = v;
         }
-        for (size_t i = 0; i < n; i++)
-            b[count[d][(a[i].seq >> (8 * d)) & 0xff]++] = a[i];
-        rec_at *t = a;
-        a = b;
-        b = t;
+        return;
     }
-    free(b);
-    *out = a;
+    size_t head[256] = {0}, tail[256];
+    for (size_t i = 0; i < n; i++)
+        head[(a[i] >> shift) & 0xff]++;
+    for (size_t d = 0, sum = 0; d < 256; d++) {
+        size_t c = head[d];
+        head[d] = sum;
+        tail[d] = sum += c;
+    }
+    size_t from[256];
+    memcpy(from, head, sizeof from);
+    for (unsigned d = 0; d < 256; d++)
+        while (head[d] < tail[d]) { /* each key moved straight to its bucket */
+            uint64_t v = a[head[d]];
+            unsigned b = (v >> shift) & 0xff;
+            while (b != d) {
+                uint64_t t = a[head[b]];
+                a[head[b]++] = v;
+                v = t;
+                b = (v >> shift) & 0xff;
+            }
+            a[head[d]++] = v;
+        }
+    if (shift > 0)
+        for (unsigned d = 0; d < 256; d++)
+            sort_keys(a + from[d], tail[d] - from[d], shift - 8);
+}
+
+/* The positions 0..n-1 in the order of their seqs (at most `top`), each key `seq << *pbits |
+ * pos`; *keys = NULL if that would not fit in 64 bits (a ledger of over 2^40 records),
+ * and the records are then read in gather order. Reading a run's records in seq order
+ * walks the log forward; a key carries its seq, so that the read does not load seq[pos]
+ * at random (that load was half of read_from's samples). Sorting positions alone, by an
+ * LSD radix sort with a scratch buffer, did the same in every pass. */
+static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, uint64_t **keys, int *pbits)
+{
+    *keys = NULL;
+    *pbits = bits_of(n > 0 ? n - 1 : 0);
+    if (n == 0 || bits_of(top) + *pbits > 64)
+        return 0;
+    uint64_t *a = malloc(n * sizeof *a);
+    if (a == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory gathering cases");
+    for (size_t i = 0; i < n; i++)
+        a[i] = seq[i] << *pbits | i;
+    int top_bits = bits_of(top) + *pbits;
+    sort_keys(a, n, top_bits > 8 ? 8 * ((top_bits - 1) / 8) : 0);
+    *keys = a;
     return 0;
 }
 
@@ -293,10 +315,12 @@ static int read_from(dk_gather *g, size_t first)
 {
     if (g->nrec > UINT32_MAX)
         return dk__fail(DK_EINVAL, "a gather holds at most 2^32 records");
-    rec_at *order;
-    int rc = order_by_seq(g->seq + first, g->nrec - first, g->upto, &order);
+    uint64_t *order;
+    int pbits;
+    int rc = order_by_seq(g->seq + first, g->nrec - first, g->upto, &order, &pbits);
     if (rc)
         return rc;
+    uint64_t low = pbits ? ~0ull >> (64 - pbits) : 0;
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(g->txn, g->lg->log, &cur)) != 0) {
         free(order);
@@ -304,8 +328,8 @@ static int read_from(dk_gather *g, size_t first)
     }
     uint64_t at = 0; /* the seq the cursor is on; 0 before the first read */
     for (size_t i = 0; i < g->nrec - first && rc == 0; i++) {
-        size_t pos = first + order[i].pos;
-        uint64_t want = order[i].seq;
+        size_t pos = first + (order ? (size_t)(order[i] & low) : i);
+        uint64_t want = order ? order[i] >> pbits : g->seq[pos];
         uint8_t kb[8];
         MDB_val k = {8, kb}, v;
         int m = 0;

@@ -690,7 +690,9 @@ TEST(gather_reads_runs_of_cases)
         snprintf(id, sizeof id, "G-%d", c);
         ASSERT_OK(fx_open_case(w.lg, w.alice, id, ACTOR_N(100 + (uint64_t)c), NULL, &res));
     }
-    for (uint64_t i = 0; i < 40; i++) { /* notes round-robin: cases' records interleave */
+    /* notes round-robin: cases' records interleave, and pass seq 256 (the read's sort by
+     * seq then takes more than one byte, and more than a few keys) */
+    for (uint64_t i = 0; i < 400; i++) {
         snprintf(id, sizeof id, "G-%d", (int)(i * 7 % 10));
         ASSERT_OK(fx_append(w.lg, w.alice, "note.added", id, 200 + i, NULL, &res));
     }
