@@ -1,5 +1,5 @@
-/* bulk.c - a long rebuild's first phase: folder threads (one per core) fold the cases in id
- * order, a gather at a time, and check the hash chain as they meet records; the caller writes. */
+/* bulk.c - a long rebuild's first phase: folder threads (one per core) fold runs of cases in
+ * id order, sharing the last runs' chunks, and check the hash chain; the caller writes. */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
 #include <pthread.h>
@@ -67,8 +67,29 @@ typedef struct chunk {
     size_t olen, ocap;
 } chunk;
 
+/* A run of cases a folder gathered: handed out a chunk of cases at a time, to its owner
+ * and, once the feed is done, to any folder left without a run of its own (under mu). */
+typedef struct run {
+    dk_gather *g;
+    size_t next;  /* the first case not handed out yet */
+    int users;    /* folders folding a chunk of it now: its records must stay mapped */
+    int released; /* its snapshot is given up while the ledger's map is resized */
+} run;
+
+/* A folder's own state: its buffers, and its share of the chain's fingerprints. */
+typedef struct folder {
+    bulk *k;
+    int id;
+    dk_record *recs;
+    size_t recs_cap;
+    chunk c;
+    dk__chainsum chain;
+} folder;
+
 struct bulk {
     pthread_t folder[FOLDERS_MAX];
+    folder fold[FOLDERS_MAX];
+    run *runs[FOLDERS_MAX]; /* each folder's run, while others may fold its chunks */
     int folders, folders_started, folders_done;
     /* the case feed: the last case id handed to a folder (under feed_mu) */
     pthread_mutex_t feed_mu;
@@ -78,8 +99,9 @@ struct bulk {
     int system_fed, system; /* the system records handed out; 1 if the ledger lists them */
     int tail_flushed;       /* the held set was written once every run was handed out */
     pthread_mutex_t mu;
-    pthread_cond_t to_writer, to_folder;
+    pthread_cond_t to_writer, to_folder, run_idle;
     int writer_waits, folder_waits; /* threads waiting on each condition */
+    size_t stolen;                  /* chunks folded from another folder's run */
     dk_ledger *lg;
     size_t chunk_cases;          /* cases folded and handed to the writer at once */
     uint64_t head;               /* the rebuild's end: cases are folded up to here */
@@ -279,11 +301,11 @@ static int chain_verdict(bulk *k)
 }
 
 /* Hand a folded chunk to the writer: 0, 1 if the rebuild stopped instead, or an error.
- * While the queue is full, a folder gives up its gather's snapshot if the ledger's map is
- * to be resized (the resize waits for every snapshot of the process, and the thread that
- * resizes may be the one that would empty the queue), and reads the gather's cases from
- * `next` on again once the resize is done. */
-static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
+ * While the queue is full, the folder that owns the run `r` (NULL: another's) gives up its
+ * snapshot if the ledger's map is to be resized (the resize waits for every snapshot of the
+ * process, and the thread that resizes may be the one that would empty the queue), once
+ * no folder is folding any of its cases, and then reads its cases not handed out again. */
+static int push(bulk *k, chunk *c, run *r)
 {
     /* The queue holds the chunk's entries at their size: the folder keeps its blob, grown to
      * a whole chunk's entries, and hands over a copy of the held ones dk__bulk_sort left in
@@ -302,9 +324,10 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
     size_t bytes = out.len + out.ocap;
     while ((k->qn == QUEUE_CHUNKS || (k->qn > 0 && k->qbytes + bytes > k->queue_bytes)) &&
            !k->stop && !k->err) {
-        if (!released && dk_ledger_resize_wanted(k->lg)) {
+        if (r && !released && r->users == 0 && dk_ledger_resize_wanted(k->lg)) {
+            r->released = 1;
             pthread_mutex_unlock(&k->mu);
-            dk_gather_release(g);
+            dk_gather_release(r->g);
             released = 1;
             pthread_mutex_lock(&k->mu);
             continue;
@@ -328,11 +351,14 @@ static int push(bulk *k, chunk *c, dk_gather *g, size_t next)
         free(out.own);
         return 1;
     }
-    if (released) {
-        yield_to_resize(k);
-        return dk_gather_reread(g, next);
-    }
-    return 0;
+    if (!released)
+        return 0;
+    yield_to_resize(k);
+    int rc = dk_gather_reread(r->g, r->next);
+    pthread_mutex_lock(&k->mu);
+    r->released = rc != 0; /* on failure nothing more is handed out of it */
+    pthread_mutex_unlock(&k->mu);
+    return rc;
 }
 
 /* Runs get shorter toward the end (guided self-scheduling): a run holds at most its
@@ -451,58 +477,130 @@ static int decode_case(bulk *k, dk_gather *g, size_t i, int system, dk_record **
     return 0;
 }
 
-/* Fold a gather's cases, handing them to the writer chunk by chunk; the system records'
- * gather (`system`) is only chained. */
-static int fold_gather(bulk *k, dk_gather *g, int system, dk_record **recs, size_t *recs_cap,
-                       dk__chainsum *chain, chunk *c)
+/* Hand out the next chunk of cases of `r`: [*from, *to). 0 if none is left. Under mu. */
+static int claim(bulk *k, run *r, size_t *from, size_t *to)
 {
-    int rc = dk_gather_read(g);
-    for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
-        size_t n;
-        prefetch_case(g, i + PREFETCH_AHEAD);
-        rc = decode_case(k, g, i, system, recs, recs_cap, chain, &n);
-        if (system)
-            continue;
+    size_t n = dk_gather_count(r->g);
+    if (r->released || r->next >= n)
+        return 0;
+    *from = r->next;
+    *to = n - r->next < k->chunk_cases ? n : r->next + k->chunk_cases;
+    r->next = *to;
+    r->users++;
+    return 1;
+}
+
+/* Fold cases [from, to) of `r`, claimed, and hand them to the writer. */
+static int fold_chunk(folder *f, run *r, size_t from, size_t to, int own)
+{
+    bulk *k = f->k;
+    int rc = 0;
+    size_t n;
+    for (size_t i = from; rc == 0 && i < to; i++) {
+        prefetch_case(r->g, i + PREFETCH_AHEAD);
+        rc = decode_case(k, r->g, i, 0, &f->recs, &f->recs_cap, &f->chain, &n);
         if (rc == 0)
-            rc = dk__bulk_compute(dk_gather_case(g, i), *recs, n, &c->blob, &c->len, &c->cap);
-        if (rc == 0 && ((i + 1) % k->chunk_cases == 0 || i + 1 == dk_gather_count(g))) {
-            rc = dk__bulk_sort(c->blob, &c->len, &c->own, &c->olen, &c->ocap);
-            if (rc == 0)
-                rc = push(k, c, g, i + 1);
+            rc = dk__bulk_compute(dk_gather_case(r->g, i), f->recs, n, &f->c.blob, &f->c.len,
+                                  &f->c.cap);
+    }
+    if (rc == 0)
+        rc = dk__bulk_sort(f->c.blob, &f->c.len, &f->c.own, &f->c.olen, &f->c.ocap);
+    pthread_mutex_lock(&k->mu); /* done with the run's records */
+    if (--r->users == 0)
+        pthread_cond_broadcast(&k->run_idle);
+    pthread_mutex_unlock(&k->mu);
+    if (rc)
+        f->c.len = 0;
+    return rc ? rc : push(k, &f->c, own ? r : NULL);
+}
+
+/* Fold a gather's cases, handing them to the writer chunk by chunk; the system records'
+ * gather (`system`) is only chained. Other folders may fold some of its chunks. */
+static int fold_gather(folder *f, dk_gather *g, int system)
+{
+    bulk *k = f->k;
+    int rc = dk_gather_read(g);
+    if (rc || system) {
+        size_t n;
+        for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
+            prefetch_case(g, i + PREFETCH_AHEAD);
+            rc = decode_case(k, g, i, 1, &f->recs, &f->recs_cap, &f->chain, &n);
         }
+        return rc;
+    }
+    run r = {g, 0, 0, 0};
+    size_t from, to;
+    pthread_mutex_lock(&k->mu);
+    k->runs[f->id] = &r;
+    while (rc == 0 && claim(k, &r, &from, &to)) {
+        pthread_mutex_unlock(&k->mu);
+        rc = fold_chunk(f, &r, from, to, 1);
+        pthread_mutex_lock(&k->mu);
+    }
+    /* its records stay mapped until no other folder is folding any of them */
+    k->runs[f->id] = NULL;
+    while (r.users > 0)
+        pthread_cond_wait(&k->run_idle, &k->mu);
+    pthread_mutex_unlock(&k->mu);
+    return rc;
+}
+
+/* Once the feed is done: fold chunks of the other folders' runs while any is left, the
+ * largest share first, so that no core waits while one folder finishes a run alone. */
+static int help_others(folder *f)
+{
+    bulk *k = f->k;
+    int rc = 0;
+    while (rc == 0 && !halted(k)) {
+        run *r = NULL;
+        size_t from = 0, to = 0, most = 0;
+        pthread_mutex_lock(&k->mu);
+        for (int i = 0; i < k->folders; i++) {
+            run *o = k->runs[i];
+            if (o && !o->released && dk_gather_count(o->g) - o->next > most) {
+                most = dk_gather_count(o->g) - o->next;
+                r = o;
+            }
+        }
+        int got = r && claim(k, r, &from, &to);
+        k->stolen += got;
+        pthread_mutex_unlock(&k->mu);
+        if (!got)
+            break;
+        rc = fold_chunk(f, r, from, to, 0);
     }
     return rc;
 }
 
-/* A folder: gathers of the case index until it is exhausted. */
+/* A folder: gathers of the case index until it is exhausted, then what is left of the
+ * others'. */
 static void *fold_cases(void *p)
 {
-    bulk *k = p;
+    folder *f = p;
+    bulk *k = f->k;
     pthread_setname_np(pthread_self(), "dk-views-fold");
     lower_priority(FOLD_NICE);
-    dk_record *recs = NULL;
-    size_t recs_cap = 0;
-    chunk c = {NULL, 0, 0, NULL, 0, 0};
-    dk__chainsum chain;
-    dk__chain_init(&chain, k->chain.key);
+    dk__chain_init(&f->chain, k->chain.key);
     int rc = 0;
     while (rc == 0 && !halted(k)) {
         dk_gather *g;
         int system;
         if ((rc = feed(k, &g, &system)) != 0 || g == NULL)
             break;
-        rc = fold_gather(k, g, system, &recs, &recs_cap, &chain, &c);
+        rc = fold_gather(f, g, system);
         dk_gather_close(g);
     }
+    if (rc == 0)
+        rc = help_others(f);
     if (rc > 0)
         rc = 0; /* the rebuild was stopped */
     if (rc)
         fail(k, rc);
-    free(c.blob);
-    free(c.own);
-    free(recs);
+    free(f->c.blob);
+    free(f->c.own);
+    free(f->recs);
     pthread_mutex_lock(&k->mu);
-    dk__chain_merge(&k->chain, &chain);
+    dk__chain_merge(&k->chain, &f->chain);
     k->folders_done++;
     pthread_cond_broadcast(&k->to_writer);
     pthread_mutex_unlock(&k->mu);
@@ -525,14 +623,19 @@ int dk__bulk_start(dk_views *vw, uint64_t head)
     dk__chain_init(&k->chain, key);
     dk__ov_init(&k->scatter);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (vw->folders)
+        cores = vw->folders;
     k->folders = cores < 1 ? 1 : cores > FOLDERS_MAX ? FOLDERS_MAX : (int)cores;
     pthread_mutex_init(&k->feed_mu, NULL);
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->to_writer, NULL);
     pthread_cond_init(&k->to_folder, NULL);
+    pthread_cond_init(&k->run_idle, NULL);
     vw->bulk = k;
     for (int i = 0; i < k->folders; i++) {
-        if (pthread_create(&k->folder[i], NULL, fold_cases, k) != 0) {
+        k->fold[i].k = k;
+        k->fold[i].id = i;
+        if (pthread_create(&k->folder[i], NULL, fold_cases, &k->fold[i]) != 0) {
             if (i > 0)
                 break; /* fold with the threads we have */
             dk__bulk_stop(vw);
@@ -556,6 +659,7 @@ void dk__bulk_stop(dk_views *vw)
     for (int i = 0; i < k->folders_started; i++)
         pthread_join(k->folder[i], NULL);
     vw->queue_drift = k->qbytes;
+    vw->stolen = k->stolen;
     for (size_t i = 0; i < k->qn; i++) {
         chunk *c = &k->q[(k->qhead + i) % QUEUE_CHUNKS];
         vw->queue_drift -= c->len + c->ocap;
@@ -568,6 +672,7 @@ void dk__bulk_stop(dk_views *vw)
     pthread_mutex_destroy(&k->mu);
     pthread_cond_destroy(&k->to_writer);
     pthread_cond_destroy(&k->to_folder);
+    pthread_cond_destroy(&k->run_idle);
     free(k->q);
     free(k);
     vw->bulk = NULL;

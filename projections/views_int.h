@@ -111,6 +111,8 @@ struct dk_views {
     unsigned step_chunks; /* 0, or (tests) fewer chunks per step than bulk.c's STEP_CHUNKS */
     size_t queue_bytes;   /* 0, or (tests) fewer queued bytes than bulk.c's QUEUE_BYTES */
     size_t queue_drift;   /* (tests) queued bytes counted but not queued, at the last stop */
+    unsigned folders;     /* 0, or (tests) this many folder threads instead of one a core */
+    size_t stolen;        /* (tests) chunks the last first phase folded from another's run */
     int adopting;         /* the open transaction takes over a dead process's build */
     uint64_t upto;        /* 0, or the last seq these views may apply */
     /* the last checkpoint (seq, record hash) found to be this ledger's: its records never
