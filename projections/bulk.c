@@ -449,7 +449,7 @@ static int decode_case(bulk *k, dk_gather *g, size_t i, int system, dk_record **
     for (size_t j = 0; j < *n; j++) {
         dk_record *r = &(*recs)[j];
         uint8_t h[DK_HASH_BYTES];
-        if (dk_record_decode_unsigned(raw[j].p, raw[j].len, r) != 0)
+        if (dk_record_decode_chained(raw[j].p, raw[j].len, r) != 0)
             return dk_fail(DK_ECORRUPT, "views: record %llu does not decode: %s",
                            (unsigned long long)seqs[j], dk_errmsg());
         if (r->seq != seqs[j])

@@ -108,6 +108,11 @@ int dk_record_decode(const uint8_t *raw, size_t len, dk_record *rec);
  * check the hash chain, which covers them, and not the signatures (a rebuild of the views).
  * It accepts exactly the records dk_record_decode accepts. */
 int dk_record_decode_unsigned(const uint8_t *raw, size_t len, dk_record *rec);
+/* The fields up to the body only: the signatures, the record's last field, are not read
+ * (nsigs is 0, and sigs is not set). For a reader that checks the hash chain over these
+ * very bytes before it keeps what it made of them (a rebuild's first phase): what follows
+ * the body is then what the append wrote. */
+int dk_record_decode_chained(const uint8_t *raw, size_t len, dk_record *rec);
 /* A record's seq and prev, reading only the fields before its body: enough to walk the
  * hash chain (the leaf hash covers all of raw); the rest is not checked. */
 int dk_record_head(const uint8_t *raw, size_t len, uint64_t *seq, uint8_t prev[DK_HASH_BYTES]);
