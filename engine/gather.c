@@ -242,66 +242,59 @@ static int bits_of(uint64_t x)
     return x ? 64 - __builtin_clzll(x) : 0;
 }
 
-/* Sort a[0..n-1] in place: MSD radix by the byte at `shift`, each bucket then by the next
- * byte down, small ones by insertion. No scratch buffer: a run's keys are 4 MiB. */
-static void sort_keys(uint64_t *a, size_t n, int shift)
-{
-    if (n <= 32) {
-        for (size_t i = 1; i < n; i++) {
-            uint64_t v = a[i];
-            size_t j = i;
-            for (; j > 0 && a[j - 1] > v; j--)
-                a[j] = a[j - 1];
-            a[j] = v;
-        }
-        return;
-    }
-    size_t head[256] = {0}, tail[256];
-    for (size_t i = 0; i < n; i++)
-        head[(a[i] >> shift) & 0xff]++;
-    for (size_t d = 0, sum = 0; d < 256; d++) {
-        size_t c = head[d];
-        head[d] = sum;
-        tail[d] = sum += c;
-    }
-    size_t from[256];
-    memcpy(from, head, sizeof from);
-    for (unsigned d = 0; d < 256; d++)
-        while (head[d] < tail[d]) { /* each key moved straight to its bucket */
-            uint64_t v = a[head[d]];
-            unsigned b = (v >> shift) & 0xff;
-            while (b != d) {
-                uint64_t t = a[head[b]];
-                a[head[b]++] = v;
-                v = t;
-                b = (v >> shift) & 0xff;
-            }
-            a[head[d]++] = v;
-        }
-    if (shift > 0)
-        for (unsigned d = 0; d < 256; d++)
-            sort_keys(a + from[d], tail[d] - from[d], shift - 8);
-}
+/* Radix digits of 11 bits: two passes cover the seqs of a ledger of up to 4M records. */
+#define DIGIT_BITS 11
+#define DIGITS     (1u << DIGIT_BITS)
 
 /* The positions 0..n-1 in the order of their seqs (at most `top`), each key `seq << *pbits |
- * pos`; *keys = NULL if that would not fit in 64 bits (a ledger of over 2^40 records),
- * and the records are then read in gather order. Reading a run's records in seq order
- * walks the log forward; a key carries its seq, so that the read does not load seq[pos]
- * at random (that load was half of read_from's samples). Sorting positions alone, by an
- * LSD radix sort with a scratch buffer, did the same in every pass. */
-static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, uint64_t **keys, int *pbits)
+ * pos`, in *keys; *keys = NULL if that would not fit in 64 bits (a ledger of over 2^40
+ * records), and the records are then read in gather order. An LSD radix sort on the seq's
+ * bits, all the passes' counts taken in one pass; `scratch` (n keys' room) is the
+ * gather's record slots, unused until the read fills them, so a run's sort takes no more
+ * memory than its 4 MiB of keys. Reading a run's records in seq order walks the log
+ * forward; a key carries its seq, so that the read does not load seq[pos] at random (that
+ * load was half of read_from's samples, and each pass of the sort by positions alone made
+ * it too); an MSD sort in place moved each key to a bucket at random, and cost more. */
+static int order_by_seq(const uint64_t *seq, size_t n, uint64_t top, void *scratch, uint64_t **keys,
+                        int *pbits)
 {
     *keys = NULL;
     *pbits = bits_of(n > 0 ? n - 1 : 0);
     if (n == 0 || bits_of(top) + *pbits > 64)
         return 0;
-    uint64_t *a = malloc(n * sizeof *a);
+    uint64_t *a = malloc(n * sizeof *a), *b = scratch;
     if (a == NULL)
         return dk__fail(DK_ENOMEM, "out of memory gathering cases");
-    for (size_t i = 0; i < n; i++)
+    int passes = (bits_of(top) + DIGIT_BITS - 1) / DIGIT_BITS;
+    uint32_t(*count)[DIGITS] = calloc((size_t)(passes ? passes : 1), sizeof *count);
+    if (count == NULL) {
+        free(a);
+        return dk__fail(DK_ENOMEM, "out of memory gathering cases");
+    }
+    for (size_t i = 0; i < n; i++) {
         a[i] = seq[i] << *pbits | i;
-    int top_bits = bits_of(top) + *pbits;
-    sort_keys(a, n, top_bits > 8 ? 8 * ((top_bits - 1) / 8) : 0);
+        for (int d = 0; d < passes; d++)
+            count[d][(seq[i] >> (DIGIT_BITS * d)) & (DIGITS - 1)]++;
+    }
+    for (int d = 0; d < passes; d++) {
+        uint32_t sum = 0;
+        for (unsigned v = 0; v < DIGITS; v++) {
+            uint32_t c = count[d][v];
+            count[d][v] = sum;
+            sum += c;
+        }
+        int shift = *pbits + DIGIT_BITS * d;
+        for (size_t i = 0; i < n; i++)
+            b[count[d][(a[i] >> shift) & (DIGITS - 1)]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    free(count);
+    if (passes % 2) { /* the sorted keys are in the scratch: back into the allocation */
+        memcpy(b, a, n * sizeof *a);
+        a = b;
+    }
     *keys = a;
     return 0;
 }
@@ -317,7 +310,8 @@ static int read_from(dk_gather *g, size_t first)
         return dk__fail(DK_EINVAL, "a gather holds at most 2^32 records");
     uint64_t *order;
     int pbits;
-    int rc = order_by_seq(g->seq + first, g->nrec - first, g->upto, &order, &pbits);
+    _Static_assert(sizeof *g->raw >= sizeof(uint64_t), "a record slot holds a sort key");
+    int rc = order_by_seq(g->seq + first, g->nrec - first, g->upto, g->raw + first, &order, &pbits);
     if (rc)
         return rc;
     uint64_t low = pbits ? ~0ull >> (64 - pbits) : 0;

@@ -690,16 +690,16 @@ TEST(gather_reads_runs_of_cases)
         snprintf(id, sizeof id, "G-%d", c);
         ASSERT_OK(fx_open_case(w.lg, w.alice, id, ACTOR_N(100 + (uint64_t)c), NULL, &res));
     }
-    /* notes round-robin: cases' records interleave, and pass seq 256 (the read's sort by
-     * seq then takes more than one byte, and more than a few keys) */
-    for (uint64_t i = 0; i < 400; i++) {
+    /* notes round-robin: cases' records interleave, and pass seq 2048 (the read's radix
+     * sort by seq then takes two passes of 11 bits; a key lost in either fails below) */
+    for (uint64_t i = 0; i < 2100; i++) {
         snprintf(id, sizeof id, "G-%d", (int)(i * 7 % 10));
         ASSERT_OK(fx_append(w.lg, w.alice, "note.added", id, 200 + i, NULL, &res));
     }
     uint64_t head = res.seq;
     /* everything at once: G-0..G-9, then HO-1 */
     dk_gather *g;
-    ASSERT_OK(dk_gather_open(w.lg, "", 100, 1000, head, &g));
+    ASSERT_OK(dk_gather_open(w.lg, "", 100, 10000, head, &g));
     ASSERT_OK(dk_gather_read(g));
     ASSERT_EQ(dk_gather_count(g), 11);
     ASSERT_EQ(dk_gather_more(g), 0);
@@ -714,7 +714,7 @@ TEST(gather_reads_runs_of_cases)
         char after[DK_CASE_MAX + 1] = "";
         size_t seen = 0;
         for (;;) {
-            ASSERT_OK(dk_gather_open(w.lg, after, limit ? 100 : 3, limit ? 1 : 1000, head, &g));
+            ASSERT_OK(dk_gather_open(w.lg, after, limit ? 100 : 3, limit ? 1 : 10000, head, &g));
             ASSERT_OK(dk_gather_read(g));
             size_t n = dk_gather_count(g);
             ASSERT(n <= (limit ? 1u : 3u));
