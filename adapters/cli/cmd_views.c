@@ -627,6 +627,18 @@ static int start_projector(follow *f)
     return err ? cli_dk_fail(err, "cannot start the projector") : EXIT_OK;
 }
 
+/* SIGINT and SIGTERM blocked (held pending) or unblocked: a follower blocks them from its
+ * start until its loop handles them, so that one sent while it opens the views stops it
+ * cleanly instead of killing it, and unblocks them even if its parent left them blocked. */
+static void stop_signals(int how)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    pthread_sigmask(how, &s, NULL);
+}
+
 /* Follow until a signal or an error stops the projector, reopening the views whenever
  * another process replaces their store. EXIT_OK, or an exit code. */
 static int follow_views(follow *f)
@@ -637,6 +649,7 @@ static int follow_views(follow *f)
     f->sigint.data = f->sigterm.data = f;
     uv_signal_start(&f->sigint, on_signal, SIGINT);
     uv_signal_start(&f->sigterm, on_signal, SIGTERM);
+    stop_signals(SIG_UNBLOCK); /* one that came meanwhile is handled now */
     if ((f->rc = start_projector(f)) != EXIT_OK)
         close_signals(f);
     uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -675,6 +688,8 @@ int cmd_project(int argc, char **argv)
     if (poll && (poll_ms == 0 || poll_ms > 3600000))
         return cli_usage_error("--poll-ms must be 1..3600000");
     vopen o;
+    if (follow_flag)
+        stop_signals(SIG_BLOCK);
     if ((rc = vopen_all(ledger, batch, 0, OPEN_CREATE, &o)) != EXIT_OK)
         return rc;
     if (!follow_flag) {

@@ -159,6 +159,25 @@ wait "$FOLLOWER"
 equals "$?" 0 "the follower stops cleanly on SIGTERM"
 contains "$(cat "$T/follow.out")" "projector stopped at seq $HEAD (0 behind the head)" "the follower reports where it stopped"
 contains "$(cat "$T/follow.out")" "lag per record p50" "and its lag"
+# a SIGTERM that comes while the follower is still opening its views stops it cleanly too:
+# sent to a follower started with SIGTERM blocked (its parent's mask), it waits, pending,
+# until the follower's loop handles it (without the block and unblock: killed, exit 143,
+# or never stopped at all)
+RC=$(timeout 60 python3 - "$D" "$T/follow0.out" <<'PY'
+import signal, subprocess, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+with open(sys.argv[2], "w") as out:
+    p = subprocess.Popen([sys.argv[1], "project", "--follow"], stdout=out, stderr=subprocess.DEVNULL)
+    p.send_signal(signal.SIGTERM)
+    try:
+        print(p.wait(timeout=30))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        print("no exit in 30 s")
+PY
+)
+equals "$RC" 0 "a follower signalled before its loop runs stops cleanly"
+contains "$(cat "$T/follow0.out")" "projector stopped at seq" "and reports where it stopped"
 # --json: one document, once stopped
 "$D" project --follow --json --poll-ms 200 >"$T/follow.json" 2>"$T/follow.err" &
 FOLLOWER=$!
