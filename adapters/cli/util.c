@@ -288,6 +288,15 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char *usage, int
     unsigned char seen[64] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--") == 0) { /* the end of the options: the rest are arguments */
+            for (i++; i < argc; i++) {
+                if (*npos == maxpos)
+                    return cli_usage_error("too many arguments (from '%s' on; see --help)",
+                                           argv[i]);
+                pos[(*npos)++] = argv[i];
+            }
+            break;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
             return EXIT_OK;

@@ -98,6 +98,13 @@ equals "$(jget "$OUT" 'd[3]["data"]["applicant"]["name"]')" "A. Person" "data ro
 equals "$(jget "$OUT" 'd[3]["prev"] == d[2]["hash"]')" True "chain links"
 expect_exit 0 "$DOCKET" log --case HO-1 --json
 equals "$(jget "$OUT" 'len(d)')" 1 "log by case"
+# `--` ends the options: what follows is an argument even if it looks like one
+expect_exit 2 "$DOCKET" show -- --json
+contains "$ERR" "SEQ wants a whole number, not '--json'" "after --, '--json' is an argument"
+expect_exit 2 "$DOCKET" show -- 4 5
+contains "$ERR" "show needs one SEQ" "after --, extra arguments are still counted"
+expect_exit 0 "$DOCKET" show --json -- 4
+equals "$(jget "$OUT" 'd["type"]')" case.opened "show after --"
 expect_exit 0 "$DOCKET" show 4 --json
 equals "$(jget "$OUT" 'd["type"]')" case.opened "show"
 HASH4=$(jget "$OUT" 'd["hash"]')
