@@ -553,7 +553,8 @@ static int reject_msg(dk__pending *p, int err)
 int dk__actor_same_grant(const dk_actor_info *a, const dk_actor_info *b)
 {
     return strcmp(a->id, b->id) == 0 && memcmp(a->pubkey, b->pubkey, DK_PUBKEY_BYTES) == 0 &&
-           a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0);
+           a->roles == b->roles && (a->revoked != 0) == (b->revoked != 0) &&
+           a->enrolled_seq == b->enrolled_seq;
 }
 
 /* 0 if `row` is the actor's history folded (*hist), DK_ECORRUPT (message set) if not. */
@@ -564,7 +565,7 @@ static int row_is_history(dk_ledger *lg, MDB_txn *txn, const dk_actor_info *row,
     if (rc == DK_ENOTFOUND || (rc == 0 && !dk__actor_same_grant(hist, row)))
         return dk__fail(DK_ECORRUPT,
                         "the actor table's row for '%s' is not what its history made it (key, "
-                        "roles or revocation); 'docket verify' names the damage",
+                        "roles, revocation or enrolment); 'docket verify' names the damage",
                         row->id);
     return rc;
 }

@@ -192,7 +192,8 @@ int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
  * DK_ECORRUPT naming what is wrong if the key is no actor id or the row is damaged. */
 int dk__actor_row_decode(const MDB_val *k, const MDB_val *v, dk_actor_info *a);
 /* What an `actors` row is held to, by the writer (trusting it) and by verify: the same id,
- * key, roles and revocation as the actor's history gives. 1 if a and b agree on them. */
+ * key, roles, revocation and enrolling record as the actor's history gives. 1 if a and b
+ * agree on them. */
 int dk__actor_same_grant(const dk_actor_info *a, const dk_actor_info *b);
 /* casestore.c: the actor an event makes its case's assignee (case.assigned's caseworker,
  * or the new value of a correction of the assignee): 1 and its id in `out`; else 0. */

@@ -17,6 +17,7 @@ typedef struct actor_slot {
     uint8_t pubkey[DK_PUBKEY_BYTES];
     unsigned roles;
     int revoked;
+    uint64_t enrolled_seq; /* the record that enrolled it */
     int used;
 } actor_slot;
 
@@ -123,14 +124,15 @@ static int check_actor_table(dk_ledger *lg, MDB_txn *txn, actor_map *m, uint64_t
                                "the actor table has a row for '%s', whom no record enrolled", a.id);
             break;
         }
-        dk_actor_info hist = {.roles = s->roles, .revoked = s->revoked};
+        dk_actor_info hist = {
+            .roles = s->roles, .revoked = s->revoked, .enrolled_seq = s->enrolled_seq};
         memcpy(hist.id, s->id, sizeof hist.id);
         memcpy(hist.pubkey, s->pubkey, DK_PUBKEY_BYTES);
         if (!dk__actor_same_grant(&hist, &a))
             r = dk__verify_bad(rep, head,
                                "the actor table's row for '%s' is not what its history made it "
-                               "(key, roles or revocation): the writer would check appends "
-                               "against it",
+                               "(key, roles, revocation or enrolment): the writer would check "
+                               "appends against it",
                                a.id);
     }
     mdb_cursor_close(cur);
@@ -267,6 +269,7 @@ static int check_body(dk_ledger *lg, MDB_txn *txn, walk *w, const dk_record *rec
             memcpy(a->pubkey, ac.pubkey, DK_PUBKEY_BYTES);
             a->roles = ac.roles;
             a->revoked = 0;
+            a->enrolled_seq = rec->seq;
         } else if (ac.kind == DK__ACT_ROTATE) {
             memcpy(a->pubkey, ac.pubkey, DK_PUBKEY_BYTES);
         } else {
@@ -432,10 +435,12 @@ static int resume_at(dk_ledger *lg, MDB_txn *txn, uint64_t from, actor_map *acto
         memcpy(info.pubkey, a->pubkey, DK_PUBKEY_BYTES);
         info.roles = a->roles;
         info.revoked = a->revoked;
+        info.enrolled_seq = a->enrolled_seq;
         dk__actor_apply(&info, &c, at);
         memcpy(a->pubkey, info.pubkey, DK_PUBKEY_BYTES);
         a->roles = info.roles;
         a->revoked = info.revoked;
+        a->enrolled_seq = info.enrolled_seq;
     }
     mdb_cursor_close(cur);
     return rc ? rc : dk__tree_frontier(lg, txn, from - 1, fr);

@@ -711,10 +711,10 @@ TEST(the_actor_history_lists_every_system_record_and_no_other)
 
 /* The actor table (which the writer checks each append's signers and roles against)
  * must be what the actor history made it: a row given another actor's roles, another key,
- * a flag of revocation, a row for someone never enrolled, a row cut short, or a missing
- * row is named, and the writer refuses the actor's appends as damage; the table put
- * back verifies again (helper-42: a caseworker's row given every role passed verify, and
- * the writer then let her enrol an admin). */
+ * a flag of revocation or another enrolling record, a row for someone never enrolled, a
+ * row cut short, or a missing row is named, and the writer refuses the actor's appends as damage;
+ * the table put back verifies again (helper-42: a caseworker's row given every role passed verify,
+ * and the writer then let her enrol an admin). */
 static void actor_row(const char *dir, const char *id, int how, const uint8_t *newkey)
 {
     raw_env r;
@@ -747,6 +747,9 @@ static void actor_row(const char *dir, const char *id, int how, const uint8_t *n
     case 6:
         row[7] ^= 0x10;
         break; /* one bit of the key flipped: her own signatures no longer verify against it */
+    case 7:
+        row[44] ^= 0x01;
+        break; /* the record that enrolled her */
     }
     if (how == 5) {
         ASSERT_EQ(mdb_del(r.txn, actors, &k, NULL), 0);
@@ -770,9 +773,9 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
         "row for 'carol' is not what its history",    "row for 'carol' is not what its history",
         "row for 'carol' is not what its history",    "actor row for 'carol' is 7 bytes",
         "row for 'mallory', whom no record enrolled", "holds 3 actors but the history enrolled 4",
-        "row for 'carol' is not what its history"};
+        "row for 'carol' is not what its history",    "row for 'carol' is not what its history"};
     uint64_t head = 14; /* the ledger's head: it grows by the appends each round accepts */
-    for (int how = 0; how < 7; how++) {
+    for (int how = 0; how < 8; how++) {
         dk_key *impostor; /* signs as 'carol' with a key no admin enrolled */
         ASSERT_OK(dk_key_generate("carol", &impostor));
         actor_row(dir, "carol", how, dk_key_public(impostor));
@@ -790,7 +793,7 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
             ASSERT_OK(rc); /* a stranger's row takes nothing from carol */
         else
             ASSERT_ERR(rc, how == 5 ? DK_EDENIED : DK_ECORRUPT);
-        if (how < 4 || how == 6) /* 6: refused before the writer, as damage, not EBADSIG */
+        if (how < 4 || how >= 6) /* 6: refused before the writer, as damage, not EBADSIG */
             ASSERT_CONTAINS(res.errmsg, how == 3 ? "7 bytes" : "not what its history made it");
         ASSERT_OK(try_put(&w, "V-1", "note.added", w.sam, NULL, &d, &res));
         head += 1 + (how == 4);
