@@ -10,11 +10,12 @@ _Static_assert(sizeof(dk_case_state) == 1440,
                "STATE_LAYOUT in older_layout() in engine/casestore.c");
 #define STATE_LAYOUT ((uint32_t)(0xd5000000u | sizeof(dk_case_state)))
 
-/* n bytes from s to d, a word at a time, the last word overlapping the one before. GCC
- * expands a memcpy of a variable length inline as `rep movsq`, whose start-up cost, paid
- * for each string of a few bytes canon() copies and each literal the packer copies, was
- * most of dk_case_state_pack's time (perf, 1M rebuild). The empty asm keeps GCC from
- * seeing the loop as a memcpy and expanding it the same way. */
+/* n bytes from s to d, a word at a time, the last word overlapping the one before: for the
+ * strings of a few bytes canon() copies and the literals the packer copies. Inline, it beat
+ * GCC's `rep movsq` expansion of memcpy (most of dk_case_state_pack's time, perf of a 1M
+ * rebuild), and, with -mstringop-strategy=libcall, glibc's memcpy too: 0.175 -> 0.128 of
+ * SHA-256's samples for the packer, 0.275 -> 0.215 for memmove. The empty asm keeps GCC
+ * from turning the loop back into a memcpy. */
 static void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
 {
     if (n >= 8) {

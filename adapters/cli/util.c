@@ -15,7 +15,7 @@
  * escape sequence in a name) are written \xNN, not passed to the terminal or log. */
 static size_t utf8_seq(const unsigned char *p, size_t n);
 
-static int vfail(int code, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int vfail(int code, const char *fmt, va_list ap)
 {
     char msg[4 * DK_ERRMSG_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);

@@ -163,11 +163,13 @@ contains "$(cat "$T/follow.out")" "lag per record p50" "and its lag"
 # sent to a follower started with SIGTERM blocked (its parent's mask), it waits, pending,
 # until the follower's loop handles it (without the block and unblock: killed, exit 143,
 # or never stopped at all)
-RC=$(timeout 60 python3 - "$D" "$T/follow0.out" <<'PY'
+RC=$(timeout -k 5 60 python3 - "$D" "$T/follow0.out" <<'PY'
 import signal, subprocess, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+# blocked in the child only, so that the timeout above can still stop this script
+block = lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 with open(sys.argv[2], "w") as out:
-    p = subprocess.Popen([sys.argv[1], "project", "--follow"], stdout=out, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([sys.argv[1], "project", "--follow"], stdout=out,
+                         stderr=subprocess.DEVNULL, preexec_fn=block)
     p.send_signal(signal.SIGTERM)
     try:
         print(p.wait(timeout=30))
