@@ -381,15 +381,21 @@ static int emit_set(void *ctx, int view, const uint8_t *k, size_t klen, const ui
 
 typedef struct walk_ctx {
     const dk_record *recs;
+    const dk_event *evs; /* recs' bodies, as walk decoded them */
     size_t n;
 } walk_ctx;
 
+/* An earlier record of the case, from what walk has already read: not decoded again
+ * (a second, full decode, which the first phase's chained read does not make, named a
+ * damaged record "does not decode" before the chain could name it). */
 static int time_from_recs(void *ctx, uint64_t seq, int64_t *t)
 {
     walk_ctx *w = ctx;
     for (size_t i = 0; i < w->n; i++)
-        if (w->recs[i].seq == seq)
-            return when_of_raw(w->recs[i].raw, w->recs[i].raw_len, t);
+        if (w->recs[i].seq == seq) {
+            *t = dk__when(&w->recs[i], &w->evs[i]);
+            return 0;
+        }
     return dk_fail(DK_ECORRUPT, "views: error report %llu is not on its case",
                    (unsigned long long)seq);
 }
@@ -429,7 +435,7 @@ static int walk(const char *case_id, const dk_record *recs, size_t n, int chaine
     dk_case_state s;
     step_prev prev;
     memset(&s, 0, sizeof s);
-    walk_ctx wc = {recs, n};
+    walk_ctx wc = {recs, evs, n};
     size_t vi = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         while (vi < nv && voids[vi].seq < recs[i].seq)

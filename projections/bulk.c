@@ -102,6 +102,7 @@ struct bulk {
     pthread_cond_t to_writer, to_folder, run_idle;
     int writer_waits, folder_waits; /* threads waiting on each condition */
     size_t stolen;                  /* chunks folded from another folder's run */
+    int runs_out; /* runs of cases handed out whose owners have not finished them */
     dk_ledger *lg;
     size_t chunk_cases;          /* cases folded and handed to the writer at once */
     uint64_t head;               /* the rebuild's end: cases are folded up to here */
@@ -357,6 +358,7 @@ static int push(bulk *k, chunk *c, run *r)
     int rc = dk_gather_reread(r->g, r->next);
     pthread_mutex_lock(&k->mu);
     r->released = rc != 0; /* on failure nothing more is handed out of it */
+    pthread_cond_broadcast(&k->run_idle);
     pthread_mutex_unlock(&k->mu);
     return rc;
 }
@@ -409,6 +411,11 @@ static int feed(bulk *k, dk_gather **g, int *system)
         if (rc == 0 && dk_gather_count(*g) == 0) {
             dk_gather_close(*g);
             *g = NULL;
+        }
+        if (*g != NULL) { /* its owner finishes it in fold_gather */
+            pthread_mutex_lock(&k->mu);
+            k->runs_out++;
+            pthread_mutex_unlock(&k->mu);
         }
     }
     pthread_mutex_unlock(&k->feed_mu);
@@ -520,7 +527,7 @@ static int fold_gather(folder *f, dk_gather *g, int system)
 {
     bulk *k = f->k;
     int rc = dk_gather_read(g);
-    if (rc || system) {
+    if (system) {
         size_t n;
         for (size_t i = 0; rc == 0 && i < dk_gather_count(g); i++) {
             prefetch_case(g, i + PREFETCH_AHEAD);
@@ -531,7 +538,10 @@ static int fold_gather(folder *f, dk_gather *g, int system)
     run r = {g, 0, 0, 0};
     size_t from, to;
     pthread_mutex_lock(&k->mu);
-    k->runs[f->id] = &r;
+    if (rc == 0) {
+        k->runs[f->id] = &r;
+        pthread_cond_broadcast(&k->run_idle); /* a folder with none may take some */
+    }
     while (rc == 0 && claim(k, &r, &from, &to)) {
         pthread_mutex_unlock(&k->mu);
         rc = fold_chunk(f, &r, from, to, 1);
@@ -541,20 +551,24 @@ static int fold_gather(folder *f, dk_gather *g, int system)
     k->runs[f->id] = NULL;
     while (r.users > 0)
         pthread_cond_wait(&k->run_idle, &k->mu);
+    k->runs_out--;
+    pthread_cond_broadcast(&k->run_idle); /* one waiting for a run to help with looks again */
     pthread_mutex_unlock(&k->mu);
     return rc;
 }
 
 /* Once the feed is done: fold chunks of the other folders' runs while any is left, the
- * largest share first, so that no core waits while one folder finishes a run alone. */
+ * largest share first, so that no core waits while one folder finishes a run alone. A run
+ * still being read, or whose snapshot is given up for a resize, is waited for, not given
+ * up on (helper-58: a folder that left then let the other fold its last run alone). */
 static int help_others(folder *f)
 {
     bulk *k = f->k;
     int rc = 0;
-    while (rc == 0 && !halted(k)) {
+    pthread_mutex_lock(&k->mu);
+    while (rc == 0 && !k->stop && !k->err) {
         run *r = NULL;
         size_t from = 0, to = 0, most = 0;
-        pthread_mutex_lock(&k->mu);
         for (int i = 0; i < k->folders; i++) {
             run *o = k->runs[i];
             if (o && !o->released && dk_gather_count(o->g) - o->next > most) {
@@ -562,13 +576,19 @@ static int help_others(folder *f)
                 r = o;
             }
         }
-        int got = r && claim(k, r, &from, &to);
-        k->stolen += got;
-        pthread_mutex_unlock(&k->mu);
-        if (!got)
+        if (r && claim(k, r, &from, &to)) {
+            k->stolen++;
+            pthread_mutex_unlock(&k->mu);
+            rc = fold_chunk(f, r, from, to, 0);
+            pthread_mutex_lock(&k->mu);
+        } else if (k->runs_out > 0) {
+            struct timespec ts = in_seconds(0.010); /* and now and then, whatever wakes it */
+            pthread_cond_timedwait(&k->run_idle, &k->mu, &ts);
+        } else {
             break;
-        rc = fold_chunk(f, r, from, to, 0);
+        }
     }
+    pthread_mutex_unlock(&k->mu);
     return rc;
 }
 
