@@ -352,7 +352,9 @@ int dk_record_head(const uint8_t *raw, size_t len, uint64_t *seq, uint8_t prev[D
 
 /* ---- event bodies read back ---- */
 
-/* Body keys, in their one canonical order (as codec.c writes them). */
+/* Body keys, in their one canonical order (as codec.c writes them). decode_fast spells each
+ * out again as the bytes packed: a key renamed here and not there sends every body to the
+ * general reader, which is still right, only slower. */
 static const struct body_key {
     const char *name;
     size_t len;

@@ -320,16 +320,14 @@ static int push(bulk *k, chunk *c, run *r)
     c->len = 0;
     c->own = NULL;
     c->olen = c->ocap = 0;
-    int released = 0;
     pthread_mutex_lock(&k->mu);
     size_t bytes = out.len + out.ocap;
     while ((k->qn == QUEUE_CHUNKS || (k->qn > 0 && k->qbytes + bytes > k->queue_bytes)) &&
            !k->stop && !k->err) {
-        if (r && !released && r->users == 0 && dk_ledger_resize_wanted(k->lg)) {
-            r->released = 1;
+        if (r && !r->released && r->users == 0 && dk_ledger_resize_wanted(k->lg)) {
+            r->released = 1; /* only its owner sets and clears it, here */
             pthread_mutex_unlock(&k->mu);
             dk_gather_release(r->g);
-            released = 1;
             pthread_mutex_lock(&k->mu);
             continue;
         }
@@ -352,7 +350,7 @@ static int push(bulk *k, chunk *c, run *r)
         free(out.own);
         return 1;
     }
-    if (!released)
+    if (r == NULL || !r->released)
         return 0;
     yield_to_resize(k);
     int rc = dk_gather_reread(r->g, r->next);
