@@ -134,6 +134,9 @@ static int unpack_one(const uint8_t *buf, size_t len, msgpack_zone *z, msgpack_o
                       const char *what)
 {
     size_t off = 0;
+    int rc = dk_msgpack_bounded(buf, len, what);
+    if (rc)
+        return rc;
     msgpack_unpack_return r = msgpack_unpack((const char *)buf, len, &off, z, o);
     if (r == MSGPACK_UNPACK_SUCCESS && off == len)
         return 0;

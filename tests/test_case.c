@@ -1753,6 +1753,42 @@ static void shaped_data(msgpack_sbuffer *sb, size_t odd, int v, int rest)
     }
 }
 
+/* A stored body's data is read by the fold before the chain is checked (a rebuild), so a
+ * damaged count is refused before msgpack-c reserves its entries: a map32 header of
+ * 2^32-1 entries made it ask for 128 GiB (ASan aborted; a release build said "data is
+ * not a map", not what was wrong). */
+TEST(the_lifecycle_names_a_damaged_count_before_unpacking)
+{
+    static const uint8_t map32[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'a', 0x01};
+    /* {"outcome": array32 of 2^28 items} */
+    static const uint8_t inner[] = {0x81, 0xa7, 'o',  'u',  't',  'c',  'o', 'm',
+                                    'e',  0xdd, 0x10, 0x00, 0x00, 0x00, 0xc0};
+    const struct {
+        const uint8_t *d;
+        size_t n;
+        const char *named;
+    } cases[] = {{map32, sizeof map32, "a map at byte 0 declares 4294967295 entries"},
+                 {inner, sizeof inner, "an array at byte 9 declares 268435456 items"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dk_case_state st, before;
+        memset(&st, 0, sizeof st);
+        st.status = DK_ST_UNDER_CONSIDERATION;
+        before = st;
+        dk_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.v = DK_EVENT_VERSION;
+        strcpy(ev.type, "decision.recorded");
+        strcpy(ev.case_id, "HO-9");
+        strcpy(ev.actor, "pat");
+        ev.data = cases[i].d;
+        ev.data_len = cases[i].n;
+        ASSERT_ERR(dk_case_apply(&st, 9, &ev), DK_ESCHEMA);
+        ASSERT_CONTAINS(dk_errmsg(), "decision.recorded: data is damaged or truncated: ");
+        ASSERT_CONTAINS(dk_errmsg(), cases[i].named);
+        ASSERT(memcmp(&st, &before, sizeof st) == 0);
+    }
+}
+
 TEST(the_lifecycle_reads_damaged_data_without_trusting_it)
 {
     static const char *const types[] = {
@@ -2518,8 +2554,9 @@ TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
                     decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
                     TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes) TH_ENTRY(
                         permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
-                        TH_ENTRY(state_rows_pack_as_the_reference_does)
-                            TH_ENTRY(the_lifecycle_reads_damaged_data_without_trusting_it) TH_ENTRY(
+                        TH_ENTRY(state_rows_pack_as_the_reference_does) TH_ENTRY(
+                            the_lifecycle_reads_damaged_data_without_trusting_it)
+                            TH_ENTRY(the_lifecycle_names_a_damaged_count_before_unpacking) TH_ENTRY(
                                 new_events_refuse_control_characters_and_far_times)
                                 TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
                                     TH_ENTRY(rollback_restores_an_earlier_state)

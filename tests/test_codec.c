@@ -367,6 +367,152 @@ TEST(data_depth_and_size)
     free(b);
 }
 
+/* A random msgpack value of every type and width msgpack-c packs: containers up to
+ * array32/map32 (in their short forms and, by count, their long ones), str, bin, ext,
+ * floats, integers of every width. */
+static void pack_random(msgpack_packer *pk, uint64_t *rs, int depth)
+{
+    uint64_t r = th_xorshift(rs);
+    switch (r % (depth < 4 ? 12 : 9)) {
+    case 0:
+        msgpack_pack_nil(pk);
+        return;
+    case 1:
+        msgpack_pack_int64(pk, (int64_t)(th_xorshift(rs) >> (r >> 8 & 63)) * ((r & 16) ? -1 : 1));
+        return;
+    case 2:
+        msgpack_pack_double(pk, (double)r);
+        return;
+    case 3:
+        msgpack_pack_float(pk, 1.5f);
+        return;
+    case 4:
+    case 5: {
+        static const size_t lens[] = {0, 1, 31, 32, 255, 256, 65535, 65536};
+        size_t n = lens[th_xorshift(rs) % 8];
+        static char body[65536];
+        memset(body, 'q', n);
+        if (r & 16) {
+            msgpack_pack_str(pk, n);
+            msgpack_pack_str_body(pk, body, n);
+        } else {
+            msgpack_pack_bin(pk, n);
+            msgpack_pack_bin_body(pk, body, n);
+        }
+        return;
+    }
+    case 6:
+    case 7: {
+        static const size_t lens[] = {1, 2, 4, 8, 16, 0, 3, 300};
+        size_t n = lens[th_xorshift(rs) % 8];
+        msgpack_pack_ext(pk, n, 5);
+        msgpack_pack_ext_body(pk, "0123456789abcdef0123456789abcdef", n > 32 ? 0 : n);
+        if (n > 32) {
+            static const char zeros[300];
+            msgpack_pack_ext_body(pk, zeros, n);
+        }
+        return;
+    }
+    case 8:
+        msgpack_pack_true(pk);
+        return;
+    default: {
+        static const uint32_t counts[] = {0, 1, 3, 15, 16, 17};
+        uint32_t n = counts[th_xorshift(rs) % 6];
+        if (r & 16) {
+            msgpack_pack_array(pk, n);
+            for (uint32_t i = 0; i < n; i++)
+                pack_random(pk, rs, depth + 1);
+        } else {
+            msgpack_pack_map(pk, n);
+            for (uint32_t i = 0; i < 2 * n; i++)
+                pack_random(pk, rs, depth + 1);
+        }
+        return;
+    }
+    }
+}
+
+/* The walk never refuses a whole value (hundreds of random ones, of every type and
+ * length form), and a prefix it passes msgpack-c may unpack without asking for more than
+ * the prefix could hold. */
+TEST(msgpack_bounded_passes_every_whole_value)
+{
+    uint64_t rs = 0x9e3779b97f4a7c15ull;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    for (int i = 0; i < 400; i++) {
+        msgpack_sbuffer_clear(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        pack_random(&pk, &rs, 0);
+        const uint8_t *b = (const uint8_t *)sb.data;
+        if (dk_msgpack_bounded(b, sb.size, "value") != 0)
+            TH_FAIL("value %d (%zu bytes) refused: %s", i, sb.size, dk_errmsg());
+        msgpack_zone z;
+        msgpack_object o;
+        size_t off = 0;
+        ASSERT(msgpack_zone_init(&z, 1024));
+        ASSERT_EQ(msgpack_unpack(sb.data, sb.size, &off, &z, &o), MSGPACK_UNPACK_SUCCESS);
+        ASSERT_EQ(off, sb.size);
+        msgpack_zone_destroy(&z);
+        for (size_t cut = 0; cut < sb.size; cut += 1 + sb.size / 64) {
+            if (dk_msgpack_bounded(b, cut, "value") != 0) {
+                ASSERT_CONTAINS(dk_errmsg(), "value is damaged or truncated: a");
+                continue;
+            }
+            off = 0;
+            ASSERT(msgpack_zone_init(&z, 1024));
+            ASSERT(msgpack_unpack(sb.data, cut, &off, &z, &o) != MSGPACK_UNPACK_SUCCESS);
+            msgpack_zone_destroy(&z);
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* A header whose count the bytes after it cannot hold is named, by every decoder that
+ * unpacks with msgpack-c, before msgpack-c reserves its entries (a map32 of 2^32-1
+ * entries asked for 128 GiB: a release build said "out of memory", ASan aborted). */
+TEST(msgpack_bounded_names_a_count_the_bytes_cannot_hold)
+{
+    const uint8_t map32[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'a', 0x01};
+    ASSERT_ERR(dk_data_check(map32, sizeof map32), DK_EDECODE);
+    ASSERT_STR_EQ(dk_errmsg(), "data is damaged or truncated: a map at byte 0 declares "
+                               "4294967295 entries, and only 3 bytes follow");
+    /* {"a": array32 of 2^27 items} */
+    const uint8_t arr32[] = {0x81, 0xa1, 'a', 0xdd, 0x08, 0x00, 0x00, 0x00, 0x01};
+    ASSERT_ERR(dk_data_check(arr32, sizeof arr32), DK_EDECODE);
+    ASSERT_STR_EQ(dk_errmsg(), "data is damaged or truncated: an array at byte 3 declares "
+                               "134217728 items, and only 1 byte follows");
+    /* a count that fits alone, not with the value owed after it: [[1, 2], <missing>] */
+    const uint8_t owed[] = {0x92, 0x92, 0x01, 0x02};
+    ASSERT_ERR(dk_msgpack_bounded(owed, sizeof owed, "x"), DK_EDECODE);
+    ASSERT_CONTAINS(dk_errmsg(),
+                    "x is damaged or truncated: an array at byte 1 and the 1 value after it "
+                    "need more than the 2 bytes that follow");
+    const uint8_t cut_str[] = {0x91, 0xd9, 0x05, 'a'}; /* a string cut short: msgpack-c names it */
+    ASSERT_OK(dk_msgpack_bounded(cut_str, sizeof cut_str, "x"));
+    const uint8_t fits[] = {0x92, 0x92, 0x01, 0x02, 0xc0};
+    ASSERT_OK(dk_msgpack_bounded(fits, sizeof fits, "x"));
+    /* map16 of 2 entries with 3 bytes: each entry is two values */
+    const uint8_t map16[] = {0xde, 0x00, 0x02, 0x01, 0x02, 0x03};
+    ASSERT_ERR(dk_msgpack_bounded(map16, sizeof map16, "x"), DK_EDECODE);
+    ASSERT_CONTAINS(dk_errmsg(), "declares 2 entries, and only 3 bytes follow");
+    /* an event body's data (its last value) with that header: the input decoder */
+    dk_event ev = sample();
+    uint8_t *buf;
+    size_t len;
+    ASSERT_OK(dk_event_encode(&ev, &buf, &len));
+    uint8_t body[512];
+    ASSERT(len - sizeof data_ab + sizeof map32 <= sizeof body);
+    memcpy(body, buf, len - sizeof data_ab);
+    memcpy(body + len - sizeof data_ab, map32, sizeof map32);
+    dk_event out;
+    ASSERT_ERR(dk_event_decode(body, len - sizeof data_ab + sizeof map32, &out), DK_EDECODE);
+    ASSERT_CONTAINS(dk_errmsg(), "event body is damaged or truncated: a map at byte");
+    free(buf);
+}
+
 TEST(record_round_trip_and_rejections)
 {
     dk_event ev = sample();
@@ -1197,16 +1343,18 @@ TEST(an_error_message_can_wrap_the_one_before)
     ASSERT_STR_EQ(dk_errmsg(), "outer: inner 42 (inner 42)");
 }
 
-TH_MAIN(TH_ENTRY(an_error_message_can_wrap_the_one_before) TH_ENTRY(round_trip)
-            TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty_case_and_limits)
-                TH_ENTRY(encode_rejects_bad_fields) TH_ENTRY(decode_hand_built_is_canonical)
-                    TH_ENTRY(decode_rejects_missing_and_misordered_fields) TH_ENTRY(
-                        decode_rejects_truncation_and_trailing_bytes)
-                        TH_ENTRY(decode_rejects_non_canonical_integers) TH_ENTRY(
-                            decode_rejects_wrong_types_and_versions) TH_ENTRY(data_checks)
-                            TH_ENTRY(data_depth_and_size) TH_ENTRY(record_round_trip_and_rejections)
-                                TH_ENTRY(mutations_never_half_accept)
-                                    TH_ENTRY(stored_decode_agrees_with_full_decode) TH_ENTRY(
-                                        record_decode_agrees_with_msgpack_reference)
-                                        TH_ENTRY(stored_decode_agrees_with_msgpack_reference)
-                                            TH_ENTRY(chained_decode_reads_what_stored_decode_reads))
+TH_MAIN(
+    TH_ENTRY(an_error_message_can_wrap_the_one_before) TH_ENTRY(round_trip)
+        TH_ENTRY(round_trip_optional_fields) TH_ENTRY(empty_case_and_limits) TH_ENTRY(
+            encode_rejects_bad_fields) TH_ENTRY(decode_hand_built_is_canonical)
+            TH_ENTRY(decode_rejects_missing_and_misordered_fields) TH_ENTRY(
+                decode_rejects_truncation_and_trailing_bytes)
+                TH_ENTRY(decode_rejects_non_canonical_integers) TH_ENTRY(
+                    decode_rejects_wrong_types_and_versions) TH_ENTRY(data_checks)
+                    TH_ENTRY(data_depth_and_size) TH_ENTRY(msgpack_bounded_passes_every_whole_value)
+                        TH_ENTRY(msgpack_bounded_names_a_count_the_bytes_cannot_hold) TH_ENTRY(
+                            record_round_trip_and_rejections) TH_ENTRY(mutations_never_half_accept)
+                            TH_ENTRY(stored_decode_agrees_with_full_decode)
+                                TH_ENTRY(record_decode_agrees_with_msgpack_reference)
+                                    TH_ENTRY(stored_decode_agrees_with_msgpack_reference)
+                                        TH_ENTRY(chained_decode_reads_what_stored_decode_reads))

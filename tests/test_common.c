@@ -103,6 +103,9 @@ TEST(round_trip_to_json)
     longer[len] = 0xc0;
     ASSERT(dk_json_from_data(longer, len + 1) == NULL); /* trailing byte */
     free(longer);
+    /* a count no byte string of this length can hold: refused before msgpack-c reserves it */
+    const uint8_t map32[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'a', 0x01};
+    ASSERT(dk_json_from_data(map32, sizeof map32) == NULL);
     json_decref(back);
     json_decref(orig);
     free(out);

@@ -225,7 +225,7 @@ json_t *dk_json_from_data(const uint8_t *data, size_t len)
     msgpack_zone z;
     msgpack_object o;
     size_t off = 0;
-    if (!msgpack_zone_init(&z, 1024))
+    if (dk_msgpack_bounded(data, len, "data") != 0 || !msgpack_zone_init(&z, 1024))
         return NULL;
     json_t *v = NULL;
     if (msgpack_unpack((const char *)data, len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&

@@ -68,6 +68,12 @@ int dk_event_decode_chained(const uint8_t *buf, size_t len, dk_event *ev);
  * valid UTF-8, depth <= DK_DEPTH_MAX, size <= DK_DATA_MAX. */
 int dk_data_check(const uint8_t *data, size_t len);
 
+/* 0 if no array or map in the one msgpack value at buf declares more entries than the
+ * bytes after its header could hold; else DK_EDECODE naming `what` and the header.
+ * msgpack-c reserves a container's entries from its header before reading them (a
+ * 5-byte map32 header asks for 128 GiB), so bytes not yet known good pass here first. */
+int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what);
+
 /* Look up a top-level key in a canonical data map (every decoded event's data is one).
  * Out-params borrow `data`. 0, DK_ENOTFOUND if absent, DK_ESCHEMA if the value has
  * another type. The map is read only as far as the key: it is not checked again. */
