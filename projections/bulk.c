@@ -280,6 +280,19 @@ static int anchor(bulk *k)
     return rc;
 }
 
+/* A folder's error, as the rebuild reports it. A record changed on disk can fold into an
+ * error (a damaged data map, say) before the chain's verdict, so for damage the chain is
+ * walked first: the record that does not chain is what was changed, and it is named first. */
+static int folder_error(bulk *k, int err)
+{
+    const char *fold = k->errmsg;
+    if (strncmp(fold, "views: ", 7) == 0)
+        fold += 7;
+    if (err == DK_ECORRUPT && walk_chain(k, 0) == DK_ECORRUPT)
+        return dk_fail(DK_ECORRUPT, "%s (folding, %s)", dk_errmsg(), fold);
+    return dk_fail(err, "%s", k->errmsg);
+}
+
 /* Once every folder is done: does the chain hold over records 1..head? The folders' fingerprints
  * say so almost always; if they do not, the walk finds the record that breaks it. A chain
  * that holds although the fingerprints did not means the case index or the actor history left a
@@ -769,10 +782,13 @@ int dk__bulk_step(dk_views *vw, MDB_txn *txn, vset *bs, int *finished)
         free(c.own);
     }
     pthread_mutex_lock(&k->mu);
-    if (rc == 0 && k->err)
-        rc = dk_fail(k->err, "%s", k->errmsg);
-    int done = rc == 0 && k->folders_done == k->folders_started && k->qn == 0;
+    int err = rc == 0 ? k->err : 0; /* k->errmsg is written once, with k->err */
+    int done = rc == 0 && !err && k->folders_done == k->folders_started && k->qn == 0;
     pthread_mutex_unlock(&k->mu);
+    if (err) {
+        dk__ov_reset(&vw->ov);
+        return folder_error(k, err);
+    }
     if (done && k->scatter.n > part) {
         /* the last of the held set goes in parts too, from the next step on */
         rc = dk__flush(vw, txn, bs, &vw->ov);
