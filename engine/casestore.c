@@ -137,7 +137,8 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
 
 /* Fold the case's stored records plus, if `extra`, one more. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
-                  dk_case_state *st, uint64_t *bad_seq, int *in_storage)
+                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, dk_void **voids,
+                  size_t *nvoids)
 {
     dk_record *recs;
     size_t n;
@@ -149,7 +150,7 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
     }
     if (extra)
         recs[n++] = *extra;
-    rc = dk_case_fold(recs, n, st, NULL, NULL, bad_seq);
+    rc = dk_case_fold(recs, n, st, voids, nvoids, bad_seq);
     free(recs);
     return rc;
 }
@@ -169,7 +170,7 @@ static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_
     /* Another layout (an older docket): rebuild the state from the events. */
     uint64_t bad = 0;
     int in_storage;
-    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage);
+    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage, NULL, NULL);
     if (rc && !in_storage)
         return dk__fail(DK_ECORRUPT, "case '%s' does not fold (seq %llu): %s", case_id,
                         (unsigned long long)bad, dk_errmsg());
@@ -471,6 +472,19 @@ static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
 
 /* ---- the check ---- */
 
+int dk__rollback_voids(const dk_event *ev, uint64_t seq, const dk_void *voids, size_t nvoids)
+{
+    for (size_t i = 0; i < nvoids; i++)
+        if (voids[i].by_seq == seq)
+            return 0;
+    const char *to = "its to_time";
+    size_t n = strlen(to);
+    (void)dk_data_str(ev->data, ev->data_len, "to_time", &to, &n);
+    return dk__fail(DK_ETRANSITION,
+                    "case.rolled_back voids nothing: case '%s' has no event recorded after %.*s",
+                    ev->case_id, (int)n, to);
+}
+
 int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
                          int *code)
 {
@@ -512,7 +526,16 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         self.body_len = a->body_len;
         uint64_t bad = 0;
         int in_storage;
-        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage);
+        dk_void *voids = NULL;
+        size_t nvoids = 0;
+        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, &voids, &nvoids);
+        if (rc == 0 && rollback && !lg->test_noop_rollbacks &&
+            dk__rollback_voids(ev, a->seq, voids, nvoids) != 0) {
+            free(voids);
+            *code = DK_ETRANSITION;
+            return 1;
+        }
+        free(voids);
         if (rc && in_storage)
             return rc;
         if (rc) {

@@ -72,6 +72,8 @@ struct dk_ledger {
     /* `actors` rows the writer found equal to their actor's history, by id (writer only:
      * one batch commits at a time); a row is trusted only while its fields are these. */
     dk_actor_info *trusted;
+    int test_noop_rollbacks; /* tests only: the writer lets a rollback that voids nothing
+                                in, for verify to name */
     pthread_mutex_t hook_mu; /* held while the hook is set and while it runs */
     dk_commit_fn on_commit;  /* called by the writer after each commit */
     void *on_commit_ud;
@@ -202,6 +204,10 @@ int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1]);
  * enrolled, unrevoked caseworker or senior caseworker? 0, or DK_EDENIED naming it. The
  * writer's rule, and verify's. */
 int dk__assignable(const char *id, const dk_actor_info *a);
+/* A rollback must void something: 0 if the case.rolled_back `ev` at `seq` voids one of
+ * voids[] (its case's fold with it), else DK_ETRANSITION naming the case and its to_time.
+ * The writer's rule, and verify's. */
+int dk__rollback_voids(const dk_event *ev, uint64_t seq, const dk_void *voids, size_t nvoids);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

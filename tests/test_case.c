@@ -1440,10 +1440,18 @@ static void prop_step(prop *p, int step)
     }
     if (want == 0 && self.meta) {
         self.seq = p->head + 1;
+        uint64_t *vb = calloc(c->n + 1, sizeof *vb);
+        ASSERT(vb);
         if (c->st.version == 0) /* undo needs events; a case voided back to nothing has them */
             want = DK_ETRANSITION;
-        else if (model_fold(c, &self, &nw, &bad, NULL) != 0)
+        else if (model_fold(c, &self, &nw, &bad, vb) != 0)
             want = DK_ETRANSITION;
+        int voids = 0; /* a rollback must void something */
+        for (size_t j = 0; j < c->n; j++)
+            voids |= vb[j] == self.seq;
+        if (want == 0 && self.meta == 2 && !voids)
+            want = DK_ETRANSITION;
+        free(vb);
     } else if (want == 0) {
         want = dk_case_apply(&nw, p->head + 1, &e.ev);
     }
@@ -2153,6 +2161,41 @@ TEST(rollback_restores_an_earlier_state)
     world_close(&w);
 }
 
+/* A rollback to the case's last event, or into the future, would void nothing: it is
+ * refused, naming the case and the time, and the ledger is left as it was (it was taken
+ * and recorded as a rollback that changed nothing). */
+TEST(a_rollback_that_voids_nothing_is_refused)
+{
+    world w;
+    world_open(&w, th_tmpdir());
+    dmap d;
+    dk_append_res res;
+    const char *R = "RB-5";
+    open_validated(&w, R, w.carol);
+    PUT_DEFAULT(&w, R, "note.added", w.carol);
+    caserecs before;
+    read_case(w.lg, R, &before);
+    ASSERT_EQ(before.n, 3);
+    uint64_t head = head_seq(w.lg);
+    const int64_t tos[] = {before.r[2].recorded_at, before.r[2].recorded_at + 3600000000LL * 24};
+    for (int i = 0; i < 2; i++) {
+        char t[DK_TIME_LEN], want[128];
+        dk_time_format(tos[i], t);
+        rollback_data(&d, tos[i]);
+        ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
+        snprintf(want, sizeof want,
+                 "case.rolled_back voids nothing: case 'RB-5' has no event recorded after %s", t);
+        ASSERT_STR_EQ(res.errmsg, want);
+        ASSERT_EQ(head_seq(w.lg), head);
+    }
+    /* a microsecond earlier, the note is voided */
+    rollback_data(&d, before.r[2].recorded_at - 1);
+    PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
+    expect_prefix(w.lg, R, &before, 2, "rollback of the note");
+    caserecs_free(&before);
+    world_close(&w);
+}
+
 /* A rollback to before the case was opened voids the whole case. Either the
  * ledger refuses it, or the rollback can itself be undone by a revert. */
 TEST(rollback_to_before_opening_can_be_undone)
@@ -2559,7 +2602,8 @@ TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
                             TH_ENTRY(the_lifecycle_names_a_damaged_count_before_unpacking) TH_ENTRY(
                                 new_events_refuse_control_characters_and_far_times)
                                 TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
-                                    TH_ENTRY(rollback_restores_an_earlier_state)
+                                    TH_ENTRY(rollback_restores_an_earlier_state) TH_ENTRY(
+                                        a_rollback_that_voids_nothing_is_refused)
                                         TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
                                             revert_refused_when_later_events_depend_on_it)
                                             TH_ENTRY(concurrent_double_booking)

@@ -148,6 +148,13 @@ expect_exit 0 "$D" status AS-2 --json
 equals "$(jget "$OUT" 'd["status"]')" received "rollback returns AS-2 to received"
 equals "$(jget "$OUT" 'd["interview"]["active"]')" False "rollback cancels the voided booking"
 equals "$(jget "$OUT" 'len(d["voided"])')" 2 "rollback voids the later events"
+# a rollback into the future would void nothing: refused, naming why, nothing appended
+expect_exit 0 "$D" head --json
+HEAD_BEFORE=$OUT
+expect_exit 1 "$D" rollback AS-2 $(K cw.eve) --cosign "$T/sc.ben.key" --to 2099-01-01 --reason "typo"
+contains "$ERR" "case.rolled_back voids nothing: case 'AS-2' has no event recorded after 2099-01-01T00:00:00" "a rollback that voids nothing is refused"
+expect_exit 0 "$D" head --json
+equals "$OUT" "$HEAD_BEFORE" "the refused rollback appended nothing"
 # the rolled-back booking freed cw.ana's slot
 expect_exit 0 "$D" case status-change AS-2 $(K cw.eve) --to validated --reason "revalidated"
 expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
