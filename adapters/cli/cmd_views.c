@@ -859,7 +859,7 @@ static int one_arg(int argc, char **argv, const char *usage, const char **ledger
 /* One list query: open (and sync) the views, call the view, print, close.
  * `key`/`arg` name the question in the JSON; DK_EINVAL from the view is a
  * usage error (a bad argument). */
-typedef int (*list_fn)(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of);
+typedef int (*list_fn)(const vopen *o, const char *arg, qctx *q, uint64_t *as_of);
 
 static int run_list(const char *ledger, int no_sync, int json, const char *key, const char *arg,
                     const char *view, list_fn call)
@@ -870,12 +870,12 @@ static int run_list(const char *ledger, int no_sync, int json, const char *key, 
         return rc;
     qctx q = {json, json ? json_array() : NULL, 0};
     uint64_t as_of = 0;
-    int err = call(o.vw, arg, &q, &as_of);
+    int err = call(&o, arg, &q, &as_of);
     if (err) {
         json_decref(q.arr);
         char what[64];
-        snprintf(what, sizeof what, err == DK_EINVAL ? "bad %s" : "cannot read the %s view",
-                 err == DK_EINVAL ? key : view);
+        int bad = err == DK_EINVAL || err == DK_ENOTFOUND; /* the argument, not the view */
+        snprintf(what, sizeof what, bad ? "bad %s" : "cannot read the %s view", bad ? key : view);
         rc = err == DK_EINVAL ? (cli_dk_fail(err, what), EXIT_USAGE) : cli_dk_fail(err, what);
     } else {
         print_result(key, arg, &q, as_of);
@@ -884,24 +884,33 @@ static int run_list(const char *ledger, int no_sync, int json, const char *key, 
     return rc;
 }
 
-static int list_by_status(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+static int list_by_status(const vopen *o, const char *arg, qctx *q, uint64_t *as_of)
 {
-    return dk_views_by_status(vw, arg, on_case, q, as_of);
+    return dk_views_by_status(o->vw, arg, on_case, q, as_of);
 }
 
-static int list_queue(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+/* An id never enrolled can hold no case (an assignee must be an enrolled caseworker):
+ * most likely a mistyped one, which an empty queue would hide. */
+static int list_queue(const vopen *o, const char *arg, qctx *q, uint64_t *as_of)
 {
-    return dk_views_queue(vw, arg, on_queue, q, as_of);
+    dk_actor_info who;
+    int rc = dk_ledger_actor(o->lg, arg, &who);
+    if (rc == DK_ENOTFOUND)
+        return dk_fail(DK_ENOTFOUND,
+                       "no actor '%s' is enrolled in this ledger, so no case can be assigned "
+                       "to it",
+                       arg);
+    return rc ? rc : dk_views_queue(o->vw, arg, on_queue, q, as_of);
 }
 
-static int list_diary(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+static int list_diary(const vopen *o, const char *arg, qctx *q, uint64_t *as_of)
 {
-    return dk_views_diary(vw, arg, on_slot, q, as_of);
+    return dk_views_diary(o->vw, arg, on_slot, q, as_of);
 }
 
-static int list_errors(dk_views *vw, const char *arg, qctx *q, uint64_t *as_of)
+static int list_errors(const vopen *o, const char *arg, qctx *q, uint64_t *as_of)
 {
-    return dk_views_errors(vw, strcmp(arg, "open") == 0, on_error_item, q, as_of);
+    return dk_views_errors(o->vw, strcmp(arg, "open") == 0, on_error_item, q, as_of);
 }
 
 int cmd_query(int argc, char **argv)

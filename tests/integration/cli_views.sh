@@ -98,6 +98,9 @@ equals "$(jget "$OUT" '[i["case"] for i in d["items"]]')" "['AS-9', 'AS-1']" "qu
 equals "$(jget "$OUT" 'd["as_of_seq"]')" "$HEAD" "queue says its seq"
 expect_exit 0 "$D" queue cw.ana
 contains "$OUT" "2019-01-02  AS-9" "text queue"
+expect_exit 1 "$D" queue cw.anna --json # a mistyped id: refused, not an empty queue
+contains "$ERR" "no actor 'cw.anna' is enrolled in this ledger" "a queue of an id never enrolled is refused"
+equals "$OUT" "" "a refused queue prints no JSON"
 expect_exit 0 "$D" diary 2019-02-01 --json
 equals "$(jget "$OUT" '[(i["case"], i["interviewer"], i["state"], i["start"]) for i in d["items"]]')" \
   "[('AS-1', 'cw.ana', 'attended', '2019-02-01T10:00:00.000000Z')]" "diary"
