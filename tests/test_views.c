@@ -1976,11 +1976,10 @@ TEST(rebuild_names_a_damaged_resolved_error_report)
     rebuild_refused(&w, want, DK_ECORRUPT, what, 0);
 }
 
-/* A failing disk flips one bit inside a body's data map (here "applicant" becomes
- * "applicanu" in CC-07's case.opened): the body still decodes, stored or chained, and its
- * hash no longer chains. The first phase must name the record that does not chain, as
- * docs/architecture.md promises, not crash while folding before its chain verdict. */
-TEST(rebuild_names_a_flipped_bit_in_a_data_map)
+/* Change CC-07's case.opened as a failing disk might (`damage`), then rebuild: the first
+ * phase must name the record that does not chain, as docs/architecture.md promises, not
+ * crash or report the fold's error while folding before its chain verdict. */
+static void rebuild_after_damage_to_cc07(void (*damage)(uint8_t *rec, size_t len))
 {
     world w;
     char *want[DK_VIEW_COUNT];
@@ -1989,12 +1988,7 @@ TEST(rebuild_names_a_flipped_bit_in_a_data_map)
     MDB_dbi log = raw_open(&r, w.dir, "log");
     size_t len;
     uint8_t *b = raw_get_record(&r, log, seq7, &len);
-    uint8_t *at = memmem(b, len,
-                         "\xa9"
-                         "applicant",
-                         10);
-    ASSERT(at != NULL);
-    at[9] ^= 0x01; /* 't' -> 'u' */
+    damage(b, len);
     raw_put_record(&r, log, seq7, b, len);
     free(b);
     raw_commit(&r);
@@ -2003,31 +1997,40 @@ TEST(rebuild_names_a_flipped_bit_in_a_data_map)
     rebuild_refused(&w, want, DK_ECORRUPT, what, 0);
 }
 
-/* A failing disk turns the data map's header into a map32 header: the four bytes after it
- * read as a count of about 2^31 entries. The fold asked msgpack-c for that many before the
- * chain's verdict (ASan aborted; a release build said "data is not a map"); now the count
- * is refused unread and the record that does not chain is named. */
-TEST(rebuild_names_a_data_map_whose_count_is_damaged)
+/* One bit flipped inside the data map: "applicant" becomes "applicanu". The body still
+ * decodes, stored or chained, and its hash no longer chains. */
+static void flip_applicant(uint8_t *rec, size_t len)
 {
-    world w;
-    char *want[DK_VIEW_COUNT];
-    uint64_t seq7 = chained_world(&w, want);
-    raw_env r;
-    MDB_dbi log = raw_open(&r, w.dir, "log");
-    size_t len;
-    uint8_t *b = raw_get_record(&r, log, seq7, &len);
-    uint8_t *at = memmem(b, len,
+    uint8_t *at = memmem(rec, len,
+                         "\xa9"
+                         "applicant",
+                         10);
+    ASSERT(at != NULL);
+    at[9] ^= 0x01; /* 't' -> 'u' */
+}
+
+/* The data map's fixmap header turned into a map32 header: the four bytes after it read
+ * as a count of about 2^31 entries. The fold asked msgpack-c for that many before the
+ * chain's verdict (ASan aborted; a release build said "data is not a map"); now the
+ * count is refused unread, and the writer's walk names the record that does not chain. */
+static void map32_data(uint8_t *rec, size_t len)
+{
+    uint8_t *at = memmem(rec, len,
                          "\xa4"
                          "data",
                          5);
     ASSERT(at != NULL && (at[5] & 0xf0) == 0x80); /* a fixmap */
     at[5] = 0xdf;
-    raw_put_record(&r, log, seq7, b, len);
-    free(b);
-    raw_commit(&r);
-    char what[64];
-    snprintf(what, sizeof what, "record %llu does not chain", (unsigned long long)seq7 + 1);
-    rebuild_refused(&w, want, DK_ECORRUPT, what, 0);
+}
+
+TEST(rebuild_names_a_flipped_bit_in_a_data_map)
+{
+    rebuild_after_damage_to_cc07(flip_applicant);
+}
+
+TEST(rebuild_names_a_data_map_whose_count_is_damaged)
+{
+    rebuild_after_damage_to_cc07(map32_data);
 }
 
 /* A stored head past the log's end (the meta row damaged): a step that runs out of
