@@ -2164,18 +2164,24 @@ TEST(rollback_restores_an_earlier_state)
 /* A rollback to the case's last event, or into the future, would void nothing: it is
  * refused, naming the case and the time, and the ledger is left as it was (it was taken
  * and recorded as a rollback that changed nothing). */
+/* A new world with case R opened, validated and given a note; its records in *cr. */
+static void noted_case(world *w, const char *R, caserecs *cr)
+{
+    world_open(w, th_tmpdir());
+    open_validated(w, R, w->carol);
+    PUT_DEFAULT(w, R, "note.added", w->carol);
+    read_case(w->lg, R, cr);
+    ASSERT_EQ(cr->n, 3);
+}
+
 TEST(a_rollback_that_voids_nothing_is_refused)
 {
     world w;
-    world_open(&w, th_tmpdir());
     dmap d;
     dk_append_res res;
     const char *R = "RB-5";
-    open_validated(&w, R, w.carol);
-    PUT_DEFAULT(&w, R, "note.added", w.carol);
     caserecs before;
-    read_case(w.lg, R, &before);
-    ASSERT_EQ(before.n, 3);
+    noted_case(&w, R, &before);
     uint64_t head = head_seq(w.lg);
     const int64_t tos[] = {before.r[2].recorded_at, before.r[2].recorded_at + 3600000000LL * 24};
     for (int i = 0; i < 2; i++) {
@@ -2201,14 +2207,11 @@ TEST(a_rollback_that_voids_nothing_is_refused)
 TEST(rollback_to_before_opening_can_be_undone)
 {
     world w;
-    world_open(&w, th_tmpdir());
     dmap d;
     dk_append_res res;
     const char *R = "RB-9";
-    open_validated(&w, R, w.carol);
-    PUT_DEFAULT(&w, R, "note.added", w.carol);
     caserecs cr;
-    read_case(w.lg, R, &cr);
+    noted_case(&w, R, &cr);
     dk_case_state before;
     fold_n(&cr, cr.n, &before);
     rollback_data(&d, cr.r[0].recorded_at - 1);
