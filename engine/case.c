@@ -1063,11 +1063,57 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
             rc = dk__fail(DK_ENOMEM, "out of memory folding a case");
         for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
             if (voided_by[i])
-                (*voids)[j++] = (dk_void){recs[i].seq, voided_by[i]};
+                (*voids)[j++] = (dk_void){recs[i].seq, voided_by[i],
+                                          strcmp(evs[i].type, "event.reverted") == 0 ||
+                                              strcmp(evs[i].type, "case.rolled_back") == 0};
         if (rc == 0 && nvoids)
             *nvoids = nv;
     }
     free(evs);
     free(voided_by);
     return rc;
+}
+
+/* Are the events in force (not voided, reverts and rollbacks aside) the same in two lists
+ * of voids? Both are in seq order. */
+static int same_in_force(const dk_void *a, size_t na, const dk_void *b, size_t nb)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        while (i < na && a[i].meta)
+            i++;
+        while (j < nb && b[j].meta)
+            j++;
+        if (i == na || j == nb)
+            return i == na && j == nb;
+        if (a[i].seq != b[j].seq)
+            return 0;
+        i++, j++;
+    }
+}
+
+int dk__rollback_changes(const dk_record *recs, size_t n)
+{
+    dk_case_state before, after;
+    dk_void *vb = NULL, *va = NULL;
+    size_t nb = 0, na = 0;
+    int rc = n > 0 ? dk_case_fold(recs, n - 1, &before, &vb, &nb, NULL) : DK_EINVAL;
+    if (rc == 0)
+        rc = dk_case_fold(recs, n, &after, &va, &na, NULL);
+    int same = rc == 0 && same_in_force(vb, nb, va, na);
+    free(vb);
+    free(va);
+    if (rc || !same)
+        return rc;
+    dk_event ev;
+    const char *to = "its to_time";
+    size_t tn = strlen(to);
+    if (dk_event_decode_stored(recs[n - 1].body, recs[n - 1].body_len, &ev) == 0)
+        (void)dk_data_str(ev.data, ev.data_len, "to_time", &to, &tn);
+    else
+        memset(&ev, 0, sizeof ev); /* the callers decoded it: not reached */
+    return dk__fail(DK_ETRANSITION,
+                    "case.rolled_back voids nothing: no event of case '%s' recorded after %.*s "
+                    "is in force",
+                    ev.case_id, (int)tn, to);
 }

@@ -137,8 +137,7 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
 
 /* Fold the case's stored records plus, if `extra`, one more. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
-                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, dk_void **voids,
-                  size_t *nvoids)
+                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, int *no_change)
 {
     dk_record *recs;
     size_t n;
@@ -150,7 +149,9 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
     }
     if (extra)
         recs[n++] = *extra;
-    rc = dk_case_fold(recs, n, st, voids, nvoids, bad_seq);
+    rc = dk_case_fold(recs, n, st, NULL, NULL, bad_seq);
+    if (rc == 0 && no_change && (rc = dk__rollback_changes(recs, n)) != 0)
+        *no_change = 1;
     free(recs);
     return rc;
 }
@@ -170,7 +171,7 @@ static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_
     /* Another layout (an older docket): rebuild the state from the events. */
     uint64_t bad = 0;
     int in_storage;
-    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage, NULL, NULL);
+    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage, NULL);
     if (rc && !in_storage)
         return dk__fail(DK_ECORRUPT, "case '%s' does not fold (seq %llu): %s", case_id,
                         (unsigned long long)bad, dk_errmsg());
@@ -472,19 +473,6 @@ static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
 
 /* ---- the check ---- */
 
-int dk__rollback_voids(const dk_event *ev, uint64_t seq, const dk_void *voids, size_t nvoids)
-{
-    for (size_t i = 0; i < nvoids; i++)
-        if (voids[i].by_seq == seq)
-            return 0;
-    const char *to = "its to_time";
-    size_t n = strlen(to);
-    (void)dk_data_str(ev->data, ev->data_len, "to_time", &to, &n);
-    return dk__fail(DK_ETRANSITION,
-                    "case.rolled_back voids nothing: case '%s' has no event recorded after %.*s",
-                    ev->case_id, (int)n, to);
-}
-
 int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t *version,
                          int *code)
 {
@@ -526,18 +514,15 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         self.body_len = a->body_len;
         uint64_t bad = 0;
         int in_storage;
-        dk_void *voids = NULL;
-        size_t nvoids = 0;
-        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, &voids, &nvoids);
-        if (rc == 0 && rollback && !lg->test_noop_rollbacks &&
-            dk__rollback_voids(ev, a->seq, voids, nvoids) != 0) {
-            free(voids);
-            *code = DK_ETRANSITION;
-            return 1;
-        }
-        free(voids);
+        int no_change = 0;
+        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage,
+                    rollback && !lg->test_noop_rollbacks ? &no_change : NULL);
         if (rc && in_storage)
             return rc;
+        if (no_change) {
+            *code = rc;
+            return 1;
+        }
         if (rc) {
             char why[DK_ERRMSG_MAX];
             snprintf(why, sizeof why, "%s", dk_errmsg());

@@ -29,6 +29,13 @@ int dk__utf8_valid(const char *s, size_t len);
  * and no control character but tab and newline in its data. DK_ESCHEMA names the rule. */
 struct dk_event;
 int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
+/* case.c: a rollback must change which events are in force. recs are a case's records
+ * with the case.rolled_back last; 0 if the events voided (reverts and rollbacks aside)
+ * differ with and without it, else DK_ETRANSITION naming the case and its to_time (a
+ * rollback to the last event or later, or a repeat of one in force). The writer's rule,
+ * and verify's. */
+struct dk_record;
+int dk__rollback_changes(const struct dk_record *recs, size_t n);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
 /* The part of those a chained decode keeps: the body's version, and `at` not negative. */

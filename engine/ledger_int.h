@@ -204,10 +204,6 @@ int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1]);
  * enrolled, unrevoked caseworker or senior caseworker? 0, or DK_EDENIED naming it. The
  * writer's rule, and verify's. */
 int dk__assignable(const char *id, const dk_actor_info *a);
-/* A rollback must void something: 0 if the case.rolled_back `ev` at `seq` voids one of
- * voids[] (its case's fold with it), else DK_ETRANSITION naming the case and its to_time.
- * The writer's rule, and verify's. */
-int dk__rollback_voids(const dk_event *ev, uint64_t seq, const dk_void *voids, size_t nvoids);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

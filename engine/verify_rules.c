@@ -273,14 +273,10 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_veri
             uint64_t bad_seq = 0;
             if (st.version == 0)
                 return dk__verify_bad(rep, rec->seq, "%s on a case with no events", ev->type);
-            dk_void *voids = NULL;
-            size_t nvoids = 0;
-            if (dk_case_fold(b->recs, i + 1, &st, rollback ? &voids : NULL, &nvoids, &bad_seq) != 0)
+            if (dk_case_fold(b->recs, i + 1, &st, NULL, NULL, &bad_seq) != 0)
                 return dk__verify_bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
                                       (unsigned long long)bad_seq, dk_errmsg());
-            int none = rollback && dk__rollback_voids(ev, rec->seq, voids, nvoids) != 0;
-            free(voids);
-            if (none)
+            if (rollback && dk__rollback_changes(b->recs, i + 1) != 0)
                 return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
         } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",

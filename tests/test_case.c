@@ -1440,18 +1440,24 @@ static void prop_step(prop *p, int step)
     }
     if (want == 0 && self.meta) {
         self.seq = p->head + 1;
-        uint64_t *vb = calloc(c->n + 1, sizeof *vb);
-        ASSERT(vb);
+        uint64_t *vb = calloc(c->n + 1, sizeof *vb), *v0 = calloc(c->n + 1, sizeof *v0);
+        ASSERT(vb && v0);
+        dk_case_state now;
         if (c->st.version == 0) /* undo needs events; a case voided back to nothing has them */
             want = DK_ETRANSITION;
         else if (model_fold(c, &self, &nw, &bad, vb) != 0)
             want = DK_ETRANSITION;
-        int voids = 0; /* a rollback must void something */
-        for (size_t j = 0; j < c->n; j++)
-            voids |= vb[j] == self.seq;
-        if (want == 0 && self.meta == 2 && !voids)
-            want = DK_ETRANSITION;
+        /* a rollback must change which events (reverts and rollbacks aside) are voided */
+        int changes = 0;
+        if (want == 0 && self.meta == 2) {
+            ASSERT_OK(model_fold(c, NULL, &now, &bad, v0));
+            for (size_t j = 0; j < c->n; j++)
+                changes |= !c->r[j].meta && (vb[j] != 0) != (v0[j] != 0);
+            if (!changes)
+                want = DK_ETRANSITION;
+        }
         free(vb);
+        free(v0);
     } else if (want == 0) {
         want = dk_case_apply(&nw, p->head + 1, &e.ev);
     }
@@ -2185,12 +2191,14 @@ TEST(a_rollback_that_voids_nothing_is_refused)
     uint64_t head = head_seq(w.lg);
     const int64_t tos[] = {before.r[2].recorded_at, before.r[2].recorded_at + 3600000000LL * 24};
     for (int i = 0; i < 2; i++) {
-        char t[DK_TIME_LEN], want[128];
+        char t[DK_TIME_LEN], want[160];
         dk_time_format(tos[i], t);
         rollback_data(&d, tos[i]);
         ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
         snprintf(want, sizeof want,
-                 "case.rolled_back voids nothing: case 'RB-5' has no event recorded after %s", t);
+                 "case.rolled_back voids nothing: no event of case 'RB-5' recorded after %s is "
+                 "in force",
+                 t);
         ASSERT_STR_EQ(res.errmsg, want);
         ASSERT_EQ(head_seq(w.lg), head);
     }
@@ -2198,6 +2206,40 @@ TEST(a_rollback_that_voids_nothing_is_refused)
     rollback_data(&d, before.r[2].recorded_at - 1);
     PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
     expect_prefix(w.lg, R, &before, 2, "rollback of the note");
+    /* the same rollback again would void the first and the note, which it voided: nothing
+     * in force would change (helper-60) */
+    head = head_seq(w.lg);
+    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
+    ASSERT_CONTAINS(res.errmsg, "case.rolled_back voids nothing: no event of case 'RB-5'");
+    ASSERT_EQ(head_seq(w.lg), head);
+    caserecs_free(&before);
+    world_close(&w);
+}
+
+/* A rollback that voids only what a revert voided, with that revert, changes nothing in
+ * force either; one that voids a revert alone brings its target back, and is taken. */
+TEST(a_rollback_over_a_revert_must_change_what_is_in_force)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    const char *R = "RB-6";
+    caserecs before;
+    noted_case(&w, R, &before);
+    revert_data(&d, w.lg, before.r[2].seq); /* the note undone */
+    PUT(&w, R, "event.reverted", w.sam, NULL, &d);
+    caserecs after;
+    read_case(w.lg, R, &after);
+    ASSERT_EQ(after.n, 4);
+    uint64_t head = head_seq(w.lg);
+    rollback_data(&d, before.r[2].recorded_at - 1); /* the note and its undo */
+    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
+    ASSERT_CONTAINS(res.errmsg, "voids nothing: no event of case 'RB-6' recorded after");
+    ASSERT_EQ(head_seq(w.lg), head);
+    rollback_data(&d, after.r[3].recorded_at - 1); /* the undo alone: the note is back */
+    PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
+    expect_prefix(w.lg, R, &before, 3, "the undo rolled back");
+    caserecs_free(&after);
     caserecs_free(&before);
     world_close(&w);
 }
@@ -2594,19 +2636,20 @@ TEST(refused_reschedule_keeps_the_old_slot)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges)
-            TH_ENTRY(apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects)
-                TH_ENTRY(schemas) TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
-                    decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
-                    TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes) TH_ENTRY(
-                        permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
-                        TH_ENTRY(state_rows_pack_as_the_reference_does) TH_ENTRY(
-                            the_lifecycle_reads_damaged_data_without_trusting_it)
-                            TH_ENTRY(the_lifecycle_names_a_damaged_count_before_unpacking) TH_ENTRY(
-                                new_events_refuse_control_characters_and_far_times)
-                                TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
-                                    TH_ENTRY(rollback_restores_an_earlier_state) TH_ENTRY(
-                                        a_rollback_that_voids_nothing_is_refused)
+TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(
+    apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects) TH_ENTRY(schemas)
+            TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
+                decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
+                TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
+                    TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model) TH_ENTRY(
+                        state_rows_pack_as_the_reference_does)
+                        TH_ENTRY(the_lifecycle_reads_damaged_data_without_trusting_it) TH_ENTRY(
+                            the_lifecycle_names_a_damaged_count_before_unpacking)
+                            TH_ENTRY(new_events_refuse_control_characters_and_far_times) TH_ENTRY(
+                                undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
+                                TH_ENTRY(rollback_restores_an_earlier_state)
+                                    TH_ENTRY(a_rollback_that_voids_nothing_is_refused) TH_ENTRY(
+                                        a_rollback_over_a_revert_must_change_what_is_in_force)
                                         TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
                                             revert_refused_when_later_events_depend_on_it)
                                             TH_ENTRY(concurrent_double_booking)

@@ -119,6 +119,7 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
 typedef struct dk_void {
     uint64_t seq;
     uint64_t by_seq;
+    int meta; /* the voided event is itself a revert or a rollback */
 } dk_void;
 
 /* Fold a case's records, in seq order, into *st: reverts void their target

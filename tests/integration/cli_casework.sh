@@ -152,7 +152,7 @@ equals "$(jget "$OUT" 'len(d["voided"])')" 2 "rollback voids the later events"
 expect_exit 0 "$D" head --json
 HEAD_BEFORE=$OUT
 expect_exit 1 "$D" rollback AS-2 $(K cw.eve) --cosign "$T/sc.ben.key" --to 2099-01-01 --reason "typo"
-contains "$ERR" "case.rolled_back voids nothing: case 'AS-2' has no event recorded after 2099-01-01T00:00:00" "a rollback that voids nothing is refused"
+contains "$ERR" "case.rolled_back voids nothing: no event of case 'AS-2' recorded after 2099-01-01T00:00:00" "a rollback that voids nothing is refused"
 expect_exit 0 "$D" head --json
 equals "$OUT" "$HEAD_BEFORE" "the refused rollback appended nothing"
 # the rolled-back booking freed cw.ana's slot
