@@ -197,9 +197,10 @@ static int add_if_system(bulk *k, const dk_raw *raw, uint64_t seq, const uint8_t
 }
 
 /* The chain walked in seq order, record by record: what names the first record that does
- * not chain when the folders' fingerprints say one does not (chainsum.c). Sets k->hash. With
+ * not chain when the folders' fingerprints say one does not (chainsum.c). Sets *hash to the
+ * head's, as the records give it (not k->hash: folders may still be writing it). With
  * `system`, the records of no case are added to k->chain: no actor history listed them. */
-static int walk_chain(bulk *k, int system)
+static int walk_chain(bulk *k, int system, uint8_t hash[DK_HASH_BYTES])
 {
     uint8_t prev[DK_HASH_BYTES];
     memset(prev, 0, sizeof prev);
@@ -241,14 +242,14 @@ static int walk_chain(bulk *k, int system)
         dk_iter_close(it);
     }
     if (rc == 0)
-        memcpy(k->hash, prev, DK_HASH_BYTES);
+        memcpy(hash, prev, DK_HASH_BYTES);
     return rc;
 }
 
 /* Record head's hash, as the records give it, against what the ledger says it is: its
  * head's hash, or record head + 1's prev. No prev of the rebuild's own covers its last
  * record, so a change to that record would otherwise go unseen. */
-static int anchor(bulk *k)
+static int anchor(bulk *k, const uint8_t hash[DK_HASH_BYTES])
 {
     dk_head h;
     uint8_t want[DK_HASH_BYTES];
@@ -272,7 +273,7 @@ static int anchor(bulk *k)
         return dk_fail(DK_ECORRUPT, "views: the ledger ends at record %llu, before record %llu",
                        (unsigned long long)h.seq, (unsigned long long)k->head);
     }
-    if (rc == 0 && memcmp(want, k->hash, DK_HASH_BYTES) != 0)
+    if (rc == 0 && memcmp(want, hash, DK_HASH_BYTES) != 0)
         rc = dk_fail(DK_ECORRUPT,
                      "views: record %llu is not the one the ledger's %s names: it was changed "
                      "after it was written",
@@ -288,7 +289,11 @@ static int folder_error(bulk *k, int err)
     const char *fold = k->errmsg;
     if (strncmp(fold, "views: ", 7) == 0)
         fold += 7;
-    if (err == DK_ECORRUPT && walk_chain(k, 0) == DK_ECORRUPT)
+    uint8_t hash[DK_HASH_BYTES];
+    int walk = err == DK_ECORRUPT ? walk_chain(k, 0, hash) : 0;
+    if (err == DK_ECORRUPT && walk == 0)
+        walk = anchor(k, hash); /* the last record: no later prev covers it (helper-60) */
+    if (walk == DK_ECORRUPT)
         return dk_fail(DK_ECORRUPT, "%s (folding, %s)", dk_errmsg(), fold);
     return dk_fail(err, "%s", k->errmsg);
 }
@@ -303,7 +308,7 @@ static int chain_verdict(bulk *k)
     if (!dk__chain_closes(&k->chain, k->head, k->hash)) {
         /* a ledger with no actor history (an older one, read-only): the walk adds the
          * records the folders could not list, and the fingerprints must close then */
-        rc = walk_chain(k, !k->system);
+        rc = walk_chain(k, !k->system, k->hash); /* every folder is done */
         if (rc == 0 && !dk__chain_closes(&k->chain, k->head, k->hash))
             rc = dk_fail(DK_ECORRUPT,
                          "views: every record chains, but the ledger's case index and actor "
@@ -311,7 +316,7 @@ static int chain_verdict(bulk *k)
                          "damaged",
                          (unsigned long long)k->head);
     }
-    return rc ? rc : anchor(k);
+    return rc ? rc : anchor(k, k->hash);
 }
 
 /* Hand a folded chunk to the writer: 0, 1 if the rebuild stopped instead, or an error.
