@@ -28,27 +28,34 @@ static uint32_t be_n(const uint8_t *p, int width)
     return v;
 }
 
+/* msgpack-c's unpacker holds 32 open containers (MSGPACK_EMBED_STACK_SIZE) and answers a
+ * container inside the 32nd, even an empty one, with MSGPACK_UNPACK_NOMEM_ERROR, which
+ * would read as "out of memory". */
+#define MP_DEPTH_MAX 32
+
 /* Every value still to read takes at least one byte, so the values owed (`owed`) can
  * never exceed the bytes left: a header that would make them is refused before msgpack-c
- * sees it. The walk keeps no stack, so it costs one pass and no memory. */
+ * sees it. `left` holds the values left in each open container, to name nesting deeper
+ * than msgpack-c reads. One pass, no memory. */
 int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
 {
     size_t pos = 0, owed = 1;
+    uint64_t left[MP_DEPTH_MAX];
+    int depth = 0;
     while (owed > 0 && pos < len) {
         owed--;
         size_t at = pos;
         uint8_t b = buf[pos++];
         uint64_t items = 0; /* values this one holds */
         const char *kind = NULL;
-        if (b <= 0x7f || b >= 0xe0)
-            continue; /* fixint */
-        if (b <= 0x8f) {
+        if (b <= 0x7f || b >= 0xe0) {
+            /* fixint */
+        } else if (b <= 0x8f) {
             items = 2u * (b & 0x0fu), kind = "a map";
         } else if (b <= 0x9f) {
             items = b & 0x0fu, kind = "an array";
         } else if (b <= 0xbf) {
             pos += b & 0x1fu; /* fixstr */
-            continue;
         } else {
             int i = b - 0xc0;
             if (len - pos < after[i].skip)
@@ -81,6 +88,15 @@ int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
                                 what, kind, at, owed, owed == 1 ? "" : "s", len - pos);
             owed += items;
         }
+        if (kind != NULL && depth == MP_DEPTH_MAX) /* an empty one too */
+            return dk__fail(DK_EDECODE, "%s is nested deeper than %d levels at byte %zu", what,
+                            MP_DEPTH_MAX, at);
+        if (items > 0) { /* its values follow */
+            left[depth++] = items;
+            continue;
+        }
+        while (depth > 0 && --left[depth - 1] == 0) /* this value ends its containers */
+            depth--;
     }
     return 0;
 }

@@ -498,6 +498,26 @@ TEST(msgpack_bounded_names_a_count_the_bytes_cannot_hold)
     const uint8_t map16[] = {0xde, 0x00, 0x02, 0x01, 0x02, 0x03};
     ASSERT_ERR(dk_msgpack_bounded(map16, sizeof map16, "x"), DK_EDECODE);
     ASSERT_CONTAINS(dk_errmsg(), "declares 2 entries, and only 3 bytes follow");
+    /* nesting: msgpack-c reads 32 open containers and calls a 33rd "out of memory" */
+    uint8_t deep[3 * 40 + 1];
+    size_t n = nested(deep, 32); /* 31 holding a value, and an empty one */
+    ASSERT_OK(dk_msgpack_bounded(deep, n, "x"));
+    msgpack_zone z;
+    msgpack_object o;
+    size_t off = 0;
+    ASSERT(msgpack_zone_init(&z, 1024));
+    ASSERT_EQ(msgpack_unpack((const char *)deep, n, &off, &z, &o), MSGPACK_UNPACK_SUCCESS);
+    off = 0;
+    n = nested(deep, 33);
+    ASSERT_EQ(msgpack_unpack((const char *)deep, n, &off, &z, &o), MSGPACK_UNPACK_NOMEM_ERROR);
+    msgpack_zone_destroy(&z);
+    ASSERT_ERR(dk_msgpack_bounded(deep, n, "x"), DK_EDECODE);
+    ASSERT_STR_EQ(dk_errmsg(), "x is nested deeper than 32 levels at byte 96");
+    n = nested(deep, 40);
+    ASSERT_ERR(dk_data_check(deep, n), DK_EDECODE); /* was DK_ENOMEM */
+    ASSERT_CONTAINS(dk_errmsg(), "data is nested deeper than 32 levels");
+    const uint8_t arrays[] = {0x92, 0x91, 0x91, 0x01, 0x92, 0x91, 0x02, 0x03}; /* [[[1]],[[2],3]] */
+    ASSERT_OK(dk_msgpack_bounded(arrays, sizeof arrays, "x"));
     /* an event body's data (its last value) with that header: the input decoder */
     dk_event ev = sample();
     uint8_t *buf;
