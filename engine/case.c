@@ -500,7 +500,7 @@ static void data_close(data_view *d)
 static int data_open(const dk_event *ev, data_view *d)
 {
     size_t off = 0;
-    if (dk_msgpack_bounded(ev->data, ev->data_len, "data") != 0)
+    if (dk__msgpack_counts_bounded(ev->data, ev->data_len, "data") != 0)
         return dk__fail(DK_ESCHEMA, "%s: %s", ev->type, dk_errmsg());
     d->z = thread_zone();
     d->own = d->z == NULL;

@@ -29,6 +29,8 @@ int dk__utf8_valid(const char *s, size_t len);
  * and no control character but tab and newline in its data. DK_ESCHEMA names the rule. */
 struct dk_event;
 int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
+/* dk_msgpack_bounded without the nesting check (mpcheck.c), for the fold's stored data. */
+int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what);
 /* case.c: a rollback must change which events are in force. recs are a case's records
  * with the case.rolled_back last; 0 if the events voided (reverts and rollbacks aside)
  * differ with and without it, else DK_ETRANSITION naming the case and its to_time (a

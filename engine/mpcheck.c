@@ -35,9 +35,11 @@ static uint32_t be_n(const uint8_t *p, int width)
 
 /* Every value still to read takes at least one byte, so the values owed (`owed`) can
  * never exceed the bytes left: a header that would make them is refused before msgpack-c
- * sees it. `left` holds the values left in each open container, to name nesting deeper
- * than msgpack-c reads. One pass, no memory. */
-int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
+ * sees it. With `nesting`, `left` holds the values left in each open container, to name
+ * nesting deeper than msgpack-c reads. One pass, no memory. Inlined twice, so that the
+ * fold's copy has no nesting branch at all. */
+static inline __attribute__((always_inline)) int walk(const uint8_t *buf, size_t len,
+                                                      const char *what, const int nesting)
 {
     size_t pos = 0, owed = 1;
     uint64_t left[MP_DEPTH_MAX];
@@ -88,6 +90,8 @@ int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
                                 what, kind, at, owed, owed == 1 ? "" : "s", len - pos);
             owed += items;
         }
+        if (!nesting)
+            continue;
         if (kind != NULL && depth == MP_DEPTH_MAX) /* an empty one too */
             return dk__fail(DK_EDECODE, "%s is nested deeper than %d levels at byte %zu", what,
                             MP_DEPTH_MAX, at);
@@ -99,4 +103,18 @@ int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
             depth--;
     }
     return 0;
+}
+
+int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
+{
+    return walk(buf, len, what, 1);
+}
+
+/* The fold reads data the append checked, damaged only by a failing disk: the counts
+ * must be bounded (else gigabytes are asked for), while nesting msgpack-c cannot read is
+ * refused by msgpack-c, which the fold then reports, and the chain names the record. The
+ * nesting stack cost the rebuild 2.9% of its instructions outside SHA-256. */
+int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what)
+{
+    return walk(buf, len, what, 0);
 }
