@@ -135,7 +135,8 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
     return dk__mdb_err(rc, "cannot read the case's records");
 }
 
-/* Fold the case's stored records plus, if `extra`, one more. */
+/* Fold the case's stored records plus, if `extra`, one more. With `no_change` (`extra` a
+ * rollback), a rollback that changes nothing in force sets it and returns its error. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
                   dk_case_state *st, uint64_t *bad_seq, int *in_storage, int *no_change)
 {
