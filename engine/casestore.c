@@ -136,7 +136,7 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
 }
 
 /* Fold the case's stored records plus, if `extra`, one more. With `no_change` (`extra` a
- * rollback), a rollback that changes nothing in force sets it and returns its error. */
+ * rollback), a rollback that changes nothing in force sets it and returns DK_ETRANSITION. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
                   dk_case_state *st, uint64_t *bad_seq, int *in_storage, int *no_change)
 {
@@ -151,7 +151,7 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
     if (extra)
         recs[n++] = *extra;
     rc = dk_case_fold(recs, n, st, NULL, NULL, bad_seq);
-    if (rc == 0 && no_change && (rc = dk__rollback_changes(recs, n)) != 0)
+    if (rc == 0 && no_change && (rc = dk__rollback_changes(recs, n)) == DK_ETRANSITION)
         *no_change = 1;
     free(recs);
     return rc;
@@ -520,7 +520,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
                     rollback && !lg->test_noop_rollbacks ? &no_change : NULL);
         if (rc && in_storage)
             return rc;
-        if (no_change) {
+        if (no_change || rc == DK_ENOMEM) { /* refused, with what the rule or fold said */
             *code = rc;
             return 1;
         }

@@ -735,6 +735,7 @@ typedef struct qctx {
     int json;
     json_t *arr;
     size_t n;
+    int bad_arg; /* the error is the argument's (an id never enrolled), not the view's */
 } qctx;
 
 static int on_case(void *ud, const dk_case_summary *c)
@@ -868,13 +869,13 @@ static int run_list(const char *ledger, int no_sync, int json, const char *key, 
     int rc = vopen_all(ledger, NULL, !no_sync, no_sync ? OPEN_ONLY : OPEN_CREATE, &o);
     if (rc != EXIT_OK)
         return rc;
-    qctx q = {json, json ? json_array() : NULL, 0};
+    qctx q = {json, json ? json_array() : NULL, 0, 0};
     uint64_t as_of = 0;
     int err = call(&o, arg, &q, &as_of);
     if (err) {
         json_decref(q.arr);
         char what[64];
-        int bad = err == DK_EINVAL || err == DK_ENOTFOUND; /* the argument, not the view */
+        int bad = err == DK_EINVAL || q.bad_arg;
         snprintf(what, sizeof what, bad ? "bad %s" : "cannot read the %s view", bad ? key : view);
         rc = err == DK_EINVAL ? (cli_dk_fail(err, what), EXIT_USAGE) : cli_dk_fail(err, what);
     } else {
@@ -895,11 +896,13 @@ static int list_queue(const vopen *o, const char *arg, qctx *q, uint64_t *as_of)
 {
     dk_actor_info who;
     int rc = dk_ledger_actor(o->lg, arg, &who);
-    if (rc == DK_ENOTFOUND)
+    if (rc == DK_ENOTFOUND) {
+        q->bad_arg = 1; /* "bad caseworker", where a view's own DK_ENOTFOUND is not */
         return dk_fail(DK_ENOTFOUND,
                        "no actor '%s' is enrolled in this ledger, so no case can be assigned "
                        "to it",
                        arg);
+    }
     return rc ? rc : dk_views_queue(o->vw, arg, on_queue, q, as_of);
 }
 
