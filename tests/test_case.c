@@ -2180,38 +2180,41 @@ static void noted_case(world *w, const char *R, caserecs *cr)
     ASSERT_EQ(cr->n, 3);
 }
 
+/* A rollback of case R to `to`, by sam and sue, is refused as changing nothing: the
+ * message is the rule's, with R and `to`, and nothing is appended. */
+static void expect_rollback_changes_nothing(world *w, const char *R, int64_t to)
+{
+    dmap d;
+    dk_append_res res;
+    char t[DK_TIME_LEN], want[160];
+    dk_time_format(to, t);
+    snprintf(want, sizeof want,
+             "case.rolled_back voids nothing: no event of case '%s' recorded after %s is in "
+             "force",
+             R, t);
+    uint64_t head = head_seq(w->lg);
+    rollback_data(&d, to);
+    ASSERT_ERR(try_put(w, R, "case.rolled_back", w->sam, w->sue, &d, &res), DK_ETRANSITION);
+    ASSERT_STR_EQ(res.errmsg, want);
+    ASSERT_EQ(head_seq(w->lg), head);
+}
+
 TEST(a_rollback_that_voids_nothing_is_refused)
 {
     world w;
     dmap d;
-    dk_append_res res;
     const char *R = "RB-5";
     caserecs before;
     noted_case(&w, R, &before);
-    uint64_t head = head_seq(w.lg);
-    const int64_t tos[] = {before.r[2].recorded_at, before.r[2].recorded_at + 3600000000LL * 24};
-    for (int i = 0; i < 2; i++) {
-        char t[DK_TIME_LEN], want[160];
-        dk_time_format(tos[i], t);
-        rollback_data(&d, tos[i]);
-        ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
-        snprintf(want, sizeof want,
-                 "case.rolled_back voids nothing: no event of case 'RB-5' recorded after %s is "
-                 "in force",
-                 t);
-        ASSERT_STR_EQ(res.errmsg, want);
-        ASSERT_EQ(head_seq(w.lg), head);
-    }
+    expect_rollback_changes_nothing(&w, R, before.r[2].recorded_at); /* its last event */
+    expect_rollback_changes_nothing(&w, R, before.r[2].recorded_at + 3600000000LL * 24);
     /* a microsecond earlier, the note is voided */
     rollback_data(&d, before.r[2].recorded_at - 1);
     PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
     expect_prefix(w.lg, R, &before, 2, "rollback of the note");
     /* the same rollback again would void the first and the note, which it voided: nothing
      * in force would change (helper-60) */
-    head = head_seq(w.lg);
-    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
-    ASSERT_CONTAINS(res.errmsg, "case.rolled_back voids nothing: no event of case 'RB-5'");
-    ASSERT_EQ(head_seq(w.lg), head);
+    expect_rollback_changes_nothing(&w, R, before.r[2].recorded_at - 1);
     caserecs_free(&before);
     world_close(&w);
 }
@@ -2222,7 +2225,6 @@ TEST(a_rollback_over_a_revert_must_change_what_is_in_force)
 {
     world w;
     dmap d;
-    dk_append_res res;
     const char *R = "RB-6";
     caserecs before;
     noted_case(&w, R, &before);
@@ -2231,11 +2233,7 @@ TEST(a_rollback_over_a_revert_must_change_what_is_in_force)
     caserecs after;
     read_case(w.lg, R, &after);
     ASSERT_EQ(after.n, 4);
-    uint64_t head = head_seq(w.lg);
-    rollback_data(&d, before.r[2].recorded_at - 1); /* the note and its undo */
-    ASSERT_ERR(try_put(&w, R, "case.rolled_back", w.sam, w.sue, &d, &res), DK_ETRANSITION);
-    ASSERT_CONTAINS(res.errmsg, "voids nothing: no event of case 'RB-6' recorded after");
-    ASSERT_EQ(head_seq(w.lg), head);
+    expect_rollback_changes_nothing(&w, R, before.r[2].recorded_at - 1); /* the note, its undo */
     rollback_data(&d, after.r[3].recorded_at - 1); /* the undo alone: the note is back */
     PUT(&w, R, "case.rolled_back", w.sam, w.sue, &d);
     expect_prefix(w.lg, R, &before, 3, "the undo rolled back");
