@@ -731,22 +731,6 @@ static int apply_corrected(dk_case_state *st, const dk_event *ev, const msgpack_
         if (target <= DK_ST_NONE)
             return dk__fail(DK_ESCHEMA, "status.corrected: '%.*s' is not a status",
                             (int)to->via.str.size, to->via.str.ptr);
-        /* A decision and a leave cancellation, and their undoing, need a co-signer: a
-         * correction, which one senior signs, must not stand in for them. */
-        int to_sealed = target == DK_ST_DECIDED || target == DK_ST_LEAVE_CANCELLED;
-        int from_sealed = st->status == DK_ST_DECIDED || st->status == DK_ST_LEAVE_CANCELLED;
-        if (to_sealed)
-            return dk__fail(DK_ETRANSITION,
-                            "status.corrected: a correction cannot make case '%s' '%s': %s "
-                            "does, with a co-signer",
-                            ev->case_id, dk_status_name(target),
-                            target == DK_ST_DECIDED ? "decision.recorded" : "leave.cancelled");
-        if (from_sealed)
-            return dk__fail(DK_ETRANSITION,
-                            "status.corrected: case '%s' is '%s', which a correction cannot "
-                            "change: event.reverted undoes the %s, with a co-signer",
-                            ev->case_id, dk_status_name(st->status),
-                            st->status == DK_ST_DECIDED ? "decision" : "leave cancellation");
         st->status = target;
     } else {
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)

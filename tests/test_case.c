@@ -161,14 +161,6 @@ static int event_for(dmap *d, const char *type, int status)
         d_str(d, "to", status_names[to]);
         return to;
     }
-    if (is(type, "status.corrected") &&
-        (status == DK_ST_DECIDED || status == DK_ST_LEAVE_CANCELLED)) {
-        /* the status itself a correction may not move there (four eyes): another field */
-        d_str(d, "field", "assignee");
-        d_str(d, "from", "carol");
-        d_str(d, "to", "sam");
-        return status;
-    }
     if (is(type, "status.corrected")) {
         int to = status == DK_ST_WITHDRAWN ? DK_ST_RECEIVED : DK_ST_WITHDRAWN;
         d_str(d, "from", status_names[status]);
@@ -275,53 +267,6 @@ TEST(transition_table)
         }
     }
     ASSERT_EQ(allowed_pairs, 92); /* the count of 1-bits in the table's from sets */
-}
-
-/* A correction is signed by one senior; a decision and a leave cancellation, and their
- * undoing, need a co-signer. So a status correction may not move a case to or from
- * 'decided' or 'leave_cancelled' (it could otherwise cancel someone's leave alone); between
- * the other statuses it may, and other fields of a decided case may be corrected. */
-TEST(a_correction_cannot_stand_in_for_four_eyes)
-{
-    int refused = 0, taken = 0;
-    for (int from = 1; from < DK_ST_COUNT; from++)
-        for (int to = 1; to < DK_ST_COUNT; to++) {
-            if (to == from)
-                continue;
-            dk_case_state st, before;
-            state_for(&st, from, "status.corrected");
-            before = st;
-            dmap d;
-            fill_valid(&d, "status.corrected");
-            d_str(&d, "from", status_names[from]);
-            d_str(&d, "to", status_names[to]);
-            tev e;
-            tev_make(&e, "status.corrected", "HO-7", "sue", &d, NULL);
-            int rc = dk_case_apply(&st, 42, &e.ev);
-            int sealed = from == DK_ST_DECIDED || from == DK_ST_LEAVE_CANCELLED ||
-                         to == DK_ST_DECIDED || to == DK_ST_LEAVE_CANCELLED;
-            if (sealed) {
-                if (rc != DK_ETRANSITION)
-                    TH_FAIL("a correction from %s to %s gave %s", status_names[from],
-                            status_names[to], dk_err_name(rc));
-                if (to == DK_ST_DECIDED || to == DK_ST_LEAVE_CANCELLED)
-                    ASSERT_CONTAINS(dk_errmsg(), "a correction cannot make case 'HO-7' '");
-                else
-                    ASSERT_CONTAINS(dk_errmsg(), "which a correction cannot change: "
-                                                 "event.reverted undoes the ");
-                ASSERT(memcmp(&st, &before, sizeof st) == 0);
-                refused++;
-            } else {
-                if (rc != 0)
-                    TH_FAIL("a correction from %s to %s was refused: %s", status_names[from],
-                            status_names[to], dk_errmsg());
-                ASSERT_EQ(st.status, to);
-                taken++;
-            }
-            tev_free(&e);
-        }
-    ASSERT_EQ(refused, 9 * 8 - 7 * 6);
-    ASSERT_EQ(taken, 7 * 6);
 }
 
 /* Data that is not a map is refused by every type, also those whose data the state does
@@ -2689,14 +2634,13 @@ TEST(refused_reschedule_keeps_the_old_slot)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(a_correction_cannot_stand_in_for_four_eyes) TH_ENTRY(
-    status_changed_edges) TH_ENTRY(apply_refuses_data_that_is_not_a_map)
-            TH_ENTRY(lifecycle_guards_and_effects) TH_ENTRY(schemas) TH_ENTRY(
-                rescheduled_slot_must_end_after_it_starts)
-                TH_ENTRY(decision_conditions_stay_in_their_field) TH_ENTRY(
-                    permissions_by_role) TH_ENTRY(decision_needs_assignment_or_seniority)
-                    TH_ENTRY(four_eyes) TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(
-                        ledger_agrees_with_model) TH_ENTRY(state_rows_pack_as_the_reference_does)
+TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(
+    apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects) TH_ENTRY(schemas)
+            TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
+                decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
+                TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
+                    TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model) TH_ENTRY(
+                        state_rows_pack_as_the_reference_does)
                         TH_ENTRY(the_lifecycle_reads_damaged_data_without_trusting_it) TH_ENTRY(
                             the_lifecycle_names_a_damaged_count_before_unpacking)
                             TH_ENTRY(new_events_refuse_control_characters_and_far_times) TH_ENTRY(
