@@ -517,7 +517,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         int in_storage;
         int no_change = 0;
         rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage,
-                    rollback && !lg->test_noop_rollbacks ? &no_change : NULL);
+                    rollback ? &no_change : NULL);
         if (rc && in_storage)
             return rc;
         if (no_change || rc == DK_ENOMEM) { /* refused, with what the rule or fold said */

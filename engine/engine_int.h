@@ -34,8 +34,9 @@ int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what)
 /* case.c: a rollback must change which events are in force. recs are a case's records
  * with the case.rolled_back last; 0 if the events voided (reverts and rollbacks aside)
  * differ with and without it, else DK_ETRANSITION naming the case and its to_time (a
- * rollback to the last event or later, or a repeat of one in force). The writer's rule,
- * and verify's. */
+ * rollback to the last event or later, or a repeat of one in force). The writer's rule
+ * only, as correction_after_report: such a rollback changes nothing, and a ledger written
+ * before keeps any it holds and still verifies. */
 struct dk_record;
 int dk__rollback_changes(const struct dk_record *recs, size_t n);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */

@@ -72,8 +72,6 @@ struct dk_ledger {
     /* `actors` rows the writer found equal to their actor's history, by id (writer only:
      * one batch commits at a time); a row is trusted only while its fields are these. */
     dk_actor_info *trusted;
-    int test_noop_rollbacks; /* tests only: the writer lets a rollback that voids nothing
-                                in, for verify to name */
     pthread_mutex_t hook_mu; /* held while the hook is set and while it runs */
     dk_commit_fn on_commit;  /* called by the writer after each commit */
     void *on_commit_ud;

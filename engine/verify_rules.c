@@ -279,10 +279,6 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_veri
             if (rc)
                 return dk__verify_bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
                                       (unsigned long long)bad_seq, dk_errmsg());
-            if (rollback && (rc = dk__rollback_changes(b->recs, i + 1)) == DK_ETRANSITION)
-                return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
-            if (rc)
-                return rc;
         } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
                                   dk_errmsg());

@@ -1,7 +1,6 @@
 /* test_verify.c - unit tests of verify against tampering: every byte of a
  * record, dropped, reordered, re-signed and spliced records, --from, --jobs. */
 #include "casefix.h"
-#include "ledger_int.h"
 #include "rawlmdb.h"
 
 /* A ledger of 14 records: 4 actor records, a case with 10 events. */
@@ -281,28 +280,6 @@ static size_t damage_case_row(const char *dir, size_t at)
 
 /* Every bit flipped in every byte of a case's state row -- its header (version,
  * last seq) or its packed state -- is named by the rules pass. */
-/* A rollback that voids nothing (to the case's last event, or later) is refused by the
- * writer; one in a ledger (written by a docket before that rule, or forged with valid
- * signatures) is named by the rules pass, with the writer's reason. */
-TEST(a_rollback_that_voids_nothing_is_named)
-{
-    world w;
-    const char *dir = th_tmpdir();
-    build(&w, dir);
-    dk_head h;
-    ASSERT_OK(dk_ledger_head(w.lg, &h));
-    dmap d;
-    rollback_data(&d, h.recorded_at);
-    w.lg->test_noop_rollbacks = 1;
-    uint64_t seq = PUT(&w, "V-1", "case.rolled_back", w.sam, w.sue, &d);
-    w.lg->test_noop_rollbacks = 0;
-    world_close(&w);
-    dk_verify_report rep = reverify(dir);
-    expect_bad(&rep, seq,
-               "not permitted then: case.rolled_back voids nothing: no event of case 'V-1' "
-               "recorded after");
-}
-
 TEST(a_stale_case_state_row_is_named)
 {
     const char *dir = th_tmpdir();
@@ -842,14 +819,13 @@ TH_MAIN(
         intact_ledger_verifies_on_any_number_of_cores) TH_ENTRY(every_byte_of_a_record_is_covered)
         TH_ENTRY(a_dropped_record_is_named) TH_ENTRY(reordered_records_are_named) TH_ENTRY(
             a_replaced_signature_is_named) TH_ENTRY(a_record_spliced_from_another_ledger_is_named)
-            TH_ENTRY(a_rollback_that_voids_nothing_is_named)
-                TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one)
-                    TH_ENTRY(a_stale_case_state_row_is_named) TH_ENTRY(
-                        an_earlier_raw_state_row_is_still_read)
-                        TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named) TH_ENTRY(
-                            many_interviewers_are_told_apart)
-                            TH_ENTRY(an_older_dockets_slot_index_is_rebuilt) TH_ENTRY(
-                                a_double_booking_below_a_failing_case_is_named_first)
+
+            TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one) TH_ENTRY(
+                a_stale_case_state_row_is_named) TH_ENTRY(an_earlier_raw_state_row_is_still_read)
+                TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named)
+                    TH_ENTRY(many_interviewers_are_told_apart)
+                        TH_ENTRY(an_older_dockets_slot_index_is_rebuilt)
+                            TH_ENTRY(a_double_booking_below_a_failing_case_is_named_first)
                                 TH_ENTRY(the_case_index_must_list_exactly_the_case_events) TH_ENTRY(
                                     a_head_with_another_time_is_named_and_stops_appends)
                                     TH_ENTRY(a_stored_id_or_name_unlike_the_genesis_is_named)
