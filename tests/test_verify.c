@@ -819,7 +819,6 @@ TH_MAIN(
         intact_ledger_verifies_on_any_number_of_cores) TH_ENTRY(every_byte_of_a_record_is_covered)
         TH_ENTRY(a_dropped_record_is_named) TH_ENTRY(reordered_records_are_named) TH_ENTRY(
             a_replaced_signature_is_named) TH_ENTRY(a_record_spliced_from_another_ledger_is_named)
-
             TH_ENTRY(a_later_signature_failure_does_not_hide_an_earlier_one) TH_ENTRY(
                 a_stale_case_state_row_is_named) TH_ENTRY(an_earlier_raw_state_row_is_still_read)
                 TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named)
