@@ -983,6 +983,12 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
 
 /* ---- the fold ---- */
 
+/* A revert or a rollback: an event that voids others instead of applying. */
+static int is_meta(const dk_event *ev)
+{
+    return strcmp(ev->type, "event.reverted") == 0 || strcmp(ev->type, "case.rolled_back") == 0;
+}
+
 int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
                  size_t *nvoids, uint64_t *bad_seq)
 {
@@ -1039,8 +1045,7 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
     }
     size_t nv = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        int meta = strcmp(evs[i].type, "event.reverted") == 0 ||
-                   strcmp(evs[i].type, "case.rolled_back") == 0;
+        int meta = is_meta(&evs[i]);
         if (voided_by[i]) {
             st->version++;
             st->voided++;
@@ -1063,9 +1068,7 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
             rc = dk__fail(DK_ENOMEM, "out of memory folding a case");
         for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
             if (voided_by[i])
-                (*voids)[j++] = (dk_void){recs[i].seq, voided_by[i],
-                                          strcmp(evs[i].type, "event.reverted") == 0 ||
-                                              strcmp(evs[i].type, "case.rolled_back") == 0};
+                (*voids)[j++] = (dk_void){recs[i].seq, voided_by[i], is_meta(&evs[i])};
         if (rc == 0 && nvoids)
             *nvoids = nv;
     }
@@ -1092,28 +1095,22 @@ static int same_in_force(const dk_void *a, size_t na, const dk_void *b, size_t n
     }
 }
 
-int dk__rollback_changes(const dk_record *recs, size_t n)
+int dk__rollback_changes(const dk_event *ev, const dk_record *recs, size_t n, const dk_void *after,
+                         size_t nafter)
 {
-    dk_case_state before, after;
-    dk_void *vb = NULL, *va = NULL;
-    size_t nb = 0, na = 0;
+    dk_case_state before;
+    dk_void *vb = NULL;
+    size_t nb = 0;
     int rc = n > 0 ? dk_case_fold(recs, n - 1, &before, &vb, &nb, NULL) : DK_EINVAL;
-    if (rc == 0)
-        rc = dk_case_fold(recs, n, &after, &va, &na, NULL);
-    int same = rc == 0 && same_in_force(vb, nb, va, na);
+    int same = rc == 0 && same_in_force(vb, nb, after, nafter);
     free(vb);
-    free(va);
     if (rc || !same)
         return rc;
-    dk_event ev;
     const char *to = "its to_time";
     size_t tn = strlen(to);
-    if (dk_event_decode_stored(recs[n - 1].body, recs[n - 1].body_len, &ev) == 0)
-        (void)dk_data_str(ev.data, ev.data_len, "to_time", &to, &tn);
-    else
-        memset(&ev, 0, sizeof ev); /* the callers decoded it: not reached */
+    (void)dk_data_str(ev->data, ev->data_len, "to_time", &to, &tn);
     return dk__fail(DK_ETRANSITION,
                     "case.rolled_back voids nothing: no event of case '%s' recorded after %.*s "
                     "is in force",
-                    ev.case_id, (int)tn, to);
+                    ev->case_id, (int)tn, to);
 }

@@ -135,10 +135,12 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
     return dk__mdb_err(rc, "cannot read the case's records");
 }
 
-/* Fold the case's stored records plus, if `extra`, one more. With `no_change` (`extra` a
- * rollback), a rollback that changes nothing in force sets it and returns DK_ETRANSITION. */
+/* Fold the case's stored records plus, if `extra`, one more. With `rollback` (the event
+ * `extra` holds), one that changes nothing in force sets *no_change and returns
+ * DK_ETRANSITION. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
-                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, int *no_change)
+                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, const dk_event *rollback,
+                  int *no_change)
 {
     dk_record *recs;
     size_t n;
@@ -150,9 +152,13 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
     }
     if (extra)
         recs[n++] = *extra;
-    rc = dk_case_fold(recs, n, st, NULL, NULL, bad_seq);
-    if (rc == 0 && no_change && (rc = dk__rollback_changes(recs, n)) == DK_ETRANSITION)
+    dk_void *voids = NULL;
+    size_t nvoids = 0;
+    rc = dk_case_fold(recs, n, st, rollback ? &voids : NULL, &nvoids, bad_seq);
+    if (rc == 0 && rollback &&
+        (rc = dk__rollback_changes(rollback, recs, n, voids, nvoids)) == DK_ETRANSITION)
         *no_change = 1;
+    free(voids);
     free(recs);
     return rc;
 }
@@ -172,7 +178,7 @@ static int load_state(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_case_
     /* Another layout (an older docket): rebuild the state from the events. */
     uint64_t bad = 0;
     int in_storage;
-    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage, NULL);
+    rc = refold(lg, txn, case_id, NULL, st, &bad, &in_storage, NULL, NULL);
     if (rc && !in_storage)
         return dk__fail(DK_ECORRUPT, "case '%s' does not fold (seq %llu): %s", case_id,
                         (unsigned long long)bad, dk_errmsg());
@@ -516,8 +522,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         uint64_t bad = 0;
         int in_storage;
         int no_change = 0;
-        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage,
-                    rollback ? &no_change : NULL);
+        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, rollback ? ev : NULL,
+                    &no_change);
         if (rc && in_storage)
             return rc;
         if (no_change || rc == DK_ENOMEM) { /* refused, with what the rule or fold said */

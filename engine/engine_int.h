@@ -32,13 +32,15 @@ int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
 /* dk_msgpack_bounded without the nesting check (mpcheck.c), for the fold's stored data. */
 int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what);
 /* case.c: a rollback must change which events are in force. recs are a case's records
- * with the case.rolled_back last; 0 if the events voided (reverts and rollbacks aside)
- * differ with and without it, else DK_ETRANSITION naming the case and its to_time (a
- * rollback to the last event or later, or a repeat of one in force). The writer's rule
- * only, as correction_after_report: such a rollback changes nothing, and a ledger written
- * before keeps any it holds and still verifies. */
+ * with the case.rolled_back `ev` last, and after[] what their fold voids; 0 if the events
+ * voided (reverts and rollbacks aside) differ without it, else DK_ETRANSITION naming the
+ * case and its to_time (a rollback to the last event or later, or a repeat of one in
+ * force). The writer's rule only, as correction_after_report: such a rollback changes
+ * nothing, and a ledger written before keeps any it holds and still verifies. */
 struct dk_record;
-int dk__rollback_changes(const struct dk_record *recs, size_t n);
+struct dk_void;
+int dk__rollback_changes(const struct dk_event *ev, const struct dk_record *recs, size_t n,
+                         const struct dk_void *after, size_t nafter);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
 /* The part of those a chained decode keeps: the body's version, and `at` not negative. */

@@ -112,8 +112,9 @@ int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what)
 
 /* The fold reads data the append checked, damaged only by a failing disk: the counts
  * must be bounded (else gigabytes are asked for), while nesting msgpack-c cannot read is
- * refused by msgpack-c, which the fold then reports, and the chain names the record. The
- * nesting stack cost the rebuild 2.9% of its instructions outside SHA-256. */
+ * refused by msgpack-c, which the fold then reports, and the chain names the record. With
+ * the nesting stack the walk cost the rebuild of the 200k ledger 42.0M instructions, without
+ * it 26.2M (cachegrind; 1,405M outside SHA-256 in all). */
 int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what)
 {
     return walk(buf, len, what, 0);

@@ -290,10 +290,9 @@ static int folder_error(bulk *k, int err)
     if (strncmp(fold, "views: ", 7) == 0)
         fold += 7;
     uint8_t hash[DK_HASH_BYTES];
-    int walk = err == DK_ECORRUPT ? walk_chain(k, 0, hash) : 0;
-    if (err == DK_ECORRUPT && walk == 0)
-        walk = anchor(k, hash); /* the last record: no later prev covers it (helper-60) */
-    if (walk == DK_ECORRUPT)
+    /* the last record is anchored too: no later prev covers it (helper-60) */
+    if (err == DK_ECORRUPT &&
+        (walk_chain(k, 0, hash) == DK_ECORRUPT || anchor(k, hash) == DK_ECORRUPT))
         return dk_fail(DK_ECORRUPT, "%s (folding, %s)", dk_errmsg(), fold);
     return dk_fail(err, "%s", k->errmsg);
 }

@@ -69,7 +69,8 @@ int dk_event_decode_chained(const uint8_t *buf, size_t len, dk_event *ev);
 int dk_data_check(const uint8_t *data, size_t len);
 
 /* 0 if no array or map in the one msgpack value at buf declares more entries than the
- * bytes after its header could hold; else DK_EDECODE naming `what` and the header.
+ * bytes after its header could hold, and none is nested inside 32 others (msgpack-c's
+ * limit, which it reports as out of memory); else DK_EDECODE naming `what` and the header.
  * msgpack-c reserves a container's entries from its header before reading them (a
  * 5-byte map32 header asks for 128 GiB), so bytes not yet known good pass here first. */
 int dk_msgpack_bounded(const uint8_t *buf, size_t len, const char *what);
