@@ -981,6 +981,33 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
     return 0;
 }
 
+/* ---- rules checked at append only ---- */
+
+/* Statuses that only their own events set (decision.recorded, appeal.lodged and
+ * appeal.decided, case.closed, leave.cancelled) and that only those events or an undo
+ * leave. */
+#define OWN_EVENTS_ONLY (B(DECIDED) | B(APPEALED) | B(CLOSED) | B(LEAVE_CANCELLED))
+
+int dk__case_check_new(const dk_case_state *before, const dk_case_state *after, const dk_event *ev)
+{
+    unsigned moved = (1u << before->status) | (1u << after->status);
+    if (strcmp(ev->type, "status.corrected") == 0 && before->status != after->status &&
+        (moved & OWN_EVENTS_ONLY))
+        return dk__fail(DK_ETRANSITION,
+                        "status.corrected cannot move case '%s' from '%s' to '%s': a case enters "
+                        "and leaves decided, appealed, closed and leave_cancelled only by their "
+                        "own events (decision.recorded, appeal.lodged, appeal.decided, "
+                        "case.closed, leave.cancelled) or by undoing one",
+                        ev->case_id, dk_status_name(before->status), dk_status_name(after->status));
+    if (strcmp(ev->type, "appeal.decided") == 0 && (!before->appeal_open || !before->decision.has))
+        return dk__fail(DK_ETRANSITION,
+                        "appeal.decided: case '%s' has %s (it was made 'appealed' by a status "
+                        "correction)",
+                        ev->case_id,
+                        before->appeal_open ? "no decision under appeal" : "no appeal lodged");
+    return 0;
+}
+
 /* ---- the fold ---- */
 
 /* A revert or a rollback: an event that voids others instead of applying. */

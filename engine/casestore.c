@@ -540,7 +540,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
                      ev->type, (unsigned long long)bad, why);
             return 1;
         }
-    } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0) {
+    } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0 ||
+               (rc = dk__case_check_new(&old, &st, ev)) != 0) {
         *code = rc;
         return 1;
     } else if ((rc = check_assignee(lg, txn, a, code)) != 0) {

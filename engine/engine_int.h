@@ -41,6 +41,15 @@ struct dk_record;
 struct dk_void;
 int dk__rollback_changes(const struct dk_event *ev, const struct dk_record *recs, size_t n,
                          const struct dk_void *after, size_t nafter);
+/* case.c: the lifecycle's rules checked at append only, on the case's state before and
+ * after applying `ev`: a status correction neither sets nor leaves decided, appealed,
+ * closed or leave_cancelled (one senior could otherwise undo a leave cancellation, or
+ * make a case decided with no decision), and appeal.decided needs an appeal lodged. 0 or
+ * DK_ETRANSITION. Not in the fold nor verify, so that a ledger written before still
+ * folds and verifies. */
+struct dk_case_state;
+int dk__case_check_new(const struct dk_case_state *before, const struct dk_case_state *after,
+                       const struct dk_event *ev);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
 /* The part of those a chained decode keeps: the body's version, and `at` not negative. */

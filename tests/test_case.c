@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "casefix.h"
+#include "engine_int.h"
 #include "rawlmdb.h"
 
 static const char *const status_names[] = {
@@ -1460,6 +1461,15 @@ static void prop_step(prop *p, int step)
         free(v0);
     } else if (want == 0) {
         want = dk_case_apply(&nw, p->head + 1, &e.ev);
+        /* the append rules: no status correction into or out of these, and no appeal
+         * decided that was not lodged */
+        unsigned fixed = 1u << DK_ST_DECIDED | 1u << DK_ST_APPEALED | 1u << DK_ST_CLOSED |
+                         1u << DK_ST_LEAVE_CANCELLED;
+        if (want == 0 && is(type, "status.corrected") && nw.status != c->st.status &&
+            ((1u << nw.status | 1u << c->st.status) & fixed))
+            want = DK_ETRANSITION;
+        if (want == 0 && is(type, "appeal.decided") && !c->st.appeal_open)
+            want = DK_ETRANSITION;
     }
     if (want == 0 && slot_conflict(p, c, &nw))
         want = DK_ECONFLICT, slot = 1;
@@ -2242,6 +2252,105 @@ TEST(a_rollback_over_a_revert_must_change_what_is_in_force)
     world_close(&w);
 }
 
+/* An error report on case R, and a status correction of it from `from` to `to`, signed by
+ * sue: the code, with the message in res. */
+static int correct_status(world *w, const char *R, const char *from, const char *to,
+                          dk_append_res *res)
+{
+    dmap d;
+    uint64_t rep = PUT_DEFAULT(w, R, "error.reported", w->carol);
+    fill_valid(&d, "status.corrected");
+    d_u64(&d, "error_ref", rep);
+    d_str(&d, "from", from);
+    d_str(&d, "to", to);
+    return try_put(w, R, "status.corrected", w->sue, NULL, &d, res);
+}
+
+/* The correction of R from `from` to `to` is refused by the append rule, naming both, and
+ * nothing is appended but its error report. */
+static void expect_uncorrectable(world *w, const char *R, const char *from, const char *to)
+{
+    dk_append_res res;
+    char want[160];
+    snprintf(want, sizeof want, "status.corrected cannot move case '%s' from '%s' to '%s'", R, from,
+             to);
+    uint64_t head = head_seq(w->lg);
+    ASSERT_ERR(correct_status(w, R, from, to, &res), DK_ETRANSITION);
+    ASSERT_CONTAINS(res.errmsg, want);
+    ASSERT_EQ(head_seq(w->lg), head + 1); /* the report alone */
+}
+
+/* A status correction, which one senior signs, neither sets nor leaves decided, appealed,
+ * closed or leave_cancelled. It did, and helper-62 showed one senior could then undo a
+ * cancellation of leave without four eyes (cancelled, closed, corrected to appealed, the
+ * appeal dismissed: decided, with the grant back in force), or make a case decided with
+ * no decision (received, corrected to appealed, appeal decided). */
+TEST(status_corrections_keep_out_of_decisions_and_appeals)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    world_open(&w, th_tmpdir());
+    const char *R = "SC-1";
+    open_validated(&w, R, w.carol);
+    to_status(&d, "under_consideration");
+    PUT(&w, R, "case.status_changed", w.carol, NULL, &d);
+    PUT_DEFAULT(&w, R, "decision.recorded", w.sam);
+    expect_uncorrectable(&w, R, "decided", "under_consideration");
+    PUT_DEFAULT(&w, R, "leave.cancelled", w.sue);
+    expect_uncorrectable(&w, R, "leave_cancelled", "decided");
+    PUT_DEFAULT(&w, R, "case.closed", w.sue);
+    expect_uncorrectable(&w, R, "closed", "appealed");
+    dk_case_state st;
+    fold_case(w.lg, R, &st);
+    ASSERT_EQ(st.status, DK_ST_CLOSED);
+
+    const char *N = "SC-2"; /* received */
+    PUT_DEFAULT(&w, N, "case.opened", w.carol);
+    expect_uncorrectable(&w, N, "received", "appealed");
+    expect_uncorrectable(&w, N, "received", "decided");
+    expect_uncorrectable(&w, N, "received", "closed");
+    /* among the statuses before a decision, and to withdrawn, a correction is taken */
+    ASSERT_OK(correct_status(&w, N, "received", "under_consideration", &res));
+    ASSERT_OK(correct_status(&w, N, "under_consideration", "withdrawn", &res));
+    fold_case(w.lg, N, &st);
+    ASSERT_EQ(st.status, DK_ST_WITHDRAWN);
+    ASSERT_EQ(st.open_errors, 3); /* the refused corrections left their reports open */
+    world_close(&w);
+}
+
+/* appeal.decided needs an appeal lodged. Only a case a status correction made 'appealed'
+ * lacks one, so a ledger written before that rule is the one place it can be seen: the
+ * fold still takes such a correction (so that ledger verifies); the writer's rule does not
+ * take the appeal's decision after it. */
+TEST(an_appeal_is_decided_only_once_lodged)
+{
+    dk_case_state st, after;
+    dmap d;
+    state_for(&st, DK_ST_RECEIVED, "status.corrected");
+    st.decision.has = 0;
+    fill_valid(&d, "status.corrected");
+    d_str(&d, "to", "appealed");
+    ASSERT_OK(apply_pure(&st, 10, "status.corrected", &d));
+    ASSERT_EQ(st.status, DK_ST_APPEALED);
+    tev e;
+    fill_valid(&d, "appeal.decided");
+    tev_make(&e, "appeal.decided", "HO-7", "sue", &d, NULL);
+    after = st;
+    ASSERT_OK(dk_case_apply(&after, 11, &e.ev));
+    ASSERT_EQ(after.status, DK_ST_DECIDED); /* what the fold alone would make of it */
+    ASSERT_ERR(dk__case_check_new(&st, &after, &e.ev), DK_ETRANSITION);
+    ASSERT_CONTAINS(dk_errmsg(), "appeal.decided: case 'HO-7' has no appeal lodged");
+    /* lodged on a decision, it is decided */
+    state_for(&st, DK_ST_DECIDED, "appeal.lodged");
+    fill_valid(&d, "appeal.lodged");
+    ASSERT_OK(apply_pure(&st, 12, "appeal.lodged", &d));
+    after = st;
+    ASSERT_OK(dk_case_apply(&after, 13, &e.ev));
+    ASSERT_OK(dk__case_check_new(&st, &after, &e.ev));
+    tev_free(&e);
+}
+
 /* A rollback to before the case was opened voids the whole case. Either the
  * ledger refuses it, or the rollback can itself be undone by a revert. */
 TEST(rollback_to_before_opening_can_be_undone)
@@ -2634,20 +2743,23 @@ TEST(refused_reschedule_keeps_the_old_slot)
     world_close(&w);
 }
 
-TH_MAIN(TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(
-    apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects) TH_ENTRY(schemas)
-            TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
-                decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
-                TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes)
-                    TH_ENTRY(permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model) TH_ENTRY(
-                        state_rows_pack_as_the_reference_does)
-                        TH_ENTRY(the_lifecycle_reads_damaged_data_without_trusting_it) TH_ENTRY(
-                            the_lifecycle_names_a_damaged_count_before_unpacking)
-                            TH_ENTRY(new_events_refuse_control_characters_and_far_times) TH_ENTRY(
-                                undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo)
-                                TH_ENTRY(rollback_restores_an_earlier_state)
-                                    TH_ENTRY(a_rollback_that_voids_nothing_is_refused) TH_ENTRY(
-                                        a_rollback_over_a_revert_must_change_what_is_in_force)
+TH_MAIN(
+    TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(
+        apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects)
+        TH_ENTRY(schemas) TH_ENTRY(rescheduled_slot_must_end_after_it_starts) TH_ENTRY(
+            decision_conditions_stay_in_their_field) TH_ENTRY(permissions_by_role)
+            TH_ENTRY(decision_needs_assignment_or_seniority) TH_ENTRY(four_eyes) TH_ENTRY(
+                permissions_at_the_ledger) TH_ENTRY(ledger_agrees_with_model)
+                TH_ENTRY(state_rows_pack_as_the_reference_does) TH_ENTRY(
+                    the_lifecycle_reads_damaged_data_without_trusting_it)
+                    TH_ENTRY(the_lifecycle_names_a_damaged_count_before_unpacking) TH_ENTRY(
+                        new_events_refuse_control_characters_and_far_times)
+                        TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(
+                            revert_and_redo) TH_ENTRY(rollback_restores_an_earlier_state)
+                            TH_ENTRY(a_rollback_that_voids_nothing_is_refused) TH_ENTRY(
+                                a_rollback_over_a_revert_must_change_what_is_in_force)
+                                TH_ENTRY(status_corrections_keep_out_of_decisions_and_appeals)
+                                    TH_ENTRY(an_appeal_is_decided_only_once_lodged)
                                         TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
                                             revert_refused_when_later_events_depend_on_it)
                                             TH_ENTRY(concurrent_double_booking)

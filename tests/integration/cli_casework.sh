@@ -102,6 +102,12 @@ contains "$ERR" "data.to must be a date" "a corrected date of birth must be a da
 expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field assignee \
   --from cw.ana --to "Not An Actor" --reason "passport"
 contains "$ERR" "data.to must be an actor id" "a corrected assignee must be an actor id"
+HEAD=$("$D" head --json)
+expect_exit 1 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field status \
+  --from decided --to under_consideration --reason "to decide it again"
+contains "$ERR" "status.corrected cannot move case 'AS-1' from 'decided' to 'under_consideration'" \
+  "a correction does not reopen a decision"
+equals "$("$D" head --json)" "$HEAD" "the refused correction appended nothing"
 expect_exit 0 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
   --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February"
 
