@@ -507,6 +507,15 @@ static int generate(gen *g)
         if (fx_enroll(g->lg, admin, id, "caseworker,senior_caseworker", n++, &g->sc[i]))
             return -1;
     }
+    for (int i = 0; i < NIV; i++) { /* interviews are held by enrolled caseworkers */
+        char id[16];
+        dk_key *k = NULL;
+        snprintf(id, sizeof id, "iv-%d", i);
+        int rc = fx_enroll(g->lg, admin, id, "caseworker", n++, &k);
+        dk_key_free(k);
+        if (rc)
+            return -1;
+    }
     char kp[700];
     snprintf(kp, sizeof kp, "%s.admin.key", g->dir);
     if (dk_key_save(admin, kp, "bench") != 0)

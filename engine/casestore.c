@@ -449,13 +449,29 @@ int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1])
     return 1;
 }
 
-int dk__assignable(const char *id, const dk_actor_info *a)
+int dk__assignable(const char *id, const dk_actor_info *a, const char *job)
 {
     if (a == NULL || a->revoked)
-        return dk__fail(DK_EDENIED, "'%s' is %s: a case is assigned to an enrolled caseworker", id,
-                        a ? "revoked" : "not an enrolled actor");
+        return dk__fail(DK_EDENIED, "'%s' is %s: %s an enrolled caseworker", id,
+                        a ? "revoked" : "not an enrolled actor", job);
     if (!(a->roles & (DK_ROLE_CASEWORKER | DK_ROLE_SENIOR_CASEWORKER)))
-        return dk__fail(DK_EDENIED, "'%s' is not a caseworker: a case is assigned to one", id);
+        return dk__fail(DK_EDENIED, "'%s' is not a caseworker: %s one", id, job);
+    return 0;
+}
+
+/* May `id`, as it stood before this append, do `job` (dk__assignable)? 0, 1 (rejected)
+ * or <0. */
+static int check_staff(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, const char *id,
+                       const char *job, int *code)
+{
+    dk_actor_info who;
+    int rc = dk__actor_fold(lg, txn, id, a->seq, &who);
+    if (rc && rc != DK_ENOTFOUND)
+        return rc;
+    if ((rc = dk__assignable(id, rc ? NULL : &who, job)) != 0) {
+        *code = rc;
+        return 1;
+    }
     return 0;
 }
 
@@ -467,15 +483,23 @@ static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
     char id[DK_ACTOR_MAX + 1];
     if (!dk__new_assignee(a->ev, id))
         return 0;
-    dk_actor_info who;
-    int rc = dk__actor_fold(lg, txn, id, a->seq, &who);
-    if (rc && rc != DK_ENOTFOUND)
-        return rc;
-    if ((rc = dk__assignable(id, rc ? NULL : &who)) != 0) {
-        *code = rc;
-        return 1;
-    }
-    return 0;
+    return check_staff(lg, txn, a, id, DK__ASSIGNEE_JOB, code);
+}
+
+/* ---- interviewers ---- */
+
+/* Is the interviewer a booking or a move leaves in `st` (the one it names, or the one the
+ * move keeps) an enrolled, unrevoked caseworker? Any well-formed name was booked, and a
+ * misspelt one escaped the double-booking check and made a diary of its own. 0, 1
+ * (rejected) or <0. At append only: a ledger written before keeps its bookings and
+ * verifies. */
+static int check_interviewer(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
+                             const dk_case_state *st, int *code)
+{
+    const char *t = a->ev->type;
+    if (strcmp(t, "interview.booked") != 0 && strcmp(t, "interview.rescheduled") != 0)
+        return 0;
+    return check_staff(lg, txn, a, st->interview.interviewer, "an interview is held by", code);
 }
 
 /* ---- the check ---- */
@@ -544,7 +568,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
                (rc = dk__case_check_new(&old, &st, ev)) != 0) {
         *code = rc;
         return 1;
-    } else if ((rc = check_assignee(lg, txn, a, code)) != 0) {
+    } else if ((rc = check_assignee(lg, txn, a, code)) != 0 ||
+               (rc = check_interviewer(lg, txn, a, &st, code)) != 0) {
         return rc;
     } else if (strcmp(ev->type, "status.corrected") == 0 &&
                (rc = correction_after_report(lg, txn, a, code)) != 0) {

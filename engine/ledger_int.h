@@ -198,10 +198,12 @@ int dk__actor_same_grant(const dk_actor_info *a, const dk_actor_info *b);
 /* casestore.c: the actor an event makes its case's assignee (case.assigned's caseworker,
  * or the new value of a correction of the assignee): 1 and its id in `out`; else 0. */
 int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1]);
-/* May the actor `id`, as it stood (`a`; NULL if it was not enrolled), be given cases: an
- * enrolled, unrevoked caseworker or senior caseworker? 0, or DK_EDENIED naming it. The
- * writer's rule, and verify's. */
-int dk__assignable(const char *id, const dk_actor_info *a);
+/* May the actor `id`, as it stood (`a`; NULL if it was not enrolled), do `job` (named in
+ * the message, as DK__ASSIGNEE_JOB): is it an enrolled, unrevoked caseworker or senior
+ * caseworker? 0, or DK_EDENIED naming it. The writer's rule for assignees and
+ * interviewers, and verify's for assignees. */
+int dk__assignable(const char *id, const dk_actor_info *a, const char *job);
+#define DK__ASSIGNEE_JOB "a case is assigned to"
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

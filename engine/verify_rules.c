@@ -285,7 +285,7 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_veri
         }
         char assignee[DK_ACTOR_MAX + 1];
         if (!revert && !rollback && dk__new_assignee(ev, assignee) &&
-            dk__assignable(assignee, actor_at(h, assignee, rec->seq)) != 0)
+            dk__assignable(assignee, actor_at(h, assignee, rec->seq), DK__ASSIGNEE_JOB) != 0)
             return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
         int rc;
         if (!dk__same_slot(&before, &st) && (rc = slot_moved(b, rec->seq, &st)) != 0)

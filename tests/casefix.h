@@ -300,6 +300,16 @@ typedef struct world {
     dk_key *admin, *carol, *sam, *sue;
 } world;
 
+/* Interviews are held by enrolled caseworkers: enroll `id` as one (its key unused). */
+static inline void enroll_interviewer(dk_ledger *lg, const dk_key *admin, const char *id,
+                                      uint64_t n)
+{
+    dk_key *k = NULL;
+    ASSERT_OK(fx_enroll(lg, admin, id, "caseworker", n, &k));
+    dk_key_free(k);
+}
+
+/* A ledger with carol (caseworker), sam (caseworker and senior) and sue (senior). */
 static inline void world_open(world *w, const char *dir)
 {
     memset(w, 0, sizeof *w);
@@ -309,6 +319,14 @@ static inline void world_open(world *w, const char *dir)
     ASSERT_OK(
         fx_enroll(w->lg, w->admin, "sam", "caseworker,senior_caseworker", ACTOR_N(2), &w->sam));
     ASSERT_OK(fx_enroll(w->lg, w->admin, "sue", "senior_caseworker", ACTOR_N(3), &w->sue));
+}
+
+/* The interviewers the tests book enrolled, after world_open. */
+static inline void world_interviewers(world *w)
+{
+    static const char *const ids[] = {"ivan", "iris", "ivo", "olga"};
+    for (uint64_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        enroll_interviewer(w->lg, w->admin, ids[i], ACTOR_N(4 + i));
 }
 
 static inline void world_close(world *w)

@@ -1117,6 +1117,8 @@ enum {
     N_DECISIONS,
     N_FOUR_EYES_REFUSED,
     N_DEPENDENT_REFUSED,
+    N_UNCORRECTABLE,  /* status corrections the append rule refused */
+    N_NO_INTERVIEWER, /* bookings of one never enrolled */
     N_COUNTS
 };
 
@@ -1309,7 +1311,9 @@ static void random_data(prop *p, const mcase *c, const char *type, dmap *d, int 
     } else if (is(type, "interview.booked") || is(type, "interview.rescheduled")) {
         slot_times(p, d);
         if (is(type, "interview.booked") || rn(p, 2))
-            d_str(d, "interviewer", rn(p, 4) ? "ivan" : "iris");
+            d_str(d, "interviewer",
+                  (const char *[]){"ivan", "ivan", "ivan", "ivan", "ivan", "iris", "iris",
+                                   "ivy"}[rn(p, 8)]);
     } else if (is(type, "status.corrected")) {
         if (c->st.open_errors && rn(p, 10) < 8)
             d_u64(d, "error_ref", c->st.error_seqs[rn(p, c->st.open_errors)]);
@@ -1429,7 +1433,7 @@ static void prop_step(prop *p, int step)
 
     /* the model's verdict, in the writer's order of checks */
     dk_case_state nw = c->st;
-    int want = target_err, slot = 0;
+    int want = target_err, slot = 0, rule = -1;
     uint64_t bad = 0;
     if (want == 0 && expect && expect_v != c->st.version)
         want = DK_ECONFLICT;
@@ -1467,9 +1471,13 @@ static void prop_step(prop *p, int step)
                          1u << DK_ST_LEAVE_CANCELLED;
         if (want == 0 && is(type, "status.corrected") && nw.status != c->st.status &&
             ((1u << nw.status | 1u << c->st.status) & fixed))
-            want = DK_ETRANSITION;
+            want = DK_ETRANSITION, rule = N_UNCORRECTABLE;
         if (want == 0 && is(type, "appeal.decided") && !c->st.appeal_open)
             want = DK_ETRANSITION;
+        /* an interview is held by an enrolled caseworker: "ivy" was never enrolled */
+        if (want == 0 && (is(type, "interview.booked") || is(type, "interview.rescheduled")) &&
+            is(nw.interview.interviewer, "ivy"))
+            want = DK_EDENIED, rule = N_NO_INTERVIEWER;
     }
     if (want == 0 && slot_conflict(p, c, &nw))
         want = DK_ECONFLICT, slot = 1;
@@ -1518,6 +1526,8 @@ static void prop_step(prop *p, int step)
         ASSERT_EQ(head_seq(p->w.lg), p->head);
         p->n[N_REFUSED]++;
         p->n[N_SLOT_CONFLICTS] += slot;
+        if (rule >= 0)
+            p->n[rule]++;
         p->n[N_FOUR_EYES_REFUSED] += rc == DK_EDENIED && strstr(res.errmsg, "four eyes") != NULL;
         p->n[N_DEPENDENT_REFUSED] += self.meta && rc == DK_ETRANSITION && bad != 0;
     }
@@ -1568,6 +1578,7 @@ static void prop_run(const char *dir, uint64_t seed, int steps, prop *p)
     memset(p, 0, sizeof *p);
     p->rng = seed;
     world_open(&p->w, dir);
+    world_interviewers(&p->w);
     p->head = head_seq(p->w.lg);
     for (int i = 0; i < NCASES; i++)
         snprintf(p->c[i].id, sizeof p->c[i].id, "PROP-%d", i);
@@ -1614,11 +1625,18 @@ TEST(ledger_agrees_with_model)
             totals[k] += p.n[k];
     }
     /* the walk must have exercised what it is for */
-    static const char *const names[N_COUNTS] = {
-        "accepted",          "refused",        "reverts",   "redos",
-        "rollbacks",         "slot conflicts", "decisions", "four-eyes refusals",
-        "dependent refusals"};
-    static const unsigned at_least[N_COUNTS] = {1000, 500, 50, 10, 10, 5, 10, 10, 5};
+    static const char *const names[N_COUNTS] = {"accepted",
+                                                "refused",
+                                                "reverts",
+                                                "redos",
+                                                "rollbacks",
+                                                "slot conflicts",
+                                                "decisions",
+                                                "four-eyes refusals",
+                                                "dependent refusals",
+                                                "uncorrectable statuses",
+                                                "unenrolled interviewers"};
+    static const unsigned at_least[N_COUNTS] = {1000, 500, 50, 10, 10, 5, 10, 10, 5, 10, 10};
     for (int k = 0; k < N_COUNTS; k++)
         if (totals[k] < at_least[k])
             TH_FAIL("only %u %s in the random walk (want %u)", totals[k], names[k], at_least[k]);
@@ -2102,6 +2120,7 @@ TEST(rollback_restores_an_earlier_state)
 {
     world w;
     world_open(&w, th_tmpdir());
+    world_interviewers(&w);
     dmap d;
     dk_append_res res;
     const char *R = "RB-1";
@@ -2391,6 +2410,7 @@ TEST(revert_refused_when_later_events_depend_on_it)
 {
     world w;
     world_open(&w, th_tmpdir());
+    world_interviewers(&w);
     dmap d;
     dk_append_res res;
     const char *C = "DEP-1";
@@ -2522,6 +2542,7 @@ TEST(concurrent_double_booking)
 {
     world w;
     world_open(&w, th_tmpdir());
+    world_interviewers(&w);
     dmap d;
     dk_append_res res;
     char case_id[32];
@@ -2631,6 +2652,7 @@ TEST(a_damaged_slot_entry_is_named_not_read_past)
     world w;
     const char *dir = th_tmpdir();
     world_open(&w, dir);
+    world_interviewers(&w);
     dk_append_res res;
     open_validated(&w, "SD-1", w.carol);
     open_validated(&w, "SD-2", w.carol);
@@ -2667,6 +2689,7 @@ TEST(double_booking_edges)
 {
     world w;
     world_open(&w, th_tmpdir());
+    world_interviewers(&w);
     dk_append_res res;
     const char *ids[] = {"SL-1", "SL-2", "SL-3", "SL-4", "SL-5", "SL-6", "SL-7"};
     for (size_t i = 0; i < 7; i++)
@@ -2715,6 +2738,7 @@ TEST(refused_reschedule_keeps_the_old_slot)
 {
     world w;
     world_open(&w, th_tmpdir());
+    world_interviewers(&w);
     dmap d;
     dk_append_res res;
     open_validated(&w, "KS-A", w.carol);

@@ -404,6 +404,7 @@ TEST(double_bookings_and_a_stale_slot_index_are_named)
     const char *dir = th_tmpdir();
     world w;
     build(&w, dir);
+    world_interviewers(&w);
     dmap d;
     uint64_t first = book_v1(&w);
     open_v2(&w);
@@ -447,6 +448,7 @@ TEST(an_older_dockets_slot_index_is_rebuilt)
     const char *dir = th_tmpdir();
     world w;
     build(&w, dir);
+    world_interviewers(&w);
     dmap d;
     uint64_t booked = book_v1(&w);
     dk_ledger_close(w.lg);
@@ -485,6 +487,7 @@ TEST(a_double_booking_below_a_failing_case_is_named_first)
     const char *dir = th_tmpdir();
     world w;
     build(&w, dir);
+    world_interviewers(&w);
     dmap d;
     book_v1(&w);
     open_v2(&w);
@@ -548,6 +551,7 @@ TEST(many_interviewers_are_told_apart)
         char id[16], who[16];
         snprintf(id, sizeof id, "MI-%02d", i);
         snprintf(who, sizeof who, "iv-%02d", i);
+        enroll_interviewer(w.lg, w.admin, who, ACTOR_N(100 + i));
         open_validated(&w, id, w.carol);
         slot_data(&d, "interview.booked", who, "2026-11-24T10:00:00Z", "2026-11-24T11:00:00Z");
         booked[i] = PUT(&w, id, "interview.booked", w.carol, NULL, &d);

@@ -206,7 +206,7 @@ static uint64_t assign(world *w, const char *id, const char *to)
 
 static uint64_t book(world *w, const char *id, const dk_key *by, const char *start, const char *end)
 {
-    return PUT(w, id, "interview.booked", by, NULL, NULL, S_("interviewer", "ivan"),
+    return PUT(w, id, "interview.booked", by, NULL, NULL, S_("interviewer", "carol"),
                S_("location", "Croydon"), S_("slot_end", end), S_("slot_start", start));
 }
 
@@ -386,7 +386,7 @@ static const char want_case_status[] =
     "AS-3  status=withdrawn type=asylum channel=online received_on=2019-03-01 assignee=carol "
     "version=5 last_seq=32 voided=1\n"
     "VI-1  status=interview_scheduled type=visa channel=online received_on=2019-02-01 "
-    "assignee=sam version=7 last_seq=27 interview=2019-02-05T14:00:00.000000Z interviewer=ivan "
+    "assignee=sam version=7 last_seq=27 interview=2019-02-05T14:00:00.000000Z interviewer=carol "
     "open_errors=1\n";
 static const char want_by_status[] = "decided AS-1\n"
                                      "decided AS-2\n"
@@ -396,9 +396,9 @@ static const char want_queue[] = "carol 2019-01-10 AS-1  status=decided\n"
                                  "carol 2019-01-20 AS-2  status=decided\n"
                                  "sam 2019-02-01 VI-1  status=interview_scheduled\n";
 static const char want_diary[] = /* booked_at: the slot's booking or move (9, 26) */
-    "2019-02-04 2019-02-04T09:00:00.000000Z ivan AS-1 booked_at=9  "
+    "2019-02-04 2019-02-04T09:00:00.000000Z carol AS-1 booked_at=9  "
     "until=2019-02-04T10:00:00.000000Z location=Croydon state=attended\n"
-    "2019-02-05 2019-02-05T14:00:00.000000Z ivan VI-1 booked_at=26  "
+    "2019-02-05 2019-02-05T14:00:00.000000Z carol VI-1 booked_at=26  "
     "until=2019-02-05T15:00:00.000000Z location=Croydon state=booked\n";
 static const char want_stats[] = "2019 asylum granted *  count=2\n"
                                  "2019 asylum granted no_recourse_to_public_funds  count=1\n"
@@ -529,7 +529,7 @@ TEST(golden_queries)
     ASSERT_STR_EQ(c.s, "");
     ASSERT_OK(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL));
     ASSERT_STR_EQ(c.s,
-                  "ivan,AS-1,2019-02-04T09:00:00.000000Z,2019-02-04T10:00:00.000000Z,attended;");
+                  "carol,AS-1,2019-02-04T09:00:00.000000Z,2019-02-04T10:00:00.000000Z,attended;");
     c.s[0] = 0;
     ASSERT_OK(dk_views_diary(vw, "2019-02-01", on_slot, &c, NULL)); /* rescheduled away */
     ASSERT_STR_EQ(c.s, "");
@@ -1458,14 +1458,14 @@ TEST(a_slot_booked_twice_keeps_both_bookings_in_the_diary)
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     ASSERT_OK(dk_views_sync(vw));
     expect_view(vw, "diary",
-                "2025-05-05 2025-05-05T09:00:00.000000Z ivan RB-1 booked_at=8  "
+                "2025-05-05 2025-05-05T09:00:00.000000Z carol RB-1 booked_at=8  "
                 "until=2025-05-05T11:00:00.000000Z location=Croydon state=attended\n"
-                "2025-05-05 2025-05-05T09:00:00.000000Z ivan RB-1 booked_at=10  "
+                "2025-05-05 2025-05-05T09:00:00.000000Z carol RB-1 booked_at=10  "
                 "until=2025-05-05T11:00:00.000000Z location=Croydon state=booked\n");
     PUT(&w, "RB-1", "interview.cancelled", w.carol, NULL, NULL, S_("reason", "dup")); /* 11 */
     ASSERT_OK(dk_views_sync(vw));
     expect_view(vw, "diary",
-                "2025-05-05 2025-05-05T09:00:00.000000Z ivan RB-1 booked_at=8  "
+                "2025-05-05 2025-05-05T09:00:00.000000Z carol RB-1 booked_at=8  "
                 "until=2025-05-05T11:00:00.000000Z location=Croydon state=attended\n");
     expect_intact(vw);
     dk_views_close(vw);
