@@ -988,23 +988,42 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
  * leave. */
 #define OWN_EVENTS_ONLY (B(DECIDED) | B(APPEALED) | B(CLOSED) | B(LEAVE_CANCELLED))
 
-int dk__case_check_new(const dk_case_state *before, const dk_case_state *after, const dk_event *ev)
+/* Is `ev` a status correction into or out of OWN_EVENTS_ONLY? 1 with its two statuses,
+ * else 0 (data that does not say is the fold's to name). */
+static int crosses(const dk_event *ev, int *from, int *to)
 {
-    unsigned moved = (1u << before->status) | (1u << after->status);
-    if (strcmp(ev->type, "status.corrected") == 0 && before->status != after->status &&
-        (moved & OWN_EVENTS_ONLY))
+    data_view d;
+    if (strcmp(ev->type, "status.corrected") != 0 || data_open(ev, &d) != 0)
+        return 0;
+    const msgpack_object *f = get(&d.root, "from"), *t = get(&d.root, "to");
+    *from = *to = DK_ST_NONE;
+    if (str_eq(get(&d.root, "field"), "status") && f && f->type == MSGPACK_OBJECT_STR && t &&
+        t->type == MSGPACK_OBJECT_STR) {
+        *from = dk_status_parse(f->via.str.ptr, f->via.str.size);
+        *to = dk_status_parse(t->via.str.ptr, t->via.str.size);
+    }
+    data_close(&d);
+    return *from > DK_ST_NONE && *to > DK_ST_NONE && *from != *to &&
+           (((1u << *from) | (1u << *to)) & OWN_EVENTS_ONLY);
+}
+
+#define CROSSING_RULE                                                                              \
+    "a case enters and leaves decided, appealed, closed and leave_cancelled only by their own "    \
+    "events (decision.recorded, appeal.lodged, appeal.decided, case.closed, leave.cancelled) "     \
+    "or by undoing one"
+
+int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
+{
+    int from, to;
+    if (crosses(ev, &from, &to))
         return dk__fail(DK_ETRANSITION,
-                        "status.corrected cannot move case '%s' from '%s' to '%s': a case enters "
-                        "and leaves decided, appealed, closed and leave_cancelled only by their "
-                        "own events (decision.recorded, appeal.lodged, appeal.decided, "
-                        "case.closed, leave.cancelled) or by undoing one",
-                        ev->case_id, dk_status_name(before->status), dk_status_name(after->status));
-    if (strcmp(ev->type, "appeal.decided") == 0 && (!before->appeal_open || !before->decision.has))
+                        "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE,
+                        ev->case_id, dk_status_name(from), dk_status_name(to));
+    if (strcmp(ev->type, "appeal.decided") == 0 && !before->appeal_open)
         return dk__fail(DK_ETRANSITION,
-                        "appeal.decided: case '%s' has %s (it was made 'appealed' by a status "
-                        "correction)",
-                        ev->case_id,
-                        before->appeal_open ? "no decision under appeal" : "no appeal lodged");
+                        "appeal.decided: case '%s' has no appeal lodged (a status correction made "
+                        "it 'appealed')",
+                        ev->case_id);
     return 0;
 }
 
@@ -1122,22 +1141,49 @@ static int same_in_force(const dk_void *a, size_t na, const dk_void *b, size_t n
     }
 }
 
-int dk__rollback_changes(const dk_event *ev, const dk_record *recs, size_t n, const dk_void *after,
-                         size_t nafter)
+/* Does the undo bring back into force a status correction that crosses OWN_EVENTS_ONLY
+ * (one written before that rule, and voided since)? Such an undo would apply it now,
+ * with one signature. vb and va: the voids without and with the undo, in seq order. */
+static int brings_back_crossing(const dk_event *undo, const dk_record *recs, size_t n,
+                                const dk_void *vb, size_t nb, const dk_void *va, size_t na)
+{
+    size_t ib = 0, ia = 0;
+    for (size_t i = 0; i < n; i++) {
+        int was = ib < nb && vb[ib].seq == recs[i].seq, is = ia < na && va[ia].seq == recs[i].seq;
+        ib += was;
+        ia += is;
+        dk_event ev;
+        int from, to;
+        if (was && !is && dk_event_decode_stored(recs[i].body, recs[i].body_len, &ev) == 0 &&
+            crosses(&ev, &from, &to))
+            return dk__fail(DK_ETRANSITION,
+                            "%s would bring back status.corrected seq %llu of case '%s' (from "
+                            "'%s' to '%s'), a correction written before this rule: " CROSSING_RULE,
+                            undo->type, (unsigned long long)recs[i].seq, undo->case_id,
+                            dk_status_name(from), dk_status_name(to));
+    }
+    return 0;
+}
+
+int dk__undo_allowed(const dk_event *ev, const dk_record *recs, size_t n, const dk_void *after,
+                     size_t nafter)
 {
     dk_case_state before;
     dk_void *vb = NULL;
     size_t nb = 0;
     int rc = n > 0 ? dk_case_fold(recs, n - 1, &before, &vb, &nb, NULL) : DK_EINVAL;
-    int same = rc == 0 && same_in_force(vb, nb, after, nafter);
+    int rollback = strcmp(ev->type, "case.rolled_back") == 0;
+    if (rc == 0 && rollback && same_in_force(vb, nb, after, nafter)) {
+        const char *to = "its to_time";
+        size_t tn = strlen(to);
+        (void)dk_data_str(ev->data, ev->data_len, "to_time", &to, &tn);
+        rc = dk__fail(DK_ETRANSITION,
+                      "case.rolled_back voids nothing: no event of case '%s' recorded after %.*s "
+                      "is in force",
+                      ev->case_id, (int)tn, to);
+    }
+    if (rc == 0)
+        rc = brings_back_crossing(ev, recs, n - 1, vb, nb, after, nafter);
     free(vb);
-    if (rc || !same)
-        return rc;
-    const char *to = "its to_time";
-    size_t tn = strlen(to);
-    (void)dk_data_str(ev->data, ev->data_len, "to_time", &to, &tn);
-    return dk__fail(DK_ETRANSITION,
-                    "case.rolled_back voids nothing: no event of case '%s' recorded after %.*s "
-                    "is in force",
-                    ev->case_id, (int)tn, to);
+    return rc;
 }

@@ -135,12 +135,12 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
     return dk__mdb_err(rc, "cannot read the case's records");
 }
 
-/* Fold the case's stored records plus, if `extra`, one more. With `rollback` (the event
- * `extra` holds), one that changes nothing in force sets *no_change and returns
- * DK_ETRANSITION. */
+/* Fold the case's stored records plus, if `extra`, one more. With `undo` (the revert or
+ * rollback `extra` holds), one its rules refuse (dk__undo_allowed) sets *refused and
+ * returns DK_ETRANSITION. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
-                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, const dk_event *rollback,
-                  int *no_change)
+                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, const dk_event *undo,
+                  int *refused)
 {
     dk_record *recs;
     size_t n;
@@ -154,10 +154,9 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
         recs[n++] = *extra;
     dk_void *voids = NULL;
     size_t nvoids = 0;
-    rc = dk_case_fold(recs, n, st, rollback ? &voids : NULL, &nvoids, bad_seq);
-    if (rc == 0 && rollback &&
-        (rc = dk__rollback_changes(rollback, recs, n, voids, nvoids)) == DK_ETRANSITION)
-        *no_change = 1;
+    rc = dk_case_fold(recs, n, st, undo ? &voids : NULL, &nvoids, bad_seq);
+    if (rc == 0 && undo && (rc = dk__undo_allowed(undo, recs, n, voids, nvoids)) == DK_ETRANSITION)
+        *refused = 1;
     free(voids);
     free(recs);
     return rc;
@@ -545,12 +544,11 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         self.body_len = a->body_len;
         uint64_t bad = 0;
         int in_storage;
-        int no_change = 0;
-        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, rollback ? ev : NULL,
-                    &no_change);
+        int refused = 0;
+        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, ev, &refused);
         if (rc && in_storage)
             return rc;
-        if (no_change || rc == DK_ENOMEM) { /* refused, with what the rule or fold said */
+        if (refused || rc == DK_ENOMEM) { /* refused, with what the rule or fold said */
             *code = rc;
             return 1;
         }
@@ -565,7 +563,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
             return 1;
         }
     } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0 ||
-               (rc = dk__case_check_new(&old, &st, ev)) != 0) {
+               (rc = dk__case_check_new(&old, ev)) != 0) {
         *code = rc;
         return 1;
     } else if ((rc = check_assignee(lg, txn, a, code)) != 0 ||

@@ -31,25 +31,25 @@ struct dk_event;
 int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
 /* dk_msgpack_bounded without the nesting check (mpcheck.c), for the fold's stored data. */
 int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what);
-/* case.c: a rollback must change which events are in force. recs are a case's records
- * with the case.rolled_back `ev` last, and after[] what their fold voids; 0 if the events
- * voided (reverts and rollbacks aside) differ without it, else DK_ETRANSITION naming the
- * case and its to_time (a rollback to the last event or later, or a repeat of one in
- * force). The writer's rule only, as correction_after_report: such a rollback changes
- * nothing, and a ledger written before keeps any it holds and still verifies. */
+/* case.c: the lifecycle's rules checked at append only. They are not in the fold nor in
+ * verify, so that a ledger written before them still folds and verifies (as
+ * correction_after_report). 0, or DK_ETRANSITION naming the case and the rule.
+ * dk__case_check_new, on a plain event and the case's state before it: a status
+ * correction neither sets nor leaves decided, appealed, closed or leave_cancelled (one
+ * senior could otherwise undo a leave cancellation, or make a case decided with no
+ * decision), and appeal.decided needs an appeal lodged. */
+struct dk_case_state;
 struct dk_record;
 struct dk_void;
-int dk__rollback_changes(const struct dk_event *ev, const struct dk_record *recs, size_t n,
-                         const struct dk_void *after, size_t nafter);
-/* case.c: the lifecycle's rules checked at append only, on the case's state before and
- * after applying `ev`: a status correction neither sets nor leaves decided, appealed,
- * closed or leave_cancelled (one senior could otherwise undo a leave cancellation, or
- * make a case decided with no decision), and appeal.decided needs an appeal lodged. 0 or
- * DK_ETRANSITION. Not in the fold nor verify, so that a ledger written before still
- * folds and verifies. */
-struct dk_case_state;
-int dk__case_check_new(const struct dk_case_state *before, const struct dk_case_state *after,
-                       const struct dk_event *ev);
+int dk__case_check_new(const struct dk_case_state *before, const struct dk_event *ev);
+/* dk__undo_allowed, on a revert or rollback `ev`: recs are the case's records with `ev`
+ * last, and after[] what their fold voids. A rollback must change which events are in
+ * force: the fold without it voids other events, reverts and rollbacks aside (one to the
+ * last event or later, or a repeat of one in force, is refused). And no undo brings back
+ * into force a status correction that the first rule refuses (one written before it, and
+ * voided since), which would apply it with one signature. */
+int dk__undo_allowed(const struct dk_event *ev, const struct dk_record *recs, size_t n,
+                     const struct dk_void *after, size_t nafter);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
 /* The part of those a chained decode keeps: the body's version, and `at` not negative. */
