@@ -46,6 +46,13 @@ expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z 
   --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
 contains "$ERR" "already booked" "double-booking refused"
 contains "$ERR" "DK_ECONFLICT" "double-booking is a conflict"
+# a misspelt interviewer is no one's: it would escape the double-booking check
+HEAD=$("$D" head --json)
+expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
+  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.anna
+contains "$ERR" "'cw.anna' is not an enrolled actor: an interview is held by an enrolled caseworker" \
+  "an interviewer no one was enrolled as is refused"
+equals "$("$D" head --json)" "$HEAD" "the refused booking appended nothing"
 expect_exit 0 "$D" interview no-show AS-1 $(K cw.ana) --notes "did not attend; letter sent"
 expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
   --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
