@@ -1009,15 +1009,15 @@ static int crosses(const dk_event *ev, int *from, int *to)
 
 #define CROSSING_RULE                                                                              \
     "a case enters and leaves decided, appealed, closed and leave_cancelled only by their own "    \
-    "events (decision.recorded, appeal.lodged, appeal.decided, case.closed, leave.cancelled) "     \
-    "or by undoing one"
+    "events (decision.recorded, appeal.lodged, appeal.decided, case.closed, leave.cancelled)"
 
 int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
 {
     int from, to;
     if (crosses(ev, &from, &to))
         return dk__fail(DK_ETRANSITION,
-                        "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE,
+                        "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE
+                        " or by undoing one",
                         ev->case_id, dk_status_name(from), dk_status_name(to));
     if (strcmp(ev->type, "appeal.decided") == 0 && !before->appeal_open)
         return dk__fail(DK_ETRANSITION,
@@ -1156,11 +1156,12 @@ static int brings_back_crossing(const dk_event *undo, const dk_record *recs, siz
         int from, to;
         if (was && !is && dk_event_decode_stored(recs[i].body, recs[i].body_len, &ev) == 0 &&
             crosses(&ev, &from, &to))
-            return dk__fail(DK_ETRANSITION,
-                            "%s would bring back status.corrected seq %llu of case '%s' (from "
-                            "'%s' to '%s'), a correction written before this rule: " CROSSING_RULE,
-                            undo->type, (unsigned long long)recs[i].seq, undo->case_id,
-                            dk_status_name(from), dk_status_name(to));
+            return dk__fail(
+                DK_ETRANSITION,
+                "%s would bring back status.corrected seq %llu of case '%s' (from "
+                "'%s' to '%s'), a correction written before the rule that " CROSSING_RULE,
+                undo->type, (unsigned long long)recs[i].seq, undo->case_id, dk_status_name(from),
+                dk_status_name(to));
     }
     return 0;
 }

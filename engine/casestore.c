@@ -495,10 +495,21 @@ static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
 static int check_interviewer(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
                              const dk_case_state *st, int *code)
 {
-    const char *t = a->ev->type;
+    const char *t = a->ev->type, *s;
+    size_t n;
     if (strcmp(t, "interview.booked") != 0 && strcmp(t, "interview.rescheduled") != 0)
         return 0;
-    return check_staff(lg, txn, a, st->interview.interviewer, "an interview is held by", code);
+    /* a move that names no interviewer keeps the booking's: a refusal says so, and what to do */
+    int kept = dk__data_str(a->ev->data, a->ev->data_len, "interviewer", &s, &n) != 0;
+    int rc = check_staff(lg, txn, a, st->interview.interviewer, "an interview is held by", code);
+    if (rc == 1 && kept) {
+        char why[DK_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", dk_errmsg());
+        dk__fail(*code,
+                 "%s keeps the booking's interviewer, and %s; name another in data.interviewer", t,
+                 why);
+    }
+    return rc;
 }
 
 /* ---- the check ---- */

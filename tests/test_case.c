@@ -2730,6 +2730,61 @@ static int try_slot(world *w, const char *case_id, const char *type, const char 
     return try_put(w, case_id, type, w->carol, NULL, &d, res);
 }
 
+/* Interviews are held by enrolled, unrevoked caseworkers or seniors, as the actor stands
+ * at the booking: another name (a misspelt one escaped the double-booking check), an
+ * administrator, or one revoked since is refused, and a move that keeps a revoked
+ * interviewer says so. Nothing refused is appended. */
+TEST(an_interview_is_held_by_an_enrolled_caseworker)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    world_open(&w, th_tmpdir());
+    world_interviewers(&w);
+    open_validated(&w, "IV-1", w.carol);
+    open_validated(&w, "IV-2", w.carol);
+    uint64_t head = head_seq(w.lg);
+    static const struct {
+        const char *who, *says;
+    } refused[] = {
+        {"ivna", "'ivna' is not an enrolled actor: an interview is held by an enrolled caseworker"},
+        {"admin", "'admin' is not a caseworker: an interview is held by one"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        ASSERT_ERR(try_slot(&w, "IV-1", "interview.booked", refused[i].who, "2026-11-24T09:00:00Z",
+                            "2026-11-24T10:00:00Z", &res),
+                   DK_EDENIED);
+        ASSERT_STR_EQ(res.errmsg, refused[i].says);
+    }
+    ASSERT_EQ(head_seq(w.lg), head);
+    /* a senior caseworker may hold one */
+    ASSERT_OK(try_slot(&w, "IV-2", "interview.booked", "sue", "2026-11-24T09:00:00Z",
+                       "2026-11-24T10:00:00Z", &res));
+    ASSERT_OK(try_slot(&w, "IV-1", "interview.booked", "ivan", "2026-11-24T09:00:00Z",
+                       "2026-11-24T10:00:00Z", &res));
+    ASSERT_OK(
+        fx_actor_event(w.lg, w.admin, "actor.revoked", "ivan", NULL, NULL, ACTOR_N(30), &res));
+    head = head_seq(w.lg);
+    fill_valid(&d, "interview.rescheduled"); /* names no interviewer: keeps ivan */
+    ASSERT_ERR(try_put(&w, "IV-1", "interview.rescheduled", w.carol, NULL, &d, &res), DK_EDENIED);
+    ASSERT_STR_EQ(res.errmsg, "interview.rescheduled keeps the booking's interviewer, and 'ivan' "
+                              "is revoked: an interview is held by an enrolled caseworker; name "
+                              "another in data.interviewer");
+    ASSERT_ERR(try_slot(&w, "IV-2", "interview.rescheduled", "ivan", "2026-11-25T09:00:00Z",
+                        "2026-11-25T10:00:00Z", &res),
+               DK_EDENIED);
+    ASSERT_STR_EQ(res.errmsg, "'ivan' is revoked: an interview is held by an enrolled caseworker");
+    ASSERT_EQ(head_seq(w.lg), head);
+    /* the booking moves to another interviewer, and what ends it needs none */
+    ASSERT_OK(try_slot(&w, "IV-1", "interview.rescheduled", "iris", "2026-11-25T09:00:00Z",
+                       "2026-11-25T10:00:00Z", &res));
+    dk_case_state st;
+    fold_case(w.lg, "IV-1", &st);
+    ASSERT_STR_EQ(st.interview.interviewer, "iris");
+    PUT_DEFAULT(&w, "IV-1", "interview.attended", w.carol);
+    world_close(&w);
+}
+
 /* A damaged entry in the slot index (a value too short to hold an end time): a booking
  * that meets it is refused as damage, naming the index, instead of reading past the
  * value (helper-42: a 7-byte value gave an end time from the bytes after it). */
@@ -2875,5 +2930,8 @@ TH_MAIN(
                                             revert_refused_when_later_events_depend_on_it)
                                             TH_ENTRY(concurrent_double_booking)
                                                 TH_ENTRY(double_booking_edges) TH_ENTRY(
-                                                    a_damaged_slot_entry_is_named_not_read_past)
-                                                    TH_ENTRY(refused_reschedule_keeps_the_old_slot))
+                                                    an_interview_is_held_by_an_enrolled_caseworker)
+                                                    TH_ENTRY(
+                                                        a_damaged_slot_entry_is_named_not_read_past)
+                                                        TH_ENTRY(
+                                                            refused_reschedule_keeps_the_old_slot))
