@@ -17,6 +17,9 @@
 
 #define CMP_MAGIC     "DKCMPWL3"
 #define CMP_ACTOR_MAX 32
+/* Interviewers the workload books, iv.000 ... (the docket driver enrolls them: interviews
+ * are held by enrolled caseworkers). */
+#define CMP_NINTERVIEWERS 300
 
 typedef struct cmp_file_header {
     char magic[8];

@@ -230,6 +230,11 @@ static int asof_state(dk_ledger *lg, const char *case_id, int64_t t, dk_record *
     return rc;
 }
 
+/* Command ids of the driver's own appends (fixture.h makes their `at` from it: the
+ * fixture's epoch plus this many microseconds, well within the years a new event may
+ * carry; 2^62 was past 9999 and every enrolment was refused). */
+#define CMD_SEED (1ull << 40)
+
 /* A new ledger, the workload's actors enrolled by its administrator, then the
  * ingest: one client, N clients, then the rest through the asynchronous API. */
 static void ingest_all(const cmp_opts *o, const cmp_workload *w, const char *dir, dk_key **admin,
@@ -243,8 +248,17 @@ static void ingest_all(const cmp_opts *o, const cmp_workload *w, const char *dir
         const char *roles =
             w->actors[a].roles & DK_ROLE_SENIOR_CASEWORKER ? "senior_caseworker" : "caseworker";
         if (fx_actor_event(lg, *admin, "actor.enrolled", w->actors[a].id, w->actors[a].pk, roles,
-                           (1ull << 62) + a, &res) != 0)
+                           CMD_SEED + a, &res) != 0)
             cmp_die("cannot enrol %s: %s", w->actors[a].id, dk_errmsg());
+    }
+    for (uint32_t i = 0; i < CMP_NINTERVIEWERS; i++) { /* the interviewers the workload books */
+        char id[16];
+        dk_key *k = NULL;
+        snprintf(id, sizeof id, "iv.%03u", i);
+        int rc = fx_enroll(lg, *admin, id, "caseworker", CMD_SEED + 2000 + i, &k);
+        dk_key_free(k);
+        if (rc != 0)
+            cmp_die("cannot enrol %s: %s", id, dk_errmsg());
     }
     dk_head head0;
     if (dk_ledger_head(lg, &head0) != 0)
@@ -278,12 +292,12 @@ static void guarantees(dk_ledger *lg, const cmp_workload *w, const dk_key *admin
     int rc = dk_ledger_append(lg, &req, &res);
     cmp_line("guarantee_bad_signature_refused", rc == DK_EBADSIG, "bool");
     dk_key *probe = NULL;
-    if (fx_enroll(lg, admin, "bench.probe", "caseworker", (1ull << 62) + 1000, &probe) != 0)
+    if (fx_enroll(lg, admin, "bench.probe", "caseworker", CMD_SEED + 1000, &probe) != 0)
         cmp_die("cannot enrol the probe: %s", dk_errmsg());
     char case0[32];
     cmp_case_id(w->ev[0].case_no, case0);
     uint64_t stale = 0;
-    rc = fx_append(lg, probe, "note.added", case0, (1ull << 62) + 1001, &stale, &res);
+    rc = fx_append(lg, probe, "note.added", case0, CMD_SEED + 1001, &stale, &res);
     cmp_line("guarantee_stale_version_refused", rc == DK_ECONFLICT, "bool");
     dk_key_free(probe);
 }

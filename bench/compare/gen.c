@@ -308,10 +308,9 @@ typedef struct gen {
     dk_case_state *states; /* ncases: each case's state, to validate as we go */
 } gen;
 
-#define T0_US         1735689600000000ll /* 2025-01-01T00:00:00Z */
-#define PERIOD_S      (2.0 * 365 * 86400)
-#define SLOT0_US      1798761600000000ll /* 2027-01-01T00:00:00Z */
-#define NINTERVIEWERS 300
+#define T0_US    1735689600000000ll /* 2025-01-01T00:00:00Z */
+#define PERIOD_S (2.0 * 365 * 86400)
+#define SLOT0_US 1798761600000000ll /* 2027-01-01T00:00:00Z */
 
 static int cmp_order(const void *a, const void *b)
 {
@@ -421,11 +420,11 @@ static void make_data(const gen *g, size_t i, int64_t at_us, msgpack_sbuffer *sb
     case CT_BOOKED:
     case CT_RESCHEDULED: {
         uint32_t s = g->slot[i];
-        int64_t start = SLOT0_US + (int64_t)(s / NINTERVIEWERS) * 3600000000ll;
+        int64_t start = SLOT0_US + (int64_t)(s / CMP_NINTERVIEWERS) * 3600000000ll;
         char ts[DK_TIME_LEN], te[DK_TIME_LEN];
         dk_time_format(start, ts);
         dk_time_format(start + 3000000000ll, te);
-        snprintf(b3, sizeof b3, "iv.%03u", s % NINTERVIEWERS);
+        snprintf(b3, sizeof b3, "iv.%03u", s % CMP_NINTERVIEWERS);
         snprintf(b1, sizeof b1, "%s", ts);
         snprintf(b2, sizeof b2, "%s", te);
         put_str(&m, "interviewer", b3);
