@@ -29,6 +29,19 @@ static int print_record_line(const dk_record *rec)
     return 0;
 }
 
+/* 1 if the case has a record, 0 if none, else the error (a dk_err code, never 1). */
+static int case_has_events(dk_ledger *lg, const char *case_id)
+{
+    dk_iter *it;
+    dk_record rec;
+    int rc = dk_iter_open(lg, 1, case_id, &it);
+    if (rc)
+        return rc;
+    rc = dk_iter_next(it, &rec);
+    dk_iter_close(it);
+    return rc == 0 ? 1 : rc == DK_ENOTFOUND ? 0 : rc;
+}
+
 int cmd_log(int argc, char **argv)
 {
     const char *ledger = NULL, *from = NULL, *case_id = NULL, *limit = NULL;
@@ -80,10 +93,20 @@ int cmd_log(int argc, char **argv)
         json_array_append_new(arr, o);
     }
     dk_iter_close(it);
+    /* a case with no events at all is most likely a mistyped id: say so, as history does,
+     * rather than list nothing (one with none from --from on lists nothing) */
+    int none = 0;
+    if (err == DK_ENOTFOUND && n == 0 && case_id) {
+        int has = case_has_events(lg, case_id);
+        none = has == 0;
+        err = has == 0   ? dk_fail(DK_ENOTFOUND, "case '%s' has no events", case_id)
+              : has == 1 ? DK_ENOTFOUND
+                         : has;
+    }
     dk_ledger_close(lg);
-    if (err && err != DK_ENOTFOUND) {
+    if (none || (err && err != DK_ENOTFOUND)) {
         json_decref(arr);
-        return cli_dk_fail(err, "cannot read the ledger");
+        return cli_dk_fail(err, none ? "cannot list the case" : "cannot read the ledger");
     }
     if (json)
         cli_print_json(arr);

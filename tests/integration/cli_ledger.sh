@@ -98,6 +98,11 @@ equals "$(jget "$OUT" 'd[3]["data"]["applicant"]["name"]')" "A. Person" "data ro
 equals "$(jget "$OUT" 'd[3]["prev"] == d[2]["hash"]')" True "chain links"
 expect_exit 0 "$DOCKET" log --case HO-1 --json
 equals "$(jget "$OUT" 'len(d)')" 1 "log by case"
+expect_exit 0 "$DOCKET" log --case HO-1 --from 99 --json
+equals "$(jget "$OUT" 'len(d)')" 0 "a case with no records from --from on lists none"
+expect_exit 1 "$DOCKET" log --case HO-9 --json
+contains "$ERR" "case 'HO-9' has no events (DK_ENOTFOUND)" "a case with no records is refused, as history does"
+equals "$OUT" "" "and nothing is listed"
 # `--` ends the options: what follows is an argument even if it looks like one
 expect_exit 2 "$DOCKET" show -- --json
 contains "$ERR" "SEQ wants a whole number, not '--json'" "after --, '--json' is an argument"
