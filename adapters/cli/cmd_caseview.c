@@ -196,6 +196,16 @@ static int show_case(const char *ledger, const char *case_id, int64_t asof, cons
     int rc = case_open(ledger, case_id, asof, &cr);
     if (rc != EXIT_OK)
         return rc;
+    /* A case with a decision shows the leave in effect on the view's day (today, or the
+     * day of `asof`) unless --effective names another: the decision alone reads as a
+     * grant after a leave cancellation, and still after a closure hides the cancelled
+     * status (helper-63). */
+    char day[DK_TIME_LEN];
+    if (date == NULL && cr.cv.st.decision.has) {
+        dk_time_format(asof == DK_TIME_MAX ? dk_time_now() : asof, day);
+        day[10] = 0; /* YYYY-MM-DD */
+        date = day;
+    }
     dk_effective eff;
     int err = date ? dk_case_effective(&cr.cv, date, &eff) : 0;
     if (err) {

@@ -285,6 +285,24 @@ expect_exit 1 "$D" undo "$ASSIGN" $(K cw.ana) --reason "mine"
 contains "$ERR" "may not undo case.assigned" "a caseworker alone does not undo an assignment"
 expect_exit 0 "$D" undo "$ASSIGN" $(K cw.ana) --cosign "$T/sc.ben.key" --reason "assigned in error"
 
+# a grant whose leave is cancelled, then the case closed: status shows the leave in effect
+# on the day, not the grant alone (the closure hides the cancelled status)
+open_validated cw.ana LC-1 asylum 2026-01-05 P-4420 "Rahel Tesfaye" 1991-04-04 ERI
+expect_exit 0 "$D" case status-change LC-1 $(K cw.ana) --to under_consideration --reason ok
+expect_exit 0 "$D" decide LC-1 $(K sc.ben) --grant --product PROTECTION --status ILR \
+  --valid-from 2026-02-01 --no-nrpf --rationale "credible" --rules-version v
+expect_exit 0 "$D" status LC-1 --json
+equals "$(jget "$OUT" 'd["effective"]["in_effect"]')" True "an indefinite grant in effect today"
+expect_exit 0 "$D" leave cancel LC-1 $(K sc.ben) --reason "deception found" --notice-to "last address" --json
+CANCEL=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" case close LC-1 $(K cw.ana) --reason "file closed"
+expect_exit 0 "$D" status LC-1 --json
+equals "$(jget "$OUT" '(d["status"], d["decision"]["outcome"], d["effective"]["in_effect"], d["effective"]["ended_seq"])')" \
+  "('closed', 'granted', False, $CANCEL)" "after cancellation and closure: no leave, ended by the cancellation"
+expect_exit 0 "$D" status LC-1
+contains "$OUT" "no leave (leave ended on" "the text says the leave ended"
+contains "$OUT" "by seq $CANCEL)" "and by which event"
+
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
 finish
