@@ -834,6 +834,7 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
     case OP_LEAVE_CANCELLED:
         if (!st->decision.has || strcmp(st->decision.outcome, "granted") != 0)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
+        st->decision.cancelled_seq = seq; /* kept when a closure hides the status */
         break;
     case OP_SLOT:
         /* a move needs a booking to move: a status corrected to interview_scheduled has

@@ -10,7 +10,7 @@
 #include "ledger_int.h"
 
 /* A state row: version(8) last_seq(8) then the state packed (dk_case_state_pack, its
- * layout tag first): ~100 bytes for a typical case where the struct is 1,440, so a
+ * * layout tag first): ~100 bytes for a typical case where the struct is 1,448, so a
  * commit dirties fewer pages. Rows written by earlier dockets hold the raw struct after a tag of
  * their own (RAW_LAYOUT) and are still read; a row of any other layout is re-folded. */
 #define ROW_HEAD   16
@@ -593,12 +593,13 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
 /* Row layouts that earlier dockets wrote and this one does not read: the writer re-folds
  * such a row, and verify does not call it damage. Any other tag that does not unpack is
  * damage (a flipped bit in a tag must not pass for an old layout). When dk_case_state
- * changes, add the layout being retired here (0xd5000000 | its old size). None so far:
- * the raw layout before packing (RAW_LAYOUT) is still read. */
+ * changes, add the layouts being retired here: packed (0xd5000000 | its old size) and raw
+ * (RAW_LAYOUT, 0xdc000000 | its old size; the raw layout of the current size is still
+ * read). */
 static int older_layout(uint32_t tag)
 {
-    (void)tag;
-    return 0; /* none so far */
+    /* 1440 bytes, packed and raw: before decision.cancelled_seq (2026-11-27) */
+    return tag == (0xd5000000u | 1440) || tag == (0xdc000000u | 1440);
 }
 
 int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,

@@ -137,9 +137,9 @@ void dk__render_key(int view, const uint8_t *k, size_t klen, char *out, size_t c
 }
 
 static const char *const status_fields[] = {
-    "status",    "type",        "channel",     "received_on", "assignee",   "version",
-    "last_seq",  "voided",      "outcome",     "leave",       "conditions", "valid_until",
-    "interview", "interviewer", "open_errors", "appeal"};
+    "status",    "type",        "channel",     "received_on", "assignee",           "version",
+    "last_seq",  "voided",      "outcome",     "leave",       "conditions",         "valid_until",
+    "interview", "interviewer", "open_errors", "appeal",      "leave_cancelled_seq"};
 
 void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t cap)
 {
@@ -168,7 +168,7 @@ void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t c
     case DK_VIEW_CASE_STATUS:
         for (unsigned i = 0; i < sizeof status_fields / sizeof status_fields[0]; i++) {
             dk__tup_get(v, vlen, i, f, sizeof f);
-            if (!(i == 7 || i == 14) || strcmp(f, "0") != 0)
+            if (!(i == 7 || i == 14 || i == 16) || strcmp(f, "0") != 0)
                 put_field(out, cap, &o, status_fields[i], f);
         }
         return;

@@ -390,6 +390,15 @@ TEST(lifecycle_guards_and_effects)
     state_for(&st, DK_ST_DECIDED, "leave.cancelled");
     st.decision.has = 0;
     ASSERT_ERR(apply_pure(&st, 10, "leave.cancelled", &d), DK_ETRANSITION);
+    /* a grant's cancellation is kept with the decision, past the closure that follows */
+    state_for(&st, DK_ST_DECIDED, "leave.cancelled");
+    ASSERT_OK(apply_pure(&st, 10, "leave.cancelled", &d));
+    ASSERT_EQ(st.decision.cancelled_seq, 10);
+    fill_valid(&d, "case.closed");
+    ASSERT_OK(apply_pure(&st, 11, "case.closed", &d));
+    ASSERT_EQ(st.status, DK_ST_CLOSED);
+    ASSERT_EQ(st.decision.cancelled_seq, 10);
+    ASSERT_STR_EQ(st.decision.outcome, "granted");
 
     /* appeal.lodged needs a decision that is not void; a grant may be appealed (upgrade) */
     fill_valid(&d, "appeal.lodged");

@@ -64,6 +64,7 @@ typedef struct dk_case_state {
         char valid_until[11];
         char rules_version[65];
         uint64_t seq;
+        uint64_t cancelled_seq; /* the leave.cancelled that ended this grant, 0 if none */
     } decision;
     struct dk_interview {
         int active;

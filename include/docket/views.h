@@ -16,8 +16,8 @@
  * (dk_views_step). "_cases" is internal: each case's folded
  * state, the input the other views are derived from. */
 #define DK_VIEW_MAP(XX)                                                                            \
-    XX(CASES, "_cases", 2)                                                                         \
-    XX(CASE_STATUS, "case_status", 2)                                                              \
+    XX(CASES, "_cases", 3)                                                                         \
+    XX(CASE_STATUS, "case_status", 3)                                                              \
     XX(BY_STATUS, "by_status", 2)                                                                  \
     XX(QUEUE, "queue", 2)                                                                          \
     XX(DIARY, "diary", 3)                                                                          \
@@ -158,7 +158,8 @@ typedef struct dk_case_summary {
     char interview_at[40]; /* active interview slot start, RFC 3339, "" if none */
     char interviewer[DK_ACTOR_MAX + 1];
     uint32_t open_errors;
-    char appeal[16]; /* "open", an outcome, or "" */
+    char appeal[16];              /* "open", an outcome, or "" */
+    uint64_t leave_cancelled_seq; /* the leave.cancelled that ended the grant, or 0 */
 } dk_case_summary;
 
 /* One case from case_status. DK_ENOTFOUND if the view has no such case. */

@@ -302,6 +302,13 @@ equals "$(jget "$OUT" '(d["status"], d["decision"]["outcome"], d["effective"]["i
 expect_exit 0 "$D" status LC-1
 contains "$OUT" "no leave (leave ended on" "the text says the leave ended"
 contains "$OUT" "by seq $CANCEL)" "and by which event"
+contains "$OUT" "leave cancelled by seq $CANCEL" "the state keeps the cancellation past the closure"
+equals "$(jget "$("$D" status LC-1 --json)" 'd["decision"]["leave_cancelled_seq"]')" "$CANCEL" \
+  "and says so in JSON"
+expect_exit 0 "$D" project
+expect_exit 0 "$D" query status closed --json
+equals "$(jget "$OUT" '[(i["outcome"], i["leave_cancelled_seq"]) for i in d["items"] if i["case"] == "LC-1"]')" \
+  "[('granted', $CANCEL)]" "the case_status view keeps it too"
 
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
