@@ -1012,9 +1012,33 @@ static int crosses(const dk_event *ev, int *from, int *to)
     "a case enters and leaves decided, appealed, closed and leave_cancelled only by their own "    \
     "events (decision.recorded, appeal.lodged, appeal.decided, case.closed, leave.cancelled)"
 
+/* A condition a decision lists twice: the first repeated one, else NULL. The fold keeps
+ * each once; a reader that copies the list as given could lose those after the repeats
+ * (helper-65). */
+static const char *repeated_condition(const dk_event *ev)
+{
+    data_view d;
+    if (strcmp(ev->type, "decision.recorded") != 0 || data_open(ev, &d) != 0)
+        return NULL;
+    const msgpack_object *c = get(&d.root, "conditions");
+    const char *twice = NULL;
+    for (int k = 0; conditions[k] && !twice && c && c->type == MSGPACK_OBJECT_ARRAY; k++) {
+        int seen = 0;
+        for (uint32_t i = 0; i < c->via.array.size; i++)
+            seen += str_eq(&c->via.array.ptr[i], conditions[k]);
+        twice = seen > 1 ? conditions[k] : NULL;
+    }
+    data_close(&d);
+    return twice;
+}
+
 int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
 {
     int from, to;
+    const char *twice = repeated_condition(ev);
+    if (twice)
+        return dk__fail(DK_ESCHEMA, "decision.recorded: data.conditions lists '%s' more than once",
+                        twice);
     if (crosses(ev, &from, &to))
         return dk__fail(DK_ETRANSITION,
                         "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE

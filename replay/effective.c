@@ -15,18 +15,32 @@ static void copy_field(const dk_event *ev, const char *key, char *out, size_t ca
         snprintf(out, cap, "%.*s", (int)n, s);
 }
 
+/* The grant's conditions, which the schema takes from a fixed vocabulary: noted by word,
+ * then listed once each in the vocabulary's order, as the fold lists them. Copied as
+ * given, a repeated condition filled the field and cut off those after it, a work
+ * prohibition among them (helper-65). */
+#define COND_WORDS 16
 typedef struct cond_acc {
-    char *out;
-    size_t cap, n;
+    const char *const *vocab;
+    int listed[COND_WORDS];
 } cond_acc;
 
 static int add_cond(void *ctx, const char *s, size_t n)
 {
     cond_acc *a = ctx;
-    if (a->n < a->cap)
-        a->n +=
-            (size_t)snprintf(a->out + a->n, a->cap - a->n, "%s%.*s", a->n ? "," : "", (int)n, s);
+    for (int k = 0; a->vocab[k] && k < COND_WORDS; k++)
+        if (strlen(a->vocab[k]) == n && memcmp(a->vocab[k], s, n) == 0)
+            a->listed[k] = 1;
     return 0;
+}
+
+static void list_conds(const cond_acc *a, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (int k = 0; a->vocab[k] && k < COND_WORDS && n < cap; k++)
+        if (a->listed[k])
+            n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", a->vocab[k]);
 }
 
 /* The day an ending event takes effect: its eff, else the day it was recorded. */
@@ -66,8 +80,9 @@ int dk_case_effective(const dk_case_view *cv, const char *date, dk_effective *ou
             copy_field(&ev, "product_type", out->product_type, sizeof out->product_type);
             copy_field(&ev, "immigration_status", out->immigration_status,
                        sizeof out->immigration_status);
-            cond_acc acc = {out->conditions, sizeof out->conditions, 0};
+            cond_acc acc = {dk_case_vocabulary("conditions"), {0}};
             dk_data_strlist(ev.data, ev.data_len, "conditions", add_cond, &acc);
+            list_conds(&acc, out->conditions, sizeof out->conditions);
             int nrpf = 0;
             if (dk_data_bool(ev.data, ev.data_len, "no_recourse_to_public_funds", &nrpf) == 0)
                 out->no_recourse_to_public_funds = nrpf;

@@ -2739,6 +2739,31 @@ static int try_slot(world *w, const char *case_id, const char *type, const char 
     return try_put(w, case_id, type, w->carol, NULL, &d, res);
 }
 
+/* A decision that lists a condition more than once is refused at append, naming it (the
+ * fold lists each once, but a reader copying the list as given lost those after the
+ * repeats: helper-65); each listed once, it is taken. */
+TEST(a_decision_lists_each_condition_once)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    world_open(&w, th_tmpdir());
+    open_validated(&w, "DC-1", w.carol);
+    to_status(&d, "under_consideration");
+    PUT(&w, "DC-1", "case.status_changed", w.carol, NULL, &d);
+    uint64_t head = head_seq(w.lg);
+    fill_valid(&d, "decision.recorded");
+    d_list(&d, "conditions", "study_restriction,no_permission_to_work,study_restriction");
+    d_bool(&d, "no_recourse_to_public_funds", 0);
+    ASSERT_ERR(try_put(&w, "DC-1", "decision.recorded", w.sam, NULL, &d, &res), DK_ESCHEMA);
+    ASSERT_STR_EQ(res.errmsg,
+                  "decision.recorded: data.conditions lists 'study_restriction' more than once");
+    ASSERT_EQ(head_seq(w.lg), head);
+    d_list(&d, "conditions", "study_restriction,no_permission_to_work");
+    PUT(&w, "DC-1", "decision.recorded", w.sam, NULL, &d);
+    world_close(&w);
+}
+
 /* Interviews are held by enrolled, unrevoked caseworkers or seniors, as the actor stands
  * at the booking: another name (a misspelt one escaped the double-booking check), an
  * administrator, or one revoked since is refused, and a move that keeps a revoked
@@ -2940,7 +2965,8 @@ TH_MAIN(
                                             TH_ENTRY(concurrent_double_booking)
                                                 TH_ENTRY(double_booking_edges) TH_ENTRY(
                                                     an_interview_is_held_by_an_enrolled_caseworker)
-                                                    TH_ENTRY(
-                                                        a_damaged_slot_entry_is_named_not_read_past)
+                                                    TH_ENTRY(a_decision_lists_each_condition_once)
                                                         TH_ENTRY(
-                                                            refused_reschedule_keeps_the_old_slot))
+                                                            a_damaged_slot_entry_is_named_not_read_past)
+                                                            TH_ENTRY(
+                                                                refused_reschedule_keeps_the_old_slot))

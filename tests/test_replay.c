@@ -164,6 +164,48 @@ TEST(status_in_effect_on_a_date)
     world_close(&s.w);
 }
 
+/* A grant that lists a condition more than once (the append refuses that now; a ledger
+ * written before may hold one): the leave in effect lists each condition once, in the
+ * vocabulary's order, as the fold does. Copied as given, nine repeats filled the field and
+ * cut off the work prohibition after them (helper-65). */
+TEST(effective_conditions_are_each_listed_once)
+{
+    dmap d;
+    tev e[2];
+    fill_valid(&d, "case.opened");
+    tev_make(&e[0], "case.opened", "DUP-1", "sue", &d, NULL);
+    fill_valid(&d, "decision.recorded");
+    d_list(&d, "conditions",
+           "study_restriction,study_restriction,study_restriction,study_restriction,"
+           "study_restriction,study_restriction,study_restriction,study_restriction,"
+           "study_restriction,no_permission_to_work");
+    d_bool(&d, "no_recourse_to_public_funds", 0);
+    tev_make(&e[1], "decision.recorded", "DUP-1", "sue", &d, NULL);
+    dk_case_view cv;
+    memset(&cv, 0, sizeof cv);
+    dk_record recs[2];
+    memset(recs, 0, sizeof recs);
+    for (int i = 0; i < 2; i++) {
+        recs[i].seq = (uint64_t)i + 1;
+        recs[i].recorded_at = 1795514400000000 + i;
+        recs[i].body = e[i].body;
+        recs[i].body_len = e[i].len;
+    }
+    cv.recs = recs;
+    cv.n = 2;
+    dk_effective eff;
+    ASSERT_OK(dk_case_effective(&cv, "2027-01-01", &eff));
+    ASSERT_EQ(eff.decision_seq, 2);
+    ASSERT_STR_EQ(eff.conditions, "no_permission_to_work,study_restriction");
+    dk_case_state st; /* the fold's step lists them the same */
+    memset(&st, 0, sizeof st);
+    st.status = DK_ST_UNDER_CONSIDERATION;
+    ASSERT_OK(dk_case_apply(&st, 2, &e[1].ev));
+    ASSERT_STR_EQ(st.decision.conditions, eff.conditions);
+    tev_free(&e[0]);
+    tev_free(&e[1]);
+}
+
 TEST(asof_rollback_before_and_after)
 {
     world w;
@@ -284,6 +326,7 @@ TEST(audit_actor_uses_the_key_and_roles_of_the_time)
 }
 
 TH_MAIN(TH_ENTRY(asof_honours_only_what_was_recorded_by_then) TH_ENTRY(status_in_effect_on_a_date)
-            TH_ENTRY(asof_rollback_before_and_after)
-                TH_ENTRY(audit_case_names_signers_roles_and_voids)
-                    TH_ENTRY(audit_actor_uses_the_key_and_roles_of_the_time))
+            TH_ENTRY(effective_conditions_are_each_listed_once)
+                TH_ENTRY(asof_rollback_before_and_after)
+                    TH_ENTRY(audit_case_names_signers_roles_and_voids)
+                        TH_ENTRY(audit_actor_uses_the_key_and_roles_of_the_time))
