@@ -326,38 +326,50 @@ static int read_event(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk_record *rec,
     return 0;
 }
 
-/* ---- corrections ---- */
+/* ---- effective times ---- */
 
-/* A correction resolves an error report: it cannot take effect before the report did
- * (the errors view would show a negative time to resolve). Times are the effective ones,
- * else the recorded ones, as the views use. 0, 1 (rejected) or <0. A check at append
- * only: not in the fold nor in verify's rules pass, so that a ledger written before it
- * still folds and verifies. */
-static int correction_after_report(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, int *code)
+/* An event that acts on an earlier one (`ref`, `what` it is to the event) cannot take
+ * effect before it did: a correction before the report it resolves (the errors view
+ * would show a negative time to resolve), a cancellation of leave before the grant it
+ * cancels (a mistyped year ended the whole grant backwards: helper-65). Times are the
+ * effective ones, else the recorded ones, as the views and the leave in effect use. 0, 1
+ * (rejected) or <0. A check at append only: not in the fold nor in verify's rules pass,
+ * so that a ledger written before it still folds and verifies. */
+static int not_before(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t ref,
+                      const char *what, int *code)
 {
-    uint64_t ref = 0;
     dk_record rec;
-    dk_event rep;
-    if (dk__data_u64(a->ev->data, a->ev->data_len, "error_ref", &ref) != 0)
-        return 0; /* the schema check names it */
-    int rc = read_event(lg, txn, ref, &rec, &rep);
+    dk_event ev;
+    int rc = read_event(lg, txn, ref, &rec, &ev);
     if (rc == MDB_NOTFOUND)
-        return 0; /* the fold names it: not an open error report */
+        return 0; /* the fold names it */
     if (rc)
         return rc;
-    int64_t reported = rep.has_eff ? rep.eff : rec.recorded_at;
-    int64_t resolved = a->ev->has_eff ? a->ev->eff : a->recorded_at;
-    if (resolved >= reported)
+    int64_t then = ev.has_eff ? ev.eff : rec.recorded_at;
+    int64_t now = a->ev->has_eff ? a->ev->eff : a->recorded_at;
+    if (now >= then)
         return 0;
-    char r1[DK_TIME_LEN], r2[DK_TIME_LEN];
-    dk_time_format(resolved, r1);
-    dk_time_format(reported, r2);
+    char t1[DK_TIME_LEN], t2[DK_TIME_LEN];
+    dk_time_format(now, t1);
+    dk_time_format(then, t2);
     *code = DK_ETRANSITION;
-    dk__fail(DK_ETRANSITION,
-             "status.corrected takes effect at %s, before the error report it resolves "
-             "(seq %llu, %s)",
-             r1, (unsigned long long)ref, r2);
+    dk__fail(DK_ETRANSITION, "%s takes effect at %s, before %s (seq %llu, %s)", a->ev->type, t1,
+             what, (unsigned long long)ref, t2);
     return 1;
+}
+
+/* The effective-time rules of a correction and a cancellation of leave (`st`: the case
+ * before the event). 0, 1 (rejected) or <0. */
+static int after_what_it_acts_on(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
+                                 const dk_case_state *st, int *code)
+{
+    uint64_t ref = 0;
+    if (strcmp(a->ev->type, "leave.cancelled") == 0)
+        return not_before(lg, txn, a, st->decision.seq, "the grant it cancels", code);
+    if (strcmp(a->ev->type, "status.corrected") != 0 ||
+        dk__data_u64(a->ev->data, a->ev->data_len, "error_ref", &ref) != 0)
+        return 0; /* the schema check names a missing ref */
+    return not_before(lg, txn, a, ref, "the error report it resolves", code);
 }
 
 /* ---- reverts ---- */
@@ -580,8 +592,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     } else if ((rc = check_assignee(lg, txn, a, code)) != 0 ||
                (rc = check_interviewer(lg, txn, a, &st, code)) != 0) {
         return rc;
-    } else if (strcmp(ev->type, "status.corrected") == 0 &&
-               (rc = correction_after_report(lg, txn, a, code)) != 0) {
+    } else if ((rc = after_what_it_acts_on(lg, txn, a, &old, code)) != 0) {
         return rc;
     }
     if ((rc = update_slots(lg, txn, &old, &st, ev->case_id, code)) != 0)

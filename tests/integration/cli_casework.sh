@@ -290,9 +290,16 @@ expect_exit 0 "$D" undo "$ASSIGN" $(K cw.ana) --cosign "$T/sc.ben.key" --reason 
 open_validated cw.ana LC-1 asylum 2026-01-05 P-4420 "Rahel Tesfaye" 1991-04-04 ERI
 expect_exit 0 "$D" case status-change LC-1 $(K cw.ana) --to under_consideration --reason ok
 expect_exit 0 "$D" decide LC-1 $(K sc.ben) --grant --product PROTECTION --status ILR \
-  --valid-from 2026-02-01 --no-nrpf --rationale "credible" --rules-version v
+  --valid-from 2026-02-01 --no-nrpf --rationale "credible" --rules-version v --json
+GRANT=$(jget "$OUT" 'd["seq"]')
 expect_exit 0 "$D" status LC-1 --json
 equals "$(jget "$OUT" 'd["effective"]["in_effect"]')" True "an indefinite grant in effect today"
+HEAD=$("$D" head --json)
+expect_exit 1 "$D" leave cancel LC-1 $(K sc.ben) --reason "deception found" --notice-to "last address" \
+  --eff 1999-06-01T00:00:00Z
+contains "$ERR" "leave.cancelled takes effect at 1999-06-01T00:00:00.000000Z, before the grant it cancels (seq $GRANT" \
+  "a cancellation cannot take effect before the grant (a mistyped year would end it backwards)"
+equals "$("$D" head --json)" "$HEAD" "the refused cancellation appended nothing"
 expect_exit 0 "$D" leave cancel LC-1 $(K sc.ben) --reason "deception found" --notice-to "last address" --json
 CANCEL=$(jget "$OUT" 'd["seq"]')
 expect_exit 0 "$D" case close LC-1 $(K cw.ana) --reason "file closed"
