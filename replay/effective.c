@@ -90,8 +90,15 @@ int dk_case_effective(const dk_case_view *cv, const char *date, dk_effective *ou
                    strcmp(ev.type, "leave.cancelled") == 0) {
             char day[11];
             effective_day(&ev, rec, day);
-            if (strcmp(day, date) > 0 || out->decision_seq == 0)
+            if (out->decision_seq == 0)
                 continue;                /* ends nothing on the date */
+            if (strcmp(day, date) > 0) { /* ends the grant later: the first such end */
+                if (out->ends_seq == 0) {
+                    out->ends_seq = rec->seq;
+                    snprintf(out->ends_on, sizeof out->ends_on, "%s", day);
+                }
+                continue;
+            }
             memset(out, 0, sizeof *out); /* the grant no longer speaks for the date */
             out->ended_seq = rec->seq;
             snprintf(out->ended_on, sizeof out->ended_on, "%s", day);
@@ -111,8 +118,12 @@ int dk_case_effective(const dk_case_view *cv, const char *date, dk_effective *ou
         return 0;
     }
     out->in_effect = 1;
-    snprintf(out->why, sizeof out->why, "granted %s %s at seq %llu, valid from %s%s%s",
-             out->product_type, out->immigration_status, (unsigned long long)out->decision_seq,
-             out->valid_from, out->valid_until[0] ? " until " : "", out->valid_until);
+    int n =
+        snprintf(out->why, sizeof out->why, "granted %s %s at seq %llu, valid from %s%s%s",
+                 out->product_type, out->immigration_status, (unsigned long long)out->decision_seq,
+                 out->valid_from, out->valid_until[0] ? " until " : "", out->valid_until);
+    if (out->ends_seq && n > 0 && (size_t)n < sizeof out->why)
+        snprintf(out->why + n, sizeof out->why - (size_t)n, "; ends on %s by seq %llu",
+                 out->ends_on, (unsigned long long)out->ends_seq);
     return 0;
 }

@@ -157,6 +157,16 @@ TEST(status_in_effect_on_a_date)
     effective_is(lg, DK_TIME_MAX, "2026-12-01", 0, "", 0, 0);
     effective_is(lg, DK_TIME_MAX, "2027-01-01", 1, "ILR", s.grant2, 0);
     effective_is(lg, DK_TIME_MAX, "2027-05-31", 1, "ILR", s.grant2, 0);
+    /* ...and says the cancellation recorded to end it on 2027-06-01 (it said nothing) */
+    dk_case_view cv2;
+    ASSERT_OK(dk_case_read(lg, "R-1", DK_TIME_MAX, &cv2));
+    ASSERT_OK(dk_case_effective(&cv2, "2027-05-31", &e));
+    ASSERT_EQ(e.ends_seq, s.cancel);
+    ASSERT_STR_EQ(e.ends_on, "2027-06-01");
+    ASSERT_CONTAINS(e.why, "; ends on 2027-06-01 by seq");
+    ASSERT_OK(dk_case_effective(&cv2, "2027-06-01", &e));
+    ASSERT_EQ(e.ends_seq, 0);
+    dk_case_view_close(&cv2);
     effective_is(lg, DK_TIME_MAX, "2027-06-01", 0, "", 0, s.cancel);
     effective_is(lg, DK_TIME_MAX, "2030-01-01", 0, "", 0, s.cancel);
     /* as known just before the cancellation was recorded: ILR on and on */

@@ -156,6 +156,9 @@ static json_t *effective_json(const char *date, const dk_effective *e)
     json_object_set_new(o, "ended_seq",
                         e->ended_seq ? json_integer((json_int_t)e->ended_seq) : json_null());
     json_object_set_new(o, "ended_on", str_or_null(e->ended_on));
+    json_object_set_new(o, "ends_seq",
+                        e->ends_seq ? json_integer((json_int_t)e->ends_seq) : json_null());
+    json_object_set_new(o, "ends_on", str_or_null(e->ends_on));
     json_object_set_new(o, "why", cli_json_text(e->why));
     return o;
 }

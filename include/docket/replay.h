@@ -46,6 +46,8 @@ typedef struct dk_effective {
     int no_recourse_to_public_funds;
     uint64_t ended_seq; /* a leave.cancelled or void decision that ended it, or 0 */
     char ended_on[11];  /* its effective date */
+    uint64_t ends_seq;  /* one recorded to end the grant in effect after the date, or 0 */
+    char ends_on[11];   /* its effective date */
     char why[160];      /* one line: why the answer is what it is */
 } dk_effective;
 
