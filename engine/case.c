@@ -229,8 +229,11 @@ static const rule rules[] = {
      CW | SC | MG, 0, OP_NONE},
     {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG, 1,
      OP_DECISION},
-    {"leave.cancelled", f_leave_cancelled, B(DECIDED), DK_ST_LEAVE_CANCELLED, SC, 0,
-     OP_LEAVE_CANCELLED},
+    /* wherever a grant's leave may still be held (apply_in_place checks it is) */
+    {"leave.cancelled", f_leave_cancelled,
+     B(VALIDATED) | B(UNDER_CONSIDERATION) | B(INTERVIEW_SCHEDULED) | B(DECIDED) | B(APPEALED) |
+         B(WITHDRAWN) | B(CLOSED),
+     DK_ST_LEAVE_CANCELLED, SC, 0, OP_LEAVE_CANCELLED},
     {"note.added", f_note, EXISTS, SAME, CW | SC | MG, 0, OP_NONE},
     {"document.attached", f_document, EXISTS, SAME, CW | SC | MG, 0, OP_NONE},
     {"interview.booked", f_booked, B(VALIDATED) | B(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
@@ -750,6 +753,12 @@ static void apply_decision(dk_case_state *st, uint64_t seq, const msgpack_object
     memset(&st->decision, 0, sizeof st->decision);
     st->decision.has = 1;
     st->decision.seq = seq;
+    /* a grant's leave is held until a void decision or leave.cancelled ends it; a refusal
+     * (of more, after an upgrade appeal) leaves it, as the leave in effect does */
+    if (str_eq(get(m, "outcome"), "granted"))
+        st->leave.grant_seq = seq, st->leave.cancelled_seq = 0;
+    else if (str_eq(get(m, "outcome"), "void"))
+        st->leave.grant_seq = 0;
     copy_str(m, "outcome", st->decision.outcome, sizeof st->decision.outcome);
     copy_str(m, "product_type", st->decision.product_type, sizeof st->decision.product_type);
     copy_str(m, "immigration_status", st->decision.immigration_status,
@@ -832,9 +841,12 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         apply_decision(st, seq, m);
         break;
     case OP_LEAVE_CANCELLED:
-        if (!st->decision.has || strcmp(st->decision.outcome, "granted") != 0)
+        /* the leave of the last grant, whatever came after it: a refusal of more (an
+         * upgrade appeal allowed, then refused), a withdrawal or a closure (helper-65) */
+        if (st->leave.grant_seq == 0)
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
-        st->decision.cancelled_seq = seq; /* kept when a closure hides the status */
+        st->leave.grant_seq = 0;
+        st->leave.cancelled_seq = seq; /* kept when a closure hides the status */
         break;
     case OP_SLOT:
         /* a move needs a booking to move: a status corrected to interview_scheduled has
@@ -1044,6 +1056,11 @@ int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
                         "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE
                         " or by undoing one",
                         ev->case_id, dk_status_name(from), dk_status_name(to));
+    if (strcmp(ev->type, "leave.cancelled") == 0 && before->interview.active)
+        return dk__fail(DK_ETRANSITION,
+                        "leave.cancelled: case '%s' has an interview booked; cancel it first "
+                        "(interview.cancelled), as the case will be leave_cancelled",
+                        ev->case_id);
     if (strcmp(ev->type, "appeal.decided") == 0 && !before->appeal_open)
         return dk__fail(DK_ETRANSITION,
                         "appeal.decided: case '%s' has no appeal lodged (a status correction made "

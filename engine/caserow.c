@@ -5,7 +5,7 @@
 #include "docket/case.h"
 #include "docket/error.h"
 
-_Static_assert(sizeof(dk_case_state) == 1448,
+_Static_assert(sizeof(dk_case_state) == 1456,
                "dk_case_state changed: update canon() and STATE_LAYOUT here, and list the old "
                "STATE_LAYOUT in older_layout() in engine/casestore.c");
 #define STATE_LAYOUT ((uint32_t)(0xd5000000u | sizeof(dk_case_state)))
@@ -71,7 +71,8 @@ static void canon(const dk_case_state *in, dk_case_state *out)
     CPY(decision.valid_until);
     CPY(decision.rules_version);
     out->decision.seq = in->decision.seq;
-    out->decision.cancelled_seq = in->decision.cancelled_seq;
+    out->leave.grant_seq = in->leave.grant_seq;
+    out->leave.cancelled_seq = in->leave.cancelled_seq;
     out->interview.active = in->interview.active;
     out->interview.slot_start = in->interview.slot_start;
     out->interview.slot_end = in->interview.slot_end;

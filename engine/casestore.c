@@ -609,7 +609,7 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
  * read). */
 static int older_layout(uint32_t tag)
 {
-    /* 1440 bytes, packed and raw: before decision.cancelled_seq (2026-11-27) */
+    /* 1440 bytes, packed and raw: before the state's leave (2026-11-27) */
     return tag == (0xd5000000u | 1440) || tag == (0xdc000000u | 1440);
 }
 

@@ -122,7 +122,8 @@ size_t dk__state_entries(const char *case_id, const dk_case_state *st, sentry ou
     dk__tup_str(&e->val, st->interview.active ? st->interview.interviewer : "");
     dk__tup_i64(&e->val, st->open_errors);
     dk__tup_str(&e->val, st->appeal_open ? "open" : st->appeal_outcome);
-    dk__tup_i64(&e->val, st->decision.has ? (int64_t)st->decision.cancelled_seq : 0);
+    dk__tup_i64(&e->val, (int64_t)st->leave.cancelled_seq);
+    dk__tup_i64(&e->val, (int64_t)st->leave.grant_seq);
 
     e = &out[n++];
     e->view = DK_VIEW_BY_STATUS;

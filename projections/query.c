@@ -161,6 +161,8 @@ static void summary_of(const char *case_id, size_t idlen, const MDB_val *v, dk_c
     dk__tup_get(b, len, 15, s->appeal, sizeof s->appeal);
     dk__tup_get(b, len, 16, f, sizeof f);
     s->leave_cancelled_seq = strtoull(f, NULL, 10);
+    dk__tup_get(b, len, 17, f, sizeof f);
+    s->leave_grant_seq = strtoull(f, NULL, 10);
 }
 
 static int check_case_id(const char *case_id)

@@ -136,10 +136,24 @@ void dk__render_key(int view, const uint8_t *k, size_t klen, char *out, size_t c
         snprintf(out + o, cap - o, " booked_at=%llu", (unsigned long long)booked_at);
 }
 
-static const char *const status_fields[] = {
-    "status",    "type",        "channel",     "received_on", "assignee",           "version",
-    "last_seq",  "voided",      "outcome",     "leave",       "conditions",         "valid_until",
-    "interview", "interviewer", "open_errors", "appeal",      "leave_cancelled_seq"};
+static const char *const status_fields[] = {"status",
+                                            "type",
+                                            "channel",
+                                            "received_on",
+                                            "assignee",
+                                            "version",
+                                            "last_seq",
+                                            "voided",
+                                            "outcome",
+                                            "leave",
+                                            "conditions",
+                                            "valid_until",
+                                            "interview",
+                                            "interviewer",
+                                            "open_errors",
+                                            "appeal",
+                                            "leave_cancelled_seq",
+                                            "leave_grant_seq"};
 
 void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t cap)
 {
@@ -168,7 +182,7 @@ void dk__render_val(int view, const uint8_t *v, size_t vlen, char *out, size_t c
     case DK_VIEW_CASE_STATUS:
         for (unsigned i = 0; i < sizeof status_fields / sizeof status_fields[0]; i++) {
             dk__tup_get(v, vlen, i, f, sizeof f);
-            if (!(i == 7 || i == 14 || i == 16) || strcmp(f, "0") != 0)
+            if (!(i == 7 || i == 14 || i >= 16) || strcmp(f, "0") != 0)
                 put_field(out, cap, &o, status_fields[i], f);
         }
         return;

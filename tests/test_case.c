@@ -43,7 +43,12 @@ static const xrow expected[] = {
     {"case.closed", S(DECIDED) | S(WITHDRAWN) | S(LEAVE_CANCELLED), DK_ST_CLOSED,
      R_CW | R_SC | R_MG},
     {"decision.recorded", S(UNDER_CONSIDERATION), DK_ST_DECIDED, R_CW | R_SC | R_MG},
-    {"leave.cancelled", S(DECIDED), DK_ST_LEAVE_CANCELLED, R_SC},
+    /* wherever a grant's leave may still be held: after an upgrade appeal allowed, a
+     * withdrawal, a closure */
+    {"leave.cancelled",
+     S(VALIDATED) | S(UNDER_CONSIDERATION) | S(INTERVIEW_SCHEDULED) | S(DECIDED) | S(APPEALED) |
+         S(WITHDRAWN) | S(CLOSED),
+     DK_ST_LEAVE_CANCELLED, R_SC},
     {"note.added", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
     {"document.attached", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
     {"interview.booked", S(VALIDATED) | S(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
@@ -141,6 +146,7 @@ static void state_for(dk_case_state *st, int status, const char *type)
     st->decision.has = 1;
     snprintf(st->decision.outcome, sizeof st->decision.outcome, "%s",
              is(type, "appeal.lodged") ? "refused" : "granted");
+    st->leave.grant_seq = is(type, "appeal.lodged") ? 0 : 4; /* the grant's leave, held */
     st->interview.active = 1;
     st->interview.slot_start = 1795514400000000;
     st->interview.slot_end = 1795518000000000;
@@ -267,7 +273,7 @@ TEST(transition_table)
             tev_free(&e);
         }
     }
-    ASSERT_EQ(allowed_pairs, 92); /* the count of 1-bits in the table's from sets */
+    ASSERT_EQ(allowed_pairs, 98); /* the count of 1-bits in the table's from sets */
 }
 
 /* Data that is not a map is refused by every type, also those whose data the state does
@@ -382,6 +388,7 @@ TEST(lifecycle_guards_and_effects)
     for (int i = 0; i < 2; i++) {
         state_for(&st, DK_ST_DECIDED, "leave.cancelled");
         snprintf(st.decision.outcome, sizeof st.decision.outcome, "%s", outcomes[i]);
+        st.leave.grant_seq = 0; /* a refusal or a void decision holds no leave */
         fill_valid(&d, "leave.cancelled");
         ASSERT_ERR(apply_pure(&st, 10, "leave.cancelled", &d), DK_ETRANSITION);
         ASSERT_CONTAINS(dk_errmsg(), "no grant");
@@ -389,16 +396,51 @@ TEST(lifecycle_guards_and_effects)
     }
     state_for(&st, DK_ST_DECIDED, "leave.cancelled");
     st.decision.has = 0;
+    st.leave.grant_seq = 0;
     ASSERT_ERR(apply_pure(&st, 10, "leave.cancelled", &d), DK_ETRANSITION);
     /* a grant's cancellation is kept with the decision, past the closure that follows */
     state_for(&st, DK_ST_DECIDED, "leave.cancelled");
     ASSERT_OK(apply_pure(&st, 10, "leave.cancelled", &d));
-    ASSERT_EQ(st.decision.cancelled_seq, 10);
+    ASSERT_EQ(st.leave.cancelled_seq, 10);
+    ASSERT_EQ(st.leave.grant_seq, 0);
     fill_valid(&d, "case.closed");
     ASSERT_OK(apply_pure(&st, 11, "case.closed", &d));
     ASSERT_EQ(st.status, DK_ST_CLOSED);
-    ASSERT_EQ(st.decision.cancelled_seq, 10);
+    ASSERT_EQ(st.leave.cancelled_seq, 10);
     ASSERT_STR_EQ(st.decision.outcome, "granted");
+    fill_valid(&d, "leave.cancelled"); /* cancelled once: nothing left to cancel */
+    ASSERT_ERR(apply_pure(&st, 12, "leave.cancelled", &d), DK_ETRANSITION);
+    ASSERT_CONTAINS(dk_errmsg(), "no grant of leave to cancel");
+
+    /* a grant's leave is held through a refusal of more (an upgrade appeal allowed, then
+     * refused) and a closure, and may be cancelled there; a void decision ends it */
+    state_for(&st, DK_ST_UNDER_CONSIDERATION, "decision.recorded");
+    fill_valid(&d, "decision.recorded");
+    ASSERT_OK(apply_pure(&st, 20, "decision.recorded", &d)); /* a grant */
+    ASSERT_EQ(st.leave.grant_seq, 20);
+    st.status = DK_ST_UNDER_CONSIDERATION; /* as after an upgrade appeal allowed */
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "outcome", "refused");
+    static const char *const leave[] = {"conditions", "immigration_status",
+                                        "no_recourse_to_public_funds", "valid_from", "valid_until"};
+    for (size_t i = 0; i < 5; i++)
+        d_del(&d, leave[i]);
+    ASSERT_OK(apply_pure(&st, 21, "decision.recorded", &d));
+    ASSERT_STR_EQ(st.decision.outcome, "refused");
+    ASSERT_EQ(st.leave.grant_seq, 20);
+    fill_valid(&d, "case.closed");
+    ASSERT_OK(apply_pure(&st, 22, "case.closed", &d));
+    fill_valid(&d, "leave.cancelled");
+    ASSERT_OK(apply_pure(&st, 23, "leave.cancelled", &d));
+    ASSERT_EQ(st.status, DK_ST_LEAVE_CANCELLED);
+    ASSERT_EQ(st.leave.cancelled_seq, 23);
+    state_for(&st, DK_ST_UNDER_CONSIDERATION, "decision.recorded");
+    fill_valid(&d, "decision.recorded");
+    d_str(&d, "outcome", "void");
+    for (size_t i = 0; i < 5; i++)
+        d_del(&d, leave[i]);
+    ASSERT_OK(apply_pure(&st, 24, "decision.recorded", &d));
+    ASSERT_EQ(st.leave.grant_seq, 0);
 
     /* appeal.lodged needs a decision that is not void; a grant may be appealed (upgrade) */
     fill_valid(&d, "appeal.lodged");
@@ -1257,7 +1299,8 @@ static const char *pick_type(prop *p, const mcase *c)
             int passive = is(t, "note.added") || is(t, "document.attached") ||
                           is(t, "error.reported") || is(t, "contact.updated") ||
                           is(t, "status.corrected") || is(t, "case.closed") ||
-                          is(t, "case.withdrawn");
+                          is(t, "case.withdrawn") ||
+                          (is(t, "leave.cancelled") && c->st.status != DK_ST_DECIDED);
             for (int w = passive ? 1 : 4; w > 0; w--)
                 ok[n++] = t;
         }
@@ -1274,7 +1317,7 @@ static void slot_times(prop *p, dmap *d)
     const int64_t half_hour = 1800000000;
     int64_t base;
     ASSERT_OK(dk_time_parse("2026-11-24T09:00:00Z", &base));
-    int64_t s = base + (int64_t)rn(p, 5) * half_hour;
+    int64_t s = base + (int64_t)rn(p, 4) * half_hour;
     int64_t e = s + (1 + (int64_t)rn(p, 3)) * half_hour;
     char a[DK_TIME_LEN], b[DK_TIME_LEN];
     dk_time_format(s, a);
@@ -1481,6 +1524,8 @@ static void prop_step(prop *p, int step)
         if (want == 0 && is(type, "status.corrected") && nw.status != c->st.status &&
             ((1u << nw.status | 1u << c->st.status) & fixed))
             want = DK_ETRANSITION, rule = N_UNCORRECTABLE;
+        if (want == 0 && is(type, "leave.cancelled") && c->st.interview.active)
+            want = DK_ETRANSITION; /* an interview is cancelled first */
         if (want == 0 && is(type, "appeal.decided") && !c->st.appeal_open)
             want = DK_ETRANSITION;
         /* an interview is held by an enrolled caseworker: "ivy" was never enrolled */

@@ -328,12 +328,11 @@ TEST(an_earlier_raw_state_row_is_still_read)
         ASSERT_OK(dk_case_state_unpack((const uint8_t *)v.mv_data + 16, v.mv_size - 16, &st));
         uint8_t row[16 + 4 + sizeof st];
         memcpy(row, v.mv_data, 16);
-        /* pass 0: this struct, raw; 1: a raw struct of another size; 2: a packed state of
-         * another struct size (a later build's); 3 and 4: the layouts retired when
-         * decision.cancelled_seq was added (1,440 bytes), raw and packed */
-        static const uint32_t tags[] = {
-            0xdc000000u | sizeof(dk_case_state), 0xdc000000u | (sizeof(dk_case_state) - 16),
-            0xd5000000u | (sizeof(dk_case_state) - 16), 0xdc000000u | 1440, 0xd5000000u | 1440};
+        /* pass 0: this struct, raw; 1: a raw struct of a size no docket had; 2: a packed
+         * state of such a size (a later build's); 3 and 4: the layouts retired when the
+         * state's leave was added (1,440 bytes), raw and packed */
+        static const uint32_t tags[] = {0xdc000000u | sizeof(dk_case_state), 0xdc000000u | 1432,
+                                        0xd5000000u | 1432, 0xdc000000u | 1440, 0xd5000000u | 1440};
         uint32_t tag = tags[pass];
         for (int i = 0; i < 4; i++)
             row[16 + i] = (uint8_t)(tag >> (24 - 8 * i));

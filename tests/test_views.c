@@ -379,10 +379,11 @@ static void golden_scenario(world *w)
 static const char want_case_status[] =
     "AS-1  status=decided type=asylum channel=online received_on=2019-01-10 assignee=carol "
     "version=9 last_seq=13 outcome=granted leave=LTR conditions=permission_to_work "
-    "valid_until=2024-03-05\n"
+    "valid_until=2024-03-05 leave_grant_seq=11\n"
     "AS-2  status=decided type=asylum channel=online received_on=2019-01-20 assignee=carol "
     "version=7 last_seq=20 voided=1 outcome=granted leave=LTR "
-    "conditions=permission_to_work,no_recourse_to_public_funds valid_until=2024-04-09\n"
+    "conditions=permission_to_work,no_recourse_to_public_funds valid_until=2024-04-09 "
+    "leave_grant_seq=20\n"
     "AS-3  status=withdrawn type=asylum channel=online received_on=2019-03-01 assignee=carol "
     "version=5 last_seq=32 voided=1\n"
     "VI-1  status=interview_scheduled type=visa channel=online received_on=2019-02-01 "

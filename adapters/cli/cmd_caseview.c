@@ -80,14 +80,18 @@ static json_t *state_json(const char *case_id, const dk_case_state *st, const dk
         json_object_set_new(d, "valid_from", str_or_null(st->decision.valid_from));
         json_object_set_new(d, "valid_until", str_or_null(st->decision.valid_until));
         json_object_set_new(d, "rules_version", cli_json_text(st->decision.rules_version));
-        json_object_set_new(d, "leave_cancelled_seq",
-                            st->decision.cancelled_seq
-                                ? json_integer((json_int_t)st->decision.cancelled_seq)
-                                : json_null());
         json_object_set_new(o, "decision", d);
     } else {
         json_object_set_new(o, "decision", json_null());
     }
+    json_t *lv = json_object();
+    json_object_set_new(lv, "grant_seq",
+                        st->leave.grant_seq ? json_integer((json_int_t)st->leave.grant_seq)
+                                            : json_null());
+    json_object_set_new(lv, "cancelled_seq",
+                        st->leave.cancelled_seq ? json_integer((json_int_t)st->leave.cancelled_seq)
+                                                : json_null());
+    json_object_set_new(o, "leave", lv);
     json_t *iv = json_object();
     json_object_set_new(iv, "active", json_boolean(st->interview.active));
     if (st->interview.active) {
@@ -181,8 +185,11 @@ static void print_state(const char *case_id, const dk_case_view *cv)
                st->decision.valid_until[0] ? " until " : "", st->decision.valid_until,
                st->decision.conditions[0] ? st->decision.conditions : "none",
                st->decision.no_recourse_to_public_funds ? "yes" : "no", st->decision.rules_version);
-    if (st->decision.has && st->decision.cancelled_seq)
-        printf("  leave cancelled by seq %llu\n", (unsigned long long)st->decision.cancelled_seq);
+    if (st->leave.grant_seq && st->leave.grant_seq != st->decision.seq)
+        printf("  leave held from the grant at seq %llu\n",
+               (unsigned long long)st->leave.grant_seq);
+    if (st->leave.cancelled_seq)
+        printf("  leave cancelled by seq %llu\n", (unsigned long long)st->leave.cancelled_seq);
     if (st->interview.active) {
         char a[DK_TIME_LEN];
         dk_time_format(st->interview.slot_start, a);

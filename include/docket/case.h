@@ -64,8 +64,12 @@ typedef struct dk_case_state {
         char valid_until[11];
         char rules_version[65];
         uint64_t seq;
-        uint64_t cancelled_seq; /* the leave.cancelled that ended this grant, 0 if none */
-    } decision;
+    } decision; /* the latest decision */
+    struct {
+        uint64_t grant_seq;     /* the grant whose leave the case holds (a refusal after it
+                                   leaves it; a void decision or leave.cancelled ends it) */
+        uint64_t cancelled_seq; /* the leave.cancelled that ended the last grant's leave */
+    } leave;
     struct dk_interview {
         int active;
         int64_t slot_start, slot_end;

@@ -159,7 +159,8 @@ typedef struct dk_case_summary {
     char interviewer[DK_ACTOR_MAX + 1];
     uint32_t open_errors;
     char appeal[16];              /* "open", an outcome, or "" */
-    uint64_t leave_cancelled_seq; /* the leave.cancelled that ended the grant, or 0 */
+    uint64_t leave_cancelled_seq; /* the leave.cancelled that ended the last grant, or 0 */
+    uint64_t leave_grant_seq;     /* the grant whose leave the case holds, or 0 */
 } dk_case_summary;
 
 /* One case from case_status. DK_ENOTFOUND if the view has no such case. */

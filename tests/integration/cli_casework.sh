@@ -310,12 +310,35 @@ expect_exit 0 "$D" status LC-1
 contains "$OUT" "no leave (leave ended on" "the text says the leave ended"
 contains "$OUT" "by seq $CANCEL)" "and by which event"
 contains "$OUT" "leave cancelled by seq $CANCEL" "the state keeps the cancellation past the closure"
-equals "$(jget "$("$D" status LC-1 --json)" 'd["decision"]["leave_cancelled_seq"]')" "$CANCEL" \
-  "and says so in JSON"
+equals "$(jget "$("$D" status LC-1 --json)" '(d["leave"]["grant_seq"], d["leave"]["cancelled_seq"])')" \
+  "(None, $CANCEL)" "and says so in JSON"
 expect_exit 0 "$D" project
 expect_exit 0 "$D" query status closed --json
 equals "$(jget "$OUT" '[(i["outcome"], i["leave_cancelled_seq"]) for i in d["items"] if i["case"] == "LC-1"]')" \
   "[('granted', $CANCEL)]" "the case_status view keeps it too"
+
+# a grant's leave is held through a closure, and through a refusal of more after an upgrade
+# appeal allowed: it can be cancelled there (it could not: only in 'decided')
+open_validated cw.ana LC-2 asylum 2026-01-06 P-4421 "Dawit Bekele" 1990-05-05 ERI
+expect_exit 0 "$D" case status-change LC-2 $(K cw.ana) --to under_consideration --reason ok
+expect_exit 0 "$D" decide LC-2 $(K sc.ben) --grant --product PROTECTION --status ILR \
+  --valid-from 2026-02-01 --no-nrpf --rationale "credible" --rules-version v --json
+GRANT2=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" appeal lodge LC-2 $(K cw.ana) --grounds "seeks refugee status"
+expect_exit 0 "$D" appeal decide LC-2 $(K sc.ben) --allowed
+expect_exit 0 "$D" decide LC-2 $(K sc.ben) --refuse --product PROTECTION --rationale "not a refugee" \
+  --rules-version v
+expect_exit 0 "$D" case close LC-2 $(K cw.ana) --reason "file closed"
+expect_exit 0 "$D" status LC-2
+contains "$OUT" "leave held from the grant at seq $GRANT2" "the refusal of more leaves the grant's leave"
+contains "$OUT" "leave in effect (granted PROTECTION ILR at seq $GRANT2" "and it is in effect today"
+expect_exit 0 "$D" leave cancel LC-2 $(K sc.ben) --reason "deception found" --notice-to "last address" --json
+CANCEL2=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" status LC-2 --json
+equals "$(jget "$OUT" '(d["status"], d["leave"]["grant_seq"], d["leave"]["cancelled_seq"], d["effective"]["ended_seq"])')" \
+  "('leave_cancelled', None, $CANCEL2, $CANCEL2)" "cancelled after closure: no leave held, and none in effect"
+expect_exit 1 "$D" leave cancel LC-2 $(K sc.ben) --reason "again" --notice-to "x"
+contains "$ERR" "is 'leave_cancelled'" "nothing left to cancel"
 
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
