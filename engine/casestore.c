@@ -365,7 +365,7 @@ static int after_what_it_acts_on(dk_ledger *lg, MDB_txn *txn, const dk__case_app
 {
     uint64_t ref = 0;
     if (strcmp(a->ev->type, "leave.cancelled") == 0)
-        return not_before(lg, txn, a, st->decision.seq, "the grant it cancels", code);
+        return not_before(lg, txn, a, st->leave.grant_seq, "the grant it cancels", code);
     if (strcmp(a->ev->type, "status.corrected") != 0 ||
         dk__data_u64(a->ev->data, a->ev->data_len, "error_ref", &ref) != 0)
         return 0; /* the schema check names a missing ref */

@@ -332,7 +332,10 @@ expect_exit 0 "$D" case close LC-2 $(K cw.ana) --reason "file closed"
 expect_exit 0 "$D" status LC-2
 contains "$OUT" "leave held from the grant at seq $GRANT2" "the refusal of more leaves the grant's leave"
 contains "$OUT" "leave in effect (granted PROTECTION ILR at seq $GRANT2" "and it is in effect today"
-expect_exit 0 "$D" leave cancel LC-2 $(K sc.ben) --reason "deception found" --notice-to "last address" --json
+# effective as of the grant itself (before the refusal): it is the grant that is cancelled
+GRANT2_AT=$(jget "$("$D" show "$GRANT2" --json)" 'd["recorded_at"]')
+expect_exit 0 "$D" leave cancel LC-2 $(K sc.ben) --reason "deception found" --notice-to "last address" \
+  --eff "$GRANT2_AT" --json
 CANCEL2=$(jget "$OUT" 'd["seq"]')
 expect_exit 0 "$D" status LC-2 --json
 equals "$(jget "$OUT" '(d["status"], d["leave"]["grant_seq"], d["leave"]["cancelled_seq"], d["effective"]["ended_seq"])')" \
