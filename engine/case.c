@@ -229,11 +229,10 @@ static const rule rules[] = {
      CW | SC | MG, 0, OP_NONE},
     {"decision.recorded", f_decision, B(UNDER_CONSIDERATION), DK_ST_DECIDED, CW | SC | MG, 1,
      OP_DECISION},
-    /* wherever a grant's leave may still be held (apply_in_place checks it is) */
-    {"leave.cancelled", f_leave_cancelled,
-     B(VALIDATED) | B(UNDER_CONSIDERATION) | B(INTERVIEW_SCHEDULED) | B(DECIDED) | B(APPEALED) |
-         B(WITHDRAWN) | B(CLOSED),
-     DK_ST_LEAVE_CANCELLED, SC, 0, OP_LEAVE_CANCELLED},
+    /* wherever a grant's leave may still be held (apply_in_place checks it is): every
+     * status but leave_cancelled (a correction may take a reconsideration to received) */
+    {"leave.cancelled", f_leave_cancelled, EXISTS & ~B(LEAVE_CANCELLED), DK_ST_LEAVE_CANCELLED, SC,
+     0, OP_LEAVE_CANCELLED},
     {"note.added", f_note, EXISTS, SAME, CW | SC | MG, 0, OP_NONE},
     {"document.attached", f_document, EXISTS, SAME, CW | SC | MG, 0, OP_NONE},
     {"interview.booked", f_booked, B(VALIDATED) | B(UNDER_CONSIDERATION), DK_ST_INTERVIEW_SCHEDULED,
@@ -842,8 +841,12 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         break;
     case OP_LEAVE_CANCELLED:
         /* the leave of the last grant, whatever came after it: a refusal of more (an
-         * upgrade appeal allowed, then refused), a withdrawal or a closure (helper-65) */
-        if (st->leave.grant_seq == 0)
+         * upgrade appeal allowed, then refused), a withdrawal or a closure (helper-65). The
+         * fold also takes what it took before, a latest decision that is a grant (a ledger
+         * may hold a second cancellation after a status correction back to decided:
+         * helper-66); the writer refuses that now (dk__case_check_new). */
+        if (st->leave.grant_seq == 0 &&
+            (!st->decision.has || strcmp(st->decision.outcome, "granted") != 0))
             rc = dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel", ev->case_id);
         st->leave.grant_seq = 0;
         st->leave.cancelled_seq = seq; /* kept when a closure hides the status */
@@ -1056,6 +1059,9 @@ int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
                         "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE
                         " or by undoing one",
                         ev->case_id, dk_status_name(from), dk_status_name(to));
+    if (strcmp(ev->type, "leave.cancelled") == 0 && before->leave.grant_seq == 0)
+        return dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel%s", ev->case_id,
+                        before->leave.cancelled_seq ? ": its leave was cancelled already" : "");
     if (strcmp(ev->type, "leave.cancelled") == 0 && before->interview.active)
         return dk__fail(DK_ETRANSITION,
                         "leave.cancelled: case '%s' has an interview booked; cancel it first "

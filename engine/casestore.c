@@ -10,7 +10,7 @@
 #include "ledger_int.h"
 
 /* A state row: version(8) last_seq(8) then the state packed (dk_case_state_pack, its
- * * layout tag first): ~100 bytes for a typical case where the struct is 1,448, so a
+ * layout tag first): ~100 bytes for a typical case where the struct is 1,456, so a
  * commit dirties fewer pages. Rows written by earlier dockets hold the raw struct after a tag of
  * their own (RAW_LAYOUT) and are still read; a row of any other layout is re-folded. */
 #define ROW_HEAD   16

@@ -19,7 +19,7 @@ static void copy_field(const dk_event *ev, const char *key, char *out, size_t ca
  * then listed once each in the vocabulary's order, as the fold lists them. Copied as
  * given, a repeated condition filled the field and cut off those after it, a work
  * prohibition among them (helper-65). */
-#define COND_WORDS 16
+#define COND_WORDS 64 /* the vocabulary has 7; test_replay checks it stays under this */
 typedef struct cond_acc {
     const char *const *vocab;
     int listed[COND_WORDS];

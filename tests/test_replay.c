@@ -207,6 +207,10 @@ TEST(effective_conditions_are_each_listed_once)
     ASSERT_OK(dk_case_effective(&cv, "2027-01-01", &eff));
     ASSERT_EQ(eff.decision_seq, 2);
     ASSERT_STR_EQ(eff.conditions, "no_permission_to_work,study_restriction");
+    size_t words = 0; /* effective.c notes conditions in a table of 64 */
+    for (const char *const *w = dk_case_vocabulary("conditions"); *w; w++)
+        words++;
+    ASSERT(words < 64);
     dk_case_state st; /* the fold's step lists them the same */
     memset(&st, 0, sizeof st);
     st.status = DK_ST_UNDER_CONSIDERATION;

@@ -378,10 +378,10 @@ static void golden_scenario(world *w)
 /* Written by hand from the scenario above (docs/views.md explains each view). */
 static const char want_case_status[] =
     "AS-1  status=decided type=asylum channel=online received_on=2019-01-10 assignee=carol "
-    "version=9 last_seq=13 outcome=granted leave=LTR conditions=permission_to_work "
+    "version=9 last_seq=13 outcome=granted immigration_status=LTR conditions=permission_to_work "
     "valid_until=2024-03-05 leave_grant_seq=11\n"
     "AS-2  status=decided type=asylum channel=online received_on=2019-01-20 assignee=carol "
-    "version=7 last_seq=20 voided=1 outcome=granted leave=LTR "
+    "version=7 last_seq=20 voided=1 outcome=granted immigration_status=LTR "
     "conditions=permission_to_work,no_recourse_to_public_funds valid_until=2024-04-09 "
     "leave_grant_seq=20\n"
     "AS-3  status=withdrawn type=asylum channel=online received_on=2019-03-01 assignee=carol "
