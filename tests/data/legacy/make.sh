@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# make.sh - how tests/data/legacy/ledger was written: by docket at commit 1ad852a (before
+# the seventeenth session's append rules and its case-state layout), with this script:
+#   git worktree add /tmp/old 1ad852a && cmake -S /tmp/old -B /tmp/old/build && \
+#   cmake --build /tmp/old/build --target docket && \
+#   bash tests/data/legacy/make.sh /tmp/old/build/adapters/cli/docket tests/data/legacy
+# It holds what that docket took and today's refuses, so that cli_legacy.sh can check
+# that a ledger written before still verifies, reads right, and takes appends. Test keys
+# only (passphrase "legacy"). LMDB files are of this machine's word size and byte order (x86-64).
+set -euo pipefail
+D=$1 OUT=$2
+export DOCKET_PASSPHRASE=legacy DOCKET_LEDGER=$OUT/ledger
+rm -rf "$OUT/ledger" "$OUT/keys" && mkdir -p "$OUT/keys"
+$D init --admin admin --key-out "$OUT/keys/admin.key" >/dev/null
+for who in cw.ana sc.ben; do
+  pub=$($D keygen --id "$who" --out "$OUT/keys/$who.key")
+  case $who in cw.*) roles=caseworker ;; sc.*) roles=caseworker,senior_caseworker ;; esac
+  $D actor enroll --key "$OUT/keys/admin.key" --id "$who" --pubkey "$pub" --roles "$roles" >/dev/null
+done
+K() { echo "--key=$OUT/keys/$1.key"; }
+open_uc() { # a case opened and under consideration
+  $D case open "$1" $(K cw.ana) --type asylum --channel online --received-on 2026-01-05 \
+    --ref "P-$1" --name "Applicant $1" --dob 1990-01-01 --nationality ERI >/dev/null
+  $D case status-change "$1" $(K cw.ana) --to validated --reason ok >/dev/null
+  $D case status-change "$1" $(K cw.ana) --to under_consideration --reason ok >/dev/null
+}
+seq_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])'; }
+grant() {
+  $D decide "$1" $(K sc.ben) --grant --product PROTECTION --status ILR --valid-from 2026-02-01 \
+    --no-nrpf --rationale credible --rules-version v >/dev/null
+}
+correct_status() { # case from to
+  local rep
+  rep=$($D error report "$1" $(K cw.ana) --by cw.ana --description "status wrong" --json | seq_of)
+  $D error correct "$1" $(K sc.ben) --error-ref "$rep" --field status --from "$2" --to "$3" \
+    --reason "keyed wrongly" >/dev/null
+}
+# L-1: a grant, its leave cancelled, a correction back to decided, cancelled again
+open_uc L-1 && grant L-1
+$D leave cancel L-1 $(K sc.ben) --reason deception --notice-to "last address" >/dev/null
+correct_status L-1 leave_cancelled decided
+$D leave cancel L-1 $(K sc.ben) --reason "deception, again" --notice-to "last address" >/dev/null
+# L-2: received, corrected to appealed, the appeal dismissed: decided with no decision
+$D case open L-2 $(K cw.ana) --type asylum --channel online --received-on 2026-01-05 \
+  --ref P-L-2 --name "Applicant L-2" --dob 1990-01-01 --nationality ERI >/dev/null
+correct_status L-2 received appealed
+$D appeal decide L-2 $(K sc.ben) --dismissed >/dev/null
+# L-3: an interview booked with an interviewer nobody enrolled
+$D case open L-3 $(K cw.ana) --type asylum --channel online --received-on 2026-01-05 \
+  --ref P-L-3 --name "Applicant L-3" --dob 1990-01-01 --nationality ERI >/dev/null
+$D case status-change L-3 $(K cw.ana) --to validated --reason ok >/dev/null
+$D interview book L-3 $(K cw.ana) --start 2026-12-01T10:00:00Z --end 2026-12-01T11:00:00Z \
+  --location "room 4" --interviewer iv.nobody >/dev/null
+# L-4: a grant listing study_restriction nine times, then no_permission_to_work
+open_uc L-4
+R='"study_restriction"'
+$D append $(K sc.ben) --type decision.recorded --case L-4 --data "{\"outcome\":\"granted\",\
+\"product_type\":\"STUDY\",\"immigration_status\":\"LTR\",\"valid_from\":\"2026-01-01\",\
+\"valid_until\":\"2099-01-01\",\"no_recourse_to_public_funds\":false,\"conditions\":[$R,$R,$R,$R,\
+$R,$R,$R,$R,$R,\"no_permission_to_work\"],\"rationale\":\"r\",\"rules_version\":\"v\"}" >/dev/null
+# L-5: a grant, then the case closed (today's docket cancels leave after a closure too)
+open_uc L-5 && grant L-5
+$D case close L-5 $(K cw.ana) --reason "file closed" >/dev/null
+$D project >/dev/null # the views as that docket kept them (version 2)
+rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"

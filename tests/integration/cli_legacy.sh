@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# cli_legacy.sh - a ledger docket wrote before the seventeenth session's append rules and
+# case-state layout (tests/data/legacy, made by its make.sh): today's docket verifies it,
+# reads it right, rebuilds its views of an older version, and appends to its cases.
+. "$(dirname "$0")/lib.sh"
+D=$DOCKET
+cp -r "$(dirname "$0")/../data/legacy/ledger" "$T/ledger" && chmod -R u+w "$T/ledger"
+export DOCKET_PASSPHRASE=legacy
+K() { echo "--key=$(dirname "$0")/../data/legacy/keys/$1.key"; }
+
+# what that docket took, today's still verifies (the rules it broke are append rules)
+expect_exit 0 "$D" verify --json
+equals "$(jget "$OUT" '(d["ok"], d["cases"])')" "(True, 5)" "the older ledger verifies, every case re-checked"
+
+# its views were version 2: brought to this docket's and equal to a fresh replay
+expect_exit 0 "$D" project
+expect_exit 0 "$D" views check
+contains "$OUT" "7 views equal a fresh replay" "the older views rebuilt"
+
+# read right: the leave in effect lists each condition once (the work prohibition kept)
+expect_exit 0 "$D" status L-4 --json
+equals "$(jget "$OUT" 'd["effective"]["conditions"]')" "['no_permission_to_work', 'study_restriction']" \
+  "nine repeats do not push the work prohibition out"
+# the second cancellation, after a correction back to decided, folds: no leave held
+expect_exit 0 "$D" status L-1 --json
+equals "$(jget "$OUT" '(d["status"], d["leave"]["grant_seq"], d["effective"]["in_effect"])')" \
+  "('leave_cancelled', None, False)" "a twice-cancelled grant holds no leave"
+
+# appends: a grant's leave cancelled after the closure (its state row, of the retired
+# layout, is re-folded); a move that keeps an interviewer nobody enrolled is refused
+expect_exit 0 "$D" leave cancel L-5 $(K sc.ben) --reason "deception found" --notice-to "last address" --json
+CANCEL=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" status L-5 --json
+equals "$(jget "$OUT" '(d["status"], d["leave"]["cancelled_seq"])')" "('leave_cancelled', $CANCEL)" \
+  "cancelled after the closure"
+expect_exit 1 "$D" interview reschedule L-3 $(K cw.ana) --start 2026-12-02T10:00:00Z \
+  --end 2026-12-02T11:00:00Z --reason "room taken"
+contains "$ERR" "keeps the booking's interviewer, and 'iv.nobody' is not an enrolled actor" \
+  "a move names an enrolled interviewer"
+expect_exit 1 "$D" leave cancel L-1 $(K sc.ben) --reason "a third time" --notice-to x
+contains "$ERR" "is 'leave_cancelled'" "nothing left to cancel"
+
+expect_exit 0 "$D" project
+expect_exit 0 "$D" views check
+expect_exit 0 "$D" verify --json
+equals "$(jget "$OUT" 'd["ok"]')" True "verify after the appends"
+finish
