@@ -4,9 +4,11 @@
 # reads it right, rebuilds its views of an older version, and appends to its cases.
 . "$(dirname "$0")/lib.sh"
 D=$DOCKET
+# copies: a clone's files are 0644, and docket takes a key file only at 0600
 cp -r "$(dirname "$0")/../data/legacy/ledger" "$T/ledger" && chmod -R u+w "$T/ledger"
+cp -r "$(dirname "$0")/../data/legacy/keys" "$T/keys" && chmod 600 "$T"/keys/*.key
 export DOCKET_PASSPHRASE=legacy
-K() { echo "--key=$(dirname "$0")/../data/legacy/keys/$1.key"; }
+K() { echo "--key=$T/keys/$1.key"; }
 
 # what that docket took, today's still verifies (the rules it broke are append rules)
 expect_exit 0 "$D" verify --json
