@@ -509,11 +509,8 @@ static int generate(gen *g)
     }
     for (int i = 0; i < NIV; i++) { /* interviews are held by enrolled caseworkers */
         char id[16];
-        dk_key *k = NULL;
         snprintf(id, sizeof id, "iv-%d", i);
-        int rc = fx_enroll(g->lg, admin, id, "caseworker", n++, &k);
-        dk_key_free(k);
-        if (rc)
+        if (fx_enroll_named(g->lg, admin, id, "caseworker", n++))
             return -1;
     }
     char kp[700];

@@ -304,9 +304,7 @@ typedef struct world {
 static inline void enroll_interviewer(dk_ledger *lg, const dk_key *admin, const char *id,
                                       uint64_t n)
 {
-    dk_key *k = NULL;
-    ASSERT_OK(fx_enroll(lg, admin, id, "caseworker", n, &k));
-    dk_key_free(k);
+    ASSERT_OK(fx_enroll_named(lg, admin, id, "caseworker", n));
 }
 
 /* A ledger with carol (caseworker), sam (caseworker and senior) and sue (senior). */

@@ -194,6 +194,17 @@ static inline int fx_enroll(dk_ledger *lg, const dk_key *admin, const char *id, 
     return rc;
 }
 
+/* fx_enroll for an actor that is named but never signs (an interviewer): its key is not
+ * kept. */
+static inline int fx_enroll_named(dk_ledger *lg, const dk_key *admin, const char *id,
+                                  const char *roles, uint64_t n)
+{
+    dk_key *k = NULL;
+    int rc = fx_enroll(lg, admin, id, roles, n, &k);
+    dk_key_free(k);
+    return rc;
+}
+
 /* A new ledger in `dir` named `name`: its genesis by a new key "admin", then "alice"
  * enrolled as a caseworker (command n 2^50). */
 static inline int fx_ledger_with_alice(const char *dir, const char *name, dk_ledger **lg,

@@ -253,11 +253,8 @@ static void ingest_all(const cmp_opts *o, const cmp_workload *w, const char *dir
     }
     for (uint32_t i = 0; i < CMP_NINTERVIEWERS; i++) { /* the interviewers the workload books */
         char id[16];
-        dk_key *k = NULL;
         snprintf(id, sizeof id, "iv.%03u", i);
-        int rc = fx_enroll(lg, *admin, id, "caseworker", CMD_SEED + 2000 + i, &k);
-        dk_key_free(k);
-        if (rc != 0)
+        if (fx_enroll_named(lg, *admin, id, "caseworker", CMD_SEED + 2000 + i) != 0)
             cmp_die("cannot enrol %s: %s", id, dk_errmsg());
     }
     dk_head head0;
