@@ -8,7 +8,7 @@
 
 static void run(dk_ledger *lg, int jobs, int rules, const char *name, double raw)
 {
-    dk_verify_opts o = {0, jobs, !rules};
+    dk_verify_opts o = {.jobs = jobs, .skip_rules = !rules};
     dk_verify_report rep;
     double t0 = now_s(), c0 = cpu_s();
     if (dk_ledger_verify_opts(lg, &o, &rep) != 0 || !rep.ok)

@@ -326,52 +326,6 @@ static int read_event(dk_ledger *lg, MDB_txn *txn, uint64_t seq, dk_record *rec,
     return 0;
 }
 
-/* ---- effective times ---- */
-
-/* An event that acts on an earlier one (`ref`, `what` it is to the event) cannot take
- * effect before it did: a correction before the report it resolves (the errors view
- * would show a negative time to resolve), a cancellation of leave before the grant it
- * cancels (a mistyped year ended the whole grant backwards: helper-65). Times are the
- * effective ones, else the recorded ones, as the views and the leave in effect use. 0, 1
- * (rejected) or <0. A check at append only: not in the fold nor in verify's rules pass,
- * so that a ledger written before it still folds and verifies. */
-static int not_before(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, uint64_t ref,
-                      const char *what, int *code)
-{
-    dk_record rec;
-    dk_event ev;
-    int rc = read_event(lg, txn, ref, &rec, &ev);
-    if (rc == MDB_NOTFOUND)
-        return 0; /* the fold names it */
-    if (rc)
-        return rc;
-    int64_t then = ev.has_eff ? ev.eff : rec.recorded_at;
-    int64_t now = a->ev->has_eff ? a->ev->eff : a->recorded_at;
-    if (now >= then)
-        return 0;
-    char t1[DK_TIME_LEN], t2[DK_TIME_LEN];
-    dk_time_format(now, t1);
-    dk_time_format(then, t2);
-    *code = DK_ETRANSITION;
-    dk__fail(DK_ETRANSITION, "%s takes effect at %s, before %s (seq %llu, %s)", a->ev->type, t1,
-             what, (unsigned long long)ref, t2);
-    return 1;
-}
-
-/* The effective-time rules of a correction and a cancellation of leave (`st`: the case
- * before the event). 0, 1 (rejected) or <0. */
-static int after_what_it_acts_on(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
-                                 const dk_case_state *st, int *code)
-{
-    uint64_t ref = 0;
-    if (strcmp(a->ev->type, "leave.cancelled") == 0)
-        return not_before(lg, txn, a, st->leave.grant_seq, "the grant it cancels", code);
-    if (strcmp(a->ev->type, "status.corrected") != 0 ||
-        dk__data_u64(a->ev->data, a->ev->data_len, "error_ref", &ref) != 0)
-        return 0; /* the schema check names a missing ref */
-    return not_before(lg, txn, a, ref, "the error report it resolves", code);
-}
-
 /* ---- reverts ---- */
 
 /* The type of the event a revert targets, after checking it is on this case,
@@ -497,30 +451,27 @@ static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
     return check_staff(lg, txn, a, id, DK__ASSIGNEE_JOB, code);
 }
 
-/* ---- interviewers ---- */
+/* ---- the append rules' lookups, in the writer's transaction ---- */
 
-/* Is the interviewer a booking or a move leaves in `st` (the one it names, or the one the
- * move keeps) an enrolled, unrevoked caseworker? Any well-formed name was booked, and a
- * misspelt one escaped the double-booking check and made a diary of its own. 0, 1
- * (rejected) or <0. At append only: a ledger written before keeps its bookings and
- * verifies. */
-static int check_interviewer(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a,
-                             const dk_case_state *st, int *code)
+typedef struct in_txn {
+    dk_ledger *lg;
+    MDB_txn *txn;
+} in_txn;
+
+static int txn_actor(void *ctx, const char *id, uint64_t seq, dk_actor_info *out)
 {
-    const char *t = a->ev->type, *s;
-    size_t n;
-    if (strcmp(t, "interview.booked") != 0 && strcmp(t, "interview.rescheduled") != 0)
-        return 0;
-    /* a move that names no interviewer keeps the booking's: a refusal says so, and what to do */
-    int kept = dk__data_str(a->ev->data, a->ev->data_len, "interviewer", &s, &n) != 0;
-    int rc = check_staff(lg, txn, a, st->interview.interviewer, "an interview is held by", code);
-    if (rc == 1 && kept) {
-        char why[DK_ERRMSG_MAX];
-        snprintf(why, sizeof why, "%s", dk_errmsg());
-        dk__fail(*code,
-                 "%s keeps the booking's interviewer, and %s; name another in data.interviewer", t,
-                 why);
-    }
+    in_txn *t = ctx;
+    return dk__actor_fold(t->lg, t->txn, id, seq, out);
+}
+
+static int txn_event(void *ctx, uint64_t seq, dk_event *ev, int64_t *recorded_at)
+{
+    in_txn *t = ctx;
+    dk_record rec;
+    int rc = read_event(t->lg, t->txn, seq, &rec, ev);
+    if (rc == MDB_NOTFOUND)
+        return DK_ENOTFOUND;
+    *recorded_at = rec.recorded_at;
     return rc;
 }
 
@@ -585,15 +536,15 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
                      ev->type, (unsigned long long)bad, why);
             return 1;
         }
-    } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0 ||
-               (rc = dk__case_check_new(&old, ev)) != 0) {
+    } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0) {
         *code = rc;
         return 1;
-    } else if ((rc = check_assignee(lg, txn, a, code)) != 0 ||
-               (rc = check_interviewer(lg, txn, a, &st, code)) != 0) {
-        return rc;
-    } else if ((rc = after_what_it_acts_on(lg, txn, a, &old, code)) != 0) {
-        return rc;
+    } else {
+        in_txn t = {lg, txn};
+        dk__lookup lk = {&t, txn_actor, txn_event};
+        if ((rc = dk__append_rules(&lk, a->seq, a->recorded_at, ev, &old, &st, code)) != 0 ||
+            (rc = check_assignee(lg, txn, a, code)) != 0)
+            return rc;
     }
     if ((rc = update_slots(lg, txn, &old, &st, ev->case_id, code)) != 0)
         return rc;

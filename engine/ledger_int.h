@@ -204,14 +204,35 @@ int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1]);
  * interviewers, and verify's for assignees. */
 int dk__assignable(const char *id, const dk_actor_info *a, const char *job);
 #define DK__ASSIGNEE_JOB "a case is assigned to"
+/* append_rules.c: what the rules an append is held to read beside the case. The writer
+ * reads its transaction, verify its snapshot's actor history and the case's records.
+ * actor: `id` as it stood before record `seq` (0, DK_ENOTFOUND if never enrolled, or <0);
+ * event: record `seq` of the case being checked, its event and recorded time (0,
+ * DK_ENOTFOUND, or <0). */
+typedef struct dk__lookup {
+    void *ctx;
+    int (*actor)(void *ctx, const char *id, uint64_t seq, dk_actor_info *out);
+    int (*event)(void *ctx, uint64_t seq, dk_event *ev, int64_t *recorded_at);
+} dk__lookup;
+/* The rules a new event (not an undo: dk__undo_allowed) is held to at append that a
+ * ledger written before them may break, so that the fold and verify's rules pass do not
+ * apply them: dk__case_check_new; the interviewer a booking or a move leaves (`after`) is
+ * an enrolled, unrevoked caseworker as of `seq`; and an event acting on an earlier one (a
+ * correction on its error report, a cancellation on the grant whose leave `before` holds)
+ * takes effect no earlier. The writer refuses by them; verify lists what breaks them.
+ * 0, 1 (broken: *code and the message say why) or <0. */
+int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *ev,
+                     const dk_case_state *before, const dk_case_state *after, int *code);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,
  * with each signer's roles as enrolled then, and compare the stored state
  * rows, on `jobs` cores. Cases whose last event is before `from` are
- * skipped. The lowest failing seq is reported. 0 or 1 (bad, rep says why)
- * or <0. */
-int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_verify_report *rep);
+ * skipped. The lowest failing seq is reported; the records from `from` on
+ * that break a rule added to the append since are counted in rep->notices
+ * and passed to o->notice. 0 or 1 (bad, rep says why) or <0. */
+int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, const dk_verify_opts *o,
+                     dk_verify_report *rep);
 /* casestore.c: the slot index key (interviewer NUL be64(start, sign-flipped)), its
  * length; and whether two states hold the same slot (or both none). */
 size_t dk__slot_key(uint8_t *key, const char *interviewer, int64_t start);

@@ -588,7 +588,7 @@ int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_r
         dk__sigpool_close(w.pool);
     }
     if (r == 0 && rep->ok && !(opts && opts->skip_rules))
-        r = dk__verify_rules(lg, txn, from, jobs, rep);
+        r = dk__verify_rules(lg, txn, from, jobs, opts, rep);
     mdb_cursor_close(cur);
     dk__read_end(lg, txn);
     free(w.actors.slots);

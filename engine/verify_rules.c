@@ -100,13 +100,73 @@ static const dk_actor_info *actor_at(const history *h, const char *id, uint64_t 
     return found;
 }
 
+/* A record that today's append would refuse by a rule added since (a notice). */
+typedef struct notice {
+    uint64_t seq;
+    char why[DK_NOTICE_MAX];
+} notice;
+
 typedef struct case_buf {
     dk_record *recs;
     dk_event *evs;
     size_t n, cap;
     dk__slot_move *moves; /* the case's interview slot changes, in seq order */
     size_t nmoves, mcap;
+    notice *notes; /* its notices, in seq order */
+    size_t nnotes, ncap;
 } case_buf;
+
+/* Keep a notice: the record at seq breaks a rule an append is held to now, and what
+ * dk_errmsg() says is why. 0 or DK_ENOMEM. */
+static int note(case_buf *b, uint64_t seq)
+{
+    if (b->nnotes == b->ncap) {
+        size_t cap = b->ncap ? 2 * b->ncap : 2;
+        notice *more = realloc(b->notes, cap * sizeof *more);
+        if (more == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        b->notes = more;
+        b->ncap = cap;
+    }
+    b->notes[b->nnotes].seq = seq;
+    snprintf(b->notes[b->nnotes++].why, DK_NOTICE_MAX, "%s", dk_errmsg());
+    return 0;
+}
+
+/* The append rules' lookups (dk__lookup) in verify: actors from the snapshot's history,
+ * events from the case's own records before the one checked. */
+typedef struct in_case {
+    const history *h;
+    const case_buf *b;
+    size_t upto;
+} in_case;
+
+static int case_actor(void *ctx, const char *id, uint64_t seq, dk_actor_info *out)
+{
+    const dk_actor_info *a = actor_at(((const in_case *)ctx)->h, id, seq);
+    if (a == NULL)
+        return DK_ENOTFOUND;
+    *out = *a;
+    return 0;
+}
+
+static int case_event(void *ctx, uint64_t seq, dk_event *ev, int64_t *recorded_at)
+{
+    const in_case *c = ctx;
+    size_t lo = 0, hi = c->upto;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->b->recs[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == c->upto || c->b->recs[lo].seq != seq)
+        return DK_ENOTFOUND;
+    *ev = c->b->evs[lo];
+    *recorded_at = c->b->recs[lo].recorded_at;
+    return 0;
+}
 
 static int slot_push(case_buf *b, const dk__slot_move *m)
 {
@@ -230,7 +290,11 @@ static int row_holds(const MDB_val *row, const dk_case_state *stored, const dk_c
     return m == n && memcmp(p, q, n) == 0;
 }
 
-static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_verify_report *rep)
+/* Replay the case's events against the rules and its stored row: 0, 1 (bad: rep says
+ * where) or <0. Records from `from` on that only today's append rules refuse are kept as
+ * notices in b. */
+static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_t from,
+                      dk_verify_report *rep)
 {
     dk_case_state st, before;
     memset(&st, 0, sizeof st);
@@ -269,25 +333,43 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, dk_veri
             return 1;
         if (dk_case_permit(ev, author->roles, &st, cos, cos_roles, ncos, target) != 0)
             return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
+        int rc, code = 0;
+        /* the codec's rules for new input first: one notice a record */
+        dk_event fresh;
+        int noted = rec->seq >= from && dk__event_decode_new(rec->body, rec->body_len, &fresh) != 0;
+        if (noted && (rc = note(b, rec->seq)) != 0)
+            return rc;
         if (revert || rollback) {
             uint64_t bad_seq = 0;
             if (st.version == 0)
                 return dk__verify_bad(rep, rec->seq, "%s on a case with no events", ev->type);
-            int rc = dk_case_fold(b->recs, i + 1, &st, NULL, NULL, &bad_seq);
-            if (rc == DK_ENOMEM)
-                return rc; /* not the ledger's fault */
+            dk_void *voids = NULL;
+            size_t nvoids = 0;
+            rc = dk_case_fold(b->recs, i + 1, &st, &voids, &nvoids, &bad_seq);
+            if (rc == 0 && rec->seq >= from && !noted)
+                code = dk__undo_allowed(ev, b->recs, i + 1, voids, nvoids);
+            free(voids);
+            if (rc == DK_ENOMEM || code == DK_ENOMEM)
+                return DK_ENOMEM; /* not the ledger's fault */
             if (rc)
                 return dk__verify_bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
                                       (unsigned long long)bad_seq, dk_errmsg());
+            if (code && (rc = note(b, rec->seq)) != 0)
+                return rc;
         } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
                                   dk_errmsg());
+        } else if (rec->seq >= from && !noted) {
+            in_case c = {h, b, i};
+            dk__lookup lk = {&c, case_actor, case_event};
+            rc = dk__append_rules(&lk, rec->seq, rec->recorded_at, ev, &before, &st, &code);
+            if (rc < 0 || (rc > 0 && (rc = note(b, rec->seq)) != 0))
+                return rc;
         }
         char assignee[DK_ACTOR_MAX + 1];
         if (!revert && !rollback && dk__new_assignee(ev, assignee) &&
             dk__assignable(assignee, actor_at(h, assignee, rec->seq), DK__ASSIGNEE_JOB) != 0)
             return dk__verify_bad(rep, rec->seq, "not permitted then: %s", dk_errmsg());
-        int rc;
         if (!dk__same_slot(&before, &st) && (rc = slot_moved(b, rec->seq, &st)) != 0)
             return rc;
     }
@@ -326,6 +408,9 @@ typedef struct rules_ctx {
     int err;                /* an out-of-memory while checking */
     uint64_t cases;
     dk__slots *slots; /* NULL when only part of the ledger is checked (--from) */
+    uint64_t from;
+    const dk_verify_opts *o; /* its notice callback, called under mu */
+    uint64_t notices;
 } rules_ctx;
 
 static void run_case(void *ctx, dk__work *w)
@@ -342,7 +427,7 @@ static void run_case(void *ctx, dk__work *w)
         if ((r = push(&b, &it->recs[i])) > 0) /* the walk decoded it: cannot happen */
             dk__verify_bad(&rep, 0, "a record of the case does not decode");
     if (r == 0)
-        r = check_case(c->h, &b, &it->row, &rep);
+        r = check_case(c->h, &b, &it->row, c->from, &rep);
     /* A case whose replay failed at rep.seq still took the slots its events gave before
      * it: they count in the double-booking sweep, which may fail lower (the lowest seq
      * is reported). What it held is let go at the failure, so the end-of-ledger index
@@ -361,14 +446,19 @@ static void run_case(void *ctx, dk__work *w)
     else if (r > 0 && (c->worst.ok || rep.seq < c->worst.seq))
         c->worst = rep;
     c->cases += r == 0;
+    c->notices += b.nnotes;
+    for (size_t i = 0; c->o && c->o->notice && i < b.nnotes; i++)
+        c->o->notice(c->o->notice_arg, b.notes[i].seq, b.notes[i].why);
     pthread_mutex_unlock(&c->mu);
+    free(b.notes);
     free(b.recs);
     free(b.evs);
     free(b.moves);
     free(it);
 }
 
-int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_verify_report *rep)
+int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, const dk_verify_opts *o,
+                     dk_verify_report *rep)
 {
     history h;
     int rc = load_history(lg, txn, &h);
@@ -380,6 +470,8 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     memset(&c, 0, sizeof c);
     c.h = &h;
     c.worst.ok = 1;
+    c.from = from;
+    c.o = o;
     pthread_mutex_init(&c.mu, NULL);
     dk__workpool *pool = NULL;
     MDB_cursor *cur = NULL;
@@ -476,6 +568,7 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, dk_ve
     free(h.v);
     pthread_mutex_destroy(&c.mu);
     rep->cases = c.cases;
+    rep->notices = c.notices;
     if (r == 0 && c.err)
         r = c.err;
     if (rc == 0 && r == 0 && c.slots) {

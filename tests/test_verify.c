@@ -19,7 +19,7 @@ static void build(world *w, const char *dir)
 static dk_verify_report verify_with(dk_ledger *lg, uint64_t from, int jobs)
 {
     dk_verify_report rep;
-    dk_verify_opts o = {from, jobs, 0};
+    dk_verify_opts o = {.from = from, .jobs = jobs};
     ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
     return rep;
 }
@@ -298,7 +298,7 @@ TEST(a_stale_case_state_row_is_named)
             TH_FAIL("a flipped bit at byte %zu of %zu of the row went unnoticed", at, len);
         expect_bad(&rep, 14, "stored state of case 'V-1'");
         if (at == 0) {
-            dk_verify_opts o = {0, 0, 1}; /* without the rules pass it is not looked at */
+            dk_verify_opts o = {.skip_rules = 1}; /* without the rules pass it is not looked at */
             ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
             ASSERT_EQ(rep.ok, 1);
         }
@@ -822,6 +822,86 @@ TEST(the_actor_table_must_be_what_the_history_made_it)
     world_close(&w);
 }
 
+/* ---- notices: what an older docket took and today's append refuses ---- */
+
+typedef struct seen {
+    uint64_t seq[32];
+    int n;
+} seen;
+
+static void saw(void *arg, uint64_t seq, const char *why)
+{
+    seen *s = arg;
+    ASSERT(why[0] != 0);
+    if (s->n < 32)
+        s->seq[s->n] = seq;
+    s->n++;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* tests/data/legacy: a ledger docket wrote at 1ad852a (its make.sh says how), holding
+ * one record for each rule added to the append since. verify lists each, once, and
+ * still passes the ledger. */
+TEST(an_older_dockets_rule_breaks_are_notices_not_damage)
+{
+    const char *root = getenv("DOCKET_TEST_DATA");
+    if (root == NULL)
+        TH_FAIL("DOCKET_TEST_DATA is not set (ctest sets it to tests/data)");
+    char src[1024], dst[1024];
+    snprintf(src, sizeof src, "%s/legacy/ledger/data.mdb", root);
+    const char *dir = th_tmpdir();
+    snprintf(dst, sizeof dst, "%s/data.mdb", dir);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    ASSERT(in != NULL && out != NULL);
+    char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+        ASSERT(fwrite(buf, 1, got, out) == got);
+    fclose(in);
+    ASSERT(fclose(out) == 0);
+    dk_ledger *lg;
+    dk_ledger_opts ro = {0, 0, 1, 0};
+    ASSERT_OK(dk_ledger_open(dir, &ro, &lg));
+    /* L-1: a correction out of leave_cancelled (10), a second cancellation (11); L-2: a
+     * correction into appealed (14) and the appeal decided (15); L-3: an interviewer nobody
+     * enrolled (18); L-4: a condition listed nine times (22); L-6: a correction into closed
+     * (32) and the revert of its undo (34); L-7: a cancellation dated before its grant (39) */
+    const uint64_t want[] = {10, 11, 14, 15, 18, 22, 32, 34, 39};
+    const size_t nwant = sizeof want / sizeof want[0];
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        seen s = {{0}, 0};
+        dk_verify_opts o = {.jobs = jobs, .notice = saw, .notice_arg = &s};
+        dk_verify_report rep;
+        ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
+        ASSERT(rep.ok);
+        ASSERT_EQ(rep.notices, nwant);
+        ASSERT_EQ((uint64_t)s.n, nwant);
+        qsort(s.seq, (size_t)s.n, sizeof s.seq[0], by_seq);
+        for (size_t i = 0; i < nwant; i++)
+            ASSERT_EQ(s.seq[i], want[i]);
+    }
+    /* --from: only the records from it on */
+    seen s = {{0}, 0};
+    dk_verify_opts o = {.from = 30, .notice = saw, .notice_arg = &s};
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
+    ASSERT(rep.ok);
+    ASSERT_EQ(rep.notices, 3);
+    qsort(s.seq, (size_t)s.n, sizeof s.seq[0], by_seq);
+    ASSERT(s.n == 3 && s.seq[0] == 32 && s.seq[1] == 34 && s.seq[2] == 39);
+    /* no callback: counted all the same */
+    o = (dk_verify_opts){.jobs = 1};
+    ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
+    ASSERT(rep.ok);
+    ASSERT_EQ(rep.notices, nwant);
+    dk_ledger_close(lg);
+}
+
 TH_MAIN(
     TH_ENTRY(the_actor_history_lists_every_system_record_and_no_other) TH_ENTRY(
         intact_ledger_verifies_on_any_number_of_cores) TH_ENTRY(every_byte_of_a_record_is_covered)
@@ -831,9 +911,10 @@ TH_MAIN(
                 a_stale_case_state_row_is_named) TH_ENTRY(an_earlier_raw_state_row_is_still_read)
                 TH_ENTRY(double_bookings_and_a_stale_slot_index_are_named)
                     TH_ENTRY(many_interviewers_are_told_apart)
-                        TH_ENTRY(an_older_dockets_slot_index_is_rebuilt)
-                            TH_ENTRY(a_double_booking_below_a_failing_case_is_named_first)
-                                TH_ENTRY(the_case_index_must_list_exactly_the_case_events) TH_ENTRY(
-                                    a_head_with_another_time_is_named_and_stops_appends)
-                                    TH_ENTRY(a_stored_id_or_name_unlike_the_genesis_is_named)
-                                        TH_ENTRY(the_actor_table_must_be_what_the_history_made_it))
+                        TH_ENTRY(an_older_dockets_slot_index_is_rebuilt) TH_ENTRY(
+                            a_double_booking_below_a_failing_case_is_named_first)
+                            TH_ENTRY(the_case_index_must_list_exactly_the_case_events) TH_ENTRY(
+                                a_head_with_another_time_is_named_and_stops_appends)
+                                TH_ENTRY(a_stored_id_or_name_unlike_the_genesis_is_named) TH_ENTRY(
+                                    the_actor_table_must_be_what_the_history_made_it)
+                                    TH_ENTRY(an_older_dockets_rule_breaks_are_notices_not_damage))

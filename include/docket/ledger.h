@@ -229,12 +229,24 @@ typedef struct dk_verify_report {
                             not in this docket's format, an older docket's or its format key
                             damaged, and a write open rebuilds it) */
     char reason[256];    /* why it is bad */
+    uint64_t notices;    /* records that break a rule added to the append after an older
+                            docket accepted them (not damage: see dk_verify_opts.notice) */
 } dk_verify_report;
+
+/* A notice's text is at most this long, its NUL included. */
+#define DK_NOTICE_MAX 512
 
 typedef struct dk_verify_opts {
     uint64_t from;  /* first seq to check (0/1: all); the records before it are trusted */
     int jobs;       /* cores for signature checks; 0 = every online core */
     int skip_rules; /* 1: skip re-checking the casework rules */
+    /* Called once for each record from `from` on that today's append would refuse by a
+     * rule a ledger written before it may break (dk__append_rules, dk__undo_allowed):
+     * its seq and why. Such records stay, fold as they did and are no damage; a person
+     * decides whether to void or correct them by new events. Called from the rules
+     * pass's threads, one call at a time, in no order. May be NULL. */
+    void (*notice)(void *arg, uint64_t seq, const char *why);
+    void *notice_arg;
 } dk_verify_opts;
 
 /* Walk the chain: record layout, dense seq, strictly increasing time, prev
@@ -244,9 +256,10 @@ typedef struct dk_verify_opts {
  * by the node key and its root against the recomputed tree). Then re-check
  * every case's events against the casework rules (schemas, expected
  * versions, permissions with the roles enrolled then, lifecycle, reverts and
- * rollbacks) and compare the stored case states with the folds. The first
- * bad record is reported. Returns 0 when it could run (rep->ok says whether
- * the ledger is intact). opts may be NULL. */
+ * rollbacks) and compare the stored case states with the folds, counting
+ * (and passing to opts->notice) the records that break a rule added since.
+ * The first bad record is reported. Returns 0 when it could run (rep->ok says
+ * whether the ledger is intact). opts may be NULL. */
 int dk_ledger_verify_opts(dk_ledger *lg, const dk_verify_opts *opts, dk_verify_report *rep);
 int dk_ledger_verify(dk_ledger *lg, dk_verify_report *rep);
 

@@ -61,5 +61,16 @@ $R,$R,$R,$R,$R,\"no_permission_to_work\"],\"rationale\":\"r\",\"rules_version\":
 # L-5: a grant, then the case closed (today's docket cancels leave after a closure too)
 open_uc L-5 && grant L-5
 $D case close L-5 $(K cw.ana) --reason "file closed" >/dev/null
+# L-6: a correction into closed, undone, and the undo undone: the correction back in force
+open_uc L-6
+rep=$($D error report L-6 $(K cw.ana) --by cw.ana --description "status wrong" --json | seq_of)
+corr=$($D error correct L-6 $(K sc.ben) --error-ref "$rep" --field status --from under_consideration \
+  --to closed --reason "keyed wrongly" --json | seq_of)
+undo=$($D undo "$corr" $(K sc.ben) --reason "not closed after all" --json | seq_of)
+$D undo "$undo" $(K sc.ben) --reason "closed after all" >/dev/null
+# L-7: a grant, its leave cancelled with an effective time decades before the grant
+open_uc L-7 && grant L-7
+$D leave cancel L-7 $(K sc.ben) --reason deception --notice-to "last address" \
+  --eff 1999-01-01T00:00:00Z >/dev/null
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
