@@ -31,9 +31,10 @@ struct dk_event;
 int dk__event_decode_new(const uint8_t *buf, size_t len, struct dk_event *ev);
 /* dk_msgpack_bounded without the nesting check (mpcheck.c), for the fold's stored data. */
 int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what);
-/* case.c: the lifecycle's rules checked at append only. They are not in the fold nor in
- * verify, so that a ledger written before them still folds and verifies (as
- * casestore.c's not_before). 0, or DK_ETRANSITION naming the case and the rule.
+/* case.c: the lifecycle's rules checked at append only (through dk__append_rules). They
+ * are not in the fold, so that a ledger written before them still folds and verifies;
+ * verify lists what breaks them as notices. 0, or DK_ETRANSITION naming the case and the
+ * rule.
  * dk__case_check_new, on a plain event and the case's state before it: a status
  * correction neither sets nor leaves decided, appealed, closed or leave_cancelled (one
  * senior could otherwise undo a leave cancellation, or make a case decided with no
