@@ -47,12 +47,22 @@ static int reader_open(dk_views *vw, int view, reader *r)
                      "view '%s' is stored at version %u and this docket reads version %u: it is "
                      "rebuilt by the next docket project (or docket views rebuild)",
                      dk_view_name(view), version, code_versions[view]);
+    else if (rc == DK__CP_MALFORMED)
+        rc = dk_fail(DK_ECORRUPT,
+                     "view '%s' is damaged: its checkpoint row is malformed (docket views "
+                     "rebuild %s repairs it)",
+                     dk_view_name(view), dk_view_name(view));
     else if (rc)
         rc = dk__mdb_fail(rc, "cannot read a checkpoint");
     if (rc == 0)
         rc = dk__views_match(vw, &head, r->seq, hash);
     if (rc == 0 && (rc = dk__db_open(r->txn, view, gen, 0, &r->dbi)) != 0)
-        rc = dk__mdb_fail(rc, "cannot open the view");
+        rc = rc != MDB_NOTFOUND
+                 ? dk__mdb_fail(rc, "cannot open the view")
+                 : dk_fail(DK_ECORRUPT,
+                           "view '%s' is damaged: its database (generation %llu) is missing "
+                           "(docket views rebuild %s repairs it)",
+                           dk_view_name(view), (unsigned long long)gen, dk_view_name(view));
     if (rc)
         mdb_txn_abort(r->txn);
     return rc;
@@ -252,6 +262,8 @@ int dk_views_by_status(dk_views *vw, const char *status, dk_views_case_fn fn, vo
     bs_ctx b = {strlen(status) + 1, r.txn, 0, 0, fn, udata, status};
     /* summaries from case_status where it is built at this version; else the ids alone */
     int g = dk__cp_read(vw, r.txn, DK_VIEW_CASE_STATUS, &version, &gen, &seq, &count, dg, NULL);
+    if (g == DK__CP_MALFORMED)
+        g = MDB_NOTFOUND; /* the ids alone */
     if (g == 0 && version == code_versions[DK_VIEW_CASE_STATUS])
         g = dk__db_open(r.txn, DK_VIEW_CASE_STATUS, gen, 0, &b.cs);
     b.have_cs = g == 0 && version == code_versions[DK_VIEW_CASE_STATUS];

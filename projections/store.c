@@ -58,6 +58,12 @@ int dk__mdb_fail(int rc, const char *what)
     if (rc == MDB_MAP_FULL)
         return DK__VMAPFULL;
     int code = rc == EACCES || rc == EROFS ? DK_EDENIED : dk_lmdb_code(rc);
+    /* LMDB's codes for a page or node it cannot use; a transaction spent at its first call
+     * (MDB_BAD_TXN) is one whose named database's record was damaged (helper-67) */
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_BAD_TXN ||
+        rc == MDB_INCOMPATIBLE)
+        return dk_fail(DK_ECORRUPT, "views: %s: %s; " DK_VIEWS_STORE_DAMAGED, what,
+                       mdb_strerror(rc));
     return dk_fail(code, "views: %s: %s", what, mdb_strerror(rc));
 }
 
@@ -244,7 +250,7 @@ typedef struct cpoint {
 /* cp_get's "a row is there, but it is not a checkpoint": a view to rebuild. Not
  * MDB_CORRUPTED, which LMDB returns for a broken page and which leaves the transaction
  * unusable (every later call: MDB_BAD_TXN), so that it is reported as damage instead. */
-#define CP_MALFORMED (-1)
+#define CP_MALFORMED DK__CP_MALFORMED
 
 static int cp_get(dk_views *vw, MDB_txn *txn, int view, cpoint *cp)
 {
@@ -285,7 +291,7 @@ int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_
     cpoint cp;
     int rc = cp_get(vw, txn, view, &cp);
     if (rc)
-        return rc == CP_MALFORMED ? MDB_CORRUPTED : rc;
+        return rc == CP_MALFORMED ? DK__CP_MALFORMED : rc;
     *version = cp.version;
     *gen = cp.gen;
     *seq = cp.seq;

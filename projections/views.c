@@ -580,8 +580,13 @@ static int checkable(dk_views *vw, unsigned mask, int all)
     for (int v = 0; v < NV; v++) {
         const dk_view_status *s = &st[v];
         int past_upto = vw->upto && s->seq > s->head;
-        if (!(mask & BIT(v)) || s->live || (!all && !s->foreign && !past_upto))
+        if (!(mask & BIT(v)) || s->live || (!all && !s->foreign && !past_upto && !s->damage[0]))
             continue;
+        if (s->damage[0])
+            return dk_fail(DK_ECORRUPT,
+                           "views: view '%s' is damaged: %s (docket views rebuild %s repairs "
+                           "it)",
+                           s->name, s->damage, s->name);
         if (s->foreign)
             return dk_fail(DK_ECORRUPT,
                            "views: view '%s' was built from records this ledger does not hold "
@@ -720,8 +725,20 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
         s->building = (building >> i) & 1;
         int r = dk__cp_read(vw, txn, i, &s->version, &s->gen, &s->seq, &s->entries, s->digest,
                             hashes[i]);
-        if (r && r != MDB_NOTFOUND)
+        MDB_dbi dbi;
+        if (r == DK__CP_MALFORMED) {
+            snprintf(s->damage, sizeof s->damage, "its checkpoint row is malformed");
+            s->version = 0; /* not read */
+        } else if (r && r != MDB_NOTFOUND) {
             rc = dk__mdb_fail(r, "cannot read a checkpoint");
+        } else if (r == 0 && s->version == code[i] && !((live.mask >> i) & 1) &&
+                   (r = dk__db_open(txn, i, s->gen, 0, &dbi)) != 0) {
+            if (r == MDB_NOTFOUND)
+                snprintf(s->damage, sizeof s->damage, "its database (generation %llu) is missing",
+                         (unsigned long long)s->gen);
+            else
+                rc = dk__mdb_fail(r, "cannot open a view's database");
+        }
         s->live = (live.mask >> i) & 1;
         s->lag = head.seq > s->seq ? head.seq - s->seq : 0;
     }

@@ -197,6 +197,9 @@ void dk__chain_image(const uint8_t key[DK__CHAIN_KEY_BYTES], uint64_t seq,
 
 int dk__mdb_fail(int rc, const char *what);
 /* A view's checkpoint (hash may be NULL); MDB_NOTFOUND if it has none. */
+/* A view's checkpoint: 0, MDB_NOTFOUND, DK__CP_MALFORMED (a row is there that is no
+ * checkpoint: the view is to be rebuilt; the transaction is still good), or an LMDB code. */
+#define DK__CP_MALFORMED (-29999) /* outside LMDB's codes and errno values */
 int dk__cp_read(dk_views *vw, MDB_txn *txn, int view, uint32_t *version, uint64_t *gen,
                 uint64_t *seq, uint64_t *count, uint8_t digest[DK_VIEW_DIGEST_BYTES],
                 uint8_t hash[DK_HASH_BYTES]);

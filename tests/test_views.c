@@ -1252,13 +1252,62 @@ TEST(short_checkpoint_row_is_rebuilt)
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     collect c = {""};
     ASSERT_ERR(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL), DK_ECORRUPT);
-    ASSERT_CONTAINS(dk_errmsg(), "checkpoint");
+    ASSERT_CONTAINS(dk_errmsg(), "view 'diary' is damaged: its checkpoint row is malformed");
+    /* status names it (helper-67: it failed with an LMDB page error naming no view), and
+     * the check refuses it, naming it */
     dk_view_status st[DK_VIEW_COUNT];
-    ASSERT_ERR(dk_views_status(vw, st), DK_ECORRUPT);
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_STR_EQ(st[DK_VIEW_DIARY].damage, "its checkpoint row is malformed");
+    ASSERT_EQ(st[DK_VIEW_DIARY].live, 0);
+    ASSERT_STR_EQ(st[DK_VIEW_STATS].damage, "");
+    dk_views_check_report rep;
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "view 'diary' is damaged: its checkpoint row is malformed");
     ASSERT_OK(dk_views_sync(vw)); /* the diary was not live: rebuilt */
     ASSERT_OK(dk_views_status(vw, st));
     ASSERT_EQ(st[DK_VIEW_DIARY].live, 1);
     ASSERT_EQ(st[DK_VIEW_DIARY].version, st[DK_VIEW_DIARY].code_version);
+    expect_golden(vw);
+    expect_intact(vw);
+    dk_views_close(vw);
+    world_close(&w);
+}
+
+/* A view whose checkpoint names a database that is gone (dropped by hand or by damage)
+ * is damaged, not "behind" (helper-67: views check exited 1, "not with the others"). */
+TEST(a_view_whose_database_is_gone_is_named_damaged)
+{
+    world w;
+    dk_views *vw = golden_views(&w, NULL);
+    uint64_t gen = gen_of(vw, DK_VIEW_QUEUE);
+    dk_views_close(vw);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi q;
+    char name[64];
+    views_env(w.dir, &env);
+    ASSERT_EQ(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    snprintf(name, sizeof name, "queue@%llu", (unsigned long long)gen);
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &q), 0);
+    ASSERT_EQ(mdb_drop(txn, q, 1), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_CONTAINS(st[DK_VIEW_QUEUE].damage, "its database (generation");
+    ASSERT_CONTAINS(st[DK_VIEW_QUEUE].damage, "is missing");
+    ASSERT_EQ(st[DK_VIEW_QUEUE].live, 0);
+    ASSERT_STR_EQ(st[DK_VIEW_DIARY].damage, "");
+    dk_views_check_report rep;
+    ASSERT_ERR(dk_views_check(vw, NULL, 0, NULL, NULL, &rep), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "view 'queue' is damaged: its database");
+    ASSERT_ERR(dk_views_queue(vw, "carol", NULL, NULL, NULL), DK_ECORRUPT);
+    ASSERT_CONTAINS(dk_errmsg(), "view 'queue' is damaged");
+    ASSERT_OK(dk_views_sync(vw)); /* not live: rebuilt */
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT_STR_EQ(st[DK_VIEW_QUEUE].damage, "");
     expect_golden(vw);
     expect_intact(vw);
     dk_views_close(vw);
@@ -4822,20 +4871,20 @@ TH_MAIN(
                                                 TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
                                                     check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
                                                     TH_ENTRY(version_change_rebuilds) TH_ENTRY(
-                                                        short_checkpoint_row_is_rebuilt) TH_ENTRY(rebuild_swaps_at_the_end)
-                                                        TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(
-                                                            a_slot_booked_twice_keeps_both_bookings_in_the_diary)
+                                                        short_checkpoint_row_is_rebuilt) TH_ENTRY(a_view_whose_database_is_gone_is_named_damaged)
+                                                        TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(
+                                                            projector_follows_appends_in_process) TH_ENTRY(a_slot_booked_twice_keeps_both_bookings_in_the_diary)
                                                             TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(
-                                                                a_projector_whose_store_was_set_aside_says_so_and_stops_writing)
-                                                                TH_ENTRY(
-                                                                    lag_quantiles_within_five_percent)
-                                                                    TH_ENTRY(
-                                                                        views_of_another_ledger_are_refused_then_rebuilt)
-                                                                        TH_ENTRY(
-                                                                            rebuild_in_one_case_chunks_equals_incremental)
-                                                                            TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
-                                                                                first_phase_meets_a_full_map_and_starts_again)
-                                                                                TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(bulk_put_appends_and_falls_back_keeping_digests) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store) TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                                a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent)
+                                                                TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(
+                                                                    rebuild_in_one_case_chunks_equals_incremental)
+                                                                    TH_ENTRY(open_refuses_bad_input) TH_ENTRY(
+                                                                        first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild)
+                                                                        TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(bulk_put_appends_and_falls_back_keeping_digests) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind) TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(full_map_at_a_checks_first_bulk_step) TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                            full_map_at_every_other_check_step) TH_ENTRY(full_map_in_a_short_rebuild)
+                                                                            TH_ENTRY(
+                                                                                full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
+                                                                                TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
                                                                                     a_queue_bounded_below_a_chunk_still_equals_incremental)
                                                                                     TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
                                                                                         full_map_in_a_projectors_rebuild)

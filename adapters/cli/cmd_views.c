@@ -169,10 +169,11 @@ static int set_aside(const char *dir, const char *why)
     return 0;
 }
 
-/* The views store of `dir` could not be opened as one (or, `fresh`, is not to be opened):
+/* The views store of `dir` could not be opened as one (or, `fresh` saying why, is not to be
+ * opened):
  * under a lock, since two rebuilds may meet the same damage, set it aside unless another
  * rebuild already has, then open a new one. 0 with o->vw open, or a DK_E* code. */
-static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo, int fresh)
+static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo, const char *fresh)
 {
     char lock[4200];
     snprintf(lock, sizeof lock, "%s/views.setaside.lock", dir);
@@ -184,7 +185,8 @@ static int replace_store(vopen *o, const char *dir, const dk_views_opts *vo, int
         return dk_fail(errno_err(e), "cannot lock '%s' to set the damaged views store aside: %s",
                        lock, strerror(e));
     }
-    char why[DK_ERRMSG_MAX] = "views rebuild --fresh: the old store is kept, not opened";
+    char why[DK_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", fresh ? fresh : "");
     char views[4200];
     struct stat st;
     snprintf(views, sizeof views, "%s/views", dir);
@@ -229,11 +231,12 @@ static int vopen_all(const char *ledger, const char *batch, int sync, int create
         err = dk_fail(DK_ENOTFOUND, "the views are not built yet (docket project or docket "
                                     "views rebuild builds them)");
     if (err == 0 && create == OPEN_FRESH)
-        err = replace_store(o, dir, &vo, 1);
+        err =
+            replace_store(o, dir, &vo, "views rebuild --fresh: the old store is kept, not opened");
     else if (err == 0)
         err = dk_views_open(o->lg, dir, &vo, &o->vw);
     if (err == DK_ECORRUPT && create == OPEN_REPLACE)
-        err = replace_store(o, dir, &vo, 0);
+        err = replace_store(o, dir, &vo, NULL);
     if (err) {
         dk_ledger_close(o->lg);
         o->lg = NULL;
@@ -267,6 +270,7 @@ static int print_statuses(const dk_view_status *st, int json)
         char dg[2 * DK_VIEW_DIGEST_BYTES + 1];
         digest_hex(s->digest, dg);
         const char *state = s->building                     ? "building"
+                            : s->damage[0]                  ? "damaged"
                             : s->foreign                    ? "foreign"
                             : s->live                       ? "live"
                             : s->version == 0               ? "missing"
@@ -287,6 +291,8 @@ static int print_statuses(const dk_view_status *st, int json)
             json_object_set_new(o, "waiting_ms", json_real((double)s->wait_us / 1000.0));
             json_object_set_new(o, "entries", json_integer((json_int_t)s->entries));
             json_object_set_new(o, "digest", cli_json_text(dg));
+            if (s->damage[0])
+                json_object_set_new(o, "damage", cli_json_text(s->damage));
             json_array_append_new(arr, o);
         } else {
             printf("%-12s %-8s %7u %10llu %10llu %8llu %10.1f %9llu  %s\n", s->name, state,
@@ -295,6 +301,10 @@ static int print_statuses(const dk_view_status *st, int json)
                    (unsigned long long)s->entries, dg);
         }
     }
+    for (int i = 0; !json && i < DK_VIEW_COUNT; i++)
+        if (st[i].damage[0])
+            printf("%s is damaged: %s (docket views rebuild %s repairs it)\n", st[i].name,
+                   st[i].damage, st[i].name);
     if (json)
         cli_print_json(arr);
     return EXIT_OK;
@@ -440,6 +450,17 @@ int cmd_views(int argc, char **argv)
                     "not only %s\n",
                     name);
         int err = dk_views_rebuild(o.vw, o.replaced ? NULL : name);
+        if (err == DK_ECORRUPT && !o.replaced && strstr(dk_errmsg(), DK_VIEWS_STORE_DAMAGED)) {
+            /* damage LMDB met inside the store, not the ledger's: as --fresh would */
+            dk_views_close(o.vw);
+            o.vw = NULL;
+            dk_views_opts vo = {0, 0, 0, 0, 0};
+            const char *dir = cli_ledger_dir(ledger);
+            char why[DK_ERRMSG_MAX];
+            snprintf(why, sizeof why, "%s", dk_errmsg());
+            if ((err = replace_store(&o, dir, &vo, why)) == 0)
+                err = dk_views_rebuild(o.vw, NULL);
+        }
         if (err)
             rc = cli_dk_fail(err, "rebuild failed");
         else if (json)

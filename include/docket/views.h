@@ -82,6 +82,12 @@ int dk_views_sync(dk_views *vw);
  * up with the head in batches, then swap them in in one transaction: readers
  * see the old view until the swap, never a half-built one. */
 int dk_views_rebuild(dk_views *vw, const char *name);
+/* What a views call's message ends with when LMDB met damage inside the views store (a
+ * broken page or node; LMDB does not checksum pages), as against damage in the ledger:
+ * the store is derived data, to be set aside and built anew. */
+#define DK_VIEWS_STORE_DAMAGED                                                                     \
+    "the views store is damaged (docket views rebuild --fresh sets it aside and builds the "       \
+    "views anew)"
 /* Ask for that rebuild without waiting: the following dk_views_step calls
  * (a projector's) carry it out batch by batch and swap it in. */
 int dk_views_request_rebuild(dk_views *vw, const char *name);
@@ -100,9 +106,12 @@ typedef struct dk_view_status {
                               how long the oldest waiting record has waited */
     uint64_t entries;
     uint8_t digest[DK_VIEW_DIGEST_BYTES];
-    int building; /* a rebuild of it is in progress (by some process) */
-    int foreign;  /* built from records this ledger does not hold (it was replaced or
-                     restored, or the views were copied from another ledger): not served */
+    int building;    /* a rebuild of it is in progress (by some process) */
+    int foreign;     /* built from records this ledger does not hold (it was replaced or
+                        restored, or the views were copied from another ledger): not served */
+    char damage[96]; /* what is broken where the view's store is damaged ("" if nothing):
+                        its checkpoint row is malformed, or the database its checkpoint
+                        names is gone; not served, and the next project rebuilds it */
 } dk_view_status;
 
 /* Status of every view (DK_VIEW_COUNT entries, "_cases" first). */

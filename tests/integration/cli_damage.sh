@@ -171,6 +171,26 @@ for seed in $(seq 1 12) 81; do
     fail "verify exited $GOT (ledger scattered, seed $seed): $ERR"
 done
 
+# A named database's record in the views store's main database damaged (helper-67): its
+# node says 49 data bytes where LMDB wrote 48. LMDB reads it, and a write transaction is
+# spent before its first call (MDB_BAD_TXN): the message says the store is damaged and how
+# to rebuild it, and `views rebuild` (no --fresh) sets the store aside itself.
+rm -rf "$DOCKET_LEDGER" && cp -a "$T/pristine" "$DOCKET_LEDGER"
+python3 - "$DOCKET_LEDGER/views/data.mdb" <<'PY'
+import sys
+p = sys.argv[1]
+b = open(p, 'rb').read()
+pat = b'\x30\x00\x00\x00\x02\x00\x04\x00meta'
+assert b.count(pat) > 0, 'the meta record was not found'
+open(p, 'wb').write(b.replace(pat, b'\x31' + pat[1:]))
+PY
+expect_exit 3 "$D" views check
+contains "$ERR" "the views store is damaged (docket views rebuild --fresh sets it aside" \
+  "a spent transaction is named as damage to the store"
+expect_exit 0 "$D" views rebuild
+contains "$ERR" "moved the views store to" "views rebuild sets a store aside that LMDB met damage in"
+expect_exit 0 "$D" views check
+
 # A backup damaged on its way: restore verifies the copy before it installs it, and a copy
 # that does not verify is never installed, also when a page of it stops the verify with a
 # fault (which leaves the copy in its stage, for the next restore into DIR to remove).
