@@ -83,6 +83,56 @@ static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
     return rc;
 }
 
+/* An actor's key from the record that gave it until the actor's next rotation (a
+ * revocation keeps it held, as the writer's actor table does). */
+typedef struct holding {
+    const actor_step *step;
+    uint64_t from, to;
+    int rotated; /* given by a rotation, not the enrolment */
+} holding;
+
+static int by_key_then_seq(const void *pa, const void *pb)
+{
+    const holding *a = pa, *b = pb;
+    int c = memcmp(a->step->a.pubkey, b->step->a.pubkey, DK_PUBKEY_BYTES);
+    return c ? c : (a->from > b->from) - (a->from < b->from);
+}
+
+/* One key, one actor: the writer refuses an enrolment or rotation to a key another actor
+ * holds (helper-68: a second id with one's own key passed four eyes alone). Each such
+ * record from `from` on that an older docket took is passed to `say`. 0 or DK_ENOMEM. */
+static int shared_keys(const history *h, uint64_t from, void (*say)(void *, uint64_t, const char *),
+                       void *arg)
+{
+    holding *v = malloc((h->n ? h->n : 1) * sizeof *v);
+    if (v == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        int first = i == 0 || strcmp(h->v[i].id, h->v[i - 1].id) != 0;
+        if (!first && memcmp(h->v[i].a.pubkey, h->v[i - 1].a.pubkey, DK_PUBKEY_BYTES) == 0)
+            continue;
+        if (!first && n > 0)
+            v[n - 1].to = h->v[i].seq; /* the actor's previous key: held until now */
+        v[n++] = (holding){&h->v[i], h->v[i].seq, UINT64_MAX, !first};
+    }
+    qsort(v, n, sizeof *v, by_key_then_seq);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i;
+             j-- > 0 && memcmp(v[j].step->a.pubkey, v[i].step->a.pubkey, DK_PUBKEY_BYTES) == 0;)
+            if (v[i].from >= from && strcmp(v[j].step->id, v[i].step->id) != 0 &&
+                v[j].from < v[i].from && v[i].from < v[j].to) {
+                char why[DK_NOTICE_MAX];
+                snprintf(why, sizeof why,
+                         "%s: that public key is actor '%s''s; each actor has a key of its own",
+                         v[i].rotated ? "actor.key_rotated" : "actor.enrolled", v[j].step->id);
+                say(arg, v[i].from, why);
+                break;
+            }
+    free(v);
+    return 0;
+}
+
 /* The actor as it stood before `seq`, or NULL. */
 static const dk_actor_info *actor_at(const history *h, const char *id, uint64_t seq)
 {
@@ -413,6 +463,16 @@ typedef struct rules_ctx {
     uint64_t notices;
 } rules_ctx;
 
+/* A notice of the whole ledger's (not a case's): counted and passed on, before the
+ * pool's threads start. */
+static void count_notice(void *ctx, uint64_t seq, const char *why)
+{
+    rules_ctx *c = ctx;
+    c->notices++;
+    if (c->o && c->o->notice)
+        c->o->notice(c->o->notice_arg, seq, why);
+}
+
 static void run_case(void *ctx, dk__work *w)
 {
     rules_ctx *c = ctx;
@@ -472,6 +532,10 @@ int dk__verify_rules(dk_ledger *lg, MDB_txn *txn, uint64_t from, int jobs, const
     c.worst.ok = 1;
     c.from = from;
     c.o = o;
+    if ((rc = shared_keys(&h, from > 1 ? from : 1, count_notice, &c)) != 0) {
+        free(h.v);
+        return rc;
+    }
     pthread_mutex_init(&c.mu, NULL);
     dk__workpool *pool = NULL;
     MDB_cursor *cur = NULL;

@@ -291,6 +291,42 @@ TEST(system_event_rules)
     world_close(&w);
 }
 
+/* One key, one actor: a key another actor holds (revoked or not) is refused at enrolment
+ * and at rotation, or whoever holds it signs as two people and passes four eyes alone
+ * (helper-68: a senior enrolled a second id with their own key and co-signed). */
+TEST(a_key_belongs_to_one_actor)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    const uint8_t *bobs = dk_key_public(w.bob);
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.enrolled", "bob2", bobs,
+                              "caseworker,senior_caseworker", 10, &res),
+               DK_EEXIST);
+    ASSERT_CONTAINS(res.errmsg, "that public key is actor 'bob''s");
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "alice", bobs, NULL, 11, &res),
+               DK_EEXIST);
+    ASSERT_CONTAINS(res.errmsg, "actor.key_rotated: that public key is actor 'bob''s");
+    /* the admin's own key, and a revoked actor's, are held too */
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.enrolled", "carl", dk_key_public(w.admin),
+                              "caseworker", 12, &res),
+               DK_EEXIST);
+    ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.revoked", "bob", NULL, NULL, 13, &res));
+    ASSERT_ERR(
+        fx_actor_event(w.lg, w.admin, "actor.enrolled", "bob2", bobs, "caseworker", 14, &res),
+        DK_EEXIST);
+    /* a key of its own is taken; so is a rotation that keeps the actor's own key */
+    dk_key *k;
+    ASSERT_OK(dk_key_generate("bob2", &k));
+    ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.enrolled", "bob2", dk_key_public(k),
+                             "caseworker", 15, &res));
+    ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "bob2", dk_key_public(k), NULL, 16,
+                             &res));
+    dk_key_free(k);
+    assert_verifies(w.lg, 7);
+    world_close(&w);
+}
+
 TEST(bad_bodies_leave_ledger_unchanged)
 {
     world w;
@@ -1086,10 +1122,11 @@ TEST(verify_catches_rewritten_body)
     tamper_and_expect(flip_body_byte, "signature");
 }
 
-TH_MAIN(TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_refuses_missing)
-            TH_ENTRY(idempotent_retry) TH_ENTRY(expected_version_conflict)
-                TH_ENTRY(signature_checks) TH_ENTRY(revocation_and_rotation) TH_ENTRY(
-                    auditors_append_nothing_to_cases) TH_ENTRY(system_event_rules)
+TH_MAIN(
+    TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_refuses_missing)
+        TH_ENTRY(idempotent_retry) TH_ENTRY(expected_version_conflict) TH_ENTRY(signature_checks)
+            TH_ENTRY(revocation_and_rotation) TH_ENTRY(auditors_append_nothing_to_cases)
+                TH_ENTRY(system_event_rules) TH_ENTRY(a_key_belongs_to_one_actor)
                     TH_ENTRY(bad_bodies_leave_ledger_unchanged) TH_ENTRY(eight_threads_dense_seq)
                         TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                             TH_ENTRY(close_keeps_the_trusted_rows_until_the_writer_drains) TH_ENTRY(

@@ -14,7 +14,7 @@ K() { echo "--key=$T/keys/$1.key"; }
 # and lists each record that breaks one as a notice
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" '(d["ok"], d["cases"])')" "(True, 7)" "the older ledger verifies, every case re-checked"
-equals "$(jget "$OUT" '[n["seq"] for n in d["notices"]]')" "[10, 11, 14, 15, 18, 22, 32, 34, 39]" \
+equals "$(jget "$OUT" '[n["seq"] for n in d["notices"]]')" "[10, 11, 14, 15, 18, 22, 32, 34, 39, 40]" \
   "one notice for each record today's append refuses"
 equals "$(jget "$OUT" '[n["reason"].split(" ")[0] for n in d["notices"]][:4]')" \
   "['status.corrected', 'case', 'status.corrected', 'appeal.decided:']" "each notice says why"
@@ -22,8 +22,10 @@ contains "$(jget "$OUT" 'd["notices"][7]["reason"]')" "would bring back status.c
   "an undo that brings back an older correction"
 contains "$(jget "$OUT" 'd["notices"][8]["reason"]')" "before the grant it cancels (seq 38" \
   "a cancellation dated before its grant"
+contains "$(jget "$OUT" 'd["notices"][9]["reason"]')" "actor.enrolled: that public key is actor 'sc.ben''s" \
+  "a second actor enrolled with another's key"
 expect_exit 0 "$D" verify --from 30
-contains "$OUT" "3 records accepted by an older docket break rules added since" "verify --from: its part"
+contains "$OUT" "4 records accepted by an older docket break rules added since" "verify --from: its part"
 contains "$OUT" "  notice: seq 32: status.corrected cannot move case 'L-6' from 'under_consideration' to 'closed'" \
   "a notice in text"
 case "$OUT" in *"seq 18"*) fail "verify --from 30 listed seq 18" ;; *) ok ;; esac
@@ -59,5 +61,5 @@ contains "$ERR" "is 'leave_cancelled'" "nothing left to cancel"
 expect_exit 0 "$D" project
 expect_exit 0 "$D" views check
 expect_exit 0 "$D" verify --json
-equals "$(jget "$OUT" '(d["ok"], len(d["notices"]))')" "(True, 9)" "verify after the appends: none of them a notice"
+equals "$(jget "$OUT" '(d["ok"], len(d["notices"]))')" "(True, 10)" "verify after the appends: none of them a notice"
 finish

@@ -72,5 +72,9 @@ $D undo "$undo" $(K sc.ben) --reason "closed after all" >/dev/null
 open_uc L-7 && grant L-7
 $D leave cancel L-7 $(K sc.ben) --reason deception --notice-to "last address" \
   --eff 1999-01-01T00:00:00Z >/dev/null
+# a second id enrolled with sc.ben's own key (one person, two signatures for four eyes)
+$D actor enroll --key "$OUT/keys/admin.key" --id sc.ben2 \
+  --pubkey "$(sed -n 's/^public: //p' "$OUT/keys/sc.ben.key")" \
+  --roles caseworker,senior_caseworker >/dev/null
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
