@@ -1,6 +1,7 @@
 /* append_rules.c - the casework rules an append is held to that a ledger written before them
  * may break: the writer refuses by them, and verify lists the records that break them. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "docket/docket.h"
@@ -83,4 +84,114 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
         dk__data_u64(ev->data, ev->data_len, "error_ref", &ref) != 0)
         return 0; /* the schema check names a missing ref */
     return not_before(lk, recorded_at, ev, ref, "the error report it resolves", code);
+}
+
+/* ---- undo ---- */
+
+/* The events an undo's fold leaves in force, checked by dk__append_rules against the case
+ * as it then stands: first without the undo (its failures are the case's own, an older
+ * docket's), then with it, where a new failure ends the fold. */
+typedef struct pass {
+    const dk__lookup *lk;
+    uint64_t *bad; /* the first pass's failures, in seq order */
+    size_t nbad, cap;
+    int second;
+    uint64_t seq; /* the second pass's new failure */
+    char type[DK_TYPE_MAX + 1];
+    char why[DK_ERRMSG_MAX];
+} pass;
+
+#define NEW_FAILURE 1
+
+static int in_list(const uint64_t *v, size_t n, uint64_t seq)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == seq;
+}
+
+static int observe(void *arg, const dk_record *rec, const dk_event *ev, const dk_case_state *before,
+                   const dk_case_state *after)
+{
+    pass *p = arg;
+    int code = 0;
+    int r = dk__append_rules(p->lk, rec->seq, rec->recorded_at, ev, before, after, &code);
+    if (r <= 0)
+        return r;
+    if (p->second) {
+        if (in_list(p->bad, p->nbad, rec->seq))
+            return 0;
+        p->seq = rec->seq;
+        snprintf(p->type, sizeof p->type, "%s", ev->type);
+        snprintf(p->why, sizeof p->why, "%s", dk_errmsg());
+        return NEW_FAILURE;
+    }
+    if (p->nbad == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 8;
+        uint64_t *more = realloc(p->bad, cap * sizeof *more);
+        if (more == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        p->bad = more;
+        p->cap = cap;
+    }
+    p->bad[p->nbad++] = rec->seq;
+    return 0;
+}
+
+/* May the actor an undo brings back into a role (`job`) take it now, at the undo's seq? */
+static int brought_back(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const char *id,
+                        const char *what, const char *job, int *code)
+{
+    dk_actor_info who;
+    int rc = lk->actor(lk->ctx, id, seq, &who);
+    if (rc && rc != DK_ENOTFOUND)
+        return rc;
+    if ((rc = dk__assignable(id, rc ? NULL : &who, job)) == 0)
+        return 0;
+    char why[DK_ERRMSG_MAX];
+    snprintf(why, sizeof why, "%s", dk_errmsg());
+    *code = rc;
+    dk__fail(rc, "%s would bring back %s, and %s", undo->type, what, why);
+    return 1;
+}
+
+int dk__undo_rules(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const dk_record *recs,
+                   size_t n, const dk_case_state *before, const dk_case_state *after, int *code)
+{
+    pass p;
+    memset(&p, 0, sizeof p);
+    p.lk = lk;
+    dk_case_state st;
+    int rc =
+        n > 0 ? dk__case_fold_observed(recs, n - 1, &st, NULL, NULL, NULL, observe, &p) : DK_EINVAL;
+    if (rc == 0) {
+        p.second = 1;
+        rc = dk__case_fold_observed(recs, n, &st, NULL, NULL, NULL, observe, &p);
+    }
+    free(p.bad);
+    if (rc == NEW_FAILURE) {
+        *code = DK_ETRANSITION;
+        dk__fail(DK_ETRANSITION, "%s would leave %s seq %llu in force against the case's rules: %s",
+                 undo->type, p.type, (unsigned long long)p.seq, p.why);
+        return 1;
+    }
+    if (rc)
+        return rc < 0 ? rc : DK_EINVAL;
+    /* what it brings back is judged as of now: an actor revoked since takes no booking or
+     * case again (helper-68) */
+    if (after->interview.active && !dk__same_slot(before, after) &&
+        (rc = brought_back(lk, seq, undo, after->interview.interviewer, "an interview booking",
+                           "an interview is held by", code)) != 0)
+        return rc;
+    if (after->assignee[0] && strcmp(before->assignee, after->assignee) != 0 &&
+        (rc = brought_back(lk, seq, undo, after->assignee, "an assignment", DK__ASSIGNEE_JOB,
+                           code)) != 0)
+        return rc;
+    return 0;
 }

@@ -1086,6 +1086,12 @@ static int is_meta(const dk_event *ev)
 int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
                  size_t *nvoids, uint64_t *bad_seq)
 {
+    return dk__case_fold_observed(recs, n, st, voids, nvoids, bad_seq, NULL, NULL);
+}
+
+int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
+                           size_t *nvoids, uint64_t *bad_seq, dk__fold_observer obs, void *arg)
+{
     memset(st, 0, sizeof *st);
     if (voids)
         *voids = NULL;
@@ -1152,9 +1158,14 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
             st->last_seq = recs[i].seq;
             continue;
         }
+        dk_case_state before;
+        if (obs)
+            before = *st;
         rc = dk_case_apply(st, recs[i].seq, &evs[i]);
         if (rc && bad_seq)
             *bad_seq = recs[i].seq;
+        if (rc == 0 && obs)
+            rc = obs(arg, &recs[i], &evs[i], &before, st);
     }
     if (rc == 0 && voids && nv) {
         *voids = calloc(nv, sizeof **voids);

@@ -135,11 +135,18 @@ static int case_records(dk_ledger *lg, MDB_txn *txn, const char *case_id, dk_rec
     return dk__mdb_err(rc, "cannot read the case's records");
 }
 
+/* The undo's judge (refold): the rules, the lookups and the case before the undo. */
+typedef struct undo_check {
+    const dk_event *ev;
+    const dk__lookup *lk;
+    const dk_case_state *old;
+} undo_check;
+
 /* Fold the case's stored records plus, if `extra`, one more. With `undo` (the revert or
- * rollback `extra` holds), one its rules refuse (dk__undo_allowed) sets *refused and
- * returns DK_ETRANSITION. */
+ * rollback `extra` holds), one its rules refuse (dk__undo_allowed, dk__undo_rules) sets
+ * *refused and returns its code. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
-                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, const dk_event *undo,
+                  dk_case_state *st, uint64_t *bad_seq, int *in_storage, const undo_check *undo,
                   int *refused)
 {
     dk_record *recs;
@@ -155,8 +162,16 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
     dk_void *voids = NULL;
     size_t nvoids = 0;
     rc = dk_case_fold(recs, n, st, undo ? &voids : NULL, &nvoids, bad_seq);
-    if (rc == 0 && undo && (rc = dk__undo_allowed(undo, recs, n, voids, nvoids)) == DK_ETRANSITION)
+    if (rc == 0 && undo &&
+        (rc = dk__undo_allowed(undo->ev, recs, n, voids, nvoids)) == DK_ETRANSITION)
         *refused = 1;
+    int code = 0;
+    if (rc == 0 && undo &&
+        (rc = dk__undo_rules(undo->lk, extra->seq, undo->ev, recs, n, undo->old, st, &code)) != 0) {
+        *refused = rc == 1;
+        *in_storage = rc < 0 && rc != DK_ENOMEM; /* a lookup's */
+        rc = rc == 1 ? code : rc;
+    }
     free(voids);
     free(recs);
     return rc;
@@ -519,7 +534,10 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         uint64_t bad = 0;
         int in_storage;
         int refused = 0;
-        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, ev, &refused);
+        in_txn t = {lg, txn};
+        dk__lookup lk = {&t, txn_actor, txn_event};
+        undo_check uc = {ev, &lk, &old};
+        rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, &uc, &refused);
         if (rc && in_storage)
             return rc;
         if (refused || rc == DK_ENOMEM) { /* refused, with what the rule or fold said */

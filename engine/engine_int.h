@@ -54,6 +54,15 @@ int dk__case_check_new(const struct dk_case_state *before, const struct dk_event
  * voided since), which would apply it with one signature. */
 int dk__undo_allowed(const struct dk_event *ev, const struct dk_record *recs, size_t n,
                      const struct dk_void *after, size_t nafter);
+/* dk_case_fold, calling `obs` after each event it applies (voided ones, reverts and
+ * rollbacks aside) with the case before and after it; a non-zero return ends the fold
+ * with that value (*bad_seq: not set). */
+typedef int (*dk__fold_observer)(void *arg, const struct dk_record *rec, const struct dk_event *ev,
+                                 const struct dk_case_state *before,
+                                 const struct dk_case_state *after);
+int dk__case_fold_observed(const struct dk_record *recs, size_t n, struct dk_case_state *st,
+                           struct dk_void **voids, size_t *nvoids, uint64_t *bad_seq,
+                           dk__fold_observer obs, void *arg);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
 /* The part of those a chained decode keeps: the body's version, and `at` not negative. */

@@ -223,6 +223,14 @@ typedef struct dk__lookup {
  * 0, 1 (broken: *code and the message say why) or <0. */
 int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *ev,
                      const dk_case_state *before, const dk_case_state *after, int *code);
+/* The same for an undo (a revert or rollback `undo` at `seq`; recs: the case's records with
+ * it last; before/after: the case around it): no event it leaves in force breaks
+ * dk__append_rules where it did not without the undo (a cancellation it makes come after a
+ * booking, or act on another grant), and an interview booking or an assignee it brings
+ * back is an enrolled, unrevoked caseworker now. 0, 1 (broken: *code and the message say
+ * why) or <0. */
+int dk__undo_rules(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const dk_record *recs,
+                   size_t n, const dk_case_state *before, const dk_case_state *after, int *code);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

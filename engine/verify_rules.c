@@ -399,6 +399,12 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
             if (rc == 0 && rec->seq >= from && !noted)
                 code = dk__undo_allowed(ev, b->recs, i + 1, voids, nvoids);
             free(voids);
+            if (rc == 0 && rec->seq >= from && !noted && code == 0) {
+                in_case c = {h, b, i};
+                dk__lookup lk = {&c, case_actor, case_event};
+                int u = dk__undo_rules(&lk, rec->seq, ev, b->recs, i + 1, &before, &st, &code);
+                code = u == 1 ? code : u;
+            }
             if (rc == DK_ENOMEM || code == DK_ENOMEM)
                 return DK_ENOMEM; /* not the ledger's fault */
             if (rc)

@@ -2881,6 +2881,79 @@ TEST(an_interview_is_held_by_an_enrolled_caseworker)
     world_close(&w);
 }
 
+/* An undo is held to what a fresh append is held to, on what it brings back and on the
+ * events it leaves in force (helper-68): a booking or an assignment to an actor revoked
+ * since, and a leave cancellation it would make follow a booking (which a cancellation
+ * waits for), are refused, and nothing refused is appended. */
+TEST(an_undo_brings_back_nothing_a_fresh_append_refuses)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    world_open(&w, th_tmpdir());
+    world_interviewers(&w);
+    open_validated(&w, "UR-1", w.carol);
+    ASSERT_OK(try_slot(&w, "UR-1", "interview.booked", "ivan", "2026-11-24T09:00:00Z",
+                       "2026-11-24T10:00:00Z", &res));
+    uint64_t cancel = PUT_DEFAULT(&w, "UR-1", "interview.cancelled", w.carol);
+    open_validated(&w, "UR-2", w.carol);
+    fill_valid(&d, "case.assigned");
+    d_str(&d, "caseworker", "iris");
+    PUT(&w, "UR-2", "case.assigned", w.sam, NULL, &d);
+    d_str(&d, "caseworker", "carol");
+    uint64_t reassign = PUT(&w, "UR-2", "case.assigned", w.sam, NULL, &d);
+    ASSERT_OK(
+        fx_actor_event(w.lg, w.admin, "actor.revoked", "ivan", NULL, NULL, ACTOR_N(30), &res));
+    ASSERT_OK(
+        fx_actor_event(w.lg, w.admin, "actor.revoked", "iris", NULL, NULL, ACTOR_N(31), &res));
+    uint64_t head = head_seq(w.lg);
+    revert_data(&d, w.lg, cancel);
+    ASSERT_ERR(try_put(&w, "UR-1", "event.reverted", w.carol, NULL, &d, &res), DK_EDENIED);
+    ASSERT_STR_EQ(res.errmsg, "event.reverted would bring back an interview booking, and 'ivan' "
+                              "is revoked: an interview is held by an enrolled caseworker");
+    revert_data(&d, w.lg, reassign);
+    ASSERT_ERR(try_put(&w, "UR-2", "event.reverted", w.sam, NULL, &d, &res), DK_EDENIED);
+    ASSERT_STR_EQ(res.errmsg, "event.reverted would bring back an assignment, and 'iris' is "
+                              "revoked: a case is assigned to an enrolled caseworker");
+    ASSERT_EQ(head_seq(w.lg), head);
+
+    /* a grant, an upgrade appeal allowed, a booking cancelled, then the leave cancelled */
+    open_validated(&w, "UR-3", w.carol);
+    to_status(&d, "under_consideration");
+    PUT(&w, "UR-3", "case.status_changed", w.carol, NULL, &d);
+    PUT_DEFAULT(&w, "UR-3", "decision.recorded", w.sam);
+    PUT_DEFAULT(&w, "UR-3", "appeal.lodged", w.carol);
+    fill_valid(&d, "appeal.decided");
+    d_str(&d, "outcome", "allowed");
+    PUT(&w, "UR-3", "appeal.decided", w.sam, NULL, &d);
+    ASSERT_OK(try_slot(&w, "UR-3", "interview.booked", "olga", "2026-11-24T09:00:00Z",
+                       "2026-11-24T10:00:00Z", &res));
+    uint64_t c3 = PUT_DEFAULT(&w, "UR-3", "interview.cancelled", w.carol);
+    uint64_t lc = PUT_DEFAULT(&w, "UR-3", "leave.cancelled", w.sam);
+    head = head_seq(w.lg);
+    revert_data(&d, w.lg, c3);
+    ASSERT_ERR(try_put(&w, "UR-3", "event.reverted", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    char want[160];
+    snprintf(want, sizeof want,
+             "event.reverted would leave leave.cancelled seq %llu in force against the case's "
+             "rules: leave.cancelled: case 'UR-3' has an interview booked",
+             (unsigned long long)lc);
+    ASSERT_CONTAINS(res.errmsg, want);
+    ASSERT_EQ(head_seq(w.lg), head);
+
+    /* an undo that brings back a booking with an enrolled interviewer is taken */
+    open_validated(&w, "UR-4", w.carol);
+    ASSERT_OK(try_slot(&w, "UR-4", "interview.booked", "ivo", "2026-11-25T09:00:00Z",
+                       "2026-11-25T10:00:00Z", &res));
+    revert_data(&d, w.lg, PUT_DEFAULT(&w, "UR-4", "interview.cancelled", w.carol));
+    PUT(&w, "UR-4", "event.reverted", w.carol, NULL, &d);
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT(rep.ok);
+    ASSERT_EQ(rep.notices, 0);
+    world_close(&w);
+}
+
 /* A damaged entry in the slot index (a value too short to hold an end time): a booking
  * that meets it is refused as damage, naming the index, instead of reading past the
  * value (helper-42: a 7-byte value gave an end time from the bytes after it). */
@@ -3027,8 +3100,11 @@ TH_MAIN(
                                             TH_ENTRY(concurrent_double_booking)
                                                 TH_ENTRY(double_booking_edges) TH_ENTRY(
                                                     an_interview_is_held_by_an_enrolled_caseworker)
-                                                    TH_ENTRY(a_decision_lists_each_condition_once)
+                                                    TH_ENTRY(
+                                                        an_undo_brings_back_nothing_a_fresh_append_refuses)
                                                         TH_ENTRY(
-                                                            a_damaged_slot_entry_is_named_not_read_past)
+                                                            a_decision_lists_each_condition_once)
                                                             TH_ENTRY(
-                                                                refused_reschedule_keeps_the_old_slot))
+                                                                a_damaged_slot_entry_is_named_not_read_past)
+                                                                TH_ENTRY(
+                                                                    refused_reschedule_keeps_the_old_slot))

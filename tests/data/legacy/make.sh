@@ -76,5 +76,14 @@ $D leave cancel L-7 $(K sc.ben) --reason deception --notice-to "last address" \
 $D actor enroll --key "$OUT/keys/admin.key" --id sc.ben2 \
   --pubkey "$(sed -n 's/^public: //p' "$OUT/keys/sc.ben.key")" \
   --roles caseworker,senior_caseworker >/dev/null
+# L-9: a booking cancelled, its interviewer revoked, then the cancellation undone
+$D case open L-9 $(K cw.ana) --type asylum --channel online --received-on 2026-01-05 \
+  --ref P-L-9 --name "Applicant L-9" --dob 1990-01-01 --nationality ERI >/dev/null
+$D case status-change L-9 $(K cw.ana) --to validated --reason ok >/dev/null
+$D interview book L-9 $(K cw.ana) --start 2026-12-03T10:00:00Z --end 2026-12-03T11:00:00Z \
+  --location "room 2" --interviewer sc.ben2 >/dev/null
+ic=$($D interview cancel L-9 $(K cw.ana) --reason "room lost" --json | seq_of)
+$D actor revoke --key "$OUT/keys/admin.key" --id sc.ben2 >/dev/null
+$D undo "$ic" $(K cw.ana) --reason "room found" >/dev/null
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
