@@ -1000,9 +1000,11 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
 /* ---- rules checked at append only ---- */
 
 /* Statuses that only their own events set (decision.recorded, appeal.lodged and
- * appeal.decided, case.closed, leave.cancelled) and that only those events or an undo
- * leave. */
-#define OWN_EVENTS_ONLY (B(DECIDED) | B(APPEALED) | B(CLOSED) | B(LEAVE_CANCELLED))
+ * appeal.decided, case.closed, leave.cancelled, interview.booked) and that only those
+ * events or an undo leave. interview_scheduled since helper-68: a correction into it made
+ * a case with no booking, whose interview was then recorded attended. */
+#define OWN_EVENTS_ONLY                                                                            \
+    (B(DECIDED) | B(APPEALED) | B(CLOSED) | B(LEAVE_CANCELLED) | B(INTERVIEW_SCHEDULED))
 
 /* Is `ev` a status correction into or out of OWN_EVENTS_ONLY? 1 with its two statuses,
  * else 0 (data that does not say is the fold's to name). */
@@ -1024,8 +1026,9 @@ static int crosses(const dk_event *ev, int *from, int *to)
 }
 
 #define CROSSING_RULE                                                                              \
-    "a case enters and leaves decided, appealed, closed and leave_cancelled only by their own "    \
-    "events (decision.recorded, appeal.lodged, appeal.decided, case.closed, leave.cancelled)"
+    "a case enters and leaves decided, appealed, closed, leave_cancelled and interview_scheduled " \
+    "only by their own events (decision.recorded, appeal.lodged, appeal.decided, case.closed, "    \
+    "leave.cancelled, the interview events)"
 
 /* A condition a decision lists twice: the first repeated one, else NULL. The fold keeps
  * each once; a reader that copies the list as given could lose those after the repeats
