@@ -170,6 +170,15 @@ static json_t *effective_json(const char *date, const dk_effective *e)
 static void print_state(const char *case_id, const dk_case_view *cv)
 {
     const dk_case_state *st = &cv->st;
+    if (st->status == DK_ST_NONE) { /* its opening voided (helper-67: empty fields shown) */
+        printf("case %s: no status: its opening is voided (version %llu; docket history %s "
+               "lists its events)\n",
+               case_id, (unsigned long long)st->version, case_id);
+        for (size_t i = 0; i < cv->nvoids; i++)
+            printf("  seq %llu voided by seq %llu\n", (unsigned long long)cv->voids[i].seq,
+                   (unsigned long long)cv->voids[i].by_seq);
+        return;
+    }
     printf("case %s: %s (version %llu)\n", case_id, dk_status_name(st->status),
            (unsigned long long)st->version);
     printf("  %s case, %s, received %s\n", st->case_type, st->channel, st->received_on);

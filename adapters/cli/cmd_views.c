@@ -492,8 +492,9 @@ int cmd_views(int argc, char **argv)
                 json_object_set_new(r, "diffs", d.arr);
                 cli_print_json(r);
             } else if (rep.ok) {
-                printf("ok: %zu view%s equal a fresh replay at seq %llu\n", rep.views_checked,
-                       rep.views_checked == 1 ? "" : "s", (unsigned long long)rep.seq);
+                printf("ok: %zu %s a fresh replay at seq %llu\n", rep.views_checked,
+                       rep.views_checked == 1 ? "view equals" : "views equal",
+                       (unsigned long long)rep.seq);
             } else {
                 fprintf(stderr,
                         "docket: views damaged: %zu difference%s at seq %llu (docket "

@@ -343,6 +343,16 @@ equals "$(jget "$OUT" '(d["status"], d["leave"]["grant_seq"], d["leave"]["cancel
 expect_exit 1 "$D" leave cancel LC-2 $(K sc.ben) --reason "again" --notice-to "x"
 contains "$ERR" "is 'leave_cancelled'" "nothing left to cancel"
 
+# a case whose opening is voided has no status: status says so, not empty fields
+expect_exit 0 "$D" case open VO-1 $(K cw.ana) --type visa --channel online --received-on 2019-01-01 \
+  --ref R-VO --name "Applicant VO" --dob 1985-03-02 --nationality SOM --json
+VO=$(jget "$OUT" 'd["seq"]')
+expect_exit 0 "$D" undo "$VO" $(K cw.ana) --reason "opened twice"
+expect_exit 0 "$D" status VO-1
+contains "$OUT" "case VO-1: no status: its opening is voided (version 2" "a voided opening"
+contains "$OUT" "seq $VO voided by seq" "and what voided it"
+case "$OUT" in *applicant*) fail "status of a voided opening shows applicant fields" ;; *) ok ;; esac
+
 expect_exit 0 "$D" verify --json
 equals "$(jget "$OUT" 'd["ok"]')" True "verify after casework"
 finish
