@@ -160,6 +160,39 @@ int dk__views_store_current(const dk_views *vw)
                    data);
 }
 
+/* LMDB's record of a named database (MDB_db: a pad, flags, depth, then five page counts,
+ * entries and root, each a size_t here), which the main database holds under its name. */
+#define DB_RECORD (8 + 5 * sizeof(size_t))
+
+/* Every record in the main database is a named database's, of its size. LMDB reads a
+ * damaged one (helper-67: its node said 49 bytes) and, writing the page back at the next
+ * commit, copies past its buffer: such a store is refused at open as damage. */
+static int records_check(MDB_txn *txn)
+{
+    MDB_dbi main;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, main, &cur);
+    if (rc)
+        return dk__mdb_fail(rc, "cannot read the views store's databases");
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (v.mv_size != DB_RECORD)
+            break;
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return dk__mdb_fail(rc, "cannot read the views store's databases");
+    return dk_fail(
+        DK_ECORRUPT,
+        "views: the record of database '%.*s' is %zu bytes, not %zu; " DK_VIEWS_STORE_DAMAGED,
+        (int)(k.mv_size < 64 ? k.mv_size : 64), (const char *)k.mv_data, v.mv_size,
+        (size_t)DB_RECORD);
+}
+
 int dk__env_open(dk_views *vw)
 {
     char path[4200];
@@ -194,6 +227,10 @@ int dk__env_open(dk_views *vw)
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
         goto fail;
+    if ((rc = records_check(txn)) != 0) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
     MDB_val k = {6, (void *)"format"}, v;
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &vw->meta)) != 0 ||
         (rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &vw->checkpoints)) != 0) {

@@ -141,7 +141,8 @@ int cmd_verify(int argc, char **argv)
         notices_free(&ns);
         return cli_dk_fail(err, "cannot verify");
     }
-    qsort(ns.v, ns.n, sizeof *ns.v, by_seq);
+    if (ns.n) /* qsort takes no NULL, even for none */
+        qsort(ns.v, ns.n, sizeof *ns.v, by_seq);
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "ok", json_boolean(rep.ok));
