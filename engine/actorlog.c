@@ -69,6 +69,43 @@ int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
     return rc;
 }
 
+int dk__key_holder(dk_ledger *lg, MDB_txn *txn, const uint8_t *pubkey, const char *except,
+                   char who[DK_ACTOR_MAX + 1])
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, lg->actor_log, &cur);
+    if (rc)
+        return dk__mdb_err(rc, "cannot open a cursor");
+    size_t n = strlen(except);
+    int g;
+    for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
+         g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if ((k.mv_size == n && memcmp(k.mv_data, except, n) == 0) || k.mv_size > DK_ACTOR_MAX)
+            continue;
+        dk__actor_change c;
+        if (v.mv_size != 8) {
+            rc = dk__fail(DK_ECORRUPT, "the history of actor '%.*s' is damaged", (int)k.mv_size,
+                          (const char *)k.mv_data);
+            break;
+        }
+        if ((rc = change_at(lg, txn, dk_get_be64(v.mv_data), &c)) != 0)
+            break;
+        if (c.kind != DK__ACT_REVOKE && c.kind != DK__ACT_NONE &&
+            memcmp(c.pubkey, pubkey, DK_PUBKEY_BYTES) == 0) {
+            memcpy(who, k.mv_data, k.mv_size);
+            who[k.mv_size] = 0;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc)
+        return rc;
+    if (g == MDB_NOTFOUND)
+        return DK_ENOTFOUND;
+    return g ? dk__mdb_err(g, "cannot read the actor history") : 0;
+}
+
 int dk_ledger_actor_at(dk_ledger *lg, const char *id, uint64_t seq, dk_actor_info *out)
 {
     MDB_txn *txn;

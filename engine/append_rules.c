@@ -144,9 +144,10 @@ static int observe(void *arg, const dk_record *rec, const dk_event *ev, const dk
     return 0;
 }
 
-/* May the actor an undo brings back into a role (`job`) take it now, at the undo's seq? */
+/* May the actor an undo brings back into a role (`job`) take it now, at the undo's seq?
+ * `instead`: what to do if not. */
 static int brought_back(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const char *id,
-                        const char *what, const char *job, int *code)
+                        const char *what, const char *job, const char *instead, int *code)
 {
     dk_actor_info who;
     int rc = lk->actor(lk->ctx, id, seq, &who);
@@ -157,12 +158,13 @@ static int brought_back(const dk__lookup *lk, uint64_t seq, const dk_event *undo
     char why[DK_ERRMSG_MAX];
     snprintf(why, sizeof why, "%s", dk_errmsg());
     *code = rc;
-    dk__fail(rc, "%s would bring back %s, and %s", undo->type, what, why);
+    dk__fail(rc, "%s would bring back %s, and %s; %s", undo->type, what, why, instead);
     return 1;
 }
 
-int dk__undo_rules(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const dk_record *recs,
-                   size_t n, const dk_case_state *before, const dk_case_state *after, int *code)
+int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
+                   const dk_record *recs, size_t n, const dk_case_state *before,
+                   const dk_case_state *after, int *code)
 {
     pass p;
     memset(&p, 0, sizeof p);
@@ -183,15 +185,22 @@ int dk__undo_rules(const dk__lookup *lk, uint64_t seq, const dk_event *undo, con
     }
     if (rc)
         return rc < 0 ? rc : DK_EINVAL;
-    /* what it brings back is judged as of now: an actor revoked since takes no booking or
-     * case again (helper-68) */
-    if (after->interview.active && !dk__same_slot(before, after) &&
+    /* What it brings back is judged as of now: an actor revoked since takes no interview
+     * still to come, and no case by a revert, again (helper-68). A booking whose slot has
+     * ended is the record of a past interview: its outcome may be corrected whoever held
+     * it (helper-69: an attendance recorded by mistake could not be undone once its
+     * interviewer left). A rollback, four eyes going back to a time, may restore an
+     * assignee revoked since; a senior then assigns the case anew. */
+    if (after->interview.active && after->interview.slot_end > recorded_at &&
+        !dk__same_slot(before, after) &&
         (rc = brought_back(lk, seq, undo, after->interview.interviewer, "an interview booking",
-                           "an interview is held by", code)) != 0)
+                           "an interview is held by",
+                           "book the interview anew, with an enrolled interviewer", code)) != 0)
         return rc;
-    if (after->assignee[0] && strcmp(before->assignee, after->assignee) != 0 &&
+    if (strcmp(undo->type, "event.reverted") == 0 && after->assignee[0] &&
+        strcmp(before->assignee, after->assignee) != 0 &&
         (rc = brought_back(lk, seq, undo, after->assignee, "an assignment", DK__ASSIGNEE_JOB,
-                           code)) != 0)
+                           "assign the case anew instead", code)) != 0)
         return rc;
     return 0;
 }

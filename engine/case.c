@@ -1060,7 +1060,7 @@ int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
     if (crosses(ev, &from, &to))
         return dk__fail(DK_ETRANSITION,
                         "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE
-                        " or by undoing one",
+                        ", or by undoing one of those",
                         ev->case_id, dk_status_name(from), dk_status_name(to));
     if (strcmp(ev->type, "leave.cancelled") == 0 && before->leave.grant_seq == 0)
         return dk__fail(DK_ETRANSITION, "case '%s' has no grant of leave to cancel%s", ev->case_id,

@@ -167,7 +167,8 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
         *refused = 1;
     int code = 0;
     if (rc == 0 && undo &&
-        (rc = dk__undo_rules(undo->lk, extra->seq, undo->ev, recs, n, undo->old, st, &code)) != 0) {
+        (rc = dk__undo_rules(undo->lk, extra->seq, extra->recorded_at, undo->ev, recs, n, undo->old,
+                             st, &code)) != 0) {
         *refused = rc == 1;
         *in_storage = rc < 0 && rc != DK_ENOMEM; /* a lookup's */
         rc = rc == 1 ? code : rc;

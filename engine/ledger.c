@@ -639,32 +639,6 @@ static int check_signers(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const dk__
 }
 
 /* Rules for system events: genesis only first, actor changes only by an admin. */
-/* Which other actor holds `pubkey` now (its row's key, revoked or not): 0 with its id in
- * `who`, DK_ENOTFOUND, or <0. The table is scanned: enrolments and rotations are rare. */
-static int key_holder(MDB_txn *txn, MDB_dbi actors, const uint8_t *pubkey, const char *except,
-                      char who[DK_ACTOR_MAX + 1])
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc = mdb_cursor_open(txn, actors, &cur);
-    if (rc)
-        return dk__mdb_err(rc, "cannot read the actor table");
-    size_t n = strlen(except);
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (v.mv_size >= DK_PUBKEY_BYTES && memcmp(v.mv_data, pubkey, DK_PUBKEY_BYTES) == 0 &&
-            !(k.mv_size == n && memcmp(k.mv_data, except, n) == 0) && k.mv_size <= DK_ACTOR_MAX) {
-            memcpy(who, k.mv_data, k.mv_size);
-            who[k.mv_size] = 0;
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        return DK_ENOTFOUND;
-    return rc ? dk__mdb_err(rc, "cannot read the actor table") : 0;
-}
-
 static int check_system(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const head_state *h,
                         const dk__actor_change *ac, const dk_actor_info *author)
 {
@@ -695,13 +669,14 @@ static int check_system(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const head_
     if (ac->kind != DK__ACT_ENROLL && target.revoked)
         return reject(p, DK_EDENIED, "actor '%s' is already revoked", ac->id);
     if (ac->kind == DK__ACT_ENROLL || ac->kind == DK__ACT_ROTATE) {
-        /* one key, one actor: else whoever holds it signs as both, and four eyes are two
-         * ids of one person (helper-68) */
+        /* one key, one actor, ever: else whoever holds it signs as both, and four eyes are
+         * two ids of one person (helper-68); a retired key too, which may be why it was
+         * retired (helper-69) */
         char who[DK_ACTOR_MAX + 1];
-        if ((rc = key_holder(txn, lg->actors, ac->pubkey, ac->id, who)) == 0)
+        if ((rc = dk__key_holder(lg, txn, ac->pubkey, ac->id, who)) == 0)
             return reject(p, DK_EEXIST,
-                          "%s: that public key is actor '%s''s; each actor has a key of its own "
-                          "(docket keygen makes one)",
+                          "%s: that public key was given to actor '%s'; each actor has a key of "
+                          "its own (docket keygen makes one)",
                           p->ev.type, who);
         if (rc != DK_ENOTFOUND)
             return rc;

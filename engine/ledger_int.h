@@ -186,6 +186,11 @@ int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t
                         dk_case_state *st);
 /* Fold actor `id`'s history (its events listed in actor_log) before record `before`, in
  * `txn`: the key, roles and revocation its signed events gave it. DK_ENOTFOUND if none. */
+/* Which other actor than `except` was ever given `pubkey` (enrolled or rotated to it,
+ * revoked or re-keyed since or not), by the actor history: 0 with its id in `who`,
+ * DK_ENOTFOUND, or <0. One key, one actor: else whoever holds it signs as two. */
+int dk__key_holder(dk_ledger *lg, MDB_txn *txn, const uint8_t *pubkey, const char *except,
+                   char who[DK_ACTOR_MAX + 1]);
 int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
                    dk_actor_info *out);
 /* An `actors` row (key: the id; value: pubkey, roles, revoked, enrolled seq) into *a;
@@ -226,11 +231,13 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
 /* The same for an undo (a revert or rollback `undo` at `seq`; recs: the case's records with
  * it last; before/after: the case around it): no event it leaves in force breaks
  * dk__append_rules where it did not without the undo (a cancellation it makes come after a
- * booking, or act on another grant), and an interview booking or an assignee it brings
- * back is an enrolled, unrevoked caseworker now. 0, 1 (broken: *code and the message say
+ * booking, or act on another grant), and an interview booking whose slot has not ended by
+ * `recorded_at`, or an assignee a revert brings back, is an enrolled, unrevoked caseworker
+ * now. 0, 1 (broken: *code and the message say
  * why) or <0. */
-int dk__undo_rules(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const dk_record *recs,
-                   size_t n, const dk_case_state *before, const dk_case_state *after, int *code);
+int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
+                   const dk_record *recs, size_t n, const dk_case_state *before,
+                   const dk_case_state *after, int *code);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

@@ -83,11 +83,10 @@ static int load_history(dk_ledger *lg, MDB_txn *txn, history *h)
     return rc;
 }
 
-/* An actor's key from the record that gave it until the actor's next rotation (a
- * revocation keeps it held, as the writer's actor table does). */
+/* A key given to an actor by the record at `from` (its enrolment, or a rotation). */
 typedef struct holding {
     const actor_step *step;
-    uint64_t from, to;
+    uint64_t from;
     int rotated; /* given by a rotation, not the enrolment */
 } holding;
 
@@ -99,8 +98,9 @@ static int by_key_then_seq(const void *pa, const void *pb)
 }
 
 /* One key, one actor: the writer refuses an enrolment or rotation to a key another actor
- * holds (helper-68: a second id with one's own key passed four eyes alone). Each such
- * record from `from` on that an older docket took is passed to `say`. 0 or DK_ENOMEM. */
+ * was given before (helper-68: a second id with one's own key passed four eyes alone;
+ * helper-69: a retired key given to a new id). Each such record from `from` on that an
+ * older docket took is passed to `say`. 0 or DK_ENOMEM. */
 static int shared_keys(const history *h, uint64_t from, void (*say)(void *, uint64_t, const char *),
                        void *arg)
 {
@@ -112,19 +112,18 @@ static int shared_keys(const history *h, uint64_t from, void (*say)(void *, uint
         int first = i == 0 || strcmp(h->v[i].id, h->v[i - 1].id) != 0;
         if (!first && memcmp(h->v[i].a.pubkey, h->v[i - 1].a.pubkey, DK_PUBKEY_BYTES) == 0)
             continue;
-        if (!first && n > 0)
-            v[n - 1].to = h->v[i].seq; /* the actor's previous key: held until now */
-        v[n++] = (holding){&h->v[i], h->v[i].seq, UINT64_MAX, !first};
+        v[n++] = (holding){&h->v[i], h->v[i].seq, !first};
     }
     qsort(v, n, sizeof *v, by_key_then_seq);
     for (size_t i = 1; i < n; i++)
         for (size_t j = i;
              j-- > 0 && memcmp(v[j].step->a.pubkey, v[i].step->a.pubkey, DK_PUBKEY_BYTES) == 0;)
             if (v[i].from >= from && strcmp(v[j].step->id, v[i].step->id) != 0 &&
-                v[j].from < v[i].from && v[i].from < v[j].to) {
+                v[j].from < v[i].from) {
                 char why[DK_NOTICE_MAX];
                 snprintf(why, sizeof why,
-                         "%s: that public key is actor '%s''s; each actor has a key of its own",
+                         "%s: that public key was given to actor '%s'; each actor has a key of "
+                         "its own",
                          v[i].rotated ? "actor.key_rotated" : "actor.enrolled", v[j].step->id);
                 say(arg, v[i].from, why);
                 break;
@@ -166,9 +165,10 @@ typedef struct case_buf {
     size_t nnotes, ncap;
 } case_buf;
 
-/* Keep a notice: the record at seq breaks a rule an append is held to now, and what
- * dk_errmsg() says is why. 0 or DK_ENOMEM. */
-static int note(case_buf *b, uint64_t seq)
+/* Keep a notice: the record at seq, of event `type`, breaks a rule an append is held to
+ * now, and what dk_errmsg() says is why (the type put first where it does not say it). 0
+ * or DK_ENOMEM. */
+static int note(case_buf *b, uint64_t seq, const char *type)
 {
     if (b->nnotes == b->ncap) {
         size_t cap = b->ncap ? 2 * b->ncap : 2;
@@ -178,8 +178,11 @@ static int note(case_buf *b, uint64_t seq)
         b->notes = more;
         b->ncap = cap;
     }
+    const char *why = dk_errmsg();
+    int says = strncmp(why, type, strlen(type)) == 0;
     b->notes[b->nnotes].seq = seq;
-    snprintf(b->notes[b->nnotes++].why, DK_NOTICE_MAX, "%s", dk_errmsg());
+    snprintf(b->notes[b->nnotes++].why, DK_NOTICE_MAX, "%s%s%s", says ? "" : type, says ? "" : ": ",
+             why);
     return 0;
 }
 
@@ -387,7 +390,7 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
         /* the codec's rules for new input first: one notice a record */
         dk_event fresh;
         int noted = rec->seq >= from && dk__event_decode_new(rec->body, rec->body_len, &fresh) != 0;
-        if (noted && (rc = note(b, rec->seq)) != 0)
+        if (noted && (rc = note(b, rec->seq, ev->type)) != 0)
             return rc;
         if (revert || rollback) {
             uint64_t bad_seq = 0;
@@ -402,7 +405,8 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
             if (rc == 0 && rec->seq >= from && !noted && code == 0) {
                 in_case c = {h, b, i};
                 dk__lookup lk = {&c, case_actor, case_event};
-                int u = dk__undo_rules(&lk, rec->seq, ev, b->recs, i + 1, &before, &st, &code);
+                int u = dk__undo_rules(&lk, rec->seq, rec->recorded_at, ev, b->recs, i + 1, &before,
+                                       &st, &code);
                 code = u == 1 ? code : u;
             }
             if (rc == DK_ENOMEM || code == DK_ENOMEM)
@@ -410,7 +414,7 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
             if (rc)
                 return dk__verify_bad(rep, rec->seq, "%s left seq %llu invalid: %s", ev->type,
                                       (unsigned long long)bad_seq, dk_errmsg());
-            if (code && (rc = note(b, rec->seq)) != 0)
+            if (code && (rc = note(b, rec->seq, ev->type)) != 0)
                 return rc;
         } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
@@ -419,7 +423,7 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
             in_case c = {h, b, i};
             dk__lookup lk = {&c, case_actor, case_event};
             rc = dk__append_rules(&lk, rec->seq, rec->recorded_at, ev, &before, &st, &code);
-            if (rc < 0 || (rc > 0 && (rc = note(b, rec->seq)) != 0))
+            if (rc < 0 || (rc > 0 && (rc = note(b, rec->seq, ev->type)) != 0))
                 return rc;
         }
         char assignee[DK_ACTOR_MAX + 1];

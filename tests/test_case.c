@@ -2929,8 +2929,8 @@ TEST(an_undo_brings_back_nothing_a_fresh_append_refuses)
     world_open(&w, th_tmpdir());
     world_interviewers(&w);
     open_validated(&w, "UR-1", w.carol);
-    ASSERT_OK(try_slot(&w, "UR-1", "interview.booked", "ivan", "2026-11-24T09:00:00Z",
-                       "2026-11-24T10:00:00Z", &res));
+    ASSERT_OK(try_slot(&w, "UR-1", "interview.booked", "ivan", "2099-11-24T09:00:00Z",
+                       "2099-11-24T10:00:00Z", &res));
     uint64_t cancel = PUT_DEFAULT(&w, "UR-1", "interview.cancelled", w.carol);
     open_validated(&w, "UR-2", w.carol);
     fill_valid(&d, "case.assigned");
@@ -2946,12 +2946,23 @@ TEST(an_undo_brings_back_nothing_a_fresh_append_refuses)
     revert_data(&d, w.lg, cancel);
     ASSERT_ERR(try_put(&w, "UR-1", "event.reverted", w.carol, NULL, &d, &res), DK_EDENIED);
     ASSERT_STR_EQ(res.errmsg, "event.reverted would bring back an interview booking, and 'ivan' "
-                              "is revoked: an interview is held by an enrolled caseworker");
+                              "is revoked: an interview is held by an enrolled caseworker; book "
+                              "the interview anew, with an enrolled interviewer");
     revert_data(&d, w.lg, reassign);
     ASSERT_ERR(try_put(&w, "UR-2", "event.reverted", w.sam, NULL, &d, &res), DK_EDENIED);
     ASSERT_STR_EQ(res.errmsg, "event.reverted would bring back an assignment, and 'iris' is "
-                              "revoked: a case is assigned to an enrolled caseworker");
+                              "revoked: a case is assigned to an enrolled caseworker; assign the "
+                              "case anew instead");
     ASSERT_EQ(head_seq(w.lg), head);
+    /* a rollback (four eyes, back to a time) may restore her; a senior assigns anew */
+    caserecs ur2;
+    read_case(w.lg, "UR-2", &ur2);
+    rollback_data(&d, ur2.r[ur2.n - 1].recorded_at - 1);
+    PUT(&w, "UR-2", "case.rolled_back", w.sam, w.sue, &d);
+    dk_case_state st2;
+    fold_case(w.lg, "UR-2", &st2);
+    ASSERT_STR_EQ(st2.assignee, "iris");
+    caserecs_free(&ur2);
 
     /* a grant, an upgrade appeal allowed, a booking cancelled, then the leave cancelled */
     open_validated(&w, "UR-3", w.carol);
@@ -2976,6 +2987,18 @@ TEST(an_undo_brings_back_nothing_a_fresh_append_refuses)
              (unsigned long long)lc);
     ASSERT_CONTAINS(res.errmsg, want);
     ASSERT_EQ(head_seq(w.lg), head);
+
+    /* a past interview's outcome is corrected whoever held it (helper-69: an attendance
+     * recorded by mistake could not be undone once its interviewer left) */
+    open_validated(&w, "UR-5", w.carol);
+    ASSERT_OK(try_slot(&w, "UR-5", "interview.booked", "olga", "2020-01-06T09:00:00Z",
+                       "2020-01-06T10:00:00Z", &res));
+    uint64_t attended = PUT_DEFAULT(&w, "UR-5", "interview.attended", w.carol);
+    ASSERT_OK(
+        fx_actor_event(w.lg, w.admin, "actor.revoked", "olga", NULL, NULL, ACTOR_N(32), &res));
+    revert_data(&d, w.lg, attended);
+    PUT(&w, "UR-5", "event.reverted", w.carol, NULL, &d);
+    PUT_DEFAULT(&w, "UR-5", "interview.no_show", w.carol);
 
     /* an undo that brings back a booking with an enrolled interviewer is taken */
     open_validated(&w, "UR-4", w.carol);

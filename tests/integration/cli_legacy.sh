@@ -17,12 +17,12 @@ equals "$(jget "$OUT" '(d["ok"], d["cases"])')" "(True, 8)" "the older ledger ve
 equals "$(jget "$OUT" '[n["seq"] for n in d["notices"]]')" "[10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46]" \
   "one notice for each record today's append refuses"
 equals "$(jget "$OUT" '[n["reason"].split(" ")[0] for n in d["notices"]][:4]')" \
-  "['status.corrected', 'case', 'status.corrected', 'appeal.decided:']" "each notice says why"
+  "['status.corrected', 'leave.cancelled:', 'status.corrected', 'appeal.decided:']" "each notice says why"
 contains "$(jget "$OUT" 'd["notices"][7]["reason"]')" "would bring back status.corrected seq 32" \
   "an undo that brings back an older correction"
 contains "$(jget "$OUT" 'd["notices"][8]["reason"]')" "before the grant it cancels (seq 38" \
   "a cancellation dated before its grant"
-contains "$(jget "$OUT" 'd["notices"][9]["reason"]')" "actor.enrolled: that public key is actor 'sc.ben''s" \
+contains "$(jget "$OUT" 'd["notices"][9]["reason"]')" "actor.enrolled: that public key was given to actor 'sc.ben'" \
   "a second actor enrolled with another's key"
 contains "$(jget "$OUT" 'd["notices"][10]["reason"]')" "would bring back an interview booking, and 'sc.ben2' is revoked" \
   "an undo that brought back a booking with an interviewer revoked since"
