@@ -8,6 +8,18 @@
 #include "engine_int.h"
 #include "ledger_int.h"
 
+int dk__staff_at(const dk__lookup *lk, const char *id, uint64_t seq, const char *job, int *code)
+{
+    dk_actor_info who;
+    int rc = lk->actor(lk->ctx, id, seq, &who);
+    if (rc && rc != DK_ENOTFOUND)
+        return rc;
+    if ((rc = dk__assignable(id, rc ? NULL : &who, job)) == 0)
+        return 0;
+    *code = rc;
+    return 1;
+}
+
 /* Is the interviewer a booking or a move leaves in `after` (the one it names, or the one
  * the move keeps) an enrolled, unrevoked caseworker? Any well-formed name was booked, and
  * a misspelt one escaped the double-booking check and made a diary of its own. */
@@ -21,21 +33,15 @@ static int interviewer(const dk__lookup *lk, uint64_t seq, const dk_event *ev,
     /* a move that names no interviewer keeps the booking's: a refusal says so, and what
      * to do (asked first: a missing field sets the message) */
     int kept = dk__data_str(ev->data, ev->data_len, "interviewer", &s, &n) != 0;
-    const char *id = after->interview.interviewer;
-    dk_actor_info who;
-    int rc = lk->actor(lk->ctx, id, seq, &who);
-    if (rc && rc != DK_ENOTFOUND)
-        return rc;
-    if ((rc = dk__assignable(id, rc ? NULL : &who, "an interview is held by")) == 0)
-        return 0;
-    *code = rc;
-    if (kept) {
+    int rc = dk__staff_at(lk, after->interview.interviewer, seq, DK__INTERVIEWER_JOB, code);
+    if (rc == 1 && kept) {
         char why[DK_ERRMSG_MAX];
         snprintf(why, sizeof why, "%s", dk_errmsg());
-        dk__fail(rc, "%s keeps the booking's interviewer, and %s; name another in data.interviewer",
+        dk__fail(*code,
+                 "%s keeps the booking's interviewer, and %s; name another in data.interviewer",
                  ev->type, why);
     }
-    return 1;
+    return rc;
 }
 
 /* An event that acts on an earlier one (`ref`, `what` it is to the event) cannot take
@@ -149,17 +155,13 @@ static int observe(void *arg, const dk_record *rec, const dk_event *ev, const dk
 static int brought_back(const dk__lookup *lk, uint64_t seq, const dk_event *undo, const char *id,
                         const char *what, const char *job, const char *instead, int *code)
 {
-    dk_actor_info who;
-    int rc = lk->actor(lk->ctx, id, seq, &who);
-    if (rc && rc != DK_ENOTFOUND)
-        return rc;
-    if ((rc = dk__assignable(id, rc ? NULL : &who, job)) == 0)
-        return 0;
-    char why[DK_ERRMSG_MAX];
-    snprintf(why, sizeof why, "%s", dk_errmsg());
-    *code = rc;
-    dk__fail(rc, "%s would bring back %s, and %s; %s", undo->type, what, why, instead);
-    return 1;
+    int rc = dk__staff_at(lk, id, seq, job, code);
+    if (rc == 1) {
+        char why[DK_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", dk_errmsg());
+        dk__fail(*code, "%s would bring back %s, and %s; %s", undo->type, what, why, instead);
+    }
+    return rc;
 }
 
 int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
@@ -194,7 +196,7 @@ int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, cons
     if (after->interview.active && after->interview.slot_end > recorded_at &&
         !dk__same_slot(before, after) &&
         (rc = brought_back(lk, seq, undo, after->interview.interviewer, "an interview booking",
-                           "an interview is held by",
+                           DK__INTERVIEWER_JOB,
                            "book the interview anew, with an enrolled interviewer", code)) != 0)
         return rc;
     if (strcmp(undo->type, "event.reverted") == 0 && after->assignee[0] &&

@@ -440,31 +440,15 @@ int dk__assignable(const char *id, const dk_actor_info *a, const char *job)
     return 0;
 }
 
-/* May `id`, as it stood before this append, do `job` (dk__assignable)? 0, 1 (rejected)
- * or <0. */
-static int check_staff(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, const char *id,
-                       const char *job, int *code)
-{
-    dk_actor_info who;
-    int rc = dk__actor_fold(lg, txn, id, a->seq, &who);
-    if (rc && rc != DK_ENOTFOUND)
-        return rc;
-    if ((rc = dk__assignable(id, rc ? NULL : &who, job)) != 0) {
-        *code = rc;
-        return 1;
-    }
-    return 0;
-}
-
 /* Is the event's new assignee, if it names one, an actor who may be given cases? 0, 1
  * (rejected) or <0. (helper-54's review: any well-formed id was taken, `admin`, an
  * auditor, or no one enrolled, and the case could then not be decided by its assignee.) */
-static int check_assignee(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, int *code)
+static int check_assignee(const dk__lookup *lk, const dk__case_append *a, int *code)
 {
     char id[DK_ACTOR_MAX + 1];
     if (!dk__new_assignee(a->ev, id))
         return 0;
-    return check_staff(lg, txn, a, id, DK__ASSIGNEE_JOB, code);
+    return dk__staff_at(lk, id, a->seq, DK__ASSIGNEE_JOB, code);
 }
 
 /* ---- the append rules' lookups, in the writer's transaction ---- */
@@ -519,6 +503,8 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         return 1;
     }
     st = old;
+    in_txn t = {lg, txn}; /* what the append rules read */
+    dk__lookup lk = {&t, txn_actor, txn_event};
     if (revert || rollback) {
         if (old.version == 0) { /* a case rolled back to nothing still has events */
             *code = DK_ETRANSITION;
@@ -535,8 +521,6 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
         uint64_t bad = 0;
         int in_storage;
         int refused = 0;
-        in_txn t = {lg, txn};
-        dk__lookup lk = {&t, txn_actor, txn_event};
         undo_check uc = {ev, &lk, &old};
         rc = refold(lg, txn, ev->case_id, &self, &st, &bad, &in_storage, &uc, &refused);
         if (rc && in_storage)
@@ -558,12 +542,9 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
     } else if ((rc = dk_case_apply(&st, a->seq, ev)) != 0) {
         *code = rc;
         return 1;
-    } else {
-        in_txn t = {lg, txn};
-        dk__lookup lk = {&t, txn_actor, txn_event};
-        if ((rc = dk__append_rules(&lk, a->seq, a->recorded_at, ev, &old, &st, code)) != 0 ||
-            (rc = check_assignee(lg, txn, a, code)) != 0)
-            return rc;
+    } else if ((rc = dk__append_rules(&lk, a->seq, a->recorded_at, ev, &old, &st, code)) != 0 ||
+               (rc = check_assignee(&lk, a, code)) != 0) {
+        return rc;
     }
     if ((rc = update_slots(lg, txn, &old, &st, ev->case_id, code)) != 0)
         return rc;

@@ -208,7 +208,8 @@ int dk__new_assignee(const dk_event *ev, char out[DK_ACTOR_MAX + 1]);
  * caseworker? 0, or DK_EDENIED naming it. The writer's rule for assignees and
  * interviewers, and verify's for assignees. */
 int dk__assignable(const char *id, const dk_actor_info *a, const char *job);
-#define DK__ASSIGNEE_JOB "a case is assigned to"
+#define DK__ASSIGNEE_JOB    "a case is assigned to"
+#define DK__INTERVIEWER_JOB "an interview is held by"
 /* append_rules.c: what the rules an append is held to read beside the case. The writer
  * reads its transaction, verify its snapshot's actor history and the case's records.
  * actor: `id` as it stood before record `seq` (0, DK_ENOTFOUND if never enrolled, or <0);
@@ -219,6 +220,9 @@ typedef struct dk__lookup {
     int (*actor)(void *ctx, const char *id, uint64_t seq, dk_actor_info *out);
     int (*event)(void *ctx, uint64_t seq, dk_event *ev, int64_t *recorded_at);
 } dk__lookup;
+/* dk__assignable for actor `id` as it stood before record `seq`, read through `lk`: 0, 1
+ * (not: *code and the message say why) or <0. */
+int dk__staff_at(const dk__lookup *lk, const char *id, uint64_t seq, const char *job, int *code);
 /* The rules a new event (not an undo: dk__undo_allowed) is held to at append that a
  * ledger written before them may break, so that the fold and verify's rules pass do not
  * apply them: dk__case_check_new; the interviewer a booking or a move leaves (`after`) is
