@@ -94,9 +94,10 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
 
 /* ---- undo ---- */
 
-/* The events an undo's fold leaves in force, checked by dk__append_rules against the case
- * as it then stands: first without the undo (its failures are the case's own, an older
- * docket's), then with it, where a new failure ends the fold. */
+/* The events an undo's fold leaves in force, checked by dk__append_rules and their
+ * authors' right to them (permitted) against the case as it then stands: first without the
+ * undo (its failures are the case's own, an older docket's), then with it, where a new
+ * failure ends the fold. */
 typedef struct pass {
     const dk__lookup *lk;
     uint64_t *bad; /* the first pass's failures, in seq order */
@@ -122,12 +123,30 @@ static int in_list(const uint64_t *v, size_t n, uint64_t seq)
     return lo < n && v[lo] == seq;
 }
 
+/* Would the case as it stood before `ev` (`before`) have let its author append it? A
+ * caseworker's decision rests on the case being assigned to them: one the undo leaves in
+ * force on a case it makes assigned to another was made without the right to (helper-68).
+ * 0, 1 (no: the message says why) or <0. */
+static int permitted(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
+                     const dk_case_state *before)
+{
+    if (strcmp(ev->type, "decision.recorded") != 0)
+        return 0; /* the only rule the case's state decides */
+    dk_actor_info who;
+    int rc = lk->actor(lk->ctx, ev->actor, rec->seq, &who);
+    if (rc)
+        return rc == DK_ENOTFOUND ? 0 : rc; /* verify names an author never enrolled */
+    return dk__permit_state(ev, who.roles, before) != 0;
+}
+
 static int observe(void *arg, const dk_record *rec, const dk_event *ev, const dk_case_state *before,
                    const dk_case_state *after)
 {
     pass *p = arg;
     int code = 0;
     int r = dk__append_rules(p->lk, rec->seq, rec->recorded_at, ev, before, after, &code);
+    if (r == 0)
+        r = permitted(p->lk, rec, ev, before);
     if (r <= 0)
         return r;
     if (p->second) {
@@ -181,8 +200,10 @@ int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, cons
     free(p.bad);
     if (rc == NEW_FAILURE) {
         *code = DK_ETRANSITION;
-        dk__fail(DK_ETRANSITION, "%s would leave %s seq %llu in force against the case's rules: %s",
-                 undo->type, p.type, (unsigned long long)p.seq, p.why);
+        dk__fail(DK_ETRANSITION,
+                 "%s would leave %s seq %llu in force against the case's rules: %s; undo seq %llu "
+                 "first",
+                 undo->type, p.type, (unsigned long long)p.seq, p.why, (unsigned long long)p.seq);
         return 1;
     }
     if (rc)

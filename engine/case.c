@@ -946,6 +946,20 @@ static int needs_four_eyes(const dk_event *ev, const char *target_type)
             strcmp(target_type, "case.rolled_back") == 0);
 }
 
+int dk__permit_state(const dk_event *ev, unsigned roles, const dk_case_state *st)
+{
+    if (strcmp(ev->type, "decision.recorded") != 0 || (roles & (SC | MG)) ||
+        strcmp(st->assignee, ev->actor) == 0)
+        return 0;
+    char have[128];
+    dk_roles_format(roles, have, sizeof have);
+    return dk__fail(DK_EDENIED,
+                    "actor '%s' (role %s) may not append decision.recorded on case '%s': it is "
+                    "assigned to '%s', and only a senior caseworker may decide another's case",
+                    ev->actor, have[0] ? have : "none", ev->case_id,
+                    st->assignee[0] ? st->assignee : "nobody");
+}
+
 int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
                    const char *const *cosigners, const unsigned *cosigner_roles, size_t ncos,
                    const char *target_type)
@@ -961,13 +975,8 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
         return dk__fail(DK_EDENIED, "actor '%s' (role %s) may not append %s (needs one of: %s)",
                         ev->actor, have[0] ? have : "none", ev->type, need);
     }
-    if (strcmp(ev->type, "decision.recorded") == 0 && !(roles & (SC | MG)) &&
-        strcmp(st->assignee, ev->actor) != 0)
-        return dk__fail(DK_EDENIED,
-                        "actor '%s' (role %s) may not append decision.recorded on case '%s': it "
-                        "is assigned to '%s', and only a senior caseworker may decide another's "
-                        "case",
-                        ev->actor, have, ev->case_id, st->assignee[0] ? st->assignee : "nobody");
+    if (dk__permit_state(ev, roles, st) != 0)
+        return DK_EDENIED;
     int four_eyes = !needs_four_eyes(ev, target_type);
     for (size_t i = 0; !four_eyes && i < ncos; i++)
         four_eyes = (cosigner_roles[i] & SC) && strcmp(cosigners[i], ev->actor) != 0;

@@ -46,6 +46,9 @@ struct dk_case_state;
 struct dk_record;
 struct dk_void;
 int dk__case_check_new(const struct dk_case_state *before, const struct dk_event *ev);
+/* The part of dk_case_permit that the case's state decides, for an actor with `roles`: a
+ * caseworker decides only a case assigned to them. 0 or DK_EDENIED naming it. */
+int dk__permit_state(const struct dk_event *ev, unsigned roles, const struct dk_case_state *st);
 /* dk__undo_allowed, on a revert or rollback `ev`: recs are the case's records with `ev`
  * last, and after[] what their fold voids. A rollback must change which events are in
  * force: the fold without it voids other events, reverts and rollbacks aside (one to the

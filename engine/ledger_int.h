@@ -234,11 +234,12 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
                      const dk_case_state *before, const dk_case_state *after, int *code);
 /* The same for an undo (a revert or rollback `undo` at `seq`; recs: the case's records with
  * it last; before/after: the case around it): no event it leaves in force breaks
- * dk__append_rules where it did not without the undo (a cancellation it makes come after a
- * booking, or act on another grant), and an interview booking whose slot has not ended by
- * `recorded_at`, or an assignee a revert brings back, is an enrolled, unrevoked caseworker
- * now. 0, 1 (broken: *code and the message say
- * why) or <0. */
+ * dk__append_rules, or its author's right to it as the case then stands (a caseworker's
+ * decision on a case no longer assigned to them), where it did not without the undo (a
+ * cancellation it makes come after a booking, or act on another grant), and an interview
+ * booking whose slot has not ended by `recorded_at`, or an assignee a revert brings back,
+ * is an enrolled, unrevoked caseworker now. 0, 1 (broken: *code and the message say why)
+ * or <0. */
 int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
                    const dk_record *recs, size_t n, const dk_case_state *before,
                    const dk_case_state *after, int *code);

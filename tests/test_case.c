@@ -1225,6 +1225,14 @@ static unsigned rn(prop *p, unsigned n)
 /* The model's own fold: reverts void their target, rollbacks every earlier
  * record after to_time, each only if not voided itself (latest first); the
  * rest re-applied with dk_case_apply. `extra` is a record not yet appended. */
+static unsigned roles_of(const char *id)
+{
+    return is(id, "carol") ? R_CW
+           : is(id, "sam") ? R_CW | R_SC
+           : is(id, "sue") ? R_SC
+                           : DK_ROLE_ADMIN;
+}
+
 /* The rules checked at append only, as the model states them: the code a plain event
  * `type` taking the case from `before` to `after` is refused with (0: none), and in *rule
  * which count it adds to. */
@@ -1285,8 +1293,10 @@ static int model_fold(const mcase *c, const mrec *extra, dk_case_state *out, uin
         int rule;
         if ((rc = dk_case_apply(out, m->seq, &ev)) != 0)
             *bad = m->seq;
-        else if (breaks)
-            breaks[i] = model_append_rule(ev.type, &before, out, &rule) != 0;
+        else if (breaks) /* or a caseworker's decision on a case not assigned to them */
+            breaks[i] = model_append_rule(ev.type, &before, out, &rule) != 0 ||
+                        (is(ev.type, "decision.recorded") && !(roles_of(ev.actor) & R_SC) &&
+                         !is(before.assignee, ev.actor));
     }
 #undef AT
     if (voided_by)
@@ -1445,14 +1455,6 @@ static const dk_key *key_of(const prop *p, const char *id)
            : is(id, "sam") ? p->w.sam
            : is(id, "sue") ? p->w.sue
                            : p->w.admin;
-}
-
-static unsigned roles_of(const char *id)
-{
-    return is(id, "carol") ? R_CW
-           : is(id, "sam") ? R_CW | R_SC
-           : is(id, "sue") ? R_SC
-                           : DK_ROLE_ADMIN;
 }
 
 static void prop_step(prop *p, int step)
@@ -1699,9 +1701,11 @@ static void prop_run(const char *dir, uint64_t seed, int steps, prop *p)
  * to 60), and DOCKET_PROP_SEED=0x... one printed before (to replay a failure). */
 TEST(ledger_agrees_with_model)
 {
-    /* the fifth: an undo that leaves a leave cancellation in force after a booking */
-    uint64_t seeds[64] = {0x5eed0001, 0xdecafbad, 0x0ddba11, 0xca5e5107, 0x18ec271cf9a84463};
-    size_t nseeds = 5;
+    /* the fifth: an undo that leaves a leave cancellation in force after a booking; the
+     * sixth: one that leaves a caseworker's decision on a case no longer theirs */
+    uint64_t seeds[64] = {0x5eed0001, 0xdecafbad,         0x0ddba11,
+                          0xca5e5107, 0x18ec271cf9a84463, 0x18ec009eb865dbc6};
+    size_t nseeds = 6;
     const size_t fixed = nseeds;
     const char *one = getenv("DOCKET_PROP_SEED");
     if (one)
@@ -2999,6 +3003,35 @@ TEST(an_undo_brings_back_nothing_a_fresh_append_refuses)
     revert_data(&d, w.lg, attended);
     PUT(&w, "UR-5", "event.reverted", w.carol, NULL, &d);
     PUT_DEFAULT(&w, "UR-5", "interview.no_show", w.carol);
+
+    /* a caseworker's decision rests on the case being assigned to her: her assignment is
+     * not voided from under it (helper-68); the decision is undone first */
+    open_validated(&w, "UR-6", w.carol);
+    fill_valid(&d, "case.assigned");
+    d_str(&d, "caseworker", "carol");
+    uint64_t assign = PUT(&w, "UR-6", "case.assigned", w.sam, NULL, &d);
+    to_status(&d, "under_consideration");
+    PUT(&w, "UR-6", "case.status_changed", w.carol, NULL, &d);
+    uint64_t decided = PUT_DEFAULT(&w, "UR-6", "decision.recorded", w.carol);
+    head = head_seq(w.lg);
+    revert_data(&d, w.lg, assign);
+    ASSERT_ERR(try_put(&w, "UR-6", "event.reverted", w.sam, NULL, &d, &res), DK_ETRANSITION);
+    char want6[400];
+    snprintf(want6, sizeof want6,
+             "event.reverted would leave decision.recorded seq %llu in force against the case's "
+             "rules: actor 'carol' (role caseworker) may not append decision.recorded on case "
+             "'UR-6': it is assigned to 'nobody', and only a senior caseworker may decide "
+             "another's case; undo seq %llu first",
+             (unsigned long long)decided, (unsigned long long)decided);
+    ASSERT_STR_EQ(res.errmsg, want6);
+    ASSERT_EQ(head_seq(w.lg), head);
+    revert_data(&d, w.lg, decided);
+    PUT(&w, "UR-6", "event.reverted", w.sam, w.sue, &d);
+    revert_data(&d, w.lg, assign);
+    PUT(&w, "UR-6", "event.reverted", w.sam, NULL, &d);
+    dk_case_state st6;
+    fold_case(w.lg, "UR-6", &st6);
+    ASSERT_STR_EQ(st6.assignee, "");
 
     /* an undo that brings back a booking with an enrolled interviewer is taken */
     open_validated(&w, "UR-4", w.carol);

@@ -872,8 +872,9 @@ TEST(an_older_dockets_rule_breaks_are_notices_not_damage)
      * enrolled (18); L-4: a condition listed nine times (22); L-6: a correction into closed
      * (32) and the revert of its undo (34); L-7: a cancellation dated before its grant (39);
      * sc.ben2 enrolled with sc.ben's own key (40); L-9: an undo bringing back a booking
-     * with sc.ben2, revoked since (46) */
-    const uint64_t want[] = {10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46};
+     * with sc.ben2, revoked since (46); L-10: an undo of cw.ana's assignment, leaving her
+     * decision in force (52) */
+    const uint64_t want[] = {10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46, 52};
     const size_t nwant = sizeof want / sizeof want[0];
     for (int jobs = 1; jobs <= 2; jobs++) {
         seen s = {{0}, 0};
@@ -893,10 +894,10 @@ TEST(an_older_dockets_rule_breaks_are_notices_not_damage)
     dk_verify_report rep;
     ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
     ASSERT(rep.ok);
-    ASSERT_EQ(rep.notices, 5);
+    ASSERT_EQ(rep.notices, 6);
     qsort(s.seq, (size_t)s.n, sizeof s.seq[0], by_seq);
-    ASSERT(s.n == 5 && s.seq[0] == 32 && s.seq[1] == 34 && s.seq[2] == 39 && s.seq[3] == 40 &&
-           s.seq[4] == 46);
+    ASSERT(s.n == 6 && s.seq[0] == 32 && s.seq[1] == 34 && s.seq[2] == 39 && s.seq[3] == 40 &&
+           s.seq[4] == 46 && s.seq[5] == 52);
     /* no callback: counted all the same */
     o = (dk_verify_opts){.jobs = 1};
     ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));

@@ -85,5 +85,11 @@ $D interview book L-9 $(K cw.ana) --start 2026-12-03T10:00:00Z --end 2026-12-03T
 ic=$($D interview cancel L-9 $(K cw.ana) --reason "room lost" --json | seq_of)
 $D actor revoke --key "$OUT/keys/admin.key" --id sc.ben2 >/dev/null
 $D undo "$ic" $(K cw.ana) --reason "room found" >/dev/null
+# L-10: a case assigned to cw.ana, her refusal, then her assignment undone under it
+open_uc L-10
+asg=$($D case assign L-10 $(K sc.ben) --to cw.ana --json | seq_of)
+$D decide L-10 $(K cw.ana) --refuse --product PROTECTION --rationale "not credible" \
+  --rules-version v >/dev/null
+$D undo "$asg" $(K sc.ben) --reason "assigned by mistake" >/dev/null
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
