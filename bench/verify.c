@@ -1,9 +1,11 @@
 /* verify.c - benchmark of `docket verify`: records and signatures per second
  * on every core against the machine's raw Ed25519 verify rate measured in the
- * same run, with and without the casework rules pass, and on one core.
- * Usage: bench_verify [--quick] [--events N]. Prints `name value unit` lines. */
+ * same run, with and without the casework rules pass, and on one core; and one
+ * case of many undos. Usage: bench_verify [--quick] [--events N]. Prints `name value unit`
+ * lines. */
 #include <string.h>
 
+#include "casefix.h"
 #include "gen.h"
 
 static void run(dk_ledger *lg, int jobs, int rules, const char *name, double raw)
@@ -24,6 +26,35 @@ static void run(dk_ledger *lg, int jobs, int rules, const char *name, double raw
         snprintf(n, sizeof n, "%s_vs_raw_ed25519_pct", name);
         line(n, 100.0 * (double)rep.signatures / el / raw, "%");
     }
+}
+
+/* One case of 3 x `rounds` records: two notes, then an undo of the first, `rounds` times.
+ * Each undo is judged on the whole case before it, so its cost grows with the case. */
+static void undo_heavy(size_t rounds)
+{
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/undo", th_tmpdir());
+    world w;
+    world_open(&w, dir);
+    dmap d;
+    dk_append_res res;
+    PUT_DEFAULT(&w, "UNDO-1", "case.opened", w.carol);
+    for (size_t i = 0; i < rounds; i++) {
+        uint64_t first = PUT_DEFAULT(&w, "UNDO-1", "note.added", w.carol);
+        PUT_DEFAULT(&w, "UNDO-1", "note.added", w.carol);
+        revert_data(&d, w.lg, first);
+        if (try_put(&w, "UNDO-1", "event.reverted", w.carol, NULL, &d, &res) != 0)
+            TH_FAIL("undo %zu: %s", i, res.errmsg);
+    }
+    dk_verify_opts o = {.jobs = 1};
+    dk_verify_report rep;
+    double t0 = now_s(), c0 = cpu_s();
+    if (dk_ledger_verify_opts(w.lg, &o, &rep) != 0 || !rep.ok)
+        TH_FAIL("verify failed: %s %s", dk_errmsg(), rep.reason);
+    printf("# one case of %zu records, %zu of them undos: verified on one core in %.2f s\n",
+           3 * rounds + 1, rounds, now_s() - t0);
+    line("verify_undo_heavy_case_cpu_s", cpu_s() - c0, "s");
+    world_close(&w);
 }
 
 int main(int argc, char **argv)
@@ -48,6 +79,8 @@ int main(int argc, char **argv)
     run(g.lg, 0, 1, "verify_all_cores", rate);
     run(g.lg, 1, 1, "verify_one_core", 0);
     line("verify_peak_rss_mb", peak_rss_mb(), "MiB");
+    size_t rounds = g.events / 200 < 1000 ? g.events / 200 : 1000;
     gen_free(&g);
+    undo_heavy(rounds ? rounds : 1);
     return 0;
 }

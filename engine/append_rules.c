@@ -94,37 +94,37 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
 
 /* ---- undo ---- */
 
-/* The events an undo's fold leaves in force, checked by dk__append_rules and their
- * authors' right to them (permitted) against the case as it then stands: first without the
- * undo (its failures are the case's own, an older docket's), then with it, where a new
- * failure ends the fold. */
-typedef struct pass {
-    const dk__lookup *lk;
-    uint64_t *bad; /* the first pass's failures, in seq order */
-    size_t nbad, cap;
-    int second;
-    uint64_t seq; /* the second pass's new failure */
-    char type[DK_TYPE_MAX + 1];
-    char why[DK_ERRMSG_MAX];
-} pass;
+#define NEW_FAILURE 1 /* the observer's end of a fold that needs no more of it */
 
-#define NEW_FAILURE 1
-
-static int in_list(const uint64_t *v, size_t n, uint64_t seq)
+int dk__breaks_add(dk__breaks *b, uint64_t seq)
 {
-    size_t lo = 0, hi = n;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 8;
+        uint64_t *more = realloc(b->seq, cap * sizeof *more);
+        if (more == NULL)
+            return dk__fail(DK_ENOMEM, "out of memory");
+        b->seq = more;
+        b->cap = cap;
+    }
+    b->seq[b->n++] = seq;
+    return 0;
+}
+
+static int in_list(const dk__breaks *b, uint64_t seq)
+{
+    size_t lo = 0, hi = b->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (v[mid] < seq)
+        if (b->seq[mid] < seq)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < n && v[lo] == seq;
+    return lo < b->n && b->seq[lo] == seq;
 }
 
 /* Would the case as it stood before `ev` (`before`) have let its author append it? A
- * caseworker's decision rests on the case being assigned to them: one the undo leaves in
+ * caseworker's decision rests on the case being assigned to them: one an undo leaves in
  * force on a case it makes assigned to another was made without the right to (helper-68).
  * 0, 1 (no: the message says why) or <0. */
 static int permitted(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
@@ -139,34 +139,31 @@ static int permitted(const dk__lookup *lk, const dk_record *rec, const dk_event 
     return dk__permit_state(ev, who.roles, before) != 0;
 }
 
-static int observe(void *arg, const dk_record *rec, const dk_event *ev, const dk_case_state *before,
-                   const dk_case_state *after)
+int dk__rules_broken(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
+                     const dk_case_state *before, const dk_case_state *after, int *code)
 {
-    pass *p = arg;
+    int r = dk__append_rules(lk, rec->seq, rec->recorded_at, ev, before, after, code);
+    if (r == 0 && (r = permitted(lk, rec, ev, before)) == 1)
+        *code = DK_EDENIED;
+    return r;
+}
+
+int dk__undo_observe(void *arg, const dk_record *rec, const dk_event *ev,
+                     const dk_case_state *before, const dk_case_state *after)
+{
+    dk__undo_pass *p = arg;
     int code = 0;
-    int r = dk__append_rules(p->lk, rec->seq, rec->recorded_at, ev, before, after, &code);
-    if (r == 0)
-        r = permitted(p->lk, rec, ev, before);
+    int r = dk__rules_broken(p->lk, rec, ev, before, after, &code);
     if (r <= 0)
         return r;
-    if (p->second) {
-        if (in_list(p->bad, p->nbad, rec->seq))
-            return 0;
-        p->seq = rec->seq;
-        snprintf(p->type, sizeof p->type, "%s", ev->type);
-        snprintf(p->why, sizeof p->why, "%s", dk_errmsg());
-        return NEW_FAILURE;
-    }
-    if (p->nbad == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 8;
-        uint64_t *more = realloc(p->bad, cap * sizeof *more);
-        if (more == NULL)
-            return dk__fail(DK_ENOMEM, "out of memory");
-        p->bad = more;
-        p->cap = cap;
-    }
-    p->bad[p->nbad++] = rec->seq;
-    return 0;
+    if (p->now && dk__breaks_add(p->now, rec->seq) != 0)
+        return DK_ENOMEM;
+    if (p->had == NULL || p->seq != 0 || in_list(p->had, rec->seq))
+        return 0;
+    p->seq = rec->seq;
+    snprintf(p->type, sizeof p->type, "%s", ev->type);
+    snprintf(p->why, sizeof p->why, "%s", dk_errmsg());
+    return p->now ? 0 : NEW_FAILURE;
 }
 
 /* May the actor an undo brings back into a role (`job`) take it now, at the undo's seq?
@@ -183,47 +180,54 @@ static int brought_back(const dk__lookup *lk, uint64_t seq, const dk_event *undo
     return rc;
 }
 
-int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
-                   const dk_record *recs, size_t n, const dk_case_state *before,
-                   const dk_case_state *after, int *code)
+int dk__undo_verdict(const dk__undo_pass *p, uint64_t seq, int64_t recorded_at,
+                     const dk_event *undo, const dk_case_state *before, const dk_case_state *after,
+                     int *code)
 {
-    pass p;
-    memset(&p, 0, sizeof p);
-    p.lk = lk;
-    dk_case_state st;
-    int rc =
-        n > 0 ? dk__case_fold_observed(recs, n - 1, &st, NULL, NULL, NULL, observe, &p) : DK_EINVAL;
-    if (rc == 0) {
-        p.second = 1;
-        rc = dk__case_fold_observed(recs, n, &st, NULL, NULL, NULL, observe, &p);
-    }
-    free(p.bad);
-    if (rc == NEW_FAILURE) {
+    if (p->seq) {
         *code = DK_ETRANSITION;
         dk__fail(DK_ETRANSITION,
                  "%s would leave %s seq %llu in force against the case's rules: %s; undo seq %llu "
                  "first",
-                 undo->type, p.type, (unsigned long long)p.seq, p.why, (unsigned long long)p.seq);
+                 undo->type, p->type, (unsigned long long)p->seq, p->why,
+                 (unsigned long long)p->seq);
         return 1;
     }
-    if (rc)
-        return rc < 0 ? rc : DK_EINVAL;
     /* What it brings back is judged as of now: an actor revoked since takes no interview
      * still to come, and no case by a revert, again (helper-68). A booking whose slot has
      * ended is the record of a past interview: its outcome may be corrected whoever held
      * it (helper-69: an attendance recorded by mistake could not be undone once its
      * interviewer left). A rollback, four eyes going back to a time, may restore an
      * assignee revoked since; a senior then assigns the case anew. */
+    int rc;
     if (after->interview.active && after->interview.slot_end > recorded_at &&
         !dk__same_slot(before, after) &&
-        (rc = brought_back(lk, seq, undo, after->interview.interviewer, "an interview booking",
+        (rc = brought_back(p->lk, seq, undo, after->interview.interviewer, "an interview booking",
                            DK__INTERVIEWER_JOB,
                            "book the interview anew, with an enrolled interviewer", code)) != 0)
         return rc;
     if (strcmp(undo->type, "event.reverted") == 0 && after->assignee[0] &&
         strcmp(before->assignee, after->assignee) != 0 &&
-        (rc = brought_back(lk, seq, undo, after->assignee, "an assignment", DK__ASSIGNEE_JOB,
+        (rc = brought_back(p->lk, seq, undo, after->assignee, "an assignment", DK__ASSIGNEE_JOB,
                            "assign the case anew instead", code)) != 0)
         return rc;
     return 0;
+}
+
+int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
+                   const dk_record *recs, size_t n, const dk_case_state *before,
+                   const dk_case_state *after, int *code)
+{
+    dk__breaks had = {NULL, 0, 0};
+    dk__undo_pass first = {lk, NULL, &had, 0, "", ""}, second = {lk, &had, NULL, 0, "", ""};
+    dk_case_state st;
+    int rc =
+        n > 0 ? dk__case_fold_observed(recs, n - 1, &st, NULL, NULL, NULL, dk__undo_observe, &first)
+              : DK_EINVAL;
+    if (rc == 0)
+        rc = dk__case_fold_observed(recs, n, &st, NULL, NULL, NULL, dk__undo_observe, &second);
+    free(had.seq);
+    if (rc == 0 || rc == NEW_FAILURE)
+        return dk__undo_verdict(&second, seq, recorded_at, undo, before, after, code);
+    return rc < 0 ? rc : DK_EINVAL;
 }

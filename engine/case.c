@@ -1244,8 +1244,19 @@ int dk__undo_allowed(const dk_event *ev, const dk_record *recs, size_t n, const 
     dk_void *vb = NULL;
     size_t nb = 0;
     int rc = n > 0 ? dk_case_fold(recs, n - 1, &before, &vb, &nb, NULL) : DK_EINVAL;
-    int rollback = strcmp(ev->type, "case.rolled_back") == 0;
-    if (rc == 0 && rollback && same_in_force(vb, nb, after, nafter)) {
+    if (rc == 0)
+        rc = dk__undo_allowed_given(ev, recs, n, vb, nb, after, nafter);
+    free(vb);
+    return rc;
+}
+
+int dk__undo_allowed_given(const dk_event *ev, const dk_record *recs, size_t n, const dk_void *vb,
+                           size_t nb, const dk_void *after, size_t nafter)
+{
+    if (n == 0)
+        return dk__fail(DK_EINVAL, "an undo with no records");
+    int rc = 0;
+    if (strcmp(ev->type, "case.rolled_back") == 0 && same_in_force(vb, nb, after, nafter)) {
         const char *to = "its to_time";
         size_t tn = strlen(to);
         (void)dk_data_str(ev->data, ev->data_len, "to_time", &to, &tn);
@@ -1256,6 +1267,5 @@ int dk__undo_allowed(const dk_event *ev, const dk_record *recs, size_t n, const 
     }
     if (rc == 0)
         rc = brings_back_crossing(ev, recs, n - 1, vb, nb, after, nafter);
-    free(vb);
     return rc;
 }

@@ -57,6 +57,10 @@ int dk__permit_state(const struct dk_event *ev, unsigned roles, const struct dk_
  * voided since), which would apply it with one signature. */
 int dk__undo_allowed(const struct dk_event *ev, const struct dk_record *recs, size_t n,
                      const struct dk_void *after, size_t nafter);
+/* The same given what the fold without `ev` voids (before[], as dk_case_fold gives it). */
+int dk__undo_allowed_given(const struct dk_event *ev, const struct dk_record *recs, size_t n,
+                           const struct dk_void *before, size_t nbefore,
+                           const struct dk_void *after, size_t nafter);
 /* dk_case_fold, calling `obs` after each event it applies (voided ones, reverts and
  * rollbacks aside) with the case before and after it; a non-zero return ends the fold
  * with that value (*bad_seq: not set). */

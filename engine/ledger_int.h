@@ -232,14 +232,46 @@ int dk__staff_at(const dk__lookup *lk, const char *id, uint64_t seq, const char 
  * 0, 1 (broken: *code and the message say why) or <0. */
 int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *ev,
                      const dk_case_state *before, const dk_case_state *after, int *code);
-/* The same for an undo (a revert or rollback `undo` at `seq`; recs: the case's records with
- * it last; before/after: the case around it): no event it leaves in force breaks
- * dk__append_rules, or its author's right to it as the case then stands (a caseworker's
- * decision on a case no longer assigned to them), where it did not without the undo (a
- * cancellation it makes come after a booking, or act on another grant), and an interview
- * booking whose slot has not ended by `recorded_at`, or an assignee a revert brings back,
- * is an enrolled, unrevoked caseworker now. 0, 1 (broken: *code and the message say why)
- * or <0. */
+/* The events a case's fold leaves in force that break dk__rules_broken, in seq order. */
+typedef struct dk__breaks {
+    uint64_t *seq;
+    size_t n, cap;
+} dk__breaks;
+int dk__breaks_add(dk__breaks *b, uint64_t seq); /* 0 or DK_ENOMEM */
+/* dk__append_rules, then the author's right to the event `rec` holds as the case stood
+ * before it (a caseworker decides only a case assigned to them: an undo could take the
+ * assignment from under the decision). 0, 1 (broken: *code and the message say why) or
+ * <0. */
+int dk__rules_broken(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
+                     const dk_case_state *before, const dk_case_state *after, int *code);
+/* An undo's fold, observed (dk__undo_observe as the fold's observer): `had` lists what
+ * breaks dk__rules_broken in the case's fold without the undo (NULL: this is that fold);
+ * the first event this fold leaves in force that breaks a rule where `had` does not list
+ * it is kept (seq, type, why). With `now`, this fold's breaks are collected there and the
+ * fold goes on to its end (verify keeps them for the case's next undo); without, it ends
+ * at that first new one. */
+typedef struct dk__undo_pass {
+    const dk__lookup *lk;
+    const dk__breaks *had;
+    dk__breaks *now;
+    uint64_t seq;
+    char type[DK_TYPE_MAX + 1];
+    char why[DK_ERRMSG_MAX];
+} dk__undo_pass;
+int dk__undo_observe(void *arg, const dk_record *rec, const dk_event *ev,
+                     const dk_case_state *before, const dk_case_state *after);
+/* The rules an undo (a revert or rollback `undo` at `seq`; before/after: the case around
+ * it; `p`: its fold observed) is held to: no event it leaves in force breaks
+ * dk__rules_broken where it did not without the undo (a cancellation it makes come after
+ * a booking, or act on another grant; a caseworker's decision on a case it leaves assigned
+ * to another), and an interview booking whose slot has not ended by `recorded_at`, or an
+ * assignee a revert brings back, is an enrolled, unrevoked caseworker now. 0, 1 (broken:
+ * *code and the message say why) or <0. */
+int dk__undo_verdict(const dk__undo_pass *p, uint64_t seq, int64_t recorded_at,
+                     const dk_event *undo, const dk_case_state *before, const dk_case_state *after,
+                     int *code);
+/* The same for the writer, which keeps no breaks: the case's records `recs` with the undo
+ * last folded without and with it. */
 int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
                    const dk_record *recs, size_t n, const dk_case_state *before,
                    const dk_case_state *after, int *code);

@@ -163,6 +163,11 @@ typedef struct case_buf {
     size_t nmoves, mcap;
     notice *notes; /* its notices, in seq order */
     size_t nnotes, ncap;
+    /* the fold so far: what breaks the append rules (dk__rules_broken) and what is voided;
+     * an undo's fold fills `next`, which becomes `breaks` */
+    dk__breaks breaks, next;
+    dk_void *voids;
+    size_t nvoids;
 } case_buf;
 
 /* Keep a notice: the record at seq, of event `type`, breaks a rule an append is held to
@@ -392,23 +397,33 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
         int noted = rec->seq >= from && dk__event_decode_new(rec->body, rec->body_len, &fresh) != 0;
         if (noted && (rc = note(b, rec->seq, ev->type)) != 0)
             return rc;
+        in_case c = {h, b, i};
+        dk__lookup lk = {&c, case_actor, case_event};
         if (revert || rollback) {
             uint64_t bad_seq = 0;
             if (st.version == 0)
                 return dk__verify_bad(rep, rec->seq, "%s on a case with no events", ev->type);
+            /* one fold with the undo, against the fold so far without it (b->breaks,
+             * b->voids): what it voids, and what it leaves in force breaking a rule */
             dk_void *voids = NULL;
             size_t nvoids = 0;
-            rc = dk_case_fold(b->recs, i + 1, &st, &voids, &nvoids, &bad_seq);
+            b->next.n = 0;
+            dk__undo_pass up = {&lk, &b->breaks, &b->next, 0, "", ""};
+            rc = dk__case_fold_observed(b->recs, i + 1, &st, &voids, &nvoids, &bad_seq,
+                                        dk__undo_observe, &up);
             if (rc == 0 && rec->seq >= from && !noted)
-                code = dk__undo_allowed(ev, b->recs, i + 1, voids, nvoids);
-            free(voids);
+                code =
+                    dk__undo_allowed_given(ev, b->recs, i + 1, b->voids, b->nvoids, voids, nvoids);
             if (rc == 0 && rec->seq >= from && !noted && code == 0) {
-                in_case c = {h, b, i};
-                dk__lookup lk = {&c, case_actor, case_event};
-                int u = dk__undo_rules(&lk, rec->seq, rec->recorded_at, ev, b->recs, i + 1, &before,
-                                       &st, &code);
+                int u = dk__undo_verdict(&up, rec->seq, rec->recorded_at, ev, &before, &st, &code);
                 code = u == 1 ? code : u;
             }
+            free(b->voids);
+            b->voids = voids;
+            b->nvoids = nvoids;
+            dk__breaks t = b->breaks;
+            b->breaks = b->next;
+            b->next = t;
             if (rc == DK_ENOMEM || code == DK_ENOMEM)
                 return DK_ENOMEM; /* not the ledger's fault */
             if (rc)
@@ -419,11 +434,13 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
         } else if (dk_case_apply(&st, rec->seq, ev) != 0) {
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
                                   dk_errmsg());
-        } else if (rec->seq >= from && !noted) {
-            in_case c = {h, b, i};
-            dk__lookup lk = {&c, case_actor, case_event};
-            rc = dk__append_rules(&lk, rec->seq, rec->recorded_at, ev, &before, &st, &code);
-            if (rc < 0 || (rc > 0 && (rc = note(b, rec->seq, ev->type)) != 0))
+        } else {
+            /* kept for the case's undos; a notice from `from` on */
+            rc = dk__rules_broken(&lk, rec, ev, &before, &st, &code);
+            if (rc > 0 && dk__breaks_add(&b->breaks, rec->seq) != 0)
+                return DK_ENOMEM;
+            if (rc < 0 ||
+                (rc > 0 && rec->seq >= from && !noted && (rc = note(b, rec->seq, ev->type)) != 0))
                 return rc;
         }
         char assignee[DK_ACTOR_MAX + 1];
@@ -524,6 +541,9 @@ static void run_case(void *ctx, dk__work *w)
     free(b.recs);
     free(b.evs);
     free(b.moves);
+    free(b.breaks.seq);
+    free(b.next.seq);
+    free(b.voids);
     free(it);
 }
 
