@@ -69,19 +69,17 @@ int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
     return rc;
 }
 
-int dk__key_holder(dk_ledger *lg, MDB_txn *txn, const uint8_t *pubkey, const char *except,
-                   char who[DK_ACTOR_MAX + 1])
+int dk__key_holder(dk_ledger *lg, MDB_txn *txn, const uint8_t *pubkey, char who[DK_ACTOR_MAX + 1])
 {
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = mdb_cursor_open(txn, lg->actor_log, &cur);
     if (rc)
         return dk__mdb_err(rc, "cannot open a cursor");
-    size_t n = strlen(except);
     int g;
     for (g = mdb_cursor_get(cur, &k, &v, MDB_FIRST); g == 0;
          g = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if ((k.mv_size == n && memcmp(k.mv_data, except, n) == 0) || k.mv_size > DK_ACTOR_MAX)
+        if (k.mv_size > DK_ACTOR_MAX)
             continue;
         dk__actor_change c;
         if (v.mv_size != 8) {

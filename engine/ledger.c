@@ -668,12 +668,24 @@ static int check_system(dk_ledger *lg, MDB_txn *txn, dk__pending *p, const head_
         return reject(p, DK_ENOTFOUND, "actor '%s' is not enrolled", ac->id);
     if (ac->kind != DK__ACT_ENROLL && target.revoked)
         return reject(p, DK_EDENIED, "actor '%s' is already revoked", ac->id);
+    if (ac->kind == DK__ACT_ROTATE && memcmp(target.pubkey, ac->pubkey, DK_PUBKEY_BYTES) == 0)
+        return reject(p, DK_EEXIST,
+                      "actor.key_rotated: actor '%s' holds that public key now; a rotation "
+                      "gives it a new one (docket keygen makes one)",
+                      ac->id);
     if (ac->kind == DK__ACT_ENROLL || ac->kind == DK__ACT_ROTATE) {
-        /* one key, one actor, ever: else whoever holds it signs as both, and four eyes are
+        /* one key, one actor, once: else whoever holds it signs as both, and four eyes are
          * two ids of one person (helper-68); a retired key too, which may be why it was
-         * retired (helper-69) */
+         * retired (helper-69), whoever held it (helper-70: an actor rotated back to its
+         * own retired key, and that key signed again) */
         char who[DK_ACTOR_MAX + 1];
-        if ((rc = dk__key_holder(lg, txn, ac->pubkey, ac->id, who)) == 0)
+        rc = dk__key_holder(lg, txn, ac->pubkey, who);
+        if (rc == 0 && strcmp(who, ac->id) == 0)
+            return reject(p, DK_EEXIST,
+                          "%s: actor '%s' held that public key before and retired it; a "
+                          "retired key is not taken back (docket keygen makes a new one)",
+                          p->ev.type, ac->id);
+        if (rc == 0)
             return reject(p, DK_EEXIST,
                           "%s: that public key was given to actor '%s'; each actor has a key of "
                           "its own (docket keygen makes one)",

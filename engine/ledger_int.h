@@ -184,13 +184,12 @@ int dk__case_check_apply(dk_ledger *lg, MDB_txn *txn, const dk__case_append *a, 
  * docket's: re-folded), -1 if it is malformed. */
 int dk__case_row_decode(const void *row, size_t len, uint64_t *version, uint64_t *last_seq,
                         dk_case_state *st);
+/* Which actor was ever given `pubkey` (enrolled or rotated to it, revoked or re-keyed
+ * since or not), by the actor history: 0 with its id in `who`, DK_ENOTFOUND, or <0. One
+ * key, one actor, once: else whoever holds it signs as two, or a retired key signs again. */
+int dk__key_holder(dk_ledger *lg, MDB_txn *txn, const uint8_t *pubkey, char who[DK_ACTOR_MAX + 1]);
 /* Fold actor `id`'s history (its events listed in actor_log) before record `before`, in
  * `txn`: the key, roles and revocation its signed events gave it. DK_ENOTFOUND if none. */
-/* Which other actor than `except` was ever given `pubkey` (enrolled or rotated to it,
- * revoked or re-keyed since or not), by the actor history: 0 with its id in `who`,
- * DK_ENOTFOUND, or <0. One key, one actor: else whoever holds it signs as two. */
-int dk__key_holder(dk_ledger *lg, MDB_txn *txn, const uint8_t *pubkey, const char *except,
-                   char who[DK_ACTOR_MAX + 1]);
 int dk__actor_fold(dk_ledger *lg, MDB_txn *txn, const char *id, uint64_t before,
                    dk_actor_info *out);
 /* An `actors` row (key: the id; value: pubkey, roles, revoked, enrolled seq) into *a;

@@ -97,9 +97,10 @@ static int by_key_then_seq(const void *pa, const void *pb)
     return c ? c : (a->from > b->from) - (a->from < b->from);
 }
 
-/* One key, one actor: the writer refuses an enrolment or rotation to a key another actor
+/* One key, one actor, once: the writer refuses an enrolment or rotation to a key an actor
  * was given before (helper-68: a second id with one's own key passed four eyes alone;
- * helper-69: a retired key given to a new id). Each such record from `from` on that an
+ * helper-69: a retired key given to a new id; helper-70: an actor rotated back to its own
+ * retired key), and a rotation to the key held. Each such record from `from` on that an
  * older docket took is passed to `say`. 0 or DK_ENOMEM. */
 static int shared_keys(const history *h, uint64_t from, void (*say)(void *, uint64_t, const char *),
                        void *arg)
@@ -108,23 +109,39 @@ static int shared_keys(const history *h, uint64_t from, void (*say)(void *, uint
     if (v == NULL)
         return dk__fail(DK_ENOMEM, "out of memory");
     size_t n = 0;
+    char why[DK_NOTICE_MAX];
     for (size_t i = 0; i < h->n; i++) {
-        int first = i == 0 || strcmp(h->v[i].id, h->v[i - 1].id) != 0;
-        if (!first && memcmp(h->v[i].a.pubkey, h->v[i - 1].a.pubkey, DK_PUBKEY_BYTES) == 0)
+        const actor_step *s = &h->v[i];
+        int first = i == 0 || strcmp(s->id, h->v[i - 1].id) != 0;
+        if (!first && memcmp(s->a.pubkey, h->v[i - 1].a.pubkey, DK_PUBKEY_BYTES) == 0) {
+            /* a revocation keeps the key; a rotation to the key held changes nothing */
+            if (!s->a.revoked && s->seq >= from) {
+                snprintf(why, sizeof why,
+                         "actor.key_rotated: actor '%s' holds that public key already; a "
+                         "rotation gives it a new one",
+                         s->id);
+                say(arg, s->seq, why);
+            }
             continue;
-        v[n++] = (holding){&h->v[i], h->v[i].seq, !first};
+        }
+        v[n++] = (holding){s, s->seq, !first};
     }
     qsort(v, n, sizeof *v, by_key_then_seq);
     for (size_t i = 1; i < n; i++)
         for (size_t j = i;
              j-- > 0 && memcmp(v[j].step->a.pubkey, v[i].step->a.pubkey, DK_PUBKEY_BYTES) == 0;)
-            if (v[i].from >= from && strcmp(v[j].step->id, v[i].step->id) != 0 &&
-                v[j].from < v[i].from) {
-                char why[DK_NOTICE_MAX];
-                snprintf(why, sizeof why,
-                         "%s: that public key was given to actor '%s'; each actor has a key of "
-                         "its own",
-                         v[i].rotated ? "actor.key_rotated" : "actor.enrolled", v[j].step->id);
+            if (v[i].from >= from && v[j].from < v[i].from) {
+                const char *type = v[i].rotated ? "actor.key_rotated" : "actor.enrolled";
+                if (strcmp(v[j].step->id, v[i].step->id) == 0)
+                    snprintf(why, sizeof why,
+                             "%s: actor '%s' held that public key before and retired it; a "
+                             "retired key is not taken back",
+                             type, v[i].step->id);
+                else
+                    snprintf(why, sizeof why,
+                             "%s: that public key was given to actor '%s'; each actor has a key "
+                             "of its own",
+                             type, v[j].step->id);
                 say(arg, v[i].from, why);
                 break;
             }

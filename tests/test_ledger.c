@@ -315,14 +315,18 @@ TEST(a_key_belongs_to_one_actor)
     ASSERT_ERR(
         fx_actor_event(w.lg, w.admin, "actor.enrolled", "bob2", bobs, "caseworker", 14, &res),
         DK_EEXIST);
-    /* a key of its own is taken; so is a rotation that keeps the actor's own key */
+    /* a key of its own is taken; a rotation that keeps it changes nothing (helper-70) */
     dk_key *k;
     ASSERT_OK(dk_key_generate("bob2", &k));
     ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.enrolled", "bob2", dk_key_public(k),
                              "caseworker", 15, &res));
-    ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "bob2", dk_key_public(k), NULL, 16,
-                             &res));
-    /* a key rotated away is retired, not free (helper-69): perhaps it was stolen */
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "bob2", dk_key_public(k), NULL,
+                              16, &res),
+               DK_EEXIST);
+    ASSERT_STR_EQ(res.errmsg, "actor.key_rotated: actor 'bob2' holds that public key now; a "
+                              "rotation gives it a new one (docket keygen makes one)");
+    /* a key rotated away is retired, not free (helper-69): perhaps it was stolen; nor does
+     * its own actor take it back (helper-70) */
     dk_key *k2;
     ASSERT_OK(dk_key_generate("bob2", &k2));
     ASSERT_OK(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "bob2", dk_key_public(k2), NULL,
@@ -331,9 +335,15 @@ TEST(a_key_belongs_to_one_actor)
                               "caseworker", 18, &res),
                DK_EEXIST);
     ASSERT_CONTAINS(res.errmsg, "that public key was given to actor 'bob2'");
+    ASSERT_ERR(fx_actor_event(w.lg, w.admin, "actor.key_rotated", "bob2", dk_key_public(k), NULL,
+                              19, &res),
+               DK_EEXIST);
+    ASSERT_STR_EQ(res.errmsg, "actor.key_rotated: actor 'bob2' held that public key before and "
+                              "retired it; a retired key is not taken back (docket keygen makes "
+                              "a new one)");
     dk_key_free(k2);
     dk_key_free(k);
-    assert_verifies(w.lg, 8);
+    assert_verifies(w.lg, 7);
     world_close(&w);
 }
 

@@ -91,5 +91,12 @@ asg=$($D case assign L-10 $(K sc.ben) --to cw.ana --json | seq_of)
 $D decide L-10 $(K cw.ana) --refuse --product PROTECTION --rationale "not credible" \
   --rules-version v >/dev/null
 $D undo "$asg" $(K sc.ben) --reason "assigned by mistake" >/dev/null
+# cw.ana rotated to her own key (a no-op), then to a new key and back to the retired one
+ana=$(sed -n 's/^public: //p' "$OUT/keys/cw.ana.key")
+$D actor rotate --key "$OUT/keys/admin.key" --id cw.ana --pubkey "$ana" >/dev/null
+new=$($D keygen --id cw.ana --out "$OUT/keys/cw.ana.new.key")
+$D actor rotate --key "$OUT/keys/admin.key" --id cw.ana --pubkey "$new" >/dev/null
+$D actor rotate --key "$OUT/keys/admin.key" --id cw.ana --pubkey "$ana" >/dev/null
+rm -f "$OUT/keys/cw.ana.new.key"
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
