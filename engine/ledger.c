@@ -874,11 +874,20 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
     if (rc == 0)
         rc = check_head(lg, txn, &h);
     int64_t now = now_us();
+    uint64_t start = h.seq;
     for (dk__pending *p = batch; rc == 0 && p; p = p->next)
         rc = apply_one(lg, txn, p, &h, now);
-    if (rc == 0 && (rc = put_head(txn, lg->meta, &h)) != 0 && rc != MDB_MAP_FULL)
+    /* A batch that appended nothing (every append refused) writes nothing: the file stays
+     * byte for byte as it was, and no commit is paid for (helper-70: a refused append
+     * rewrote the meta page). */
+    int appended = rc == 0 && h.seq != start;
+    if (appended && (rc = put_head(txn, lg->meta, &h)) != 0 && rc != MDB_MAP_FULL)
         rc = dk__mdb_err(rc, "cannot write the ledger head");
-    if (rc == 0) {
+    if (rc == 0 && !appended) {
+        mdb_txn_abort(txn);
+        forget_trusted(lg); /* what the refused appends read or wrote is gone with it */
+        *head_seq = h.seq;
+    } else if (rc == 0) {
         rc = mdb_txn_commit(txn); /* durable: LMDB syncs on commit */
         if (rc && rc != MDB_MAP_FULL)
             rc = dk__mdb_err(rc, "cannot commit the batch");

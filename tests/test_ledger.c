@@ -131,6 +131,25 @@ TEST(idempotent_retry)
     world_close(&w);
 }
 
+/* The ledger's data.mdb in `dir`, whole, into a new buffer (*n bytes). */
+static uint8_t *file_bytes(const char *dir, size_t *n)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    FILE *f = fopen(path, "rb");
+    ASSERT(f != NULL);
+    ASSERT(fseek(f, 0, SEEK_END) == 0);
+    long len = ftell(f);
+    ASSERT(len > 0);
+    rewind(f);
+    uint8_t *b = malloc((size_t)len);
+    ASSERT(b != NULL);
+    ASSERT(fread(b, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
 TEST(expected_version_conflict)
 {
     world w;
@@ -139,10 +158,19 @@ TEST(expected_version_conflict)
     uint64_t zero = 0, one = 1, five = 5;
     ASSERT_OK(fx_open_case(w.lg, w.alice, "HO-9", 1, &zero, &res));
     ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-9", 2, &one, &res));
+    /* a refused append writes nothing: the file is byte for byte as it was (helper-70:
+     * the batch's empty commit rewrote the meta page) */
+    size_t n0, n1;
+    uint8_t *before = file_bytes(w.dir, &n0);
     ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-9", 3, &five, &res), DK_ECONFLICT);
     ASSERT_CONTAINS(res.errmsg, "version 2");
     ASSERT_CONTAINS(res.errmsg, "expected 5");
     ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-9", 4, &one, &res), DK_ECONFLICT);
+    uint8_t *after = file_bytes(w.dir, &n1);
+    ASSERT_EQ(n1, n0);
+    ASSERT(memcmp(before, after, n0) == 0);
+    free(before);
+    free(after);
     uint64_t v;
     ASSERT_OK(dk_ledger_case_version(w.lg, "HO-9", &v));
     ASSERT_EQ(v, 2);
