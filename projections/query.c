@@ -19,24 +19,16 @@ typedef struct reader {
     uint64_t seq;
 } reader;
 
-/* Served only if built by this code, and from this ledger: views left from a ledger that
- * was since replaced or restored would show records it does not hold. */
-static int reader_open(dk_views *vw, int view, reader *r)
+/* One view in a read snapshot, served only if built by this code, and from this ledger
+ * (`head`, read after the snapshot began): views left from a ledger that was since
+ * replaced or restored would show records it does not hold. Its seq and database. */
+static int view_open(dk_views *vw, MDB_txn *txn, const dk_head *head, int view, uint64_t *seq,
+                     MDB_dbi *dbi)
 {
     uint32_t version;
     uint64_t gen, count;
     uint8_t digest[DK_VIEW_DIGEST_BYTES], hash[DK_HASH_BYTES];
-    dk_head head;
-    int rc = dk__txn_begin(vw, MDB_RDONLY, &r->txn);
-    if (rc)
-        return rc;
-    /* the head after the views' snapshot: read before it, another process could append
-     * and step the views past it in between, and they would look ahead of the ledger */
-    if ((rc = dk__views_head(vw, &head)) != 0) {
-        mdb_txn_abort(r->txn);
-        return rc;
-    }
-    rc = dk__cp_read(vw, r->txn, view, &version, &gen, &r->seq, &count, digest, hash);
+    int rc = dk__cp_read(vw, txn, view, &version, &gen, seq, &count, digest, hash);
     if (rc == MDB_NOTFOUND)
         rc =
             dk_fail(DK_ENOTFOUND,
@@ -55,17 +47,35 @@ static int reader_open(dk_views *vw, int view, reader *r)
     else if (rc)
         rc = dk__mdb_fail(rc, "cannot read a checkpoint");
     if (rc == 0)
-        rc = dk__views_match(vw, &head, r->seq, hash);
-    if (rc == 0 && (rc = dk__db_open(r->txn, view, gen, 0, &r->dbi)) != 0)
+        rc = dk__views_match(vw, head, *seq, hash);
+    if (rc == 0 && (rc = dk__db_open(txn, view, gen, 0, dbi)) != 0)
         rc = rc != MDB_NOTFOUND
                  ? dk__mdb_fail(rc, "cannot open the view")
                  : dk_fail(DK_ECORRUPT,
                            "view '%s' is damaged: its database (generation %llu) is missing "
                            "(docket views rebuild %s repairs it)",
                            dk_view_name(view), (unsigned long long)gen, dk_view_name(view));
+    return rc;
+}
+
+static int reader_open_head(dk_views *vw, int view, reader *r, dk_head *head)
+{
+    int rc = dk__txn_begin(vw, MDB_RDONLY, &r->txn);
+    if (rc)
+        return rc;
+    /* the head after the views' snapshot: read before it, another process could append
+     * and step the views past it in between, and they would look ahead of the ledger */
+    if ((rc = dk__views_head(vw, head)) == 0)
+        rc = view_open(vw, r->txn, head, view, &r->seq, &r->dbi);
     if (rc)
         mdb_txn_abort(r->txn);
     return rc;
+}
+
+static int reader_open(dk_views *vw, int view, reader *r)
+{
+    dk_head head;
+    return reader_open_head(vw, view, r, &head);
 }
 
 static void reader_close(reader *r)
@@ -213,10 +223,8 @@ typedef struct bs_ctx {
     size_t plen;
     MDB_txn *txn;
     MDB_dbi cs;
-    int have_cs;
     dk_views_case_fn fn;
     void *ud;
-    const char *status;
 } bs_ctx;
 
 static int bs_one(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -227,16 +235,15 @@ static int bs_one(void *ctx, const MDB_val *k, const MDB_val *v)
     size_t idlen = k->mv_size - b->plen;
     dk_case_summary s;
     MDB_val ck = {idlen, (void *)id}, cv;
-    int g = b->have_cs ? mdb_get(b->txn, b->cs, &ck, &cv) : MDB_NOTFOUND;
-    if (g != 0 && g != MDB_NOTFOUND) /* a broken page: the transaction is spent */
+    int g = mdb_get(b->txn, b->cs, &ck, &cv);
+    if (g == MDB_NOTFOUND)
+        return dk_fail(DK_ECORRUPT,
+                       "case '%.*s' is in the by_status view but not in case_status (docket "
+                       "views check names the difference; docket views rebuild repairs it)",
+                       (int)idlen, id);
+    if (g != 0) /* a broken page: the transaction is spent */
         return dk__mdb_fail(g, "cannot read the case_status view");
-    if (g == 0) {
-        summary_of(id, idlen, &cv, &s);
-    } else {
-        memset(&s, 0, sizeof s);
-        memcpy(s.case_id, id, idlen < DK_CASE_MAX ? idlen : DK_CASE_MAX);
-        snprintf(s.status, sizeof s.status, "%s", b->status);
-    }
+    summary_of(id, idlen, &cv, &s);
     return b->fn(b->ud, &s);
 }
 
@@ -253,27 +260,31 @@ int dk_views_by_status(dk_views *vw, const char *status, dk_views_case_fn fn, vo
                        list);
     }
     reader r;
-    int rc = reader_open(vw, DK_VIEW_BY_STATUS, &r);
+    dk_head head;
+    int rc = reader_open_head(vw, DK_VIEW_BY_STATUS, &r, &head);
     if (rc)
         return rc;
-    uint32_t version;
-    uint64_t gen, seq, count;
-    uint8_t dg[DK_VIEW_DIGEST_BYTES];
-    bs_ctx b = {strlen(status) + 1, r.txn, 0, 0, fn, udata, status};
-    /* summaries from case_status where it is built at this version; else the ids alone */
-    int g = dk__cp_read(vw, r.txn, DK_VIEW_CASE_STATUS, &version, &gen, &seq, &count, dg, NULL);
-    if (g == DK__CP_MALFORMED)
-        g = MDB_NOTFOUND; /* the ids alone */
-    if (g == 0 && version == code_versions[DK_VIEW_CASE_STATUS])
-        g = dk__db_open(r.txn, DK_VIEW_CASE_STATUS, gen, 0, &b.cs);
-    b.have_cs = g == 0 && version == code_versions[DK_VIEW_CASE_STATUS];
-    if (g != 0 && g != MDB_NOTFOUND) { /* damage: a broken page spends the transaction */
-        reader_close(&r);
-        return dk__mdb_fail(g, "cannot read the case_status view");
+    /* each case's summary comes from case_status, which must stand where by_status does:
+     * blank fields would read as "unassigned" (helper-71: while another process rebuilt
+     * case_status after an upgrade, every case came out with no assignee and version 0) */
+    bs_ctx b = {strlen(status) + 1, r.txn, 0, fn, udata};
+    uint64_t cs_seq = 0;
+    rc = view_open(vw, r.txn, &head, DK_VIEW_CASE_STATUS, &cs_seq, &b.cs);
+    if (rc) {
+        char why[DK_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", dk_errmsg());
+        rc = dk_fail(rc, "query status takes each case's summary from case_status: %s", why);
+    } else if (cs_seq != r.seq) {
+        rc = dk_fail(DK_ENOTFOUND,
+                     "query status takes each case's summary from case_status, which stands at "
+                     "seq %llu where by_status stands at %llu (one of them is being rebuilt); "
+                     "try again, or run docket project first",
+                     (unsigned long long)cs_seq, (unsigned long long)r.seq);
+    } else {
+        char prefix[32];
+        memcpy(prefix, status, b.plen); /* includes the NUL separator */
+        rc = scan(&r, prefix, b.plen, bs_one, &b);
     }
-    char prefix[32];
-    memcpy(prefix, status, b.plen); /* includes the NUL separator */
-    rc = scan(&r, prefix, b.plen, bs_one, &b);
     if (as_of)
         *as_of = r.seq;
     reader_close(&r);
