@@ -316,6 +316,11 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
         break;
     }
     lg->file = dk_lmdb_file_id(lg->env); /* for dk_ledger_file_current */
+    unsigned envflags = 0;
+    if (mdb_env_get_flags(lg->env, &envflags) == 0 && !(envflags & MDB_NOLOCK)) {
+        lg->lock = dk_lmdb_lock_id(lg->env);  /* for the writer's check_lock */
+        (void)dk_lmdb_readers_clear(lg->env); /* dead readers pin pages: the file grows */
+    }
     if ((rc = dk_lmdb_file_check(lg->env, "the ledger")) != 0) {
         char msg[DK_ERRMSG_MAX];
         snprintf(msg, sizeof msg, "%s", dk_errmsg());
@@ -851,11 +856,30 @@ static int apply_one(dk_ledger *lg, MDB_txn *txn, dk__pending *p, head_state *h,
 
 /* Run one batch in one transaction. Returns 0, MDB_MAP_FULL to retry after
  * growing the map, or a DK_E* code that fails every append in the batch. */
+/* Is this process's lock file still the ledger's? One removed (a clean-up that took it
+ * for a leftover) and made anew by another process's open leaves two writers that do not
+ * exclude each other, and they corrupt the ledger (helper-71 did this to the views). */
+static int check_lock(dk_ledger *lg)
+{
+    if (lg->lock.ino == 0 || dk_lmdb_lock_current(lg->env, lg->lock))
+        return 0;
+    const char *dir = "";
+    (void)mdb_env_get_path(lg->env, &dir);
+    return dk__fail(DK_ECLOSED,
+                    "the ledger's lock file '%s/lock.mdb' was removed or replaced while this "
+                    "process had the ledger open: it no longer shares LMDB's write lock, and two "
+                    "writers would corrupt the ledger, so nothing was written (end every docket "
+                    "process on this ledger, then open it again)",
+                    dir);
+}
+
 static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
 {
     MDB_txn *txn;
     head_state h;
     int rc;
+    if ((rc = check_lock(lg)) != 0)
+        return rc;
     pthread_rwlock_rdlock(&lg->txn_lock);
     rc = txn_begin(lg, 0, &txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -1398,6 +1422,11 @@ int dk_ledger_file_current(dk_ledger *lg)
                     "'%s' is no longer the ledger file this handle opened (moved, removed, or "
                     "replaced by a restore): open the ledger again to follow it",
                     path);
+}
+
+int dk_ledger_readers_clear(dk_ledger *lg)
+{
+    return lg->lock.ino ? dk_lmdb_readers_clear(lg->env) : 0;
 }
 
 int dk_ledger_head(dk_ledger *lg, dk_head *out)

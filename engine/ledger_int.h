@@ -37,6 +37,7 @@ typedef struct dk__pending dk__pending;
 struct dk_ledger {
     MDB_env *env;
     dk_file_id file; /* data.mdb as opened (dk_ledger_file_current) */
+    dk_file_id lock; /* lock.mdb as opened (all zero without a lock: read-only, no_lock) */
     MDB_dbi log, cmd, meta, actors, cases, slots, tree, checkpoints, actor_log;
     int read_only;
     unsigned max_batch;

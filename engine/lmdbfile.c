@@ -2,6 +2,7 @@
  * become dk_err codes, failed asserts are noted, an env's open file is told by its identity. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -90,4 +91,36 @@ int dk_file_is(const char *path, dk_file_id id)
     struct stat st;
     return stat(path, &st) == 0 && (uint64_t)st.st_dev == id.dev && (uint64_t)st.st_ino == id.ino &&
            id.ino != 0;
+}
+
+/* The path of env's lock file into `path`: 0, or -1 if it cannot be told. */
+static int lock_path(MDB_env *env, char *path, size_t n)
+{
+    const char *dir = NULL;
+    if (mdb_env_get_path(env, &dir) != 0 || dir == NULL)
+        return -1;
+    snprintf(path, n, "%s/lock.mdb", dir);
+    return 0;
+}
+
+dk_file_id dk_lmdb_lock_id(MDB_env *env)
+{
+    dk_file_id id = {0, 0};
+    char path[4200];
+    struct stat st;
+    if (lock_path(env, path, sizeof path) == 0 && stat(path, &st) == 0)
+        id = (dk_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino};
+    return id;
+}
+
+int dk_lmdb_lock_current(MDB_env *env, dk_file_id lock)
+{
+    char path[4200];
+    return lock_path(env, path, sizeof path) == 0 && dk_file_is(path, lock);
+}
+
+int dk_lmdb_readers_clear(MDB_env *env)
+{
+    int dead = 0;
+    return mdb_reader_check(env, &dead) == 0 ? dead : 0;
 }

@@ -27,6 +27,7 @@ struct dk_projector {
     int watching, idling, stopping, open_handles;
     int moved; /* the views store was moved aside or replaced: nothing more is written */
     uint64_t lag, seq, batches, records;
+    uint64_t readers_cleared; /* uv_now when dead readers' slots were last freed */
     dk__lagstat lags;
     waker wk;
     void (*done)(void *);
@@ -104,9 +105,21 @@ static void on_async(uv_async_t *h)
     wake(h->data);
 }
 
+/* How often a follower frees the reader slots of processes that died reading (a killed
+ * query): a long-lived follower keeps both files open, and what such a slot pins is kept
+ * until then (helper-71: 13 -> 120 MB over eight rebuilds). */
+#define READERS_CLEAR_MS 10000
+
 static void on_timer(uv_timer_t *h)
 {
-    wake(h->data);
+    dk_projector *pj = h->data;
+    uint64_t now = uv_now(pj->loop);
+    if (now - pj->readers_cleared >= READERS_CLEAR_MS) {
+        pj->readers_cleared = now;
+        (void)dk_ledger_readers_clear(pj->lg);
+        (void)dk__views_readers_clear(pj->vw);
+    }
+    wake(pj);
 }
 
 static void on_fs(uv_fs_event_t *h, const char *file, int events, int status)

@@ -94,6 +94,15 @@ int dk__txn_begin(dk_views *vw, unsigned flags, MDB_txn **txn)
 {
     if (vw->env == NULL)
         return env_lost();
+    /* a writer whose lock file was removed and made anew by another process no longer
+     * excludes it: two writers at once broke the store (helper-71) */
+    if (!(flags & MDB_RDONLY) && vw->lock.ino && !dk_lmdb_lock_current(vw->env, vw->lock))
+        return dk_fail(DK_ECLOSED,
+                       "views: the store's lock file '%s/views/lock.mdb' was removed or "
+                       "replaced while this process had the store open: it no longer shares "
+                       "LMDB's write lock, so nothing was written (end every docket process on "
+                       "this ledger, then open the views again)",
+                       vw->dir);
     for (int tries = 0;; tries++) {
         int rc = mdb_txn_begin(vw->env, NULL, flags, txn);
         if (rc == 0)
@@ -142,6 +151,11 @@ static int put_str(MDB_txn *txn, MDB_dbi dbi, const char *k, const void *v, size
     return mdb_put(txn, dbi, &key, &val, 0);
 }
 
+int dk__views_readers_clear(dk_views *vw)
+{
+    return vw->env && vw->lock.ino ? dk_lmdb_readers_clear(vw->env) : 0;
+}
+
 int dk__views_store_current(const dk_views *vw)
 {
     /* a ledger replaced under these views (a restore moved into place) is no more theirs:
@@ -152,11 +166,13 @@ int dk__views_store_current(const dk_views *vw)
         return rc;
     char data[4300];
     snprintf(data, sizeof data, "%s/views/data.mdb", vw->dir);
-    if (dk_file_is(data, vw->store))
+    if (dk_file_is(data, vw->store) &&
+        (vw->lock.ino == 0 || dk_lmdb_lock_current(vw->env, vw->lock)))
         return 0;
     return dk_fail(DK_ECLOSED,
-                   "views: '%s' is no longer the store these views opened (moved aside or "
-                   "replaced by a rebuild, or removed): open the views again to follow it",
+                   "views: '%s' (or its lock file) is no longer the store these views opened "
+                   "(moved aside or replaced by a rebuild, or removed): open the views again to "
+                   "follow it",
                    data);
 }
 
@@ -224,6 +240,8 @@ int dk__env_open(dk_views *vw)
     if ((rc = dk_lmdb_file_check(vw->env, "the views store")) != 0)
         goto fail;
     vw->store = dk_lmdb_file_id(vw->env);
+    vw->lock = dk_lmdb_lock_id(vw->env);
+    (void)dk_lmdb_readers_clear(vw->env); /* dead readers pin pages: the file grows */
     MDB_txn *txn;
     if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
         goto fail;

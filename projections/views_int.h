@@ -137,8 +137,11 @@ struct dk_views {
     int64_t *times; /* recorded_at of the last batch */
     size_t ntimes, times_cap;
     dk_file_id store; /* the views store file this handle opened */
+    dk_file_id lock;  /* and its lock file */
 };
 
+/* Free the views env's reader slots of dead processes (dk_lmdb_readers_clear). */
+int dk__views_readers_clear(dk_views *vw);
 /* 0 while LEDGER_DIR/views/data.mdb is still the file these views opened, and the
  * ledger's data.mdb the file its handle opened; DK_ECLOSED (message set) once either was
  * moved aside or replaced (another process's rebuild, a restore moved into place), or

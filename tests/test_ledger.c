@@ -2,6 +2,7 @@
  * optimistic concurrency, actor keys and revocation, concurrent appends, map
  * growth, reads by case and time, and tamper detection by verify. */
 #include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -372,6 +373,56 @@ TEST(a_key_belongs_to_one_actor)
     dk_key_free(k2);
     dk_key_free(k);
     assert_verifies(w.lg, 7);
+    world_close(&w);
+}
+
+/* A lock file removed under an open ledger (a clean-up taking it for a leftover) and made
+ * anew by another process no longer excludes that process's writer: this one refuses to
+ * write, naming it, instead of corrupting the ledger beside another writer (helper-71). */
+TEST(a_writer_whose_lock_file_was_removed_writes_nothing)
+{
+    world w;
+    world_open(&w, NULL);
+    dk_append_res res;
+    ASSERT_OK(fx_append(w.lg, w.alice, "note.added", "HO-1", 1, NULL, &res));
+    dk_head before, after;
+    ASSERT_OK(dk_ledger_head(w.lg, &before));
+    char lock[600];
+    snprintf(lock, sizeof lock, "%s/lock.mdb", w.dir);
+    ASSERT(unlink(lock) == 0);
+    FILE *f = fopen(lock, "w"); /* another process's open made a new one */
+    ASSERT(f != NULL);
+    fclose(f);
+    ASSERT_ERR(fx_append(w.lg, w.alice, "note.added", "HO-1", 2, NULL, &res), DK_ECLOSED);
+    ASSERT_CONTAINS(res.errmsg, "lock.mdb' was removed or replaced while this process had the "
+                                "ledger open");
+    ASSERT_OK(dk_ledger_head(w.lg, &after));
+    ASSERT_EQ(after.seq, before.seq);
+    world_close(&w);
+}
+
+/* A process that died holding a read snapshot leaves its reader slot; LMDB keeps every page
+ * that snapshot could see until the slot is freed, and the file grows (helper-71). */
+TEST(a_dead_readers_slot_is_freed)
+{
+    world w;
+    world_open(&w, NULL);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        dk_ledger *ro;
+        dk_ledger_opts o = {0, 0, 1, 0};
+        dk_iter *it;
+        if (dk_ledger_open(w.dir, &o, &ro) != 0 || dk_iter_open(ro, 1, NULL, &it) != 0)
+            _exit(1);
+        kill(getpid(), SIGKILL); /* dies with the snapshot open */
+        _exit(2);
+    }
+    int status;
+    ASSERT(waitpid(pid, &status, 0) == pid);
+    ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    ASSERT_EQ(dk_ledger_readers_clear(w.lg), 1);
+    ASSERT_EQ(dk_ledger_readers_clear(w.lg), 0);
     world_close(&w);
 }
 
@@ -1175,8 +1226,10 @@ TH_MAIN(
         TH_ENTRY(idempotent_retry) TH_ENTRY(expected_version_conflict) TH_ENTRY(signature_checks)
             TH_ENTRY(revocation_and_rotation) TH_ENTRY(auditors_append_nothing_to_cases)
                 TH_ENTRY(system_event_rules) TH_ENTRY(a_key_belongs_to_one_actor)
-                    TH_ENTRY(bad_bodies_leave_ledger_unchanged) TH_ENTRY(eight_threads_dense_seq)
-                        TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
+                    TH_ENTRY(a_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(
+                        a_dead_readers_slot_is_freed) TH_ENTRY(bad_bodies_leave_ledger_unchanged)
+                        TH_ENTRY(eight_threads_dense_seq) TH_ENTRY(
+                            close_waits_for_a_caller_committing_its_own_append)
                             TH_ENTRY(close_keeps_the_trusted_rows_until_the_writer_drains) TH_ENTRY(
                                 a_row_put_back_after_a_revocation_is_not_trusted_from_the_cache)
                                 TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)

@@ -106,6 +106,10 @@ int dk_ledger_head(dk_ledger *lg, dk_head *out);
  * has open; DK_ECLOSED, naming it, if that file was moved, removed or replaced (a
  * restore moved into place): a long-running reader then opens the ledger again. */
 int dk_ledger_file_current(dk_ledger *lg);
+/* Free the reader slots of processes that died holding a read snapshot of the ledger
+ * (until then its file grows, every page they could see kept): at open, and every so
+ * often in a long-running process. The number freed. */
+int dk_ledger_readers_clear(dk_ledger *lg);
 /* The exact record bytes at `seq`, malloc'd (caller frees). DK_ENOTFOUND if absent. */
 int dk_ledger_get(dk_ledger *lg, uint64_t seq, uint8_t **raw, size_t *len);
 /* The last seq recorded at or before `t` (0 if none). Binary search. */

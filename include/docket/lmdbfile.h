@@ -20,6 +20,16 @@ typedef struct dk_file_id {
 dk_file_id dk_lmdb_file_id(MDB_env *env);
 /* 1 if `path` is that file now; 0 if not, or if `path` is gone. */
 int dk_file_is(const char *path, dk_file_id id);
+/* The lock file of `env` (opened with a lock, as a directory), told right after
+ * mdb_env_open. A process whose lock file was removed and made anew by another no longer
+ * shares LMDB's locks with it: two writers then corrupt the store (helper-71). */
+dk_file_id dk_lmdb_lock_id(MDB_env *env);
+/* Is the lock file `env` opened still its directory's lock.mdb? 1 or 0 (also if gone). */
+int dk_lmdb_lock_current(MDB_env *env, dk_file_id lock);
+/* Free the reader slots of processes that died holding a read snapshot (mdb_reader_check):
+ * until then LMDB keeps every page those snapshots could see, and the file grows with each
+ * rebuild or batch (helper-71). The number freed, or 0. */
+int dk_lmdb_readers_clear(MDB_env *env);
 
 /* The dk_err code of an LMDB (or errno) return that is not 0: DK_ECORRUPT for what only
  * damage gives, DK_ENOMEM, DK_ENOTFOUND, else DK_EIO. The ledger's and the views' error
