@@ -209,6 +209,31 @@ static int records_check(MDB_txn *txn)
         (size_t)DB_RECORD);
 }
 
+/* Open the store's own databases in `txn` and check its format; with `create`, make what
+ * is missing. 0, MDB_NOTFOUND (not made yet, and not `create`), or a dk_err code. */
+static int store_init(dk_views *vw, MDB_txn *txn, int create, const char *path)
+{
+    int rc = records_check(txn);
+    if (rc)
+        return rc;
+    unsigned flags = create ? MDB_CREATE : 0;
+    if ((rc = mdb_dbi_open(txn, "meta", flags, &vw->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "checkpoints", flags, &vw->checkpoints)) != 0)
+        return rc == MDB_NOTFOUND && !create ? rc
+                                             : dk__mdb_fail(rc, "cannot open the views databases");
+    MDB_val k = {6, (void *)"format"}, v;
+    rc = mdb_get(txn, vw->meta, &k, &v);
+    if (rc == MDB_NOTFOUND && !create)
+        return rc;
+    if (rc == MDB_NOTFOUND)
+        rc = put_str(txn, vw->meta, "format", FORMAT_TAG, strlen(FORMAT_TAG));
+    else if (rc == 0 &&
+             (v.mv_size != strlen(FORMAT_TAG) || memcmp(v.mv_data, FORMAT_TAG, v.mv_size)))
+        return dk_fail(DK_ECORRUPT, "'%s' is not a docket views store (format '%.*s')", path,
+                       (int)v.mv_size, (const char *)v.mv_data);
+    return rc ? dk__mdb_fail(rc, "cannot initialise the views store") : 0;
+}
+
 int dk__env_open(dk_views *vw)
 {
     char path[4200];
@@ -242,38 +267,23 @@ int dk__env_open(dk_views *vw)
     vw->store = dk_lmdb_file_id(vw->env);
     vw->lock = dk_lmdb_lock_id(vw->env);
     (void)dk_lmdb_readers_clear(vw->env); /* dead readers pin pages: the file grows */
-    MDB_txn *txn;
-    if ((rc = dk__txn_begin(vw, 0, &txn)) != 0)
-        goto fail;
-    if ((rc = records_check(txn)) != 0) {
-        mdb_txn_abort(txn);
-        goto fail;
+    /* A store already made needs no write to open: read first, so that a reader never
+     * waits for another process's write transaction (helper-71: views status and every
+     * --no-sync query hung behind a follower stopped inside its commit). */
+    for (int create = 0; create < 2; create++) {
+        MDB_txn *txn;
+        if ((rc = dk__txn_begin(vw, create ? 0 : MDB_RDONLY, &txn)) != 0)
+            goto fail;
+        rc = store_init(vw, txn, create, path);
+        if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0) /* keeps the handles */
+            rc = dk__mdb_fail(rc, "cannot initialise the views store");
+        else if (rc)
+            mdb_txn_abort(txn);
+        if (rc != MDB_NOTFOUND)
+            break;
     }
-    MDB_val k = {6, (void *)"format"}, v;
-    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &vw->meta)) != 0 ||
-        (rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &vw->checkpoints)) != 0) {
-        mdb_txn_abort(txn);
-        rc = dk__mdb_fail(rc, "cannot open the views databases");
+    if (rc)
         goto fail;
-    }
-    rc = mdb_get(txn, vw->meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        rc = put_str(txn, vw->meta, "format", FORMAT_TAG, strlen(FORMAT_TAG));
-    } else if (rc == 0 &&
-               (v.mv_size != strlen(FORMAT_TAG) || memcmp(v.mv_data, FORMAT_TAG, v.mv_size))) {
-        mdb_txn_abort(txn);
-        rc = dk_fail(DK_ECORRUPT, "'%s' is not a docket views store (format '%.*s')", path,
-                     (int)v.mv_size, (const char *)v.mv_data);
-        goto fail;
-    }
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
-    if (rc) {
-        rc = dk__mdb_fail(rc, "cannot initialise the views store");
-        goto fail;
-    }
     return 0;
 fail:
     mdb_env_close(vw->env);
