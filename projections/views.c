@@ -672,6 +672,32 @@ static const uint32_t code[] = {
 #undef XX
 };
 
+/* A view behind the head (s->seq, s->lag set): by the time from its last record (or, with
+ * none, the ledger's first) to the head's, and how long the first record it has not
+ * applied has waited (an idle ledger's lag_us counts the idle time between the last record
+ * applied and the head; wait_us is what to alert on). */
+static void lag_times(dk_ledger *lg, const dk_head *head, dk_view_status *s)
+{
+    if (s->lag == 0)
+        return;
+    uint8_t *raw;
+    size_t len;
+    dk_record rec;
+    if (dk_ledger_get(lg, s->seq ? s->seq : 1, &raw, &len) == 0) {
+        if (dk_record_decode(raw, len, &rec) == 0)
+            s->lag_us = head->recorded_at - rec.recorded_at;
+        free(raw);
+    }
+    if (dk_ledger_get(lg, s->seq + 1, &raw, &len) == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        if (dk_record_decode(raw, len, &rec) == 0 && now > rec.recorded_at)
+            s->wait_us = now - rec.recorded_at;
+        free(raw);
+    }
+}
+
 int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK_VIEW_COUNT])
 {
     char path[4200];
@@ -694,6 +720,7 @@ int dk_views_absent(dk_ledger *lg, const char *ledger_dir, dk_view_status out[DK
         s->code_version = code[i];
         s->head = head.seq;
         s->lag = head.seq;
+        lag_times(lg, &head, s); /* a ledger waiting for its first views waits all the same */
     }
     return 1;
 }
@@ -753,28 +780,7 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
             rc = 0;
             continue;
         }
-        if (s->lag == 0)
-            continue;
-        /* behind by the time from its last record (or, with none, the ledger's first) to
-         * the head's */
-        uint8_t *raw;
-        size_t len;
-        dk_record rec;
-        if (dk_ledger_get(vw->lg, s->seq ? s->seq : 1, &raw, &len) == 0) {
-            if (dk_record_decode(raw, len, &rec) == 0)
-                s->lag_us = head.recorded_at - rec.recorded_at;
-            free(raw);
-        }
-        /* and how long the first record it has not applied has waited: an idle ledger's
-         * lag_us counts the idle time between the last record applied and the head */
-        if (dk_ledger_get(vw->lg, s->seq + 1, &raw, &len) == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-            if (dk_record_decode(raw, len, &rec) == 0 && now > rec.recorded_at)
-                s->wait_us = now - rec.recorded_at;
-            free(raw);
-        }
+        lag_times(vw->lg, &head, s);
     }
     return rc;
 }

@@ -33,6 +33,8 @@ open_case AS-9 asylum 2019-01-02
 # views status reads and never writes: before any projection every view is missing
 expect_exit 0 "$D" views status --json
 equals "$(jget "$OUT" 'sorted(set(v["state"] for v in d))')" "['missing']" "no views yet: all missing"
+# and they wait for the ledger's first record (helper-70: 0 ms, so nothing alerted)
+equals "$(jget "$OUT" 'all(v["waiting_ms"] > 0 for v in d)')" "True" "missing views wait"
 [ ! -e "$DOCKET_LEDGER/views/data.mdb" ] && ok || fail "views status created a views store"
 expect_exit 2 "$D" views status extra
 contains "$ERR" "takes no view name" "views status with a name is told so"
