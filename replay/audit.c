@@ -108,8 +108,15 @@ int dk_audit_actor(dk_ledger *lg, const char *actor, int64_t from, int64_t to, d
 {
     if (from > to)
         return dk_fail(DK_EINVAL, "the audit window ends before it starts");
+    /* a mistyped id would list nothing, which reads as "did nothing" (helper-70) */
+    dk_actor_info who;
+    int rc = dk_ledger_actor(lg, actor, &who);
+    if (rc == DK_ENOTFOUND)
+        return dk_fail(DK_ENOTFOUND, "no actor '%s' was ever enrolled in this ledger", actor);
+    if (rc)
+        return rc;
     uint64_t first = 0;
-    int rc = from > INT64_MIN ? dk_ledger_seq_at(lg, from - 1, &first) : 0;
+    rc = from > INT64_MIN ? dk_ledger_seq_at(lg, from - 1, &first) : 0;
     if (rc != 0 && rc != DK_ENOTFOUND)
         return rc;
     dk_iter *it;

@@ -88,7 +88,7 @@ int dk_audit_case(dk_ledger *lg, const char *case_id, dk_audit_fn fn, void *udat
 
 /* Every record an actor authored or co-signed with from <= recorded_at <= to
  * (and the records that enrolled, re-keyed or revoked it). Scans that range
- * of the log. */
+ * of the log. DK_ENOTFOUND if the actor was never enrolled. */
 int dk_audit_actor(dk_ledger *lg, const char *actor, int64_t from, int64_t to, dk_audit_fn fn,
                    void *udata);
 

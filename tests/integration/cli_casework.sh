@@ -240,6 +240,8 @@ equals "$(jget "$OUT" 'sorted(set(e["type"] for e in d))')" "['actor.enrolled', 
 expect_exit 0 "$D" audit actor sc.ben --from "$AT_RB" --json
 equals "$(jget "$OUT" 'len(d)')" 1 "a window holds only the rollback"
 expect_exit 2 "$D" audit actor sc.ben --from tomorrow
+expect_exit 1 "$D" audit actor sc.bne
+contains "$ERR" "no actor 'sc.bne' was ever enrolled" "a mistyped actor is named, not listed as idle"
 expect_exit 2 "$D" audit person P-4410
 contains "$ERR" "unknown subject" "unbuilt audit named"
 expect_exit 1 "$D" audit case NOPE
