@@ -72,6 +72,30 @@ static int not_before(const dk__lookup *lk, int64_t recorded_at, const dk_event 
     return 1;
 }
 
+/* An interview's outcome is recorded once the interview has begun: an attendance or a
+ * no-show recorded (or dated, by its effective time) before the booked slot's start is a
+ * guess, not a record (helper-70: a no-show taken four days ahead). */
+static int outcome_after_start(int64_t recorded_at, const dk_event *ev, const dk_case_state *before,
+                               int *code)
+{
+    if ((strcmp(ev->type, "interview.attended") != 0 &&
+         strcmp(ev->type, "interview.no_show") != 0) ||
+        !before->interview.active)
+        return 0; /* the fold names an outcome with no booking */
+    int64_t when = ev->has_eff && ev->eff < recorded_at ? ev->eff : recorded_at;
+    if (when >= before->interview.slot_start)
+        return 0;
+    char t1[DK_TIME_LEN], t2[DK_TIME_LEN];
+    dk_time_format(when, t1);
+    dk_time_format(before->interview.slot_start, t2);
+    *code = DK_ETRANSITION;
+    dk__fail(DK_ETRANSITION,
+             "%s at %s, before the interview booked with '%s' begins at %s: an interview's "
+             "outcome is recorded once it has begun",
+             ev->type, t1, before->interview.interviewer, t2);
+    return 1;
+}
+
 int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *ev,
                      const dk_case_state *before, const dk_case_state *after, int *code)
 {
@@ -80,6 +104,8 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
         *code = rc;
         return 1;
     }
+    if ((rc = outcome_after_start(recorded_at, ev, before, code)) != 0)
+        return rc;
     if ((rc = interviewer(lk, seq, ev, after, code)) != 0)
         return rc;
     uint64_t ref = 0;

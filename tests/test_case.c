@@ -2921,6 +2921,38 @@ TEST(an_interview_is_held_by_an_enrolled_caseworker)
     world_close(&w);
 }
 
+/* An interview's outcome is recorded once the interview has begun (helper-70: a no-show
+ * was taken four days before its slot); an effective time does not move it earlier. */
+TEST(an_interviews_outcome_waits_for_the_interview)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    world_open(&w, th_tmpdir());
+    world_interviewers(&w);
+    open_validated(&w, "IO-1", w.carol);
+    ASSERT_OK(try_slot(&w, "IO-1", "interview.booked", "ivan", "2099-11-24T09:00:00Z",
+                       "2099-11-24T10:00:00Z", &res));
+    uint64_t head = head_seq(w.lg);
+    fill_valid(&d, "interview.no_show");
+    ASSERT_ERR(try_put(&w, "IO-1", "interview.no_show", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    ASSERT_CONTAINS(res.errmsg, "before the interview booked with 'ivan' begins at "
+                                "2099-11-24T09:00:00.000000Z: an interview's outcome is "
+                                "recorded once it has begun");
+    fill_valid(&d, "interview.attended");
+    ASSERT_ERR(try_put(&w, "IO-1", "interview.attended", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    ASSERT_EQ(head_seq(w.lg), head);
+    /* moved to a slot that has begun, its outcome is taken */
+    ASSERT_OK(try_slot(&w, "IO-1", "interview.rescheduled", "ivan", "2020-01-06T09:00:00Z",
+                       "2020-01-06T10:00:00Z", &res));
+    PUT_DEFAULT(&w, "IO-1", "interview.attended", w.carol);
+    dk_verify_report rep;
+    ASSERT_OK(dk_ledger_verify(w.lg, &rep));
+    ASSERT(rep.ok);
+    ASSERT_EQ(rep.notices, 0);
+    world_close(&w);
+}
+
 /* An undo is held to what a fresh append is held to, on what it brings back and on the
  * events it leaves in force (helper-68): a booking or an assignment to an actor revoked
  * since, and a leave cancellation it would make follow a booking (which a cancellation
@@ -3180,23 +3212,22 @@ TH_MAIN(
                     the_lifecycle_reads_damaged_data_without_trusting_it)
                     TH_ENTRY(the_lifecycle_names_a_damaged_count_before_unpacking) TH_ENTRY(
                         new_events_refuse_control_characters_and_far_times)
-                        TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(
-                            revert_and_redo) TH_ENTRY(rollback_restores_an_earlier_state)
-                            TH_ENTRY(a_rollback_that_voids_nothing_is_refused) TH_ENTRY(
-                                a_rollback_over_a_revert_must_change_what_is_in_force)
-                                TH_ENTRY(status_corrections_keep_out_of_decisions_and_appeals)
-                                    TH_ENTRY(an_appeal_is_decided_only_once_lodged) TH_ENTRY(
-                                        an_undo_does_not_bring_back_a_correction_the_rule_refuses)
-                                        TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
-                                            revert_refused_when_later_events_depend_on_it)
-                                            TH_ENTRY(concurrent_double_booking)
-                                                TH_ENTRY(double_booking_edges) TH_ENTRY(
-                                                    an_interview_is_held_by_an_enrolled_caseworker)
-                                                    TH_ENTRY(
-                                                        an_undo_brings_back_nothing_a_fresh_append_refuses)
+                        TH_ENTRY(undo_on_a_case_voided_to_nothing) TH_ENTRY(revert_and_redo) TH_ENTRY(
+                            rollback_restores_an_earlier_state) TH_ENTRY(a_rollback_that_voids_nothing_is_refused)
+                            TH_ENTRY(a_rollback_over_a_revert_must_change_what_is_in_force) TH_ENTRY(
+                                status_corrections_keep_out_of_decisions_and_appeals)
+                                TH_ENTRY(an_appeal_is_decided_only_once_lodged) TH_ENTRY(
+                                    an_undo_does_not_bring_back_a_correction_the_rule_refuses)
+                                    TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
+                                        revert_refused_when_later_events_depend_on_it)
+                                        TH_ENTRY(concurrent_double_booking) TH_ENTRY(
+                                            double_booking_edges)
+                                            TH_ENTRY(an_interview_is_held_by_an_enrolled_caseworker) TH_ENTRY(
+                                                an_interviews_outcome_waits_for_the_interview)
+                                                TH_ENTRY(
+                                                    an_undo_brings_back_nothing_a_fresh_append_refuses)
+                                                    TH_ENTRY(a_decision_lists_each_condition_once)
                                                         TH_ENTRY(
-                                                            a_decision_lists_each_condition_once)
+                                                            a_damaged_slot_entry_is_named_not_read_past)
                                                             TH_ENTRY(
-                                                                a_damaged_slot_entry_is_named_not_read_past)
-                                                                TH_ENTRY(
-                                                                    refused_reschedule_keeps_the_old_slot))
+                                                                refused_reschedule_keeps_the_old_slot))

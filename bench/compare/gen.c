@@ -310,7 +310,7 @@ typedef struct gen {
 
 #define T0_US    1735689600000000ll /* 2025-01-01T00:00:00Z */
 #define PERIOD_S (2.0 * 365 * 86400)
-#define SLOT0_US 1798761600000000ll /* 2027-01-01T00:00:00Z */
+#define SLOT0_US 946684800000000ll /* 2000-01-01T00:00:00Z: before every outcome */
 
 static int cmp_order(const void *a, const void *b)
 {

@@ -39,25 +39,25 @@ contains "$ERR" "case.status_changed" "illegal transition names what is allowed"
 expect_exit 0 "$D" case status-change AS-1 $(K cw.ana) --to validated --reason "identity established"
 
 # interview, no-show, rebooking; double-booking refused
-expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-12-01T10:00:00Z \
-  --end 2026-12-01T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
+expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-11-02T10:00:00Z \
+  --end 2026-11-02T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
 open_validated cw.eve AS-2 asylum 2026-09-20 P-4411 "Amina Farah" 1990-07-01 ERI
-expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
-  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
+expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-11-02T11:00:00Z \
+  --end 2026-11-02T13:00:00Z --location "room 5" --interviewer cw.ana
 contains "$ERR" "already booked" "double-booking refused"
 contains "$ERR" "DK_ECONFLICT" "double-booking is a conflict"
 # a misspelt interviewer is no one's: it would escape the double-booking check
 HEAD=$("$D" head --json)
-expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
-  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.anna
+expect_exit 1 "$D" interview book AS-2 $(K cw.eve) --start 2026-11-02T11:00:00Z \
+  --end 2026-11-02T13:00:00Z --location "room 5" --interviewer cw.anna
 contains "$ERR" "'cw.anna' is not an enrolled actor: an interview is held by an enrolled caseworker" \
   "an interviewer no one was enrolled as is refused"
 equals "$("$D" head --json)" "$HEAD" "the refused booking appended nothing"
 expect_exit 0 "$D" interview no-show AS-1 $(K cw.ana) --notes "did not attend; letter sent"
-expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
-  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
-expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-12-08T10:00:00Z \
-  --end 2026-12-08T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
+expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-11-02T11:00:00Z \
+  --end 2026-11-02T13:00:00Z --location "room 5" --interviewer cw.ana
+expect_exit 0 "$D" interview book AS-1 $(K cw.ana) --start 2026-11-09T10:00:00Z \
+  --end 2026-11-09T12:00:00Z --location "Croydon IC room 4" --interviewer cw.ana
 # a refused event names every event allowed, in full (the list once ran past 255 bytes)
 expect_exit 1 "$D" appeal lodge AS-1 $(K cw.ana) --grounds "too early"
 contains "$ERR" "interview.no_show, error.reported, status.corrected, contact.updated, event.reverted, case.rolled_back)" "the allowed list is whole"
@@ -170,8 +170,8 @@ expect_exit 0 "$D" head --json
 equals "$OUT" "$HEAD_BEFORE" "the refused rollback appended nothing"
 # the rolled-back booking freed cw.ana's slot
 expect_exit 0 "$D" case status-change AS-2 $(K cw.eve) --to validated --reason "revalidated"
-expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-12-01T11:00:00Z \
-  --end 2026-12-01T13:00:00Z --location "room 5" --interviewer cw.ana
+expect_exit 0 "$D" interview book AS-2 $(K cw.eve) --start 2026-11-02T11:00:00Z \
+  --end 2026-11-02T13:00:00Z --location "room 5" --interviewer cw.ana
 
 # auditors read but never write
 expect_exit 1 "$D" note AS-1 $(K aud.dee) --text "looks fine"

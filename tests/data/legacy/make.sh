@@ -98,5 +98,12 @@ new=$($D keygen --id cw.ana --out "$OUT/keys/cw.ana.new.key")
 $D actor rotate --key "$OUT/keys/admin.key" --id cw.ana --pubkey "$new" >/dev/null
 $D actor rotate --key "$OUT/keys/admin.key" --id cw.ana --pubkey "$ana" >/dev/null
 rm -f "$OUT/keys/cw.ana.new.key"
+# L-11: a no-show recorded before the interview's slot begins
+$D case open L-11 $(K cw.ana) --type asylum --channel online --received-on 2026-01-05 \
+  --ref P-L-11 --name "Applicant L-11" --dob 1990-01-01 --nationality ERI >/dev/null
+$D case status-change L-11 $(K cw.ana) --to validated --reason ok >/dev/null
+$D interview book L-11 $(K cw.ana) --start 2099-12-01T10:00:00Z --end 2099-12-01T11:00:00Z \
+  --location "room 3" --interviewer cw.ana >/dev/null
+$D interview no-show L-11 $(K cw.ana) --notes "did not come" >/dev/null
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
