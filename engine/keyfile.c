@@ -315,7 +315,7 @@ int dk_key_load(const char *path, const char *passphrase, dk_key **out)
 {
     *out = NULL;
     if (path == NULL || path[0] == 0)
-        return dk__fail(DK_EINVAL, "dk_key_load needs a path");
+        return dk__fail(DK_EINVAL, "no key file named (the path is empty)");
     if (passphrase == NULL || passphrase[0] == 0)
         return dk__fail(DK_EINVAL, "empty passphrase");
     int rc = dk_init();

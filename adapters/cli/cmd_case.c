@@ -272,8 +272,10 @@ int cmd_casework(int argc, char **argv)
 static int norm_time(const char *opt, const char *in, char out[DK_TIME_LEN])
 {
     int64_t us;
-    if (in == NULL || dk_time_parse(in, &us) != 0)
-        return cli_usage_error("%s wants an RFC 3339 time, not '%s'", opt, in ? in : "");
+    if (in == NULL)
+        return cli_usage_error("%s is required: an RFC 3339 time", opt);
+    if (dk_time_parse(in, &us) != 0)
+        return cli_usage_error("%s wants an RFC 3339 time, not '%s'", opt, in);
     dk_time_format(us, out);
     return EXIT_OK;
 }

@@ -19,7 +19,10 @@ __attribute__((format(printf, 2, 0))) static int vfail(int code, const char *fmt
 {
     char msg[4 * DK_ERRMSG_MAX];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    fputs("docket: ", stderr);
+    /* the line is built whole and written at once: stderr is unbuffered, and processes
+     * sharing a log would interleave mid-line (helper-71: a write a character) */
+    char line[16 * DK_ERRMSG_MAX + 16];
+    size_t o = (size_t)snprintf(line, sizeof line, "docket: ");
     /* control characters (C0, DEL and C1) and bytes that are not UTF-8 as \xNN: a message
      * quoting input never drives the terminal */
     size_t n = strlen(msg);
@@ -29,13 +32,15 @@ __attribute__((format(printf, 2, 0))) static int vfail(int code, const char *fmt
         int control = p[0] < 0x20 || p[0] == 0x7f || (k == 2 && p[0] == 0xc2 && p[1] < 0xa0);
         if (k == 0 || control) {
             for (size_t j = 0; j < (k ? k : 1); j++)
-                fprintf(stderr, "\\x%02x", p[j]);
+                o += (size_t)snprintf(line + o, sizeof line - o, "\\x%02x", p[j]);
         } else {
-            fwrite(p, 1, k, stderr);
+            memcpy(line + o, p, k);
+            o += k;
         }
         i += k ? k : 1;
     }
-    fputc('\n', stderr);
+    line[o++] = '\n';
+    fwrite(line, 1, o, stderr);
     return code;
 }
 
@@ -387,9 +392,9 @@ static int event_args(const char *type, const char *case_id, const char *cmd_hex
                       uint8_t cmd[DK_CMD_BYTES])
 {
     if (strlen(type) > DK_TYPE_MAX)
-        return cli_usage_error("--type is longer than %d bytes", DK_TYPE_MAX);
+        return cli_usage_error("the event type is longer than %d bytes", DK_TYPE_MAX);
     if (strlen(case_id) > DK_CASE_MAX)
-        return cli_usage_error("--case is longer than %d bytes", DK_CASE_MAX);
+        return cli_usage_error("the case id is longer than %d bytes", DK_CASE_MAX);
     size_t n = 0;
     if (cmd_hex && (dk_hex_decode(cmd_hex, cmd, DK_CMD_BYTES, &n) != 0 || n != DK_CMD_BYTES))
         return cli_usage_error("--cmd wants %d hex digits, not '%s'", 2 * DK_CMD_BYTES, cmd_hex);
