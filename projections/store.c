@@ -603,6 +603,18 @@ int dk__build_start(dk_views *vw, MDB_txn *txn, unsigned mask, int check, uint64
         next = dk_get_be64(v.mv_data);
     else if (rc && rc != MDB_NOTFOUND)
         return dk__mdb_fail(rc, "cannot read the generation counter");
+    /* never a live view's generation, whatever the counter says: its database would be
+     * emptied below (helper-71 set the counter back, and a rebuild emptied live stats) */
+    for (int i = 0; i < NV; i++) {
+        uint32_t version;
+        uint64_t cgen, seq, count;
+        uint8_t dg[DK_VIEW_DIGEST_BYTES];
+        int r = dk__cp_read(vw, txn, i, &version, &cgen, &seq, &count, dg, NULL);
+        if (r == 0 && cgen >= next)
+            next = cgen + 1;
+        else if (r && r != MDB_NOTFOUND && r != DK__CP_MALFORMED)
+            return dk__mdb_fail(r, "cannot read a checkpoint");
+    }
     dk_put_be64(g, next + 1);
     v.mv_size = 8;
     v.mv_data = g;
