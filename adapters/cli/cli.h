@@ -84,6 +84,8 @@ int cli_parse_u64(const char *opt, const char *s, uint64_t *out);
 /* Text (a path, or what a view or the ledger holds) as a JSON string that is never left
  * out: bytes that are not UTF-8 shown as U+FFFD. NULL for NULL, as json_string(). */
 json_t *cli_json_text(const char *s);
+/* "a,b,c" (a folded state's condition list) as a JSON array of strings. */
+json_t *cli_csv_json(const char *csv);
 /* Append the comma-separated elements of csv to arr as strings; a usage error (EXIT_USAGE)
  * names an empty or repeated element. */
 int cli_split_list(const char *opt, const char *csv, json_t *arr);

@@ -34,17 +34,6 @@ static int case_open(const char *ledger, const char *case_id, int64_t asof, case
     return EXIT_OK;
 }
 
-/* "a,b,c" (a folded state's condition list) as a JSON array of strings. */
-static json_t *csv_json(const char *csv)
-{
-    json_t *arr = json_array();
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", csv);
-    for (char *save = NULL, *c = strtok_r(buf, ",", &save); c; c = strtok_r(NULL, ",", &save))
-        json_array_append_new(arr, cli_json_text(c));
-    return arr;
-}
-
 static json_t *str_or_null(const char *s)
 {
     return s[0] ? cli_json_text(s) : json_null();
@@ -76,7 +65,7 @@ static json_t *state_json(const char *case_id, const dk_case_state *st, const dk
         json_object_set_new(d, "immigration_status", str_or_null(st->decision.immigration_status));
         json_object_set_new(d, "no_recourse_to_public_funds",
                             json_boolean(st->decision.no_recourse_to_public_funds));
-        json_object_set_new(d, "conditions", csv_json(st->decision.conditions));
+        json_object_set_new(d, "conditions", cli_csv_json(st->decision.conditions));
         json_object_set_new(d, "valid_from", str_or_null(st->decision.valid_from));
         json_object_set_new(d, "valid_until", str_or_null(st->decision.valid_until));
         json_object_set_new(d, "rules_version", cli_json_text(st->decision.rules_version));
@@ -154,7 +143,7 @@ static json_t *effective_json(const char *date, const dk_effective *e)
     json_object_set_new(o, "immigration_status", str_or_null(e->immigration_status));
     json_object_set_new(o, "valid_from", str_or_null(e->valid_from));
     json_object_set_new(o, "valid_until", str_or_null(e->valid_until));
-    json_object_set_new(o, "conditions", csv_json(e->conditions));
+    json_object_set_new(o, "conditions", cli_csv_json(e->conditions));
     json_object_set_new(o, "no_recourse_to_public_funds",
                         json_boolean(e->no_recourse_to_public_funds));
     json_object_set_new(o, "ended_seq",

@@ -752,7 +752,7 @@ static json_t *summary_json(const dk_case_summary *c)
     json_object_set_new(o, "leave_grant_seq",
                         c->leave_grant_seq ? json_integer((json_int_t)c->leave_grant_seq)
                                            : json_null());
-    json_object_set_new(o, "conditions", cli_json_text(c->conditions));
+    json_object_set_new(o, "conditions", cli_csv_json(c->conditions)); /* as status gives them */
     json_object_set_new(o, "interview_at",
                         c->interview_at[0] ? cli_json_text(c->interview_at) : json_null());
     json_object_set_new(o, "open_errors", json_integer(c->open_errors));

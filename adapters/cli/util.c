@@ -571,3 +571,14 @@ int cli_parse_time(const char *opt, const char *s, int end_of_day, int64_t *t)
                                s);
     return EXIT_OK;
 }
+
+json_t *cli_csv_json(const char *csv)
+{
+    json_t *arr = json_array();
+    char *buf = strdup(csv);
+    for (char *save = NULL, *c = buf ? strtok_r(buf, ",", &save) : NULL; c;
+         c = strtok_r(NULL, ",", &save))
+        json_array_append_new(arr, cli_json_text(c));
+    free(buf);
+    return arr;
+}

@@ -108,6 +108,7 @@ equals "$(jget "$OUT" '[(i["case"], i["interviewer"], i["state"], i["start"]) fo
   "[('AS-1', 'cw.ana', 'attended', '2019-02-01T10:00:00.000000Z')]" "diary"
 expect_exit 0 "$D" query status decided --json
 equals "$(jget "$OUT" '[(i["case"], i["outcome"]) for i in d["items"]]')" "[('AS-1', 'granted')]" "by status"
+equals "$(jget "$OUT" 'd["items"][0]["conditions"]')" "['permission_to_work']" "conditions a list, as status gives them"
 expect_exit 0 "$D" report --case-type asylum --outcome granted --condition permission_to_work \
   --from 2019-01-01 --to 2019-12-31
 equals "$OUT" "1" "report: granted with permission to work in 2019"
