@@ -179,10 +179,21 @@ int cmd_actor(int argc, char **argv)
         return cli_usage_error("actor needs one of enroll, rotate, revoke (docket actor --help)");
     if (id == NULL)
         return cli_usage_error("actor %s needs --id ID", pos[0]);
+    /* an option the action does not take is refused, not dropped (helper-70: revoke took
+     * --roles and --pubkey and ignored them) */
+    int enrolls = strcmp(pos[0], "enroll") == 0, rotates = strcmp(pos[0], "rotate") == 0;
+    int revokes = strcmp(pos[0], "revoke") == 0;
+    const char *extra = revokes && roles                 ? "--roles"
+                        : revokes && pubkey              ? "--pubkey"
+                        : rotates && roles               ? "--roles"
+                        : (enrolls || rotates) && reason ? "--reason"
+                                                         : NULL;
+    if (extra)
+        return cli_usage_error("actor %s takes no %s", pos[0], extra);
     json_t *data = json_object();
     json_object_set_new(data, "id", json_string(id));
     const char *type;
-    if (strcmp(pos[0], "enroll") == 0 || strcmp(pos[0], "rotate") == 0) {
+    if (enrolls || rotates) {
         int enroll = pos[0][0] == 'e';
         type = enroll ? "actor.enrolled" : "actor.key_rotated";
         if (pubkey == NULL || (enroll && roles == NULL)) {

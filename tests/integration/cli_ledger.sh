@@ -21,6 +21,10 @@ equals "$(jget "$OUT" 'd["seq"]')" 2 "enrol is seq 2"
 expect_exit 0 "$DOCKET" actor enroll --key "$T/admin.key" --id aud.one --pubkey "$PUBA" --roles auditor
 expect_exit 2 "$DOCKET" actor enroll --key "$T/admin.key" --id x --pubkey "$PUB1" --roles wizard
 contains "$ERR" "unknown role 'wizard'" "bad role named"
+# an option the action does not take is refused, not dropped
+expect_exit 2 "$DOCKET" actor revoke --key "$T/admin.key" --id aud.one --roles caseworker
+contains "$ERR" "actor revoke takes no --roles" "revoke --roles refused"
+expect_exit 2 "$DOCKET" actor rotate --key "$T/admin.key" --id aud.one --pubkey "$PUB1" --roles auditor
 expect_exit 1 "$DOCKET" actor enroll --key "$T/cw1.key" --id cw.two --pubkey "$PUB1" --roles caseworker
 contains "$ERR" "admin" "non-admin cannot enrol"
 
