@@ -149,7 +149,11 @@ int cmd_queue(int argc, char **argv);
 int cmd_diary(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_errors(int argc, char **argv);
-/* Create DIR/node.key and record its public key in the ledger. */
-int cli_create_node_key(dk_ledger *lg, const char *dir);
+/* The node key's passphrase, asked twice on a terminal (or DOCKET_PASSPHRASE); NULL, said
+ * why, if none. */
+char *cli_node_passphrase(void);
+/* Create DIR/node.key sealed with `pass` (NULL: asked) and record its public key in the
+ * ledger. */
+int cli_create_node_key(dk_ledger *lg, const char *dir, const char *pass);
 
 #endif

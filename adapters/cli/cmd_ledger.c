@@ -66,15 +66,23 @@ int cmd_init(int argc, char **argv)
         return cli_fail("'%s' already holds a node.key; init needs a new or empty directory", dir);
     int had_lock = access(lock, F_OK) == 0; /* left by another store: not init's to remove */
     int had_dir = access(dir, F_OK) == 0;
+    /* every passphrase is asked before anything is written: an interrupt at a prompt
+     * (Ctrl-C) leaves no half-made ledger behind (helper-70) */
+    char *node_pass = cli_node_passphrase();
+    if (node_pass == NULL)
+        return EXIT_USAGE;
     dk_ledger *lg = NULL;
     dk_key *key;
-    if ((rc = save_new_key(admin, key_out, &key)) != EXIT_OK)
+    if ((rc = save_new_key(admin, key_out, &key)) != EXIT_OK) {
+        cli_passphrase_free(node_pass);
         return rc;
+    }
     int err = dk_ledger_init(dir, name, key, NULL, &lg);
     if (err)
         rc = cli_dk_fail(err, "cannot create the ledger");
-    else if ((rc = cli_create_node_key(lg, dir)) != EXIT_OK)
+    else if ((rc = cli_create_node_key(lg, dir, node_pass)) != EXIT_OK)
         dk_ledger_close(lg);
+    cli_passphrase_free(node_pass);
     if (rc != EXIT_OK) { /* no half-made ledger: what this init created goes */
         dk_key_free(key);
         unlink(node);

@@ -17,21 +17,26 @@ static void node_key_path(const char *dir, char *out, size_t cap)
     snprintf(out, cap, "%s/node.key", dir);
 }
 
-int cli_create_node_key(dk_ledger *lg, const char *dir)
+char *cli_node_passphrase(void)
 {
+    /* asked twice: a mistyped one could never sign a checkpoint again */
+    return cli_passphrase("Passphrase for the node key: ", 1);
+}
+
+int cli_create_node_key(dk_ledger *lg, const char *dir, const char *pass)
+{
+    char *asked = NULL;
+    if (pass == NULL && (pass = asked = cli_node_passphrase()) == NULL)
+        return EXIT_USAGE; /* cli_passphrase said why */
     char path[4096];
-    dk_key *node;
+    dk_key *node = NULL;
     node_key_path(dir, path, sizeof path);
     int rc = dk_key_generate("node", &node);
-    /* asked twice: a mistyped one could never sign a checkpoint again */
-    char *pass = rc == 0 ? cli_passphrase("Passphrase for the node key: ", 1) : NULL;
-    if (rc == 0 && pass == NULL)
-        rc = DK_EINVAL;
     if (rc == 0)
         rc = dk_key_save(node, path, pass);
     if (rc == 0)
         rc = dk_ledger_set_node_key(lg, dk_key_public(node));
-    cli_passphrase_free(pass);
+    cli_passphrase_free(asked);
     dk_key_free(node);
     return rc ? cli_dk_fail(rc, "cannot create the node key") : EXIT_OK;
 }
@@ -89,7 +94,7 @@ int cmd_checkpoint(int argc, char **argv)
     uint8_t pk[32];
     int err = dk_ledger_node_key(lg, pk);
     if (err == DK_ENOTFOUND && !size_s && !vkey_only) { /* a ledger made before node keys */
-        if ((rc = cli_create_node_key(lg, dir)) != EXIT_OK) {
+        if ((rc = cli_create_node_key(lg, dir, NULL)) != EXIT_OK) {
             dk_ledger_close(lg);
             return rc;
         }

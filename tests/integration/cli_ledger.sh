@@ -203,4 +203,11 @@ contains "$ERR" "but its log ends at record" "views status names it"
 expect_exit 3 "$DOCKET" verify
 contains "$ERR" "ledger damaged at seq" "verify still opens the ledger and reports"
 
+# init interrupted (Ctrl-C) at either passphrase prompt leaves nothing behind: every
+# passphrase is asked before anything is written (helper-70)
+for at in node admin; do
+  equals "$(timeout 60 python3 "$(dirname "$0")/pty_init.py" "$DOCKET" "$T/int-$at" "$T/int-$at.key" $at)" \
+    "clean" "init interrupted at the $at key's prompt"
+done
+
 finish
