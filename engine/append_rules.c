@@ -165,8 +165,12 @@ static int permitted(const dk__lookup *lk, const dk_record *rec, const dk_event 
     return dk__permit_state(ev, who.roles, before) != 0;
 }
 
-int dk__rules_broken(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
-                     const dk_case_state *before, const dk_case_state *after, int *code)
+/* dk__append_rules, then the author's right to the event `rec` holds as the case stood
+ * before it (a caseworker decides only a case assigned to them: an undo could take the
+ * assignment from under the decision). 0, 1 (broken: *code and the message say why) or
+ * <0. */
+static int rules_broken(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
+                        const dk_case_state *before, const dk_case_state *after, int *code)
 {
     int r = dk__append_rules(lk, rec->seq, rec->recorded_at, ev, before, after, code);
     if (r == 0 && (r = permitted(lk, rec, ev, before)) == 1)
@@ -179,7 +183,7 @@ int dk__undo_observe(void *arg, const dk_record *rec, const dk_event *ev,
 {
     dk__undo_pass *p = arg;
     int code = 0;
-    int r = dk__rules_broken(p->lk, rec, ev, before, after, &code);
+    int r = rules_broken(p->lk, rec, ev, before, after, &code);
     if (r <= 0)
         return r;
     if (p->now && dk__breaks_add(p->now, rec->seq) != 0)

@@ -232,20 +232,15 @@ int dk__staff_at(const dk__lookup *lk, const char *id, uint64_t seq, const char 
  * 0, 1 (broken: *code and the message say why) or <0. */
 int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *ev,
                      const dk_case_state *before, const dk_case_state *after, int *code);
-/* The events a case's fold leaves in force that break dk__rules_broken, in seq order. */
+/* The events a case's fold leaves in force that break dk__append_rules, or their author's
+ * right to them as the case then stood, in seq order (verify keeps them as it walks). */
 typedef struct dk__breaks {
     uint64_t *seq;
     size_t n, cap;
 } dk__breaks;
 int dk__breaks_add(dk__breaks *b, uint64_t seq); /* 0 or DK_ENOMEM */
-/* dk__append_rules, then the author's right to the event `rec` holds as the case stood
- * before it (a caseworker decides only a case assigned to them: an undo could take the
- * assignment from under the decision). 0, 1 (broken: *code and the message say why) or
- * <0. */
-int dk__rules_broken(const dk__lookup *lk, const dk_record *rec, const dk_event *ev,
-                     const dk_case_state *before, const dk_case_state *after, int *code);
 /* An undo's fold, observed (dk__undo_observe as the fold's observer): `had` lists what
- * breaks dk__rules_broken in the case's fold without the undo (NULL: this is that fold);
+ * breaks those rules in the case's fold without the undo (NULL: this is that fold);
  * the first event this fold leaves in force that breaks a rule where `had` does not list
  * it is kept (seq, type, why). With `now`, this fold's breaks are collected there and the
  * fold goes on to its end (verify keeps them for the case's next undo); without, it ends
@@ -262,7 +257,7 @@ int dk__undo_observe(void *arg, const dk_record *rec, const dk_event *ev,
                      const dk_case_state *before, const dk_case_state *after);
 /* The rules an undo (a revert or rollback `undo` at `seq`; before/after: the case around
  * it; `p`: its fold observed) is held to: no event it leaves in force breaks
- * dk__rules_broken where it did not without the undo (a cancellation it makes come after
+ * those rules where it did not without the undo (a cancellation it makes come after
  * a booking, or act on another grant; a caseworker's decision on a case it leaves assigned
  * to another), and an interview booking whose slot has not ended by `recorded_at`, or an
  * assignee a revert brings back, is an enrolled, unrevoked caseworker now. 0, 1 (broken:

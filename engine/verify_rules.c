@@ -180,7 +180,7 @@ typedef struct case_buf {
     size_t nmoves, mcap;
     notice *notes; /* its notices, in seq order */
     size_t nnotes, ncap;
-    /* the fold so far: what breaks the append rules (dk__rules_broken) and what is voided;
+    /* the fold so far: what breaks the append rules (dk__breaks) and what is voided;
      * an undo's fold fills `next`, which becomes `breaks` */
     dk__breaks breaks, next;
     dk_void *voids;
@@ -452,8 +452,10 @@ static int check_case(const history *h, case_buf *b, const MDB_val *row, uint64_
             return dk__verify_bad(rep, rec->seq, "breaks the case rules as they stood: %s",
                                   dk_errmsg());
         } else {
-            /* kept for the case's undos; a notice from `from` on */
-            rc = dk__rules_broken(&lk, rec, ev, &before, &st, &code);
+            /* kept for the case's undos; a notice from `from` on. dk__append_rules alone:
+             * what the undo fold adds, the author's right as the case stood, is
+             * dk_case_permit's above on the same state, which passed */
+            rc = dk__append_rules(&lk, rec->seq, rec->recorded_at, ev, &before, &st, &code);
             if (rc > 0 && dk__breaks_add(&b->breaks, rec->seq) != 0)
                 return DK_ENOMEM;
             if (rc < 0 ||
