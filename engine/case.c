@@ -1101,6 +1101,65 @@ int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **v
     return dk__case_fold_observed(recs, n, st, voids, nvoids, bad_seq, NULL, NULL);
 }
 
+int dk_case_voids(const dk_record *recs, const dk_event *evs, size_t n, uint64_t *voided_by,
+                  uint64_t *bad_seq)
+{
+    if (n)
+        memset(voided_by, 0, n * sizeof *voided_by);
+    /* Latest first: an event is voided by a later revert or rollback that is
+     * not itself voided. Reverts only point back, so one backward pass decides. */
+    int rc = 0;
+    for (size_t k = n; rc == 0 && k-- > 0;) {
+        if (voided_by[k])
+            continue;
+        int revert = strcmp(evs[k].type, "event.reverted") == 0;
+        int rollback = strcmp(evs[k].type, "case.rolled_back") == 0;
+        if (!revert && !rollback)
+            continue;
+        data_view d;
+        if ((rc = data_open(&evs[k], &d)) != 0) {
+            if (bad_seq)
+                *bad_seq = recs[k].seq;
+            break;
+        }
+        if (revert) {
+            const msgpack_object *t = get(&d.root, "target_seq");
+            if (t == NULL || t->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                rc =
+                    dk__fail(DK_ESCHEMA, "event.reverted: data.target_seq is missing or not a seq");
+            size_t lo = 0, hi = k; /* recs are in seq order */
+            while (rc == 0 && lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (recs[mid].seq < t->via.u64)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (rc == 0 && lo < k && recs[lo].seq == t->via.u64 && !voided_by[lo])
+                voided_by[lo] = recs[k].seq;
+        } else {
+            int64_t to = 0;
+            if (time_of(get(&d.root, "to_time"), &to) != 0)
+                rc =
+                    dk__fail(DK_ESCHEMA, "case.rolled_back: data.to_time is missing or not a time");
+            for (size_t j = 0; rc == 0 && j < k; j++)
+                if (recs[j].recorded_at > to && !voided_by[j])
+                    voided_by[j] = recs[k].seq;
+        }
+        if (rc && bad_seq)
+            *bad_seq = recs[k].seq;
+        data_close(&d);
+    }
+    return rc;
+}
+
+void dk_case_skip(dk_case_state *st, uint64_t seq, int voided)
+{
+    st->version++;
+    st->voided += voided != 0;
+    st->last_seq = seq;
+}
+
 int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
                            size_t *nvoids, uint64_t *bad_seq, dk__fold_observer obs, void *arg)
 {
@@ -1122,52 +1181,13 @@ int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, d
     for (size_t i = 0; i < n && rc == 0; i++)
         if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0 && bad_seq)
             *bad_seq = recs[i].seq;
-    /* Latest first: an event is voided by a later revert or rollback that is
-     * not itself voided. Reverts only point back, so one backward pass decides. */
-    for (size_t k = n; rc == 0 && k-- > 0;) {
-        if (voided_by[k])
-            continue;
-        int revert = strcmp(evs[k].type, "event.reverted") == 0;
-        int rollback = strcmp(evs[k].type, "case.rolled_back") == 0;
-        if (!revert && !rollback)
-            continue;
-        data_view d;
-        if ((rc = data_open(&evs[k], &d)) != 0)
-            break;
-        if (revert) {
-            const msgpack_object *t = get(&d.root, "target_seq");
-            if (t == NULL || t->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                rc =
-                    dk__fail(DK_ESCHEMA, "event.reverted: data.target_seq is missing or not a seq");
-            for (size_t j = 0; rc == 0 && j < k; j++)
-                if (recs[j].seq == t->via.u64 && !voided_by[j])
-                    voided_by[j] = recs[k].seq;
-        } else {
-            int64_t to = 0;
-            if (time_of(get(&d.root, "to_time"), &to) != 0)
-                rc =
-                    dk__fail(DK_ESCHEMA, "case.rolled_back: data.to_time is missing or not a time");
-            for (size_t j = 0; rc == 0 && j < k; j++)
-                if (recs[j].recorded_at > to && !voided_by[j])
-                    voided_by[j] = recs[k].seq;
-        }
-        if (rc && bad_seq)
-            *bad_seq = recs[k].seq;
-        data_close(&d);
-    }
+    if (rc == 0)
+        rc = dk_case_voids(recs, evs, n, voided_by, bad_seq);
     size_t nv = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        int meta = is_meta(&evs[i]);
-        if (voided_by[i]) {
-            st->version++;
-            st->voided++;
-            st->last_seq = recs[i].seq;
-            nv++;
-            continue;
-        }
-        if (meta) {
-            st->version++;
-            st->last_seq = recs[i].seq;
+        if (voided_by[i] || is_meta(&evs[i])) {
+            nv += voided_by[i] != 0;
+            dk_case_skip(st, recs[i].seq, voided_by[i] != 0);
             continue;
         }
         dk_case_state before;

@@ -400,63 +400,96 @@ static int time_from_recs(void *ctx, uint64_t seq, int64_t *t)
                    (unsigned long long)seq);
 }
 
-/* Fold recs[0..n) into *st and collect the entries its history gives. `chained`: the
- * caller checks the hash chain over these records before it keeps the result (a
- * rebuild's first phase), so bodies are read with dk_event_decode_chained. */
+/* Decode recs[0..n) into evs (`chained`: the caller checks the hash chain over these
+ * records before it keeps the result, a rebuild's first phase, so bodies are read with
+ * dk_event_decode_chained). *meta: a revert or rollback is among them. */
+static int decode_case(const char *case_id, const dk_record *recs, size_t n, int chained,
+                       dk_event *evs, int *meta)
+{
+    *meta = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = chained ? dk_event_decode_chained(recs[i].body, recs[i].body_len, &evs[i])
+                         : dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i]);
+        if (rc != 0)
+            return dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
+                           (unsigned long long)recs[i].seq, dk_errmsg());
+        if (strcmp(evs[i].case_id, case_id) != 0)
+            return dk_fail(DK_ECORRUPT,
+                           "views: the case index lists record %llu under case '%s', but it is "
+                           "case '%s''s",
+                           (unsigned long long)recs[i].seq, case_id, evs[i].case_id);
+        *meta |= dk__is_meta(evs[i].type);
+    }
+    return 0;
+}
+
+/* What the fold of recs[0..n) voids, into voided_by[0..n) (dk_case_voids). */
+static int case_voids(const char *case_id, const dk_record *recs, const dk_event *evs, size_t n,
+                      uint64_t *voided_by)
+{
+    uint64_t bad = 0;
+    if (dk_case_voids(recs, evs, n, voided_by, &bad) != 0)
+        return dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
+                       (unsigned long long)bad, dk_errmsg());
+    return 0;
+}
+
+/* A fold in progress, and the entries the history it has taken gives. */
+typedef struct walker {
+    dk_case_state st;
+    wset set;
+} walker;
+
+/* Take recs[from..to) into w: the fold's order (dk_case_voids, dk_case_skip, dk_case_step),
+ * each applied event's entries into w->set. voided_by: what the fold voids; NULL: nothing
+ * (no revert or rollback among the records). */
+static int walk_range(const char *case_id, const dk_record *recs, const dk_event *evs,
+                      const uint64_t *voided_by, size_t from, size_t to, walker *w)
+{
+    walk_ctx wc = {recs, evs, to};
+    step_prev prev;
+    int rc = 0;
+    for (size_t i = from; i < to && rc == 0; i++) {
+        int voided = voided_by && voided_by[i];
+        if (voided || dk__is_meta(evs[i].type)) {
+            dk_case_skip(&w->st, recs[i].seq, voided);
+            continue;
+        }
+        dk__step_prev(&prev, &w->st);
+        if ((rc = dk_case_step(&w->st, recs[i].seq, &evs[i])) != 0) /* st is given up */
+            return dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
+                           (unsigned long long)recs[i].seq, dk_errmsg());
+        rc = dk__step_entries(case_id, &prev, &w->st, &evs[i], &recs[i], time_from_recs, &wc,
+                              emit_set, &w->set);
+    }
+    return rc;
+}
+
+/* Fold recs[0..n) into *st and collect the entries its history gives. */
 static int walk(const char *case_id, const dk_record *recs, size_t n, int chained,
                 dk_case_state *st, wset *set)
 {
-    dk_void *voids = NULL;
-    size_t nv = 0;
-    uint64_t bad = 0;
-    int rc = 0, meta = 0;
+    int meta = 0;
     dk_event *evs = malloc((n ? n : 1) * sizeof *evs);
+    uint64_t *voided_by = NULL;
     if (evs == NULL)
         return dk_fail(DK_ENOMEM, "out of memory folding a case");
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        rc = chained ? dk_event_decode_chained(recs[i].body, recs[i].body_len, &evs[i])
-                     : dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i]);
-        if (rc != 0)
-            rc = dk_fail(DK_ECORRUPT, "views: record %llu's body does not decode: %s",
-                         (unsigned long long)recs[i].seq, dk_errmsg());
-        else if (strcmp(evs[i].case_id, case_id) != 0)
-            rc = dk_fail(DK_ECORRUPT,
-                         "views: the case index lists record %llu under case '%s', but it is "
-                         "case '%s''s",
-                         (unsigned long long)recs[i].seq, case_id, evs[i].case_id);
-        else
-            meta |= dk__is_meta(evs[i].type);
-    }
-    /* the fold decides what is voided; a case with no revert or rollback voids nothing,
-     * and its fold is then exactly the sequence of dk_case_apply below */
-    if (rc == 0 && meta && (rc = dk_case_fold(recs, n, st, &voids, &nv, &bad)) != 0)
-        rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
-                     (unsigned long long)bad, dk_errmsg());
-    dk_case_state s;
-    step_prev prev;
-    memset(&s, 0, sizeof s);
-    walk_ctx wc = {recs, evs, n};
-    size_t vi = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        while (vi < nv && voids[vi].seq < recs[i].seq)
-            vi++;
-        if (vi < nv && voids[vi].seq == recs[i].seq)
-            continue;
-        if (dk__is_meta(evs[i].type))
-            continue;
-        dk__step_prev(&prev, &s);
-        if ((rc = dk_case_step(&s, recs[i].seq, &evs[i])) != 0) { /* s is given up on failure */
-            rc = dk_fail(DK_ECORRUPT, "views: case '%s' does not fold at seq %llu: %s", case_id,
-                         (unsigned long long)recs[i].seq, dk_errmsg());
-            break;
-        }
-        rc = dk__step_entries(case_id, &prev, &s, &evs[i], &recs[i], time_from_recs, &wc, emit_set,
-                              set);
-    }
-    if (rc == 0 && !meta)
-        *st = s;
+    int rc = decode_case(case_id, recs, n, chained, evs, &meta);
+    /* a case with no revert or rollback voids nothing */
+    if (rc == 0 && meta && (voided_by = malloc(n * sizeof *voided_by)) == NULL)
+        rc = dk_fail(DK_ENOMEM, "out of memory folding a case");
+    if (rc == 0 && meta)
+        rc = case_voids(case_id, recs, evs, n, voided_by);
+    walker w;
+    memset(&w.st, 0, sizeof w.st);
+    w.set = *set;
+    if (rc == 0)
+        rc = walk_range(case_id, recs, evs, voided_by, 0, n, &w);
+    *set = w.set;
+    if (rc == 0)
+        *st = w.st;
     free(evs);
-    free(voids);
+    free(voided_by);
     return rc;
 }
 
@@ -503,23 +536,54 @@ static int recompute(applier *a, centry *ce, const dk_record *cur)
     if (rc == 0 && (n == 0 || recs[n - 1].seq != cur->seq))
         rc = dk_fail(DK_ECORRUPT, "views: record %llu is missing from case '%s''s index",
                      (unsigned long long)cur->seq, ce->case_id);
-    wset olds = {0}, news = {0};
-    dk_case_state old_st, new_st;
+    /* The case before `cur` and with it: the two folds take the same events, voided or
+     * not, up to the first that `cur` voids or brings back (for a revert, usually near the
+     * end), so that part is walked once and its set copied. */
+    walker old = {0}, cur_w = {0};
+    dk_event *evs = NULL;
+    uint64_t *vo = NULL, *vn = NULL;
+    int meta = 0;
+    if (rc == 0 && ((evs = malloc(n * sizeof *evs)) == NULL ||
+                    (vo = calloc(n, sizeof *vo)) == NULL || (vn = calloc(n, sizeof *vn)) == NULL))
+        rc = dk_fail(DK_ENOMEM, "out of memory re-folding a case");
     if (rc == 0)
-        rc = walk(ce->case_id, recs, n - 1, 0, &old_st, &olds);
+        rc = decode_case(ce->case_id, recs, n, 0, evs, &meta);
+    if (rc == 0 && meta)
+        rc = case_voids(ce->case_id, recs, evs, n - 1, vo);
+    if (rc == 0 && meta)
+        rc = case_voids(ce->case_id, recs, evs, n, vn);
+    size_t d = 0;
+    while (rc == 0 && d < n - 1 && (vo[d] != 0) == (vn[d] != 0))
+        d++;
     if (rc == 0)
-        rc = walk(ce->case_id, recs, n, 0, &new_st, &news);
+        rc = walk_range(ce->case_id, recs, evs, vn, 0, d, &cur_w);
+    if (rc == 0 && cur_w.set.n) {
+        old.set.it = malloc(cur_w.set.n * sizeof *old.set.it);
+        if (old.set.it == NULL)
+            rc = dk_fail(DK_ENOMEM, "out of memory re-folding a case");
+        else
+            memcpy(old.set.it, cur_w.set.it, cur_w.set.n * sizeof *old.set.it);
+        old.set.n = old.set.cap = cur_w.set.n;
+    }
+    old.st = cur_w.st;
     if (rc == 0)
-        rc = emit_items(a, &olds, -1);
+        rc = walk_range(ce->case_id, recs, evs, vo, d, n - 1, &old);
     if (rc == 0)
-        rc = emit_items(a, &news, +1);
+        rc = walk_range(ce->case_id, recs, evs, vn, d, n, &cur_w);
+    if (rc == 0)
+        rc = emit_items(a, &old.set, -1);
+    if (rc == 0)
+        rc = emit_items(a, &cur_w.set, +1);
     if (rc == 0) {
-        ce->st = new_st;
+        ce->st = cur_w.st;
         ce->dirty = 1;
         ce->loaded = 1;
     }
-    free(olds.it);
-    free(news.it);
+    free(old.set.it);
+    free(cur_w.set.it);
+    free(evs);
+    free(vo);
+    free(vn);
     free(recs);
     dk_iter_close(it);
     return rc;

@@ -629,6 +629,73 @@ TEST(undo_is_honoured_incrementally)
     world_close(&w);
 }
 
+/* Undos deep in one case, each projected as its own batch and checked against a fresh
+ * replay: the live views re-fold the case once up to the first event the undo voids or
+ * brings back, then the case without it and with it from there (an entry the prefix
+ * gave and the rest removed must come back when the undo voids the removal). */
+TEST(undos_deep_in_a_case_follow_the_fold)
+{
+    world w;
+    world_open(&w);
+    dk_views *vw;
+    dk_views_opts o = {1, 1, 0, 0, 0};
+    ASSERT_OK(dk_views_open(w.lg, w.dir, &o, &vw));
+    ASSERT_OK(dk_views_sync(vw));
+    open_case(&w, "DP-1", "asylum", "2019-05-01", w.carol);
+    assign(&w, "DP-1", "carol");
+    status_to(&w, "DP-1", "validated", w.carol);
+    book(&w, "DP-1", w.carol, "2019-06-03T10:00:00Z", "2019-06-03T11:00:00Z");
+    uint64_t err = report_error(&w, "DP-1", w.carol, "2019-06-04T00:00:00Z");
+    PUT(&w, "DP-1", "note.added", w.carol, NULL, NULL, S_("text", "first note"));
+    uint64_t moved =
+        PUT(&w, "DP-1", "interview.rescheduled", w.carol, NULL, NULL, S_("reason", "room taken"),
+            S_("slot_end", "2019-06-10T11:00:00Z"), S_("slot_start", "2019-06-10T10:00:00Z"));
+    uint64_t fixed =
+        PUT(&w, "DP-1", "status.corrected", w.sue, NULL, "2019-06-05T00:00:00Z",
+            U_("error_ref", err), S_("field", "applicant_name"), S_("from", "Test Applicant"),
+            S_("reason", "passport"), S_("to", "Tess Applicant"));
+    PUT(&w, "DP-1", "note.added", w.carol, NULL, NULL, S_("text", "second note"));
+    ASSERT_OK(dk_views_sync(vw));
+    expect_intact(vw);
+    collect c = {""};
+    ASSERT_OK(dk_views_diary(vw, "2019-06-10", on_slot, &c, NULL));
+    ASSERT_CONTAINS(c.s, "DP-1");
+
+    /* the move undone: the first slot again, the error still resolved after it */
+    uint64_t undo_move = revert(&w, "DP-1", moved, w.carol, NULL);
+    ASSERT_OK(dk_views_sync(vw));
+    expect_intact(vw);
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_diary(vw, "2019-06-10", on_slot, &c, NULL));
+    ASSERT_STR_EQ(c.s, "");
+    ASSERT_OK(dk_views_diary(vw, "2019-06-03", on_slot, &c, NULL));
+    ASSERT_CONTAINS(c.s, "DP-1");
+
+    /* the correction undone: the error report is open again */
+    revert(&w, "DP-1", fixed, w.sue, NULL);
+    ASSERT_OK(dk_views_sync(vw));
+    expect_intact(vw);
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_errors(vw, 1, on_err, &c, NULL));
+    ASSERT_CONTAINS(c.s, "DP-1");
+
+    /* the move's undo undone: the second slot is back, though the prefix before it gave
+     * the first */
+    revert(&w, "DP-1", undo_move, w.carol, NULL);
+    ASSERT_OK(dk_views_sync(vw));
+    expect_intact(vw);
+    c.s[0] = 0;
+    ASSERT_OK(dk_views_diary(vw, "2019-06-03", on_slot, &c, NULL));
+    ASSERT_STR_EQ(c.s, "");
+    ASSERT_OK(dk_views_diary(vw, "2019-06-10", on_slot, &c, NULL));
+    ASSERT_CONTAINS(c.s, "DP-1");
+    dk_case_summary cs;
+    ASSERT_OK(dk_views_case(vw, "DP-1", &cs, NULL));
+    ASSERT_EQ(cs.voided, 2); /* the correction and the move's first undo */
+    dk_views_close(vw);
+    world_close(&w);
+}
+
 /* ---- corruption: edit the stored view behind the projector's back ---- */
 
 static void views_env(const char *dir, MDB_env **env)
@@ -4984,43 +5051,39 @@ TH_MAIN(
                                     a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one)
                                     TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(
                                         a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views)
-                                        TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(query_status_needs_a_live_case_status) TH_ENTRY(a_rebuild_never_reuses_a_live_generation) TH_ENTRY(reading_the_views_waits_for_no_writer) TH_ENTRY(a_views_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(
+                                        TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(query_status_needs_a_live_case_status) TH_ENTRY(a_rebuild_never_reuses_a_live_generation) TH_ENTRY(reading_the_views_waits_for_no_writer) TH_ENTRY(a_views_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(undos_deep_in_a_case_follow_the_fold) TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(
                                             corruption_is_named_and_repaired) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map)
                                             TH_ENTRY(rebuild_names_a_data_map_whose_count_is_damaged) TH_ENTRY(
                                                 rebuild_names_a_damaged_data_map_in_its_last_record) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop)
-                                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(
-                                                    tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end)
-                                                    TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
-                                                        check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own)
-                                                        TH_ENTRY(version_change_rebuilds) TH_ENTRY(
-                                                            short_checkpoint_row_is_rebuilt) TH_ENTRY(a_view_whose_database_is_gone_is_named_damaged)
-                                                            TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_slot_booked_twice_keeps_both_bookings_in_the_diary) TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
-                                                                append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                                TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                                    bulk_put_appends_and_falls_back_keeping_digests) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
-                                                                    TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
-                                                                        full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
-                                                                        TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                            full_map_at_a_checks_first_bulk_step)
-                                                                            TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                                full_map_at_every_other_check_step)
-                                                                                TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                                    full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
-                                                                                    TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                                                        a_queue_bounded_below_a_chunk_still_equals_incremental)
-                                                                                        TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
-                                                                                            full_map_in_a_projectors_rebuild)
+                                                TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt) TH_ENTRY(a_view_whose_database_is_gone_is_named_damaged) TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_slot_booked_twice_keeps_both_bookings_in_the_diary) TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(
+                                                    map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild)
+                                                    TH_ENTRY(queued_append_after_another_process_grew_the_map) TH_ENTRY(
+                                                        bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(bulk_put_appends_and_falls_back_keeping_digests)
+                                                        TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step) TH_ENTRY(
+                                                            full_map_at_a_rebuilds_later_bulk_step)
+                                                            TH_ENTRY(full_map_twice_in_a_rebuild) TH_ENTRY(
+                                                                full_maps_past_the_bound_leave_nothing_behind)
+                                                                TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                    full_map_at_a_checks_first_bulk_step)
+                                                                    TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                        full_map_at_every_other_check_step)
+                                                                        TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                            full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
+                                                                            TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                                                a_queue_bounded_below_a_chunk_still_equals_incremental)
+                                                                                TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
+                                                                                    full_map_in_a_projectors_rebuild)
+                                                                                    TH_ENTRY(
+                                                                                        close_mid_bulk_leaves_nothing_behind)
+                                                                                        TH_ENTRY(
+                                                                                            close_mid_held_parts_leaves_nothing_behind)
                                                                                             TH_ENTRY(
-                                                                                                close_mid_bulk_leaves_nothing_behind)
+                                                                                                a_build_dropped_under_its_first_phase_stops_it)
                                                                                                 TH_ENTRY(
-                                                                                                    close_mid_held_parts_leaves_nothing_behind)
+                                                                                                    full_map_at_a_checks_compare_reports_once)
                                                                                                     TH_ENTRY(
-                                                                                                        a_build_dropped_under_its_first_phase_stops_it)
+                                                                                                        full_map_at_a_checks_compare_reports_damage_once)
                                                                                                         TH_ENTRY(
-                                                                                                            full_map_at_a_checks_compare_reports_once)
+                                                                                                            failed_map_growth_leaves_the_handle_usable)
                                                                                                             TH_ENTRY(
-                                                                                                                full_map_at_a_checks_compare_reports_damage_once)
-                                                                                                                TH_ENTRY(
-                                                                                                                    failed_map_growth_leaves_the_handle_usable)
-                                                                                                                    TH_ENTRY(
-                                                                                                                        a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                a_dropped_run_spares_a_build_another_process_took))

@@ -135,4 +135,14 @@ typedef struct dk_void {
 int dk_case_fold(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
                  size_t *nvoids, uint64_t *bad_seq);
 
+/* dk_case_fold in parts, for a caller that has decoded the bodies already (evs[i] is
+ * recs[i]'s) or folds the same records more than once. dk_case_voids fills voided_by[0..n)
+ * with the seq of the revert or rollback that voids each record, 0 if none (on a malformed
+ * revert or rollback: DK_ESCHEMA and its seq in *bad_seq). The fold then takes the records
+ * in order: dk_case_skip for each voided one and each revert or rollback left in force,
+ * dk_case_apply for the rest. */
+int dk_case_voids(const dk_record *recs, const dk_event *evs, size_t n, uint64_t *voided_by,
+                  uint64_t *bad_seq);
+void dk_case_skip(dk_case_state *st, uint64_t seq, int voided);
+
 #endif
