@@ -426,10 +426,10 @@ int cmd_views(int argc, char **argv)
                                "rebuild never sync)");
     if (name && strcmp(sub, "status") == 0)
         return cli_usage_error("views status takes no view name");
-    if (name && strcmp(name, "all") != 0 && dk_view_id(name) < 0)
+    if (name && strcmp(name, "all") != 0 && dk_view_id(name) < 0) /* dump takes no "all" */
         return cli_usage_error("no view named '%s' (case_status, by_status, queue, diary, stats, "
-                               "errors, _cases or all)",
-                               name);
+                               "errors%s)",
+                               name, strcmp(sub, "dump") == 0 ? " or _cases" : ", _cases or all");
     uint64_t maxn = 0;
     if (max && (rc = cli_parse_u64("--max", max, &maxn)) != EXIT_OK)
         return rc;

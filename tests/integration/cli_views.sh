@@ -131,6 +131,12 @@ expect_exit 2 "$D" query status pending
 contains "$ERR" "'pending' is not a case status" "bad status"
 expect_exit 2 "$D" views rebuild diaries
 contains "$ERR" "no view named 'diaries'" "bad view name"
+contains "$ERR" "errors, _cases or all)" "rebuild lists all among its names"
+expect_exit 2 "$D" views check diaries
+contains "$ERR" "errors, _cases or all)" "check lists all among its names"
+expect_exit 2 "$D" views dump diaries
+contains "$ERR" "no view named 'diaries' (case_status, by_status, queue, diary, stats, errors or _cases)" \
+  "dump lists only the names it takes, not all"
 expect_exit 2 "$D" views frobnicate
 expect_exit 2 "$D" project --batch 0
 
