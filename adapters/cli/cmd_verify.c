@@ -51,11 +51,13 @@ static void notices_free(notices *ns)
     free(ns->v);
 }
 
-/* The ledger must hold the checkpoint's tree: same origin, at least that
- * many records, the same root at that size. */
-static int against_checkpoint(dk_ledger *lg, const dk_checkpoint *cp, dk_verify_report *rep)
+/* The ledger must hold the checkpoint's tree: same origin, at least that many records,
+ * the same root at that size. If not, *why says what disagrees: the ledger verified on its
+ * own, so this is no damage at a seq, but either the checkpoint is of another ledger or this
+ * one was rewritten (or cut short). */
+static int against_checkpoint(dk_ledger *lg, const dk_checkpoint *cp, char *why, size_t cap)
 {
-    char origin[64];
+    char origin[64], cp_root[64], root_b64[64];
     dk_head h;
     uint8_t root[32];
     int err = dk_ledger_origin(lg, origin);
@@ -63,21 +65,29 @@ static int against_checkpoint(dk_ledger *lg, const dk_checkpoint *cp, dk_verify_
         err = dk_ledger_head(lg, &h);
     if (err)
         return err;
-    const char *why = NULL;
+    why[0] = '\0';
+    dk_b64_encode(cp->root, 32, cp_root);
+    unsigned long long size = (unsigned long long)cp->size;
     if (strcmp(origin, cp->origin) != 0)
-        why = "the checkpoint is of another ledger";
+        snprintf(why, cap,
+                 "checkpoint %s at size %llu names another ledger than this one (%s): either "
+                 "the checkpoint is from another ledger or this ledger was replaced",
+                 cp->origin, size, origin);
     else if (cp->size > h.seq)
-        why = "the ledger holds fewer records than the checkpoint: records were removed";
+        snprintf(why, cap,
+                 "checkpoint %s at size %llu (root %s) does not match this ledger, which "
+                 "holds only %llu records: either the checkpoint is from another ledger or "
+                 "records were removed from this one",
+                 cp->origin, size, cp_root, (unsigned long long)h.seq);
     else if ((err = dk_ledger_root(lg, cp->size, root)) != 0)
         return err;
-    else if (memcmp(root, cp->root, 32) != 0)
-        why = "the ledger's tree at the checkpoint's size has another root: history was "
-              "rewritten";
-    if (why) {
-        rep->ok = 0;
-        rep->seq = cp->size;
-        snprintf(rep->reason, sizeof rep->reason, "checkpoint %s at size %llu: %s", cp->origin,
-                 (unsigned long long)cp->size, why);
+    else if (memcmp(root, cp->root, 32) != 0) {
+        dk_b64_encode(root, 32, root_b64);
+        snprintf(why, cap,
+                 "checkpoint %s at size %llu (root %s) does not match this ledger's tree at "
+                 "size %llu (root %s): either the checkpoint is from another ledger or this "
+                 "ledger was rewritten",
+                 cp->origin, size, cp_root, size, root_b64);
     }
     return 0;
 }
@@ -131,9 +141,13 @@ int cmd_verify(int argc, char **argv)
     if ((rc = cli_open_ledger(ledger, 1, &lg)) != EXIT_OK)
         return rc;
     dk_verify_report rep;
+    char mismatch[512] = ""; /* the checkpoint's disagreement with an intact ledger */
     int err = dk_ledger_verify_opts(lg, &vo, &rep);
-    if (err == 0 && rep.ok && ckpt)
-        err = against_checkpoint(lg, &cp, &rep);
+    if (err == 0 && rep.ok && ckpt &&
+        (err = against_checkpoint(lg, &cp, mismatch, sizeof mismatch)) == 0 && mismatch[0]) {
+        rep.ok = 0;
+        rep.seq = cp.size;
+    }
     dk_ledger_close(lg);
     if (err == 0 && ns.oom)
         err = DK_ENOMEM;
@@ -152,7 +166,7 @@ int cmd_verify(int argc, char **argv)
         json_object_set_new(o, "tree_checked", json_boolean(rep.tree_checked));
         if (!rep.ok) {
             json_object_set_new(o, "seq", json_integer((json_int_t)rep.seq));
-            json_object_set_new(o, "reason", cli_json_text(rep.reason));
+            json_object_set_new(o, "reason", cli_json_text(mismatch[0] ? mismatch : rep.reason));
         }
         json_t *a = json_array();
         for (size_t i = 0; i < ns.n; i++) {
@@ -167,6 +181,8 @@ int cmd_verify(int argc, char **argv)
         printf("ok: %llu records, %llu signatures, %llu cases verified\n",
                (unsigned long long)rep.checked, (unsigned long long)rep.signatures,
                (unsigned long long)rep.cases);
+    } else if (mismatch[0]) {
+        printf("FAILED: %s\n", mismatch);
     } else {
         printf("FAILED at seq %llu: %s\n", (unsigned long long)rep.seq, rep.reason);
     }
@@ -183,7 +199,9 @@ int cmd_verify(int argc, char **argv)
                         "this docket's format (an older docket's, or its format key was "
                         "damaged); open the ledger for writing once to rebuild it, then verify "
                         "again\n");
-    if (!rep.ok)
+    if (mismatch[0])
+        fprintf(stderr, "docket: verify: %s\n", mismatch);
+    else if (!rep.ok)
         fprintf(stderr, "docket: verify: ledger damaged at seq %llu: %s\n",
                 (unsigned long long)rep.seq, rep.reason);
     return rep.ok ? EXIT_OK : EXIT_DAMAGE;

@@ -80,7 +80,27 @@ expect_exit 0 "$D" note C-1 --key "$T/cw.key" --text "after the copy"
 expect_exit 0 "$D" checkpoint --json
 cp "$T/out" "$T/cp10.json"
 DOCKET_LEDGER="$T/short" expect_exit 3 "$D" verify --checkpoint "$T/cp10.json" --pubkey "$VKEY"
-contains "$ERR" "fewer records than the checkpoint" "a shorter ledger than the auditor's checkpoint"
+contains "$ERR" "does not match this ledger, which holds only 9 records" "a shorter ledger than the auditor's checkpoint"
+contains "$ERR" "records were removed from this one" "a shorter ledger: what it may mean"
+# a checkpoint of a copy that went another way, and one of another ledger: the ledger is
+# intact, the checkpoint does not match it; no damage at a seq is claimed
+expect_exit 0 "$D" note C-1 --key "$T/cw.key" --text "the copy's own" --ledger "$T/short"
+expect_exit 0 "$D" checkpoint --json --ledger "$T/short"
+cp "$T/out" "$T/fork10.json"
+expect_exit 3 "$D" verify --checkpoint "$T/fork10.json" --pubkey "$VKEY"
+contains "$ERR" "does not match this ledger's tree at size 10 (root " "a forked checkpoint: roots named"
+contains "$ERR" "either the checkpoint is from another ledger or this ledger was rewritten" \
+  "a forked checkpoint: what it may mean"
+case "$ERR$OUT" in *damaged*|*"FAILED at seq"*) fail "a checkpoint mismatch called damage: $ERR" ;; *) ok ;; esac
+expect_exit 3 "$D" verify --checkpoint "$T/fork10.json" --pubkey "$VKEY" --json
+equals "$(jget "$OUT" 'd["ok"]')" False "a forked checkpoint: ok false"
+contains "$(jget "$OUT" 'd["reason"]')" "does not match this ledger's tree" "a forked checkpoint: json reason"
+expect_exit 0 "$D" init --admin admin --key-out "$T/admin2.key" --ledger "$T/other"
+expect_exit 0 "$D" checkpoint --json --ledger "$T/other"
+cp "$T/out" "$T/other.json"
+expect_exit 3 "$D" verify --checkpoint "$T/other.json" --pubkey "$("$D" checkpoint --vkey --ledger "$T/other")"
+contains "$ERR" "names another ledger than this one" "another ledger's checkpoint"
+case "$ERR" in *damaged*) fail "another ledger's checkpoint called damage: $ERR" ;; *) ok ;; esac
 expect_exit 2 "$D" verify --checkpoint "$T/cp10.json"
 contains "$ERR" "go together" "--checkpoint needs --pubkey"
 expect_exit 1 "$D" verify --checkpoint "$T/cp10.json" --pubkey "$otherpub"
