@@ -944,6 +944,17 @@ static int list_errors(const vopen *o, const char *arg, qctx *q, uint64_t *as_of
     return dk_views_errors(o->vw, strcmp(arg, "open") == 0, on_error_item, q, as_of);
 }
 
+/* asof TIME query|report builds its views from the ledger in a scratch directory and never
+ * syncs the live ones: --no-sync is refused there, not dropped. */
+static int as_of_takes_no_sync(int no_sync, const char *cmd)
+{
+    if (no_sync && views_as_of_set)
+        return cli_usage_error("asof TIME %s takes no --no-sync (an as-of read builds its views "
+                               "from the ledger and never syncs the live ones)",
+                               cmd);
+    return EXIT_OK;
+}
+
 int cmd_query(int argc, char **argv)
 {
     static const char usage[] =
@@ -958,6 +969,8 @@ int cmd_query(int argc, char **argv)
                             {NULL, NULL, NULL}};
     int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
+        return rc;
+    if ((rc = as_of_takes_no_sync(no_sync, "query")) != EXIT_OK)
         return rc;
     if (npos != 2 || strcmp(pos[0], "status") != 0)
         return cli_usage_error("usage: docket query status STATUS");
@@ -1038,6 +1051,8 @@ int cmd_report(int argc, char **argv)
                             {NULL, NULL, NULL}};
     int rc = cli_parse(argc, argv, opts, usage, &npos, pos, CLI_NPOS(pos));
     if (rc != CLI_CONTINUE)
+        return rc;
+    if ((rc = as_of_takes_no_sync(no_sync, "report")) != EXIT_OK)
         return rc;
     if (npos != 0)
         return cli_usage_error("report takes options only (see --help)");

@@ -209,6 +209,11 @@ expect_exit 0 "$D" asof "$AT_RB" report --case-type asylum --outcome granted --c
 equals "$(jget "$OUT" 'd["count"]')" 1 "as of later: the grant with permission to work counted"
 expect_exit 1 "$D" asof 2020-01-01 report --case-type asylum --outcome granted --from 2019-01-01 --to 2030-12-31 --json
 contains "$ERR" "no records by then" "before the ledger began"
+# an as-of read never syncs views: --no-sync is refused, not ignored
+expect_exit 2 "$D" asof now query status received --no-sync
+contains "$ERR" "asof TIME query takes no --no-sync" "asof query refuses --no-sync"
+expect_exit 2 "$D" asof now report --case-type asylum --outcome granted --from 2019-01-01 --to 2030-12-31 --no-sync
+contains "$ERR" "asof TIME report takes no --no-sync" "asof report refuses --no-sync"
 [ ! -e "$DOCKET_LEDGER/views" ] && ok || fail "as-of queries touched the live views"
 ls "${TMPDIR:-/tmp}" | grep -q docket-asof- && fail "a scratch directory was left behind" || ok
 # the person's leave in effect on a date: LTR 2026-12-10..2031-12-10
