@@ -841,8 +841,9 @@ static int on_error_item(void *ud, const dk_error_item *e)
         printf("%-8llu %-20s open      reported %s\n", (unsigned long long)e->report_seq,
                e->case_id, a);
     } else {
-        printf("%-8llu %-20s resolved  reported %s, resolved %s (%.0f s)\n",
-               (unsigned long long)e->report_seq, e->case_id, a, b, (double)e->resolve_us / 1e6);
+        printf("%-8llu %-20s resolved  reported %s, resolved %s by seq %llu (%.0f s)\n",
+               (unsigned long long)e->report_seq, e->case_id, a, b,
+               (unsigned long long)e->resolved_by, (double)e->resolve_us / 1e6);
     }
     return 0;
 }

@@ -116,7 +116,8 @@ contains "$ERR" "status.corrected cannot move case 'AS-1' from 'decided' to 'und
   "a correction does not reopen a decision"
 equals "$("$D" head --json)" "$HEAD" "the refused correction appended nothing"
 expect_exit 0 "$D" error correct AS-1 $(K sc.ben) --error-ref "$ERRSEQ" --field date_of_birth \
-  --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February"
+  --from 1985-03-02 --to 1985-02-03 --reason "passport shows 3 February" --json
+CORRSEQ=$(jget "$OUT" 'd["seq"]')
 
 # an (upgrade) appeal
 expect_exit 0 "$D" appeal lodge AS-1 $(K cw.ana) --grounds "seeks refugee status, not humanitarian protection"
@@ -216,6 +217,14 @@ expect_exit 2 "$D" asof now report --case-type asylum --outcome granted --from 2
 contains "$ERR" "asof TIME report takes no --no-sync" "asof report refuses --no-sync"
 [ ! -e "$DOCKET_LEDGER/views" ] && ok || fail "as-of queries touched the live views"
 ls "${TMPDIR:-/tmp}" | grep -q docket-asof- && fail "a scratch directory was left behind" || ok
+# the error report resolved above: its correction's seq, in text as in --json (this
+# builds the live views, so it comes after the as-of checks above)
+expect_exit 0 "$D" errors --json
+equals "$(jget "$OUT" "[e['resolved_by_seq'] for e in d['items'] if e['report_seq'] == $ERRSEQ][0]")" \
+  "$CORRSEQ" "errors --json names the correction"
+expect_exit 0 "$D" errors
+contains "$OUT" "resolved $(jget "$("$D" show "$CORRSEQ" --json)" 'd["recorded_at"]') by seq $CORRSEQ (" \
+  "errors names the correction's seq as --json does"
 # the person's leave in effect on a date: LTR 2026-12-10..2031-12-10
 NOW=$(jget "$("$D" head --json)" 'd["recorded_at"]')
 expect_exit 0 "$D" asof "$NOW" status AS-1 --effective 2027-06-01 --json
