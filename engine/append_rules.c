@@ -120,8 +120,6 @@ int dk__append_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, co
 
 /* ---- undo ---- */
 
-#define NEW_FAILURE 1 /* the observer's end of a fold that needs no more of it */
-
 int dk__breaks_add(dk__breaks *b, uint64_t seq)
 {
     if (b->n == b->cap) {
@@ -193,7 +191,7 @@ int dk__undo_observe(void *arg, const dk_record *rec, const dk_event *ev,
     p->seq = rec->seq;
     snprintf(p->type, sizeof p->type, "%s", ev->type);
     snprintf(p->why, sizeof p->why, "%s", dk_errmsg());
-    return p->now ? 0 : NEW_FAILURE;
+    return 0;
 }
 
 /* May the actor an undo brings back into a role (`job`) take it now, at the undo's seq?
@@ -244,20 +242,41 @@ int dk__undo_verdict(const dk__undo_pass *p, uint64_t seq, int64_t recorded_at,
     return 0;
 }
 
-int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
-                   const dk_record *recs, size_t n, const dk_case_state *before,
-                   const dk_case_state *after, int *code)
+int dk__undo_judge(const dk__lookup *lk, const dk_event *undo, const dk_record *recs, size_t n,
+                   const dk_case_state *before, dk_case_state *st, uint64_t *bad_seq, int *code)
 {
+    *bad_seq = 0;
+    if (n == 0)
+        return dk__fail(DK_EINVAL, "an undo with no records");
+    dk_event *evs = malloc(n * sizeof *evs);
+    if (evs == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory folding a case");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0)
+            *bad_seq = recs[i].seq;
+    /* the fold without the undo keeps its breaks (had); the fold with it keeps the first
+     * break `had` does not list */
     dk__breaks had = {NULL, 0, 0};
     dk__undo_pass first = {lk, NULL, &had, 0, "", ""}, second = {lk, &had, NULL, 0, "", ""};
-    dk_case_state st;
-    int rc =
-        n > 0 ? dk__case_fold_observed(recs, n - 1, &st, NULL, NULL, NULL, dk__undo_observe, &first)
-              : DK_EINVAL;
+    dk_case_state without;
+    dk_void *vb = NULL, *va = NULL;
+    size_t nb = 0, na = 0;
     if (rc == 0)
-        rc = dk__case_fold_observed(recs, n, &st, NULL, NULL, NULL, dk__undo_observe, &second);
+        rc = dk__case_fold_decoded(recs, evs, n - 1, &without, &vb, &nb, bad_seq, dk__undo_observe,
+                                   &first);
+    if (rc == 0)
+        rc = dk__case_fold_decoded(recs, evs, n, st, &va, &na, bad_seq, dk__undo_observe, &second);
+    if (rc == 0 && (rc = dk__undo_allowed_given(undo, recs, n, vb, nb, va, na)) == DK_ETRANSITION) {
+        *code = rc;
+        rc = 1;
+    }
+    if (rc == 0)
+        rc = dk__undo_verdict(&second, recs[n - 1].seq, recs[n - 1].recorded_at, undo, before, st,
+                              code);
     free(had.seq);
-    if (rc == 0 || rc == NEW_FAILURE)
-        return dk__undo_verdict(&second, seq, recorded_at, undo, before, after, code);
-    return rc < 0 ? rc : DK_EINVAL;
+    free(vb);
+    free(va);
+    free(evs);
+    return rc;
 }

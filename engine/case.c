@@ -1171,18 +1171,33 @@ int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, d
     if (bad_seq)
         *bad_seq = 0;
     dk_event *evs = calloc(n ? n : 1, sizeof *evs);
-    uint64_t *voided_by = calloc(n ? n : 1, sizeof *voided_by);
-    if (evs == NULL || voided_by == NULL) {
-        free(evs);
-        free(voided_by);
+    if (evs == NULL)
         return dk__fail(DK_ENOMEM, "out of memory folding a case");
-    }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         if ((rc = dk_event_decode_stored(recs[i].body, recs[i].body_len, &evs[i])) != 0 && bad_seq)
             *bad_seq = recs[i].seq;
     if (rc == 0)
-        rc = dk_case_voids(recs, evs, n, voided_by, bad_seq);
+        rc = dk__case_fold_decoded(recs, evs, n, st, voids, nvoids, bad_seq, obs, arg);
+    free(evs);
+    return rc;
+}
+
+int dk__case_fold_decoded(const dk_record *recs, const dk_event *evs, size_t n, dk_case_state *st,
+                          dk_void **voids, size_t *nvoids, uint64_t *bad_seq, dk__fold_observer obs,
+                          void *arg)
+{
+    memset(st, 0, sizeof *st);
+    if (voids)
+        *voids = NULL;
+    if (nvoids)
+        *nvoids = 0;
+    if (bad_seq)
+        *bad_seq = 0;
+    uint64_t *voided_by = calloc(n ? n : 1, sizeof *voided_by);
+    if (voided_by == NULL)
+        return dk__fail(DK_ENOMEM, "out of memory folding a case");
+    int rc = dk_case_voids(recs, evs, n, voided_by, bad_seq);
     size_t nv = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (voided_by[i] || is_meta(&evs[i])) {
@@ -1209,7 +1224,6 @@ int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, d
         if (rc == 0 && nvoids)
             *nvoids = nv;
     }
-    free(evs);
     free(voided_by);
     return rc;
 }
@@ -1255,19 +1269,6 @@ static int brings_back_crossing(const dk_event *undo, const dk_record *recs, siz
                 dk_status_name(to));
     }
     return 0;
-}
-
-int dk__undo_allowed(const dk_event *ev, const dk_record *recs, size_t n, const dk_void *after,
-                     size_t nafter)
-{
-    dk_case_state before;
-    dk_void *vb = NULL;
-    size_t nb = 0;
-    int rc = n > 0 ? dk_case_fold(recs, n - 1, &before, &vb, &nb, NULL) : DK_EINVAL;
-    if (rc == 0)
-        rc = dk__undo_allowed_given(ev, recs, n, vb, nb, after, nafter);
-    free(vb);
-    return rc;
 }
 
 int dk__undo_allowed_given(const dk_event *ev, const dk_record *recs, size_t n, const dk_void *vb,

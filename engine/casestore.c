@@ -143,8 +143,8 @@ typedef struct undo_check {
 } undo_check;
 
 /* Fold the case's stored records plus, if `extra`, one more. With `undo` (the revert or
- * rollback `extra` holds), one its rules refuse (dk__undo_allowed, dk__undo_rules) sets
- * *refused and returns its code. */
+ * rollback `extra` holds), one its rules refuse (dk__undo_judge) sets *refused and returns
+ * its code. */
 static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_record *extra,
                   dk_case_state *st, uint64_t *bad_seq, int *in_storage, const undo_check *undo,
                   int *refused)
@@ -159,21 +159,16 @@ static int refold(dk_ledger *lg, MDB_txn *txn, const char *case_id, const dk_rec
     }
     if (extra)
         recs[n++] = *extra;
-    dk_void *voids = NULL;
-    size_t nvoids = 0;
-    rc = dk_case_fold(recs, n, st, undo ? &voids : NULL, &nvoids, bad_seq);
-    if (rc == 0 && undo &&
-        (rc = dk__undo_allowed(undo->ev, recs, n, voids, nvoids)) == DK_ETRANSITION)
-        *refused = 1;
     int code = 0;
-    if (rc == 0 && undo &&
-        (rc = dk__undo_rules(undo->lk, extra->seq, extra->recorded_at, undo->ev, recs, n, undo->old,
-                             st, &code)) != 0) {
-        *refused = rc == 1;
-        *in_storage = rc < 0 && rc != DK_ENOMEM; /* a lookup's */
-        rc = rc == 1 ? code : rc;
+    if (undo == NULL) {
+        rc = dk_case_fold(recs, n, st, NULL, NULL, bad_seq);
+    } else if ((rc = dk__undo_judge(undo->lk, undo->ev, recs, n, undo->old, st, bad_seq, &code)) ==
+               1) {
+        *refused = 1;
+        rc = code;
+    } else if (rc < 0 && *bad_seq == 0) {
+        *in_storage = rc != DK_ENOMEM; /* a lookup's */
     }
-    free(voids);
     free(recs);
     return rc;
 }

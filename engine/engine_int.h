@@ -49,15 +49,13 @@ int dk__case_check_new(const struct dk_case_state *before, const struct dk_event
 /* The part of dk_case_permit that the case's state decides, for an actor with `roles`: a
  * caseworker decides only a case assigned to them. 0 or DK_EDENIED naming it. */
 int dk__permit_state(const struct dk_event *ev, unsigned roles, const struct dk_case_state *st);
-/* dk__undo_allowed, on a revert or rollback `ev`: recs are the case's records with `ev`
- * last, and after[] what their fold voids. A rollback must change which events are in
- * force: the fold without it voids other events, reverts and rollbacks aside (one to the
- * last event or later, or a repeat of one in force, is refused). And no undo brings back
- * into force a status correction that the first rule refuses (one written before it, and
- * voided since), which would apply it with one signature. */
-int dk__undo_allowed(const struct dk_event *ev, const struct dk_record *recs, size_t n,
-                     const struct dk_void *after, size_t nafter);
-/* The same given what the fold without `ev` voids (before[], as dk_case_fold gives it). */
+/* May the revert or rollback `ev` be appended? recs are the case's records with `ev` last;
+ * before[] and after[] what their fold voids without `ev` and with it (as dk_case_fold
+ * gives them). A rollback must change which events are in force: the fold without it
+ * voids other events, reverts and rollbacks aside (one to the last event or later, or a
+ * repeat of one in force, is refused). And no undo brings back into force a status
+ * correction that the first rule refuses (one written before it, and voided since), which
+ * would apply it with one signature. 0 or DK_ETRANSITION naming it. */
 int dk__undo_allowed_given(const struct dk_event *ev, const struct dk_record *recs, size_t n,
                            const struct dk_void *before, size_t nbefore,
                            const struct dk_void *after, size_t nafter);
@@ -70,6 +68,11 @@ typedef int (*dk__fold_observer)(void *arg, const struct dk_record *rec, const s
 int dk__case_fold_observed(const struct dk_record *recs, size_t n, struct dk_case_state *st,
                            struct dk_void **voids, size_t *nvoids, uint64_t *bad_seq,
                            dk__fold_observer obs, void *arg);
+/* The same on bodies decoded already (evs[i] is recs[i]'s): for a caller that folds the
+ * same records twice. */
+int dk__case_fold_decoded(const struct dk_record *recs, const struct dk_event *evs, size_t n,
+                          struct dk_case_state *st, struct dk_void **voids, size_t *nvoids,
+                          uint64_t *bad_seq, dk__fold_observer obs, void *arg);
 /* The checks of a decoded body's fields that both decoders share (codec.c, codec_read.c). */
 int dk__event_check_fields(const struct dk_event *ev);
 /* The part of those a chained decode keeps: the body's version, and `at` not negative. */

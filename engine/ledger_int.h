@@ -223,7 +223,7 @@ typedef struct dk__lookup {
 /* dk__assignable for actor `id` as it stood before record `seq`, read through `lk`: 0, 1
  * (not: *code and the message say why) or <0. */
 int dk__staff_at(const dk__lookup *lk, const char *id, uint64_t seq, const char *job, int *code);
-/* The rules a new event (not an undo: dk__undo_allowed) is held to at append that a
+/* The rules a new event (not an undo: dk__undo_judge) is held to at append that a
  * ledger written before them may break, so that the fold and verify's rules pass do not
  * apply them: dk__case_check_new; the interviewer a booking or a move leaves (`after`) is
  * an enrolled, unrevoked caseworker as of `seq`; and an event acting on an earlier one (a
@@ -242,9 +242,8 @@ int dk__breaks_add(dk__breaks *b, uint64_t seq); /* 0 or DK_ENOMEM */
 /* An undo's fold, observed (dk__undo_observe as the fold's observer): `had` lists what
  * breaks those rules in the case's fold without the undo (NULL: this is that fold);
  * the first event this fold leaves in force that breaks a rule where `had` does not list
- * it is kept (seq, type, why). With `now`, this fold's breaks are collected there and the
- * fold goes on to its end (verify keeps them for the case's next undo); without, it ends
- * at that first new one. */
+ * it is kept (seq, type, why). With `now`, this fold's breaks are collected there (verify
+ * keeps them for the case's next undo). */
 typedef struct dk__undo_pass {
     const dk__lookup *lk;
     const dk__breaks *had;
@@ -265,11 +264,13 @@ int dk__undo_observe(void *arg, const dk_record *rec, const dk_event *ev,
 int dk__undo_verdict(const dk__undo_pass *p, uint64_t seq, int64_t recorded_at,
                      const dk_event *undo, const dk_case_state *before, const dk_case_state *after,
                      int *code);
-/* The same for the writer, which keeps no breaks: the case's records `recs` with the undo
- * last folded without and with it. */
-int dk__undo_rules(const dk__lookup *lk, uint64_t seq, int64_t recorded_at, const dk_event *undo,
-                   const dk_record *recs, size_t n, const dk_case_state *before,
-                   const dk_case_state *after, int *code);
+/* The writer's judge of an undo: recs are the case's records with the undo (`undo`) last,
+ * `before` the case without it. The case is folded without the undo and with it, once
+ * each (into *st), then dk__undo_allowed_given and dk__undo_verdict judge it. 0; 1
+ * (refused: *code and the message say why); or <0: a fold that fails (*bad_seq: the event
+ * it leaves invalid), or a lookup's or memory's error (*bad_seq 0). */
+int dk__undo_judge(const dk__lookup *lk, const dk_event *undo, const dk_record *recs, size_t n,
+                   const dk_case_state *before, dk_case_state *st, uint64_t *bad_seq, int *code);
 /* verify.c: mark the report bad at `seq` with a reason; returns 1. */
 int dk__verify_bad(dk_verify_report *rep, uint64_t seq, const char *fmt, ...) DK__PRINTF(3, 4);
 /* verify_rules.c: re-check every case's events against the casework rules,

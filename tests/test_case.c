@@ -2505,15 +2505,17 @@ static void legacy_add_default(legacy *l, const char *type)
     legacy_add(l, type, &d);
 }
 
-/* Does the last of l's records, an undo, pass dk__undo_allowed? The fold must take it. */
+/* Does the last of l's records, an undo, pass dk__undo_allowed_given? The fold must take it. */
 static int legacy_undo(const legacy *l)
 {
     dk_case_state st;
-    dk_void *v = NULL;
-    size_t nv = 0;
-    ASSERT_OK(dk_case_fold(l->r, l->n, &st, &v, &nv, NULL));
-    int rc = dk__undo_allowed(&l->e[l->n - 1].ev, l->r, l->n, v, nv);
-    free(v);
+    dk_void *vb = NULL, *va = NULL;
+    size_t nb = 0, na = 0;
+    ASSERT_OK(dk_case_fold(l->r, l->n - 1, &st, &vb, &nb, NULL));
+    ASSERT_OK(dk_case_fold(l->r, l->n, &st, &va, &na, NULL));
+    int rc = dk__undo_allowed_given(&l->e[l->n - 1].ev, l->r, l->n, vb, nb, va, na);
+    free(vb);
+    free(va);
     return rc;
 }
 

@@ -245,7 +245,7 @@ typedef struct dk_verify_opts {
     int jobs;       /* cores for signature checks; 0 = every online core */
     int skip_rules; /* 1: skip re-checking the casework rules */
     /* Called once for each record from `from` on that today's append would refuse by a
-     * rule a ledger written before it may break (dk__append_rules, dk__undo_allowed):
+     * rule a ledger written before it may break (dk__append_rules, dk__undo_allowed_given):
      * its seq and why. Such records stay, fold as they did and are no damage; a person
      * decides whether to void or correct them by new events. Called from the rules
      * pass's threads, one call at a time, in no order. May be NULL. */
