@@ -19,6 +19,26 @@ typedef struct reader {
     uint64_t seq;
 } reader;
 
+/* What a reader is told of a view it cannot be served yet: which process is rebuilding it,
+ * if a living one is (and if that process is stopped), else `otherwise`. */
+static void build_hint(dk_views *vw, MDB_txn *txn, int view, const char *otherwise, char *out,
+                       size_t cap)
+{
+    unsigned mask = 0;
+    uint64_t pids[NV] = {0};
+    if (dk__builds_running(vw, txn, &mask, pids) != 0 || !(mask >> view & 1))
+        snprintf(out, cap, "%s", otherwise);
+    else if (dk__proc_stopped(pids[view]))
+        snprintf(out, cap,
+                 "process %llu holds its rebuild and is stopped: the rebuild goes on when that "
+                 "process is continued; once it has ended, docket project or docket views "
+                 "rebuild %s takes the rebuild over",
+                 (unsigned long long)pids[view], dk_view_name(view));
+    else
+        snprintf(out, cap, "process %llu is rebuilding it (docket views status shows how far)",
+                 (unsigned long long)pids[view]);
+}
+
 /* One view in a read snapshot, served only if built by this code, and from this ledger
  * (`head`, read after the snapshot began): views left from a ledger that was since
  * replaced or restored would show records it does not hold. Its seq and database. */
@@ -28,18 +48,20 @@ static int view_open(dk_views *vw, MDB_txn *txn, const dk_head *head, int view, 
     uint32_t version;
     uint64_t gen, count;
     uint8_t digest[DK_VIEW_DIGEST_BYTES], hash[DK_HASH_BYTES];
+    char hint[320];
     int rc = dk__cp_read(vw, txn, view, &version, &gen, seq, &count, digest, hash);
-    if (rc == MDB_NOTFOUND)
-        rc =
-            dk_fail(DK_ENOTFOUND,
-                    "view '%s' is not built yet (docket project or docket views rebuild builds it)",
-                    dk_view_name(view));
-    else if (rc == 0 && version != code_versions[view])
+    if (rc == MDB_NOTFOUND) {
+        build_hint(vw, txn, view, "docket project or docket views rebuild builds it", hint,
+                   sizeof hint);
+        rc = dk_fail(DK_ENOTFOUND, "view '%s' is not built yet: %s", dk_view_name(view), hint);
+    } else if (rc == 0 && version != code_versions[view]) {
+        build_hint(vw, txn, view,
+                   "it is rebuilt by the next docket project (or docket views rebuild)", hint,
+                   sizeof hint);
         rc = dk_fail(DK_ENOTFOUND,
-                     "view '%s' is stored at version %u and this docket reads version %u: it is "
-                     "rebuilt by the next docket project (or docket views rebuild)",
-                     dk_view_name(view), version, code_versions[view]);
-    else if (rc == DK__CP_MALFORMED)
+                     "view '%s' is stored at version %u and this docket reads version %u: %s",
+                     dk_view_name(view), version, code_versions[view], hint);
+    } else if (rc == DK__CP_MALFORMED)
         rc = dk_fail(DK_ECORRUPT,
                      "view '%s' is damaged: its checkpoint row is malformed (docket views "
                      "rebuild %s repairs it)",

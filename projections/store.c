@@ -517,6 +517,20 @@ uint64_t dk__proc_start(uint64_t pid)
     return pid == (uint64_t)getpid() ? mine : read_start(pid, hz, off);
 }
 
+int dk__proc_stopped(uint64_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* "pid (comm) state ...", comm as in read_start */
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
 /* This process's start time; 0 if not known (this time). */
 static uint64_t own_start(void)
 {
@@ -760,7 +774,7 @@ int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask)
     return rc ? dk__mdb_fail(rc, "cannot release a rebuild") : 0;
 }
 
-int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask)
+int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask, uint64_t pids[DK_VIEW_COUNT])
 {
     MDB_cursor *cur;
     uint8_t kb[14];
@@ -778,8 +792,13 @@ int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask)
             continue;
         uint64_t pid = dk_get_be64(v.mv_data);
         unsigned flags = dk_get_be32((const uint8_t *)v.mv_data + 12);
-        if (!(flags & BUILD_CHECK) && (own_record(pid, &v) || owner_alive(pid, record_start(&v))))
-            *mask |= dk_get_be32((const uint8_t *)v.mv_data + 8);
+        unsigned views = dk_get_be32((const uint8_t *)v.mv_data + 8);
+        if (flags & BUILD_CHECK || !(own_record(pid, &v) || owner_alive(pid, record_start(&v))))
+            continue;
+        *mask |= views;
+        for (int i = 0; pids && i < DK_VIEW_COUNT; i++)
+            if (views >> i & 1)
+                pids[i] = pid;
     }
     mdb_cursor_close(cur);
     return rc && rc != MDB_NOTFOUND ? dk__mdb_fail(rc, "cannot list rebuilds") : 0;

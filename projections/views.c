@@ -741,8 +741,9 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
     uint8_t hashes[NV][DK_HASH_BYTES];
     rc = dk__live_load(vw, txn, &live, &stale);
     unsigned building = 0;
+    uint64_t pids[NV] = {0};
     if (rc == 0)
-        rc = dk__builds_running(vw, txn, &building);
+        rc = dk__builds_running(vw, txn, &building, pids);
     for (int i = 0; rc == 0 && i < NV; i++) {
         dk_view_status *s = &out[i];
         memset(s, 0, sizeof *s);
@@ -750,6 +751,8 @@ int dk_views_status(dk_views *vw, dk_view_status out[DK_VIEW_COUNT])
         s->code_version = code[i];
         s->head = head.seq;
         s->building = (building >> i) & 1;
+        s->building_pid = s->building ? pids[i] : 0;
+        s->building_stopped = s->building && dk__proc_stopped(pids[i]);
         int r = dk__cp_read(vw, txn, i, &s->version, &s->gen, &s->seq, &s->entries, s->digest,
                             hashes[i]);
         MDB_dbi dbi;

@@ -235,8 +235,11 @@ int dk__build_drop_own(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
  * check, or in its first phase) is dropped. */
 int dk__build_release(dk_views *vw, MDB_txn *txn, uint64_t gen, unsigned mask);
 /* *mask: the views that running processes (this one included) are rebuilding: not checks,
- * nor rebuilds handed back or whose process died (they wait for a sweep to take them over). */
-int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask);
+ * nor rebuilds handed back or whose process died (they wait for a sweep to take them over).
+ * pids (NULL, or one per view): each such view's rebuilding process. */
+int dk__builds_running(dk_views *vw, MDB_txn *txn, unsigned *mask, uint64_t pids[DK_VIEW_COUNT]);
+/* Is process pid stopped (by a signal or a tracer)? 0 if not, or not known. */
+int dk__proc_stopped(uint64_t pid);
 /* Drop builds whose process is gone. *others gets the views being rebuilt by live processes. */
 int dk__builds_sweep(dk_views *vw, MDB_txn *txn, const dk_head *head, unsigned *others);
 /* Install a build's databases as the live ones (same seq), dropping the old. */

@@ -293,6 +293,10 @@ static int print_statuses(const dk_view_status *st, int json)
             json_object_set_new(o, "digest", cli_json_text(dg));
             if (s->damage[0])
                 json_object_set_new(o, "damage", cli_json_text(s->damage));
+            if (s->building) {
+                json_object_set_new(o, "building_pid", json_integer((json_int_t)s->building_pid));
+                json_object_set_new(o, "building_stopped", json_boolean(s->building_stopped));
+            }
             json_array_append_new(arr, o);
         } else {
             printf("%-12s %-8s %7u %10llu %10llu %8llu %10.1f %9llu  %s\n", s->name, state,
@@ -305,6 +309,10 @@ static int print_statuses(const dk_view_status *st, int json)
         if (st[i].damage[0])
             printf("%s is damaged: %s (docket views rebuild %s repairs it)\n", st[i].name,
                    st[i].damage, st[i].name);
+        else if (st[i].building_stopped)
+            printf("%s: its rebuild is held by process %llu, which is stopped: the rebuild goes "
+                   "on when that process is continued\n",
+                   st[i].name, (unsigned long long)st[i].building_pid);
     if (json)
         cli_print_json(arr);
     return EXIT_OK;

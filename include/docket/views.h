@@ -106,12 +106,14 @@ typedef struct dk_view_status {
                               how long the oldest waiting record has waited */
     uint64_t entries;
     uint8_t digest[DK_VIEW_DIGEST_BYTES];
-    int building;    /* a rebuild of it is in progress (by some process) */
-    int foreign;     /* built from records this ledger does not hold (it was replaced or
-                        restored, or the views were copied from another ledger): not served */
-    char damage[96]; /* what is broken where the view's store is damaged ("" if nothing):
-                        its checkpoint row is malformed, or the database its checkpoint
-                        names is gone; not served, and the next project rebuilds it */
+    int building;          /* a rebuild of it is in progress (by some process) */
+    uint64_t building_pid; /* that process (0 if not building) */
+    int building_stopped;  /* that process is stopped (a signal or a debugger holds it) */
+    int foreign;           /* built from records this ledger does not hold (it was replaced or
+                              restored, or the views were copied from another ledger): not served */
+    char damage[96];       /* what is broken where the view's store is damaged ("" if nothing):
+                              its checkpoint row is malformed, or the database its checkpoint
+                              names is gone; not served, and the next project rebuilds it */
 } dk_view_status;
 
 /* Status of every view (DK_VIEW_COUNT entries, "_cases" first). */
