@@ -58,6 +58,13 @@ int dk__mdb_err(int rc, const char *what)
     return dk__fail(code, "%s: %s", what, mdb_strerror(rc));
 }
 
+int dk__commit_err(MDB_env *env, int rc, const char *what)
+{
+    char note[512];
+    return dk__fail(dk_lmdb_code(rc), "%s: %s%s", what, mdb_strerror(rc),
+                    dk_lmdb_space_note(env, rc, note, sizeof note));
+}
+
 /* Resize the map (grow: double it; else adopt the size another process gave it) with no
  * transaction of this process open: txn_lock held exclusively, and the wait counted, so
  * that threads holding long snapshots end them (dk_ledger_resize_wanted). */
@@ -136,7 +143,7 @@ int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void
     }
     rc = fn(lg, txn, arg);
     if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-        rc = dk__mdb_err(rc, "cannot commit");
+        rc = dk__commit_err(lg->env, rc, "cannot commit");
     else if (rc)
         mdb_txn_abort(txn);
     pthread_rwlock_unlock(&lg->txn_lock);
@@ -299,6 +306,8 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
         dk_lmdb_watch_asserts(lg->env);
         unsigned eflags = MDB_NOTLS | (lg->read_only ? MDB_RDONLY : 0) |
                           (lg->read_only && opts && opts->no_lock ? MDB_NOLOCK : 0);
+        if (!(eflags & MDB_NOLOCK) && (rc = dk_lmdb_lock_reserve(dir, "the ledger")) != 0)
+            goto fail;
         rc = mdb_env_open(lg->env, dir, eflags, 0600);
         if (rc == ENOMEM && map > FALLBACK_MAP_SIZE && !(opts && opts->map_size)) {
             /* not allowed that much address space: start smaller, grow as needed */
@@ -341,7 +350,7 @@ static int env_open(const char *dir, const dk_ledger_opts *opts, int create, dk_
         }
         rc = open_dbs(lg, txn, create ? MDB_CREATE : 0);
         if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-            rc = dk__mdb_err(rc, "cannot commit");
+            rc = dk__commit_err(lg->env, rc, "cannot commit");
         else if (rc)
             mdb_txn_abort(txn);
     }
@@ -914,7 +923,7 @@ static int run_batch(dk_ledger *lg, dk__pending *batch, uint64_t *head_seq)
     } else if (rc == 0) {
         rc = mdb_txn_commit(txn); /* durable: LMDB syncs on commit */
         if (rc && rc != MDB_MAP_FULL)
-            rc = dk__mdb_err(rc, "cannot commit the batch");
+            rc = dk__commit_err(lg->env, rc, "cannot commit the batch");
         if (rc == 0) {
             *head_seq = h.seq;
             lg->written.seq = h.seq;

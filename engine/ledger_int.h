@@ -80,6 +80,8 @@ struct dk_ledger {
 
 /* Translate an LMDB return code into a DK_E* code with a message. */
 int dk__mdb_err(int rc, const char *what);
+/* The same for a failed commit in `env`, with dk_lmdb_space_note's word on a full disk. */
+int dk__commit_err(MDB_env *env, int rc, const char *what);
 /* Run fn in a write transaction (not the writer thread's: LMDB serialises them) under
  * txn_lock: committed if it returns 0, else aborted and its code returned as it is. */
 int dk__write_txn(dk_ledger *lg, int (*fn)(dk_ledger *, MDB_txn *, void *), void *arg);

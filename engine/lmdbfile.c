@@ -1,10 +1,14 @@
 /* lmdbfile.c - what docket makes of LMDB's reports: a short data file is refused, error codes
  * become dk_err codes, failed asserts are noted, an env's open file is told by its identity. */
+#define _GNU_SOURCE /* fallocate, FALLOC_FL_KEEP_SIZE */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "docket/error.h"
 #include "docket/lmdbfile.h"
@@ -123,4 +127,53 @@ int dk_lmdb_readers_clear(MDB_env *env)
 {
     int dead = 0;
     return mdb_reader_check(env, &dead) == 0 ? dead : 0;
+}
+
+/* Below this much free space a failed write is taken for a full disk. */
+#define SPACE_LOW ((uint64_t)4 << 20)
+
+const char *dk_lmdb_space_note(MDB_env *env, int rc, char *out, size_t cap)
+{
+    const char *dir = NULL;
+    struct statvfs fs;
+    out[0] = 0;
+    if ((rc != EIO && rc != ENOSPC) || mdb_env_get_path(env, &dir) != 0 || dir == NULL ||
+        statvfs(dir, &fs) != 0)
+        return out;
+    uint64_t free_bytes = (uint64_t)fs.f_bavail * fs.f_frsize;
+    if (rc == ENOSPC || free_bytes < SPACE_LOW)
+        snprintf(out, cap,
+                 " (the file system holding %s has %llu KiB free%s; nothing of this transaction "
+                 "was kept: free space, then retry)",
+                 dir, (unsigned long long)(free_bytes >> 10),
+                 rc == EIO ? ": a write cut short by a full disk reads as an I/O error" : "");
+    return out;
+}
+
+/* What a lock file of 512 readers takes (LMDB: 192 bytes of header, 64 a reader slot),
+ * rounded up. */
+#define LOCK_RESERVE ((off_t)64 << 10)
+
+int dk_lmdb_lock_reserve(const char *dir, const char *what)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0; /* read-only media and the like: LMDB's open says what it makes of them */
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : errno;
+    off_t len = rc == 0 && st.st_size > LOCK_RESERVE ? st.st_size : LOCK_RESERVE;
+    if (rc == 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, len) != 0)
+        rc = errno;
+    close(fd);
+    if (rc != ENOSPC && rc != EDQUOT)
+        return 0; /* done, or a file system that does not allocate ahead: as before */
+    struct statvfs fs;
+    unsigned long long kib =
+        statvfs(dir, &fs) == 0 ? (unsigned long long)fs.f_bavail * fs.f_frsize >> 10 : 0;
+    return dk__fail(DK_EIO,
+                    "cannot open %s: no space for its lock file '%s' (the file system holding it "
+                    "has %llu KiB free): free space, then retry",
+                    what, path, kib);
 }

@@ -181,7 +181,7 @@ int dk__tree_backfill(dk_ledger *lg)
         }
         more = rc == 0 && have < head;
         if (rc == 0 && (rc = mdb_txn_commit(txn)) != 0)
-            rc = dk__mdb_err(rc, "cannot commit the Merkle tree");
+            rc = dk__commit_err(lg->env, rc, "cannot commit the Merkle tree");
         else if (rc)
             mdb_txn_abort(txn);
         pthread_rwlock_unlock(&lg->txn_lock);

@@ -251,6 +251,8 @@ int dk__env_open(dk_views *vw)
     if (vw->map_size)
         map = vw->map_size; /* LMDB never maps less than the file holds */
     int rc;
+    if ((rc = dk_lmdb_lock_reserve(path, "the views store")) != 0)
+        return rc;
     if ((rc = mdb_env_create(&vw->env)) != 0)
         return dk__mdb_fail(rc, "cannot create the environment");
     dk_lmdb_watch_asserts(vw->env);

@@ -208,8 +208,14 @@ static int finish(dk_views *vw, MDB_txn *txn, int rc)
 {
     if (rc == 0) {
         rc = mdb_txn_commit(txn);
-        if (rc)
-            rc = dk__mdb_fail(rc, "cannot commit");
+        char note[512] = "";
+        if (rc && rc != MDB_MAP_FULL && vw->env)
+            dk_lmdb_space_note(vw->env, rc, note, sizeof note);
+        if (rc && (rc = dk__mdb_fail(rc, "cannot commit")) != 0 && note[0]) {
+            char msg[DK_ERRMSG_MAX];
+            snprintf(msg, sizeof msg, "%s", dk_errmsg());
+            rc = dk_fail(rc, "%s%s", msg, note);
+        }
     } else {
         mdb_txn_abort(txn);
     }

@@ -1,13 +1,19 @@
 /* test_ledger.c - unit tests of the LMDB ledger: init, reopen, idempotency,
  * optimistic concurrency, actor keys and revocation, concurrent appends, map
  * growth, reads by case and time, and tamper detection by verify. */
+#define _GNU_SOURCE /* unshare, CLONE_NEWNS */
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
 
+#include "docket/lmdbfile.h"
 #include "fixture.h"
 #include "harness.h"
 #include "rawlmdb.h"
@@ -399,6 +405,87 @@ TEST(a_writer_whose_lock_file_was_removed_writes_nothing)
     ASSERT_OK(dk_ledger_head(w.lg, &after));
     ASSERT_EQ(after.seq, before.seq);
     world_close(&w);
+}
+
+/* A commit that fails for want of space says where and how much is free, and keeps
+ * nothing: LMDB reports a write the disk cut short as EIO, which read as "Input/output
+ * error" with no hint (helper-71). */
+TEST(a_full_disk_is_named)
+{
+    const char *dir = th_tmpdir();
+    MDB_env *env;
+    char note[512];
+    struct statvfs fs;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_open(env, dir, 0, 0600), 0);
+    ASSERT(statvfs(dir, &fs) == 0);
+    if ((uint64_t)fs.f_bavail * fs.f_frsize > ((uint64_t)64 << 20))
+        ASSERT_STR_EQ(dk_lmdb_space_note(env, EIO, note, sizeof note), ""); /* room: not it */
+    ASSERT_STR_EQ(dk_lmdb_space_note(env, EINVAL, note, sizeof note), "");
+    ASSERT_CONTAINS(dk_lmdb_space_note(env, ENOSPC, note, sizeof note), " KiB free");
+    ASSERT_CONTAINS(note, dir);
+    mdb_env_close(env);
+
+    /* a real full disk, where this process may mount one: in a mount namespace of its
+     * own, so that the mount goes with the process however the test ends */
+    const char *small = th_tmpdir();
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", small, "tmpfs", 0, "size=2m") != 0) {
+        printf("# no tmpfs mount here (%s): the full-disk append is not tried\n", strerror(errno));
+        return;
+    }
+    dk_key *admin, *alice;
+    dk_ledger *lg;
+    dk_append_res res;
+    ASSERT_OK(dk_key_generate("admin", &admin));
+    ASSERT_OK(dk_ledger_init(small, "test", admin, NULL, &lg));
+    ASSERT_OK(fx_enroll(lg, admin, "alice", "caseworker", ACTOR_N(1), &alice));
+    ASSERT_OK(fx_open_case(lg, alice, "HO-1", ACTOR_N(3), NULL, &res));
+    char filler[600];
+    snprintf(filler, sizeof filler, "%s/filler", small);
+    FILE *f = fopen(filler, "w");
+    ASSERT(f != NULL);
+    static char block[4096];
+    while (fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0)
+        ;
+    fclose(f);
+    dk_head before, after;
+    int rc = 0;
+    uint64_t n = 10;
+    for (; n < 100000 && rc == 0; n++) { /* the file's free pages first */
+        ASSERT_OK(dk_ledger_head(lg, &before));
+        rc = fx_append(lg, alice, "note.added", "HO-1", n, NULL, &res);
+    }
+    ASSERT_EQ(rc, DK_EIO);
+    ASSERT_CONTAINS(res.errmsg, "cannot commit the batch: ");
+    ASSERT_CONTAINS(res.errmsg, " KiB free");
+    ASSERT_CONTAINS(res.errmsg, "nothing of this transaction was kept: free space, then retry");
+    ASSERT_OK(dk_ledger_head(lg, &after));
+    ASSERT_EQ(after.seq, before.seq);
+    ASSERT(unlink(filler) == 0);
+    ASSERT_OK(fx_append(lg, alice, "note.added", "HO-1", n, NULL, &res));
+    ASSERT_EQ(res.seq, before.seq + 1);
+    assert_verifies(lg, before.seq + 1);
+    dk_ledger_close(lg);
+    /* opened on a full disk with no lock file (a clean-up, a restore): LMDB writes its lock
+     * file through a map, and a page the disk had no room for killed the process (SIGBUS) */
+    char lock[600];
+    snprintf(lock, sizeof lock, "%s/lock.mdb", small);
+    ASSERT(unlink(lock) == 0);
+    f = fopen(filler, "w");
+    ASSERT(f != NULL);
+    while (fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0)
+        ;
+    fclose(f);
+    ASSERT_ERR(dk_ledger_open(small, NULL, &lg), DK_EIO);
+    ASSERT_CONTAINS(dk_errmsg(), "cannot open the ledger: no space for its lock file");
+    ASSERT(unlink(filler) == 0);
+    ASSERT_OK(dk_ledger_open(small, NULL, &lg));
+    assert_verifies(lg, before.seq + 1);
+    dk_ledger_close(lg);
+    dk_key_free(admin);
+    dk_key_free(alice);
+    ASSERT(umount(small) == 0);
 }
 
 /* A process that died holding a read snapshot leaves its reader slot; LMDB keeps every page
@@ -1222,14 +1309,14 @@ TEST(verify_catches_rewritten_body)
 }
 
 TH_MAIN(
-    TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_refuses_missing)
-        TH_ENTRY(idempotent_retry) TH_ENTRY(expected_version_conflict) TH_ENTRY(signature_checks)
-            TH_ENTRY(revocation_and_rotation) TH_ENTRY(auditors_append_nothing_to_cases)
-                TH_ENTRY(system_event_rules) TH_ENTRY(a_key_belongs_to_one_actor)
-                    TH_ENTRY(a_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(
-                        a_dead_readers_slot_is_freed) TH_ENTRY(bad_bodies_leave_ledger_unchanged)
-                        TH_ENTRY(eight_threads_dense_seq) TH_ENTRY(
-                            close_waits_for_a_caller_committing_its_own_append)
+    TH_ENTRY(init_append_reopen) TH_ENTRY(init_refuses_existing_and_open_refuses_missing) TH_ENTRY(
+        idempotent_retry) TH_ENTRY(expected_version_conflict) TH_ENTRY(signature_checks)
+        TH_ENTRY(revocation_and_rotation) TH_ENTRY(auditors_append_nothing_to_cases)
+            TH_ENTRY(system_event_rules) TH_ENTRY(a_key_belongs_to_one_actor) TH_ENTRY(
+                a_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_full_disk_is_named)
+                TH_ENTRY(a_dead_readers_slot_is_freed) TH_ENTRY(bad_bodies_leave_ledger_unchanged)
+                    TH_ENTRY(eight_threads_dense_seq)
+                        TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)
                             TH_ENTRY(close_keeps_the_trusted_rows_until_the_writer_drains) TH_ENTRY(
                                 a_row_put_back_after_a_revocation_is_not_trusted_from_the_cache)
                                 TH_ENTRY(map_grows_by_itself) TH_ENTRY(reads_by_case_and_time)

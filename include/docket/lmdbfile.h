@@ -35,6 +35,15 @@ int dk_lmdb_readers_clear(MDB_env *env);
  * damage gives, DK_ENOMEM, DK_ENOTFOUND, else DK_EIO. The ledger's and the views' error
  * reports both classify by it. */
 int dk_lmdb_code(int rc);
+/* Before mdb_env_open of `dir` (not with MDB_NOLOCK): allocate the blocks of its lock file,
+ * making the file if need be. LMDB maps lock.mdb and writes through the map, so a page the
+ * disk has no room for kills the process with SIGBUS instead of returning an error. 0, or
+ * DK_EIO naming `what` ("the ledger") and the space left when the disk is full. */
+int dk_lmdb_lock_reserve(const char *dir, const char *what);
+/* What to add to the report of a write (a commit) in `env` that failed with `rc`: for EIO
+ * or ENOSPC on a file system nearly full, its free space and that a full disk is the
+ * likely cause (LMDB reports a write cut short as EIO); else "". Returns out. */
+const char *dk_lmdb_space_note(MDB_env *env, int rc, char *out, size_t cap);
 
 /* Have `env` record it when LMDB fails one of its own assertions, which it does on a page
  * that breaks its invariants (LMDB does not checksum pages) and then calls abort(). With
