@@ -55,6 +55,18 @@ static void wake(dk_projector *pj)
     uv_idle_start(&pj->idle, on_idle);
 }
 
+/* After a step that failed: the views' seq and lag as they stand (a follower that never
+ * got a batch through, on a full disk say, reported seq 0 and nothing behind). */
+static void where_stuck(dk_projector *pj)
+{
+    dk_view_status st[DK_VIEW_COUNT];
+    dk_head head;
+    if (dk_views_status(pj->vw, st) != 0 || dk_ledger_head(pj->lg, &head) != 0)
+        return;
+    pj->seq = st[DK_VIEW_CASES].seq;
+    pj->lag = head.seq > pj->seq ? head.seq - pj->seq : 0;
+}
+
 static void on_idle(uv_idle_t *h)
 {
     dk_projector *pj = h->data;
@@ -75,8 +87,11 @@ static void on_idle(uv_idle_t *h)
     if (rc) {
         pj->idling = 0;
         uv_idle_stop(&pj->idle);
+        char msg[DK_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", dk_errmsg());
+        where_stuck(pj);
         if (pj->o.on_error)
-            pj->o.on_error(pj->o.udata, rc, dk_errmsg());
+            pj->o.on_error(pj->o.udata, rc, msg);
         return; /* the timer tries again */
     }
     dk_head head;

@@ -4229,6 +4229,23 @@ static void fill_disk(const char *path)
     fclose(f);
 }
 
+/* A follower stopped at its first error, with its stats then. */
+typedef struct stuck_ctx {
+    dk_projector *pj;
+    int err;
+    dk_projector_stats stats;
+} stuck_ctx;
+static void stuck_on_error(void *ud, int rc, const char *msg)
+{
+    (void)msg;
+    stuck_ctx *c = ud;
+    if (c->err == 0) {
+        c->err = rc;
+        dk_projector_stats_get(c->pj, &c->stats);
+        dk_projector_stop(c->pj, NULL, NULL);
+    }
+}
+
 /* A views commit that fails for want of space says where and how much is free: LMDB
  * reports a write the disk cut short as EIO, which read as "Input/output error" with no
  * hint (helper-71). On a tmpfs of this process's own mount namespace, where it may make
@@ -4254,6 +4271,21 @@ TEST(a_full_disk_is_named_by_the_views)
     ASSERT_CONTAINS(dk_errmsg(), "views: cannot commit: ");
     ASSERT_CONTAINS(dk_errmsg(), " KiB free");
     ASSERT_CONTAINS(dk_errmsg(), "nothing of this transaction was kept: free space, then retry");
+    /* a follower that gets no batch through says where the views stand, not seq 0 */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    stuck_ctx c;
+    memset(&c, 0, sizeof c);
+    dk_projector_opts po = {50, 0, NULL, stuck_on_error, &c};
+    ASSERT_OK(dk_projector_start(&loop, vw, w.lg, w.dir, &po, &c.pj));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    ASSERT_EQ(c.err, DK_EIO);
+    ASSERT_EQ(c.stats.seq, 4); /* the actors; the golden scenario waits */
+    dk_head head;
+    ASSERT_OK(dk_ledger_head(w.lg, &head));
+    ASSERT_EQ(c.stats.lag, head.seq - 4); /* its 28 records */
+    ASSERT_EQ(c.stats.batches, 0);
     ASSERT(unlink(filler) == 0);
     ASSERT_OK(dk_views_sync(vw));
     expect_golden(vw);
