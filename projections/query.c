@@ -150,7 +150,7 @@ int dk_views_dump(dk_views *vw, const char *name, dk_views_row_fn fn, void *udat
 {
     int view = dk_view_id(name);
     if (view < 0)
-        return dk_fail(DK_EINVAL, "no view named '%s'", name ? name : "(null)");
+        return dk__unknown_view(name, 0);
     reader r;
     int rc = reader_open(vw, view, &r);
     if (rc)

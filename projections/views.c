@@ -170,13 +170,15 @@ static unsigned mask_of(const char *name, int *bad)
     return BIT(id);
 }
 
-static int unknown_view(const char *name)
+int dk__unknown_view(const char *name, int all)
 {
     char list[256];
     size_t n = 0;
-    for (int i = 1; i < NV; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", dk_view_name(i));
-    return dk_fail(DK_EINVAL, "no view named '%s' (views: %s, or all)", name, list);
+    for (int i = 1; i <= NV; i++) /* _cases last: the views' own first */
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "",
+                              dk_view_name(i % NV));
+    return dk_fail(DK_EINVAL, "no view named '%s' (views: %s%s)", name ? name : "(null)", list,
+                   all ? ", or all" : "");
 }
 
 /* Forget the cached live states (another process wrote, or our txn failed). */
@@ -465,7 +467,7 @@ int dk_views_request_rebuild(dk_views *vw, const char *name)
     int bad;
     unsigned mask = mask_of(name, &bad);
     if (bad)
-        return unknown_view(name);
+        return dk__unknown_view(name, 1);
     vw->requested |= mask;
     return 0;
 }
@@ -475,7 +477,7 @@ int dk_views_rebuild(dk_views *vw, const char *name)
     int bad;
     unsigned mask = mask_of(name, &bad);
     if (bad)
-        return unknown_view(name);
+        return dk__unknown_view(name, 1);
     if (vw->run.active) {
         int rc = dk_views_sync(vw); /* finish what this handle started first */
         if (rc)
@@ -629,7 +631,7 @@ int dk_views_check(dk_views *vw, const char *name, size_t max_report, dk_views_d
     unsigned mask = mask_of(name, &bad);
     memset(rep, 0, sizeof *rep);
     if (bad)
-        return unknown_view(name);
+        return dk__unknown_view(name, 1);
     /* This handle's own rebuild is finished first; then views that are not this ledger's,
      * or past `upto`, are refused before a dead process's rebuild is taken over; then what
      * is still not live is named (_cases first: the others derive from it). */

@@ -199,6 +199,8 @@ void dk__chain_image(const uint8_t key[DK__CHAIN_KEY_BYTES], uint64_t seq,
 /* ---- store.c: environment, checkpoints, generations, flush ---- */
 
 int dk__mdb_fail(int rc, const char *what);
+/* DK_EINVAL naming `name` and the views there are (`all`: "or all" is taken too). */
+int dk__unknown_view(const char *name, int all);
 /* A view's checkpoint (hash may be NULL); MDB_NOTFOUND if it has none. */
 /* A view's checkpoint: 0, MDB_NOTFOUND, DK__CP_MALFORMED (a row is there that is no
  * checkpoint: the view is to be rebuilt; the transaction is still good), or an LMDB code. */

@@ -588,7 +588,11 @@ TEST(golden_queries)
     ASSERT_ERR(dk_views_by_status(vw, "pending", on_case, &c, NULL), DK_EINVAL);
     ASSERT_CONTAINS(dk_errmsg(), "'pending' is not a case status");
     ASSERT_ERR(dk_views_rebuild(vw, "diaries"), DK_EINVAL);
-    ASSERT_CONTAINS(dk_errmsg(), "no view named 'diaries'");
+    ASSERT_STR_EQ(dk_errmsg(), "no view named 'diaries' (views: case_status, by_status, queue, "
+                               "diary, stats, errors, _cases, or all)");
+    ASSERT_ERR(dk_views_dump(vw, "diaries", NULL, NULL, NULL), DK_EINVAL);
+    ASSERT_STR_EQ(dk_errmsg(), "no view named 'diaries' (views: case_status, by_status, queue, "
+                               "diary, stats, errors, _cases)");
     dk_views_close(vw);
     world_close(&w);
 }
