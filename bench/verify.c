@@ -2,7 +2,8 @@
  * on every core against the machine's raw Ed25519 verify rate measured in the
  * same run, with and without the casework rules pass, and on one core; and one
  * case of many undos, appended, verified and projected live. Usage: bench_verify [--quick]
- * [--events N]. Prints `name value unit` lines. */
+ * [--events N], or bench_verify --undo-only for that case alone. Prints `name value unit`
+ * lines. */
 #include <string.h>
 
 #include "docket/views.h"
@@ -77,6 +78,10 @@ static void undo_heavy(size_t rounds)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--undo-only") == 0) {
+        undo_heavy(1000); /* the case of many undos alone, at the default size */
+        return 0;
+    }
     gen g;
     gen_start(&g, "bench/verify", gen_args(argc, argv, 200000, 40000, "bench_verify"));
 
