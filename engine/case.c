@@ -1160,8 +1160,8 @@ void dk_case_skip(dk_case_state *st, uint64_t seq, int voided)
     st->last_seq = seq;
 }
 
-int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
-                           size_t *nvoids, uint64_t *bad_seq, dk__fold_observer obs, void *arg)
+/* A fold's outputs before it begins: an empty case, nothing voided, no bad seq. */
+static void fold_start(dk_case_state *st, dk_void **voids, size_t *nvoids, uint64_t *bad_seq)
 {
     memset(st, 0, sizeof *st);
     if (voids)
@@ -1170,6 +1170,12 @@ int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, d
         *nvoids = 0;
     if (bad_seq)
         *bad_seq = 0;
+}
+
+int dk__case_fold_observed(const dk_record *recs, size_t n, dk_case_state *st, dk_void **voids,
+                           size_t *nvoids, uint64_t *bad_seq, dk__fold_observer obs, void *arg)
+{
+    fold_start(st, voids, nvoids, bad_seq);
     dk_event *evs = calloc(n ? n : 1, sizeof *evs);
     if (evs == NULL)
         return dk__fail(DK_ENOMEM, "out of memory folding a case");
@@ -1187,13 +1193,7 @@ int dk__case_fold_decoded(const dk_record *recs, const dk_event *evs, size_t n, 
                           dk_void **voids, size_t *nvoids, uint64_t *bad_seq, dk__fold_observer obs,
                           void *arg)
 {
-    memset(st, 0, sizeof *st);
-    if (voids)
-        *voids = NULL;
-    if (nvoids)
-        *nvoids = 0;
-    if (bad_seq)
-        *bad_seq = 0;
+    fold_start(st, voids, nvoids, bad_seq);
     uint64_t *voided_by = calloc(n ? n : 1, sizeof *voided_by);
     if (voided_by == NULL)
         return dk__fail(DK_ENOMEM, "out of memory folding a case");

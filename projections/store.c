@@ -446,21 +446,28 @@ static int read_offset(long hz, int64_t *out)
     return f ? same : errno == ENOENT; /* no time namespaces in this kernel: 0 */
 }
 
+/* Process pid's /proc/PID/stat into buf: "pid (comm) state ppid ...". comm may hold spaces
+ * and parentheses, so the fields are counted from the last ')': returned, NULL if none. */
+static const char *read_stat(uint64_t pid, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strrchr(buf, ')');
+}
+
 /* Process pid's start time as /proc shows it to this process, with `off` taken off; 0 if
  * it cannot be read. */
 static uint64_t read_start(uint64_t pid, long hz, int64_t off)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so the fields
-     * are counted from the last ')'; starttime is field 22, the 20th after it */
-    const char *p = strrchr(buf, ')');
+    char buf[1024];
+    /* starttime is field 22, the 20th after the ')' */
+    const char *p = read_stat(pid, buf, sizeof buf);
     for (int field = 2; p && field < 22; field++)
         p = strchr(p + 1, ' ');
     uint64_t t = p ? strtoull(p + 1, NULL, 10) : 0;
@@ -521,15 +528,8 @@ uint64_t dk__proc_start(uint64_t pid)
 
 int dk__proc_stopped(uint64_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%llu/stat", (unsigned long long)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* "pid (comm) state ...", comm as in read_start */
+    char buf[1024];
+    const char *p = read_stat(pid, buf, sizeof buf); /* the state follows the ')' */
     return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
