@@ -575,6 +575,11 @@ static int recompute(applier *a, centry *ce, const dk_record *cur)
     if (rc == 0)
         rc = emit_items(a, &cur_w.set, +1);
     if (rc == 0) {
+        /* a row that did not unpack (loaded 2; its record is the case's first in this
+         * batch) gave no old state: the fold without `cur` is that state, and stage_states
+         * takes out the entries it gives */
+        if (ce->loaded == 2)
+            ce->orig = old.st;
         ce->st = cur_w.st;
         ce->dirty = 1;
         ce->loaded = 1;
