@@ -1,5 +1,5 @@
-/* modelwalk.h - the model walk of test_case.c: random valid events and random undos on five
- * cases, each append's verdict predicted by a model of the lifecycle and folds compared. */
+/* modelwalk.h - the model walk (test_case, and test_views with live views): random valid
+ * events and undos on five cases, each append's verdict predicted by a model of the lifecycle. */
 #ifndef DOCKET_TEST_MODELWALK_H
 #define DOCKET_TEST_MODELWALK_H
 
@@ -665,7 +665,11 @@ static inline void prop_check(prop *p)
     }
 }
 
-static inline void prop_run(const char *dir, uint64_t seed, int steps, prop *p)
+/* A walk of `steps` steps from `seed` on a new ledger in dir. If `after` is given, it is
+ * called (with ud) as step -1 before the first step, after each step, and as step `steps`
+ * once the walk is done, the ledger still open: what a test adds to the walk. */
+static inline void prop_run(const char *dir, uint64_t seed, int steps, prop *p,
+                            void (*after)(prop *p, int step, void *ud), void *ud)
 {
     memset(p, 0, sizeof *p);
     p->rng = seed;
@@ -674,11 +678,17 @@ static inline void prop_run(const char *dir, uint64_t seed, int steps, prop *p)
     p->head = head_seq(p->w.lg);
     for (int i = 0; i < NCASES; i++)
         snprintf(p->c[i].id, sizeof p->c[i].id, "PROP-%d", i);
+    if (after)
+        after(p, -1, ud);
     for (int s = 0; s < steps; s++) {
         prop_step(p, s);
+        if (after)
+            after(p, s, ud);
         if (s % 250 == 249)
             prop_check(p);
     }
+    if (after)
+        after(p, steps, ud);
     prop_check(p);
     dk_verify_report rep;
     ASSERT_OK(dk_ledger_verify(p->w.lg, &rep));

@@ -1039,7 +1039,7 @@ TEST(ledger_agrees_with_model)
         if (i >= fixed)
             fprintf(stderr, "# model walk with seed 0x%llx\n", (unsigned long long)seeds[i]);
         snprintf(dir, sizeof dir, "%s/seed%zu", base, i);
-        prop_run(dir, seeds[i], 1500, &p);
+        prop_run(dir, seeds[i], 1500, &p, NULL, NULL);
         for (int k = 0; k < N_COUNTS; k++)
             totals[k] += p.n[k];
     }

@@ -22,6 +22,20 @@
 #include "rawlmdb.h"
 #include "views_int.h"
 
+/* The model walk (live_views_follow_a_random_walk_of_undos) runs on casefix.h's world,
+ * whose world, world_open, world_close, put_at and PUT are also this file's own names:
+ * casefix.h's are renamed while it is read (its PUT dropped), the walk's prop holding one. */
+#define world       casefix_world
+#define world_open  casefix_world_open
+#define world_close casefix_world_close
+#define put_at      casefix_put_at
+#include "modelwalk.h"
+#undef world
+#undef world_open
+#undef world_close
+#undef put_at
+#undef PUT
+
 /* ---- building casework events (data maps packed with sorted keys) ---- */
 
 enum { K_STR, K_BOOL, K_U64, K_LIST, K_APPLICANT };
@@ -888,6 +902,151 @@ TEST(an_unreadable_case_row_is_re_folded_with_its_old_entries)
     expect_intact(vw);
     dk_views_close(vw);
     world_close(&w);
+}
+
+/* ---- live views on the model walk (modelwalk.h) ---- */
+
+/* What the views add to a model walk: opened with small batches, synced after a random
+ * number of steps, and checked after each sync that took an undo. */
+typedef struct walk_views {
+    const char *dir;
+    uint64_t seed;
+    unsigned batch;
+    int steps, step; /* the walk's length, and where it is */
+    uint64_t rs;     /* its own random numbers: the walk is the seed's as in test_case */
+    dk_views *vw;
+    uint64_t seen;      /* the ledger's head after the last step */
+    int pending, undos; /* records (and undos among them) the views have not synced */
+    unsigned syncs, checks;
+} walk_views;
+
+static const walk_views *walk_now; /* said by walk_where if a check fails */
+
+static void walk_where(void)
+{
+    if (walk_now)
+        fprintf(stderr, "# live views on the model walk of seed 0x%llx (batch %u), step %d\n",
+                (unsigned long long)walk_now->seed, walk_now->batch, walk_now->step);
+}
+
+/* Each case's row in _cases (the state the live views re-fold from) against the ledger's
+ * own fold of the case's records: field by field, then byte for byte. */
+static void walk_rows_agree(prop *p, dk_views *vw)
+{
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    ASSERT_OK(dk__txn_begin(vw, MDB_RDONLY, &txn));
+    ASSERT_EQ(dk__db_open(txn, DK_VIEW_CASES, gen_of(vw, DK_VIEW_CASES), 0, &dbi), 0);
+    for (int i = 0; i < NCASES; i++) {
+        const mcase *c = &p->c[i];
+        if (c->n == 0)
+            continue;
+        caserecs cr;
+        dk_case_state fold, row;
+        uint64_t bad = 0;
+        read_case(p->w.lg, c->id, &cr);
+        ASSERT_OK(dk_case_fold(cr.r, cr.n, &fold, NULL, NULL, &bad));
+        caserecs_free(&cr);
+        MDB_val k = {strlen(c->id), (void *)c->id}, v;
+        int g = mdb_get(txn, dbi, &k, &v);
+        if (g != 0)
+            TH_FAIL("%s: no row in _cases: %s", c->id, mdb_strerror(g));
+        ASSERT_OK(dk_case_state_unpack(v.mv_data, v.mv_size, &row));
+        same_state(c->id, &row, &fold);
+        uint8_t packed[DK_CASE_STATE_PACKED_MAX];
+        size_t len = dk_case_state_pack(&fold, packed, sizeof packed);
+        ASSERT_EQ(v.mv_size, len);
+        ASSERT_MEM_EQ(v.mv_data, packed, len);
+    }
+    mdb_txn_abort(txn);
+}
+
+static void walk_check(prop *p, walk_views *wv)
+{
+    expect_intact(wv->vw);
+    walk_rows_agree(p, wv->vw);
+    wv->checks++;
+}
+
+/* prop_run's call after each step (-1: before the first, steps: once done). */
+static void walk_after(prop *p, int step, void *ud)
+{
+    walk_views *wv = ud;
+    wv->step = step;
+    if (step < 0) {
+        dk_views_opts o = {wv->batch, wv->batch, 0, 0, 0};
+        ASSERT_OK(dk_views_open(p->w.lg, wv->dir, &o, &wv->vw));
+        ASSERT_OK(dk_views_sync(wv->vw));
+        wv->seen = p->head;
+        return;
+    }
+    if (step == wv->steps) { /* synced and checked, then rebuilt and checked again */
+        ASSERT_OK(dk_views_sync(wv->vw));
+        walk_check(p, wv);
+        ASSERT_OK(dk_views_rebuild(wv->vw, NULL));
+        walk_check(p, wv);
+        dk_views_close(wv->vw);
+        wv->vw = NULL;
+        return;
+    }
+    if (p->head != wv->seen) { /* the step appended a record: an undo if it is a meta one */
+        for (int i = 0; i < NCASES; i++) {
+            const mcase *c = &p->c[i];
+            if (c->n && c->r[c->n - 1].seq == p->head)
+                wv->undos += c->r[c->n - 1].meta != 0;
+        }
+        wv->pending++;
+        wv->seen = p->head;
+    }
+    if (wv->pending && th_xorshift(&wv->rs) % 3 == 0) {
+        ASSERT_OK(dk_views_sync(wv->vw));
+        wv->syncs++;
+        if (wv->undos)
+            walk_check(p, wv);
+        wv->pending = wv->undos = 0;
+    }
+}
+
+/* test_case's model walk (random valid events, random reverts, redos and rollbacks on five
+ * cases) with live views kept up in small batches alongside: after every sync that took
+ * an undo the views equal a fresh replay and each case's _cases row equals the ledger's
+ * fold of the case; at the end so does a full rebuild. (helper-73's soak, this walk,
+ * caught a deliberately broken recompute within a hundred steps.) DOCKET_PROP_COUNTS
+ * prints what each walk did. */
+TEST(live_views_follow_a_random_walk_of_undos)
+{
+    static const struct {
+        uint64_t seed;
+        unsigned batch;
+    } walks[] = {{0x1ed9e001, 1}, {0x1ed9e002, 2}, {0x1ed9e003, 3}, {0x1ed9e004, 2}};
+    const char *base = th_tmpdir();
+    char dir[512];
+    atexit(walk_where);
+    for (size_t i = 0; i < sizeof walks / sizeof walks[0]; i++) {
+        walk_views wv = {0};
+        snprintf(dir, sizeof dir, "%s/walk%zu", base, i);
+        wv.dir = dir;
+        wv.seed = walks[i].seed;
+        wv.batch = walks[i].batch;
+        wv.steps = 2500;
+        wv.rs = walks[i].seed;
+        walk_now = &wv;
+        prop p;
+        prop_run(dir, wv.seed, wv.steps, &p, walk_after, &wv);
+        walk_now = NULL;
+        unsigned undos = p.n[N_REVERTS] - p.n[N_REDOS]; /* reverts of plain events */
+        if (getenv("DOCKET_PROP_COUNTS"))
+            fprintf(stderr,
+                    "# seed 0x%llx batch %u: %u undos, %u redos, %u rollbacks; %u syncs, "
+                    "%u checks\n",
+                    (unsigned long long)wv.seed, wv.batch, undos, p.n[N_REDOS], p.n[N_ROLLBACKS],
+                    wv.syncs, wv.checks);
+        /* the walk must have undone, redone and rolled back, and the views followed */
+        ASSERT(undos > 0);
+        ASSERT(p.n[N_REDOS] > 0);
+        ASSERT(p.n[N_ROLLBACKS] > 0);
+        ASSERT(wv.checks > 2);
+    }
 }
 
 /* Views whose checkpoint names a record that is not this ledger's (views of another
@@ -5279,17 +5438,17 @@ TH_MAIN(
                                                                                                 a_queue_bounded_below_a_chunk_still_equals_incremental)
                                                                                                 TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
                                                                                                     full_map_in_a_projectors_rebuild)
-                                                                                                    TH_ENTRY(
-                                                                                                        close_mid_bulk_leaves_nothing_behind)
+                                                                                                    TH_ENTRY(close_mid_bulk_leaves_nothing_behind) TH_ENTRY(
+                                                                                                        close_mid_held_parts_leaves_nothing_behind)
                                                                                                         TH_ENTRY(
-                                                                                                            close_mid_held_parts_leaves_nothing_behind)
+                                                                                                            a_build_dropped_under_its_first_phase_stops_it)
                                                                                                             TH_ENTRY(
-                                                                                                                a_build_dropped_under_its_first_phase_stops_it)
+                                                                                                                full_map_at_a_checks_compare_reports_once)
                                                                                                                 TH_ENTRY(
-                                                                                                                    full_map_at_a_checks_compare_reports_once)
+                                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
                                                                                                                     TH_ENTRY(
-                                                                                                                        full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                                        failed_map_growth_leaves_the_handle_usable)
                                                                                                                         TH_ENTRY(
-                                                                                                                            failed_map_growth_leaves_the_handle_usable)
+                                                                                                                            a_dropped_run_spares_a_build_another_process_took)
                                                                                                                             TH_ENTRY(
-                                                                                                                                a_dropped_run_spares_a_build_another_process_took))
+                                                                                                                                live_views_follow_a_random_walk_of_undos))
