@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config liblmdb-dev libsodium-dev libmsgpack-dev libuv1-dev
-      libjansson-dev nettle-dev libxxhash-dev)
+      libjansson-dev nettle-dev libxxhash-dev
+      python3) # python3: the integration tests' LMDB edits, pty driver and JSON reads
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
