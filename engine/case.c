@@ -1034,6 +1034,17 @@ static int crosses(const dk_event *ev, int *from, int *to)
            (((1u << *from) | (1u << *to)) & OWN_EVENTS_ONLY);
 }
 
+/* Is `ev` a correction of the case's status (whatever its data says it moves)? */
+static int corrects_status(const dk_event *ev)
+{
+    data_view d;
+    if (strcmp(ev->type, "status.corrected") != 0 || data_open(ev, &d) != 0)
+        return 0;
+    int yes = str_eq(get(&d.root, "field"), "status");
+    data_close(&d);
+    return yes;
+}
+
 #define CROSSING_RULE                                                                              \
     "a case enters and leaves decided, appealed, closed, leave_cancelled and interview_scheduled " \
     "only by their own events (decision.recorded, appeal.lodged, appeal.decided, case.closed, "    \
@@ -1079,6 +1090,12 @@ int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
                         "leave.cancelled: case '%s' has an interview booked; cancel it first "
                         "(interview.cancelled), as the case will be leave_cancelled",
                         ev->case_id);
+    if (corrects_status(ev) && before->interview.active)
+        return dk__fail(DK_ETRANSITION,
+                        "status.corrected: case '%s' has an interview booked with '%s'; cancel "
+                        "it first (interview.cancelled): in the status corrected to, no "
+                        "interview event could release it",
+                        ev->case_id, before->interview.interviewer);
     if (strcmp(ev->type, "appeal.decided") == 0 && !before->appeal_open)
         return dk__fail(DK_ETRANSITION,
                         "appeal.decided: case '%s' has no appeal lodged (a status correction made "

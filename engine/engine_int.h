@@ -38,7 +38,9 @@ int dk__msgpack_counts_bounded(const uint8_t *buf, size_t len, const char *what)
  * dk__case_check_new, on a plain event and the case's state before it: a status
  * correction neither sets nor leaves decided, appealed, closed, leave_cancelled or
  * interview_scheduled (one senior could otherwise undo a leave cancellation, or make a
- * case decided with no decision, or one with no booking interviewed), appeal.decided needs an
+ * case decided with no decision, or one with no booking interviewed), nor moves a case
+ * whose interview is still booked (a withdrawn one: the slot would be held in a status no
+ * interview event is taken in; helper-77), appeal.decided needs an
  * appeal lodged, leave.cancelled needs a grant's leave held (the fold also takes a latest decision
  * that is a grant, as it did before) and waits for a booked interview to be cancelled, and a
  * decision lists each condition once (DK_ESCHEMA). */

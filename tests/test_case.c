@@ -2157,6 +2157,62 @@ static int try_slot(world *w, const char *case_id, const char *type, const char 
     return try_put(w, case_id, type, w->carol, NULL, &d, res);
 }
 
+/* A withdrawal keeps a booked interview until it is cancelled. A status correction out of
+ * withdrawn with the slot still booked left it held in a status where no interview event
+ * is taken: the case could be decided with it, and its leave never cancelled (helper-77).
+ * The correction waits for the cancellation, and an undo of that cancellation which
+ * would leave the correction in force is refused. */
+TEST(a_status_correction_waits_for_a_booked_interview)
+{
+    world w;
+    dmap d;
+    dk_append_res res;
+    world_open(&w, th_tmpdir());
+    world_interviewers(&w);
+    const char *R = "WB-1";
+    open_validated(&w, R, w.carol);
+    ASSERT_OK(try_slot(&w, R, "interview.booked", "ivan", "2099-12-02T10:00:00Z",
+                       "2099-12-02T12:00:00Z", &res));
+    PUT_DEFAULT(&w, R, "case.withdrawn", w.carol);
+    uint64_t head = head_seq(w.lg);
+    ASSERT_ERR(correct_status(&w, R, "withdrawn", "under_consideration", &res), DK_ETRANSITION);
+    ASSERT_CONTAINS(res.errmsg, "status.corrected: case 'WB-1' has an interview booked with "
+                                "'ivan'; cancel it first (interview.cancelled)");
+    ASSERT_EQ(head_seq(w.lg), head + 1); /* the error report alone */
+    uint64_t cancel = PUT_DEFAULT(&w, R, "interview.cancelled", w.carol);
+    ASSERT_OK(correct_status(&w, R, "withdrawn", "under_consideration", &res));
+    uint64_t corrected = res.seq;
+    dk_case_state st;
+    fold_case(w.lg, R, &st);
+    ASSERT_EQ(st.status, DK_ST_UNDER_CONSIDERATION);
+    ASSERT_EQ(st.interview.active, 0);
+    /* the cancellation is not undone from under the correction */
+    head = head_seq(w.lg);
+    revert_data(&d, w.lg, cancel);
+    ASSERT_ERR(try_put(&w, R, "event.reverted", w.carol, NULL, &d, &res), DK_ETRANSITION);
+    char want[160];
+    snprintf(want, sizeof want,
+             "event.reverted would leave status.corrected seq %llu in force against the case's "
+             "rules: status.corrected: case 'WB-1' has an interview booked",
+             (unsigned long long)corrected);
+    ASSERT_CONTAINS(res.errmsg, want);
+    ASSERT_EQ(head_seq(w.lg), head);
+    /* other fields are corrected with the slot booked */
+    const char *F = "WB-2";
+    open_validated(&w, F, w.carol);
+    ASSERT_OK(try_slot(&w, F, "interview.booked", "ivan", "2099-12-03T10:00:00Z",
+                       "2099-12-03T12:00:00Z", &res));
+    uint64_t rep = PUT_DEFAULT(&w, F, "error.reported", w.carol);
+    fill_valid(&d, "status.corrected");
+    d_u64(&d, "error_ref", rep);
+    d_str(&d, "field", "applicant_name");
+    fold_case(w.lg, F, &st);
+    d_str(&d, "from", st.applicant_name);
+    d_str(&d, "to", "A. N. Other");
+    ASSERT_OK(try_put(&w, F, "status.corrected", w.sue, NULL, &d, &res));
+    world_close(&w);
+}
+
 /* A decision that lists a condition more than once is refused at append, naming it (the
  * fold lists each once, but a reader copying the list as given lost those after the
  * repeats: helper-65); each listed once, it is taken. */
@@ -2542,7 +2598,8 @@ TH_MAIN(
                                                 an_interviews_outcome_waits_for_the_interview)
                                                 TH_ENTRY(
                                                     an_undo_brings_back_nothing_a_fresh_append_refuses)
-                                                    TH_ENTRY(a_decision_lists_each_condition_once)
+                                                    TH_ENTRY(a_decision_lists_each_condition_once) TH_ENTRY(
+                                                        a_status_correction_waits_for_a_booked_interview)
                                                         TH_ENTRY(
                                                             a_damaged_slot_entry_is_named_not_read_past)
                                                             TH_ENTRY(
