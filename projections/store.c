@@ -526,11 +526,18 @@ uint64_t dk__proc_start(uint64_t pid)
     return pid == (uint64_t)getpid() ? mine : read_start(pid, hz, off);
 }
 
-int dk__proc_stopped(uint64_t pid)
+/* Process pid's state letter in /proc/PID/stat (R, S, D, T, t, Z, X...); 0 if not known. */
+static char proc_state(uint64_t pid)
 {
     char buf[1024];
     const char *p = read_stat(pid, buf, sizeof buf); /* the state follows the ')' */
-    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+int dk__proc_stopped(uint64_t pid)
+{
+    char s = proc_state(pid);
+    return s == 'T' || s == 't';
 }
 
 /* This process's start time; 0 if not known (this time). */
@@ -663,6 +670,11 @@ static int owner_alive(uint64_t pid, uint64_t start)
     if (pid == 0 || pid > (uint64_t)INT32_MAX)
         return 0;
     if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return 0;
+    /* a zombie (dead, its parent has not waited for it yet) answers kill and keeps its
+     * start time, but holds nothing and never goes on */
+    char state = proc_state(pid);
+    if (state == 'Z' || state == 'X')
         return 0;
     uint64_t now = start ? dk__proc_start(pid) : 0;
     return start == 0 || now == 0 || same_start(now, start);

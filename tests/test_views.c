@@ -4429,6 +4429,45 @@ TEST(a_stopped_rebuild_owner_is_named)
     world_close(&w);
 }
 
+/* A rebuild whose process died but was not yet reaped (a zombie: its parent has not
+ * waited for it) holds nothing: LMDB's own reader check counts it dead. It was taken for a
+ * live rebuilder, and the view stayed unserved, "process N is rebuilding it", until the
+ * parent waited. */
+TEST(a_zombie_rebuild_owner_holds_nothing)
+{
+    world w;
+    golden_with_stale(&w, "diary");
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        dk_ledger *lg;
+        dk_views *vw;
+        dk_views_batch b;
+        if (dk_ledger_open(w.dir, NULL, &lg) != 0 || dk_views_open(lg, w.dir, NULL, &vw) != 0 ||
+            dk_views_step(vw, &b) != 0 || !vw->run.active)
+            _exit(3);
+        _exit(0); /* ended without closing: the record stays, its owner gone */
+    }
+    siginfo_t si;
+    ASSERT(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0); /* dead, not reaped */
+    ASSERT_EQ(si.si_status, 0);
+    dk_views *vw;
+    ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
+    dk_view_status st[DK_VIEW_COUNT];
+    ASSERT_OK(dk_views_status(vw, st));
+    ASSERT(!st[DK_VIEW_DIARY].building && st[DK_VIEW_DIARY].building_pid == 0);
+    collect c = {""};
+    ASSERT_ERR(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL), DK_ENOTFOUND);
+    ASSERT_CONTAINS(dk_errmsg(), "it is rebuilt by the next docket project");
+    ASSERT_OK(dk_views_sync(vw));
+    ASSERT_OK(dk_views_diary(vw, "2019-02-04", on_slot, &c, NULL));
+    ASSERT_CONTAINS(c.s, "AS-1");
+    dk_views_close(vw);
+    int status;
+    ASSERT(waitpid(pid, &status, 0) == pid);
+    world_close(&w);
+}
+
 /* Fill the file system holding `path` with that file. */
 static void fill_disk(const char *path)
 {
@@ -5405,7 +5444,7 @@ TH_MAIN(
                             TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(
                                 a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
                                 TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
-                                    a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(a_stopped_rebuild_owner_is_named) TH_ENTRY(a_full_disk_is_named_by_the_views) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(query_status_needs_a_live_case_status) TH_ENTRY(a_rebuild_never_reuses_a_live_generation) TH_ENTRY(reading_the_views_waits_for_no_writer) TH_ENTRY(a_views_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
+                                    a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(a_stopped_rebuild_owner_is_named) TH_ENTRY(a_zombie_rebuild_owner_holds_nothing) TH_ENTRY(a_full_disk_is_named_by_the_views) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(query_status_needs_a_live_case_status) TH_ENTRY(a_rebuild_never_reuses_a_live_generation) TH_ENTRY(reading_the_views_waits_for_no_writer) TH_ENTRY(a_views_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
                                     TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
                                         golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
                                         TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(
