@@ -153,6 +153,8 @@ const char *dk_lmdb_space_note(MDB_env *env, int rc, char *out, size_t cap)
 /* What a lock file of 512 readers takes (LMDB: 192 bytes of header, 64 a reader slot),
  * rounded up. */
 #define LOCK_RESERVE ((off_t)64 << 10)
+/* What LMDB itself sizes it at for 512 readers: it never grows a file this long. */
+#define LOCK_LMDB ((off_t)192 + 511 * 64)
 
 int dk_lmdb_lock_reserve(const char *dir, const char *what)
 {
@@ -166,6 +168,17 @@ int dk_lmdb_lock_reserve(const char *dir, const char *what)
     off_t len = rc == 0 && st.st_size > LOCK_RESERVE ? st.st_size : LOCK_RESERVE;
     if (rc == 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, len) != 0)
         rc = errno;
+    if ((rc == ENOSPC || rc == EDQUOT) && st.st_size >= LOCK_LMDB) {
+        /* a lock file LMDB made before (an older docket, another tool), at its full size:
+         * LMDB will not grow it, and its first page (the header and the first 60 reader
+         * slots, all a reader or the one writer touches but with more than 60 readers at
+         * once) was written when it was made. Refusing it would leave a full disk's
+         * ledger unreadable, backups included. */
+        long page = sysconf(_SC_PAGESIZE);
+        off_t hole = lseek(fd, 0, SEEK_HOLE);
+        if (page > 0 && hole >= (off_t)page)
+            rc = 0;
+    }
     close(fd);
     if (rc != ENOSPC && rc != EDQUOT)
         return 0; /* done, or a file system that does not allocate ahead: as before */
@@ -173,7 +186,7 @@ int dk_lmdb_lock_reserve(const char *dir, const char *what)
     unsigned long long kib =
         statvfs(dir, &fs) == 0 ? (unsigned long long)fs.f_bavail * fs.f_frsize >> 10 : 0;
     return dk__fail(DK_EIO,
-                    "cannot open %s: no space for its lock file '%s' (the file system holding it "
-                    "has %llu KiB free): free space, then retry",
+                    "no space for the lock file of %s, '%s' (the file system holding it has "
+                    "%llu KiB free): free space, then retry",
                     what, path, kib);
 }

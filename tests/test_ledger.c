@@ -3,6 +3,7 @@
  * growth, reads by case and time, and tamper detection by verify. */
 #define _GNU_SOURCE /* unshare, CLONE_NEWNS */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -478,13 +479,54 @@ TEST(a_full_disk_is_named)
         ;
     fclose(f);
     ASSERT_ERR(dk_ledger_open(small, NULL, &lg), DK_EIO);
-    ASSERT_CONTAINS(dk_errmsg(), "cannot open the ledger: no space for its lock file");
+    ASSERT_CONTAINS(dk_errmsg(), "no space for the lock file of the ledger");
     ASSERT(unlink(filler) == 0);
     ASSERT_OK(dk_ledger_open(small, NULL, &lg));
     assert_verifies(lg, before.seq + 1);
     dk_ledger_close(lg);
     dk_key_free(admin);
     dk_key_free(alice);
+    ASSERT(umount(small) == 0);
+}
+
+/* A ledger whose lock file an older docket made (LMDB's own size, its reader slots never
+ * allocated) on a disk since filled: reading it (head, verify, backup to another disk) is
+ * what a full disk leaves to do, and it was refused, as the lock file could not be given
+ * the blocks of 64 KiB. LMDB writes its header and the first reader slots on the first
+ * page, which is on disk. */
+TEST(a_full_disk_still_opens_a_ledger_with_its_old_lock_file)
+{
+    const char *small = th_tmpdir();
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", small, "tmpfs", 0, "size=2m") != 0) {
+        printf("# no tmpfs mount here (%s): not tried\n", strerror(errno));
+        return;
+    }
+    dk_key *admin;
+    dk_ledger *lg;
+    ASSERT_OK(dk_key_generate("admin", &admin));
+    ASSERT_OK(dk_ledger_init(small, "test", admin, NULL, &lg));
+    dk_ledger_close(lg);
+    char lock[600], filler[600];
+    snprintf(lock, sizeof lock, "%s/lock.mdb", small);
+    snprintf(filler, sizeof filler, "%s/filler", small);
+    /* as LMDB alone makes it, for 512 readers: 32896 bytes, only the first page written */
+    ASSERT(unlink(lock) == 0);
+    int fd = open(lock, O_RDWR | O_CREAT, 0600);
+    static char block[4096];
+    ASSERT(fd >= 0 && ftruncate(fd, 32896) == 0 && pwrite(fd, block, sizeof block, 0) == 4096);
+    close(fd);
+    FILE *f = fopen(filler, "w");
+    ASSERT(f != NULL);
+    while (fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0)
+        ;
+    fclose(f);
+    dk_ledger_opts ro = {0, 0, 1, 0};
+    ASSERT_OK(dk_ledger_open(small, &ro, &lg));
+    assert_verifies(lg, 1);
+    dk_ledger_close(lg);
+    dk_key_free(admin);
+    ASSERT(unlink(filler) == 0);
     ASSERT(umount(small) == 0);
 }
 
@@ -1313,7 +1355,7 @@ TH_MAIN(
         idempotent_retry) TH_ENTRY(expected_version_conflict) TH_ENTRY(signature_checks)
         TH_ENTRY(revocation_and_rotation) TH_ENTRY(auditors_append_nothing_to_cases)
             TH_ENTRY(system_event_rules) TH_ENTRY(a_key_belongs_to_one_actor) TH_ENTRY(
-                a_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_full_disk_is_named)
+                a_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_full_disk_is_named) TH_ENTRY(a_full_disk_still_opens_a_ledger_with_its_old_lock_file)
                 TH_ENTRY(a_dead_readers_slot_is_freed) TH_ENTRY(bad_bodies_leave_ledger_unchanged)
                     TH_ENTRY(eight_threads_dense_seq)
                         TH_ENTRY(close_waits_for_a_caller_committing_its_own_append)

@@ -4548,7 +4548,7 @@ TEST(a_full_disk_is_named_by_the_views)
     th_rm_tree(views);
     fill_disk(filler);
     ASSERT_ERR(dk_views_open(w.lg, w.dir, NULL, &vw), DK_EIO);
-    ASSERT_CONTAINS(dk_errmsg(), "cannot open the views store: no space for its lock file");
+    ASSERT_CONTAINS(dk_errmsg(), "no space for the lock file of the views store");
     ASSERT(unlink(filler) == 0);
     ASSERT_OK(dk_views_open(w.lg, w.dir, NULL, &vw));
     ASSERT_OK(dk_views_sync(vw));
