@@ -182,6 +182,11 @@ int dk_lmdb_lock_reserve(const char *dir, const char *what)
     close(fd);
     if (rc != ENOSPC && rc != EDQUOT)
         return 0; /* done, or a file system that does not allocate ahead: as before */
+    if (rc == EDQUOT)
+        return dk__fail(DK_EIO,
+                        "no space for the lock file of %s, '%s': the disk quota of its owner is "
+                        "used up; raise it or free space, then retry",
+                        what, path);
     struct statvfs fs;
     unsigned long long kib =
         statvfs(dir, &fs) == 0 ? (unsigned long long)fs.f_bavail * fs.f_frsize >> 10 : 0;
