@@ -4379,6 +4379,26 @@ TEST(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first)
     world_close(&w);
 }
 
+/* A child that starts the rebuild of the views at `dir` (its record then names the child)
+ * and, if `stop`, stops itself (SIGSTOP), then ends without closing: the record stays. */
+static pid_t fork_rebuilder(const char *dir, int stop)
+{
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that failed takes it along */
+    dk_ledger *lg;
+    dk_views *vw;
+    dk_views_batch b;
+    if (dk_ledger_open(dir, NULL, &lg) != 0 || dk_views_open(lg, dir, NULL, &vw) != 0 ||
+        dk_views_step(vw, &b) != 0 || !vw->run.active)
+        _exit(3);
+    if (stop)
+        raise(SIGSTOP);
+    _exit(0);
+}
+
 /* A view of another version whose rebuild is held by a stopped process: readers are told
  * which process holds it, and that it is stopped, not that the next docket project
  * rebuilds it, which it does not while that process lives (helper-71 #6). */
@@ -4386,19 +4406,7 @@ TEST(a_stopped_rebuild_owner_is_named)
 {
     world w;
     golden_with_stale(&w, "diary");
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that failed takes it along */
-        dk_ledger *lg;
-        dk_views *vw;
-        dk_views_batch b;
-        if (dk_ledger_open(w.dir, NULL, &lg) != 0 || dk_views_open(lg, w.dir, NULL, &vw) != 0 ||
-            dk_views_step(vw, &b) != 0 || !vw->run.active)
-            _exit(3);
-        raise(SIGSTOP); /* the rebuild started, its record names this process */
-        _exit(0);       /* ended without closing: the record stays, its owner gone */
-    }
+    pid_t pid = fork_rebuilder(w.dir, 1);
     int status;
     ASSERT(waitpid(pid, &status, WUNTRACED) == pid);
     ASSERT(WIFSTOPPED(status));
@@ -4437,17 +4445,7 @@ TEST(a_zombie_rebuild_owner_holds_nothing)
 {
     world w;
     golden_with_stale(&w, "diary");
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        dk_ledger *lg;
-        dk_views *vw;
-        dk_views_batch b;
-        if (dk_ledger_open(w.dir, NULL, &lg) != 0 || dk_views_open(lg, w.dir, NULL, &vw) != 0 ||
-            dk_views_step(vw, &b) != 0 || !vw->run.active)
-            _exit(3);
-        _exit(0); /* ended without closing: the record stays, its owner gone */
-    }
+    pid_t pid = fork_rebuilder(w.dir, 0);
     siginfo_t si;
     ASSERT(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0); /* dead, not reaped */
     ASSERT_EQ(si.si_status, 0);
@@ -5443,51 +5441,41 @@ TH_MAIN(
                             rebuild_names_a_record_that_does_not_chain) TH_ENTRY(rebuild_names_a_damaged_resolved_error_report)
                             TH_ENTRY(rebuild_refuses_indexes_that_leave_a_record_out_or_misplace_it) TH_ENTRY(
                                 a_rebuild_left_from_another_ledger_is_dropped_not_resumed)
-                                TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(
-                                    a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(a_stopped_rebuild_owner_is_named) TH_ENTRY(a_zombie_rebuild_owner_holds_nothing) TH_ENTRY(a_full_disk_is_named_by_the_views) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(query_status_needs_a_live_case_status) TH_ENTRY(a_rebuild_never_reuses_a_live_generation) TH_ENTRY(reading_the_views_waits_for_no_writer) TH_ENTRY(a_views_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took)
-                                    TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(
-                                        golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches)
-                                        TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(
-                                            undos_deep_in_a_case_follow_the_fold) TH_ENTRY(truncated_store_is_named_not_read)
-                                            TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
-                                                an_unreadable_case_row_is_re_folded_with_its_old_entries) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map)
-                                                TH_ENTRY(rebuild_names_a_data_map_whose_count_is_damaged) TH_ENTRY(
-                                                    rebuild_names_a_damaged_data_map_in_its_last_record) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop)
-                                                    TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(
-                                                        entry_digest_is_xxh3_128_of_length_key_value)
-                                                        TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(
-                                                            overlay_hash_spreads_keys_differing_at_their_end)
-                                                            TH_ENTRY(flush_puts_keys_in_lmdbs_order) TH_ENTRY(
-                                                                check_finishes_a_dead_processs_rebuild_first)
-                                                                TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
-                                                                    version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt)
-                                                                    TH_ENTRY(a_view_whose_database_is_gone_is_named_damaged) TH_ENTRY(
-                                                                        rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_slot_booked_twice_keeps_both_bookings_in_the_diary) TH_ENTRY(views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent) TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again) TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
-                                                                        TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
-                                                                            bulk_put_appends_and_falls_back_keeping_digests) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
-                                                                            TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
-                                                                                full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
-                                                                                TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
-                                                                                    full_map_at_a_checks_first_bulk_step)
-                                                                                    TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
-                                                                                        full_map_at_every_other_check_step)
-                                                                                        TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
-                                                                                            full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
-                                                                                            TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
-                                                                                                a_queue_bounded_below_a_chunk_still_equals_incremental)
-                                                                                                TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
-                                                                                                    full_map_in_a_projectors_rebuild)
-                                                                                                    TH_ENTRY(close_mid_bulk_leaves_nothing_behind) TH_ENTRY(
-                                                                                                        close_mid_held_parts_leaves_nothing_behind)
+                                TH_ENTRY(a_rebuild_past_its_first_phase_is_resumable) TH_ENTRY(a_rebuild_killed_in_catch_up_is_resumed_by_a_follower) TH_ENTRY(close_hands_a_resumable_rebuild_back) TH_ENTRY(a_busy_handle_leaves_a_handed_back_rebuild) TH_ENTRY(a_check_finishes_its_own_rebuild_then_a_dead_one) TH_ENTRY(a_rebuild_taken_over_after_its_own_is_handed_back_on_error) TH_ENTRY(a_capped_sync_leaves_a_dead_rebuild_to_an_uncapped_one) TH_ENTRY(a_capped_check_leaves_a_dead_first_build_to_others) TH_ENTRY(a_transient_error_hands_an_adopted_rebuild_back) TH_ENTRY(a_check_finishes_its_own_rebuild_of_foreign_views) TH_ENTRY(a_failed_check_leaves_nothing_for_the_next) TH_ENTRY(a_check_past_upto_leaves_a_dead_rebuild_to_others) TH_ENTRY(a_check_of_foreign_views_leaves_their_dead_rebuild) TH_ENTRY(full_map_when_a_check_adopts_a_dead_rebuild) TH_ENTRY(views_advancing_during_a_read_are_still_this_ledgers) TH_ENTRY(check_names_a_stale_cases_view) TH_ENTRY(a_stopped_rebuild_owner_is_named) TH_ENTRY(a_zombie_rebuild_owner_holds_nothing) TH_ENTRY(a_full_disk_is_named_by_the_views) TH_ENTRY(check_finishes_its_own_rebuild_of_a_stale_view_first) TH_ENTRY(check_finishes_a_dead_processs_rebuild_of_a_stale_view_first) TH_ENTRY(views_past_upto_are_not_called_foreign) TH_ENTRY(query_status_needs_a_live_case_status) TH_ENTRY(a_rebuild_never_reuses_a_live_generation) TH_ENTRY(reading_the_views_waits_for_no_writer) TH_ENTRY(a_views_writer_whose_lock_file_was_removed_writes_nothing) TH_ENTRY(a_failed_adoption_leaves_the_build_to_others) TH_ENTRY(map_grown_past_reach_by_another_process_is_an_error) TH_ENTRY(ledger_map_grown_past_reach_is_an_error) TH_ENTRY(close_spares_a_build_another_process_took) TH_ENTRY(full_map_when_a_check_drops_its_scratch) TH_ENTRY(golden_rebuilt_in_one_batch) TH_ENTRY(golden_incremental_record_by_record) TH_ENTRY(golden_incremental_in_odd_batches) TH_ENTRY(golden_queries) TH_ENTRY(undo_is_honoured_incrementally) TH_ENTRY(undos_deep_in_a_case_follow_the_fold) TH_ENTRY(truncated_store_is_named_not_read) TH_ENTRY(corruption_is_named_and_repaired) TH_ENTRY(
+                                    an_unreadable_case_row_is_re_folded_with_its_old_entries) TH_ENTRY(rebuild_names_a_flipped_bit_in_a_data_map) TH_ENTRY(rebuild_names_a_data_map_whose_count_is_damaged) TH_ENTRY(rebuild_names_a_damaged_data_map_in_its_last_record) TH_ENTRY(a_head_past_the_logs_end_is_damage_not_a_loop) TH_ENTRY(check_names_a_checkpoint_off_the_chain) TH_ENTRY(entry_digest_is_xxh3_128_of_length_key_value) TH_ENTRY(tuple_integers_are_decimal) TH_ENTRY(overlay_hash_spreads_keys_differing_at_their_end) TH_ENTRY(flush_puts_keys_in_lmdbs_order)
+                                    TH_ENTRY(check_finishes_a_dead_processs_rebuild_first) TH_ENTRY(rebuild_finishes_a_dead_processs_rebuild_and_its_own) TH_ENTRY(
+                                        version_change_rebuilds) TH_ENTRY(short_checkpoint_row_is_rebuilt) TH_ENTRY(a_view_whose_database_is_gone_is_named_damaged)
+                                        TH_ENTRY(rebuild_swaps_at_the_end) TH_ENTRY(projector_follows_appends_in_process) TH_ENTRY(a_slot_booked_twice_keeps_both_bookings_in_the_diary) TH_ENTRY(
+                                            views_whose_ledger_file_was_replaced_say_so) TH_ENTRY(a_projector_whose_store_was_set_aside_says_so_and_stops_writing) TH_ENTRY(lag_quantiles_within_five_percent)
+                                            TH_ENTRY(views_of_another_ledger_are_refused_then_rebuilt) TH_ENTRY(rebuild_in_one_case_chunks_equals_incremental) TH_ENTRY(
+                                                open_refuses_bad_input) TH_ENTRY(first_phase_meets_a_full_map_and_starts_again)
+                                                TH_ENTRY(map_resized_by_another_process_during_a_rebuild) TH_ENTRY(
+                                                    append_grows_the_map_during_a_rebuild) TH_ENTRY(queued_append_after_another_process_grew_the_map)
+                                                    TH_ENTRY(bulk_put_keeps_digests_when_keys_repeat) TH_ENTRY(
+                                                        bulk_put_appends_and_falls_back_keeping_digests) TH_ENTRY(full_map_at_a_rebuilds_first_bulk_step)
+                                                        TH_ENTRY(full_map_at_a_rebuilds_later_bulk_step) TH_ENTRY(
+                                                            full_map_twice_in_a_rebuild) TH_ENTRY(full_maps_past_the_bound_leave_nothing_behind)
+                                                            TH_ENTRY(full_maps_past_the_bound_in_a_small_map) TH_ENTRY(
+                                                                full_map_at_a_checks_first_bulk_step)
+                                                                TH_ENTRY(full_map_at_a_checks_later_bulk_step) TH_ENTRY(
+                                                                    full_map_at_every_other_check_step)
+                                                                    TH_ENTRY(full_map_in_a_short_rebuild) TH_ENTRY(
+                                                                        full_map_in_a_short_check) TH_ENTRY(short_check_of_a_tiny_new_store)
+                                                                        TH_ENTRY(held_entry_steps_equal_incremental) TH_ENTRY(
+                                                                            a_queue_bounded_below_a_chunk_still_equals_incremental)
+                                                                            TH_ENTRY(full_map_in_a_requested_rebuild_by_sync) TH_ENTRY(
+                                                                                full_map_in_a_projectors_rebuild)
+                                                                                TH_ENTRY(close_mid_bulk_leaves_nothing_behind) TH_ENTRY(
+                                                                                    close_mid_held_parts_leaves_nothing_behind)
+                                                                                    TH_ENTRY(
+                                                                                        a_build_dropped_under_its_first_phase_stops_it)
+                                                                                        TH_ENTRY(
+                                                                                            full_map_at_a_checks_compare_reports_once)
+                                                                                            TH_ENTRY(
+                                                                                                full_map_at_a_checks_compare_reports_damage_once)
+                                                                                                TH_ENTRY(
+                                                                                                    failed_map_growth_leaves_the_handle_usable)
+                                                                                                    TH_ENTRY(
+                                                                                                        a_dropped_run_spares_a_build_another_process_took)
                                                                                                         TH_ENTRY(
-                                                                                                            a_build_dropped_under_its_first_phase_stops_it)
-                                                                                                            TH_ENTRY(
-                                                                                                                full_map_at_a_checks_compare_reports_once)
-                                                                                                                TH_ENTRY(
-                                                                                                                    full_map_at_a_checks_compare_reports_damage_once)
-                                                                                                                    TH_ENTRY(
-                                                                                                                        failed_map_growth_leaves_the_handle_usable)
-                                                                                                                        TH_ENTRY(
-                                                                                                                            a_dropped_run_spares_a_build_another_process_took)
-                                                                                                                            TH_ENTRY(
-                                                                                                                                live_views_follow_a_random_walk_of_undos))
+                                                                                                            live_views_follow_a_random_walk_of_undos))
