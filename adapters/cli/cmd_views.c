@@ -849,9 +849,11 @@ static int on_error_item(void *ud, const dk_error_item *e)
         printf("%-8llu %-20s open      reported %s\n", (unsigned long long)e->report_seq,
                e->case_id, a);
     } else {
-        printf("%-8llu %-20s resolved  reported %s, resolved %s by seq %llu (%.0f s)\n",
+        /* whole seconds toward zero, as the view's took_s (helper-77: 1.9 s read "2 s" here
+         * and took_s=1 in views dump) */
+        printf("%-8llu %-20s resolved  reported %s, resolved %s by seq %llu (%lld s)\n",
                (unsigned long long)e->report_seq, e->case_id, a, b,
-               (unsigned long long)e->resolved_by, (double)e->resolve_us / 1e6);
+               (unsigned long long)e->resolved_by, (long long)(e->resolve_us / 1000000));
     }
     return 0;
 }

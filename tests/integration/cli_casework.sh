@@ -222,9 +222,10 @@ ls "${TMPDIR:-/tmp}" | grep -q docket-asof- && fail "a scratch directory was lef
 expect_exit 0 "$D" errors --json
 equals "$(jget "$OUT" "[e['resolved_by_seq'] for e in d['items'] if e['report_seq'] == $ERRSEQ][0]")" \
   "$CORRSEQ" "errors --json names the correction"
+SECS=$(jget "$OUT" "int([e['resolve_seconds'] for e in d['items'] if e['report_seq'] == $ERRSEQ][0])")
 expect_exit 0 "$D" errors
-contains "$OUT" "resolved $(jget "$("$D" show "$CORRSEQ" --json)" 'd["recorded_at"]') by seq $CORRSEQ (" \
-  "errors names the correction's seq as --json does"
+contains "$OUT" "resolved $(jget "$("$D" show "$CORRSEQ" --json)" 'd["recorded_at"]') by seq $CORRSEQ ($SECS s)" \
+  "errors names the correction's seq as --json does, and its whole seconds toward zero"
 # the person's leave in effect on a date: LTR 2026-12-10..2031-12-10
 NOW=$(jget "$("$D" head --json)" 'd["recorded_at"]')
 expect_exit 0 "$D" asof "$NOW" status AS-1 --effective 2027-06-01 --json
