@@ -874,8 +874,9 @@ TEST(an_older_dockets_rule_breaks_are_notices_not_damage)
      * sc.ben2 enrolled with sc.ben's own key (40); L-9: an undo bringing back a booking
      * with sc.ben2, revoked since (46); L-10: an undo of cw.ana's assignment, leaving her
      * decision in force (52); cw.ana rotated to the key she held (53), and back to her
-     * retired key (55); L-11: a no-show before its slot began (59) */
-    const uint64_t want[] = {10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46, 52, 53, 55, 59};
+     * retired key (55); L-11: a no-show before its slot began (59); L-12: a status correction
+     * out of withdrawn with an interview booked (66) */
+    const uint64_t want[] = {10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46, 52, 53, 55, 59, 66};
     const size_t nwant = sizeof want / sizeof want[0];
     for (int jobs = 1; jobs <= 2; jobs++) {
         seen s = {{0}, 0};
@@ -895,10 +896,11 @@ TEST(an_older_dockets_rule_breaks_are_notices_not_damage)
     dk_verify_report rep;
     ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));
     ASSERT(rep.ok);
-    ASSERT_EQ(rep.notices, 9);
+    ASSERT_EQ(rep.notices, 10);
     qsort(s.seq, (size_t)s.n, sizeof s.seq[0], by_seq);
-    ASSERT(s.n == 9 && s.seq[0] == 32 && s.seq[1] == 34 && s.seq[2] == 39 && s.seq[3] == 40 &&
-           s.seq[4] == 46 && s.seq[5] == 52 && s.seq[6] == 53 && s.seq[7] == 55 && s.seq[8] == 59);
+    ASSERT(s.n == 10 && s.seq[9] == 66 && s.seq[0] == 32 && s.seq[1] == 34 && s.seq[2] == 39 &&
+           s.seq[3] == 40 && s.seq[4] == 46 && s.seq[5] == 52 && s.seq[6] == 53 && s.seq[7] == 55 &&
+           s.seq[8] == 59);
     /* no callback: counted all the same */
     o = (dk_verify_opts){.jobs = 1};
     ASSERT_OK(dk_ledger_verify_opts(lg, &o, &rep));

@@ -13,8 +13,8 @@ K() { echo "--key=$T/keys/$1.key"; }
 # what that docket took, today's still verifies (the rules it broke are append rules),
 # and lists each record that breaks one as a notice
 expect_exit 0 "$D" verify --json
-equals "$(jget "$OUT" '(d["ok"], d["cases"])')" "(True, 10)" "the older ledger verifies, every case re-checked"
-equals "$(jget "$OUT" '[n["seq"] for n in d["notices"]]')" "[10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46, 52, 53, 55, 59]" \
+equals "$(jget "$OUT" '(d["ok"], d["cases"])')" "(True, 11)" "the older ledger verifies, every case re-checked"
+equals "$(jget "$OUT" '[n["seq"] for n in d["notices"]]')" "[10, 11, 14, 15, 18, 22, 32, 34, 39, 40, 46, 52, 53, 55, 59, 66]" \
   "one notice for each record today's append refuses"
 equals "$(jget "$OUT" '[n["reason"].split(" ")[0] for n in d["notices"]][:4]')" \
   "['status.corrected', 'leave.cancelled:', 'status.corrected', 'appeal.decided:']" "each notice says why"
@@ -32,8 +32,10 @@ contains "$(jget "$OUT" 'd["notices"][13]["reason"]')" "actor 'cw.ana' held that
   "an actor rotated back to its retired key"
 contains "$(jget "$OUT" 'd["notices"][14]["reason"]')" "an interview's outcome is recorded once it has begun" \
   "a no-show recorded before the interview"
+contains "$(jget "$OUT" 'd["notices"][15]["reason"]')" "case 'L-12' has an interview booked with 'cw.ana'; cancel it first" \
+  "a status correction out of withdrawn with an interview booked"
 expect_exit 0 "$D" verify --from 30
-contains "$OUT" "9 records accepted by an older docket break rules added since" "verify --from: its part"
+contains "$OUT" "10 records accepted by an older docket break rules added since" "verify --from: its part"
 contains "$OUT" "  notice: seq 32: status.corrected cannot move case 'L-6' from 'under_consideration' to 'closed'" \
   "a notice in text"
 case "$OUT" in *"seq 18"*) fail "verify --from 30 listed seq 18" ;; *) ok ;; esac
@@ -65,9 +67,17 @@ contains "$ERR" "keeps the booking's interviewer, and 'iv.nobody' is not an enro
   "a move names an enrolled interviewer"
 expect_exit 1 "$D" leave cancel L-1 $(K sc.ben) --reason "a third time" --notice-to x
 contains "$ERR" "is 'leave_cancelled'" "nothing left to cancel"
+# L-12's slot, held in under_consideration, is released as cli.md says: the correction
+# undone (back to withdrawn), then the interview cancelled
+expect_exit 1 "$D" interview cancel L-12 $(K cw.ana) --reason "applicant withdrew"
+contains "$ERR" "is 'under_consideration'" "no interview event is taken where the correction left it"
+expect_exit 0 "$D" undo 66 $(K sc.ben) --reason "the correction left a slot booked"
+expect_exit 0 "$D" interview cancel L-12 $(K cw.ana) --reason "applicant withdrew" --json
+expect_exit 0 "$D" status L-12 --json
+equals "$(jget "$OUT" '(d["status"], d["interview"]["active"], d["interview"]["cancelled"])')" "('withdrawn', False, 1)" "the slot released, the case withdrawn"
 
 expect_exit 0 "$D" project
 expect_exit 0 "$D" views check
 expect_exit 0 "$D" verify --json
-equals "$(jget "$OUT" '(d["ok"], len(d["notices"]))')" "(True, 15)" "verify after the appends: none of them a notice"
+equals "$(jget "$OUT" '(d["ok"], len(d["notices"]))')" "(True, 16)" "verify after the appends: none of them a notice"
 finish

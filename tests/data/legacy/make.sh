@@ -105,5 +105,12 @@ $D case status-change L-11 $(K cw.ana) --to validated --reason ok >/dev/null
 $D interview book L-11 $(K cw.ana) --start 2099-12-01T10:00:00Z --end 2099-12-01T11:00:00Z \
   --location "room 3" --interviewer cw.ana >/dev/null
 $D interview no-show L-11 $(K cw.ana) --notes "did not come" >/dev/null
+# L-12: withdrawn with an interview booked, then corrected back to under_consideration: the
+# slot held in a status no interview event is taken in (helper-77)
+open_uc L-12
+$D interview book L-12 $(K cw.ana) --start 2099-12-02T10:00:00Z --end 2099-12-02T11:00:00Z \
+  --location "room 5" --interviewer cw.ana >/dev/null
+$D case withdraw L-12 $(K cw.ana) --reason "applicant withdrew" >/dev/null
+correct_status L-12 withdrawn under_consideration
 $D project >/dev/null # the views as that docket kept them (version 2)
 rm -f "$OUT/ledger/lock.mdb" "$OUT/ledger/views/lock.mdb"
