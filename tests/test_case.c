@@ -1,5 +1,6 @@
 /* test_case.c - unit tests of the casework domain (case.c) and of the writer's case checks
- * (casestore.c): lifecycle table, schemas, permissions, four eyes, reverts, rollbacks, slots. */
+ * (casestore.c): lifecycle table, the liveness of its reachable states, schemas,
+ * permissions, four eyes, reverts, rollbacks, slots. */
 #include <pthread.h>
 #include <time.h>
 
@@ -2573,6 +2574,547 @@ TEST(refused_reschedule_keeps_the_old_slot)
     world_close(&w);
 }
 
+/* ======================================================================
+ * The lifecycle's reachable states, explored
+ * ====================================================================== */
+
+/* A breadth-first search of the lifecycle from an empty case: every event type (undo and
+ * rollback aside: they re-fold history) with a few data variants, each taken where
+ * dk__case_check_new and dk_case_apply both take it. A state is abstracted to what the rules
+ * read: the status, an interview booked, a grant's leave held, the latest decision's
+ * outcome, an appeal open, the open error reports (0, 1, 2: more are not explored) and
+ * whether the case is assigned (to the caseworker who acts, for the role check). Then the
+ * liveness of the reachable graph: from every state the case can be closed, a booking
+ * released, an error resolved, leave ended, an appeal decided. */
+
+#define LX_ERR_CAP  2 /* open error reports explored */
+#define LX_KEYS     (1u << 12)
+#define LX_MAX_VARS 48
+#define LX_ACTOR    "pat"
+
+enum { LX_FIXED, LX_CORRECT_STATUS, LX_CORRECT_NAME, LX_CORRECT_ASSIGNEE };
+
+typedef struct lx_var {
+    const char *type;
+    char label[96];
+    int kind, to; /* LX_CORRECT_STATUS: the status corrected to */
+    tev e;        /* LX_FIXED: built once */
+} lx_var;
+
+typedef struct lx_node {
+    dk_case_state st; /* the first concrete state found with this key */
+    uint32_t key;
+    int parent, via, depth;
+} lx_node;
+
+typedef struct lx_edge {
+    int from, to, var;
+    unsigned rmask; /* the roles dk_case_permit lets author it there */
+} lx_edge;
+
+typedef struct lx_graph {
+    lx_var vars[LX_MAX_VARS];
+    size_t nvars;
+    lx_node *nodes;
+    int nnodes;
+    int index[LX_KEYS]; /* key -> node + 1 */
+    lx_edge *edges;
+    size_t nedges, cap;
+} lx_graph;
+
+static int lx_outcome(const dk_case_state *st)
+{
+    if (!st->decision.has)
+        return 0;
+    if (is(st->decision.outcome, "granted"))
+        return 1;
+    if (is(st->decision.outcome, "refused"))
+        return 2;
+    if (is(st->decision.outcome, "void"))
+        return 3;
+    TH_FAIL("a decision with outcome '%s'", st->decision.outcome);
+}
+
+/* The key's fields: status 4 bits, then one bit each but the outcome's two and the open
+ * error reports' two. */
+#define LX_ERR_SHIFT   9
+#define LX_STATUS(k)   ((int)((k)&15))
+#define LX_BOOKED(k)   (((k) >> 4) & 1)
+#define LX_LEAVE(k)    (((k) >> 5) & 1)
+#define LX_OUTCOME(k)  (((k) >> 6) & 3)
+#define LX_APPEAL(k)   (((k) >> 8) & 1)
+#define LX_ERRORS(k)   (((k) >> LX_ERR_SHIFT) & 3)
+#define LX_ASSIGNED(k) (((k) >> 11) & 1)
+
+static uint32_t lx_key(const dk_case_state *st)
+{
+    ASSERT(st->status >= 0 && st->status < DK_ST_COUNT);
+    ASSERT(st->open_errors <= LX_ERR_CAP);
+    return (uint32_t)st->status | (uint32_t)(st->interview.active != 0) << 4 |
+           (uint32_t)(st->leave.grant_seq != 0) << 5 | (uint32_t)lx_outcome(st) << 6 |
+           (uint32_t)(st->appeal_open != 0) << 8 | st->open_errors << LX_ERR_SHIFT |
+           (uint32_t)(st->assignee[0] != 0) << 11;
+}
+
+static void lx_describe(uint32_t k, char *out, size_t cap)
+{
+    static const char *const outcome[] = {"none", "granted", "refused", "void"};
+    snprintf(out, cap, "{%s%s%s decision=%s%s errors=%u%s}", status_names[LX_STATUS(k)],
+             LX_BOOKED(k) ? " booked" : "", LX_LEAVE(k) ? " leave-held" : "",
+             outcome[LX_OUTCOME(k)], LX_APPEAL(k) ? " appeal-open" : "", LX_ERRORS(k),
+             LX_ASSIGNED(k) ? " assigned" : "");
+}
+
+static lx_var *lx_add(lx_graph *g, const char *type, int kind, const char *label)
+{
+    ASSERT(g->nvars < LX_MAX_VARS);
+    lx_var *v = &g->vars[g->nvars++];
+    memset(v, 0, sizeof *v);
+    v->type = type;
+    v->kind = kind;
+    snprintf(v->label, sizeof v->label, "%.40s%s%.40s", type, label[0] ? " " : "", label);
+    return v;
+}
+
+static void lx_fixed(lx_graph *g, const char *type, const char *label, const dmap *d)
+{
+    lx_var *v = lx_add(g, type, LX_FIXED, label);
+    tev_make(&v->e, type, "HO-7", LX_ACTOR, d, NULL);
+    ASSERT_OK(dk_case_check_schema(&v->e.ev));
+}
+
+static void lx_plain(lx_graph *g, const char *type)
+{
+    dmap d;
+    fill_valid(&d, type);
+    lx_fixed(g, type, "", &d);
+}
+
+/* The variants in the order a case usually meets them, so that the first path the search
+ * finds to a state (one of the shortest) reads as casework does: corrections last. */
+static void lx_variants(lx_graph *g)
+{
+    static const char *const leave[] = {"conditions", "immigration_status",
+                                        "no_recourse_to_public_funds", "valid_from", "valid_until"};
+    static const char *const outcomes[] = {"granted", "refused", "void"};
+    static const char *const appeal[] = {"allowed", "dismissed"};
+    dmap d;
+    lx_plain(g, "case.opened");
+    for (int s = 1; s < DK_ST_COUNT; s++) {
+        char label[48];
+        fill_valid(&d, "case.status_changed");
+        d_str(&d, "to", dk_status_name(s));
+        snprintf(label, sizeof label, "to %s", dk_status_name(s));
+        lx_fixed(g, "case.status_changed", label, &d);
+    }
+    lx_plain(g, "interview.booked");
+    lx_plain(g, "interview.attended");
+    lx_plain(g, "interview.no_show");
+    lx_plain(g, "interview.rescheduled");
+    lx_plain(g, "interview.cancelled");
+    for (size_t i = 0; i < 3; i++) {
+        fill_valid(&d, "decision.recorded");
+        if (i > 0) {
+            d_str(&d, "outcome", outcomes[i]);
+            for (size_t k = 0; k < sizeof leave / sizeof leave[0]; k++)
+                d_del(&d, leave[k]);
+        }
+        lx_fixed(g, "decision.recorded", outcomes[i], &d);
+    }
+    lx_plain(g, "appeal.lodged");
+    for (size_t i = 0; i < 2; i++) {
+        fill_valid(&d, "appeal.decided");
+        d_str(&d, "outcome", appeal[i]);
+        lx_fixed(g, "appeal.decided", appeal[i], &d);
+    }
+    lx_plain(g, "case.withdrawn");
+    lx_plain(g, "case.closed");
+    lx_plain(g, "leave.cancelled");
+    fill_valid(&d, "case.assigned");
+    d_str(&d, "caseworker", LX_ACTOR);
+    lx_fixed(g, "case.assigned", "", &d);
+    lx_plain(g, "note.added");
+    lx_plain(g, "document.attached");
+    lx_plain(g, "contact.updated");
+    lx_plain(g, "error.reported");
+    for (int s = 1; s < DK_ST_COUNT; s++) {
+        char label[48];
+        snprintf(label, sizeof label, "status to %s", dk_status_name(s));
+        lx_add(g, "status.corrected", LX_CORRECT_STATUS, label)->to = s;
+    }
+    lx_add(g, "status.corrected", LX_CORRECT_NAME, "applicant_name");
+    lx_add(g, "status.corrected", LX_CORRECT_ASSIGNEE, "assignee");
+}
+
+/* The event variant `v` is in state `st`: 0, or 1 if it cannot be formed there (a correction
+ * with no error report open to name, or of an assignee the case does not have). */
+static int lx_event(const lx_var *v, const dk_case_state *st, tev *out, int *made)
+{
+    *made = 0;
+    if (v->kind == LX_FIXED) {
+        *out = v->e;
+        return 0;
+    }
+    if (st->open_errors == 0 || (v->kind == LX_CORRECT_ASSIGNEE && st->assignee[0] == 0))
+        return 1;
+    dmap d;
+    fill_valid(&d, "status.corrected");
+    d_u64(&d, "error_ref", st->error_seqs[0]);
+    if (v->kind == LX_CORRECT_STATUS) {
+        d_str(&d, "from", dk_status_name(st->status));
+        d_str(&d, "to", dk_status_name(v->to));
+    } else if (v->kind == LX_CORRECT_NAME) {
+        d_str(&d, "field", "applicant_name");
+        d_str(&d, "from", st->applicant_name);
+        d_str(&d, "to", "A. N. Other");
+    } else {
+        d_str(&d, "field", "assignee");
+        d_str(&d, "from", st->assignee);
+        d_str(&d, "to", LX_ACTOR);
+    }
+    tev_make(out, v->type, "HO-7", LX_ACTOR, &d, NULL);
+    ASSERT_OK(dk_case_check_schema(&out->ev));
+    *made = 1;
+    return 0;
+}
+
+/* Take variant `v` in `st`: 0 and the state after it in *next, or 1 if refused. */
+static int lx_step(const lx_var *v, const dk_case_state *st, dk_case_state *next, unsigned *rmask)
+{
+    tev e;
+    int made;
+    if (lx_event(v, st, &e, &made) != 0)
+        return 1;
+    int refused = 1;
+    /* more open error reports than LX_ERR_CAP are not explored */
+    if (!(is(v->type, "error.reported") && st->open_errors >= LX_ERR_CAP) &&
+        dk__case_check_new(st, &e.ev) == 0) {
+        *next = *st;
+        refused = dk_case_apply(next, st->last_seq + 1, &e.ev) != 0;
+    }
+    static const unsigned role[] = {DK_ROLE_CASEWORKER, DK_ROLE_SENIOR_CASEWORKER,
+                                    DK_ROLE_MIGRATION};
+    *rmask = 0;
+    for (size_t i = 0; !refused && i < 3; i++)
+        if (dk_case_permit(&e.ev, role[i], st, NULL, NULL, 0, NULL) == 0)
+            *rmask |= role[i];
+    if (made)
+        tev_free(&e);
+    return refused;
+}
+
+static int lx_node_of(lx_graph *g, const dk_case_state *st, int parent, int via)
+{
+    uint32_t k = lx_key(st);
+    if (g->index[k])
+        return g->index[k] - 1;
+    ASSERT(g->nnodes < (int)LX_KEYS);
+    lx_node *n = &g->nodes[g->nnodes];
+    n->st = *st;
+    n->key = k;
+    n->parent = parent;
+    n->via = via;
+    n->depth = parent < 0 ? 0 : g->nodes[parent].depth + 1;
+    g->index[k] = ++g->nnodes;
+    return g->nnodes - 1;
+}
+
+/* The abstraction is sound if a second concrete state with the same key takes the same
+ * variants to the same keys as the first one found. */
+static void lx_check_same(lx_graph *g, const lx_node *n, const dk_case_state *other)
+{
+    for (size_t v = 0; v < g->nvars; v++) {
+        dk_case_state a, b;
+        unsigned ra, rb;
+        int fa = lx_step(&g->vars[v], &n->st, &a, &ra), fb = lx_step(&g->vars[v], other, &b, &rb);
+        if (fa != fb || ra != rb || (!fa && lx_key(&a) != lx_key(&b))) {
+            char what[160];
+            lx_describe(n->key, what, sizeof what);
+            TH_FAIL("two concrete states of %s disagree on %s: the key misses what the rules "
+                    "read",
+                    what, g->vars[v].label);
+        }
+    }
+}
+
+static void lx_explore(lx_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    g->nodes = calloc(LX_KEYS, sizeof *g->nodes);
+    ASSERT(g->nodes != NULL);
+    lx_variants(g);
+    dk_case_state empty;
+    memset(&empty, 0, sizeof empty);
+    lx_node_of(g, &empty, -1, -1);
+    for (int i = 0; i < g->nnodes; i++) /* nodes are appended in breadth-first order */
+        for (size_t v = 0; v < g->nvars; v++) {
+            dk_case_state next;
+            unsigned rmask;
+            if (lx_step(&g->vars[v], &g->nodes[i].st, &next, &rmask) != 0)
+                continue;
+            int known = g->index[lx_key(&next)] != 0;
+            int j = lx_node_of(g, &next, i, (int)v);
+            if (known) /* every other concrete state found, against the first */
+                lx_check_same(g, &g->nodes[j], &next);
+            if (g->nedges == g->cap) {
+                g->cap = g->cap ? 2 * g->cap : 1024;
+                g->edges = realloc(g->edges, g->cap * sizeof *g->edges);
+                ASSERT(g->edges != NULL);
+            }
+            g->edges[g->nedges++] = (lx_edge){i, j, (int)v, rmask};
+        }
+}
+
+static void lx_free(lx_graph *g)
+{
+    for (size_t v = 0; v < g->nvars; v++)
+        if (g->vars[v].kind == LX_FIXED)
+            tev_free(&g->vars[v].e);
+    free(g->nodes);
+    free(g->edges);
+}
+
+/* The shortest path from the empty case to node i, as event labels. */
+static void lx_path(const lx_graph *g, int i, char *out, size_t cap)
+{
+    int chain[64], n = 0;
+    for (int k = i; k > 0 && n < 64; k = g->nodes[k].parent)
+        chain[n++] = k;
+    size_t len = 0;
+    out[0] = 0;
+    while (n-- > 0 && len < cap)
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? " -> " : "",
+                                g->vars[g->nodes[chain[n]].via].label);
+}
+
+/* A liveness property: from every reachable state `applies` holds in, some path (of edges
+ * one of the roles `rmask` may author, through states `through` allows) reaches one `goal` holds
+ * in. The goal may depend on the state it starts from (a lower count of open errors). */
+typedef struct lx_prop {
+    const char *name;
+    int asserted; /* a requirement: its violations fail the test */
+    int (*applies)(uint32_t k);
+    int (*goal)(uint32_t from, uint32_t k);
+    int (*through)(uint32_t k); /* NULL: any */
+} lx_prop;
+
+/* can[i]: may node i reach, by edges one of the roles `rmask` may author and through states
+ * `through` allows, a state the goal as seen from a state with `nerr` open errors holds
+ * in? A backward fixpoint over the edges. */
+static void lx_reach(const lx_graph *g, const lx_prop *p, uint32_t nerr, unsigned rmask,
+                     uint8_t *can)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        can[i] = (uint8_t)p->goal(nerr << LX_ERR_SHIFT, g->nodes[i].key);
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t e = 0; e < g->nedges; e++) {
+            const lx_edge *x = &g->edges[e];
+            if (!can[x->from] && can[x->to] && (x->rmask & rmask) &&
+                (p->through == NULL || p->through(g->nodes[x->from].key)))
+                can[x->from] = 1, changed = 1;
+        }
+    }
+}
+
+/* The states that break `p` (the goals read of the state they start from only its count
+ * of open errors: one fixpoint per count); printed with their shortest paths. */
+static int lx_violations(const lx_graph *g, const lx_prop *p, unsigned rmask, int show)
+{
+    uint8_t *can[LX_ERR_CAP + 1] = {NULL};
+    int bad = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        uint32_t k = g->nodes[i].key;
+        if (!p->applies(k))
+            continue;
+        uint8_t **c = &can[LX_ERRORS(k)];
+        if (*c == NULL) {
+            ASSERT((*c = malloc((size_t)g->nnodes)) != NULL);
+            lx_reach(g, p, LX_ERRORS(k), rmask, *c);
+        }
+        if ((*c)[i])
+            continue;
+        if (bad++ < show) {
+            char what[160], path[1024];
+            lx_describe(k, what, sizeof what);
+            lx_path(g, i, path, sizeof path);
+            printf("  %s: stuck in %s\n    path: %s\n", p->name, what, path);
+        }
+    }
+    for (int e = 0; e <= LX_ERR_CAP; e++)
+        free(can[e]);
+    return bad;
+}
+
+static int lx_any(uint32_t k)
+{
+    (void)k;
+    return 1;
+}
+static int lx_goal_closed(uint32_t from, uint32_t k)
+{
+    (void)from;
+    return LX_STATUS(k) == DK_ST_CLOSED && !LX_BOOKED(k);
+}
+static int lx_goal_settled(uint32_t from, uint32_t k)
+{
+    (void)from;
+    return LX_STATUS(k) == DK_ST_CLOSED && !LX_BOOKED(k) && !LX_ERRORS(k);
+}
+static int lx_booked(uint32_t k)
+{
+    return LX_BOOKED(k);
+}
+static int lx_goal_unbooked(uint32_t from, uint32_t k)
+{
+    (void)from;
+    return !LX_BOOKED(k);
+}
+static int lx_errors(uint32_t k)
+{
+    return LX_ERRORS(k) > 0;
+}
+static int lx_goal_fewer_errors(uint32_t from, uint32_t k)
+{
+    return LX_ERRORS(k) < LX_ERRORS(from);
+}
+static int lx_leave(uint32_t k)
+{
+    return LX_LEAVE(k);
+}
+static int lx_leave_open_case(uint32_t k)
+{
+    return LX_LEAVE(k) && LX_STATUS(k) != DK_ST_CLOSED;
+}
+static int lx_goal_no_leave(uint32_t from, uint32_t k)
+{
+    (void)from;
+    return !LX_LEAVE(k);
+}
+static int lx_not_closed(uint32_t k)
+{
+    return LX_STATUS(k) != DK_ST_CLOSED;
+}
+static int lx_appeal(uint32_t k)
+{
+    return LX_APPEAL(k);
+}
+static int lx_goal_no_appeal(uint32_t from, uint32_t k)
+{
+    (void)from;
+    return !LX_APPEAL(k);
+}
+
+/* A safety property: every reachable state satisfies it. */
+typedef struct lx_inv {
+    const char *name;
+    int asserted;
+    int (*holds)(uint32_t k);
+} lx_inv;
+
+static int lx_inv_booking_releasable(uint32_t k)
+{
+    int s = LX_STATUS(k);
+    return !LX_BOOKED(k) || s == DK_ST_INTERVIEW_SCHEDULED || s == DK_ST_WITHDRAWN ||
+           s == DK_ST_CLOSED;
+}
+static int lx_inv_scheduled_booked(uint32_t k)
+{
+    return LX_STATUS(k) != DK_ST_INTERVIEW_SCHEDULED || LX_BOOKED(k);
+}
+static int lx_inv_decided_has_decision(uint32_t k)
+{
+    int s = LX_STATUS(k);
+    return (s != DK_ST_DECIDED && s != DK_ST_APPEALED) || LX_OUTCOME(k) != 0;
+}
+static int lx_inv_appeal_open_iff_appealed(uint32_t k)
+{
+    return (LX_STATUS(k) == DK_ST_APPEALED) == (LX_APPEAL(k) != 0);
+}
+static int lx_inv_cancelled_holds_no_leave(uint32_t k)
+{
+    return LX_STATUS(k) != DK_ST_LEAVE_CANCELLED || !LX_LEAVE(k);
+}
+
+TEST(lifecycle_reachable_states_stay_live)
+{
+    static lx_graph g;
+    lx_explore(&g);
+    /* every status reached, and enough combinations that the search cannot be vacuous */
+    unsigned statuses = 0;
+    for (int i = 0; i < g.nnodes; i++)
+        statuses |= 1u << LX_STATUS(g.nodes[i].key);
+    ASSERT_EQ(statuses, (1u << DK_ST_COUNT) - 1);
+    if (g.nnodes < 250)
+        TH_FAIL("only %d abstract states reached", g.nnodes);
+    /* nothing is stuck for want of a role: a senior caseworker may author every event the
+     * search took (so the liveness below, for any role, is a senior's) */
+    for (size_t e = 0; e < g.nedges; e++)
+        if (!(g.edges[e].rmask & DK_ROLE_SENIOR_CASEWORKER))
+            TH_FAIL("a senior may not take %s", g.vars[g.edges[e].var].label);
+    printf("  lifecycle: %d abstract states, %zu transitions, %zu event variants\n", g.nnodes,
+           g.nedges, g.nvars);
+
+    /* Requirements (cli.md, architecture.md: "Lifecycle"): a case can always be brought to
+     * a close with its interviewer's slot free and its error reports resolved; a booking is
+     * always released (interview.cancelled is taken in withdrawn and closed for that); a
+     * grant's leave can be ended in every status but leave_cancelled, without closing the
+     * case first (helper-65). Not asserted: an appeal lodged is decided. leave.cancelled is
+     * taken in appealed and leads to leave_cancelled, where appeal.decided is not, nor any
+     * correction out of it: the appeal stays open (case_status: appeal=open) for good, e.g.
+     * case.opened, to validated, to under_consideration, a grant, appeal.lodged (an
+     * upgrade appeal), leave.cancelled. Reported, not fixed here. */
+    static const lx_prop props[] = {
+        {"closable (closed, no interview booked)", 1, lx_any, lx_goal_closed, NULL},
+        {"settled (closed, no booking, no open error report)", 1, lx_any, lx_goal_settled, NULL},
+        {"a booked interview is released", 1, lx_booked, lx_goal_unbooked, NULL},
+        {"an open error report is resolved", 1, lx_errors, lx_goal_fewer_errors, NULL},
+        {"held leave is ended", 1, lx_leave, lx_goal_no_leave, NULL},
+        {"held leave is ended without closing the case", 1, lx_leave_open_case, lx_goal_no_leave,
+         lx_not_closed},
+        {"an open appeal is decided", 0, lx_appeal, lx_goal_no_appeal, NULL},
+    };
+    /* The first is the rule b189caa added (a status correction waits for a booked
+     * interview): without it, a withdrawn case corrected to under_consideration held its
+     * booking where no interview event releases it. The liveness above still holds then
+     * (the case can book anew, or be withdrawn, and cancel), so this is what catches it. */
+    static const lx_inv invs[] = {
+        {"a booking is held only where an interview event releases it", 1,
+         lx_inv_booking_releasable},
+        {"interview_scheduled has a booking", 1, lx_inv_scheduled_booked},
+        {"decided and appealed have a decision", 1, lx_inv_decided_has_decision},
+        {"an appeal is open exactly in appealed", 0, lx_inv_appeal_open_iff_appealed},
+        {"leave_cancelled holds no leave", 1, lx_inv_cancelled_holds_no_leave},
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
+        int bad = lx_violations(&g, &props[i], ~0u, 4);
+        int nosenior = lx_violations(&g, &props[i], DK_ROLE_CASEWORKER | DK_ROLE_MIGRATION, 0);
+        int cw = lx_violations(&g, &props[i], DK_ROLE_CASEWORKER, 0);
+        printf("  %s%s: %d violations (without a senior caseworker %d, caseworkers alone %d)\n",
+               props[i].asserted ? "" : "[known, not asserted] ", props[i].name, bad, nosenior, cw);
+        failed += props[i].asserted && bad;
+    }
+    for (size_t i = 0; i < sizeof invs / sizeof invs[0]; i++) {
+        int bad = 0;
+        for (int n = 0; n < g.nnodes; n++) {
+            if (invs[i].holds(g.nodes[n].key))
+                continue;
+            char what[160], path[1024];
+            lx_describe(g.nodes[n].key, what, sizeof what);
+            lx_path(&g, n, path, sizeof path);
+            if (bad++ < 4)
+                printf("  %s: broken in %s\n    path: %s\n", invs[i].name, what, path);
+        }
+        printf("  %s%s: %d violations\n", invs[i].asserted ? "" : "[known, not asserted] ",
+               invs[i].name, bad);
+        failed += invs[i].asserted && bad;
+    }
+    lx_free(&g);
+    if (failed)
+        TH_FAIL("%d lifecycle properties broken (above)", failed);
+}
+
 TH_MAIN(
     TH_ENTRY(transition_table) TH_ENTRY(status_changed_edges) TH_ENTRY(
         apply_refuses_data_that_is_not_a_map) TH_ENTRY(lifecycle_guards_and_effects)
@@ -2592,15 +3134,15 @@ TH_MAIN(
                                     an_undo_does_not_bring_back_a_correction_the_rule_refuses)
                                     TH_ENTRY(rollback_to_before_opening_can_be_undone) TH_ENTRY(
                                         revert_refused_when_later_events_depend_on_it)
-                                        TH_ENTRY(concurrent_double_booking) TH_ENTRY(
-                                            double_booking_edges)
-                                            TH_ENTRY(an_interview_is_held_by_an_enrolled_caseworker) TH_ENTRY(
-                                                an_interviews_outcome_waits_for_the_interview)
-                                                TH_ENTRY(
-                                                    an_undo_brings_back_nothing_a_fresh_append_refuses)
-                                                    TH_ENTRY(a_decision_lists_each_condition_once) TH_ENTRY(
-                                                        a_status_correction_waits_for_a_booked_interview)
+                                        TH_ENTRY(concurrent_double_booking) TH_ENTRY(double_booking_edges) TH_ENTRY(
+                                            an_interview_is_held_by_an_enrolled_caseworker)
+                                            TH_ENTRY(an_interviews_outcome_waits_for_the_interview) TH_ENTRY(
+                                                an_undo_brings_back_nothing_a_fresh_append_refuses)
+                                                TH_ENTRY(a_decision_lists_each_condition_once) TH_ENTRY(
+                                                    a_status_correction_waits_for_a_booked_interview)
+                                                    TH_ENTRY(
+                                                        a_damaged_slot_entry_is_named_not_read_past)
                                                         TH_ENTRY(
-                                                            a_damaged_slot_entry_is_named_not_read_past)
+                                                            refused_reschedule_keeps_the_old_slot)
                                                             TH_ENTRY(
-                                                                refused_reschedule_keeps_the_old_slot))
+                                                                lifecycle_reachable_states_stay_live))
