@@ -252,7 +252,10 @@ static const rule rules[] = {
     {"contact.updated", f_contact, EXISTS, SAME, CW | SC | MG, 1, OP_CONTACT},
     {"appeal.lodged", f_appeal_lodged, B(DECIDED), DK_ST_APPEALED, CW | SC | MG, 0,
      OP_APPEAL_LODGED},
-    {"appeal.decided", f_appeal_decided, B(APPEALED), COMPUTED, SC | MG, 1, OP_APPEAL_DECIDED},
+    /* also after a leave cancellation (and a closure) that left an appeal open, which the
+     * decision closes (the status stays: apply_in_place; helper-78) */
+    {"appeal.decided", f_appeal_decided, B(APPEALED) | B(LEAVE_CANCELLED) | B(CLOSED), COMPUTED,
+     SC | MG, 1, OP_APPEAL_DECIDED},
     /* Undo is not applied through this table: the writer refolds the case without what
      * it voids, and refuses it only on a case with no events (casestore.c), so a case
      * whose opening was voided (status none) can have that void undone. */
@@ -900,10 +903,22 @@ static int apply_in_place(dk_case_state *st, uint64_t seq, const dk_event *ev)
         st->appeal_open = 1;
         break;
     case OP_APPEAL_DECIDED:
+        /* A leave cancellation is taken while an appeal is open (a tribunal's decision does
+         * not wait on it, nor it on the tribunal): the appeal is then decided in
+         * leave_cancelled or closed, and the case keeps that status (acting on an appeal
+         * allowed is undoing the cancellation, four eyes). */
+        if (before == DK_ST_LEAVE_CANCELLED || before == DK_ST_CLOSED) {
+            if (!st->appeal_open) {
+                rc = dk__fail(DK_ETRANSITION, "case '%s' is '%s' and has no appeal lodged",
+                              ev->case_id, dk_status_name(before));
+                break;
+            }
+        } else {
+            st->status =
+                str_eq(get(m, "outcome"), "allowed") ? DK_ST_UNDER_CONSIDERATION : DK_ST_DECIDED;
+        }
         copy_str(m, "outcome", st->appeal_outcome, sizeof st->appeal_outcome);
         st->appeal_open = 0;
-        st->status =
-            str_eq(get(m, "outcome"), "allowed") ? DK_ST_UNDER_CONSIDERATION : DK_ST_DECIDED;
         break;
     case OP_NONE:
         break;
@@ -1034,13 +1049,18 @@ static int crosses(const dk_event *ev, int *from, int *to)
            (((1u << *from) | (1u << *to)) & OWN_EVENTS_ONLY);
 }
 
-/* Is `ev` a correction of the case's status (whatever its data says it moves)? */
-static int corrects_status(const dk_event *ev)
+/* Does `ev` correct the case's status to another one (a status its data names, other
+ * than the one it corrects from)? */
+static int moves_status(const dk_event *ev)
 {
     data_view d;
     if (strcmp(ev->type, "status.corrected") != 0 || data_open(ev, &d) != 0)
         return 0;
-    int yes = str_eq(get(&d.root, "field"), "status");
+    const msgpack_object *f = get(&d.root, "from"), *t = get(&d.root, "to");
+    int yes = str_eq(get(&d.root, "field"), "status") && f && t && f->type == MSGPACK_OBJECT_STR &&
+              t->type == MSGPACK_OBJECT_STR &&
+              (f->via.str.size != t->via.str.size ||
+               memcmp(f->via.str.ptr, t->via.str.ptr, t->via.str.size) != 0);
     data_close(&d);
     return yes;
 }
@@ -1090,7 +1110,7 @@ int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
                         "leave.cancelled: case '%s' has an interview booked; cancel it first "
                         "(interview.cancelled), as the case will be leave_cancelled",
                         ev->case_id);
-    if (corrects_status(ev) && before->interview.active)
+    if (moves_status(ev) && before->interview.active)
         return dk__fail(DK_ETRANSITION,
                         "status.corrected: case '%s' has an interview booked with '%s'; cancel "
                         "it first (interview.cancelled): in the status corrected to, no "

@@ -57,7 +57,8 @@ static const xrow expected[] = {
     {"status.corrected", ALL_BUT_NONE, TO_DATA, R_SC | R_MG},
     {"contact.updated", ALL_BUT_NONE, TO_SAME, R_CW | R_SC | R_MG},
     {"appeal.lodged", S(DECIDED), DK_ST_APPEALED, R_CW | R_SC | R_MG},
-    {"appeal.decided", S(APPEALED), TO_DATA, R_SC | R_MG},
+    {"appeal.decided", S(APPEALED) | S(LEAVE_CANCELLED) | S(CLOSED), TO_DATA,
+     R_SC | R_MG}, /* leave_cancelled, closed: with an appeal open, status kept */
     {"event.reverted", ALL_BUT_NONE, TO_SAME, R_CW | R_SC},
     {"case.rolled_back", ALL_BUT_NONE, TO_SAME, R_CW | R_SC},
 };
@@ -246,6 +247,8 @@ static inline int model_append_rule(const char *type, const dk_case_state *befor
         return DK_ETRANSITION; /* the fold alone takes a latest grant, as it did before */
     if (is(type, "leave.cancelled") && before->interview.active)
         return DK_ETRANSITION; /* an interview is cancelled first */
+    if (is(type, "status.corrected") && after->status != before->status && before->interview.active)
+        return DK_ETRANSITION; /* and before the status is corrected */
     if (is(type, "appeal.decided") && !before->appeal_open)
         return DK_ETRANSITION;
     /* an interview is held by an enrolled caseworker: "ivy" was never enrolled */

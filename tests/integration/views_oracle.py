@@ -194,7 +194,8 @@ class Oracle:
             c.status, c.appeal_open = "appealed", True
         elif t == "appeal.decided":
             c.appeal_open, c.appeal_outcome = False, d["outcome"]
-            c.status = "under_consideration" if d["outcome"] == "allowed" else "decided"
+            if c.status not in ("leave_cancelled", "closed"):  # decided there, status kept
+                c.status = "under_consideration" if d["outcome"] == "allowed" else "decided"
         # note.added, document.attached, contact.updated: the status stays
 
     # -- the views, as (sort key, rendered key, rendered value) --
@@ -661,7 +662,8 @@ class Driver:
                                        "tribunal"], m, self.tick(m),
                     self.rng.choice(SENIORS + [MIGRATION])):
             m.appeal_open = False
-            m.status = "under_consideration" if outcome == "allowed" else "decided"
+            if m.status not in ("leave_cancelled", "closed"):
+                m.status = "under_consideration" if outcome == "allowed" else "decided"
 
     def report_error(self, m):
         eff = self.tick(m, 0, 5)
@@ -793,6 +795,16 @@ class Driver:
         self.cancel_leave(m4)
         r = self.rollback(m4, cut)
         self.undo(m4, r)
+        # a grant appealed (an upgrade appeal), its leave cancelled with the appeal open, the
+        # case closed, then the appeal decided: closed kept, the outcome recorded
+        m12 = self.open("ED-12", "asylum", "2023-04-03", "cw.bo")
+        self.status_change(m12, "validated")
+        self.status_change(m12, "under_consideration")
+        self.decide(m12, "granted")
+        self.appeal(m12)
+        self.cancel_leave(m12)
+        self.withdraw_or_close(m12, "closed")
+        self.appeal(m12, "dismissed")
         # a withdrawal that leaves a booking, its slot freed, then reopened by a correction
         m5 = self.open("ED-5", "family", "2022-02-10", "cw.ana")
         self.status_change(m5, "validated")
@@ -882,12 +894,15 @@ class Driver:
             add(0.3, self.assign, m)
         elif s == "appealed":
             add(3, self.appeal, m)
+            add(0.5 if m.grant and not m.slot else 0, self.cancel_leave, m)
         elif s in ("withdrawn", "leave_cancelled"):
             add(1, self.withdraw_or_close, m, "closed")
         if s in ("withdrawn", "closed") and m.slot:
             add(2, self.interview_end, m, "cancel")
         if s == "closed" and m.grant and not m.slot:
             add(0.5, self.cancel_leave, m)
+        if s in ("leave_cancelled", "closed") and m.appeal_open:
+            add(2, self.appeal, m)  # an appeal left open by a leave cancellation
         add(0.8, self.note, m)
         add(0.3, self.attach_or_contact, m)
         add(0.8 if len(m.errors) < 5 else 0, self.report_error, m)
