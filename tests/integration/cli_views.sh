@@ -220,6 +220,17 @@ caught_up() { # wait (generously) until every view's checkpoint reaches the head
   done
   return 1
 }
+# the file watch alone (uv_fs_event on data.mdb): with its timer an hour apart, a follower
+# learns of another process's append only by watching the file (helper-79: every follower
+# above polls often enough for its timer alone to pass)
+"$D" project --follow --poll-ms 3600000 >"$T/follow2.out" 2>"$T/follow2.err" &
+FOLLOWER=$!
+caught_up && ok || fail "the watching follower caught up at its start"
+expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "seen through the file watch"
+caught_up && ok || fail "a follower whose timer is an hour apart saw the append by watching data.mdb"
+kill -TERM "$FOLLOWER"
+wait "$FOLLOWER"
+equals "$?" 0 "the watching follower stops cleanly"
 "$D" project --follow --poll-ms 100 >"$T/follow3.out" 2>"$T/follow3.err" &
 FOLLOWER=$!
 expect_exit 0 "$D" note AS-2 $(K cw.ana) --text "before the store is set aside"
