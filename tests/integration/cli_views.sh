@@ -151,6 +151,30 @@ GEN2=$("$D" views status --json | python3 -c 'import json,sys; print([v["generat
 [ "$GEN2" -gt "$GEN" ] && ok || fail "rebuild gave diary a new generation ($GEN -> $GEN2)"
 expect_exit 0 "$D" views check diary
 
+# corruption through LMDB itself (tests/lmdbpoke.c, as a stray tool would): a queue
+# entry's value overwritten, a diary entry deleted; check names both and exits 3, a
+# rebuild of each repairs it (helper-79: this was tested below the CLI only)
+db_of() { "$D" views status --json | python3 -c 'import json,sys; print([v["view"] + "@" + str(v["generation"]) for v in json.load(sys.stdin) if v["view"] == sys.argv[1]][0])' "$1"; }
+QDB=$(db_of queue) DDB=$(db_of diary)
+read -r QK QV < <("$LMDBPOKE" "$DOCKET_LEDGER/views" "$QDB" list | head -1)
+read -r DK _ < <("$LMDBPOKE" "$DOCKET_LEDGER/views" "$DDB" list | head -1)
+[ -n "$QK" ] && [ -n "$DK" ] && ok || fail "the queue and the diary have entries to damage"
+"$LMDBPOKE" "$DOCKET_LEDGER/views" "$QDB" put "$QK" "${QV}ff" && ok || fail "lmdbpoke put"
+"$LMDBPOKE" "$DOCKET_LEDGER/views" "$DDB" del "$DK" && ok || fail "lmdbpoke del"
+expect_exit 3 "$D" views check
+contains "$OUT" "(bytes differ)" "check names the overwritten queue entry"
+contains "$OUT" "stored (absent), fresh 'until=" "check names the deleted diary slot"
+contains "$ERR" "views damaged: 4 differences" "and counts them, with the digests"
+expect_exit 3 "$D" views check --json
+equals "$(jget "$OUT" '(d["ok"], d["damaged"], sorted(set(x["view"] for x in d["diffs"])), [x["stored"] for x in d["diffs"] if x["view"] == "diary" and x["key"] != "(digest)"])')" \
+  "(False, ['queue', 'diary'], ['diary', 'queue'], [None])" "check --json: the damaged views and their keys"
+expect_exit 0 "$D" views rebuild queue
+expect_exit 3 "$D" views check --json
+equals "$(jget "$OUT" 'd["damaged"]')" "['diary']" "the queue rebuilt, the diary still damaged"
+expect_exit 0 "$D" views rebuild diary
+expect_exit 0 "$D" views check
+contains "$OUT" "7 views equal a fresh replay" "both rebuilt: check passes again"
+
 # live: a follower in another process catches up with appends from this one
 "$D" project --follow --poll-ms 200 >"$T/follow.out" 2>"$T/follow.err" &
 FOLLOWER=$!
