@@ -836,6 +836,17 @@ static int bench_lag(const char *dir, double seconds, int rate)
     return 0;
 }
 
+/* The ledger made in a temporary directory (no --ledger) is removed at exit, by the
+ * process that made it: 670 MB a --quick run were left behind in $TMPDIR (helper-79). */
+static char made_root[512];
+static pid_t made_by;
+
+static void remove_made(void)
+{
+    if (made_root[0] && getpid() == made_by)
+        th_rm_tree(made_root);
+}
+
 int main(int argc, char **argv)
 {
     uint64_t events = 1000000, cases = 200000;
@@ -878,6 +889,9 @@ int main(int argc, char **argv)
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
         if (mkdtemp(tmp) == NULL)
             return 1;
+        snprintf(made_root, sizeof made_root, "%s", tmp);
+        made_by = getpid();
+        atexit(remove_made);
         snprintf(tmp + strlen(tmp), sizeof tmp - strlen(tmp), "/ledger");
         dir = tmp;
     }
