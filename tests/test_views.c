@@ -395,7 +395,8 @@ static void golden_scenario(world *w)
               32);
 }
 
-/* Written by hand from the scenario above (docs/views.md explains each view). */
+/* Written by hand from the scenario above (docs/cli.md, "views dump", gives each view's
+ * layout). */
 static const char want_case_status[] =
     "AS-1  status=decided type=asylum channel=online received_on=2019-01-10 assignee=carol "
     "version=9 last_seq=13 outcome=granted immigration_status=LTR conditions=permission_to_work "
