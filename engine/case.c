@@ -1030,39 +1030,28 @@ int dk_case_permit(const dk_event *ev, unsigned roles, const dk_case_state *st,
 #define OWN_EVENTS_ONLY                                                                            \
     (B(DECIDED) | B(APPEALED) | B(CLOSED) | B(LEAVE_CANCELLED) | B(INTERVIEW_SCHEDULED))
 
-/* Is `ev` a status correction into or out of OWN_EVENTS_ONLY? 1 with its two statuses,
- * else 0 (data that does not say is the fold's to name). */
-static int crosses(const dk_event *ev, int *from, int *to)
+/* Is `ev` a status correction from one status to another? 1 with its two statuses, else
+ * 0 (data that does not say is the fold's to name). */
+static int status_move(const dk_event *ev, int *from, int *to)
 {
     data_view d;
+    *from = *to = DK_ST_NONE;
     if (strcmp(ev->type, "status.corrected") != 0 || data_open(ev, &d) != 0)
         return 0;
     const msgpack_object *f = get(&d.root, "from"), *t = get(&d.root, "to");
-    *from = *to = DK_ST_NONE;
     if (str_eq(get(&d.root, "field"), "status") && f && f->type == MSGPACK_OBJECT_STR && t &&
         t->type == MSGPACK_OBJECT_STR) {
         *from = dk_status_parse(f->via.str.ptr, f->via.str.size);
         *to = dk_status_parse(t->via.str.ptr, t->via.str.size);
     }
     data_close(&d);
-    return *from > DK_ST_NONE && *to > DK_ST_NONE && *from != *to &&
-           (((1u << *from) | (1u << *to)) & OWN_EVENTS_ONLY);
+    return *from > DK_ST_NONE && *to > DK_ST_NONE && *from != *to;
 }
 
-/* Does `ev` correct the case's status to another one (a status its data names, other
- * than the one it corrects from)? */
-static int moves_status(const dk_event *ev)
+/* Does a move (status_move) go into or out of OWN_EVENTS_ONLY? */
+static int crossing(int from, int to)
 {
-    data_view d;
-    if (strcmp(ev->type, "status.corrected") != 0 || data_open(ev, &d) != 0)
-        return 0;
-    const msgpack_object *f = get(&d.root, "from"), *t = get(&d.root, "to");
-    int yes = str_eq(get(&d.root, "field"), "status") && f && t && f->type == MSGPACK_OBJECT_STR &&
-              t->type == MSGPACK_OBJECT_STR &&
-              (f->via.str.size != t->via.str.size ||
-               memcmp(f->via.str.ptr, t->via.str.ptr, t->via.str.size) != 0);
-    data_close(&d);
-    return yes;
+    return (((1u << from) | (1u << to)) & OWN_EVENTS_ONLY) != 0;
 }
 
 #define CROSSING_RULE                                                                              \
@@ -1093,11 +1082,12 @@ static const char *repeated_condition(const dk_event *ev)
 int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
 {
     int from, to;
+    int moves = status_move(ev, &from, &to);
     const char *twice = repeated_condition(ev);
     if (twice)
         return dk__fail(DK_ESCHEMA, "decision.recorded: data.conditions lists '%s' more than once",
                         twice);
-    if (crosses(ev, &from, &to))
+    if (moves && crossing(from, to))
         return dk__fail(DK_ETRANSITION,
                         "status.corrected cannot move case '%s' from '%s' to '%s': " CROSSING_RULE
                         ", or by undoing one of those",
@@ -1110,7 +1100,7 @@ int dk__case_check_new(const dk_case_state *before, const dk_event *ev)
                         "leave.cancelled: case '%s' has an interview booked; cancel it first "
                         "(interview.cancelled), as the case will be leave_cancelled",
                         ev->case_id);
-    if (moves_status(ev) && before->interview.active)
+    if (moves && before->interview.active)
         return dk__fail(DK_ETRANSITION,
                         "status.corrected: case '%s' has an interview booked with '%s'; cancel "
                         "it first (interview.cancelled): in the status corrected to, no "
@@ -1297,7 +1287,7 @@ static int brings_back_crossing(const dk_event *undo, const dk_record *recs, siz
         dk_event ev;
         int from, to;
         if (was && !is && dk_event_decode_stored(recs[i].body, recs[i].body_len, &ev) == 0 &&
-            crosses(&ev, &from, &to))
+            status_move(&ev, &from, &to) && crossing(from, to))
             return dk__fail(
                 DK_ETRANSITION,
                 "%s would bring back status.corrected seq %llu of case '%s' (from "
